@@ -1,0 +1,3 @@
+from gee_alt.cli import main
+
+main()

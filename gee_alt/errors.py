@@ -1,0 +1,14 @@
+"""The single error type for user errors (bad input, bad config, missing credentials).
+
+The CLI turns a :class:`GeeAltError` into one line on stderr and exit code 2; anything else
+is a bug and keeps its traceback.
+"""
+
+
+class GeeAltError(Exception):
+    """A problem with the user's input, config, files or credentials (exit code 2).
+
+    The message is one line that names the problem and, where possible, the fix.
+    """
+
+    exit_code = 2

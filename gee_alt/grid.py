@@ -1,0 +1,173 @@
+"""The output pixel grid: one object, made once, passed everywhere.
+
+A :class:`Grid` has exactly the keys xee's ``PixelGridParams`` has, so it can be passed to
+``xarray.open_dataset(..., engine="ee", **grid)`` unchanged, and small pure functions convert
+it to what rasterio and xarray need. Coordinates are in the grid CRS units (metres for UTM).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TypedDict
+
+import numpy as np
+from affine import Affine
+
+from gee_alt.errors import GeeAltError
+
+TransformType = tuple[float, float, float, float, float, float]
+
+
+class Grid(TypedDict):
+    """A north-up pixel grid (same keys as ``xee.helpers.PixelGridParams``).
+
+    - ``crs``: ``"EPSG:nnnn"`` or WKT of the grid CRS.
+    - ``crs_transform``: affine ``(a, b, c, d, e, f)``: a = pixel width (CRS units),
+      c = upper-left x, e = pixel height (negative, CRS units), f = upper-left y.
+    - ``shape_2d``: ``(width, height)`` in pixels.
+    """
+
+    crs: str
+    crs_transform: TransformType
+    shape_2d: tuple[int, int]
+
+
+def make_grid(crs: str, crs_transform, shape_2d) -> Grid:
+    """Build a validated :class:`Grid` (transform as a 6-tuple of floats, shape as ints)."""
+    t = tuple(float(v) for v in tuple(crs_transform)[:6])
+    w, h = (int(v) for v in shape_2d)
+    if w <= 0 or h <= 0:
+        raise GeeAltError(f"grid shape must be positive, got width={w}, height={h}")
+    if t[0] <= 0 or t[4] >= 0 or t[1] != 0 or t[3] != 0:
+        raise GeeAltError(f"grid must be north-up with positive pixel width, got transform {t}")
+    return Grid(crs=str(crs), crs_transform=t, shape_2d=(w, h))
+
+
+def utm_epsg(lon: float, lat: float) -> str:
+    """The WGS84 UTM zone CRS (``"EPSG:326zz"`` north, ``"EPSG:327zz"`` south) holding a point (degrees)."""
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise GeeAltError(f"point ({lon}, {lat}) is outside the world (lon -180..180, lat -90..90)")
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+
+
+def grid_from_bbox(bbox_lonlat, scale_m: float = 30.0, crs: str | None = None) -> Grid:
+    """The grid of ``scale_m`` pixels covering a lon/lat bbox ``(west, south, east, north)`` in degrees.
+
+    Uses ``xee.helpers.fit_geometry`` (pure, offline); the CRS defaults to the UTM zone of the
+    bbox centre. Pixel edges are snapped to multiples of ``scale_m`` so grids of the same scale
+    nest.
+    """
+    from shapely.geometry import box
+    from xee import helpers as xee_helpers
+
+    w, s, e, n = (float(v) for v in bbox_lonlat)
+    if not (w < e and s < n):
+        raise GeeAltError(f"bbox must be (west, south, east, north) with west<east and south<north, got {bbox_lonlat}")
+    if scale_m <= 0:
+        raise GeeAltError(f"scale must be positive, got {scale_m}")
+    crs = crs or utm_epsg((w + e) / 2, (s + n) / 2)
+    params = xee_helpers.fit_geometry(
+        box(w, s, e, n), geometry_crs="EPSG:4326", grid_crs=crs, grid_scale=(scale_m, -scale_m)
+    )
+    return make_grid(params["crs"], params["crs_transform"], params["shape_2d"])
+
+
+def affine_of(grid: Grid) -> Affine:
+    """The rasterio/affine ``Affine`` of a grid."""
+    return Affine(*grid["crs_transform"])
+
+
+def shape_yx(grid: Grid) -> tuple[int, int]:
+    """``(height, width)`` — the numpy array shape of one band on the grid."""
+    w, h = grid["shape_2d"]
+    return h, w
+
+
+def pixel_size(grid: Grid) -> float:
+    """Pixel width in CRS units (metres for projected grids)."""
+    return float(grid["crs_transform"][0])
+
+
+def bounds(grid: Grid) -> tuple[float, float, float, float]:
+    """``(left, bottom, right, top)`` in CRS units."""
+    a, _, c, _, e, f = grid["crs_transform"]
+    w, h = grid["shape_2d"]
+    return c, f + e * h, c + a * w, f
+
+
+def coords(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates ``(x, y)`` in CRS units (1-D, float64)."""
+    a, _, c, _, e, f = grid["crs_transform"]
+    w, h = grid["shape_2d"]
+    return c + a * (np.arange(w) + 0.5), f + e * (np.arange(h) + 0.5)
+
+
+def subgrid(grid: Grid, col_off: int, row_off: int, width: int, height: int) -> Grid:
+    """A window of ``grid`` (pixel offsets and size), on the same pixel lattice."""
+    a, b, c, d, e, f = grid["crs_transform"]
+    return make_grid(grid["crs"], (a, b, c + a * col_off, d, e, f + e * row_off), (width, height))
+
+
+def coarsen(grid: Grid, factor: int) -> Grid:
+    """The grid of ``factor`` x ``factor`` blocks of ``grid`` (same origin; partial blocks included)."""
+    a, b, c, d, e, f = grid["crs_transform"]
+    w, h = grid["shape_2d"]
+    return make_grid(grid["crs"], (a * factor, b, c, d, e * factor, f), (math.ceil(w / factor), math.ceil(h / factor)))
+
+
+def rasterio_profile(grid: Grid, count: int = 1, dtype: str = "float32") -> dict:
+    """A rasterio GTiff profile for the grid (float32, nodata NaN unless another dtype)."""
+    from rasterio.crs import CRS
+
+    h, w = shape_yx(grid)
+    prof = dict(driver="GTiff", width=w, height=h, count=count, dtype=dtype,
+                crs=CRS.from_user_input(grid["crs"]), transform=affine_of(grid))
+    if np.dtype(dtype).kind == "f":
+        prof["nodata"] = float("nan")
+    return prof
+
+
+def grid_from_rasterio(crs, transform, width: int, height: int) -> Grid:
+    """A :class:`Grid` from a rasterio dataset's ``crs``, ``transform``, ``width``, ``height``."""
+    if crs is None:
+        raise GeeAltError("raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:32647 FILE)")
+    epsg = crs.to_epsg()
+    crs_s = f"EPSG:{epsg}" if epsg else crs.to_wkt()
+    return make_grid(crs_s, tuple(transform)[:6], (width, height))
+
+
+def same_grid(g1: Grid, g2: Grid, rtol: float = 1e-9) -> bool:
+    """True when two grids share CRS, shape and transform (to ``rtol`` of the pixel size)."""
+    from rasterio.crs import CRS
+
+    if tuple(g1["shape_2d"]) != tuple(g2["shape_2d"]):
+        return False
+    if CRS.from_user_input(g1["crs"]) != CRS.from_user_input(g2["crs"]):
+        return False
+    tol = rtol * abs(g1["crs_transform"][0]) + 1e-9
+    return all(abs(x - y) <= max(tol, 1e-6 * abs(g1["crs_transform"][0])) for x, y in zip(g1["crs_transform"], g2["crs_transform"]))
+
+
+def lonlat_to_rowcol(grid: Grid, lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional ``(row, col)`` pixel positions (pixel centres at .5) of lon/lat points (degrees)."""
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True)
+    x, y = tr.transform(np.asarray(lon, float), np.asarray(lat, float))
+    col, row = ~affine_of(grid) * (np.asarray(x), np.asarray(y))
+    return np.asarray(row), np.asarray(col)
+
+
+def rowcol_to_lonlat(grid: Grid, row, col) -> tuple[np.ndarray, np.ndarray]:
+    """lon/lat (degrees) of pixel positions ``(row, col)`` (centres at integer + .5)."""
+    from pyproj import Transformer
+
+    x, y = affine_of(grid) * (np.asarray(col, float), np.asarray(row, float))
+    tr = Transformer.from_crs(grid["crs"], "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(np.asarray(x), np.asarray(y))
+    return np.asarray(lon), np.asarray(lat)
+
+
+# The Datong River source region (Zhang et al. 2025), degrees: (west, south, east, north).
+DATONG_BBOX = (98.8667, 37.7772, 99.9617, 38.3314)

@@ -1,0 +1,179 @@
+"""Raster and file I/O at the edges: atomic writes, Cloud-Optimized GeoTIFFs, raster reading.
+
+Every writer here writes to a hidden temporary name in the destination folder and renames it
+into place, so a crash or a kill never leaves a half-written output under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from gee_alt import __version__
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import Grid, grid_from_rasterio, rasterio_profile
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it.
+
+    Raises :class:`GeeAltError` (one line) when the destination folder cannot be written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise GeeAltError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON (NaN becomes ``null``) atomically."""
+    return write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def _jsonable(obj):
+    """Convert numpy scalars/arrays and non-finite floats to JSON-safe values."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(chunk):
+            h.update(b)
+    return h.hexdigest()
+
+
+def write_cog(path: str | os.PathLike, data: np.ndarray, grid: Grid, *, tags: dict | None = None,
+              band_descriptions: list[str] | None = None, band_tags: list[dict] | None = None) -> Path:
+    """Write a float32 Cloud-Optimized GeoTIFF (nodata NaN, DEFLATE, 512 px tiles) atomically.
+
+    ``data`` is ``(y, x)`` or ``(band, y, x)`` on ``grid``. ``tags`` (dataset metadata, e.g.
+    ``units``, ``year``, ``method``) are stored with the package version added.
+    """
+    import rasterio
+
+    arr = np.asarray(data, dtype="float32")
+    if arr.ndim == 2:
+        arr = arr[None]
+    h, w = grid["shape_2d"][1], grid["shape_2d"][0]
+    if arr.shape[1:] != (h, w):
+        raise ValueError(f"array shape {arr.shape[1:]} does not match grid (height, width) {(h, w)}")
+    prof = rasterio_profile(grid, count=arr.shape[0])
+    prof.update(driver="COG", compress="DEFLATE", predictor=3, blocksize=512, overview_resampling="average",
+                BIGTIFF="IF_SAFER")
+    all_tags = {"gee_alt_version": __version__}
+    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **prof) as dst:
+            dst.write(arr)
+            dst.update_tags(**all_tags)
+            for i in range(arr.shape[0]):
+                if band_descriptions:
+                    dst.set_band_description(i + 1, band_descriptions[i])
+                if band_tags:
+                    dst.update_tags(i + 1, **{k: str(v) for k, v in band_tags[i].items()})
+    return Path(path)
+
+
+@dataclass
+class Raster:
+    """A raster read into memory: ``data`` is float32 ``(band, y, x)`` with nodata as NaN."""
+
+    data: np.ndarray
+    grid: Grid
+    descriptions: list[str] = field(default_factory=list)
+    tags: dict = field(default_factory=dict)
+    path: str = ""
+
+
+def read_raster(path: str | os.PathLike, *, bands: int | None = None) -> Raster:
+    """Read a GeoTIFF (any GDAL raster) as float32 with nodata and masked pixels as NaN.
+
+    Raises :class:`GeeAltError` naming the file when it is missing, not a raster, has no CRS,
+    or has a band count other than ``bands`` (when given).
+    """
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    p = Path(path)
+    if not p.exists():
+        raise GeeAltError(f"raster not found: {p}")
+    if p.is_dir():
+        raise GeeAltError(f"expected a raster file, got a directory: {p}")
+    try:
+        with rasterio.open(p) as src:
+            grid = grid_from_rasterio(src.crs, src.transform, src.width, src.height)
+            if bands is not None and src.count != bands:
+                raise GeeAltError(f"{p.name}: expected {bands} band(s), found {src.count}")
+            masked = src.read(masked=True)
+            data = masked.filled(np.nan).astype("float32") if masked.dtype.kind == "f" else \
+                np.where(np.ma.getmaskarray(masked), np.nan, masked.data).astype("float32")
+            desc = [d or "" for d in src.descriptions]
+            tags = src.tags()
+    except GeeAltError as exc:
+        raise GeeAltError(f"{p.name}: {exc}" if not str(exc).startswith(p.name) else str(exc)) from None
+    except (RasterioIOError, OSError) as exc:
+        raise GeeAltError(f"not a readable raster: {p} ({str(exc).splitlines()[0][:120]})") from None
+    return Raster(data=data, grid=grid, descriptions=desc, tags=tags, path=str(p))
+
+
+def list_stray_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Temporary files left by interrupted atomic writes below ``folder``."""
+    return sorted(Path(folder).rglob(TMP_PREFIX + "*"))
+
+
+def remove_stray_temporaries(folder: str | os.PathLike) -> int:
+    """Delete temporaries of interrupted writes below ``folder``; returns how many."""
+    n = 0
+    for p in list_stray_temporaries(folder):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            n += 1
+    return n
