@@ -77,3 +77,18 @@ def validate_ddt_cube(ds: xr.Dataset) -> xr.Dataset:
     if np.any(vals[np.isfinite(vals)] < 0):
         raise GeeAltError("DDT cube has negative thawing degree-days")
     return ds
+
+
+def geo_dataarray(data, grid: Grid, names=None, dim: str = "band", attrs: dict | None = None) -> xr.DataArray:
+    """A ``(dim, y, x)`` DataArray on ``grid`` with the georeferencing in attrs (it travels with the array)."""
+    arr = np.asarray(data)
+    if arr.ndim == 2:
+        arr = arr[None]
+    h, w = shape_yx(grid)
+    if arr.shape[1:] != (h, w):
+        raise ValueError(f"array shape {arr.shape[1:]} does not match grid (height, width) {(h, w)}")
+    x, y = coords(grid)
+    names = list(names) if names is not None else [f"b{i + 1}" for i in range(arr.shape[0])]
+    a = {"crs": grid["crs"], "crs_transform": list(grid["crs_transform"])}
+    a.update(attrs or {})
+    return xr.DataArray(arr, dims=(dim, "y", "x"), coords={dim: names, "y": y, "x": x}, attrs=a)

@@ -1,0 +1,136 @@
+"""The local input layout: a directory of GeoTIFFs the local engine reads.
+
+::
+
+    INPUTS/
+      dem.tif                      30 m DEM (m). Defines the output grid (any projected CRS).
+      landcover.tif                optional: integer land-cover classes on the DEM grid.
+      landsat_ndvi/ndvi_YYYY.tif   growing-season Landsat NDVI (unitless) on the DEM grid; NaN = gap.
+      modis_ndvi/ndvi_YYYY.tif     MODIS NDVI (~250 m), any CRS (e.g. MODIS sinusoidal).
+      modis_lst/lst_YYYY.tif       MODIS LST composites (~1 km) for the thaw season, any CRS:
+                                   one band per composite, band description = first day
+                                   ("YYYY-MM-DD"), band tag ``days`` = composite length in
+                                   days (default 8), dataset tag ``units`` = "degC" (default)
+                                   or "K". NaN (or the nodata value) = cloud gap.
+      insitu.csv                   optional: in-situ ALT (site_id, lon, lat, year, alt_m, ...).
+
+A year is processed when all three yearly files exist. Coarse rasters must overlap the DEM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import Grid, bounds, same_grid
+from gee_alt.io import Raster, read_raster
+
+YEAR_FILE = re.compile(r"^(?:ndvi|lst)_(\d{4})\.tif$")
+DEFAULT_COMPOSITE_DAYS = 8
+
+
+@dataclass
+class LstComposites:
+    """One year's coarse LST composites: ``raster.data`` in °C, first day and length (days) of each."""
+
+    raster: Raster
+    start_dates: list[dt.date]
+    days: np.ndarray
+
+
+def _years_in(folder: Path) -> set[int]:
+    if not folder.is_dir():
+        return set()
+    return {int(m.group(1)) for p in folder.iterdir() if (m := YEAR_FILE.match(p.name))}
+
+
+def _overlaps(fine: Grid, coarse: Grid) -> bool:
+    from rasterio.warp import transform_bounds
+
+    l, b, r, t = transform_bounds(coarse["crs"], fine["crs"], *bounds(coarse), densify_pts=21)
+    fl, fb, fr, ft = bounds(fine)
+    return l < fr and r > fl and b < ft and t > fb
+
+
+class InputLayout:
+    """An input directory in the documented layout (see the module docstring)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise GeeAltError(f"input directory not found: {self.root}")
+        dem_path = self.root / "dem.tif"
+        if not dem_path.exists():
+            raise GeeAltError(f"{self.root} has no dem.tif (the 30 m DEM that defines the grid); see the input layout in the README")
+        self.dem = read_raster(dem_path, bands=1)
+        if self.dem.grid["crs"].startswith("EPSG:4326"):
+            raise GeeAltError("dem.tif must be in a projected CRS (metres), e.g. UTM; it is in EPSG:4326")
+        if not np.isfinite(self.dem.data).any():
+            raise GeeAltError("dem.tif has no valid pixel (all nodata)")
+        self.grid: Grid = self.dem.grid
+        lc = self.root / "landcover.tif"
+        self.landcover: Raster | None = self._on_grid(read_raster(lc, bands=1)) if lc.exists() else None
+        found = [_years_in(self.root / d) for d in ("landsat_ndvi", "modis_ndvi", "modis_lst")]
+        self.years: list[int] = sorted(set.intersection(*found))
+        if not self.years:
+            raise GeeAltError(f"{self.root}: no year has all of landsat_ndvi/ndvi_YYYY.tif, modis_ndvi/ndvi_YYYY.tif "
+                              "and modis_lst/lst_YYYY.tif")
+        self.insitu_path: Path | None = (self.root / "insitu.csv") if (self.root / "insitu.csv").exists() else None
+
+    def _on_grid(self, r: Raster) -> Raster:
+        if not same_grid(r.grid, self.grid):
+            raise GeeAltError(f"{Path(r.path).name} is not on the DEM grid (CRS, transform and size must match dem.tif)")
+        return r
+
+    def _coarse(self, r: Raster) -> Raster:
+        if not _overlaps(self.grid, r.grid):
+            raise GeeAltError(f"{Path(r.path).name} does not overlap dem.tif")
+        return r
+
+    def check_years(self, years: list[int]) -> list[int]:
+        """The requested years, each of which must be present; raises naming the missing ones."""
+        missing = [y for y in years if y not in self.years]
+        if missing:
+            raise GeeAltError(f"no inputs for year(s) {', '.join(map(str, missing))} in {self.root} "
+                              f"(available: {self.years[0]}-{self.years[-1]})")
+        return years
+
+    def landsat_ndvi(self, year: int) -> Raster:
+        """Landsat NDVI of ``year`` on the DEM grid."""
+        return self._on_grid(read_raster(self.root / "landsat_ndvi" / f"ndvi_{year}.tif", bands=1))
+
+    def modis_ndvi(self, year: int) -> Raster:
+        """MODIS NDVI of ``year`` (its own grid)."""
+        return self._coarse(read_raster(self.root / "modis_ndvi" / f"ndvi_{year}.tif", bands=1))
+
+    def modis_lst(self, year: int) -> LstComposites:
+        """MODIS LST composites of ``year`` in °C with their dates and lengths."""
+        path = self.root / "modis_lst" / f"lst_{year}.tif"
+        r = self._coarse(read_raster(path))
+        units = r.tags.get("units", "degC").strip()
+        if units in ("K", "kelvin", "Kelvin"):
+            r.data = r.data - 273.15
+        elif units not in ("degC", "C", "celsius", "Celsius", "deg_C"):
+            raise GeeAltError(f"{path.name}: units tag '{units}' is not degC or K")
+        starts = []
+        for i, d in enumerate(r.descriptions):
+            try:
+                starts.append(dt.date.fromisoformat(d.strip()[:10]))
+            except ValueError:
+                raise GeeAltError(f"{path.name}: band {i + 1} description '{d}' is not a start date YYYY-MM-DD") from None
+        days = np.asarray(_band_days(path, r.data.shape[0]), "float64")
+        if np.any(r.data[np.isfinite(r.data)] < -90) or np.any(r.data[np.isfinite(r.data)] > 90):
+            raise GeeAltError(f"{path.name}: LST values outside -90..90 degC; set the units tag to K if they are kelvin")
+        return LstComposites(r, starts, days)
+
+
+def _band_days(path: Path, count: int) -> list[float]:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return [float(src.tags(i + 1).get("days", DEFAULT_COMPOSITE_DAYS)) for i in range(count)]

@@ -1,0 +1,177 @@
+"""Random-forest sharpening of a coarse raster with fine predictors (scikit-learn estimator).
+
+The method (Gao et al. 2012 / pyDMS ideas, written anew):
+
+1. Fine predictors are aggregated to the coarse grid (area-weighted mean; any CRS to any CRS).
+2. Each coarse pixel gets a homogeneity score ``h`` = mean over predictors of
+   (within-pixel std / scene std). Coarse pixels that are poorly covered by valid fine pixels,
+   or among the least homogeneous ``homogeneity_drop`` fraction, are not trained on; the rest
+   are weighted by ``1 / max(h, q10(h))``.
+3. A model is trained at the coarse scale: a weighted ridge regression (extrapolates smooth
+   trends such as the lapse rate beyond the coarse range, with inputs capped at half a range
+   outside the training range) plus a random forest on its residuals (the nonlinear part).
+   Bands with the same valid pixels share one multi-output forest (one traversal per pixel
+   for all of them).
+4. The model is applied to the fine predictors.
+5. Residual correction: the coarse residual (observation minus aggregated fine prediction) is
+   interpolated bilinearly to the fine grid and added back, so the sharpened field
+   re-aggregates (approximately) to the observation. With ``radiance=True`` (temperatures in
+   °C) aggregation is radiance-like, over (T + 273.15)^4.
+
+Inputs and outputs are ``xarray.DataArray`` ``(band, y, x)`` carrying ``crs`` and
+``crs_transform`` in attrs (see :func:`gee_alt.cube.geo_dataarray`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import Ridge
+
+from gee_alt.cube import geo_dataarray, grid_of
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import shape_yx
+from gee_alt.resample import aggregate, coverage_fraction, fill_nearest, interpolate
+
+
+class RandomForestSharpener(BaseEstimator):
+    """Sharpen coarse bands to the fine grid of the predictors.
+
+    Parameters
+    ----------
+    n_estimators, min_samples_leaf, max_features : random-forest settings (scikit-learn).
+    linear_base : fit a weighted ridge trend first and the forest on its residuals.
+    homogeneity_drop : fraction (0..1) of the least homogeneous coarse pixels left out of training.
+    min_coverage : minimum covered fraction (0..1) of a coarse pixel by valid fine predictors.
+    residual_correction : add back the interpolated coarse residual.
+    radiance : aggregate radiance-like ((T + 273.15)^4; for temperatures in °C).
+    keep_gaps : output NaN where the coarse observation is NaN (else the model fills the gap).
+    n_jobs : threads for the forest.
+    random_state : seed for the forest (results are identical for the same seed).
+    """
+
+    def __init__(self, n_estimators: int = 50, min_samples_leaf: int = 2, max_features: float = 0.7,
+                 linear_base: bool = True, homogeneity_drop: float = 0.2, min_coverage: float = 0.8,
+                 residual_correction: bool = True, radiance: bool = False, keep_gaps: bool = True,
+                 n_jobs: int = 2, random_state: int = 0):
+        self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.linear_base = linear_base
+        self.homogeneity_drop = homogeneity_drop
+        self.min_coverage = min_coverage
+        self.residual_correction = residual_correction
+        self.radiance = radiance
+        self.keep_gaps = keep_gaps
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: xr.DataArray, y: xr.DataArray) -> "RandomForestSharpener":
+        """Train at the coarse scale. ``X``: fine predictors (feature, y, x); ``y``: coarse bands (band, y, x)."""
+        fine_grid, coarse_grid = grid_of(X), grid_of(y)
+        Xf = np.asarray(X.values, dtype="float64")
+        Y = np.asarray(y.values, dtype="float64")
+        if Y.ndim == 2:
+            Y = Y[None]
+        valid_fine = np.all(np.isfinite(Xf), axis=0)
+        if not valid_fine.any():
+            raise GeeAltError("the fine predictors have no pixel where all are valid")
+        xmean, xstd, _ = aggregate(np.where(valid_fine, Xf, np.nan), fine_grid, coarse_grid)
+        cover = coverage_fraction(valid_fine, fine_grid, coarse_grid)
+        scene_std = np.nanstd(np.where(valid_fine, Xf, np.nan), axis=(1, 2))
+        scene_std = np.where(scene_std > 0, scene_std, 1.0)
+        h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
+
+        ok = (cover >= self.min_coverage) & np.all(np.isfinite(xmean), axis=0) & np.isfinite(h)
+        ok &= np.any(np.isfinite(Y), axis=0)
+        if ok.sum() >= 10 and self.homogeneity_drop > 0:
+            ok &= h <= np.quantile(h[ok], 1.0 - self.homogeneity_drop)
+        n_ok = int(ok.sum())
+        if n_ok < 10:
+            raise GeeAltError(f"only {n_ok} coarse pixels are usable for training (need >= 10): "
+                              "does the coarse raster overlap the fine predictors?")
+        feats = xmean[:, ok].T                       # (n_samples, n_features)
+        targets = Y[:, ok].T                         # (n_samples, n_bands)
+        hw = h[ok]
+        weights = 1.0 / np.maximum(hw, max(np.quantile(hw, 0.1), 1e-6))
+
+        self.x_min_ = feats.min(axis=0)
+        self.x_max_ = feats.max(axis=0)
+        self.models_ = []
+        self.oob_rmse_ = np.full(Y.shape[0], np.nan)
+        for bands in self._band_groups(targets):
+            rows = np.all(np.isfinite(targets[:, bands]), axis=1)
+            if rows.sum() < 10:
+                raise GeeAltError(f"band(s) {[b + 1 for b in bands]} have fewer than 10 valid training pixels")
+            model = self._fit_group(feats[rows], targets[rows][:, bands], weights[rows])
+            self.models_.append((bands, *model))
+            lin, rf = model
+            oob = rf.oob_prediction_.reshape(rows.sum(), -1)
+            base = lin.predict(self._scale(feats[rows])).reshape(rows.sum(), -1) if lin is not None else 0.0
+            resid = targets[rows][:, bands] - (base + oob)
+            self.oob_rmse_[bands] = np.sqrt(np.nanmean(resid ** 2, axis=0))
+        self.fine_grid_, self.coarse_grid_ = fine_grid, coarse_grid
+        self.y_coarse_ = Y
+        self.homogeneity_ = h
+        self.train_mask_ = ok
+        self.n_train_ = n_ok
+        self.band_names_ = [str(b) for b in (y.coords[y.dims[0]].values if y.ndim == 3 else ["b1"])]
+        return self
+
+    def _band_groups(self, targets: np.ndarray) -> list[list[int]]:
+        """Bands sharing the same valid training rows (each group gets one multi-output model)."""
+        groups: dict[bytes, list[int]] = {}
+        for b in range(targets.shape[1]):
+            groups.setdefault(np.isfinite(targets[:, b]).tobytes(), []).append(b)
+        return list(groups.values())
+
+    def _scale(self, feats: np.ndarray) -> np.ndarray:
+        span = np.where(self.x_max_ > self.x_min_, self.x_max_ - self.x_min_, 1.0)
+        capped = np.clip(feats, self.x_min_ - 0.5 * span, self.x_max_ + 0.5 * span)
+        return (capped - self.x_min_) / span
+
+    def _fit_group(self, feats, targets, weights):
+        lin = None
+        resid = targets
+        if self.linear_base:
+            lin = Ridge(alpha=1e-3).fit(self._scale(feats), targets, sample_weight=weights)
+            resid = targets - lin.predict(self._scale(feats)).reshape(targets.shape)
+        rf = RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+                                   max_features=self.max_features, oob_score=True, n_jobs=self.n_jobs,
+                                   random_state=self.random_state)
+        rf.fit(feats, resid if resid.shape[1] > 1 else resid[:, 0], sample_weight=weights)
+        return lin, rf
+
+    # -------------------------------------------------------------- predict
+    def predict_model(self, X: xr.DataArray) -> np.ndarray:
+        """The model alone on the fine predictors, ``(band, y, x)`` float64, NaN where a predictor is NaN."""
+        Xf = np.asarray(X.values, dtype="float64")
+        valid = np.all(np.isfinite(Xf), axis=0)
+        feats = Xf[:, valid].T
+        out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan)
+        for bands, lin, rf in self.models_:
+            pred = rf.predict(feats).reshape(feats.shape[0], -1)
+            if lin is not None:
+                pred = pred + lin.predict(self._scale(feats)).reshape(feats.shape[0], -1)
+            for j, b in enumerate(bands):
+                out[b][valid] = pred[:, j]
+        return out
+
+    def predict(self, X: xr.DataArray) -> xr.DataArray:
+        """Sharpened bands on the fine grid of ``X`` (float32, NaN = no data)."""
+        fine_grid = grid_of(X)
+        pred = self.predict_model(X)
+        if self.residual_correction:
+            agg, _, cover = aggregate(pred, fine_grid, self.coarse_grid_, radiance=self.radiance, with_std=False)
+            cover = coverage_fraction(np.all(np.isfinite(pred), axis=0), fine_grid, self.coarse_grid_)
+            resid = self.y_coarse_ - agg
+            resid[:, cover < self.min_coverage] = np.nan
+            resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
+            pred = pred + interpolate(resid, self.coarse_grid_, fine_grid, "bilinear")
+        if self.keep_gaps:
+            gaps = ~np.isfinite(interpolate(self.y_coarse_, self.coarse_grid_, fine_grid, "nearest"))
+            pred[gaps] = np.nan
+        return geo_dataarray(pred.astype("float32"), fine_grid, self.band_names_)

@@ -1,0 +1,96 @@
+"""Moving rasters between grids with rasterio's warper (any CRS to any CRS).
+
+- :func:`aggregate` fine -> coarse: area-weighted mean (optionally radiance-like for
+  temperatures), within-pixel standard deviation and the covered fraction of each coarse pixel.
+- :func:`interpolate` coarse -> fine (bilinear, cubic or nearest).
+
+Arrays are ``(band, y, x)`` float with NaN as nodata.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+
+import numpy as np
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+
+from gee_alt.grid import Grid, affine_of, shape_yx
+
+KELVIN = 273.15
+
+
+def _warp(src: np.ndarray, src_grid: Grid, dst_grid: Grid, resampling: Resampling, fill=np.nan) -> np.ndarray:
+    src = np.ascontiguousarray(src, dtype="float64")
+    squeeze = src.ndim == 2
+    if squeeze:
+        src = src[None]
+    dst = np.full((src.shape[0], *shape_yx(dst_grid)), fill, dtype="float64")
+    reproject(source=src, destination=dst, src_transform=affine_of(src_grid), src_crs=src_grid["crs"],
+              dst_transform=affine_of(dst_grid), dst_crs=dst_grid["crs"], src_nodata=np.nan, dst_nodata=np.nan,
+              resampling=resampling, num_threads=1)
+    return dst[0] if squeeze else dst
+
+
+def aggregate(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, *, radiance: bool = False,
+              with_std: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Aggregate fine ``(band, y, x)`` onto ``coarse_grid``.
+
+    Returns ``(mean, std, coverage)``: mean and std of the valid fine pixels in each coarse
+    pixel (same units as ``fine``; with ``radiance=True`` the input is °C and the mean is
+    taken over (T + 273.15)^4, i.e. radiance-like, then converted back to °C), and coverage =
+    fraction (0..1) of the coarse pixel's area covered by valid fine pixels of band 0.
+    """
+    fine = np.asarray(fine, dtype="float64")
+    if fine.ndim == 2:
+        fine = fine[None]
+    x = (fine + KELVIN) ** 4 if radiance else fine
+    mean = _warp(x, fine_grid, coarse_grid, Resampling.average)
+    if radiance:
+        mean = np.where(mean > 0, mean, np.nan) ** 0.25 - KELVIN
+    std = None
+    if with_std:
+        sq = _warp(fine ** 2, fine_grid, coarse_grid, Resampling.average)
+        m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average)
+        std = np.sqrt(np.clip(sq - m1 ** 2, 0.0, None))
+    coverage = coverage_fraction(np.isfinite(fine[0]), fine_grid, coarse_grid)
+    return mean, std, coverage
+
+
+def coverage_fraction(valid: np.ndarray, fine_grid: Grid, coarse_grid: Grid) -> np.ndarray:
+    """Fraction (0..1) of each coarse pixel's area covered by ``valid`` fine pixels."""
+    full = _full_counts(repr(fine_grid), repr(coarse_grid))
+    valid = np.asarray(valid, bool)
+    counts = full if valid.all() else _warp(valid.astype("float64"), fine_grid, coarse_grid, Resampling.sum, fill=0.0)
+    interior = full[full > 0]
+    if interior.size == 0:
+        return np.zeros_like(counts)
+    expected = float(np.quantile(interior, 0.9))  # a fully covered pixel (ignores partial edge pixels)
+    return np.clip(np.nan_to_num(counts) / expected, 0.0, 1.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _full_counts(fine_key: str, coarse_key: str) -> np.ndarray:
+    """Area-weighted count of fine pixels in each coarse pixel (cached per pair of grids)."""
+    fine_grid, coarse_grid = ast.literal_eval(fine_key), ast.literal_eval(coarse_key)
+    full = _warp(np.ones(shape_yx(fine_grid)), fine_grid, coarse_grid, Resampling.sum, fill=0.0)
+    full.setflags(write=False)
+    return full
+
+
+def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: str = "bilinear") -> np.ndarray:
+    """Resample coarse ``(band, y, x)`` (or ``(y, x)``) onto ``fine_grid``; method: bilinear, cubic, nearest."""
+    methods = {"bilinear": Resampling.bilinear, "cubic": Resampling.cubic, "nearest": Resampling.nearest}
+    return _warp(coarse, coarse_grid, fine_grid, methods[method])
+
+
+def fill_nearest(a: np.ndarray) -> np.ndarray:
+    """Fill NaNs of a 2-D array with the nearest finite value (all-NaN stays all-NaN)."""
+    from scipy.ndimage import distance_transform_edt
+
+    bad = ~np.isfinite(a)
+    if not bad.any() or bad.all():
+        return a.copy()
+    idx = distance_transform_edt(bad, return_distances=False, return_indices=True)
+    return a[tuple(idx)]
