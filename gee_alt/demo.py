@@ -185,8 +185,8 @@ class DemoScene:
 
     @cached_property
     def persistent_unexplained_outer(self) -> np.ndarray:
-        """The persistent part of the LST field no predictor explains (°C, std 0.6, ~300 m correlation)."""
-        return (0.6 * smooth_field(self.dem_outer_m.shape, 10, _rng(self.spec.seed, 4))).astype("float32")
+        """The persistent part of the LST field no predictor explains (°C, std 0.45, ~300 m correlation)."""
+        return (0.45 * smooth_field(self.dem_outer_m.shape, 10, _rng(self.spec.seed, 4))).astype("float32")
 
     # ------------------------------------------------------------- yearly truth
     def ndvi_true_outer(self, year: int) -> np.ndarray:
@@ -214,7 +214,7 @@ class DemoScene:
         lc_off = np.zeros(z_km.shape)
         for k, v in LST_OFFSET_DEGC.items():
             lc_off[self.landcover_outer == k] = v
-        unexplained = self.persistent_unexplained_outer + 0.35 * smooth_field(z_km.shape, 8, rng)
+        unexplained = self.persistent_unexplained_outer + 0.25 * smooth_field(z_km.shape, 8, rng)
         year_anom = 0.5 * rng.standard_normal()
         ny, nx = z_km.shape
         yy, xx = np.mgrid[0:ny, 0:nx] / max(ny, nx) - 0.5

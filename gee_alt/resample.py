@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 
 import numpy as np
 from rasterio.enums import Resampling
@@ -29,7 +30,7 @@ def _warp(src: np.ndarray, src_grid: Grid, dst_grid: Grid, resampling: Resamplin
     dst = np.full((src.shape[0], *shape_yx(dst_grid)), fill, dtype="float64")
     reproject(source=src, destination=dst, src_transform=affine_of(src_grid), src_crs=src_grid["crs"],
               dst_transform=affine_of(dst_grid), dst_crs=dst_grid["crs"], src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=resampling, num_threads=1)
+              resampling=resampling, num_threads=2)
     return dst[0] if squeeze else dst
 
 
@@ -41,21 +42,46 @@ def aggregate(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, *, radiance:
     pixel (same units as ``fine``; with ``radiance=True`` the input is °C and the mean is
     taken over (T + 273.15)^4, i.e. radiance-like, then converted back to °C), and coverage =
     fraction (0..1) of the coarse pixel's area covered by valid fine pixels of band 0.
+    Bands seen before (same values, same grids) are served from a small cache: terrain
+    predictors are aggregated once per run, not once per year.
     """
     fine = np.asarray(fine, dtype="float64")
     if fine.ndim == 2:
         fine = fine[None]
-    x = (fine + KELVIN) ** 4 if radiance else fine
-    mean = _warp(x, fine_grid, coarse_grid, Resampling.average)
+    keys = [(hashlib.blake2b(np.ascontiguousarray(b).tobytes(), digest_size=16).hexdigest(),
+             repr(fine_grid), repr(coarse_grid), radiance, with_std) for b in fine]
+    todo = [i for i, k in enumerate(keys) if k not in _AGG_CACHE]
+    if todo:
+        mean, std = _aggregate_bands(fine[todo], fine_grid, coarse_grid, radiance, with_std)
+        for j, i in enumerate(todo):
+            if len(_AGG_CACHE) >= _AGG_CACHE_MAX:
+                _AGG_CACHE.pop(next(iter(_AGG_CACHE)))
+            _AGG_CACHE[keys[i]] = (mean[j], None if std is None else std[j])
+    means = np.stack([_AGG_CACHE[k][0] for k in keys])
+    stds = np.stack([_AGG_CACHE[k][1] for k in keys]) if with_std else None
+    coverage = coverage_fraction(np.isfinite(fine[0]), fine_grid, coarse_grid)
+    return means, stds, coverage
+
+
+_AGG_CACHE: dict = {}
+_AGG_CACHE_MAX = 64
+
+
+def _aggregate_bands(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, radiance: bool, with_std: bool):
+    """Uncached aggregation of ``(band, y, x)``: (mean, std or None)."""
     if radiance:
+        k = fine + KELVIN
+        k2 = k * k
+        mean = _warp(k2 * k2, fine_grid, coarse_grid, Resampling.average)
         mean = np.where(mean > 0, mean, np.nan) ** 0.25 - KELVIN
+        m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average) if with_std else None
+    else:
+        mean = m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average)
     std = None
     if with_std:
-        sq = _warp(fine ** 2, fine_grid, coarse_grid, Resampling.average)
-        m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average)
+        sq = _warp(fine * fine, fine_grid, coarse_grid, Resampling.average)
         std = np.sqrt(np.clip(sq - m1 ** 2, 0.0, None))
-    coverage = coverage_fraction(np.isfinite(fine[0]), fine_grid, coarse_grid)
-    return mean, std, coverage
+    return mean, std
 
 
 def coverage_fraction(valid: np.ndarray, fine_grid: Grid, coarse_grid: Grid) -> np.ndarray:

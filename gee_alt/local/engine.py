@@ -1,8 +1,9 @@
 """The local engine: input layout -> sharpened NDVI and LST -> yearly 30 m DDT cube.
 
 Per year: (1) Landsat NDVI gaps are filled from the per-pixel multi-year median shifted by the
-year's median anomaly; (2) MODIS NDVI (250 m) is sharpened to 30 m with terrain and Landsat
-NDVI; (3) the LST composites (1 km) are gap-filled in time at the coarse scale, then sharpened
+year's median anomaly; (2) MODIS NDVI (250 m) is sharpened to 30 m with terrain and the filled
+Landsat NDVI, and (``ndvi_fusion``, default) clear Landsat pixels are kept while gaps take the
+sharpened value — the forest fills what Landsat did not see (clouds, SLC-off stripes); (3) the LST composites (1 km) are gap-filled in time at the coarse scale, then sharpened
 to 30 m with terrain and the sharpened NDVI (one multi-output forest for all composites of the
 year, radiance-like aggregation); (4) DDT = sum of max(LST, 0) x days.
 """
@@ -29,10 +30,11 @@ class LocalEngineParams:
     """Settings of the local engine (forest size, seed, threads)."""
 
     n_estimators: int = 40
-    min_samples_leaf: int = 2
+    min_samples_leaf: int = 10
     random_state: int = 0
     n_jobs: int = 2
     residual_correction: bool = True
+    ndvi_fusion: bool = True
 
 
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
@@ -62,7 +64,9 @@ def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams =
     terrain = terrain_predictors(dem, pixel_size(grid))
     names = list(terrain)
     tstack = np.stack([terrain[n] for n in names])
-    landsat = fill_landsat_gaps(np.stack([layout.landsat_ndvi(y).data[0] for y in years]))
+    ndvi_idx = [k for k, n in enumerate(names) if n != "illumination"]   # sun geometry drives LST, not NDVI
+    landsat_raw = np.stack([layout.landsat_ndvi(y).data[0] for y in years])
+    landsat = fill_landsat_gaps(landsat_raw)
 
     ddt, ddt_sd, nobs = [], [], []
     season = ""
@@ -71,10 +75,13 @@ def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams =
         common = dict(n_estimators=params.n_estimators, min_samples_leaf=params.min_samples_leaf,
                       residual_correction=params.residual_correction, n_jobs=params.n_jobs, random_state=seed)
         # 1) NDVI 250 m -> 30 m
-        X_ndvi = geo_dataarray(np.concatenate([tstack, landsat[i][None]]), grid, names + ["landsat_ndvi"], dim="feature")
+        X_ndvi = geo_dataarray(np.concatenate([tstack[ndvi_idx], landsat[i][None]]), grid,
+                               [names[k] for k in ndvi_idx] + ["landsat_ndvi"], dim="feature")
         modis_ndvi = layout.modis_ndvi(year)
         y_ndvi = geo_dataarray(modis_ndvi.data, modis_ndvi.grid, ["ndvi"])
         ndvi30 = RandomForestSharpener(keep_gaps=False, **common).fit(X_ndvi, y_ndvi).predict(X_ndvi).values[0]
+        if params.ndvi_fusion:      # clear Landsat pixels are kept; gaps come from the sharpened MODIS NDVI
+            ndvi30 = np.where(np.isfinite(landsat_raw[i]), landsat_raw[i], ndvi30)
         ndvi30 = np.clip(ndvi30, -0.2, 1.0)
         # 2) LST 1 km -> 30 m, all composites at once
         comp = layout.modis_lst(year)

@@ -48,14 +48,19 @@ class RandomForestSharpener(BaseEstimator):
     residual_correction : add back the interpolated coarse residual.
     radiance : aggregate radiance-like ((T + 273.15)^4; for temperatures in °C).
     keep_gaps : output NaN where the coarse observation is NaN (else the model fills the gap).
+    max_components : bands sharing a forest are reduced to at most this many principal
+        components (keeping >= 99.9 % of the residual variance) before the forest is trained;
+        composites of one season are highly correlated, so this loses nothing measurable and
+        makes prediction several times cheaper.
     n_jobs : threads for the forest.
     random_state : seed for the forest (results are identical for the same seed).
     """
 
-    def __init__(self, n_estimators: int = 50, min_samples_leaf: int = 2, max_features: float = 0.7,
+    def __init__(self, n_estimators: int = 40, min_samples_leaf: int = 10, max_features: float = 0.7,
                  linear_base: bool = True, homogeneity_drop: float = 0.2, min_coverage: float = 0.8,
                  residual_correction: bool = True, radiance: bool = False, keep_gaps: bool = True,
-                 n_jobs: int = 2, random_state: int = 0):
+                 max_components: int = 6, n_jobs: int = 2, random_state: int = 0):
+        self.max_components = max_components
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
@@ -106,13 +111,9 @@ class RandomForestSharpener(BaseEstimator):
             rows = np.all(np.isfinite(targets[:, bands]), axis=1)
             if rows.sum() < 10:
                 raise GeeAltError(f"band(s) {[b + 1 for b in bands]} have fewer than 10 valid training pixels")
-            model = self._fit_group(feats[rows], targets[rows][:, bands], weights[rows])
-            self.models_.append((bands, *model))
-            lin, rf = model
-            oob = rf.oob_prediction_.reshape(rows.sum(), -1)
-            base = lin.predict(self._scale(feats[rows])).reshape(rows.sum(), -1) if lin is not None else 0.0
-            resid = targets[rows][:, bands] - (base + oob)
-            self.oob_rmse_[bands] = np.sqrt(np.nanmean(resid ** 2, axis=0))
+            group = self._fit_group(feats[rows], targets[rows][:, bands], weights[rows])
+            self.models_.append((bands, group))
+            self.oob_rmse_[bands] = group["oob_rmse"]
         self.fine_grid_, self.coarse_grid_ = fine_grid, coarse_grid
         self.y_coarse_ = Y
         self.homogeneity_ = h
@@ -133,17 +134,42 @@ class RandomForestSharpener(BaseEstimator):
         capped = np.clip(feats, self.x_min_ - 0.5 * span, self.x_max_ + 0.5 * span)
         return (capped - self.x_min_) / span
 
-    def _fit_group(self, feats, targets, weights):
+    def _fit_group(self, feats, targets, weights) -> dict:
+        """Ridge trend + forest on (PCA-reduced) residuals; the forest's share is chosen out of bag.
+
+        The forest's contribution is scaled by ``rf_weight_`` in {0, 0.25, ..., 1}, the value
+        with the smallest out-of-bag error at the coarse scale: where the forest only learns
+        coarse-scale noise it is switched off rather than allowed to add it at 30 m.
+        """
+        n = len(feats)
+        base = np.zeros_like(targets)
         lin = None
-        resid = targets
         if self.linear_base:
             lin = Ridge(alpha=1e-3).fit(self._scale(feats), targets, sample_weight=weights)
-            resid = targets - lin.predict(self._scale(feats)).reshape(targets.shape)
+            base = lin.predict(self._scale(feats)).reshape(targets.shape)
+        resid = targets - base
+        mean = resid.mean(axis=0)
+        comps = None
+        z = resid - mean
+        if targets.shape[1] > self.max_components:
+            _, sv, vt = np.linalg.svd(z, full_matrices=False)
+            frac = np.cumsum(sv ** 2) / max(np.sum(sv ** 2), 1e-300)
+            k = int(min(self.max_components, np.searchsorted(frac, 0.999) + 1))
+            comps = vt[:k]                                 # (k, n_bands)
+            z = z @ comps.T
         rf = RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
                                    max_features=self.max_features, oob_score=True, n_jobs=self.n_jobs,
                                    random_state=self.random_state)
-        rf.fit(feats, resid if resid.shape[1] > 1 else resid[:, 0], sample_weight=weights)
-        return lin, rf
+        rf.fit(feats, z if z.shape[1] > 1 else z[:, 0], sample_weight=weights)
+        oob = rf.oob_prediction_.reshape(n, -1)
+        oob = np.where(np.isfinite(oob), oob, 0.0)
+        oob_full = (oob @ comps if comps is not None else oob) + mean
+        best = None
+        for w in (0.0, 0.25, 0.5, 0.75, 1.0):
+            err = np.sqrt(np.average((targets - base - w * oob_full) ** 2, axis=0, weights=weights))
+            if best is None or err.mean() < best[1].mean() - 1e-12:
+                best = (w, err)
+        return {"lin": lin, "rf": rf, "comps": comps, "mean": mean, "rf_weight": best[0], "oob_rmse": best[1]}
 
     # -------------------------------------------------------------- predict
     def predict_model(self, X: xr.DataArray) -> np.ndarray:
@@ -152,10 +178,14 @@ class RandomForestSharpener(BaseEstimator):
         valid = np.all(np.isfinite(Xf), axis=0)
         feats = Xf[:, valid].T
         out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan)
-        for bands, lin, rf in self.models_:
-            pred = rf.predict(feats).reshape(feats.shape[0], -1)
-            if lin is not None:
-                pred = pred + lin.predict(self._scale(feats)).reshape(feats.shape[0], -1)
+        for bands, g in self.models_:
+            pred = np.zeros((feats.shape[0], len(bands)))
+            if g["rf_weight"] > 0:
+                z = g["rf"].predict(feats).reshape(feats.shape[0], -1)
+                pred = g["rf_weight"] * ((z @ g["comps"] if g["comps"] is not None else z) + g["mean"])
+            if g["lin"] is not None:     # ridge by hand: X @ coef.T + b (sklearn's checks cost more than the product)
+                coef = np.atleast_2d(g["lin"].coef_)
+                pred = pred + self._scale(feats) @ coef.T + g["lin"].intercept_
             for j, b in enumerate(bands):
                 out[b][valid] = pred[:, j]
         return out
@@ -172,6 +202,12 @@ class RandomForestSharpener(BaseEstimator):
             resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
             pred = pred + interpolate(resid, self.coarse_grid_, fine_grid, "bilinear")
         if self.keep_gaps:
-            gaps = ~np.isfinite(interpolate(self.y_coarse_, self.coarse_grid_, fine_grid, "nearest"))
-            pred[gaps] = np.nan
+            masks = {}
+            for b in range(pred.shape[0]):
+                bad = ~np.isfinite(self.y_coarse_[b])
+                if bad.any():
+                    key = bad.tobytes()
+                    if key not in masks:
+                        masks[key] = interpolate(np.where(bad, np.nan, 1.0), self.coarse_grid_, fine_grid, "nearest")
+                    pred[b][~np.isfinite(masks[key])] = np.nan
         return geo_dataarray(pred.astype("float32"), fine_grid, self.band_names_)
