@@ -190,3 +190,17 @@ def test_rasterize_geojson(tmp_path):
         rasterize_geojson({"type": "Point", "coordinates": [0, 0]}, grid)
     with pytest.raises(GeeAltError, match="not found"):
         rasterize_geojson(tmp_path / "none.geojson", grid)
+
+
+def test_bench_script_small_grid(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("bench_trend", Path(__file__).parent.parent / "scripts" / "bench_trend.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "b.json"
+    assert mod.main(["--height", "40", "--width", "30", "--years", "12", "--workdir", str(tmp_path), "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["grid_height"] == 40 and r["n_years"] == 12 and r["peak_rss_mb"] > 0
+    assert abs(r["median_slope_m_per_yr"] - 0.01) < 0.001
+    assert r["nan_pixels"] == 10 * 30  # the no-data stripe
