@@ -154,3 +154,11 @@ def test_local_copy_matches_shared_real_file():
     assert SHARED.read_bytes() == LOCAL.read_bytes()
     t, rep = import_calm(SHARED)
     assert len(t) == 2820 and t.df.site_id.nunique() == 235
+
+
+def test_calm_to_tidy_csv_roundtrip(calm, tmp_path):
+    from gee_alt.insitu import read_insitu, write_insitu
+    t, _ = calm
+    back = read_insitu(write_insitu(tmp_path / "calm_tidy.csv", t))
+    assert back.rejected == [] and len(back) == len(t)
+    assert back.df.drop(columns="homogeneous").equals(t.df.drop(columns="homogeneous"))
