@@ -1,0 +1,449 @@
+"""Stefan calibration: ALT = E * sqrt(DDT), fitted on in-situ ALT; ALT maps and their spread.
+
+Pure functions on arrays (no file reading):
+
+- :func:`fit_e` — least squares through the origin, ``E = sum(x*y) / sum(x**2)`` with
+  ``x = sqrt(DDT)`` (°C·day)^½ and ``y = ALT`` (m); E in m (°C·day)^-½.
+- :func:`fit_e_censored` — the same model with censored observations (Tobit likelihood).
+- :func:`bootstrap_e_ci` — percentile CI of E from resampling *sites* (not rows: repeated years
+  at one site are not independent).
+- :func:`loo_cv`, :func:`block_cv` — leave-one-site-out and leave-one-spatial-block-out CV.
+- :func:`alt_from_ddt`, :func:`alt_sd` — ALT and its first-order 1-sigma spread.
+- :class:`StefanCalibration` — a scikit-learn style estimator tying these together.
+
+Conventions: residuals and bias are *prediction − observation* (a negative bias means the model
+is too shallow, as in the "mean error −0.25 m" of Zhang et al. 2025). ``r2`` is
+``1 − SS_res / SS_tot`` about the mean of the held-out observations (it can be negative).
+
+Censored observations (``censored`` = ``">"``: true ALT deeper than the value, e.g. ``>263`` cm
+when the probe hit its length; ``"<"``: shallower) are **never** used as if exact. They enter the
+fit through a Tobit likelihood for regression through the origin with Gaussian errors,
+``y = E·x + ε, ε ~ N(0, σ²)``: an exact value contributes ``log φ((y − E x)/σ) − log σ``, a
+right-censored value ``log(1 − Φ((c − E x)/σ))``, a left-censored one ``log Φ((c − E x)/σ)``;
+(E, log σ) are found by maximum likelihood (BFGS with analytic gradient). Why Tobit rather
+than dropping them: the ``>`` values are the *deepest* sites (probe too short); dropping them
+biases E low. Without censored rows the Tobit estimate equals the closed-form least squares
+(it is then not run at all). Cross-validation scores only exact held-out values (a censored
+value has no exact residual), and ``n`` in the CV dicts counts those.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize, stats
+
+from gee_alt.errors import GeeAltError
+
+__all__ = ["fit_e", "fit_e_censored", "bootstrap_e_ci", "alt_from_ddt", "alt_sd", "loo_cv", "block_cv",
+           "group_cv", "cv_metrics", "StefanCalibration"]
+
+
+# ---------------------------------------------------------------- fitting
+
+def fit_e(sqrt_ddt, alt_m) -> float:
+    """Least-squares E through the origin: ``sum(x*y) / sum(x**2)`` (x = √DDT, y = ALT in m).
+
+    Rows with a non-finite x or y are ignored; raises :class:`GeeAltError` if no row with x ≠ 0
+    remains.
+    """
+    x = np.asarray(sqrt_ddt, float).ravel()
+    y = np.asarray(alt_m, float).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    sxx = float(np.sum(x[ok] ** 2))
+    if sxx <= 0:
+        raise GeeAltError("cannot fit E: no observation with a positive thawing index")
+    return float(np.sum(x[ok] * y[ok]) / sxx)
+
+
+def _censor_codes(censored, n: int) -> np.ndarray:
+    """Censor flags as ints: 0 exact, +1 ``>`` (right), -1 ``<`` (left)."""
+    if censored is None:
+        return np.zeros(n, int)
+    c = np.asarray(censored, dtype=object).ravel()
+    if c.size != n:
+        raise ValueError(f"censored has {c.size} entries, expected {n}")
+    out = np.zeros(n, int)
+    for i, v in enumerate(c):
+        s = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+        if s == ">":
+            out[i] = 1
+        elif s == "<":
+            out[i] = -1
+        elif s != "":
+            raise ValueError(f"censored flag must be '', '>' or '<', got {s!r}")
+    return out
+
+
+def _tobit_negll(theta, x, y, code):
+    """Negative Tobit log-likelihood of (E, log σ) and its gradient."""
+    e, log_s = theta
+    s = math.exp(log_s)
+    z = (y - e * x) / s
+    ex, rt, lf = code == 0, code == 1, code == -1
+    ll = -0.5 * np.sum(z[ex] ** 2) - ex.sum() * (log_s + 0.5 * math.log(2 * math.pi))
+    g_e = np.sum(z[ex] * x[ex]) / s
+    g_s = np.sum(z[ex] ** 2 - 1.0)
+    if rt.any():
+        zr = z[rt]
+        ll += np.sum(stats.norm.logsf(zr))
+        h = np.exp(stats.norm.logpdf(zr) - stats.norm.logsf(zr))
+        g_e += np.sum(h * x[rt]) / s
+        g_s += np.sum(h * zr)
+    if lf.any():
+        zl = z[lf]
+        ll += np.sum(stats.norm.logcdf(zl))
+        g = np.exp(stats.norm.logpdf(zl) - stats.norm.logcdf(zl))
+        g_e -= np.sum(g * x[lf]) / s
+        g_s -= np.sum(g * zl)
+    return -ll, -np.array([g_e, g_s])
+
+
+def fit_e_censored(sqrt_ddt, alt_m, censored=None) -> tuple[float, float]:
+    """``(E, σ_m)`` by Tobit maximum likelihood (see module docstring); σ is the residual sd (m).
+
+    With no censored row this is the closed-form :func:`fit_e` and σ the RMS residual.
+    Needs at least two exact (uncensored) observations when any is censored.
+    """
+    x = np.asarray(sqrt_ddt, float).ravel()
+    y = np.asarray(alt_m, float).ravel()
+    code = _censor_codes(censored, x.size)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, code = x[ok], y[ok], code[ok]
+    exact = code == 0
+    if not code.any():
+        e = fit_e(x, y)
+        return e, float(np.sqrt(np.mean((y - e * x) ** 2)))
+    if exact.sum() < 2:
+        raise GeeAltError("cannot fit E: fewer than two exact (uncensored) in-situ values")
+    e0 = fit_e(x[exact], y[exact])
+    s0 = max(float(np.sqrt(np.mean((y[exact] - e0 * x[exact]) ** 2))), 1e-3 * float(np.mean(np.abs(y))) + 1e-6)
+    res = optimize.minimize(_tobit_negll, np.array([e0, math.log(s0)]), args=(x, y, code), jac=True,
+                            method="BFGS", options={"gtol": 1e-9, "maxiter": 500})
+    e, log_s = res.x
+    if not (np.isfinite(e) and np.isfinite(log_s)):  # pragma: no cover - defensive
+        raise GeeAltError("censored (Tobit) fit of E did not converge")
+    return float(e), float(math.exp(log_s))
+
+
+def _site_codes(site_ids, n: int) -> tuple[np.ndarray, int]:
+    s = np.asarray(site_ids, dtype=object).ravel()
+    if s.size != n:
+        raise ValueError(f"site_ids has {s.size} entries, expected {n}")
+    _, inv = np.unique(s.astype(str), return_inverse=True)
+    return inv, int(inv.max()) + 1 if n else 0
+
+
+def bootstrap_e_draws(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int = 0, censored=None) -> np.ndarray:
+    """``n_boot`` bootstrap estimates of E from resampling sites with replacement.
+
+    Each replicate draws as many sites as there are, with replacement, and keeps all rows of each
+    drawn site (a site drawn twice counts twice). Uncensored data use a vectorised closed form.
+    """
+    x = np.asarray(sqrt_ddt, float).ravel()
+    y = np.asarray(alt_m, float).ravel()
+    code = _censor_codes(censored, x.size)
+    ok = np.isfinite(x) & np.isfinite(y)
+    sites, n_sites = _site_codes(site_ids, x.size)
+    x, y, code, sites = x[ok], y[ok], code[ok], sites[ok]
+    _, sites = np.unique(sites, return_inverse=True)
+    n_sites = int(sites.max()) + 1 if sites.size else 0
+    if n_sites == 0:
+        raise GeeAltError("cannot bootstrap E: no usable observation")
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_sites, np.full(n_sites, 1.0 / n_sites), size=n_boot).astype(float)
+    if not code.any():
+        sxy = np.bincount(sites, weights=x * y, minlength=n_sites)
+        sxx = np.bincount(sites, weights=x * x, minlength=n_sites)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (counts @ sxy) / (counts @ sxx)
+    draws = np.full(n_boot, np.nan)
+    for b in range(n_boot):
+        w = counts[b][sites].astype(int)
+        idx = np.repeat(np.arange(x.size), w)
+        try:
+            draws[b] = fit_e_censored(x[idx], y[idx], np.where(code[idx] == 1, ">", np.where(code[idx] == -1, "<", "")))[0]
+        except GeeAltError:
+            pass  # replicate without enough exact values: left out (NaN)
+    return draws
+
+
+def bootstrap_e_ci(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                   censored=None) -> tuple[float, float]:
+    """Percentile bootstrap CI ``(lo, hi)`` of E at ``level``, resampling sites (not rows).
+
+    Returns ``(nan, nan)`` with fewer than two distinct sites (no between-site spread to resample).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    x = np.asarray(sqrt_ddt, float).ravel()
+    ok = np.isfinite(x) & np.isfinite(np.asarray(alt_m, float).ravel())
+    if len(np.unique(np.asarray(site_ids, dtype=object).ravel()[ok].astype(str))) < 2:
+        return float("nan"), float("nan")
+    d = bootstrap_e_draws(sqrt_ddt, alt_m, site_ids, n_boot=n_boot, seed=seed, censored=censored)
+    d = d[np.isfinite(d)]
+    a = (1.0 - level) / 2.0
+    return float(np.quantile(d, a)), float(np.quantile(d, 1.0 - a))
+
+
+# ---------------------------------------------------------------- ALT maps
+
+def alt_from_ddt(ddt_degc_days, e):
+    """ALT (m) = ``e · √DDT``; 0 where DDT ≤ 0, NaN where DDT (or ``e``) is NaN. Broadcasts ``e``."""
+    d = np.asarray(ddt_degc_days, dtype=float)
+    e = np.asarray(e, dtype=float)
+    with np.errstate(invalid="ignore"):
+        out = e * np.sqrt(np.where(d > 0, d, 0.0))
+    out = np.where(np.isnan(d), np.nan, out)
+    return out if out.ndim else float(out)
+
+
+def alt_sd(ddt, ddt_sd, e, e_sd):
+    """First-order 1-sigma spread of ALT (m) from the spreads of DDT (°C·day) and E.
+
+    ``var = DDT · e_sd² + (e / (2√DDT))² · ddt_sd²`` (independent errors). Where DDT ≤ 0 the
+    derivative is unbounded, so the spread is taken as ``e · √ddt_sd`` — the ALT a thaw index
+    one sd above zero would give. NaN propagates.
+    """
+    d = np.asarray(ddt, float)
+    sd = np.asarray(ddt_sd, float)
+    e = np.asarray(e, float)
+    es = np.asarray(e_sd, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pos = d > 0
+        dd = np.where(pos, d, 1.0)
+        var = dd * es ** 2 + (e / (2.0 * np.sqrt(dd))) ** 2 * sd ** 2
+        out = np.where(pos, np.sqrt(var), e * np.sqrt(np.maximum(sd, 0.0)))
+    out = np.where(np.isnan(d) | np.isnan(sd), np.nan, out)
+    return out if out.ndim else float(out)
+
+
+# ---------------------------------------------------------------- cross-validation
+
+def cv_metrics(pred_m, obs_m) -> dict:
+    """``{rmse_m, bias_m, mae_m, r2, n}`` of predictions vs observations (bias = mean(pred − obs))."""
+    p = np.asarray(pred_m, float).ravel()
+    o = np.asarray(obs_m, float).ravel()
+    ok = np.isfinite(p) & np.isfinite(o)
+    p, o = p[ok], o[ok]
+    n = int(p.size)
+    if n == 0:
+        return {"rmse_m": float("nan"), "bias_m": float("nan"), "mae_m": float("nan"), "r2": float("nan"), "n": 0}
+    r = p - o
+    sst = float(np.sum((o - o.mean()) ** 2))
+    return {"rmse_m": float(np.sqrt(np.mean(r ** 2))), "bias_m": float(np.mean(r)), "mae_m": float(np.mean(np.abs(r))),
+            "r2": float(1.0 - np.sum(r ** 2) / sst) if n >= 2 and sst > 0 else float("nan"), "n": n}
+
+
+def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites):
+    """Fit E (and per-class E); returns (predict(x, classes) -> alt_m, e, e_by_class, sigma)."""
+    cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
+    e, sigma = fit_e_censored(x, y, cflags)
+    e_cls: dict = {}
+    if by_class and classes is not None:
+        for k in _unique_classes(classes):
+            m = classes == k
+            if len(np.unique(sites[m])) >= min_sites:
+                try:
+                    e_cls[k] = fit_e_censored(x[m], y[m], cflags[m])[0]
+                except GeeAltError:
+                    pass
+
+    def predict(xq, cq=None):
+        return np.asarray(xq, float) * _e_lookup(e, e_cls, cq, np.shape(xq))
+
+    return predict, e, e_cls, sigma
+
+
+def _unique_classes(classes) -> list:
+    c = np.asarray(classes, dtype=object).ravel()
+    return sorted({v for v in c if v is not None and not (isinstance(v, float) and math.isnan(v))}, key=str)
+
+
+def _e_lookup(e: float, e_cls: dict, classes, shape):
+    if not e_cls or classes is None:
+        return e
+    c = np.asarray(classes)
+    out = np.full(c.shape, e, dtype=float)
+    for k, v in e_cls.items():
+        out[c == k] = v
+    return np.broadcast_to(out, shape) if out.shape != tuple(shape) else out
+
+
+def group_cv(sqrt_ddt, alt_m, groups, censored=None, classes=None, by_class: bool = False,
+             min_sites_per_class: int = 5, site_ids=None) -> dict:
+    """Leave-one-group-out CV of the through-origin fit: metrics over exact held-out values.
+
+    Each group is held out in turn, E is refitted (Tobit if any censored) on the rest and the
+    held-out exact values predicted. Groups whose complement cannot be fitted are skipped.
+    """
+    x = np.asarray(sqrt_ddt, float).ravel()
+    y = np.asarray(alt_m, float).ravel()
+    code = _censor_codes(censored, x.size)
+    g = np.asarray(groups, dtype=object).ravel().astype(str)
+    sites = np.asarray(site_ids if site_ids is not None else groups, dtype=object).ravel().astype(str)
+    cls = None if classes is None else np.asarray(classes, dtype=object).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    pred = np.full(x.size, np.nan)
+    for k in np.unique(g[ok]):
+        test = ok & (g == k)
+        train = ok & (g != k)
+        if not train.any():
+            continue
+        try:
+            predict, *_ = _fit_predictor(x[train], y[train], code[train], None if cls is None else cls[train],
+                                         by_class, min_sites_per_class, sites[train])
+        except GeeAltError:
+            continue
+        pred[test] = predict(x[test], None if cls is None else cls[test])
+    scored = ok & (code == 0)
+    return cv_metrics(pred[scored], y[scored])
+
+
+def loo_cv(sqrt_ddt, alt_m, site_ids, censored=None) -> dict:
+    """Leave-one-SITE-out CV: ``{rmse_m, bias_m, mae_m, r2, n}`` (bias = mean(pred − obs), m)."""
+    return group_cv(sqrt_ddt, alt_m, site_ids, censored=censored)
+
+
+def spatial_blocks(x_m, y_m, block_m: float) -> np.ndarray:
+    """Block labels ``"i_j"`` of points on a square lattice of ``block_m`` metres."""
+    if not block_m > 0:
+        raise ValueError(f"block_m must be positive, got {block_m}")
+    bx = np.floor(np.asarray(x_m, float) / block_m).astype(np.int64)
+    by = np.floor(np.asarray(y_m, float) / block_m).astype(np.int64)
+    return np.array([f"{i}_{j}" for i, j in zip(bx.ravel(), by.ravel())], dtype=object)
+
+
+def block_cv(sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None) -> dict:
+    """Spatial-block CV: hold out each ``block_m`` × ``block_m`` square (projected metres) in turn.
+
+    Returns the :func:`cv_metrics` dict plus ``n_blocks``.
+    """
+    blocks = spatial_blocks(x_m, y_m, block_m)
+    out = group_cv(sqrt_ddt, alt_m, blocks, censored=censored)
+    out["n_blocks"] = int(len(np.unique(blocks)))
+    return out
+
+
+# ---------------------------------------------------------------- estimator
+
+class StefanCalibration:
+    """Calibrate ``ALT = E·√DDT`` on in-situ ALT (scikit-learn conventions).
+
+    Parameters
+    ----------
+    n_boot : bootstrap replicates (sites resampled) for the CI of E.
+    level : CI level (0.95 gives ``e_ci95_``; other levels are stored there too, with ``level``).
+    random_state : seed of the bootstrap.
+    by_class : also fit one E per class (e.g. land cover) with at least ``min_sites_per_class``
+        distinct sites; other classes use the global E.
+    min_sites_per_class : see ``by_class``.
+
+    Fitted attributes: ``e_``, ``sigma_m_`` (residual sd), ``e_sd_`` (bootstrap sd),
+    ``e_ci95_`` (lo, hi), ``e_by_class_`` (dict), ``e_ci_by_class_``, ``loo_`` (leave-one-site-out
+    dict), ``n_used_``, ``n_dropped_``, ``n_sites_``, ``n_censored_``, ``drop_reasons_`` (dict
+    reason → count).
+    """
+
+    def __init__(self, n_boot: int = 2000, level: float = 0.95, random_state: int = 0, by_class: bool = False,
+                 min_sites_per_class: int = 5):
+        self.n_boot = n_boot
+        self.level = level
+        self.random_state = random_state
+        self.by_class = by_class
+        self.min_sites_per_class = min_sites_per_class
+
+    def fit(self, ddt_degc_days, alt_m, site_ids, classes=None, censored=None) -> "StefanCalibration":
+        """Fit on rows of (DDT °C·day, ALT m, site id[, class][, censor flag]).
+
+        Rows with non-finite DDT/ALT, DDT ≤ 0 or ALT ≤ 0 are dropped (counted in ``n_dropped_``).
+        """
+        d = np.asarray(ddt_degc_days, float).ravel()
+        y = np.asarray(alt_m, float).ravel()
+        n = d.size
+        if y.size != n:
+            raise ValueError(f"alt_m has {y.size} entries, DDT has {n}")
+        sites = np.asarray(site_ids, dtype=object).ravel().astype(str)
+        if sites.size != n:
+            raise ValueError(f"site_ids has {sites.size} entries, expected {n}")
+        code = _censor_codes(censored, n)
+        cls = None if classes is None else np.asarray(classes, dtype=object).ravel()
+        if cls is not None and cls.size != n:
+            raise ValueError(f"classes has {cls.size} entries, expected {n}")
+        reasons = {}
+        keep = np.ones(n, bool)
+        for why, bad in (("DDT not finite", ~np.isfinite(d)), ("ALT not finite", ~np.isfinite(y)),
+                         ("DDT <= 0", np.isfinite(d) & (d <= 0)), ("ALT <= 0", np.isfinite(y) & (y <= 0))):
+            newly = bad & keep
+            if newly.any():
+                reasons[why] = int(newly.sum())
+            keep &= ~bad
+        if not keep.any():
+            raise GeeAltError(f"no usable calibration pair (all {n} dropped: "
+                              + ", ".join(f"{k}: {v}" for k, v in reasons.items()) + ")")
+        x = np.sqrt(d[keep])
+        y, sites, code = y[keep], sites[keep], code[keep]
+        cls = None if cls is None else cls[keep]
+        cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
+        _, self.e_, self.e_by_class_, self.sigma_m_ = _fit_predictor(
+            x, y, code, cls, self.by_class, self.min_sites_per_class, sites)
+        draws = bootstrap_e_draws(x, y, sites, n_boot=self.n_boot, seed=self.random_state, censored=cflags) \
+            if len(np.unique(sites)) >= 2 else np.array([np.nan])
+        ok = draws[np.isfinite(draws)]
+        a = (1.0 - self.level) / 2.0
+        self.e_sd_ = float(np.std(ok, ddof=1)) if ok.size >= 2 else float("nan")
+        self.e_ci95_ = (float(np.quantile(ok, a)), float(np.quantile(ok, 1 - a))) if ok.size else (float("nan"),) * 2
+        self.e_ci_by_class_ = {}
+        for k in self.e_by_class_:
+            m = cls == k
+            self.e_ci_by_class_[k] = bootstrap_e_ci(x[m], y[m], sites[m], n_boot=self.n_boot, seed=self.random_state,
+                                                    level=self.level, censored=cflags[m])
+        self.loo_ = group_cv(x, y, sites, censored=cflags, classes=cls, by_class=self.by_class,
+                             min_sites_per_class=self.min_sites_per_class, site_ids=sites)
+        self.n_used_ = int(keep.sum())
+        self.n_dropped_ = int(n - keep.sum())
+        self.n_sites_ = int(len(np.unique(sites)))
+        self.n_censored_ = int((code != 0).sum())
+        self.drop_reasons_ = reasons
+        return self
+
+    def _check(self):
+        if not hasattr(self, "e_"):
+            raise GeeAltError("StefanCalibration is not fitted yet; call fit() first")
+
+    def e_map(self, classes=None, shape=None):
+        """E per element of a class array (global E for unknown classes or without ``by_class``)."""
+        self._check()
+        if classes is None:
+            return self.e_
+        c = np.asarray(classes)
+        return _e_lookup(self.e_, self.e_by_class_, c, shape or c.shape)
+
+    def predict(self, ddt_degc_days, classes=None):
+        """ALT (m) for DDT (°C·day) of any shape; ``classes`` (same shape) selects per-class E."""
+        self._check()
+        d = np.asarray(ddt_degc_days, float)
+        return alt_from_ddt(d, self.e_map(classes, d.shape) if classes is not None else self.e_)
+
+    def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None):
+        """1-sigma ALT spread (m) from the DDT spread and the bootstrap sd of E (:func:`alt_sd`)."""
+        self._check()
+        d = np.asarray(ddt_degc_days, float)
+        e = self.e_map(classes, d.shape) if classes is not None else self.e_
+        return alt_sd(d, ddt_sd_degc_days, e, self.e_sd_)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: E, E_ci95, E_sd, level, n_used, n_dropped, loo, ... ."""
+        self._check()
+        return {
+            "E": self.e_, "E_units": "m (degC day)^-0.5", "E_ci95": list(self.e_ci95_), "E_sd": self.e_sd_,
+            "level": self.level, "sigma_m": self.sigma_m_, "n_used": self.n_used_, "n_dropped": self.n_dropped_,
+            "drop_reasons": dict(self.drop_reasons_), "n_sites": self.n_sites_, "n_censored": self.n_censored_,
+            "censoring": "tobit" if self.n_censored_ else "none",
+            "loo": {k: self.loo_[k] for k in ("rmse_m", "bias_m", "mae_m", "r2", "n")},
+            "E_by_class": {str(k): v for k, v in self.e_by_class_.items()},
+            "E_ci_by_class": {str(k): list(v) for k, v in self.e_ci_by_class_.items()},
+            "params": {"n_boot": self.n_boot, "level": self.level, "random_state": self.random_state,
+                       "by_class": self.by_class, "min_sites_per_class": self.min_sites_per_class},
+        }
