@@ -19,6 +19,8 @@ time step, day/night handling and gap filling.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import ee
 
 from gee_alt.config import StudyConfig
@@ -71,16 +73,34 @@ def lst_anomaly(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.
                          sharp.select("lst_degc_sd").rename("dlst_sd_degc")])
 
 
-def ddt_image(cfg: StudyConfig, year: int, grid: Grid | None = None) -> ee.Image:
-    """The yearly 30 m DDT image: ``ddt_degc_days`` (°C·day), ``ddt_sd_degc_days`` (°C·day),
-    ``n_obs`` (windows with valid LST, count as float), on ``grid`` (default ``cfg.grid()``)."""
-    grid = grid or cfg.grid()
+@dataclass
+class YearFields:
+    """The intermediate graphs of one year (shared by :func:`ddt_image` and validation)."""
+
+    region: ee.Geometry
+    fine_proj: ee.Projection
+    ndvi: ee.Image
+    season: composite.LstSeason
+    anomaly: ee.Image
+
+
+def year_fields(cfg: StudyConfig, year: int, grid: Grid) -> YearFields:
+    """Build the sharpened NDVI, the LST season windows and the 30 m LST anomaly of ``year``."""
     fine_proj = fine_projection(grid)
     region = region_geometry(cfg)
     terrain = col.terrain_predictors(cfg.collections.dem)
     ndvi = sharpened_ndvi(cfg, year, region, fine_proj, terrain)
     season = composite.lst_season(cfg, year, region)
     anomaly = lst_anomaly(cfg, year, region, fine_proj, season, ndvi, terrain)
+    return YearFields(region, fine_proj, ndvi, season, anomaly)
+
+
+def ddt_image(cfg: StudyConfig, year: int, grid: Grid | None = None) -> ee.Image:
+    """The yearly 30 m DDT image: ``ddt_degc_days`` (°C·day), ``ddt_sd_degc_days`` (°C·day),
+    ``n_obs`` (windows with valid LST, count as float), on ``grid`` (default ``cfg.grid()``)."""
+    grid = grid or cfg.grid()
+    f = year_fields(cfg, year, grid)
+    season, anomaly = f.season, f.anomaly
     dlst = anomaly.select("dlst_degc")
     ddt_parts, thaw_days = [], []
     for window, lst in zip(season.windows, season.filled):
