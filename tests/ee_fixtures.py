@@ -144,3 +144,78 @@ class StubServer:
         monkeypatch.setattr(ee.data, "computePixels", self.compute_pixels)
         monkeypatch.setattr(ee.data, "computeValue", self.compute_value)
         return self
+
+
+def invocations(obj) -> list[tuple[str, dict]]:
+    """Every algorithm call in an ``ee`` object's serialized graph: ``(name, arguments)``, with
+    constant arguments resolved to plain values (other arguments left as graph nodes)."""
+    import json
+
+    import ee
+
+    enc = json.loads(ee.serializer.toJSON(obj))
+    values = enc["values"]
+
+    def resolve(node):
+        while isinstance(node, dict) and "valueReference" in node:
+            node = values[node["valueReference"]]
+        if isinstance(node, dict) and "constantValue" in node:
+            return node["constantValue"]
+        if isinstance(node, dict) and "arrayValue" in node:
+            return [resolve(v) for v in node["arrayValue"]["values"]]
+        return node
+
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("functionInvocationValue")
+            if f:
+                out.append((f.get("functionName", ""), {k: resolve(v) for k, v in f.get("arguments", {}).items()}))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(values)
+    return out
+
+
+def calls_named(obj, name: str) -> list[dict]:
+    """Arguments of every call of algorithm ``name`` in ``obj``'s graph."""
+    return [args for n, args in invocations(obj) if n == name]
+
+
+def constants_in(obj) -> list:
+    """All constant values of ``obj``'s graph, and the items and keys of list/dict constants."""
+    import json
+
+    import ee
+
+    out = []
+
+    def flat(c):
+        if isinstance(c, list):
+            for x in c:
+                flat(x)
+        elif isinstance(c, dict):
+            for k, x in c.items():
+                out.append(k)
+                flat(x)
+        else:
+            out.append(c)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "constantValue" in node:
+                out.append(node["constantValue"])
+                flat(node["constantValue"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(json.loads(ee.serializer.toJSON(obj)))
+    return out
