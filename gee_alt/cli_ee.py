@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from gee_alt.config import StudyConfig, load_config
-from gee_alt.errors import GeeAltError
+from gee_alt.errors import GeeAltError  # noqa: F401  (raised by the commands; re-exported for callers)
 
 
 def _as_config(config: StudyConfig | str | Path | None) -> StudyConfig:

@@ -15,7 +15,6 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, grid_from_bbox

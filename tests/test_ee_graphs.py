@@ -223,3 +223,22 @@ def test_validation_graph(ee_offline, cfg, small_grid):
 
     js = ee.serializer.toJSON(d)
     assert all(f'"{k}"' in js for k in ("rmse_degc", "bias_degc", "n", "diff_degc", "sq_degc2"))
+
+
+def test_fetch_validation_client(ee_offline, cfg, small_grid, monkeypatch):
+    import ee
+
+    from gee_alt.ee import validate
+    from gee_alt.errors import GeeAltError
+
+    served = [{"year": 2016, "rmse_degc": 3.5, "bias_degc": -0.4, "n": 812}]  # stub numbers, not EE results
+    monkeypatch.setattr(ee.data, "computeValue", lambda obj: served)
+    assert validate.fetch_validation(cfg, [2016], small_grid) == served
+
+    def boom(obj):
+        raise ee.EEException("Collection query aborted after accumulating over 5000 elements.\nmore")
+
+    monkeypatch.setattr(ee.data, "computeValue", boom)
+    with pytest.raises(GeeAltError, match="validation failed") as ei:
+        validate.fetch_validation(cfg, [2016], small_grid)
+    assert "\n" not in str(ei.value)

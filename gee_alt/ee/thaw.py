@@ -52,11 +52,11 @@ def sharpened_ndvi(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: 
                    terrain: ee.Image) -> ee.Image:
     """30 m NDVI (bands ``ndvi``, ``ndvi_sd``; unitless) for ``year``."""
     modis = composite.modis_ndvi_composite(cfg, year, region)
-    modis_bilinear = modis.resample("bilinear")
+    modis_proj = col.modis_projection(cfg.collections.ndvi, col.modis_ndvi_band(cfg.collections.ndvi))
+    modis_bilinear = modis.reproject(crs=modis_proj).resample("bilinear")
     landsat_ndvi = (composite.landsat_ndvi_composite(cfg, year, region, fine_proj)
                     .unmask(modis_bilinear, False).rename("landsat_ndvi"))
     predictors = ee.Image.cat([landsat_ndvi, terrain]).reproject(crs=fine_proj)
-    modis_proj = col.modis_projection(cfg.collections.ndvi, col.modis_ndvi_band(cfg.collections.ndvi))
     return sharpen(modis, predictors, modis_proj, MODIS_250M_SCALE_M, region, cfg.rf,
                    cfg.rf.seed + NDVI_SEED_OFFSET, "ndvi", ["landsat_ndvi", "elevation_m"])
 
