@@ -288,7 +288,13 @@ class DemoScene:
         edge = 12
         ok = np.zeros_like(mixed)
         ok[edge:n - edge, edge:n - edge] = True
-        cand_h = np.argwhere(ok & ~mixed & (lc != 5))
+        # boreholes sit on gentle, uniform ground (DEM std in a 7 x 7 window < 8 m) as real
+        # monitoring sites do; heterogeneous ones straddle a land-cover edge
+        from scipy.ndimage import uniform_filter as _uf
+
+        z = self.crop(self.dem_outer_m).astype("float64")
+        z_std = np.sqrt(np.clip(_uf(z * z, 7) - _uf(z, 7) ** 2, 0, None))
+        cand_h = np.argwhere(ok & ~mixed & (lc != 5) & (z_std < 8.0))
         cand_x = np.argwhere(ok & mixed & (lc != 5))
         n_het = int(round(s.n_sites * s.heterogeneous_fraction))
         pick_h = cand_h[rng.choice(len(cand_h), s.n_sites - n_het, replace=False)]

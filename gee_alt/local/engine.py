@@ -10,6 +10,7 @@ year, radiance-like aggregation); (4) DDT = sum of max(LST, 0) x days.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -40,7 +41,9 @@ class LocalEngineParams:
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
     """Fill NaNs of a ``(year, y, x)`` Landsat NDVI stack: the pixel's multi-year median plus the
     year's median anomaly; pixels never observed get the nearest observed value."""
-    clim = np.nanmedian(stack, axis=0) if np.isfinite(stack).any(axis=0).any() else np.zeros(stack.shape[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)           # never-observed pixels: filled below
+        clim = np.nanmedian(stack, axis=0) if np.isfinite(stack).any() else np.zeros(stack.shape[1:])
     clim = fill_nearest(clim)
     out = stack.copy()
     for i in range(stack.shape[0]):

@@ -24,6 +24,8 @@ Inputs and outputs are ``xarray.DataArray`` ``(band, y, x)`` carrying ``crs`` an
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
@@ -84,11 +86,13 @@ class RandomForestSharpener(BaseEstimator):
         valid_fine = np.all(np.isfinite(Xf), axis=0)
         if not valid_fine.any():
             raise GeeAltError("the fine predictors have no pixel where all are valid")
-        xmean, xstd, _ = aggregate(np.where(valid_fine, Xf, np.nan), fine_grid, coarse_grid)
+        xmean, xstd, _ = aggregate(np.where(valid_fine, Xf, np.nan), fine_grid, coarse_grid, cache=True)
         cover = coverage_fraction(valid_fine, fine_grid, coarse_grid)
         scene_std = np.nanstd(np.where(valid_fine, Xf, np.nan), axis=(1, 2))
         scene_std = np.where(scene_std > 0, scene_std, 1.0)
-        h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # coarse pixels outside the fine grid
+            h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
 
         ok = (cover >= self.min_coverage) & np.all(np.isfinite(xmean), axis=0) & np.isfinite(h)
         ok &= np.any(np.isfinite(Y), axis=0)
@@ -178,16 +182,21 @@ class RandomForestSharpener(BaseEstimator):
         valid = np.all(np.isfinite(Xf), axis=0)
         feats = Xf[:, valid].T
         out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan)
-        for bands, g in self.models_:
-            pred = np.zeros((feats.shape[0], len(bands)))
+        scaled = self._scale(feats) if any(g["lin"] is not None for _, g in self.models_) else None
+        for bands, g in self.models_:                 # predictions are built band-major: (band, pixel)
+            pred = np.zeros((len(bands), feats.shape[0]))
             if g["rf_weight"] > 0:
                 z = g["rf"].predict(feats).reshape(feats.shape[0], -1)
-                pred = g["rf_weight"] * ((z @ g["comps"] if g["comps"] is not None else z) + g["mean"])
-            if g["lin"] is not None:     # ridge by hand: X @ coef.T + b (sklearn's checks cost more than the product)
+                zt = (g["comps"].T @ z.T) if g["comps"] is not None else z.T
+                pred += g["rf_weight"] * (zt + g["mean"][:, None])
+            if g["lin"] is not None:     # ridge by hand: coef @ X.T + b (sklearn's checks cost more than the product)
                 coef = np.atleast_2d(g["lin"].coef_)
-                pred = pred + self._scale(feats) @ coef.T + g["lin"].intercept_
-            for j, b in enumerate(bands):
-                out[b][valid] = pred[:, j]
+                pred += coef @ scaled.T + np.atleast_1d(g["lin"].intercept_)[:, None]
+            if valid.all():
+                out[bands] = pred.reshape(len(bands), *Xf.shape[1:])
+            else:
+                for j, b in enumerate(bands):
+                    out[b][valid] = pred[j]
         return out
 
     def predict(self, X: xr.DataArray) -> xr.DataArray:
@@ -195,7 +204,7 @@ class RandomForestSharpener(BaseEstimator):
         fine_grid = grid_of(X)
         pred = self.predict_model(X)
         if self.residual_correction:
-            agg, _, cover = aggregate(pred, fine_grid, self.coarse_grid_, radiance=self.radiance, with_std=False)
+            agg, _, _ = aggregate(pred, fine_grid, self.coarse_grid_, radiance=self.radiance, with_std=False)
             cover = coverage_fraction(np.all(np.isfinite(pred), axis=0), fine_grid, self.coarse_grid_)
             resid = self.y_coarse_ - agg
             resid[:, cover < self.min_coverage] = np.nan
