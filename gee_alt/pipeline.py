@@ -260,7 +260,7 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
 # ------------------------------------------------------------------------------ engines
 def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | Path, *, years: list[int] | None = None,
                      seed: int = 0, trees: int = 40, progress: ProgressFactory = _no_progress,
-                     synthetic: bool = False, on_year=None) -> dict:
+                     synthetic: bool = False, on_year=None, workers: int | None = None) -> dict:
     """The local engine on a user's input directory, then calibration and ALT. Returns a summary."""
     from gee_alt.local.engine import LocalEngineParams, run_local
     from gee_alt.local.layout import InputLayout
@@ -283,7 +283,8 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
             on_year(year, products)
 
     adv = progress("Sharpening NDVI and LST, DDT", len(years))
-    cube = run_local(layout, years, LocalEngineParams(random_state=seed, n_estimators=trees), synthetic=synthetic,
+    cube = run_local(layout, years, LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers),
+                     synthetic=synthetic,
                      on_year=collect, progress=adv)
     write_ddt(out, cube)
     write_cog(out / "ndvi_mean.tif", (ndvi_sum["sum"] / ndvi_sum["n"]).astype("float32"), layout.grid,
@@ -313,7 +314,7 @@ def finish_products(run: Path, cube: xr.Dataset, *, progress: ProgressFactory = 
 
 
 def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42, trees: int = 40,
-             size_px: int = 512, progress: ProgressFactory = _no_progress) -> dict:
+             size_px: int = 512, workers: int | None = None, progress: ProgressFactory = _no_progress) -> dict:
     """Generate the synthetic demo scene, run the local engine, calibrate, write ALT and score
     every stage against the truth. Returns the validation dict (also in ``validation.json``)."""
     from gee_alt.demo import DemoScene, DemoSpec, write_demo_inputs
@@ -323,7 +324,10 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
     out = Path(out)
     scene = DemoScene(DemoSpec(seed=seed, years=tuple(years), size_px=size_px))
     adv = progress("Synthetic scene (inputs + truth)", len(years))
-    sample = write_demo_inputs(scene, out / "inputs", out / "truth", years, progress=adv)
+    from gee_alt.local.engine import default_workers
+
+    sample = write_demo_inputs(scene, out / "inputs", out / "truth", years, progress=adv,
+                               workers=workers or default_workers())
 
     scores: dict[str, list] = {"lst_sharp": [], "lst_bilinear": [], "ndvi_sharp": [], "ndvi_bilinear": []}
 
@@ -341,7 +345,7 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
         scores["ndvi_bilinear"].append(nd_b - sample.ndvi[year])
 
     res = run_local_inputs(out / "inputs", out / "inputs" / "insitu.csv", out, years=years, seed=seed, trees=trees,
-                           progress=progress, synthetic=True, on_year=score)
+                           progress=progress, synthetic=True, on_year=score, workers=workers)
     validation = {"synthetic": True, "scene": {"seed": seed, "size_px": size_px, "grid": scene.grid,
                                                "years": [years[0], years[-1]]}}
     validation["truth"] = _truth_scores(out, scene, years, scores, res["calibration"])

@@ -50,6 +50,8 @@ class RandomForestSharpener(BaseEstimator):
     residual_correction : add back the interpolated coarse residual.
     radiance : aggregate radiance-like ((T + 273.15)^4; for temperatures in °C).
     keep_gaps : output NaN where the coarse observation is NaN (else the model fills the gap).
+    residual_rank : with many bands, keep only this many components (SVD over bands) of the
+        coarse residual before adding it back (``None``: all; see :meth:`_denoise_residual`).
     max_components : bands sharing a forest are reduced to at most this many principal
         components (keeping >= 99.9 % of the residual variance) before the forest is trained;
         composites of one season are highly correlated, so this loses nothing measurable and
@@ -61,8 +63,10 @@ class RandomForestSharpener(BaseEstimator):
     def __init__(self, n_estimators: int = 40, min_samples_leaf: int = 10, max_features: float = 0.7,
                  linear_base: bool = True, homogeneity_drop: float = 0.2, min_coverage: float = 0.8,
                  residual_correction: bool = True, radiance: bool = False, keep_gaps: bool = True,
-                 max_components: int = 6, n_jobs: int = 2, random_state: int = 0):
+                 max_components: int = 6, residual_rank: int | None = None, n_jobs: int = 2,
+                 random_state: int = 0):
         self.max_components = max_components
+        self.residual_rank = residual_rank
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
@@ -199,6 +203,22 @@ class RandomForestSharpener(BaseEstimator):
                     out[b][valid] = pred[j]
         return out
 
+    def _interpolated_residual(self, resid: np.ndarray, fine_grid) -> np.ndarray:
+        """The coarse residuals ``(band, y, x)`` interpolated (bilinear) to the fine grid.
+
+        With many bands of one season (composites), sensor noise is independent from band to
+        band while a surface pattern the model missed repeats: with ``residual_rank`` = k only
+        the k leading components of an SVD over bands are kept, which drops most of the noise.
+        Interpolation is linear, so only the k component images are interpolated.
+        """
+        k = self.residual_rank
+        n_b = resid.shape[0]
+        if k is None or n_b <= max(k, 3):
+            return interpolate(resid, self.coarse_grid_, fine_grid, "bilinear")
+        u, sv, vt = np.linalg.svd(resid.reshape(n_b, -1), full_matrices=False)
+        comps = interpolate(vt[:k].reshape(k, *resid.shape[1:]), self.coarse_grid_, fine_grid, "bilinear")
+        return ((u[:, :k] * sv[:k]) @ comps.reshape(k, -1)).reshape(n_b, *comps.shape[1:])
+
     def predict(self, X: xr.DataArray) -> xr.DataArray:
         """Sharpened bands on the fine grid of ``X`` (float32, NaN = no data)."""
         fine_grid = grid_of(X)
@@ -209,7 +229,7 @@ class RandomForestSharpener(BaseEstimator):
             resid = self.y_coarse_ - agg
             resid[:, cover < self.min_coverage] = np.nan
             resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
-            pred = pred + interpolate(resid, self.coarse_grid_, fine_grid, "bilinear")
+            pred = pred + self._interpolated_residual(resid, fine_grid)
         if self.keep_gaps:
             masks = {}
             for b in range(pred.shape[0]):
