@@ -66,3 +66,27 @@ def make_run(root: str | Path, *, synthetic: bool = True, with_trend: bool = Tru
                           "alt_pred_m": round(obs + float(rng.normal(0, 0.2)), 3)})
         (run / "validation.json").write_text(json.dumps({"insitu": pairs}, indent=2))
     return run
+
+
+def palette_coverage(png: bytes | str | Path, cmap: str, tol: int = 6) -> tuple[float, int]:
+    """(fraction of pixels within ``tol`` (max abs RGB difference) of a colour of ``cmap``,
+    number of distinct colormap entries matched) — "is this layer drawn, with its gradient?"."""
+    import io
+
+    from PIL import Image
+
+    from gee_alt.palettes import lut_rgb
+
+    src = io.BytesIO(png) if isinstance(png, bytes) else png
+    a = np.asarray(Image.open(src).convert("RGB")).reshape(-1, 3).astype(np.int32)
+    uniq, counts = np.unique(a, axis=0, return_counts=True)
+    d = np.abs(uniq[:, None, :] - lut_rgb(cmap).astype(np.int32)[None]).max(axis=2)
+    ok = d.min(axis=1) <= tol
+    return float(counts[ok].sum() / a.shape[0]), int(np.unique(d.argmin(axis=1)[ok]).size)
+
+
+def layer_drawn(png, cmap: str, min_fraction: float = 0.15, min_colors: int = 32) -> bool:
+    """The screenshot check: the layer's palette covers ``min_fraction`` of the pixels with at
+    least ``min_colors`` distinct palette entries (a gradient, not one stray colour)."""
+    frac, n = palette_coverage(png, cmap)
+    return frac >= min_fraction and n >= min_colors
