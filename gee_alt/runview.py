@@ -8,6 +8,7 @@ Also the reprojection of a layer to Web Mercator for web maps.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,12 +203,17 @@ def to_web_mercator(data: np.ndarray, grid: Grid, max_px: int = 2048, nearest: b
     src_crs = CRS.from_user_input(grid["crs"])
     dst_crs = CRS.from_epsg(3857)
     left, bottom, right, top = bounds(grid)
-    transform, dw, dh = calculate_default_transform(src_crs, dst_crs, w, h, left, bottom, right, top)
+    with warnings.catch_warnings():  # rasterio 1.4 + affine 3: "Use @ matmul" inside rasterio itself
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        transform, dw, dh = calculate_default_transform(src_crs, dst_crs, w, h, left, bottom, right, top)
     scale = max(1.0, max(dw, dh) / max_px)
     if scale > 1.0:
+        from affine import Affine
+
+        x0, y0 = transform.c, transform.f
+        x1, y1 = x0 + transform.a * dw, y0 + transform.e * dh
         dw, dh = max(1, int(round(dw / scale))), max(1, int(round(dh / scale)))
-        transform, dw, dh = calculate_default_transform(src_crs, dst_crs, w, h, left, bottom, right, top,
-                                                        dst_width=dw, dst_height=dh)
+        transform = Affine((x1 - x0) / dw, 0.0, x0, 0.0, (y1 - y0) / dh, y0)
     out = np.full((dh, dw), np.nan, np.float32)
     reproject(np.asarray(data, np.float32), out, src_transform=affine_of(grid), src_crs=src_crs, src_nodata=np.nan,
               dst_transform=transform, dst_crs=dst_crs, dst_nodata=np.nan,
