@@ -88,7 +88,10 @@ def draw_map(ax, data, grid: Grid, product: str, *, title: str, vrange: tuple[fl
     if sig_mask is not None:
         _dots(ax, np.asarray(sig_mask, bool), extent)
     if colorbar:
-        cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03, extend="both")
+        from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+        cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.12)
+        cb = ax.figure.colorbar(im, cax=cax, extend="both")
         cb.set_label(p.title, fontsize=9)
         cb.ax.tick_params(labelsize=7)
     if scalebar and projected:
@@ -135,10 +138,17 @@ def _synthetic_mark(fig) -> None:
     fig.text(0.5, 0.005, SYNTHETIC_LABEL, ha="center", va="bottom", color="#b30000", fontsize=9, fontweight="bold")
 
 
+def map_size_in(grid: Grid, map_width_in: float = 5.0) -> tuple[float, float]:
+    """Figure size (inches) fitting the map's aspect ratio plus room for labels and colourbar."""
+    w, h = grid["shape_2d"]
+    map_h = min(max(map_width_in * h / w, 2.5), 7.0)
+    return map_width_in + 1.6, map_h + 1.3
+
+
 def map_figure(data, grid: Grid, product: str, *, title: str, vrange=None, sig_mask=None, synthetic: bool = False,
-               size_in: tuple[float, float] = (6.4, 5.4)):
-    """A single-map figure (see :func:`draw_map`)."""
-    fig = new_figure(*size_in)
+               size_in: tuple[float, float] | None = None):
+    """A single-map figure (see :func:`draw_map`); sized to the map's aspect unless ``size_in``."""
+    fig = new_figure(*(size_in or map_size_in(grid)))
     ax = fig.add_subplot(1, 1, 1)
     draw_map(ax, data, grid, product, title=title, vrange=vrange, sig_mask=sig_mask)
     if synthetic:
