@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.
 @contextlib.contextmanager
 def _progress(quiet: bool) -> Iterator:
     """A progress factory ``(description, total) -> advance(n)`` backed by rich (stderr)."""
-    if quiet:
+    if quiet or not sys.stderr.isatty():      # bars only for people watching a terminal
         yield lambda description, total: (lambda n=1: None)
         return
     from rich.console import Console
@@ -51,6 +52,24 @@ def _echo_json(obj) -> None:
     from gee_alt.io import _jsonable
 
     typer.echo(json.dumps(_jsonable(obj), indent=2, sort_keys=True))
+
+
+def _check_output_file(out: Path, overwrite: bool) -> Path:
+    """Fail before any work when ``out`` exists (without --overwrite) or its folder cannot be written."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise GeeAltError(f"{out} exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise GeeAltError(f"{out} is a directory; give a file name")
+    parent = out.parent
+    for p in [parent, *parent.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise GeeAltError(f"cannot write {out}: {p} is a file, not a folder")
+            if not os.access(p, os.W_OK):
+                raise GeeAltError(f"cannot write {out}: {p} is not writable")
+            break
+    return out
 
 
 def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
@@ -84,13 +103,9 @@ def _finish_run(out: Path, settings: dict, *, synthetic: bool, extra: dict | Non
     """Report (when the report module is present), NetCDF cube, manifest."""
     from gee_alt import rundir
 
-    written = {}
-    try:
-        from gee_alt.report import write_report
-    except ImportError:  # pragma: no cover - the report module ships with the package
-        write_report = None
-    if write_report is not None:
-        written["report"] = str(write_report(out, synthetic=synthetic, extra=extra))
+    from gee_alt.report import write_report
+
+    written = {"report": str(write_report(out, synthetic=synthetic, extra=extra))}
     rundir.write_manifest(out, settings=settings)
     return written
 
@@ -139,7 +154,7 @@ def demo(
     with _progress(quiet or as_json) as progress:
         validation = run_demo(out, years=yrs, seed=seed, trees=trees, size_px=size, progress=progress)
         _finish_run(out, {"command": "demo", "years": yrs, "seed": seed, "trees": trees, "size_px": size},
-                    synthetic=True, extra=validation["truth"])
+                    synthetic=True, extra={"Demo scene against its synthetic truth": validation["truth_table"]})
     if as_json:
         _echo_json(validation)
     elif not quiet:
@@ -236,8 +251,7 @@ def downscale(
     """Sharpen a coarse raster to a fine grid with a random forest (a general tool, any rasters)."""
     from gee_alt.downscale import downscale_files
 
-    if out.exists() and not overwrite:
-        raise GeeAltError(f"{out} exists; pass --overwrite to replace it")
+    _check_output_file(out, overwrite)
     with _progress(quiet or as_json) as progress:
         res = downscale_files(coarse, out, dem=dem, predictors=list(predictor or []), seed=seed, trees=trees,
                               residual_correction=not no_residual_correction, temperature=temperature, progress=progress)
@@ -356,8 +370,7 @@ def import_calm_cmd(
 
     if not calm_csv.exists():
         raise GeeAltError(f"CALM table not found: {calm_csv}")
-    if out.exists() and not overwrite:
-        raise GeeAltError(f"{out} exists; pass --overwrite to replace it")
+    _check_output_file(out, overwrite)
     box = None
     if bbox:
         try:
@@ -376,13 +389,9 @@ def import_calm_cmd(
 
 
 def _register_optional() -> None:
-    from gee_alt import cli_ee
+    from gee_alt import cli_ee, cli_viz
 
     cli_ee.register(app)
-    try:
-        from gee_alt import cli_viz
-    except ImportError:
-        return
     cli_viz.register(app)
 
 

@@ -66,7 +66,7 @@ class DemoSpec:
     composite_days: int = 8
     n_sites: int = 60
     heterogeneous_fraction: float = 0.2
-    pad_px: int = 48                    # truth is generated beyond the window so coarse pixels at its edge are real
+    pad_px: int = 80                    # truth is generated beyond the window so coarse pixels at its edge are real
 
     def composite_doys(self) -> np.ndarray:
         """First day of year of each thaw-season composite."""

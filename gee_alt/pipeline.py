@@ -151,6 +151,11 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     out["n_dropped"] = int((~keep).sum())
     out["dropped"] = [{"row": int(i), "site_id": str(table.site_id[i]), "year": int(table.year[i]), "reason": res.reasons[i]}
                       for i in np.nonzero(~keep)[0]]
+    by_site: dict = {}
+    for d in out["dropped"]:
+        e = by_site.setdefault(d["site_id"], {"site_id": d["site_id"], "rows": 0, "reason": d["reason"]})
+        e["rows"] += 1
+    out["dropped_sites"] = [{**e, "reason": f"{e['reason']} ({e['rows']} rows)"} for e in by_site.values()]
     out["n_rejected_rows"] = len(table.rejected)
     out["rejected_rows"] = [{"line": int(r), "reason": str(m)} for r, m in table.rejected]
     out["insitu_file"] = str(Path(insitu_csv).name)
@@ -161,6 +166,13 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     out["thresholds"] = thresholds or {}
     out["gee_alt_version"] = __version__
     write_json_atomic(run / rundir.CALIBRATION, out)
+    val_path = run / rundir.VALIDATION
+    val = json.loads(val_path.read_text()) if val_path.exists() else {}
+    val.update({"insitu": [{"site_id": p["site_id"], "year": p["year"], "alt_obs_m": p["alt_obs_m"],
+                            "alt_pred_m": p["alt_loo_m"]} for p in out["pairs"] if not p["censored"]],
+                "insitu_note": "predictions are leave-one-site-out (E refitted without the site)",
+                "insitu_loo": out["loo"], "insitu_block_cv": out["block_cv"]})
+    write_json_atomic(val_path, val)
     return out
 
 
@@ -346,12 +358,28 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
 
     res = run_local_inputs(out / "inputs", out / "inputs" / "insitu.csv", out, years=years, seed=seed, trees=trees,
                            progress=progress, synthetic=True, on_year=score, workers=workers)
-    validation = {"synthetic": True, "scene": {"seed": seed, "size_px": size_px, "grid": scene.grid,
-                                               "years": [years[0], years[-1]]}}
+    validation = json.loads((out / rundir.VALIDATION).read_text())
+    validation.update({"synthetic": True, "scene": {"seed": seed, "size_px": size_px, "grid": scene.grid,
+                                                    "years": [years[0], years[-1]]}})
     validation["truth"] = _truth_scores(out, scene, years, scores, res["calibration"])
-    validation["insitu_loo"] = res["calibration"]["loo"]
+    validation["truth_table"] = truth_table(validation["truth"])
     write_json_atomic(out / rundir.VALIDATION, validation)
     return validation
+
+
+def truth_table(t: dict) -> dict:
+    """The demo's scores as one flat table: stage -> {ours, baseline, ratio or error, units}."""
+    e = t["E"]
+    return {
+        "NDVI 30 m RMSE": {"gee-alt": t["ndvi"]["sharpened"]["rmse"], "bilinear": t["ndvi"]["bilinear"]["rmse"],
+                           "ratio": t["ndvi"]["rmse_ratio"], "units": "1"},
+        "LST 30 m RMSE": {"gee-alt": t["lst_degc"]["sharpened"]["rmse"], "bilinear": t["lst_degc"]["bilinear"]["rmse"],
+                          "ratio": t["lst_degc"]["rmse_ratio"], "units": "degC"},
+        "DDT RMSE / bias": {"gee-alt": t["ddt_degc_days"]["rmse"], "bias": t["ddt_degc_days"]["bias"], "units": "degC day"},
+        "E (Stefan)": {"gee-alt": e["estimated"], "truth at sites": e["truth_at_sites"],
+                       "relative error": e["rel_error_vs_sites"], "units": "m (degC day)^-0.5"},
+        "ALT RMSE / bias": {"gee-alt": t["alt_m"]["rmse"], "bias": t["alt_m"]["bias"], "units": "m"},
+    }
 
 
 def _metrics(err: np.ndarray) -> dict:

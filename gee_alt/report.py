@@ -173,7 +173,7 @@ def validation_blocks(val: dict | None) -> list[Block]:
         bl.append(Block("para", "Predicted vs observed in-situ ALT (bias = predicted − observed):"))
         bl.append(Block("table", header=h, rows=r))
     for key, v in val.items():
-        if key == "insitu" or not isinstance(v, dict) or not v:
+        if key in ("insitu", "truth", "scene") or not isinstance(v, dict) or not v:   # truth: in the extra table
             continue
         nested = all(isinstance(x, dict) for x in v.values())
         h, r = metrics_table(v if nested else {key: v}, key if nested else "comparison")
