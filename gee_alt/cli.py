@@ -83,7 +83,7 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
         from gee_alt import rundir
 
         known = {"inputs", "truth", "ddt", "alt", "trend", "report", rundir.MANIFEST, rundir.CALIBRATION,
-                 rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif"}
+                 rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif", "landcover.tif"}
         foreign = [p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".tmp-")]
         if foreign:
             raise GeeAltError(f"{out} holds files that are not from a gee-alt run ({', '.join(sorted(foreign)[:3])}); "
@@ -270,6 +270,7 @@ def calibrate(
     dem_std_max: float = typer.Option(15.0, help="Drop sites whose 7x7 DEM std exceeds this (m)."),
     ndvi_std_max: float = typer.Option(0.10, help="Drop sites whose 7x7 NDVI std exceeds this."),
     ddt_cv_max: float = typer.Option(0.10, help="Drop sites whose 7x7 DDT coefficient of variation exceeds this."),
+    by_class: str = typer.Option("auto", help="One E per land-cover class (RUN/landcover.tif): auto, yes or no."),
     as_json: bool = JSON,
     quiet: bool = QUIET,
 ) -> None:
@@ -280,9 +281,12 @@ def calibrate(
         raise GeeAltError(f"in-situ table not found: {insitu}")
     if n_boot < 100:
         raise GeeAltError(f"--n-boot must be at least 100, got {n_boot}")
-    cal = do_calibrate(run_dir, insitu, seed=seed, n_boot=n_boot,
+    modes = {"auto": "auto", "yes": True, "no": False}
+    if by_class not in modes:
+        raise GeeAltError(f"--by-class must be auto, yes or no, got '{by_class}'")
+    cal = do_calibrate(run_dir, insitu, seed=seed, n_boot=n_boot, by_class=modes[by_class],
                        thresholds={"dem_std": dem_std_max, "ndvi_std": ndvi_std_max, "ddt_cv": ddt_cv_max, "min_valid_frac": 0.5})
-    keys = ("E", "E_ci95", "E_sd", "n_used", "n_dropped", "loo", "block_cv", "censoring")
+    keys = ("E", "E_ci95", "E_sd", "n_used", "n_dropped", "loo", "block_cv", "censoring", "E_by_class")
     if as_json:
         _echo_json({k: cal.get(k) for k in keys})
     elif not quiet:

@@ -134,14 +134,17 @@ class DemoScene:
     # ------------------------------------------------------------- static truth
     @cached_property
     def dem_outer_m(self) -> np.ndarray:
-        """Elevation (m) on the padded grid: a meandering valley between ridges, 3400-4800 m."""
+        """Elevation (m) on the padded grid, 3400-4800 m: a broad, gently sloping valley floor
+        (where meadows and most monitoring sites are) between steep, rough ridges."""
         n = self.outer_grid["shape_2d"][1]
         rng = _rng(self.spec.seed, 1)
         yy, xx = np.mgrid[0:n, 0:n] / n
         valley_y = 0.55 + 0.12 * np.sin(2 * np.pi * (xx * 1.3 + rng.uniform()))
-        valley = np.abs(yy - valley_y) ** 0.8
-        rough = fractal_surface((n, n), 3.2, rng)
-        z = 1.0 * valley + 0.22 * rough
+        d = np.abs(yy - valley_y)
+        floor = 0.07                                            # half-width of the valley floor (fraction of n)
+        relief = np.clip((d - floor) / (0.6 - floor), 0, None) ** 0.9   # 0 on the floor, rising to the ridges
+        rough = fractal_surface((n, n), 3.4, rng)
+        z = 0.3 * d + relief + (0.03 + 0.2 * np.clip(relief, 0, 1)) * rough
         lo, hi = np.percentile(z, [0.5, 99.5])
         return (3400.0 + 1400.0 * np.clip((z - lo) / (hi - lo), 0, 1.02)).astype("float32")
 
@@ -163,7 +166,7 @@ class DemoScene:
         lc = np.ones(shape, "uint8")                                   # alpine meadow
         lc[(dry + 0.8 * (self.illumination_outer - self.illumination_outer.mean()) / self.illumination_outer.std() > 0.9)
            & (z < 4400)] = 3                                           # steppe on dry, sunny slopes
-        lc[(z < 3800) & (wet > 0.0) & (slope < 15)] = 2                # swamp meadow on wet valley floors
+        lc[(z < 3700) & (wet > 0.2) & (slope < 10)] = 2                # swamp meadow on wet valley floors
         lc[(z > 4450) | ((z > 4250) & (slope > 28))] = 4               # bare rock and scree
         # mining spoil: a few rectangular pits and dumps (Muli-like), off the valley floor
         n = shape[0]
@@ -297,7 +300,17 @@ class DemoScene:
         cand_h = np.argwhere(ok & ~mixed & (lc != 5) & (z_std < 8.0))
         cand_x = np.argwhere(ok & mixed & (lc != 5))
         n_het = int(round(s.n_sites * s.heterogeneous_fraction))
-        pick_h = cand_h[rng.choice(len(cand_h), s.n_sites - n_het, replace=False)]
+        # homogeneous sites: stratified by land cover in proportion to its area (at least one each)
+        n_h = s.n_sites - n_het
+        classes = [k for k in (1, 2, 3, 4) if np.any(lc[cand_h[:, 0], cand_h[:, 1]] == k)]
+        share = np.array([(lc == k).mean() for k in classes])
+        quota = np.maximum(1, np.round(n_h * share / share.sum())).astype(int)
+        quota[np.argmax(quota)] += n_h - quota.sum()
+        picks = []
+        for k, q in zip(classes, quota):
+            ck = cand_h[lc[cand_h[:, 0], cand_h[:, 1]] == k]
+            picks.append(ck[rng.choice(len(ck), min(q, len(ck)), replace=False)])
+        pick_h = np.vstack(picks)
         pick_x = cand_x[rng.choice(len(cand_x), n_het, replace=False)]
         rc = np.vstack([pick_h, pick_x])
         homog = np.r_[np.ones(len(pick_h), bool), np.zeros(len(pick_x), bool)]

@@ -117,11 +117,35 @@ def _homogeneity_fields(run: Path, cube: xr.Dataset) -> dict:
     return fields
 
 
+LANDCOVER = "landcover.tif"
+
+
+def site_classes(run: Path, grid, table) -> np.ndarray | None:
+    """Land-cover class (int) at each in-situ row's site from ``RUN/landcover.tif``, or None without one."""
+    from gee_alt.grid import lonlat_to_rowcol
+
+    p = Path(run) / LANDCOVER
+    if not p.exists():
+        return None
+    lc = read_raster(p)
+    if not same_grid(lc.grid, grid):
+        raise GeeAltError(f"{p} is not on the DDT grid")
+    r, c = lonlat_to_rowcol(grid, table.lon, table.lat)
+    h, w = lc.data.shape[1:]
+    ok = np.isfinite(r) & np.isfinite(c) & (r >= 0) & (c >= 0) & (r < h) & (c < w)
+    out = np.full(len(table), -1, dtype=object)
+    vals = lc.data[0][r[ok].astype(int), c[ok].astype(int)]
+    out[ok] = [int(v) if np.isfinite(v) else -1 for v in vals]
+    return out
+
+
 def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | None = None, n_boot: int = 2000,
-              seed: int = 0, by_class: bool = False) -> dict:
+              seed: int = 0, by_class: bool | str = "auto") -> dict:
     """Screen in-situ sites and fit E on the run's DDT; writes ``calibration.json`` and ``insitu_used.csv``.
 
-    Returns the calibration dict (E, E_ci95, n_used, n_dropped with reasons, loo, block CV, ...).
+    With ``by_class`` ("auto": when ``RUN/landcover.tif`` exists) one E is fitted per land-cover
+    class that has enough sites (others use the global E). Returns the calibration dict (E,
+    E_ci95, n_used, n_dropped with reasons, loo, block CV, E_by_class, ...).
     """
     from gee_alt.insitu import read_insitu, write_insitu
     from gee_alt.sites import calibrate_from_cube
@@ -135,13 +159,19 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     bbox = transform_bounds(grid["crs"], "EPSG:4326", *_bounds(grid), densify_pts=21)
     table = read_insitu(insitu_csv, bbox=bbox)
     write_insitu(run / rundir.INSITU_USED, table)
+    classes = site_classes(run, grid, table) if by_class in (True, "auto") else None
+    if by_class is True and classes is None:
+        raise GeeAltError(f"--by-class needs a land-cover raster on the run grid: {run / LANDCOVER}")
     res = calibrate_from_cube(table, cube, fields=_homogeneity_fields(run, cube), thresholds=thresholds,
-                              n_boot=n_boot, random_state=seed)
+                              n_boot=n_boot, random_state=seed, classes=classes, by_class=classes is not None)
     cal = res.calibration
     out = cal.to_dict()
     keep = res.keep
     sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
-    loo = group_cv(sqrt_ddt[keep], table.alt_m[keep], table.site_id[keep], censored=table.censored[keep], return_pred=True)
+    cls_keep = None if classes is None else classes[keep]
+    loo = group_cv(sqrt_ddt[keep], table.alt_m[keep], table.site_id[keep], censored=table.censored[keep],
+                   classes=cls_keep, by_class=classes is not None, return_pred=True)
+    fitted = cal.predict(res.ddt_degc_days, classes)
     from pyproj import Transformer
 
     x, y = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True).transform(table.lon, table.lat)
@@ -161,7 +191,8 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     out["insitu_file"] = str(Path(insitu_csv).name)
     out["pairs"] = [{"site_id": str(table.site_id[i]), "year": int(table.year[i]), "alt_obs_m": float(table.alt_m[i]),
                      "censored": str(table.censored[i]), "ddt_degc_days": float(res.ddt_degc_days[i]),
-                     "alt_fit_m": float(cal.e_ * sqrt_ddt[i]), "alt_loo_m": float(p)}
+                     "alt_fit_m": float(fitted[i]), "alt_loo_m": float(p),
+                     "class": None if classes is None else int(classes[i])}
                     for i, p in zip(np.nonzero(keep)[0], loo["pred_m"])]
     out["thresholds"] = thresholds or {}
     out["gee_alt_version"] = __version__
@@ -205,16 +236,26 @@ def write_alt(run: str | Path, *, progress: ProgressFactory = _no_progress, stac
     cal = load_calibration(run)
     years = rundir.years_of(run, "ddt")
     e, e_sd = float(cal["E"]), float(cal.get("E_sd") or 0.0)
+    e_map, e_sd_map = e, e_sd
+    if cal.get("E_by_class") and (run / LANDCOVER).exists():      # per-class E on the land-cover map
+        lc = read_raster(run / LANDCOVER).data[0]
+        e_map, e_sd_map = np.full(lc.shape, e), np.full(lc.shape, e_sd)
+        for k, v in cal["E_by_class"].items():
+            e_map[lc == float(k)] = float(v)
+            lo, hi = cal.get("E_ci_by_class", {}).get(k, [np.nan, np.nan])
+            if np.isfinite(lo) and np.isfinite(hi):
+                e_sd_map[lc == float(k)] = (hi - lo) / 3.92
     adv = progress("ALT maps", len(years))
     paths = []
     for y in years:
         r = read_raster(rundir.ddt_path(run, y))
         ddt = r.data[0]
         ddt_sd = r.data[1] if r.data.shape[0] > 1 else np.zeros_like(ddt)
-        alt = alt_from_ddt(ddt, e).astype("float32")
-        sd = alt_sd(ddt, ddt_sd, e, e_sd).astype("float32")
+        alt = alt_from_ddt(ddt, e_map).astype("float32")
+        sd = alt_sd(ddt, ddt_sd, e_map, e_sd_map).astype("float32")
         base = {"year": y, "engine": r.tags.get("engine", ""), "synthetic": r.tags.get("synthetic", "0"),
-                "E": f"{e:.6f}", "E_ci95": json.dumps(cal.get("E_ci95")), "method": "Stefan ALT = E*sqrt(DDT)"}
+                "E": f"{e:.6f}", "E_ci95": json.dumps(cal.get("E_ci95")), "method": "Stefan ALT = E*sqrt(DDT)",
+                "E_by_class": json.dumps(cal.get("E_by_class") or {})}
         paths.append(write_cog(rundir.alt_path(run, y), alt, r.grid, tags={**base, "units": "m",
                                "quantity": "active-layer thickness"}, band_descriptions=["alt_m"]))
         paths.append(write_cog(rundir.alt_sd_path(run, y), sd, r.grid, tags={**base, "units": "m",
@@ -299,6 +340,8 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
                      synthetic=synthetic,
                      on_year=collect, progress=adv)
     write_ddt(out, cube)
+    if layout.landcover is not None:
+        write_cog(out / LANDCOVER, layout.landcover.data[0], layout.grid, tags={"units": "class", "source": "inputs"})
     write_cog(out / "ndvi_mean.tif", (ndvi_sum["sum"] / ndvi_sum["n"]).astype("float32"), layout.grid,
               tags={"units": "1", "quantity": "mean 30 m NDVI over the run's years", "synthetic": int(synthetic)})
     cal = calibrate(out, insitu, seed=seed)

@@ -63,13 +63,14 @@ class CalibrationResult:
 
 def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | None = None,
                         thresholds: dict | None = None, radius_px: int = 3, sample_radius_px: int = 0,
-                        **calibration_params) -> CalibrationResult:
+                        classes=None, **calibration_params) -> CalibrationResult:
     """Screen sites and fit ``ALT = E·√DDT`` on the DDT cube sampled at each row's site and year.
 
     ``fields`` (name → 2-D array on the cube grid, e.g. ``{"dem": ..., "ndvi": ...}``) feed the
     homogeneity screen together with the multi-year mean DDT (``"ddt"``). Rows whose year is
     missing from the cube or whose DDT is NaN are dropped with a reason.
-    ``calibration_params`` go to :class:`StefanCalibration` (``n_boot``, ``random_state``...).
+    ``calibration_params`` go to :class:`StefanCalibration` (``n_boot``, ``random_state``,
+    ``by_class``...); ``classes`` (one per table row, e.g. land cover at the site) feed ``by_class``.
     """
     grid = grid_of(cube)
     with np.errstate(invalid="ignore"):
@@ -95,6 +96,7 @@ def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | 
     if not keep.any():
         first = next((r for r in reasons if r), "")
         raise GeeAltError(f"no in-situ row left for calibration after screening ({len(table)} rows; e.g. {first})")
+    cls = None if classes is None else np.asarray(classes, dtype=object)[keep]
     cal = StefanCalibration(**calibration_params).fit(ddt[keep], table.alt_m[keep], table.site_id[keep],
-                                                      censored=table.censored[keep])
+                                                      classes=cls, censored=table.censored[keep])
     return CalibrationResult(cal, ddt, keep, reasons, het)

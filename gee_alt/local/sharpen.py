@@ -4,9 +4,9 @@ The method (Gao et al. 2012 / pyDMS ideas, written anew):
 
 1. Fine predictors are aggregated to the coarse grid (area-weighted mean; any CRS to any CRS).
 2. Each coarse pixel gets a homogeneity score ``h`` = mean over predictors of
-   (within-pixel std / scene std). Coarse pixels that are poorly covered by valid fine pixels,
-   or among the least homogeneous ``homogeneity_drop`` fraction, are not trained on; the rest
-   are weighted by ``1 / max(h, q10(h))``.
+   (within-pixel std / scene std). Coarse pixels that are poorly covered by valid fine pixels
+   (or, optionally, among the least homogeneous ``homogeneity_drop`` fraction) are not trained
+   on; the rest are weighted by ``(1 / max(h, q10(h))) ** homogeneity_power``.
 3. A model is trained at the coarse scale: a weighted ridge regression (extrapolates smooth
    trends such as the lapse rate beyond the coarse range, with inputs capped at half a range
    outside the training range) plus a random forest on its residuals (the nonlinear part).
@@ -46,6 +46,10 @@ class RandomForestSharpener(BaseEstimator):
     n_estimators, min_samples_leaf, max_features : random-forest settings (scikit-learn).
     linear_base : fit a weighted ridge trend first and the forest on its residuals.
     homogeneity_drop : fraction (0..1) of the least homogeneous coarse pixels left out of training.
+        Default 0: with terrain predictors the least homogeneous pixels are the mountainous
+        ones, which carry the lapse rate; dropping 20 % of them raised the demo's 30 m LST RMSE
+        from 0.77 to 0.86 °C (2017), while weighting by ``1 / h`` alone helps slightly.
+    homogeneity_power : training weights are ``(1 / h) ** homogeneity_power`` (0: equal weights).
     min_coverage : minimum covered fraction (0..1) of a coarse pixel by valid fine predictors.
     residual_correction : add back the interpolated coarse residual.
     radiance : aggregate radiance-like ((T + 273.15)^4; for temperatures in °C).
@@ -61,7 +65,8 @@ class RandomForestSharpener(BaseEstimator):
     """
 
     def __init__(self, n_estimators: int = 40, min_samples_leaf: int = 10, max_features: float = 0.7,
-                 linear_base: bool = True, homogeneity_drop: float = 0.2, min_coverage: float = 0.8,
+                 linear_base: bool = True, homogeneity_drop: float = 0.0, homogeneity_power: float = 1.0,
+                 min_coverage: float = 0.8,
                  residual_correction: bool = True, radiance: bool = False, keep_gaps: bool = True,
                  max_components: int = 6, residual_rank: int | None = None, n_jobs: int = 2,
                  random_state: int = 0):
@@ -72,6 +77,7 @@ class RandomForestSharpener(BaseEstimator):
         self.max_features = max_features
         self.linear_base = linear_base
         self.homogeneity_drop = homogeneity_drop
+        self.homogeneity_power = homogeneity_power
         self.min_coverage = min_coverage
         self.residual_correction = residual_correction
         self.radiance = radiance
@@ -109,7 +115,7 @@ class RandomForestSharpener(BaseEstimator):
         feats = xmean[:, ok].T                       # (n_samples, n_features)
         targets = Y[:, ok].T                         # (n_samples, n_bands)
         hw = h[ok]
-        weights = 1.0 / np.maximum(hw, max(np.quantile(hw, 0.1), 1e-6))
+        weights = (1.0 / np.maximum(hw, max(np.quantile(hw, 0.1), 1e-6))) ** self.homogeneity_power
 
         self.x_min_ = feats.min(axis=0)
         self.x_max_ = feats.max(axis=0)
