@@ -23,11 +23,13 @@ KELVIN = 273.15
 
 
 def _warp(src: np.ndarray, src_grid: Grid, dst_grid: Grid, resampling: Resampling, fill=np.nan) -> np.ndarray:
-    src = np.ascontiguousarray(src, dtype="float64")
+    """rasterio/GDAL warp of ``(band, y, x)`` or ``(y, x)``; float32 stays float32, else float64."""
+    dtype = "float32" if np.asarray(src).dtype == np.float32 else "float64"
+    src = np.ascontiguousarray(src, dtype=dtype)
     squeeze = src.ndim == 2
     if squeeze:
         src = src[None]
-    dst = np.full((src.shape[0], *shape_yx(dst_grid)), fill, dtype="float64")
+    dst = np.full((src.shape[0], *shape_yx(dst_grid)), fill, dtype=dtype)
     reproject(source=src, destination=dst, src_transform=affine_of(src_grid), src_crs=src_grid["crs"],
               dst_transform=affine_of(dst_grid), dst_crs=dst_grid["crs"], src_nodata=np.nan, dst_nodata=np.nan,
               resampling=resampling, num_threads=2, warp_mem_limit=512)
@@ -45,7 +47,8 @@ def aggregate(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, *, radiance:
     With ``cache=True`` bands seen before (same values, same grids) are served from a small
     cache: terrain predictors are then aggregated once per run, not once per year.
     """
-    fine = np.asarray(fine, dtype="float64")
+    # float32 input is aggregated in float32 when only the mean is wanted (GDAL sums in double)
+    fine = np.asarray(fine, dtype="float32" if (np.asarray(fine).dtype == np.float32 and not with_std) else "float64")
     if fine.ndim == 2:
         fine = fine[None]
     if not cache:
@@ -76,7 +79,7 @@ def _aggregate_bands(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, radia
         k = fine + KELVIN
         k2 = k * k
         mean = _warp(k2 * k2, fine_grid, coarse_grid, Resampling.average)
-        mean = np.where(mean > 0, mean, np.nan) ** 0.25 - KELVIN
+        mean = np.where(mean > 0, mean.astype("float64"), np.nan) ** 0.25 - KELVIN
         m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average) if with_std else None
     else:
         mean = m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average)
@@ -109,9 +112,67 @@ def _full_counts(fine_key: str, coarse_key: str) -> np.ndarray:
 
 
 def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: str = "bilinear") -> np.ndarray:
-    """Resample coarse ``(band, y, x)`` (or ``(y, x)``) onto ``fine_grid``; method: bilinear, cubic, nearest."""
-    methods = {"bilinear": Resampling.bilinear, "cubic": Resampling.cubic, "nearest": Resampling.nearest}
-    return _warp(coarse, coarse_grid, fine_grid, methods[method])
+    """Resample coarse ``(band, y, x)`` (or ``(y, x)``) onto ``fine_grid``; method: bilinear, cubic, nearest.
+
+    Bilinear and nearest sample the coarse bands at the fine pixel centres, whose positions in
+    the coarse grid are computed once per pair of grids (pyproj) and cached, so the many
+    per-year calls of a run cost a few milliseconds per band. NaN neighbours are left out of
+    the bilinear weights (as GDAL does); a fine pixel with no valid neighbour is NaN. Cubic
+    goes through rasterio's warper.
+    """
+    if method == "cubic":
+        return _warp(coarse, coarse_grid, fine_grid, Resampling.cubic)
+    if method not in ("bilinear", "nearest"):
+        raise ValueError(f"unknown interpolation method {method!r}")
+    from scipy.ndimage import map_coordinates
+
+    a = np.asarray(coarse, dtype="float64")
+    squeeze = a.ndim == 2
+    if squeeze:
+        a = a[None]
+    rows, cols = _fine_positions(repr(coarse_grid), repr(fine_grid))
+    h, w = shape_yx(fine_grid)
+    out = np.empty((a.shape[0], h, w), dtype="float64")
+    if method == "nearest":
+        ri, ci = np.floor(rows + 0.5).astype(np.int64), np.floor(cols + 0.5).astype(np.int64)
+        inside = (ri >= 0) & (ri < a.shape[1]) & (ci >= 0) & (ci < a.shape[2])
+        for b in range(a.shape[0]):
+            v = np.full(rows.shape, np.nan)
+            v[inside] = a[b][ri[inside], ci[inside]]
+            out[b] = v.reshape(h, w)
+    else:
+        coords = np.stack([rows, cols])
+        dens: dict[bytes, np.ndarray] = {}           # the weight sum depends only on the NaN pattern
+        for b in range(a.shape[0]):
+            ok = np.isfinite(a[b])
+            key = ok.tobytes()
+            if key not in dens:
+                dens[key] = map_coordinates(ok.astype("float64"), coords, order=1, mode="grid-constant", cval=0.0)
+            den = dens[key]
+            num = map_coordinates(np.where(ok, a[b], 0.0), coords, order=1, mode="grid-constant", cval=0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[b] = np.where(den > 1e-9, num / np.where(den > 1e-9, den, 1.0), np.nan).reshape(h, w)
+    return out[0] if squeeze else out
+
+
+@functools.lru_cache(maxsize=8)
+def _fine_positions(coarse_key: str, fine_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional (row, col) array indices in the coarse grid of every fine pixel centre (cached)."""
+    from pyproj import Transformer
+
+    from gee_alt.grid import coords
+
+    coarse_grid, fine_grid = ast.literal_eval(coarse_key), ast.literal_eval(fine_key)
+    x, y = coords(fine_grid)
+    xx, yy = np.meshgrid(x, y)
+    if coarse_grid["crs"] != fine_grid["crs"]:
+        tr = Transformer.from_crs(fine_grid["crs"], coarse_grid["crs"], always_xy=True)
+        xx, yy = tr.transform(xx.ravel(), yy.ravel())
+    col, row = ~affine_of(coarse_grid) @ (np.ravel(xx), np.ravel(yy))
+    rows, cols = np.asarray(row) - 0.5, np.asarray(col) - 0.5      # pixel centres at integer indices
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
 
 
 def fill_nearest(a: np.ndarray) -> np.ndarray:

@@ -191,7 +191,7 @@ class RandomForestSharpener(BaseEstimator):
         Xf = np.asarray(X.values, dtype="float64")
         valid = np.all(np.isfinite(Xf), axis=0)
         feats = Xf[:, valid].T
-        out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan)
+        out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan, dtype="float32")
         scaled = self._scale(feats) if any(g["lin"] is not None for _, g in self.models_) else None
         for bands, g in self.models_:                 # predictions are built band-major: (band, pixel)
             pred = np.zeros((len(bands), feats.shape[0]))
@@ -235,7 +235,7 @@ class RandomForestSharpener(BaseEstimator):
             resid = self.y_coarse_ - agg
             resid[:, cover < self.min_coverage] = np.nan
             resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
-            pred = pred + self._interpolated_residual(resid, fine_grid)
+            pred += self._interpolated_residual(resid, fine_grid)          # in place, float32
         if self.keep_gaps:
             masks = {}
             for b in range(pred.shape[0]):
@@ -245,4 +245,4 @@ class RandomForestSharpener(BaseEstimator):
                     if key not in masks:
                         masks[key] = interpolate(np.where(bad, np.nan, 1.0), self.coarse_grid_, fine_grid, "nearest")
                     pred[b][~np.isfinite(masks[key])] = np.nan
-        return geo_dataarray(pred.astype("float32"), fine_grid, self.band_names_)
+        return geo_dataarray(pred.astype("float32", copy=False), fine_grid, self.band_names_)
