@@ -242,3 +242,20 @@ def test_fetch_validation_client(ee_offline, cfg, small_grid, monkeypatch):
     with pytest.raises(GeeAltError, match="validation failed") as ei:
         validate.fetch_validation(cfg, [2016], small_grid)
     assert "\n" not in str(ei.value)
+
+
+def test_year_images_for_the_map_build_offline(ee_offline):
+    """The map layers of one year are valid graphs with the expected bands (checked offline)."""
+    import ee
+
+    from gee_alt.config import load_config
+    from gee_alt.ee.plan import year_images
+
+    cfg = load_config(None)
+    imgs = year_images(cfg, 2015, e=0.05, e_sd=0.002)
+    assert set(imgs) == {"lst", "ddt", "alt", "alt_sd"}
+    for name, img in imgs.items():
+        js = ee.serializer.toJSON(img)
+        assert "Image" in js
+    assert "alt_m" in ee.serializer.toJSON(imgs["alt"]) and "Image.sqrt" in ee.serializer.toJSON(imgs["alt_sd"])
+    assert set(year_images(cfg, 2015)) == {"lst", "ddt"}

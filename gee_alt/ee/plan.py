@@ -97,3 +97,6 @@ def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs:
         "graphs_dir": str(emit_graphs) if emit_graphs else None,
         "per_year": years,
     }
+
+
+from gee_alt.ee.thaw import year_images  # noqa: E402,F401  (re-exported for the notebook)

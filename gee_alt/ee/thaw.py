@@ -115,3 +115,27 @@ def ddt_image(cfg: StudyConfig, year: int, grid: Grid | None = None) -> ee.Image
     out = ee.Image.cat([ddt.updateMask(enough), sd.updateMask(enough), n_obs]).toFloat()
     return out.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"])).set(
         {"gee_alt_year": year, "gee_alt_engine": "ee", "system:time_start": ee.Date.fromYMD(year, 1, 1).millis()})
+
+
+def year_images(cfg: StudyConfig, year: int, grid: Grid | None = None, e: float | None = None,
+                e_sd: float = 0.0) -> dict[str, ee.Image]:
+    """Map layers of one year as server-side images (for geemap; see :func:`gee_alt.viz.add_ee_layers`).
+
+    ``lst`` thaw-season mean 30 m LST (°C), ``ddt`` (°C·day) and, with a Stefan coefficient
+    ``e`` (m (°C·day)^-1/2, e.g. from a calibrated run's ``calibration.json``), ``alt`` (m)
+    and ``alt_sd`` (m, from ``e_sd`` and the DDT spread).
+    """
+    grid = grid or cfg.grid()
+    f = year_fields(cfg, year, grid)
+    dlst = f.anomaly.select("dlst_degc")
+    fine = [lst.reproject(crs=f.season.projection).resample("bilinear").add(dlst) for lst in f.season.filled]
+    lst = ee.ImageCollection.fromImages(fine).mean().rename("lst_degc")
+    ddt_all = ddt_image(cfg, year, grid)
+    ddt = ddt_all.select("ddt_degc_days")
+    out = {"lst": lst.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"])), "ddt": ddt}
+    if e is not None:
+        out["alt"] = ddt.max(0).sqrt().multiply(e).rename("alt_m")
+        ddt_sd = ddt_all.select("ddt_sd_degc_days")
+        var = ddt.multiply(e_sd ** 2).add(ddt_sd.pow(2).multiply(e * e / 4.0).divide(ddt.max(1)))
+        out["alt_sd"] = var.sqrt().rename("alt_sd_m")
+    return out
