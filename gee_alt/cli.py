@@ -83,7 +83,7 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
         from gee_alt import rundir
 
         known = {"inputs", "truth", "ddt", "alt", "trend", "report", rundir.MANIFEST, rundir.CALIBRATION,
-                 rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif", "landcover.tif"}
+                 rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif", "landcover.tif", "dem.tif"}
         foreign = [p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".tmp-")]
         if foreign:
             raise GeeAltError(f"{out} holds files that are not from a gee-alt run ({', '.join(sorted(foreign)[:3])}); "

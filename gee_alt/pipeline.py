@@ -108,9 +108,9 @@ def _homogeneity_fields(run: Path, cube: xr.Dataset) -> dict:
     """DEM and NDVI on the cube grid for the site screen, when the run has them (``inputs/``)."""
     fields = {}
     grid = grid_of(cube)
-    for name, rel in (("dem", "inputs/dem.tif"), ("ndvi", "ndvi_mean.tif")):
+    for name, rel in (("dem", "dem.tif"), ("ndvi", "ndvi_mean.tif")):
         p = run / rel
-        if p.exists():
+        if p.exists() and name not in fields:
             r = read_raster(p)
             if same_grid(r.grid, grid):
                 fields[name] = r.data[0]
@@ -162,7 +162,11 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     classes = site_classes(run, grid, table) if by_class in (True, "auto") else None
     if by_class is True and classes is None:
         raise GeeAltError(f"--by-class needs a land-cover raster on the run grid: {run / LANDCOVER}")
-    res = calibrate_from_cube(table, cube, fields=_homogeneity_fields(run, cube), thresholds=thresholds,
+    fields = _homogeneity_fields(run, cube)
+    if thresholds:          # screen only on what this run has (an EE run may have no DEM or NDVI)
+        have = {"dem", "ndvi", "ddt"} & ({"ddt"} | set(fields))
+        thresholds = {k: v for k, v in thresholds.items() if k.split("_")[0] in have or k == "min_valid_frac"}
+    res = calibrate_from_cube(table, cube, fields=fields, thresholds=thresholds,
                               n_boot=n_boot, random_state=seed, classes=classes, by_class=classes is not None)
     cal = res.calibration
     out = cal.to_dict()
@@ -195,6 +199,7 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
                      "class": None if classes is None else int(classes[i])}
                     for i, p in zip(np.nonzero(keep)[0], loo["pred_m"])]
     out["thresholds"] = thresholds or {}
+    out["screen_fields"] = sorted({"ddt", *fields})
     out["gee_alt_version"] = __version__
     write_json_atomic(run / rundir.CALIBRATION, out)
     val_path = run / rundir.VALIDATION
@@ -340,6 +345,7 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
                      synthetic=synthetic,
                      on_year=collect, progress=adv)
     write_ddt(out, cube)
+    write_cog(out / "dem.tif", layout.dem.data[0], layout.grid, tags={"units": "m", "source": "inputs"})
     if layout.landcover is not None:
         write_cog(out / LANDCOVER, layout.landcover.data[0], layout.grid, tags={"units": "class", "source": "inputs"})
     write_cog(out / "ndvi_mean.tif", (ndvi_sum["sum"] / ndvi_sum["n"]).astype("float32"), layout.grid,

@@ -7,6 +7,8 @@
       calibration.json            Stefan calibration: E, E_ci95, n_used, n_dropped (+ reasons), loo, ...
       validation.json             scores: in-situ (leave-one-site-out) and, for the demo, against truth
       insitu_used.csv             the in-situ rows that were read (tidy schema)
+      dem.tif, ndvi_mean.tif      local engine: DEM and mean 30 m NDVI (site homogeneity screen)
+      landcover.tif               when the inputs have one: per-class E in calibration and ALT
       ddt/ddt_YYYY.tif            thawing degree-days (°C·day); bands ddt_degc_days, ddt_sd_degc_days, n_obs
       alt/alt_YYYY.tif            active-layer thickness (m)
       alt/alt_sd_YYYY.tif         1-sigma ALT uncertainty (m)
