@@ -172,6 +172,10 @@ def _print_demo_summary(out: Path, v: dict) -> None:
     typer.echo(f"  E     {e['estimated']:.5f} [{e['ci95'][0]:.5f}, {e['ci95'][1]:.5f}] vs truth at sites "
                f"{e['truth_at_sites']:.5f} ({100 * e['rel_error_vs_sites']:+.1f} %)")
     typer.echo(f"  ALT   RMSE {t['alt_m']['rmse']:.3f} m, bias {t['alt_m']['bias']:+.3f} m (all pixels, all years)")
+    if "alt_trend" in t:
+        tr = t["alt_trend"]
+        typer.echo(f"  trend {tr['area_mean_cm_per_yr']:+.2f} cm/yr area mean vs truth {tr['truth_area_mean_cm_per_yr']:+.2f} "
+                   f"({100 * tr['rel_error_area_mean']:+.0f} %)")
     lo = v["insitu_loo"]
     typer.echo(f"  in-situ leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, n {lo['n']}")
     typer.echo(f"  report: {out / 'report' / 'report.md'}")

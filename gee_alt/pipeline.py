@@ -411,9 +411,28 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
     validation.update({"synthetic": True, "scene": {"seed": seed, "size_px": size_px, "grid": scene.grid,
                                                     "years": [years[0], years[-1]]}})
     validation["truth"] = _truth_scores(out, scene, years, scores, res["calibration"])
+    if len(years) >= 5:
+        validation["truth"]["alt_trend"] = _trend_vs_truth(out, years)
     validation["truth_table"] = truth_table(validation["truth"])
     write_json_atomic(out / rundir.VALIDATION, validation)
     return validation
+
+
+def _trend_vs_truth(run: Path, years: list[int]) -> dict:
+    """The ALT trend of the run against the trend of the true ALT maps (cm/yr)."""
+    from gee_alt.trend import series_trend, theil_sen_mk
+
+    truth = np.stack([read_raster(run / "truth" / f"alt_{y}.tif").data[0] for y in years])
+    ours = np.stack([read_raster(rundir.alt_path(run, y)).data[0] for y in years])
+    t_px = theil_sen_mk(truth, years, min_valid_years=len(years))["slope"] * 100.0
+    o_px = read_raster(run / rundir.TREND_DIR / "alt_trend_cm_per_yr.tif").data[0]
+    t_area = series_trend(years, np.nanmean(truth, axis=(1, 2)))
+    o_area = series_trend(years, np.nanmean(ours, axis=(1, 2)))
+    return {"truth_median_cm_per_yr": float(np.nanmedian(t_px)), "median_cm_per_yr": float(np.nanmedian(o_px)),
+            "truth_area_mean_cm_per_yr": 100.0 * float(t_area["slope"]),
+            "area_mean_cm_per_yr": 100.0 * float(o_area["slope"]),
+            "rel_error_area_mean": float(o_area["slope"] / t_area["slope"] - 1.0),
+            "pixel_rmse_cm_per_yr": float(np.sqrt(np.nanmean((o_px - t_px) ** 2)))}
 
 
 def truth_table(t: dict) -> dict:
@@ -428,6 +447,10 @@ def truth_table(t: dict) -> dict:
         "E (Stefan)": {"gee-alt": e["estimated"], "truth at sites": e["truth_at_sites"],
                        "relative error": e["rel_error_vs_sites"], "units": "m (degC day)^-0.5"},
         "ALT RMSE / bias": {"gee-alt": t["alt_m"]["rmse"], "bias": t["alt_m"]["bias"], "units": "m"},
+        **({"ALT trend (area mean)": {"gee-alt": t["alt_trend"]["area_mean_cm_per_yr"],
+                                      "truth": t["alt_trend"]["truth_area_mean_cm_per_yr"],
+                                      "relative error": t["alt_trend"]["rel_error_area_mean"], "units": "cm/yr"}}
+           if "alt_trend" in t else {}),
     }
 
 
