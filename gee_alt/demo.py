@@ -11,7 +11,7 @@ Nothing here is a measurement: every output is tagged ``synthetic=1``.
 
 The true surface temperature of composite ``b`` in year ``Y`` at pixel ``p`` (daily-mean °C) is
 
-    T = S(doy_b) + 0.04 (Y - 2012) + year_anom + composite_anom (+ its large-scale gradient)
+    T = S(doy_b) + 0.06 (Y - 2012) + year_anom + composite_anom (+ its large-scale gradient)
         - lapse(doy_b) (z - 4000 m) + illum_gain(doy_b) (illum - mean)
         - veg_gain(doy_b) (NDVI - 0.4) + landcover offset
         + 3 (NDVI - 0.4) (z - 4000 m)/1000     (a nonlinear interaction)
@@ -228,7 +228,7 @@ class DemoScene:
         for b, doy in enumerate(doys):
             season = math.sin(2 * math.pi * (doy - 105.0) / 365.0)        # 1 in mid July
             summer = max(season, 0.0)
-            t0 = 0.5 + 13.5 * season + 0.04 * (year - 2012) + year_anom + 1.0 * rng.standard_normal()
+            t0 = 0.5 + 13.5 * season + 0.06 * (year - 2012) + year_anom + 1.0 * rng.standard_normal()
             gx, gy = 0.6 * rng.standard_normal(2)
             coef[b] = [t0, gx, gy, -(5.5 + 2.0 * summer), 2.0 + 3.0 * summer, -(4.0 + 6.0 * summer),
                        0.5 + 0.5 * summer, 3.0, 1.0]

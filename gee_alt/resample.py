@@ -111,14 +111,16 @@ def _full_counts(fine_key: str, coarse_key: str) -> np.ndarray:
     return full
 
 
-def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: str = "bilinear") -> np.ndarray:
+def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: str = "bilinear",
+                index: np.ndarray | None = None) -> np.ndarray:
     """Resample coarse ``(band, y, x)`` (or ``(y, x)``) onto ``fine_grid``; method: bilinear, cubic, nearest.
 
     Bilinear and nearest sample the coarse bands at the fine pixel centres, whose positions in
     the coarse grid are computed once per pair of grids (pyproj) and cached, so the many
     per-year calls of a run cost a few milliseconds per band. NaN neighbours are left out of
     the bilinear weights (as GDAL does); a fine pixel with no valid neighbour is NaN. Cubic
-    goes through rasterio's warper.
+    goes through rasterio's warper. With ``index`` (flat fine-pixel indices) only those pixels
+    are sampled and ``(band, n)`` is returned.
     """
     if method == "cubic":
         return _warp(coarse, coarse_grid, fine_grid, Resampling.cubic)
@@ -132,6 +134,9 @@ def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: 
         a = a[None]
     rows, cols = _fine_positions(repr(coarse_grid), repr(fine_grid))
     h, w = shape_yx(fine_grid)
+    if index is not None:
+        rows, cols = rows[index], cols[index]
+        h, w = 1, len(rows)
     out = np.empty((a.shape[0], h, w), dtype="float64")
     if method == "nearest":
         ri, ci = np.floor(rows + 0.5).astype(np.int64), np.floor(cols + 0.5).astype(np.int64)
@@ -152,6 +157,8 @@ def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: 
             num = map_coordinates(np.where(ok, a[b], 0.0), coords, order=1, mode="grid-constant", cval=0.0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[b] = np.where(den > 1e-9, num / np.where(den > 1e-9, den, 1.0), np.nan).reshape(h, w)
+    if index is not None:
+        out = out[:, 0, :]
     return out[0] if squeeze else out
 
 
