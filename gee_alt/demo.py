@@ -66,7 +66,7 @@ class DemoSpec:
     composite_days: int = 8
     n_sites: int = 60
     heterogeneous_fraction: float = 0.2
-    pad_px: int = 48                    # truth is generated beyond the window so coarse pixels at its edge are real
+    pad_px: int = 80                    # truth is generated beyond the window so coarse pixels at its edge are real
 
     def composite_doys(self) -> np.ndarray:
         """First day of year of each thaw-season composite."""
@@ -288,7 +288,13 @@ class DemoScene:
         edge = 12
         ok = np.zeros_like(mixed)
         ok[edge:n - edge, edge:n - edge] = True
-        cand_h = np.argwhere(ok & ~mixed & (lc != 5))
+        # boreholes sit on gentle, uniform ground (DEM std in a 7 x 7 window < 8 m) as real
+        # monitoring sites do; heterogeneous ones straddle a land-cover edge
+        from scipy.ndimage import uniform_filter as _uf
+
+        z = self.crop(self.dem_outer_m).astype("float64")
+        z_std = np.sqrt(np.clip(_uf(z * z, 7) - _uf(z, 7) ** 2, 0, None))
+        cand_h = np.argwhere(ok & ~mixed & (lc != 5) & (z_std < 8.0))
         cand_x = np.argwhere(ok & mixed & (lc != 5))
         n_het = int(round(s.n_sites * s.heterogeneous_fraction))
         pick_h = cand_h[rng.choice(len(cand_h), s.n_sites - n_het, replace=False)]
@@ -371,15 +377,54 @@ class TruthSample:
     lst_degc: dict[int, np.ndarray] = field(default_factory=dict)   # year -> (composite, n)
 
 
+def _write_year(scene: DemoScene, inputs_dir: Path, truth_dir: Path, year: int, index: np.ndarray) -> dict:
+    """Write one year's synthetic inputs and truth; returns the truth sample and the true ALT."""
+    import datetime as dt
+
+    from gee_alt.io import write_cog
+
+    syn = {"synthetic": 1, "source": "gee-alt synthetic demo scene (not a measurement)", "seed": scene.spec.seed}
+    ndvi_o = scene.ndvi_true_outer(year)
+    lst_o = scene.lst_true_outer(year, ndvi_o)
+    ddt = scene.crop(scene.ddt_true_outer(lst_o))
+    alt = (scene.crop(scene.e_outer) * np.sqrt(ddt)).astype("float32")
+    ytag = {**syn, "year": year}
+    write_cog(inputs_dir / "landsat_ndvi" / f"ndvi_{year}.tif", scene.landsat_ndvi(year, ndvi_o), scene.grid,
+              tags={**ytag, "units": "1", "sensor": "Landsat-like (synthetic)"}, band_descriptions=["ndvi"])
+    write_cog(inputs_dir / "modis_ndvi" / f"ndvi_{year}.tif", scene.modis_ndvi(year, ndvi_o), scene.ndvi_grid,
+              tags={**ytag, "units": "1", "sensor": "MODIS-like 250 m (synthetic)"}, band_descriptions=["ndvi"])
+    starts = [(dt.date(year, 1, 1) + dt.timedelta(days=int(d) - 1)).isoformat() for d in scene.spec.composite_doys()]
+    write_cog(inputs_dir / "modis_lst" / f"lst_{year}.tif", scene.modis_lst(year, lst_o), scene.lst_grid,
+              tags={**ytag, "units": "degC", "sensor": "MODIS-like 1 km LST (synthetic)",
+                    "quantity": "daily-mean land surface temperature, 8-day composite"},
+              band_descriptions=starts, band_tags=[{"days": scene.spec.composite_days}] * len(starts))
+    write_cog(truth_dir / f"ddt_{year}.tif", ddt, scene.grid, tags={**ytag, "units": "degC day", "quantity": "true DDT"})
+    write_cog(truth_dir / f"alt_{year}.tif", alt, scene.grid, tags={**ytag, "units": "m", "quantity": "true ALT"})
+    return {"year": year, "ndvi": scene.crop(ndvi_o).reshape(-1)[index],
+            "lst": scene.crop(lst_o).reshape(lst_o.shape[0], -1)[:, index], "alt": alt}
+
+
+_SCENES: dict = {}
+
+
+def _write_year_in_worker(spec: DemoSpec, inputs_dir, truth_dir, year, index) -> dict:
+    if spec not in _SCENES:                 # one scene per worker process: terrain is built once
+        _SCENES.clear()
+        _SCENES[spec] = DemoScene(spec)
+    return _write_year(_SCENES[spec], Path(inputs_dir), Path(truth_dir), year, index)
+
+
 def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str | Path, years: list[int],
-                      progress=None, n_sample: int = 20000) -> TruthSample:
+                      progress=None, n_sample: int = 20000, workers: int = 1) -> TruthSample:
     """Write the scene's synthetic inputs (the local layout) and its truth; returns a truth sample.
 
     ``inputs_dir`` gets dem.tif, landcover.tif, landsat_ndvi/, modis_ndvi/, modis_lst/ and
     insitu.csv; ``truth_dir`` gets ddt_YYYY.tif, alt_YYYY.tif (truth) and e.tif. Everything is
-    tagged ``synthetic=1``. ``progress(advance)`` is called once per year.
+    tagged ``synthetic=1``. ``progress(advance)`` is called once per year. Years are written
+    in ``workers`` processes; the output does not depend on their number.
     """
-    import datetime as dt
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     from gee_alt.io import write_cog, write_text_atomic
 
@@ -395,29 +440,24 @@ def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str |
     n_pix = scene.spec.size_px ** 2
     sample = TruthSample(index=np.sort(rng.choice(n_pix, size=min(n_sample, n_pix), replace=False)))
     alt_by_year = {}
-    doys = scene.spec.composite_doys()
-    for year in years:
-        ndvi_o = scene.ndvi_true_outer(year)
-        lst_o = scene.lst_true_outer(year, ndvi_o)
-        ddt = scene.crop(scene.ddt_true_outer(lst_o))
-        alt = (scene.crop(scene.e_outer) * np.sqrt(ddt)).astype("float32")
-        alt_by_year[year] = alt
-        sample.ndvi[year] = scene.crop(ndvi_o).reshape(-1)[sample.index]
-        sample.lst_degc[year] = scene.crop(lst_o).reshape(lst_o.shape[0], -1)[:, sample.index]
-        ytag = {**syn, "year": year}
-        write_cog(inputs_dir / "landsat_ndvi" / f"ndvi_{year}.tif", scene.landsat_ndvi(year, ndvi_o), scene.grid,
-                  tags={**ytag, "units": "1", "sensor": "Landsat-like (synthetic)"}, band_descriptions=["ndvi"])
-        write_cog(inputs_dir / "modis_ndvi" / f"ndvi_{year}.tif", scene.modis_ndvi(year, ndvi_o), scene.ndvi_grid,
-                  tags={**ytag, "units": "1", "sensor": "MODIS-like 250 m (synthetic)"}, band_descriptions=["ndvi"])
-        starts = [(dt.date(year, 1, 1) + dt.timedelta(days=int(d) - 1)).isoformat() for d in doys]
-        write_cog(inputs_dir / "modis_lst" / f"lst_{year}.tif", scene.modis_lst(year, lst_o), scene.lst_grid,
-                  tags={**ytag, "units": "degC", "sensor": "MODIS-like 1 km LST (synthetic)",
-                        "quantity": "daily-mean land surface temperature, 8-day composite"},
-                  band_descriptions=starts, band_tags=[{"days": scene.spec.composite_days}] * len(starts))
-        write_cog(truth_dir / f"ddt_{year}.tif", ddt, scene.grid, tags={**ytag, "units": "degC day", "quantity": "true DDT"})
-        write_cog(truth_dir / f"alt_{year}.tif", alt, scene.grid, tags={**ytag, "units": "m", "quantity": "true ALT"})
+
+    def consume(res):
+        alt_by_year[res["year"]] = res["alt"]
+        sample.ndvi[res["year"]] = res["ndvi"]
+        sample.lst_degc[res["year"]] = res["lst"]
         if progress:
             progress(1)
+
+    workers = min(workers, len(years))
+    if workers <= 1:
+        for year in years:
+            consume(_write_year(scene, inputs_dir, truth_dir, year, sample.index))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_write_year_in_worker, scene.spec, str(inputs_dir), str(truth_dir), y, sample.index)
+                       for y in years]
+            for fut in futures:
+                consume(fut.result())
     recs = borehole_records(scene, alt_by_year)
     lines = [",".join(INSITU_COLUMNS)] + [",".join(str(r[c]) for c in INSITU_COLUMNS) for r in recs]
     write_text_atomic(inputs_dir / "insitu.csv", "\n".join(lines) + "\n")

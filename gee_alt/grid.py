@@ -155,7 +155,7 @@ def lonlat_to_rowcol(grid: Grid, lon, lat) -> tuple[np.ndarray, np.ndarray]:
 
     tr = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True)
     x, y = tr.transform(np.asarray(lon, float), np.asarray(lat, float))
-    col, row = ~affine_of(grid) * (np.asarray(x), np.asarray(y))
+    col, row = ~affine_of(grid) @ (np.asarray(x), np.asarray(y))
     return np.asarray(row), np.asarray(col)
 
 
@@ -163,7 +163,7 @@ def rowcol_to_lonlat(grid: Grid, row, col) -> tuple[np.ndarray, np.ndarray]:
     """lon/lat (degrees) of pixel positions ``(row, col)`` (centres at integer + .5)."""
     from pyproj import Transformer
 
-    x, y = affine_of(grid) * (np.asarray(col, float), np.asarray(row, float))
+    x, y = affine_of(grid) @ (np.asarray(col, float), np.asarray(row, float))
     tr = Transformer.from_crs(grid["crs"], "EPSG:4326", always_xy=True)
     lon, lat = tr.transform(np.asarray(x), np.asarray(y))
     return np.asarray(lon), np.asarray(lat)

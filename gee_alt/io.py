@@ -22,6 +22,8 @@ from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, grid_from_rasterio, rasterio_profile
 
 TMP_PREFIX = ".tmp-"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -38,6 +40,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:
         raise GeeAltError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, path)

@@ -30,24 +30,27 @@ def _warp(src: np.ndarray, src_grid: Grid, dst_grid: Grid, resampling: Resamplin
     dst = np.full((src.shape[0], *shape_yx(dst_grid)), fill, dtype="float64")
     reproject(source=src, destination=dst, src_transform=affine_of(src_grid), src_crs=src_grid["crs"],
               dst_transform=affine_of(dst_grid), dst_crs=dst_grid["crs"], src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=resampling, num_threads=2)
+              resampling=resampling, num_threads=2, warp_mem_limit=512)
     return dst[0] if squeeze else dst
 
 
 def aggregate(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, *, radiance: bool = False,
-              with_std: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+              with_std: bool = True, cache: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Aggregate fine ``(band, y, x)`` onto ``coarse_grid``.
 
     Returns ``(mean, std, coverage)``: mean and std of the valid fine pixels in each coarse
     pixel (same units as ``fine``; with ``radiance=True`` the input is °C and the mean is
     taken over (T + 273.15)^4, i.e. radiance-like, then converted back to °C), and coverage =
     fraction (0..1) of the coarse pixel's area covered by valid fine pixels of band 0.
-    Bands seen before (same values, same grids) are served from a small cache: terrain
-    predictors are aggregated once per run, not once per year.
+    With ``cache=True`` bands seen before (same values, same grids) are served from a small
+    cache: terrain predictors are then aggregated once per run, not once per year.
     """
     fine = np.asarray(fine, dtype="float64")
     if fine.ndim == 2:
         fine = fine[None]
+    if not cache:
+        mean, std = _aggregate_bands(fine, fine_grid, coarse_grid, radiance, with_std)
+        return mean, std, coverage_fraction(np.isfinite(fine[0]), fine_grid, coarse_grid)
     keys = [(hashlib.blake2b(np.ascontiguousarray(b).tobytes(), digest_size=16).hexdigest(),
              repr(fine_grid), repr(coarse_grid), radiance, with_std) for b in fine]
     todo = [i for i, k in enumerate(keys) if k not in _AGG_CACHE]

@@ -366,7 +366,7 @@ def _e_lookup(e: float, e_cls: dict, classes, shape):
 
 
 def group_cv(sqrt_ddt, alt_m, groups, censored=None, classes=None, by_class: bool = False,
-             min_sites_per_class: int = 5, site_ids=None) -> dict:
+             min_sites_per_class: int = 5, site_ids=None, return_pred: bool = False) -> dict:
     """Leave-one-group-out CV of the through-origin fit: metrics over exact held-out values.
 
     Each group is held out in turn, E is refitted (Tobit if any censored) on the rest and the
@@ -392,7 +392,10 @@ def group_cv(sqrt_ddt, alt_m, groups, censored=None, classes=None, by_class: boo
             continue
         pred[test] = predict(x[test], None if cls is None else cls[test])
     scored = ok & (code == 0)
-    return cv_metrics(pred[scored], y[scored])
+    out = cv_metrics(pred[scored], y[scored])
+    if return_pred:          # held-out prediction of every row (m; NaN where not predicted)
+        out["pred_m"] = pred
+    return out
 
 
 def loo_cv(sqrt_ddt, alt_m, site_ids, censored=None) -> dict:

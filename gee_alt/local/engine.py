@@ -10,6 +10,11 @@ year, radiance-like aggregation); (4) DDT = sum of max(LST, 0) x days.
 
 from __future__ import annotations
 
+import datetime as dt
+import multiprocessing
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,15 +37,19 @@ class LocalEngineParams:
     n_estimators: int = 40
     min_samples_leaf: int = 10
     random_state: int = 0
-    n_jobs: int = 2
+    n_jobs: int = 1              # threads per forest; 1 keeps sums in a fixed order (byte-identical output)
+    workers: int | None = None   # processes for the yearly loop (None: default_workers())
     residual_correction: bool = True
     ndvi_fusion: bool = True
+    lst_residual_rank: int | None = 2
 
 
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
     """Fill NaNs of a ``(year, y, x)`` Landsat NDVI stack: the pixel's multi-year median plus the
     year's median anomaly; pixels never observed get the nearest observed value."""
-    clim = np.nanmedian(stack, axis=0) if np.isfinite(stack).any(axis=0).any() else np.zeros(stack.shape[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)           # never-observed pixels: filled below
+        clim = np.nanmedian(stack, axis=0) if np.isfinite(stack).any() else np.zeros(stack.shape[1:])
     clim = fill_nearest(clim)
     out = stack.copy()
     for i in range(stack.shape[0]):
@@ -50,59 +59,103 @@ def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
     return out
 
 
+_TERRAIN_CACHE: dict = {}
+
+
+def _terrain_stack(layout: InputLayout) -> tuple[np.ndarray, list[str]]:
+    key = str(layout.root.resolve())
+    if key not in _TERRAIN_CACHE:
+        terrain = terrain_predictors(layout.dem.data[0], pixel_size(layout.grid))
+        _TERRAIN_CACHE.clear()
+        _TERRAIN_CACHE[key] = (np.stack([terrain[n] for n in terrain]), list(terrain))
+    return _TERRAIN_CACHE[key]
+
+
+def process_year(layout: InputLayout, year: int, landsat_filled: np.ndarray, landsat_raw: np.ndarray,
+                 params: LocalEngineParams) -> dict:
+    """One year of the local engine: sharpened NDVI and LST, DDT (°C·day), its spread and n_obs."""
+    grid = layout.grid
+    tstack, names = _terrain_stack(layout)
+    ndvi_idx = [k for k, n in enumerate(names) if n != "illumination"]   # sun geometry drives LST, not NDVI
+    common = dict(n_estimators=params.n_estimators, min_samples_leaf=params.min_samples_leaf,
+                  residual_correction=params.residual_correction, n_jobs=params.n_jobs,
+                  random_state=params.random_state + year)
+    # 1) NDVI 250 m -> 30 m
+    X_ndvi = geo_dataarray(np.concatenate([tstack[ndvi_idx], landsat_filled[None]]), grid,
+                           [names[k] for k in ndvi_idx] + ["landsat_ndvi"], dim="feature")
+    modis_ndvi = layout.modis_ndvi(year)
+    y_ndvi = geo_dataarray(modis_ndvi.data, modis_ndvi.grid, ["ndvi"])
+    ndvi30 = RandomForestSharpener(keep_gaps=False, **common).fit(X_ndvi, y_ndvi).predict(X_ndvi).values[0]
+    if params.ndvi_fusion:      # clear Landsat pixels are kept; gaps come from the sharpened MODIS NDVI
+        ndvi30 = np.where(np.isfinite(landsat_raw), landsat_raw, ndvi30)
+    ndvi30 = np.clip(ndvi30, -0.2, 1.0).astype("float32")
+    # 2) LST 1 km -> 30 m, all composites at once
+    comp = layout.modis_lst(year)
+    filled, n_valid = fill_gaps_in_time(comp.raster.data)
+    y_lst = geo_dataarray(filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
+    X_lst = geo_dataarray(np.concatenate([tstack, ndvi30[None]]), grid, names + ["ndvi_30m"], dim="feature")
+    sharp = RandomForestSharpener(radiance=True, keep_gaps=True, residual_rank=params.lst_residual_rank,
+                                   **common).fit(X_lst, y_lst)
+    lst30 = sharp.predict(X_lst).values
+    # 3) DDT
+    n_fine = interpolate(np.where(n_valid > 0, n_valid, np.nan).astype("float64"), comp.raster.grid, grid, "nearest")
+    end = comp.start_dates[-1] + dt.timedelta(days=float(comp.days[-1]) - 1)
+    return {"year": year, "ddt": ddt_from_composites(lst30, comp.days).astype("float32"),
+            "ddt_sd": ddt_spread(lst30, comp.days, sharp.oob_rmse_).astype("float32"),
+            "n_obs": np.nan_to_num(n_fine, nan=0).astype("int16"),
+            "season": f"{comp.start_dates[0].strftime('%m-%d')} to {end.strftime('%m-%d')}",
+            "products": {"ndvi_30m": ndvi30, "lst_30m_degc": lst30, "lst_coarse": y_lst, "days": comp.days,
+                         "ndvi_coarse": y_ndvi}}
+
+
+def _process_year_in_worker(root: str, year: int, landsat_filled, landsat_raw, params) -> dict:
+    return process_year(InputLayout(root), year, landsat_filled, landsat_raw, params)
+
+
+def default_workers() -> int:
+    """Worker processes for the yearly loop: the CPU count, at most 4 (memory), at least 1."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams = LocalEngineParams(), *,
               synthetic: bool = False, on_year: Callable[[int, dict], None] | None = None,
               progress: Callable[[int], None] | None = None) -> xr.Dataset:
     """Run the local engine over ``years``; returns the DDT cube (see :mod:`gee_alt.cube`).
 
-    ``on_year(year, products)`` receives the year's ``ndvi_30m`` (y, x), ``lst_30m_degc``
-    (composite, y, x), ``lst_coarse`` (the gap-filled coarse LST DataArray) and ``days``.
+    Years are processed in ``params.workers`` processes (each forest single-threaded, so
+    results do not depend on the number of workers); ``on_year(year, products)`` is called in
+    year order with the year's ``ndvi_30m`` (y, x), ``lst_30m_degc`` (composite, y, x),
+    ``lst_coarse`` and ``ndvi_coarse`` (coarse inputs as DataArrays) and ``days``.
     """
     layout.check_years(years)
     grid = layout.grid
-    dem = layout.dem.data[0]
-    terrain = terrain_predictors(dem, pixel_size(grid))
-    names = list(terrain)
-    tstack = np.stack([terrain[n] for n in names])
-    ndvi_idx = [k for k, n in enumerate(names) if n != "illumination"]   # sun geometry drives LST, not NDVI
     landsat_raw = np.stack([layout.landsat_ndvi(y).data[0] for y in years])
     landsat = fill_landsat_gaps(landsat_raw)
+    workers = min(params.workers or default_workers(), len(years))
+    results: dict[int, dict] = {}
 
-    ddt, ddt_sd, nobs = [], [], []
-    season = ""
-    for i, year in enumerate(years):
-        seed = params.random_state + year
-        common = dict(n_estimators=params.n_estimators, min_samples_leaf=params.min_samples_leaf,
-                      residual_correction=params.residual_correction, n_jobs=params.n_jobs, random_state=seed)
-        # 1) NDVI 250 m -> 30 m
-        X_ndvi = geo_dataarray(np.concatenate([tstack[ndvi_idx], landsat[i][None]]), grid,
-                               [names[k] for k in ndvi_idx] + ["landsat_ndvi"], dim="feature")
-        modis_ndvi = layout.modis_ndvi(year)
-        y_ndvi = geo_dataarray(modis_ndvi.data, modis_ndvi.grid, ["ndvi"])
-        ndvi30 = RandomForestSharpener(keep_gaps=False, **common).fit(X_ndvi, y_ndvi).predict(X_ndvi).values[0]
-        if params.ndvi_fusion:      # clear Landsat pixels are kept; gaps come from the sharpened MODIS NDVI
-            ndvi30 = np.where(np.isfinite(landsat_raw[i]), landsat_raw[i], ndvi30)
-        ndvi30 = np.clip(ndvi30, -0.2, 1.0)
-        # 2) LST 1 km -> 30 m, all composites at once
-        comp = layout.modis_lst(year)
-        filled, n_valid = fill_gaps_in_time(comp.raster.data)
-        y_lst = geo_dataarray(filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
-        X_lst = geo_dataarray(np.concatenate([tstack, ndvi30[None]]), grid, names + ["ndvi_30m"], dim="feature")
-        sharp = RandomForestSharpener(radiance=True, keep_gaps=True, **common).fit(X_lst, y_lst)
-        lst30 = sharp.predict(X_lst).values
-        # 3) DDT
-        ddt.append(ddt_from_composites(lst30, comp.days))
-        ddt_sd.append(ddt_spread(lst30, comp.days, sharp.oob_rmse_))
-        n_fine = interpolate(np.where(n_valid > 0, n_valid, np.nan).astype("float64"), comp.raster.grid, grid, "nearest")
-        nobs.append(np.nan_to_num(n_fine, nan=0).astype("int16"))
-        season = f"{comp.start_dates[0].strftime('%m-%d')} to " \
-                 f"{(comp.start_dates[-1] + __import__('datetime').timedelta(days=float(comp.days[-1]) - 1)).strftime('%m-%d')}"
+    def consume(res: dict) -> None:
         if on_year:
-            on_year(year, {"ndvi_30m": ndvi30, "lst_30m_degc": lst30, "lst_coarse": y_lst, "days": comp.days,
-                           "ndvi_coarse": y_ndvi})
+            on_year(res["year"], res["products"])
+        res.pop("products")
+        results[res["year"]] = res
         if progress:
             progress(1)
-    return make_ddt_cube(np.stack(ddt), years, grid, ddt_sd_degc_days=np.stack(ddt_sd), n_obs=np.stack(nobs),
+
+    if workers <= 1:
+        for i, year in enumerate(years):
+            consume(process_year(layout, year, landsat[i], landsat_raw[i], params))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_process_year_in_worker, str(layout.root), y, landsat[i], landsat_raw[i], params)
+                       for i, y in enumerate(years)]
+            for fut in futures:          # in year order: callbacks and progress are deterministic
+                consume(fut.result())
+    season = results[years[-1]]["season"]
+    return make_ddt_cube(np.stack([results[y]["ddt"] for y in years]), years, grid,
+                         ddt_sd_degc_days=np.stack([results[y]["ddt_sd"] for y in years]),
+                         n_obs=np.stack([results[y]["n_obs"] for y in years]),
                          engine="local", synthetic=synthetic, thaw_season=season,
                          extra_attrs={"method": "RF sharpening (local engine, scikit-learn)",
                                       "n_estimators": params.n_estimators, "seed": params.random_state})

@@ -24,6 +24,8 @@ Inputs and outputs are ``xarray.DataArray`` ``(band, y, x)`` carrying ``crs`` an
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
@@ -58,6 +60,8 @@ class RandomForestSharpener(BaseEstimator):
     residual_correction : add back the interpolated coarse residual.
     radiance : aggregate radiance-like ((T + 273.15)^4; for temperatures in °C).
     keep_gaps : output NaN where the coarse observation is NaN (else the model fills the gap).
+    residual_rank : with many bands, keep only this many components (SVD over bands) of the
+        coarse residual before adding it back (``None``: all; see :meth:`_denoise_residual`).
     max_components : bands sharing a forest are reduced to at most this many principal
         components (keeping >= 99.9 % of the residual variance) before the forest is trained;
         composites of one season are highly correlated, so this loses nothing measurable and
@@ -69,8 +73,10 @@ class RandomForestSharpener(BaseEstimator):
     def __init__(self, n_estimators: int = 40, min_samples_leaf: int = 10, max_features: float = 0.7,
                  linear_base: bool = True, homogeneity_drop: float = 0.2, min_coverage: float = 0.8,
                  residual_correction: bool = True, radiance: bool = False, keep_gaps: bool = True,
-                 max_components: int = 6, n_jobs: int = 2, random_state: int = 0):
+                 max_components: int = 6, residual_rank: int | None = None, n_jobs: int = 2,
+                 random_state: int = 0):
         self.max_components = max_components
+        self.residual_rank = residual_rank
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
@@ -94,11 +100,13 @@ class RandomForestSharpener(BaseEstimator):
         valid_fine = np.all(np.isfinite(Xf), axis=0)
         if not valid_fine.any():
             raise GeeAltError("the fine predictors have no pixel where all are valid")
-        xmean, xstd, _ = aggregate(np.where(valid_fine, Xf, np.nan), fine_grid, coarse_grid)
+        xmean, xstd, _ = aggregate(np.where(valid_fine, Xf, np.nan), fine_grid, coarse_grid, cache=True)
         cover = coverage_fraction(valid_fine, fine_grid, coarse_grid)
         scene_std = np.nanstd(np.where(valid_fine, Xf, np.nan), axis=(1, 2))
         scene_std = np.where(scene_std > 0, scene_std, 1.0)
-        h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # coarse pixels outside the fine grid
+            h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
 
         ok = (cover >= self.min_coverage) & np.all(np.isfinite(xmean), axis=0) & np.isfinite(h)
         ok &= np.any(np.isfinite(Y), axis=0)
@@ -191,29 +199,50 @@ class RandomForestSharpener(BaseEstimator):
         valid = np.all(np.isfinite(Xf), axis=0)
         feats = Xf[:, valid].T
         out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan)
-        for bands, g in self.models_:
-            pred = np.zeros((feats.shape[0], len(bands)))
+        scaled = self._scale(feats) if any(g["lin"] is not None for _, g in self.models_) else None
+        for bands, g in self.models_:                 # predictions are built band-major: (band, pixel)
+            pred = np.zeros((len(bands), feats.shape[0]))
             if g["rf_weight"] > 0:
                 z = g["rf"].predict(feats).reshape(feats.shape[0], -1)
-                pred = g["rf_weight"] * ((z @ g["comps"] if g["comps"] is not None else z) + g["mean"])
-            if g["lin"] is not None:     # ridge by hand: X @ coef.T + b (sklearn's checks cost more than the product)
+                zt = (g["comps"].T @ z.T) if g["comps"] is not None else z.T
+                pred += g["rf_weight"] * (zt + g["mean"][:, None])
+            if g["lin"] is not None:     # ridge by hand: coef @ X.T + b (sklearn's checks cost more than the product)
                 coef = np.atleast_2d(g["lin"].coef_)
-                pred = pred + self._scale(feats) @ coef.T + g["lin"].intercept_
-            for j, b in enumerate(bands):
-                out[b][valid] = pred[:, j]
+                pred += coef @ scaled.T + np.atleast_1d(g["lin"].intercept_)[:, None]
+            if valid.all():
+                out[bands] = pred.reshape(len(bands), *Xf.shape[1:])
+            else:
+                for j, b in enumerate(bands):
+                    out[b][valid] = pred[j]
         return out
+
+    def _interpolated_residual(self, resid: np.ndarray, fine_grid) -> np.ndarray:
+        """The coarse residuals ``(band, y, x)`` interpolated (bilinear) to the fine grid.
+
+        With many bands of one season (composites), sensor noise is independent from band to
+        band while a surface pattern the model missed repeats: with ``residual_rank`` = k only
+        the k leading components of an SVD over bands are kept, which drops most of the noise.
+        Interpolation is linear, so only the k component images are interpolated.
+        """
+        k = self.residual_rank
+        n_b = resid.shape[0]
+        if k is None or n_b <= max(k, 3):
+            return interpolate(resid, self.coarse_grid_, fine_grid, "bilinear")
+        u, sv, vt = np.linalg.svd(resid.reshape(n_b, -1), full_matrices=False)
+        comps = interpolate(vt[:k].reshape(k, *resid.shape[1:]), self.coarse_grid_, fine_grid, "bilinear")
+        return ((u[:, :k] * sv[:k]) @ comps.reshape(k, -1)).reshape(n_b, *comps.shape[1:])
 
     def predict(self, X: xr.DataArray) -> xr.DataArray:
         """Sharpened bands on the fine grid of ``X`` (float32, NaN = no data)."""
         fine_grid = grid_of(X)
         pred = self.predict_model(X)
         if self.residual_correction:
-            agg, _, cover = aggregate(pred, fine_grid, self.coarse_grid_, radiance=self.radiance, with_std=False)
+            agg, _, _ = aggregate(pred, fine_grid, self.coarse_grid_, radiance=self.radiance, with_std=False)
             cover = coverage_fraction(np.all(np.isfinite(pred), axis=0), fine_grid, self.coarse_grid_)
             resid = self.y_coarse_ - agg
             resid[:, cover < self.min_coverage] = np.nan
             resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
-            pred = pred + interpolate(resid, self.coarse_grid_, fine_grid, "bilinear")
+            pred = pred + self._interpolated_residual(resid, fine_grid)
         if self.keep_gaps:
             masks = {}
             for b in range(pred.shape[0]):

@@ -1,0 +1,300 @@
+"""Pull yearly DDT images through xee into COGs and the shared DDT cube (the I/O edge).
+
+Per year, the three output bands become a 3-image collection of one band each, so xee packs
+them into the same ``computePixels`` request (its ``index`` chunk) and every request carries
+all three bands of a tile. ``io_chunks`` are full-width row blocks sized just under the
+request limit (48 MiB, counting xee's extra mask byte per pixel), so a year needs
+``ceil(bytes / limit)`` requests (plus at most one for row rounding).
+
+Retries: ``ee.data.computePixels``/``computeValue`` are wrapped for the duration of a pull.
+Transient errors (HTTP 429/5xx, quota, "Too many concurrent aggregations", network) are
+retried with exponential backoff and jitter; "User memory limit exceeded" and "Computation
+timed out" (and any other error) stop at once with a one-line :class:`GeeAltError` saying
+what to change. xee's own retry loop is turned off so the policy lives here.
+
+Resume: each finished year is written atomically to ``RUN/ddt/ddt_YYYY.tif`` and recorded
+in ``RUN/ddt/manifest_ee.json`` (file sha256 + graph sha256); a rerun with the same graph
+skips it without any request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import Grid, shape_yx
+from gee_alt.io import read_raster, sha256_file, write_cog, write_json_atomic
+
+LAYERS = (DDT_VAR, DDT_SD_VAR, NOBS_VAR)
+REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels limit (bytes, uncompressed)
+BYTES_PER_PIXEL = 4 + 1  # float32 + Earth Engine's mask byte (as xee counts)
+MAX_SIDE_PX = 32768  # computePixels limit per side
+DDT_DIR = "ddt"
+MANIFEST_NAME = "manifest_ee.json"
+
+TRANSIENT_MARKERS = ("too many concurrent aggregations", "429", "too many requests", "quota exceeded",
+                     "rate limit", "500", "502", "503", "504", "internal error", "service unavailable",
+                     "backend error", "temporarily", "deadline exceeded", "connection reset")
+FATAL_GUIDANCE = {
+    "user memory limit exceeded": "lower rf.num_samples, raise rf.tile_scale or use a smaller AOI",
+    "computation timed out": "lower rf.num_samples or rf.number_of_trees, or use a smaller AOI",
+}
+
+
+# ----------------------------------------------------------------------------- request sizing
+
+
+def io_chunks_for(grid: Grid, n_layers: int = len(LAYERS), limit: int = REQUEST_BYTE_LIMIT) -> dict[str, int]:
+    """xee ``io_chunks`` (``index``, ``width``, ``height`` in images/pixels) for one year.
+
+    All layers go in every request; the tile shape (≤ 32768 px a side, ≤ ``limit`` bytes) is
+    the one needing the fewest requests over ``nx`` = 1, 2, ... column blocks, with equal
+    row blocks.
+    """
+    w, h = grid["shape_2d"]
+    per_px = n_layers * BYTES_PER_PIXEL
+    best = None
+    for nx in range(max(1, math.ceil(w / MAX_SIDE_PX)), min(w, 256) + 1):
+        width = math.ceil(w / nx)
+        rows = min(h, MAX_SIDE_PX, limit // (per_px * width))
+        if rows < 1:
+            continue
+        ny = math.ceil(h / rows)
+        height = math.ceil(h / ny)
+        total = math.ceil(w / width) * ny
+        if best is None or total < best[0]:
+            best = (total, width, height)
+        if ny == 1:
+            break
+    if best is None:
+        raise GeeAltError(f"request limit {limit} bytes is too small for one pixel of {n_layers} layers")
+    return {"index": n_layers, "width": best[1], "height": best[2]}
+
+
+def requests_per_year(grid: Grid, chunks: dict[str, int]) -> int:
+    """computePixels requests xee issues for one year with ``chunks``."""
+    w, h = grid["shape_2d"]
+    return math.ceil(w / chunks["width"]) * math.ceil(h / chunks["height"])
+
+
+def bytes_per_year(grid: Grid, n_layers: int = len(LAYERS)) -> int:
+    """Uncompressed bytes pulled per year (float32 + mask byte per pixel and layer)."""
+    w, h = grid["shape_2d"]
+    return w * h * n_layers * BYTES_PER_PIXEL
+
+
+# ----------------------------------------------------------------------------- retries
+
+
+def classify_error(exc: BaseException) -> str:
+    """``"transient"`` (retry), or ``"fatal"`` for everything else."""
+    msg = str(exc).lower()
+    if any(k in msg for k in FATAL_GUIDANCE):
+        return "fatal"
+    if isinstance(exc, (ConnectionError, TimeoutError)) or any(k in msg for k in TRANSIENT_MARKERS):
+        return "transient"
+    return "fatal"
+
+
+def fatal_error(exc: BaseException, what: str) -> GeeAltError:
+    """A one-line :class:`GeeAltError` for a non-retryable Earth Engine error, with guidance."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    for marker, advice in FATAL_GUIDANCE.items():
+        if marker in first.lower():
+            return GeeAltError(f"Earth Engine stopped {what}: {first} — {advice}")
+    return GeeAltError(f"Earth Engine error {what} (not retried): {first}")
+
+
+@dataclass
+class RetryingCall:
+    """Wrap an ``ee.data`` call with backoff for transient errors (delays in seconds).
+
+    Delay before retry ``n`` (0-based) = ``initial_delay_s * 2**n * (1 + u)``, ``u`` uniform
+    in [0, 1) from a seeded generator. Counts ``calls`` (attempts) and ``retries``.
+    """
+
+    fn: Callable
+    what: str
+    max_retries: int = 6
+    initial_delay_s: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    seed: int = 0
+    calls: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self):
+        self._rng = random.Random(self.seed)
+
+    def __call__(self, *args, **kwargs):
+        for attempt in range(self.max_retries + 1):
+            with self._lock:
+                self.calls += 1
+            try:
+                return self.fn(*args, **kwargs)
+            except GeeAltError:
+                raise
+            except Exception as exc:  # ee.EEException, HTTP and socket errors
+                if classify_error(exc) == "fatal":
+                    raise fatal_error(exc, self.what) from None
+                if attempt == self.max_retries:
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                    raise GeeAltError(f"Earth Engine still failing {self.what} after {self.max_retries} "
+                                      f"retries: {first} — try again later or lower pull.max_workers") from None
+                with self._lock:
+                    self.retries += 1
+                    jitter = self._rng.random()
+                self.sleep(self.initial_delay_s * (2 ** attempt) * (1 + jitter))
+
+
+@contextlib.contextmanager
+def retrying_ee_calls(max_retries: int, initial_delay_s: float, sleep=time.sleep) -> Iterator[tuple]:
+    """Replace ``ee.data.computePixels``/``computeValue`` by :class:`RetryingCall` wrappers inside."""
+    import ee
+
+    old_pixels, old_value = ee.data.computePixels, ee.data.computeValue
+    pixels = RetryingCall(old_pixels, "computing pixels", max_retries, initial_delay_s, sleep, seed=1)
+    value = RetryingCall(old_value, "computing metadata", max_retries, initial_delay_s, sleep, seed=2)
+    ee.data.computePixels, ee.data.computeValue = pixels, value
+    try:
+        yield pixels, value
+    finally:
+        ee.data.computePixels, ee.data.computeValue = old_pixels, old_value
+
+
+# ----------------------------------------------------------------------------- pulling one year
+
+
+def layer_collection(image, year: int):
+    """The year's bands as a collection of one-band (``value``) images, in :data:`LAYERS` order."""
+    import ee
+
+    return ee.ImageCollection.fromImages([
+        image.select(name).rename("value").toFloat().set({"gee_alt_year": year, "gee_alt_layer": name,
+                                                          "gee_alt_layer_index": i})
+        for i, name in enumerate(LAYERS)])
+
+
+def pull_year(image, year: int, grid: Grid, *, max_workers: int = 8,
+              request_byte_limit: int = REQUEST_BYTE_LIMIT) -> np.ndarray:
+    """Pull one year's DDT image on ``grid``: float32 ``(layer, y, x)`` in :data:`LAYERS` order, NaN = masked.
+
+    Call inside :func:`retrying_ee_calls` (xee's own retries are off).
+    """
+    import xarray as xr
+
+    chunks = io_chunks_for(grid, len(LAYERS), request_byte_limit)
+    ds = xr.open_dataset(layer_collection(image, year), engine="ee", crs=grid["crs"],
+                         crs_transform=tuple(grid["crs_transform"]), shape_2d=tuple(grid["shape_2d"]),
+                         io_chunks=chunks, primary_dim_property="gee_alt_layer_index",
+                         request_byte_limit=request_byte_limit, executor_kwargs={"max_workers": max_workers},
+                         getitem_kwargs={"max_retries": 0, "initial_delay": 0})
+    arr = np.asarray(ds["value"].values, dtype="float32")
+    if arr.shape != (len(LAYERS), *shape_yx(grid)):
+        raise GeeAltError(f"Earth Engine returned shape {arr.shape} for {year}, expected "
+                          f"{(len(LAYERS), *shape_yx(grid))}")
+    return arr
+
+
+# ----------------------------------------------------------------------------- runs and resume
+
+
+def graph_sha256(image) -> str:
+    """sha256 of the serialized graph (deterministic: same config → same hash)."""
+    import ee
+
+    return hashlib.sha256(ee.serializer.toJSON(image).encode("utf-8")).hexdigest()
+
+
+def year_path(out_dir: str | Path, year: int) -> Path:
+    """``RUN/ddt/ddt_YYYY.tif``."""
+    return Path(out_dir) / DDT_DIR / f"ddt_{year}.tif"
+
+
+def manifest_path(out_dir: str | Path) -> Path:
+    """``RUN/ddt/manifest_ee.json``."""
+    return Path(out_dir) / DDT_DIR / MANIFEST_NAME
+
+
+def read_manifest(out_dir: str | Path) -> dict:
+    """The resume record (``{"years": {}}`` when absent or unreadable)."""
+    p = manifest_path(out_dir)
+    try:
+        m = json.loads(p.read_text(encoding="utf-8"))
+        return m if isinstance(m.get("years"), dict) else {"years": {}}
+    except (OSError, ValueError, AttributeError):
+        return {"years": {}}
+
+
+def year_is_done(out_dir: str | Path, year: int, graph_hash: str, manifest: dict | None = None) -> bool:
+    """True when ``ddt_YYYY.tif`` exists, matches its recorded sha256 and was made by ``graph_hash``."""
+    manifest = read_manifest(out_dir) if manifest is None else manifest
+    rec = manifest.get("years", {}).get(str(year))
+    p = year_path(out_dir, year)
+    return bool(rec and rec.get("graph_sha256") == graph_hash and p.is_file()
+                and rec.get("sha256") == sha256_file(p))
+
+
+def write_year(out_dir: str | Path, year: int, data: np.ndarray, grid: Grid, graph_hash: str,
+               thaw_season: str = "") -> Path:
+    """Write one year's ``(layer, y, x)`` float32 bands to ``RUN/ddt/ddt_YYYY.tif`` atomically."""
+    return write_cog(year_path(out_dir, year), data, grid,
+                     tags={"year": year, "engine": "ee", "units": "degC day", "graph_sha256": graph_hash,
+                           "thaw_season": thaw_season},
+                     band_descriptions=list(LAYERS),
+                     band_tags=[{"units": "degC day"}, {"units": "degC day"}, {"units": "1"}])
+
+
+def cube_from_years(arrays: dict[int, np.ndarray], grid: Grid, thaw_season: str = ""):
+    """The shared DDT cube from ``{year: (layer, y, x)}`` arrays (``n_obs`` NaN → 0)."""
+    years = sorted(arrays)
+    stack = np.stack([arrays[y] for y in years]).astype("float32")
+    n_obs = np.nan_to_num(stack[:, 2], nan=0.0).round().astype("int16")
+    return make_ddt_cube(stack[:, 0], years, grid, ddt_sd_degc_days=stack[:, 1], n_obs=n_obs, engine="ee",
+                         thaw_season=thaw_season)
+
+
+def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year: Callable[[int], object], *,
+              max_workers: int = 8, max_retries: int = 6, initial_delay_s: float = 0.5,
+              request_byte_limit: int = REQUEST_BYTE_LIMIT, thaw_season: str = "",
+              progress: Callable[[int, str], None] | None = None, sleep=time.sleep):
+    """Pull every year not already done into ``RUN/ddt``; return the DDT cube of all ``years``.
+
+    ``image_for_year(year)`` builds the year's graph (bands :data:`LAYERS`). ``progress(year,
+    status)`` is called with ``"skipped"`` or ``"pulled"``. Stats of the last run are in the
+    manifest (``requests`` per pulled year).
+    """
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir)
+    manifest.update({"engine": "ee", "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()}})
+    arrays: dict[int, np.ndarray] = {}
+    for year in years:
+        image = image_for_year(year)
+        ghash = graph_sha256(image)
+        if year_is_done(out_dir, year, ghash, manifest):
+            arrays[year] = read_raster(year_path(out_dir, year), bands=len(LAYERS)).data
+            if progress:
+                progress(year, "skipped")
+            continue
+        with retrying_ee_calls(max_retries, initial_delay_s, sleep) as (pixels, value):
+            data = pull_year(image, year, grid, max_workers=max_workers, request_byte_limit=request_byte_limit)
+        path = write_year(out_dir, year, data, grid, ghash, thaw_season)
+        manifest["years"][str(year)] = {"file": path.name, "sha256": sha256_file(path), "graph_sha256": ghash,
+                                        "requests": pixels.calls, "retries": pixels.retries + value.retries}
+        write_json_atomic(manifest_path(out_dir), manifest)
+        arrays[year] = data
+        if progress:
+            progress(year, "pulled")
+    return cube_from_years(arrays, grid, thaw_season)

@@ -1,0 +1,428 @@
+"""Orchestration: engine -> DDT cube -> run directory -> calibration -> ALT -> validation -> report.
+
+Every step reads and writes the run directory (:mod:`gee_alt.rundir`), so each can be rerun
+alone (``gee-alt calibrate``, ``gee-alt alt``, ...). Progress is reported through a callback
+factory ``progress(description, total) -> advance(n)`` so this module stays free of UI code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import xarray as xr
+
+from gee_alt import __version__, rundir
+from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, grid_of, make_ddt_cube, validate_ddt_cube
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import same_grid
+from gee_alt.io import read_raster, write_cog, write_json_atomic
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(description: str, total: int) -> Callable[[int], None]:
+    return lambda n=1: None
+
+
+def parse_years(text: str | None, default: tuple[int, int] = (2000, 2024), lo: int = 1980, hi: int = 2100) -> list[int]:
+    """``"2000-2024"``, ``"2005"`` or ``"2000,2003,2010"`` -> sorted list of years; one-line error otherwise."""
+    if text is None or str(text).strip() == "":
+        return list(range(default[0], default[1] + 1))
+    s = str(text).strip()
+    try:
+        if "-" in s[1:]:
+            a, b = s.split("-", 1)
+            y0, y1 = int(a), int(b)
+            if y0 > y1:
+                raise GeeAltError(f"year range '{s}' is reversed; write it as {y1}-{y0}")
+            years = list(range(y0, y1 + 1))
+        else:
+            years = sorted({int(v) for v in s.split(",") if v.strip()})
+    except ValueError:
+        raise GeeAltError(f"years must look like 2000-2024, 2005 or 2000,2005; got '{s}'") from None
+    if not years:
+        raise GeeAltError("no year given")
+    bad = [y for y in years if not lo <= y <= hi]
+    if bad:
+        raise GeeAltError(f"year {bad[0]} is outside {lo}-{hi}")
+    return years
+
+
+# ---------------------------------------------------------------------------- DDT cube <-> run
+def write_ddt(run: Path, cube: xr.Dataset, *, tags: dict | None = None) -> list[Path]:
+    """Write each year of the cube to ``RUN/ddt/ddt_YYYY.tif`` (3 bands: DDT, its sd, n_obs)."""
+    validate_ddt_cube(cube)
+    grid = grid_of(cube)
+    paths = []
+    for year in cube["year"].values:
+        year = int(year)
+        sel = cube.sel(year=year)
+        bands = [sel[DDT_VAR].values]
+        names = [DDT_VAR]
+        for var in (DDT_SD_VAR, NOBS_VAR):
+            if var in cube:
+                bands.append(sel[var].values.astype("float32"))
+                names.append(var)
+        t = {"units": "degC day", "year": year, "quantity": "thawing degree-days of land surface temperature",
+             "engine": cube.attrs.get("engine", ""), "method": cube.attrs.get("method", ""),
+             "thaw_season": cube.attrs.get("thaw_season", ""), "synthetic": cube.attrs.get("synthetic", 0)}
+        t.update(tags or {})
+        paths.append(write_cog(rundir.ddt_path(run, year), np.stack(bands), grid, tags=t, band_descriptions=names))
+    return paths
+
+
+def read_ddt(run: Path, years: list[int] | None = None) -> xr.Dataset:
+    """The DDT cube of a run, read back from ``RUN/ddt/ddt_YYYY.tif``."""
+    run = rundir.require_run(run, "ddt")
+    have = rundir.years_of(run, "ddt")
+    years = years or have
+    missing = [y for y in years if y not in have]
+    if missing:
+        raise GeeAltError(f"{run}/ddt has no file for year(s) {missing}")
+    arrays, grid, tags = {}, None, {}
+    for y in years:
+        r = read_raster(rundir.ddt_path(run, y))
+        if grid is None:
+            grid, tags = r.grid, r.tags
+        elif not same_grid(grid, r.grid):
+            raise GeeAltError(f"ddt_{y}.tif is on another grid than ddt_{years[0]}.tif")
+        names = r.descriptions if all(r.descriptions) else [DDT_VAR, DDT_SD_VAR, NOBS_VAR][:r.data.shape[0]]
+        for name, band in zip(names, r.data):
+            arrays.setdefault(name, []).append(band)
+    if DDT_VAR not in arrays:
+        raise GeeAltError(f"{run}/ddt files have no '{DDT_VAR}' band")
+    sd = np.stack(arrays[DDT_SD_VAR]) if DDT_SD_VAR in arrays else None
+    nobs = np.nan_to_num(np.stack(arrays[NOBS_VAR])).astype("int16") if NOBS_VAR in arrays else None
+    return make_ddt_cube(np.stack(arrays[DDT_VAR]), years, grid, ddt_sd_degc_days=sd, n_obs=nobs,
+                         engine=tags.get("engine", ""), synthetic=tags.get("synthetic", "0") in ("1", "True"),
+                         thaw_season=tags.get("thaw_season", ""), extra_attrs={"method": tags.get("method", "")})
+
+
+# ----------------------------------------------------------------------------- calibration
+def _homogeneity_fields(run: Path, cube: xr.Dataset) -> dict:
+    """DEM and NDVI on the cube grid for the site screen, when the run has them (``inputs/``)."""
+    fields = {}
+    grid = grid_of(cube)
+    for name, rel in (("dem", "inputs/dem.tif"), ("ndvi", "ndvi_mean.tif")):
+        p = run / rel
+        if p.exists():
+            r = read_raster(p)
+            if same_grid(r.grid, grid):
+                fields[name] = r.data[0]
+    return fields
+
+
+def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | None = None, n_boot: int = 2000,
+              seed: int = 0, by_class: bool = False) -> dict:
+    """Screen in-situ sites and fit E on the run's DDT; writes ``calibration.json`` and ``insitu_used.csv``.
+
+    Returns the calibration dict (E, E_ci95, n_used, n_dropped with reasons, loo, block CV, ...).
+    """
+    from gee_alt.insitu import read_insitu, write_insitu
+    from gee_alt.sites import calibrate_from_cube
+    from gee_alt.stefan import block_cv, group_cv
+
+    run = rundir.require_run(run, "ddt")
+    cube = read_ddt(run)
+    grid = grid_of(cube)
+    from rasterio.warp import transform_bounds
+
+    bbox = transform_bounds(grid["crs"], "EPSG:4326", *_bounds(grid), densify_pts=21)
+    table = read_insitu(insitu_csv, bbox=bbox)
+    write_insitu(run / rundir.INSITU_USED, table)
+    res = calibrate_from_cube(table, cube, fields=_homogeneity_fields(run, cube), thresholds=thresholds,
+                              n_boot=n_boot, random_state=seed)
+    cal = res.calibration
+    out = cal.to_dict()
+    keep = res.keep
+    sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
+    loo = group_cv(sqrt_ddt[keep], table.alt_m[keep], table.site_id[keep], censored=table.censored[keep], return_pred=True)
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True).transform(table.lon, table.lat)
+    block_m = 5000.0
+    out["block_cv"] = {**block_cv(sqrt_ddt[keep], table.alt_m[keep], np.asarray(x)[keep], np.asarray(y)[keep], block_m,
+                                  censored=table.censored[keep]), "block_m": block_m}
+    out["n_dropped"] = int((~keep).sum())
+    out["dropped"] = [{"row": int(i), "site_id": str(table.site_id[i]), "year": int(table.year[i]), "reason": res.reasons[i]}
+                      for i in np.nonzero(~keep)[0]]
+    by_site: dict = {}
+    for d in out["dropped"]:
+        e = by_site.setdefault(d["site_id"], {"site_id": d["site_id"], "rows": 0, "reason": d["reason"]})
+        e["rows"] += 1
+    out["dropped_sites"] = [{**e, "reason": f"{e['reason']} ({e['rows']} rows)"} for e in by_site.values()]
+    out["n_rejected_rows"] = len(table.rejected)
+    out["rejected_rows"] = [{"line": int(r), "reason": str(m)} for r, m in table.rejected]
+    out["insitu_file"] = str(Path(insitu_csv).name)
+    out["pairs"] = [{"site_id": str(table.site_id[i]), "year": int(table.year[i]), "alt_obs_m": float(table.alt_m[i]),
+                     "censored": str(table.censored[i]), "ddt_degc_days": float(res.ddt_degc_days[i]),
+                     "alt_fit_m": float(cal.e_ * sqrt_ddt[i]), "alt_loo_m": float(p)}
+                    for i, p in zip(np.nonzero(keep)[0], loo["pred_m"])]
+    out["thresholds"] = thresholds or {}
+    out["gee_alt_version"] = __version__
+    write_json_atomic(run / rundir.CALIBRATION, out)
+    val_path = run / rundir.VALIDATION
+    val = json.loads(val_path.read_text()) if val_path.exists() else {}
+    val.update({"insitu": [{"site_id": p["site_id"], "year": p["year"], "alt_obs_m": p["alt_obs_m"],
+                            "alt_pred_m": p["alt_loo_m"]} for p in out["pairs"] if not p["censored"]],
+                "insitu_note": "predictions are leave-one-site-out (E refitted without the site)",
+                "insitu_loo": out["loo"], "insitu_block_cv": out["block_cv"]})
+    write_json_atomic(val_path, val)
+    return out
+
+
+def _bounds(grid):
+    from gee_alt.grid import bounds
+
+    return bounds(grid)
+
+
+def load_calibration(run: Path) -> dict:
+    """``RUN/calibration.json`` with a one-line error if missing or broken."""
+    run = rundir.require_run(run, "calibration")
+    try:
+        cal = json.loads((run / rundir.CALIBRATION).read_text())
+        float(cal["E"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GeeAltError(f"{run / rundir.CALIBRATION} is not a valid calibration ({exc}); rerun 'gee-alt calibrate'") from None
+    return cal
+
+
+# --------------------------------------------------------------------------------------- ALT
+def write_alt(run: str | Path, *, progress: ProgressFactory = _no_progress, stac: bool = True) -> list[Path]:
+    """ALT (m) and its 1-sigma uncertainty (m) for every DDT year: ``RUN/alt/alt[_sd]_YYYY.tif``.
+
+    ALT = E·√DDT; sd² = DDT·sd(E)² + (E / (2√DDT))²·sd(DDT)² (first order).
+    """
+    from gee_alt.stefan import alt_from_ddt, alt_sd
+
+    run = Path(run)
+    cal = load_calibration(run)
+    years = rundir.years_of(run, "ddt")
+    e, e_sd = float(cal["E"]), float(cal.get("E_sd") or 0.0)
+    adv = progress("ALT maps", len(years))
+    paths = []
+    for y in years:
+        r = read_raster(rundir.ddt_path(run, y))
+        ddt = r.data[0]
+        ddt_sd = r.data[1] if r.data.shape[0] > 1 else np.zeros_like(ddt)
+        alt = alt_from_ddt(ddt, e).astype("float32")
+        sd = alt_sd(ddt, ddt_sd, e, e_sd).astype("float32")
+        base = {"year": y, "engine": r.tags.get("engine", ""), "synthetic": r.tags.get("synthetic", "0"),
+                "E": f"{e:.6f}", "E_ci95": json.dumps(cal.get("E_ci95")), "method": "Stefan ALT = E*sqrt(DDT)"}
+        paths.append(write_cog(rundir.alt_path(run, y), alt, r.grid, tags={**base, "units": "m",
+                               "quantity": "active-layer thickness"}, band_descriptions=["alt_m"]))
+        paths.append(write_cog(rundir.alt_sd_path(run, y), sd, r.grid, tags={**base, "units": "m",
+                               "quantity": "1-sigma uncertainty of active-layer thickness"}, band_descriptions=["alt_sd_m"]))
+        if stac:
+            from gee_alt.stac import stac_item_for_cog, write_stac_item
+
+            write_stac_item(run / rundir.ALT_DIR / f"alt_{y}.stac.json",
+                            stac_item_for_cog(rundir.alt_path(run, y), y, href=f"alt_{y}.tif"))
+        adv(1)
+    return paths
+
+
+def read_alt_stack(run: Path, years: list[int] | None = None) -> tuple[np.ndarray, list[int], dict]:
+    """ALT (m) as ``(year, y, x)`` float32 with its years and grid."""
+    run = rundir.require_run(run, "alt")
+    years = years or rundir.years_of(run, "alt")
+    rs = [read_raster(rundir.alt_path(run, y)) for y in years]
+    return np.stack([r.data[0] for r in rs]), years, rs[0].grid
+
+
+# ---------------------------------------------------------------------------------- trend
+def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str | Path | None = None,
+                ring_width_px: int = 10) -> dict:
+    """Per-pixel Theil-Sen slope of ALT (cm/yr) and Mann-Kendall p; area-mean series; optional
+    inside-vs-ring contrast for a polygon. Writes ``RUN/trend/*.tif`` and returns a summary."""
+    from gee_alt.trend import area_mean_series, disturbance_contrast, rasterize_geojson, series_trend, trend_cube
+
+    run = Path(run)
+    alt, years, grid = read_alt_stack(run)
+    if len(years) < 3:
+        raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(years)}")
+    res = trend_cube(alt, years, min_valid_years=min(min_valid_years, len(years)))
+    slope_cm = (res["slope"] * 100.0).astype("float32")
+    tags = {"years": f"{years[0]}-{years[-1]}", "method": "Theil-Sen slope, Mann-Kendall test (tie-corrected)"}
+    write_cog(run / rundir.TREND_DIR / "alt_trend_cm_per_yr.tif", slope_cm, grid, tags={**tags, "units": "cm/yr"})
+    write_cog(run / rundir.TREND_DIR / "alt_trend_p.tif", res["p_value"].astype("float32"), grid, tags={**tags, "units": "1"})
+    series = area_mean_series(alt, years)
+    out = {"years": years, "area_mean_alt_m": series, "area_trend": series_trend(years, series["mean"]),
+           "pixels_significant_frac_p05": float(np.nanmean(res["p_value"] < 0.05)),
+           "median_slope_cm_per_yr": float(np.nanmedian(slope_cm))}
+    if mask_geojson is not None:
+        p = Path(mask_geojson)
+        if not p.exists():
+            raise GeeAltError(f"mask polygon not found: {p}")
+        inside = rasterize_geojson(p.read_text(), grid)
+        if not inside.any():
+            raise GeeAltError(f"{p.name} does not cover any pixel of the run's grid")
+        out["disturbance"] = {"alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
+                              "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px)}
+    write_json_atomic(run / rundir.TREND_DIR / "trend.json", out)
+    return out
+
+
+# ------------------------------------------------------------------------------ engines
+def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | Path, *, years: list[int] | None = None,
+                     seed: int = 0, trees: int = 40, progress: ProgressFactory = _no_progress,
+                     synthetic: bool = False, on_year=None, workers: int | None = None) -> dict:
+    """The local engine on a user's input directory, then calibration and ALT. Returns a summary."""
+    from gee_alt.local.engine import LocalEngineParams, run_local
+    from gee_alt.local.layout import InputLayout
+
+    layout = InputLayout(inputs)
+    years = layout.check_years(years) if years else layout.years
+    insitu = Path(insitu) if insitu else layout.insitu_path
+    if insitu is None:
+        raise GeeAltError(f"no in-situ table: pass --insitu CSV or put insitu.csv in {inputs}")
+    if not Path(insitu).exists():
+        raise GeeAltError(f"in-situ table not found: {insitu}")
+    out = Path(out)
+    ndvi_sum = {}
+
+    def collect(year, products):
+        nd = products["ndvi_30m"]
+        ndvi_sum["sum"] = ndvi_sum.get("sum", 0) + nd
+        ndvi_sum["n"] = ndvi_sum.get("n", 0) + 1
+        if on_year:
+            on_year(year, products)
+
+    adv = progress("Sharpening NDVI and LST, DDT", len(years))
+    cube = run_local(layout, years, LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers),
+                     synthetic=synthetic,
+                     on_year=collect, progress=adv)
+    write_ddt(out, cube)
+    write_cog(out / "ndvi_mean.tif", (ndvi_sum["sum"] / ndvi_sum["n"]).astype("float32"), layout.grid,
+              tags={"units": "1", "quantity": "mean 30 m NDVI over the run's years", "synthetic": int(synthetic)})
+    cal = calibrate(out, insitu, seed=seed)
+    write_alt(out, progress=progress)
+    finish_products(out, cube, progress=progress)
+    return {"years": years, "calibration": cal, "cube": cube}
+
+
+def finish_products(run: Path, cube: xr.Dataset, *, progress: ProgressFactory = _no_progress) -> dict:
+    """Trend (when >= 3 years) and the NetCDF cube of all years (ALT, ALT sd, DDT)."""
+    from gee_alt.netcdf import write_alt_netcdf
+
+    run = Path(run)
+    years = [int(y) for y in cube["year"].values]
+    adv = progress("Trend and NetCDF cube", 2)
+    summary = {}
+    if len(years) >= 3:
+        summary["trend"] = write_trend(run)
+    adv(1)
+    alt = np.stack([read_raster(rundir.alt_path(run, y)).data[0] for y in years])
+    alt_sd = np.stack([read_raster(rundir.alt_sd_path(run, y)).data[0] for y in years])
+    write_alt_netcdf(run / rundir.CUBE_NC, cube, alt, alt_sd, calibration=load_calibration(run))
+    adv(1)
+    return summary
+
+
+def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42, trees: int = 40,
+             size_px: int = 512, workers: int | None = None, progress: ProgressFactory = _no_progress) -> dict:
+    """Generate the synthetic demo scene, run the local engine, calibrate, write ALT and score
+    every stage against the truth. Returns the validation dict (also in ``validation.json``)."""
+    from gee_alt.demo import DemoScene, DemoSpec, write_demo_inputs
+    from gee_alt.resample import interpolate
+
+    years = years or list(range(2000, 2025))
+    out = Path(out)
+    scene = DemoScene(DemoSpec(seed=seed, years=tuple(years), size_px=size_px))
+    adv = progress("Synthetic scene (inputs + truth)", len(years))
+    from gee_alt.local.engine import default_workers
+
+    sample = write_demo_inputs(scene, out / "inputs", out / "truth", years, progress=adv,
+                               workers=workers or default_workers())
+
+    scores: dict[str, list] = {"lst_sharp": [], "lst_bilinear": [], "ndvi_sharp": [], "ndvi_bilinear": []}
+
+    def score(year, p):
+        idx = sample.index
+        comp = slice(year % 3, None, 3)        # every third composite keeps scoring cheap
+        lst = p["lst_30m_degc"][comp].reshape(-1, p["lst_30m_degc"][0].size)[:, idx]
+        bil = interpolate(p["lst_coarse"].values[comp], scene.lst_grid, scene.grid, "bilinear")
+        bil = bil.reshape(bil.shape[0], -1)[:, idx]
+        truth = sample.lst_degc[year][comp]
+        scores["lst_sharp"].append(lst - truth)
+        scores["lst_bilinear"].append(bil - truth)
+        nd_b = interpolate(p["ndvi_coarse"].values, scene.ndvi_grid, scene.grid, "bilinear").reshape(-1)[idx]
+        scores["ndvi_sharp"].append(p["ndvi_30m"].reshape(-1)[idx] - sample.ndvi[year])
+        scores["ndvi_bilinear"].append(nd_b - sample.ndvi[year])
+
+    res = run_local_inputs(out / "inputs", out / "inputs" / "insitu.csv", out, years=years, seed=seed, trees=trees,
+                           progress=progress, synthetic=True, on_year=score, workers=workers)
+    validation = json.loads((out / rundir.VALIDATION).read_text())
+    validation.update({"synthetic": True, "scene": {"seed": seed, "size_px": size_px, "grid": scene.grid,
+                                                    "years": [years[0], years[-1]]}})
+    validation["truth"] = _truth_scores(out, scene, years, scores, res["calibration"])
+    validation["truth_table"] = truth_table(validation["truth"])
+    write_json_atomic(out / rundir.VALIDATION, validation)
+    return validation
+
+
+def truth_table(t: dict) -> dict:
+    """The demo's scores as one flat table: stage -> {ours, baseline, ratio or error, units}."""
+    e = t["E"]
+    return {
+        "NDVI 30 m RMSE": {"gee-alt": t["ndvi"]["sharpened"]["rmse"], "bilinear": t["ndvi"]["bilinear"]["rmse"],
+                           "ratio": t["ndvi"]["rmse_ratio"], "units": "1"},
+        "LST 30 m RMSE": {"gee-alt": t["lst_degc"]["sharpened"]["rmse"], "bilinear": t["lst_degc"]["bilinear"]["rmse"],
+                          "ratio": t["lst_degc"]["rmse_ratio"], "units": "degC"},
+        "DDT RMSE / bias": {"gee-alt": t["ddt_degc_days"]["rmse"], "bias": t["ddt_degc_days"]["bias"], "units": "degC day"},
+        "E (Stefan)": {"gee-alt": e["estimated"], "truth at sites": e["truth_at_sites"],
+                       "relative error": e["rel_error_vs_sites"], "units": "m (degC day)^-0.5"},
+        "ALT RMSE / bias": {"gee-alt": t["alt_m"]["rmse"], "bias": t["alt_m"]["bias"], "units": "m"},
+    }
+
+
+def _metrics(err: np.ndarray) -> dict:
+    err = np.asarray(err, "float64")
+    err = err[np.isfinite(err)]
+    return {"rmse": float(np.sqrt(np.mean(err ** 2))), "bias": float(np.mean(err)), "n": int(err.size)}
+
+
+def _truth_scores(run: Path, scene, years, scores, cal) -> dict:
+    """Every stage against the synthetic truth (NDVI, LST, DDT, E, ALT)."""
+    lst_s, lst_b = _metrics(np.concatenate([e.ravel() for e in scores["lst_sharp"]])), \
+        _metrics(np.concatenate([e.ravel() for e in scores["lst_bilinear"]]))
+    nd_s, nd_b = _metrics(np.concatenate(scores["ndvi_sharp"])), _metrics(np.concatenate(scores["ndvi_bilinear"]))
+    ddt_err, alt_err = [], []
+    e_true = read_raster(run / "truth" / "e.tif").data[0]
+    num = den = 0.0
+    pairs = {(p["site_id"], p["year"]) for p in cal["pairs"]}
+    from gee_alt.insitu import read_insitu
+
+    table = read_insitu(run / rundir.INSITU_USED)
+    for y in years:
+        t_ddt = read_raster(run / "truth" / f"ddt_{y}.tif").data[0]
+        t_alt = read_raster(run / "truth" / f"alt_{y}.tif").data[0]
+        ddt_err.append((read_raster(rundir.ddt_path(run, y)).data[0] - t_ddt).ravel())
+        alt_err.append((read_raster(rundir.alt_path(run, y)).data[0] - t_alt).ravel())
+        # the E a perfect calibration would find on the rows actually used (true DDT, true ALT)
+        from gee_alt.grid import lonlat_to_rowcol
+
+        sel = np.array([(s, int(yy)) in pairs for s, yy in zip(table.site_id, table.year)]) & (table.year == y)
+        if sel.any():
+            r, c = lonlat_to_rowcol(scene.grid, table.lon[sel], table.lat[sel])
+            r, c = r.astype(int), c.astype(int)
+            x = np.sqrt(t_ddt[r, c])
+            num += float(np.sum(x * e_true[r, c] * x))
+            den += float(np.sum(x * x))
+    e_sites = num / den if den else float("nan")
+    e_area = float(np.mean(e_true))
+    e_hat = float(cal["E"])
+    return {
+        "ndvi": {"sharpened": nd_s, "bilinear": nd_b, "rmse_ratio": nd_s["rmse"] / nd_b["rmse"]},
+        "lst_degc": {"sharpened": lst_s, "bilinear": lst_b, "rmse_ratio": lst_s["rmse"] / lst_b["rmse"]},
+        "ddt_degc_days": _metrics(np.concatenate(ddt_err)),
+        "E": {"estimated": e_hat, "ci95": cal["E_ci95"], "truth_at_sites": e_sites, "truth_area_mean": e_area,
+              "rel_error_vs_sites": e_hat / e_sites - 1.0, "rel_error_vs_area_mean": e_hat / e_area - 1.0},
+        "alt_m": _metrics(np.concatenate(alt_err)),
+    }

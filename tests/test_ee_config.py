@@ -1,0 +1,100 @@
+"""Study config loading and one-line validation errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gee_alt.config import load_config
+from gee_alt.errors import GeeAltError
+
+
+def write(tmp_path: Path, text: str, name: str = "study.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_the_datong_study():
+    cfg = load_config()
+    assert cfg.years == (2000, 2024) and len(cfg.year_list()) == 25
+    assert cfg.bbox == (98.8667, 37.7772, 99.9617, 38.3314)
+    assert cfg.collections.lst == ("MODIS/061/MOD11A1", "MODIS/061/MYD11A1")
+    assert cfg.collections.dem == "copernicus" and cfg.rf.seed == 42
+    g = cfg.grid()
+    assert g["crs"] == "EPSG:32647" and g["crs_transform"][0] == 30.0 and g["crs_transform"][4] == -30.0
+    # ≈ 96 km x 62 km at 30 m (REFERENCE: ~3200 x 2050 px)
+    assert 3150 <= g["shape_2d"][0] <= 3300 and 2000 <= g["shape_2d"][1] <= 2100
+
+
+def test_user_file_overrides_and_keeps_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, '[study]\nyears = [2010, 2012]\n[rf]\nseed = 7\n[collections]\ndem = "srtm"\n'))
+    assert cfg.years == (2010, 2012) and cfg.rf.seed == 7 and cfg.collections.dem == "srtm"
+    assert cfg.rf.number_of_trees == 100 and cfg.bbox[0] == 98.8667
+
+
+def test_geojson_aoi_elsewhere_gets_its_own_utm_zone(tmp_path):
+    poly = {"type": "Polygon", "coordinates": [[[-149.0, 68.5], [-148.8, 68.5], [-148.8, 68.6], [-149.0, 68.6],
+                                                [-149.0, 68.5]]]}
+    write(tmp_path, json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": poly}]}), "aoi.geojson")
+    cfg = load_config(write(tmp_path, '[aoi]\ngeojson = "aoi.geojson"\n[grid]\ncrs = ""\n'))
+    assert cfg.bbox == (-149.0, 68.5, -148.8, 68.6)
+    assert cfg.grid()["crs"] == "EPSG:32606"  # UTM 6N
+    assert cfg.aoi_geojson()["type"] == "Polygon"
+
+
+BAD = [
+    ('[aoi]\nbbox = [99.9, 37.7, 98.8, 38.3]\n', "west < east"),
+    ('[aoi]\nbbox = [98.8, 37.7, 199.9, 38.3]\n', "outside the world"),
+    ('[aoi]\nbbox = [98.8, 37.7, 99.9]\n', "aoi.bbox"),
+    ('[study]\nyears = [2024, 2000]\n', "reversed"),
+    ('[study]\nyears = [1995, 2000]\n', "data range"),
+    ('[study]\nyears = [2000, 2999]\n', "data range"),
+    ('[collections]\nlst = ["MODIS/061/MOD11A2"]\n', "unknown LST collection"),
+    ('[collections]\nndvi = "MODIS/061/MOD13A1"\n', "unknown NDVI collection"),
+    ('[collections]\nlandsat = ["LANDSAT/LC07/C02/T1_L2"]\n', "unknown Landsat collection"),
+    ('[collections]\ndem = "aster"\n', "unknown DEM"),
+    ('[grid]\nscale_m = -30\n', "must be positive"),
+    ('[grid]\nscale_m = "30"\n', "must be float"),
+    ('[rf]\nseed = 4.2\n', "rf.seed must be int"),
+    ('[qa]\nlandsat_mask_snow = 1\n', "must be bool"),
+    ('[rf]\nnumber_of_tres = 10\n', "unknown config key rf.number_of_tres"),
+    ('[rff]\nseed = 1\n', "unknown config table [rff]"),
+    ('[season]\nthaw_start = "13-01"\n', "MM-DD"),
+    ('[aoi]\nbbox = [1, 2, 3, 4]\ngeojson = "a.geojson"\n', "not both"),
+    ('[qa]\nlst_max_error_k = 5\n', "lst_max_error_k"),
+    ('[pull]\nmax_workers = 100\n', "1..40"),
+    ('this is = = not toml', "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, expect", BAD)
+def test_bad_configs_fail_with_one_line(tmp_path, text, expect):
+    with pytest.raises(GeeAltError) as ei:
+        load_config(write(tmp_path, text))
+    msg = str(ei.value)
+    assert expect in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("content, expect", [
+    ("{not json", "not valid JSON"),
+    ('{"type": "FeatureCollection", "features": []}', "no geometry"),
+    ('{"type": "Point", "coordinates": [99, 38]}', "Polygon"),
+    ('{"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 0]]]}', "empty"),
+    ('{"type": "Polygon", "coordinates": [[[0, 0], [190, 0], [190, 1], [0, 0]]]}', "outside the world"),
+])
+def test_bad_geojson_fails_with_one_line(tmp_path, content, expect):
+    write(tmp_path, content, "aoi.geojson")
+    with pytest.raises(GeeAltError) as ei:
+        load_config(write(tmp_path, '[aoi]\ngeojson = "aoi.geojson"\n'))
+    assert expect in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_missing_files_are_user_errors(tmp_path):
+    with pytest.raises(GeeAltError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(GeeAltError, match="AOI GeoJSON not found"):
+        load_config(write(tmp_path, '[aoi]\ngeojson = "missing.geojson"\n'))
