@@ -47,3 +47,15 @@ def test_bench_downstream_smoke(tmp_path):
     assert math.isfinite(med["ratio_to_floor"])
     assert med["stages_s"]["calibration"]["E"] == pytest.approx(0.045, rel=0.1)
     assert set(rep["targets"]) == {"wall_le_60s", "ratio_le_2x_floor", "peak_rss_le_1.5GB"}
+
+
+def test_bench_pull_smoke(tmp_path):
+    pytest.importorskip("ee")
+    mod = _load("bench_pull")
+    out = tmp_path / "p.json"
+    assert mod.main(["--bbox", "99.0", "38.0", "99.03", "38.02", "--years", "1", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["stub"] is True and len(rep["years"]) == 1
+    y = rep["years"][0]
+    assert y["bytes"] >= y["min_bytes"] > 0 and y["pixel_requests"] >= 1
+    assert set(rep["targets"]) == {"bytes_le_1.05_min", "pixel_requests_le_1.1_ceil"}
