@@ -304,12 +304,19 @@ def alt_sd(ddt, ddt_sd, e, e_sd):
     sd = np.asarray(ddt_sd, float)
     e = np.asarray(e, float)
     es = np.asarray(e_sd, float)
+    # (e / (2 sqrt d))^2 sd^2 = e^2 sd^2 / (4 d): written with few full-size temporaries (this runs
+    # on every pixel of every year); NaN in d or sd propagates through the arithmetic.
     with np.errstate(invalid="ignore", divide="ignore"):
-        pos = d > 0
-        dd = np.where(pos, d, 1.0)
-        var = dd * es ** 2 + (e / (2.0 * np.sqrt(dd))) ** 2 * sd ** 2
-        out = np.where(pos, np.sqrt(var), e * np.sqrt(np.maximum(sd, 0.0)))
-    out = np.where(np.isnan(d) | np.isnan(sd), np.nan, out)
+        out = np.empty(np.broadcast_shapes(d.shape, sd.shape, e.shape, es.shape))
+        np.multiply(sd, sd, out=out)
+        out *= (e * e) / 4.0
+        out /= d
+        out += d * (es * es)
+        np.sqrt(out, out=out)
+        nonpos = d <= 0
+        if np.any(nonpos):
+            alt0 = np.broadcast_to(e * np.sqrt(np.maximum(sd, 0.0)), out.shape)
+            out = np.where(nonpos, alt0, out)
     return out if out.ndim else float(out)
 
 
