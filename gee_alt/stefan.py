@@ -158,15 +158,109 @@ def bootstrap_e_draws(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int =
         sxx = np.bincount(sites, weights=x * x, minlength=n_sites)
         with np.errstate(invalid="ignore", divide="ignore"):
             return (counts @ sxy) / (counts @ sxx)
-    draws = np.full(n_boot, np.nan)
-    for b in range(n_boot):
-        w = counts[b][sites].astype(int)
-        idx = np.repeat(np.arange(x.size), w)
+    w = counts[:, sites]                                  # (n_boot, n_rows): a row counts as often as its site
+    draws, done = _tobit_e_batch(x, y, code, w)
+    for b in np.flatnonzero(~done):                       # rare: Newton did not settle -> the one-by-one fit
+        idx = np.repeat(np.arange(x.size), w[b].astype(int))
         try:
             draws[b] = fit_e_censored(x[idx], y[idx], np.where(code[idx] == 1, ">", np.where(code[idx] == -1, "<", "")))[0]
         except GeeAltError:
-            pass  # replicate without enough exact values: left out (NaN)
+            draws[b] = np.nan  # replicate without enough exact values: left out (NaN)
     return draws
+
+
+def _tobit_e_batch(x, y, code, w, max_iter: int = 100, tol: float = 1e-11) -> tuple[np.ndarray, np.ndarray]:
+    """Tobit E for many row-weightings at once: ``(E per row of w, converged mask)``.
+
+    Each row of ``w`` (``(n_rep, n_rows)``, e.g. bootstrap counts) weights the log-likelihood of
+    the module docstring. It is maximised by damped Newton steps in Olsen's parametrisation
+    (γ = 1/σ, δ = E/σ), where the Tobit log-likelihood is globally concave, for all weightings
+    at once (2 x 2 systems, vectorised) — the same maximum the one-by-one BFGS fit finds,
+    ~100x faster for 2000 bootstrap replicates. Replicates with fewer than two exact rows get
+    NaN and ``converged=True`` (they have no fit); replicates that do not settle get
+    ``converged=False`` (the caller refits them one by one).
+    """
+    w = np.asarray(w, float)
+    ex, rt, lf = code == 0, code == 1, code == -1
+    n_rep = w.shape[0]
+    n_exact = w[:, ex].sum(axis=1)
+    ok = n_exact >= 2
+    # start from the weighted least-squares fit of the exact rows of each replicate
+    sxx = w[:, ex] @ (x[ex] ** 2)
+    sxy = w[:, ex] @ (x[ex] * y[ex])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e0 = np.where(sxx > 0, sxy / sxx, 0.0)
+        r2 = (w[:, ex] * (y[ex][None] - e0[:, None] * x[ex][None]) ** 2).sum(axis=1) / np.maximum(n_exact, 1)
+        s0 = np.maximum(np.sqrt(r2), 1e-3 * (w @ np.abs(y)) / np.maximum(w.sum(axis=1), 1) + 1e-6)
+    g = 1.0 / s0
+    d = e0 * g
+
+    def loglik(d, g, ww):
+        z = g[:, None] * y[None] - d[:, None] * x[None]
+        ll = np.where(ex, np.log(np.maximum(g, 1e-300))[:, None] - 0.5 * z * z, 0.0)
+        if rt.any():
+            ll = ll + np.where(rt, stats.norm.logsf(z), 0.0)
+        if lf.any():
+            ll = ll + np.where(lf, stats.norm.logcdf(z), 0.0)
+        return (ww * ll).sum(axis=1)
+
+    done = ~ok
+    ll = loglik(d, g, w)
+    for _ in range(max_iter):
+        act = ~done
+        if not act.any():
+            break
+        da, ga, wa = d[act], g[act], w[act]
+        z = ga[:, None] * y[None] - da[:, None] * x[None]
+        # dl/dz and d2l/dz2 per row (z = γ·y − δ·x; y is the censoring point for censored rows)
+        dz = np.where(ex, -z, 0.0)
+        d2 = np.where(ex, -1.0, 0.0)
+        if rt.any():
+            lam = np.exp(stats.norm.logpdf(z) - stats.norm.logsf(z))
+            dz = np.where(rt, -lam, dz)
+            d2 = np.where(rt, -lam * (lam - z), d2)
+        if lf.any():
+            mu = np.exp(stats.norm.logpdf(z) - stats.norm.logcdf(z))
+            dz = np.where(lf, mu, dz)
+            d2 = np.where(lf, -mu * (z + mu), d2)
+        # chain rule: dz/dδ = −x, dz/dγ = y; exact rows add log γ
+        n_ex = (wa * ex).sum(axis=1)
+        g_d = -(wa * dz) @ x
+        g_g = (wa * dz) @ y + n_ex / ga
+        h_dd = (wa * d2) @ (x * x)
+        h_dg = -(wa * d2) @ (x * y)
+        h_gg = (wa * d2) @ (y * y) - n_ex / ga ** 2
+        det = h_dd * h_gg - h_dg ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step_d = -(h_gg * g_d - h_dg * g_g) / det
+            step_g = -(h_dd * g_g - h_dg * g_d) / det
+        step_d = np.where(np.isfinite(step_d), step_d, 0.0)
+        step_g = np.where(np.isfinite(step_g), step_g, 0.0)
+        # damped: halve until the likelihood does not decrease and γ stays positive
+        t = np.ones_like(da)
+        ll_a = ll[act]
+        new_d, new_g, new_ll = da.copy(), ga.copy(), ll_a.copy()
+        pending = np.ones(da.shape, bool)
+        for _h in range(30):
+            cand_g = ga + t * step_g
+            cand_d = da + t * step_d
+            pos = cand_g > 0
+            cl = np.full(da.shape, -np.inf)
+            if pos.any():
+                cl[pos] = loglik(cand_d[pos], cand_g[pos], wa[pos])
+            good = pending & pos & (cl >= ll_a - 1e-12 * np.abs(ll_a))
+            new_d[good], new_g[good], new_ll[good] = cand_d[good], cand_g[good], cl[good]
+            pending &= ~good
+            if not pending.any():
+                break
+            t = np.where(pending, t * 0.5, t)
+        size = np.abs(new_d - da) / np.maximum(np.abs(da), 1e-12) + np.abs(new_g - ga) / ga
+        idx = np.flatnonzero(act)
+        d[idx], g[idx], ll[idx] = new_d, new_g, new_ll
+        done[idx[size < tol]] = True
+    e = np.where(ok, d / g, np.nan)
+    return e, done & np.isfinite(np.where(ok, e, 0.0))
+
 
 
 def bootstrap_e_ci(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
@@ -210,12 +304,19 @@ def alt_sd(ddt, ddt_sd, e, e_sd):
     sd = np.asarray(ddt_sd, float)
     e = np.asarray(e, float)
     es = np.asarray(e_sd, float)
+    # (e / (2 sqrt d))^2 sd^2 = e^2 sd^2 / (4 d): written with few full-size temporaries (this runs
+    # on every pixel of every year); NaN in d or sd propagates through the arithmetic.
     with np.errstate(invalid="ignore", divide="ignore"):
-        pos = d > 0
-        dd = np.where(pos, d, 1.0)
-        var = dd * es ** 2 + (e / (2.0 * np.sqrt(dd))) ** 2 * sd ** 2
-        out = np.where(pos, np.sqrt(var), e * np.sqrt(np.maximum(sd, 0.0)))
-    out = np.where(np.isnan(d) | np.isnan(sd), np.nan, out)
+        out = np.empty(np.broadcast_shapes(d.shape, sd.shape, e.shape, es.shape))
+        np.multiply(sd, sd, out=out)
+        out *= (e * e) / 4.0
+        out /= d
+        out += d * (es * es)
+        np.sqrt(out, out=out)
+        nonpos = d <= 0
+        if np.any(nonpos):
+            alt0 = np.broadcast_to(e * np.sqrt(np.maximum(sd, 0.0)), out.shape)
+            out = np.where(nonpos, alt0, out)
     return out if out.ndim else float(out)
 
 

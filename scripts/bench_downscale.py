@@ -1,0 +1,378 @@
+#!/usr/bin/env python
+"""Benchmark the random-forest sharpener against interpolation and a plain random forest.
+
+Synthetic scenes (all **synthetic**, not measurements), built here from the demo's building
+blocks (``smooth_field``, ``fractal_surface``, ``modis_grid``) but with their own terrain, land
+surface and temperature model, so the benchmark does not only score the demo scene:
+
+- a 30 m window of ``size`` x ``size`` px on the study-area UTM grid, centred at a seeded random
+  place in the study area, with a padded truth so that every coarse pixel is fully observed;
+- terrain: a fractal surface (seeded spectral slope) plus a valley of seeded orientation, relief
+  growing with the window; predictors elevation, slope, northness, eastness, illumination and a
+  Landsat-like 30 m NDVI (truth + 0.02 noise) — the local engine's LST predictor set;
+- truth: 6 surface-temperature bands (°C, season factors 0.35..1) with lapse rate, illumination,
+  vegetation, NDVI x elevation interaction, a bare-ground step, cold-air pooling on relative
+  elevation (no predictor carries it) and spatially correlated unexplained parts;
+- observation: radiance-like ((T + 273.15)^4) block mean to 120 m, Gaussian point-spread blur
+  (sigma 240 m), area-weighted mean onto the MODIS 1 km **sinusoidal** lattice, + N(0, 0.3 °C).
+
+Methods, each run in a fresh subprocess per repeat (wall time of fit + predict, peak RSS =
+``VmHWM`` of the child, and its increase over the RSS after the inputs were loaded):
+
+- ``bilinear``, ``cubic``: :func:`gee_alt.resample.interpolate` of the coarse observation;
+- ``plain_rf``: a hand-rolled scikit-learn random forest (same size: 40 trees, leaf 10,
+  max_features 0.7) trained on coarse means of the predictors of all fully covered coarse
+  pixels, applied at 30 m — no homogeneity screening/weighting, no trend, no residual correction;
+- ``rf_noweight``: ``RandomForestSharpener(linear_base=False, homogeneity_drop=0,
+  residual_correction=False)`` (the ablated sharpener);
+- ``sharpener``: ``RandomForestSharpener(radiance=True)`` with its defaults.
+
+Scores against the 30 m truth on the window: RMSE (pooled over bands), bias (mean of
+prediction − truth), R² (per band about the band's spatial mean, averaged over bands).
+
+    PYTHONPATH=. python scripts/bench_downscale.py                      # 256, 512, 1024 x seeds 0 1 2
+    PYTHONPATH=. python scripts/bench_downscale.py --sizes 256 --seeds 0 --repeats 1 --out /tmp/b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+METHODS = ("bilinear", "cubic", "plain_rf", "rf_noweight", "sharpener")
+RF_METHODS = ("plain_rf", "rf_noweight", "sharpener")
+N_BANDS = 6
+SEASON = (0.35, 0.6, 0.85, 1.0, 0.8, 0.5)
+KELVIN = 273.15
+
+
+# ------------------------------------------------------------------ scenes
+def make_scene(size: int, seed: int) -> dict:
+    """A synthetic scene (see the module docstring): predictors, coarse observation, truth."""
+    from rasterio.warp import transform_bounds
+    from scipy.ndimage import gaussian_filter
+
+    from gee_alt.demo import MODIS_1KM, MODIS_SINUSOIDAL, fractal_surface, modis_grid, smooth_field
+    from gee_alt.grid import DATONG_BBOX, bounds, coarsen, grid_from_bbox, shape_yx, subgrid
+    from gee_alt.resample import aggregate
+    from gee_alt.terrain import terrain_predictors
+
+    rng = np.random.default_rng(np.random.SeedSequence([20250, seed, size]))
+    study = grid_from_bbox(DATONG_BBOX, 30.0)
+    sh, sw = shape_yx(study)
+    r0 = int(rng.integers(0, max(1, sh - size)))
+    c0 = int(rng.integers(0, max(1, sw - size)))
+    fine = subgrid(study, c0, r0, size, size)
+    coarse = modis_grid(fine, MODIS_1KM)
+    # pad the truth so it covers every coarse pixel (sinusoidal pixels are sheared at 99 E)
+    cl, cb, cr, ct = transform_bounds(MODIS_SINUSOIDAL, fine["crs"], *bounds(coarse), densify_pts=51)
+    fl, fb, fr, ft = bounds(fine)
+    pad = int(math.ceil(max(fl - cl, fb - cb, cr - fr, ct - ft) / 30.0)) + 8
+    n_o = size + 2 * pad
+    n_o += (-n_o) % 4
+    outer = subgrid(study, c0 - pad, r0 - pad, n_o, n_o)
+    inner = (slice(pad, pad + size), slice(pad, pad + size))
+
+    # terrain
+    yy, xx = np.mgrid[0:n_o, 0:n_o] / n_o - 0.5
+    ang = rng.uniform(0, np.pi)
+    across = -np.sin(ang) * xx + np.cos(ang) * yy
+    valley = np.abs(across - 0.1 * np.sin(2 * np.pi * (np.cos(ang) * xx + np.sin(ang) * yy) * 1.5)) ** 0.9
+    rough = fractal_surface((n_o, n_o), rng.uniform(2.9, 3.5), rng)
+    z = valley / (valley.std() + 1e-9) + rng.uniform(0.6, 1.2) * rough
+    lo, hi = np.percentile(z, [0.5, 99.5])
+    relief = 500.0 + 900.0 * math.sqrt(size / 1024.0)
+    dem = 3500.0 + relief * np.clip((z - lo) / (hi - lo), 0, 1.02)
+    terr = terrain_predictors(dem, 30.0)
+    names = list(terr)
+    z_km = (dem - 4000.0) / 1000.0
+    il = terr["illumination"].astype("float64")
+    il = il - il.mean()
+    rel = dem - gaussian_filter(dem, 25.0, mode="nearest")            # relative elevation (m), no predictor
+
+    # vegetation
+    bare = smooth_field((n_o, n_o), 15, rng) > rng.uniform(1.0, 1.4)
+    ndvi = 0.62 - 0.22 * z_km - 0.004 * terr["slope_deg"] + 0.07 * smooth_field((n_o, n_o), 6, rng)
+    ndvi = np.where(bare, 0.06 + 0.02 * smooth_field((n_o, n_o), 3, rng), ndvi)
+    ndvi = np.clip(ndvi, 0.0, 0.9)
+    dn = ndvi - 0.4
+
+    # truth LST (degC), one band per composite
+    persistent = 0.4 * smooth_field((n_o, n_o), 12, rng)
+    gx, gy = rng.normal(0, 0.6, 2)
+    truth = np.empty((N_BANDS, n_o, n_o), "float32")
+    for b, s in enumerate(SEASON):
+        t0 = 2.0 + 14.0 * s + rng.normal(0, 0.8)
+        t = (t0 + gx * xx + gy * yy - (5.0 + 2.0 * s) * z_km + (2.0 + 3.5 * s) * il - (3.0 + 6.0 * s) * dn
+             + 3.0 * dn * z_km + 1.5 * s * (ndvi < 0.15)
+             - 1.2 * (1.2 - s) / (1.0 + np.exp(rel / 30.0))                 # cold-air pooling in hollows
+             + persistent + 0.2 * smooth_field((n_o, n_o), 8, rng))
+        truth[b] = t
+
+    # observation: radiance-like mean to 120 m, PSF blur, area mean onto the sinusoidal 1 km lattice, noise
+    rad = (truth.astype("float64") + KELVIN) ** 4
+    rad = rad.reshape(N_BANDS, n_o // 4, 4, n_o // 4, 4).mean(axis=(2, 4))
+    rad = gaussian_filter(rad, (0, 2.0, 2.0), mode="nearest")
+    mean, _, cover = aggregate(rad, coarsen(outer, 4), coarse, with_std=False)
+    obs = mean ** 0.25 - KELVIN + rng.normal(0, 0.3, mean.shape)
+    obs[:, cover < 0.99] = np.nan
+
+    ndvi_obs = ndvi + rng.normal(0, 0.02, ndvi.shape)
+    X = np.stack([terr[n][inner] for n in names] + [ndvi_obs[inner]]).astype("float32")
+    return {"X": X, "names": names + ["ndvi"], "obs": obs.astype("float32"), "truth": truth[(slice(None), *inner)],
+            "fine_grid": fine, "coarse_grid": coarse, "size": size, "seed": seed,
+            "n_coarse_valid": int(np.isfinite(obs[0]).sum())}
+
+
+def save_scene(path: Path, sc: dict) -> None:
+    meta = {k: sc[k] for k in ("names", "fine_grid", "coarse_grid", "size", "seed", "n_coarse_valid")}
+    np.savez(path, X=sc["X"], obs=sc["obs"], truth=sc["truth"], meta=json.dumps(meta))
+
+
+def load_scene(path: Path, truth: bool = False) -> dict:
+    from gee_alt.grid import make_grid
+
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        sc = {"X": z["X"], "obs": z["obs"], **meta}
+        if truth:
+            sc["truth"] = z["truth"]
+    for k in ("fine_grid", "coarse_grid"):
+        g = sc[k]
+        sc[k] = make_grid(g["crs"], g["crs_transform"], g["shape_2d"])
+    return sc
+
+
+# ------------------------------------------------------------------ scoring
+def score(pred: np.ndarray, truth: np.ndarray) -> dict:
+    """RMSE (pooled), bias (pred − truth), R² (per band, averaged), fraction of pixels scored."""
+    ok = np.isfinite(pred) & np.isfinite(truth)
+    r = np.where(ok, pred.astype("float64") - truth, 0.0)
+    n = ok.sum()
+    r2 = []
+    for b in range(truth.shape[0]):
+        t = truth[b][ok[b]].astype("float64")
+        sst = np.sum((t - t.mean()) ** 2)
+        r2.append(1.0 - np.sum(r[b][ok[b]] ** 2) / sst if sst > 0 else float("nan"))
+    return {"rmse": float(np.sqrt(np.sum(r ** 2) / n)), "bias": float(np.sum(r) / n), "r2": float(np.mean(r2)),
+            "scored_frac": float(n / ok.size)}
+
+
+# ------------------------------------------------------------------ one case (child process)
+def _status_mb(key: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MB. (``ru_maxrss`` is not used: Linux
+    keeps it across ``execve``, so a child would report its parent's peak.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
+
+
+def run_method(sc: dict, method: str, n_jobs: int = 2) -> tuple[np.ndarray, dict]:
+    """Run one method on a loaded scene; returns (prediction (band, y, x), timings)."""
+    from gee_alt.cube import geo_dataarray
+    from gee_alt.resample import interpolate
+
+    fine, coarse = sc["fine_grid"], sc["coarse_grid"]
+    t0 = time.perf_counter()
+    tfit = t0
+    if method in ("bilinear", "cubic"):
+        pred = interpolate(sc["obs"], coarse, fine, method)
+        tfit = time.perf_counter()
+    elif method == "plain_rf":
+        from sklearn.ensemble import RandomForestRegressor
+
+        from gee_alt.resample import aggregate
+
+        X = sc["X"].astype("float64")
+        mean, _, cover = aggregate(X, fine, coarse, with_std=False)
+        Y = sc["obs"].astype("float64")
+        ok = (cover >= 0.8) & np.all(np.isfinite(mean), axis=0) & np.all(np.isfinite(Y), axis=0)
+        rf = RandomForestRegressor(n_estimators=40, min_samples_leaf=10, max_features=0.7, n_jobs=n_jobs,
+                                   random_state=0).fit(mean[:, ok].T, Y[:, ok].T)
+        tfit = time.perf_counter()
+        flat = X.reshape(X.shape[0], -1).T
+        pred = rf.predict(flat).T.reshape(Y.shape[0], *X.shape[1:])
+    else:
+        from gee_alt.local.sharpen import RandomForestSharpener
+
+        kw = dict(radiance=True, n_jobs=n_jobs, random_state=0)
+        if method == "rf_noweight":
+            kw.update(linear_base=False, homogeneity_drop=0.0, residual_correction=False)
+        Xda = geo_dataarray(sc["X"], fine, sc["names"], dim="feature")
+        yda = geo_dataarray(sc["obs"], coarse, [f"c{b}" for b in range(sc["obs"].shape[0])])
+        est = RandomForestSharpener(**kw).fit(Xda, yda)
+        tfit = time.perf_counter()
+        pred = est.predict(Xda).values
+    t1 = time.perf_counter()
+    return pred, {"wall_s": t1 - t0, "fit_s": tfit - t0, "predict_s": t1 - tfit}
+
+
+def child(scene_path: str, method: str, n_jobs: int) -> None:
+    load0 = os.getloadavg()[0]
+    import sklearn.ensemble  # noqa: F401  (imports are not part of a method's memory)
+
+    import gee_alt.cube  # noqa: F401
+    import gee_alt.local.sharpen  # noqa: F401
+    import gee_alt.resample  # noqa: F401
+
+    sc = load_scene(Path(scene_path))
+    rss0 = _status_mb("VmRSS")
+    pred, tm = run_method(sc, method, n_jobs)
+    peak = _status_mb("VmHWM")
+    truth = load_scene(Path(scene_path), truth=True)["truth"]
+    out = {**tm, **score(pred, truth), "peak_rss_mb": peak, "rss_delta_mb": peak - rss0,
+           "load1_before": load0, "load1_after": os.getloadavg()[0]}
+    print("RESULT " + json.dumps(out))
+
+
+def run_child(scene_path: Path, method: str, n_jobs: int) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.run([sys.executable, __file__, "--child", str(scene_path), method, "--n-jobs", str(n_jobs)],
+                       capture_output=True, text=True, env=env)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode != 0 or not lines:
+        raise RuntimeError(f"case {method} on {scene_path.name} failed:\n{p.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+# ------------------------------------------------------------------ main
+def machine_info() -> dict:
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) / 1e6
+    except OSError:
+        pass
+    import sklearn
+
+    return {"cpu_count": os.cpu_count(), "mem_total_gb": mem, "platform": platform.platform(),
+            "python": platform.python_version(), "numpy": np.__version__, "sklearn": sklearn.__version__,
+            "loadavg_start": list(os.getloadavg())}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--repeats", type=int, default=3, help="runs per case for timing (median); RF methods only")
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("bench/bench_downscale.json"))
+    ap.add_argument("--child", nargs=2, metavar=("SCENE", "METHOD"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        child(a.child[0], a.child[1], a.n_jobs)
+        return 0
+
+    info = machine_info()
+    cases = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in a.sizes:
+            for seed in a.seeds:
+                t0 = time.perf_counter()
+                sc = make_scene(size, seed)
+                path = Path(tmp) / f"scene_{size}_{seed}.npz"
+                save_scene(path, sc)
+                gen_s = time.perf_counter() - t0
+                meta = {"size": size, "seed": seed, "n_features": int(sc["X"].shape[0]), "n_bands": N_BANDS,
+                        "coarse_shape": list(sc["obs"].shape[1:]), "n_coarse_valid": sc["n_coarse_valid"],
+                        "generate_s": round(gen_s, 2)}
+                del sc
+                row_by_method = {}
+                for m in a.methods:
+                    reps = a.repeats if m in RF_METHODS else 1
+                    runs = [run_child(path, m, a.n_jobs) for _ in range(reps)]
+                    walls = [r["wall_s"] for r in runs]
+                    med = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+                    row = {**meta, "method": m, **{k: med[k] for k in ("rmse", "bias", "r2", "scored_frac")},
+                           "wall_s": statistics.median(walls), "wall_s_runs": walls,
+                           "fit_s": med["fit_s"], "predict_s": med["predict_s"],
+                           "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                           "rss_delta_mb": max(r["rss_delta_mb"] for r in runs),
+                           "load1": [round(r["load1_before"], 2) for r in runs]}
+                    row_by_method[m] = row
+                    cases.append(row)
+                    print(f"{size:5d} {seed:3d} {m:12s} rmse {row['rmse']:.3f}  bias {row['bias']:+.3f}  "
+                          f"r2 {row['r2']:.3f}  wall {row['wall_s']:.2f}s  peak {row['peak_rss_mb']:.0f} MB  "
+                          f"load {row['load1']}", flush=True)
+                if "bilinear" in row_by_method:
+                    for row in row_by_method.values():
+                        row["rmse_ratio_bilinear"] = row["rmse"] / row_by_method["bilinear"]["rmse"]
+                if "plain_rf" in row_by_method:
+                    for row in row_by_method.values():
+                        row["rmse_ratio_plain_rf"] = row["rmse"] / row_by_method["plain_rf"]["rmse"]
+
+    # targets
+    sh = [c for c in cases if c["method"] == "sharpener"]
+    targets = {}
+    if sh and "bilinear" in a.methods:
+        worst = max(c["rmse_ratio_bilinear"] for c in sh)
+        targets["rmse_le_0.6_bilinear_every_scene"] = {"worst_ratio": worst, "met": worst <= 0.6}
+    if sh and "plain_rf" in a.methods:
+        worst = max(c["rmse_ratio_plain_rf"] for c in sh)
+        targets["rmse_below_plain_rf_every_scene"] = {"worst_ratio": worst, "met": worst < 1.0}
+    big = [c for c in sh if c["size"] == 1024]
+    if big:
+        worst = max(c["wall_s"] for c in big)
+        targets["speed_1024_6bands_le_20s"] = {"worst_median_wall_s": worst, "met": worst <= 20.0}
+    info["loadavg_end"] = list(os.getloadavg())
+    report = {"benchmark": "downscale", "synthetic": True, "machine": info, "methods": list(a.methods),
+              "repeats": a.repeats, "n_jobs": a.n_jobs, "cases": cases, "targets": targets,
+              "summary": summarize(cases)}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    return 0
+
+
+def summarize(cases: list[dict]) -> list[dict]:
+    """Per (size, method): mean RMSE/bias/R² over seeds, median wall time, max peak RSS."""
+    out = []
+    for size in sorted({c["size"] for c in cases}):
+        for m in METHODS:
+            cs = [c for c in cases if c["size"] == size and c["method"] == m]
+            if not cs:
+                continue
+            row = {"size": size, "method": m, "n_seeds": len(cs),
+                   "rmse": float(np.mean([c["rmse"] for c in cs])), "bias": float(np.mean([c["bias"] for c in cs])),
+                   "r2": float(np.mean([c["r2"] for c in cs])),
+                   "wall_s": float(np.median([c["wall_s"] for c in cs])),
+                   "peak_rss_mb": float(max(c["peak_rss_mb"] for c in cs)),
+                   "rss_delta_mb": float(max(c["rss_delta_mb"] for c in cs))}
+            if "rmse_ratio_bilinear" in cs[0]:
+                row["rmse_ratio_bilinear_max"] = float(max(c["rmse_ratio_bilinear"] for c in cs))
+            out.append(row)
+    return out
+
+
+def print_table(report: dict) -> None:
+    print(f"\nsynthetic scenes; machine: {report['machine']['cpu_count']} cores, "
+          f"load {report['machine']['loadavg_start'][0]:.2f} -> {report['machine']['loadavg_end'][0]:.2f}")
+    print(f"{'size':>5} {'method':12} {'RMSE °C':>8} {'bias':>7} {'R²':>6} {'RMSE/bil(max)':>13} "
+          f"{'wall s':>7} {'peak MB':>8} {'ΔRSS MB':>8}")
+    for r in report["summary"]:
+        print(f"{r['size']:5d} {r['method']:12} {r['rmse']:8.3f} {r['bias']:+7.3f} {r['r2']:6.3f} "
+              f"{r.get('rmse_ratio_bilinear_max', float('nan')):13.3f} {r['wall_s']:7.2f} {r['peak_rss_mb']:8.0f} "
+              f"{r['rss_delta_mb']:8.0f}")
+    for k, v in report["targets"].items():
+        print(f"target {k}: {'MET' if v['met'] else 'MISSED'} ({v})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
