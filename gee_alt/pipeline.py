@@ -76,8 +76,9 @@ def write_ddt(run: Path, cube: xr.Dataset, *, tags: dict | None = None) -> list[
     return paths
 
 
-def read_ddt(run: Path, years: list[int] | None = None) -> xr.Dataset:
-    """The DDT cube of a run, read back from ``RUN/ddt/ddt_YYYY.tif``."""
+def read_ddt(run: Path, years: list[int] | None = None, *, extras: bool = True) -> xr.Dataset:
+    """The DDT cube of a run, read back from ``RUN/ddt/ddt_YYYY.tif`` (``extras=False``: DDT only,
+    a third of the memory)."""
     run = rundir.require_run(run, "ddt")
     have = rundir.years_of(run, "ddt")
     years = years or have
@@ -93,7 +94,8 @@ def read_ddt(run: Path, years: list[int] | None = None) -> xr.Dataset:
             raise GeeAltError(f"ddt_{y}.tif is on another grid than ddt_{years[0]}.tif")
         names = r.descriptions if all(r.descriptions) else [DDT_VAR, DDT_SD_VAR, NOBS_VAR][:r.data.shape[0]]
         for name, band in zip(names, r.data):
-            arrays.setdefault(name, []).append(band)
+            if extras or name == DDT_VAR:
+                arrays.setdefault(name, []).append(band)
     if DDT_VAR not in arrays:
         raise GeeAltError(f"{run}/ddt files have no '{DDT_VAR}' band")
     sd = np.stack(arrays[DDT_SD_VAR]) if DDT_SD_VAR in arrays else None
@@ -152,7 +154,7 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     from gee_alt.stefan import block_cv, group_cv
 
     run = rundir.require_run(run, "ddt")
-    cube = read_ddt(run)
+    cube = read_ddt(run, extras=False)
     grid = grid_of(cube)
     from rasterio.warp import transform_bounds
 
