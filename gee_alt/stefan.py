@@ -283,10 +283,19 @@ def bootstrap_e_ci(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int = 0,
 
 # ---------------------------------------------------------------- ALT maps
 
+def _float_type(a):
+    """float32 for float32 arrays, else float64."""
+    return np.float32 if getattr(a, "dtype", None) == np.float32 else np.float64
+
+
 def alt_from_ddt(ddt_degc_days, e):
-    """ALT (m) = ``e · √DDT``; 0 where DDT ≤ 0, NaN where DDT (or ``e``) is NaN. Broadcasts ``e``."""
-    d = np.asarray(ddt_degc_days, dtype=float)
-    e = np.asarray(e, dtype=float)
+    """ALT (m) = ``e · √DDT``; 0 where DDT ≤ 0, NaN where DDT (or ``e``) is NaN. Broadcasts ``e``.
+
+    float32 maps stay float32 (half the memory traffic on full grids); anything else is float64.
+    """
+    ft = _float_type(ddt_degc_days)
+    d = np.asarray(ddt_degc_days, dtype=ft)
+    e = np.asarray(e, dtype=ft)
     with np.errstate(invalid="ignore"):
         out = e * np.sqrt(np.where(d > 0, d, 0.0))
     out = np.where(np.isnan(d), np.nan, out)
@@ -300,14 +309,15 @@ def alt_sd(ddt, ddt_sd, e, e_sd):
     derivative is unbounded, so the spread is taken as ``e · √ddt_sd`` — the ALT a thaw index
     one sd above zero would give. NaN propagates.
     """
-    d = np.asarray(ddt, float)
-    sd = np.asarray(ddt_sd, float)
-    e = np.asarray(e, float)
-    es = np.asarray(e_sd, float)
+    ft = _float_type(ddt)
+    d = np.asarray(ddt, ft)
+    sd = np.asarray(ddt_sd, ft)
+    e = np.asarray(e, ft)
+    es = np.asarray(e_sd, ft)
     # (e / (2 sqrt d))^2 sd^2 = e^2 sd^2 / (4 d): written with few full-size temporaries (this runs
     # on every pixel of every year); NaN in d or sd propagates through the arithmetic.
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.empty(np.broadcast_shapes(d.shape, sd.shape, e.shape, es.shape))
+        out = np.empty(np.broadcast_shapes(d.shape, sd.shape, e.shape, es.shape), dtype=ft)
         np.multiply(sd, sd, out=out)
         out *= (e * e) / 4.0
         out /= d
