@@ -297,8 +297,7 @@ def alt_from_ddt(ddt_degc_days, e):
     d = np.asarray(ddt_degc_days, dtype=ft)
     e = np.asarray(e, dtype=ft)
     with np.errstate(invalid="ignore"):
-        out = e * np.sqrt(np.where(d > 0, d, 0.0))
-    out = np.where(np.isnan(d), np.nan, out)
+        out = np.sqrt(np.maximum(d, ft(0.0))) * e    # np.maximum keeps NaN
     return out if out.ndim else float(out)
 
 
@@ -537,13 +536,13 @@ class StefanCalibration:
     def predict(self, ddt_degc_days, classes=None):
         """ALT (m) for DDT (°C·day) of any shape; ``classes`` (same shape) selects per-class E."""
         self._check()
-        d = np.asarray(ddt_degc_days, float)
+        d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
         return alt_from_ddt(d, self.e_map(classes, d.shape) if classes is not None else self.e_)
 
     def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None):
         """1-sigma ALT spread (m) from the DDT spread and the bootstrap sd of E (:func:`alt_sd`)."""
         self._check()
-        d = np.asarray(ddt_degc_days, float)
+        d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
         e = self.e_map(classes, d.shape) if classes is not None else self.e_
         return alt_sd(d, ddt_sd_degc_days, e, self.e_sd_)
 
