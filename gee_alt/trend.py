@@ -150,7 +150,7 @@ def rows_per_chunk_for(n_years: int, width: int, mem_budget_mb: float = 256.0) -
 def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int] | None = None,
                min_valid_years: int = 10, continuity: bool = True, rows_per_chunk: int | None = None,
                mem_budget_mb: float = 256.0, writer: Callable | None = None, out: dict | None = None,
-               progress: Callable | None = None) -> dict | None:
+               progress: Callable | None = None, n_threads: int = 2) -> dict | None:
     """Theil–Sen slope and Mann–Kendall p per pixel of a ``(year, y, x)`` cube, chunked over rows.
 
     ``cube``: numpy array / memmap, xarray DataArray or Dataset (``var``), or a callable
@@ -158,7 +158,8 @@ def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int]
     Results go to ``writer(row0, row1, result_dict)`` if given (returns None), else into ``out``
     (dict of preallocated ``(H, W)`` arrays for some of ``slope``, ``p_value``, ``n_valid``, ``z``,
     ``s`` — e.g. memmaps), else into new float32 arrays that are returned.
-    Peak memory ≈ one input chunk + ``mem_budget_mb`` (+ outputs when held in memory).
+    Chunks are computed on ``n_threads`` threads (results identical to one thread).
+    Peak memory ≈ ``n_threads`` × (one input chunk + ``mem_budget_mb``) (+ outputs when held in memory).
     """
     years = np.asarray(years)
     if callable(cube) and not hasattr(cube, "shape"):
@@ -171,14 +172,7 @@ def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int]
     if writer is None and out is None:
         out = {"slope": np.full((h, w), np.nan, np.float32), "p_value": np.full((h, w), np.nan, np.float32),
                "n_valid": np.zeros((h, w), np.int16)}
-    for r0 in range(0, h, step):
-        r1 = min(h, r0 + step)
-        block = reader(r0, r1)
-        if block.shape != (years.size, r1 - r0, w):
-            raise GeeAltError(f"reader returned shape {block.shape} for rows {r0}:{r1}, "
-                              f"expected {(years.size, r1 - r0, w)}")
-        res = theil_sen_mk(block, years, min_valid_years=min_valid_years, continuity=continuity)
-        del block
+    def consume(r0: int, r1: int, res: dict) -> None:
         if writer is not None:
             writer(r0, r1, res)
         else:
@@ -186,6 +180,31 @@ def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int]
                 arr[r0:r1] = res[key]
         if progress is not None:
             progress(r1, h)
+
+    def compute(block):
+        return theil_sen_mk(block, years, min_valid_years=min_valid_years, continuity=continuity)
+
+    # Chunks are read in order on this thread and computed on ``n_threads`` threads (numpy releases
+    # the GIL); results are consumed in row order, with at most ``n_threads`` chunks in flight.
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, n_threads)) as pool:
+        pending: deque = deque()
+        for r0 in range(0, h, step):
+            r1 = min(h, r0 + step)
+            block = reader(r0, r1)
+            if block.shape != (years.size, r1 - r0, w):
+                raise GeeAltError(f"reader returned shape {block.shape} for rows {r0}:{r1}, "
+                                  f"expected {(years.size, r1 - r0, w)}")
+            pending.append((r0, r1, pool.submit(compute, block)))
+            del block
+            while len(pending) >= max(1, n_threads):
+                a, b, fut = pending.popleft()
+                consume(a, b, fut.result())
+        while pending:
+            a, b, fut = pending.popleft()
+            consume(a, b, fut.result())
     return None if writer is not None else out
 
 
