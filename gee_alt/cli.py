@@ -28,6 +28,7 @@ app.add_typer(insitu_app, name="insitu")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries (errors still print).")
 JSON = typer.Option(False, "--json", help="Print the results as JSON on stdout (nothing else there).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
+WORKERS = typer.Option(None, "--workers", help="Worker processes for the yearly loop (default: CPUs, at most 4).")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -72,23 +73,48 @@ def _check_output_file(out: Path, overwrite: bool) -> Path:
     return out
 
 
-def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
-    """A fresh run directory: refuse to mix runs unless ``--overwrite`` (then the old one is removed)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise GeeAltError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise GeeAltError(f"output directory {out} is not empty; pass --overwrite to replace it or choose another --out")
-        from gee_alt import rundir
+def _run_entries() -> set[str]:
+    from gee_alt import rundir
 
-        known = {"inputs", "truth", "ddt", "alt", "trend", "report", rundir.MANIFEST, rundir.CALIBRATION,
-                 rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif", "landcover.tif"}
-        foreign = [p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".tmp-")]
+    return {"inputs", "truth", "ddt", "alt", "trend", "report", rundir.MANIFEST, rundir.CALIBRATION,
+            rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif", "landcover.tif", rundir.RESUME_DIR}
+
+
+def _foreign_entries(out: Path) -> list[str]:
+    """Names in ``out`` that a gee-alt run does not write (temporaries of interrupted writes are ours)."""
+    known = _run_entries()
+    return sorted(p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".tmp-"))
+
+
+def _prepare_out_dir(out: Path, overwrite: bool, *, interrupted: str = "refuse") -> tuple[Path, bool]:
+    """The run directory, checked before any work; returns ``(out, resume)``.
+
+    A completed run (``manifest.json``) or any other non-empty folder is refused unless
+    ``--overwrite`` (then a gee-alt run directory is removed; foreign files are never
+    deleted). An interrupted run (gee-alt files, no manifest) is, by ``interrupted``:
+    ``"resume"`` -> kept and continued (``resume`` True), ``"restart"`` -> removed, ``"refuse"``.
+    """
+    from gee_alt import rundir
+
+    out = Path(out)
+    resume = False
+    if out.exists() and not out.is_dir():
+        raise GeeAltError(f"--out {out} exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        foreign = _foreign_entries(out)
+        completed = (out / rundir.MANIFEST).exists()
         if foreign:
-            raise GeeAltError(f"{out} holds files that are not from a gee-alt run ({', '.join(sorted(foreign)[:3])}); "
-                              "refusing to overwrite it")
-        shutil.rmtree(out)
+            what = "are not from a gee-alt run"
+            raise GeeAltError(f"{out} holds files that {what} ({', '.join(foreign[:3])}); "
+                              "refusing to use it, choose another --out")
+        if overwrite or (not completed and interrupted == "restart"):
+            shutil.rmtree(out)
+        elif completed:
+            raise GeeAltError(f"{out} holds a completed run; pass --overwrite to replace it or choose another --out")
+        elif interrupted == "resume":
+            resume = True
+        else:
+            raise GeeAltError(f"output directory {out} is not empty; pass --overwrite to replace it or choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".tmp-write-check"
@@ -96,7 +122,7 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
         probe.unlink()
     except OSError as exc:
         raise GeeAltError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    return out
+    return out, resume
 
 
 def _finish_run(out: Path, settings: dict, *, synthetic: bool, extra: dict | None = None, quiet: bool = True) -> dict:
@@ -106,6 +132,7 @@ def _finish_run(out: Path, settings: dict, *, synthetic: bool, extra: dict | Non
     from gee_alt.report import write_report
 
     written = {"report": str(write_report(out, synthetic=synthetic, extra=extra))}
+    rundir.clear_progress(out)          # complete: the resume record is no longer needed
     rundir.write_manifest(out, settings=settings)
     return written
 
@@ -135,6 +162,7 @@ def demo(
     seed: int = typer.Option(42, help="Seed of the synthetic scene and of the forests."),
     trees: int = typer.Option(40, help="Trees per random forest."),
     size: int = typer.Option(512, help="Width/height of the 30 m demo window in pixels (multiple of 4, 128-2048)."),
+    workers: Optional[int] = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -142,6 +170,8 @@ def demo(
     """Run the whole method on the embedded SYNTHETIC demo scene and score every stage against its truth.
 
     No Earth Engine account or download needed. Writes RUN/ (see README: run directory).
+    An interrupted demo (RUN without manifest.json) is removed and started over cleanly;
+    a completed one needs --overwrite.
     """
     from gee_alt.pipeline import parse_years, run_demo
 
@@ -150,9 +180,11 @@ def demo(
         raise GeeAltError(f"--size must be a multiple of 4 between 128 and 2048, got {size}")
     if trees < 1:
         raise GeeAltError(f"--trees must be at least 1, got {trees}")
-    out = _prepare_out_dir(out, overwrite)
+    if workers is not None and workers < 1:
+        raise GeeAltError(f"--workers must be at least 1, got {workers}")
+    out, _ = _prepare_out_dir(out, overwrite, interrupted="restart")
     with _progress(quiet or as_json) as progress:
-        validation = run_demo(out, years=yrs, seed=seed, trees=trees, size_px=size, progress=progress)
+        validation = run_demo(out, years=yrs, seed=seed, trees=trees, size_px=size, workers=workers, progress=progress)
         _finish_run(out, {"command": "demo", "years": yrs, "seed": seed, "trees": trees, "size_px": size},
                     synthetic=True, extra={"Demo scene against its synthetic truth": validation["truth_table"]})
     if as_json:
@@ -189,11 +221,16 @@ def run(
     years: Optional[str] = typer.Option(None, help="Years (local engine), e.g. 2000-2024; default: all available."),
     seed: int = typer.Option(0, help="Seed of the forests (local engine)."),
     trees: int = typer.Option(40, help="Trees per random forest (local engine)."),
+    workers: Optional[int] = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
 ) -> None:
-    """Map ALT on real inputs: the local engine on your rasters, or the Earth Engine engine."""
+    """Map ALT on real inputs: the local engine on your rasters, or the Earth Engine engine.
+
+    An interrupted run (RUN without manifest.json) is resumed: finished years are kept, the
+    rest and the later steps are redone. A completed run needs --overwrite.
+    """
     from gee_alt import pipeline
 
     if engine not in ("local", "ee"):
@@ -207,9 +244,19 @@ def run(
 
         InputLayout(inputs)  # validate before touching the output
         yrs = pipeline.parse_years(years) if years else None
-        out = _prepare_out_dir(out, overwrite)
+        if trees < 1:
+            raise GeeAltError(f"--trees must be at least 1, got {trees}")
+        if workers is not None and workers < 1:
+            raise GeeAltError(f"--workers must be at least 1, got {workers}")
+        out, resume = _prepare_out_dir(out, overwrite, interrupted="resume")
+
+        def said(done, todo):
+            if not (quiet or as_json):
+                typer.echo(f"resuming {out}: {len(done)} year(s) already done, {len(todo)} to compute", err=True)
+
         with _progress(quiet or as_json) as progress:
-            res = pipeline.run_local_inputs(inputs, insitu, out, years=yrs, seed=seed, trees=trees, progress=progress)
+            res = pipeline.run_local_inputs(inputs, insitu, out, years=yrs, seed=seed, trees=trees, progress=progress,
+                                            workers=workers, resume=resume, on_resume=said)
             _finish_run(out, {"command": "run", "engine": "local", "inputs": str(inputs), "seed": seed, "trees": trees},
                         synthetic=False)
         summary = {"run": str(out), "years": res["years"], "calibration": {k: res["calibration"][k]
@@ -219,7 +266,7 @@ def run(
 
         if insitu is None:
             raise GeeAltError("--engine ee needs --insitu CSV to calibrate the Stefan coefficient")
-        out = _prepare_out_dir(out, overwrite) if not (out / "ddt").is_dir() else out   # EE runs resume
+        out, _ = _prepare_out_dir(out, overwrite, interrupted="resume")   # EE pulls resume (ddt/manifest_ee.json)
         cube = run_ee(config, project, key, out, progress=not (quiet or as_json))
         cal = pipeline.calibrate(out, insitu)
         pipeline.write_alt(out)
