@@ -277,6 +277,10 @@ def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year:
     manifest (``requests`` per pulled year).
     """
     out_dir = Path(out_dir)
+    from gee_alt.io import remove_stray_temporaries
+
+    if (out_dir / DDT_DIR).is_dir():
+        remove_stray_temporaries(out_dir / DDT_DIR)      # left by a killed run (atomic writes: never a product)
     manifest = read_manifest(out_dir)
     manifest.update({"engine": "ee", "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()}})
     arrays: dict[int, np.ndarray] = {}
