@@ -18,7 +18,7 @@ from typing import Iterator, List, Optional
 import typer
 
 from gee_alt import __version__
-from gee_alt.errors import GeeAltError
+from gee_alt.errors import GeeAltError, GeeAltWarning
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="30 m permafrost active-layer thickness (ALT) from satellite data.")
@@ -58,10 +58,10 @@ def _echo_json(obj) -> None:
 def _check_output_file(out: Path, overwrite: bool) -> Path:
     """Fail before any work when ``out`` exists (without --overwrite) or its folder cannot be written."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise GeeAltError(f"{out} exists; pass --overwrite to replace it")
     if out.is_dir():
         raise GeeAltError(f"{out} is a directory; give a file name")
+    if out.exists() and not overwrite:
+        raise GeeAltError(f"{out} exists; pass --overwrite to replace it")
     parent = out.parent
     for p in [parent, *parent.parents]:
         if p.exists():
@@ -84,6 +84,16 @@ def _foreign_entries(out: Path) -> list[str]:
     """Names in ``out`` that a gee-alt run does not write (temporaries of interrupted writes are ours)."""
     known = _run_entries()
     return sorted(p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".tmp-"))
+
+
+def _check_input_file(path: Path, what: str) -> Path:
+    """An input file that must exist and be a file."""
+    path = Path(path)
+    if not path.exists():
+        raise GeeAltError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise GeeAltError(f"{what} {path} is a directory, not a file; give the file")
+    return path
 
 
 def _prepare_out_dir(out: Path, overwrite: bool, *, interrupted: str = "refuse") -> tuple[Path, bool]:
@@ -123,6 +133,18 @@ def _prepare_out_dir(out: Path, overwrite: bool, *, interrupted: str = "refuse")
     except OSError as exc:
         raise GeeAltError(f"cannot write to {out}: {exc.strerror or exc}") from None
     return out, resume
+
+
+@contextlib.contextmanager
+def _removed_on_user_error(out: Path, fresh: bool) -> Iterator[None]:
+    """A run directory this command created is removed again when a user error stops the run
+    (bad input leaves no partial output); an interrupted run being resumed is kept."""
+    try:
+        yield
+    except GeeAltError:
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _finish_run(out: Path, settings: dict, *, synthetic: bool, extra: dict | None = None, quiet: bool = True) -> dict:
@@ -183,7 +205,7 @@ def demo(
     if workers is not None and workers < 1:
         raise GeeAltError(f"--workers must be at least 1, got {workers}")
     out, _ = _prepare_out_dir(out, overwrite, interrupted="restart")
-    with _progress(quiet or as_json) as progress:
+    with _removed_on_user_error(out, True), _progress(quiet or as_json) as progress:
         validation = run_demo(out, years=yrs, seed=seed, trees=trees, size_px=size, workers=workers, progress=progress)
         _finish_run(out, {"command": "demo", "years": yrs, "seed": seed, "trees": trees, "size_px": size},
                     synthetic=True, extra={"Demo scene against its synthetic truth": validation["truth_table"]})
@@ -235,15 +257,17 @@ def run(
 
     if engine not in ("local", "ee"):
         raise GeeAltError(f"--engine must be 'local' or 'ee', got '{engine}'")
-    if insitu is not None and not insitu.exists():
-        raise GeeAltError(f"in-situ table not found: {insitu}")
+    if insitu is not None:
+        _check_input_file(insitu, "in-situ table")
     if engine == "local":
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
         from gee_alt.local.layout import InputLayout
 
-        InputLayout(inputs)  # validate before touching the output
+        layout = InputLayout(inputs)  # validate before touching the output
         yrs = pipeline.parse_years(years) if years else None
+        layout.preflight(layout.check_years(yrs) if yrs else layout.years)
+        pipeline.check_insitu_for(layout, insitu)
         if trees < 1:
             raise GeeAltError(f"--trees must be at least 1, got {trees}")
         if workers is not None and workers < 1:
@@ -254,7 +278,7 @@ def run(
             if not (quiet or as_json):
                 typer.echo(f"resuming {out}: {len(done)} year(s) already done, {len(todo)} to compute", err=True)
 
-        with _progress(quiet or as_json) as progress:
+        with _removed_on_user_error(out, not resume), _progress(quiet or as_json) as progress:
             res = pipeline.run_local_inputs(inputs, insitu, out, years=yrs, seed=seed, trees=trees, progress=progress,
                                             workers=workers, resume=resume, on_resume=said)
             _finish_run(out, {"command": "run", "engine": "local", "inputs": str(inputs), "seed": seed, "trees": trees},
@@ -266,11 +290,20 @@ def run(
 
         if insitu is None:
             raise GeeAltError("--engine ee needs --insitu CSV to calibrate the Stefan coefficient")
-        out, _ = _prepare_out_dir(out, overwrite, interrupted="resume")   # EE pulls resume (ddt/manifest_ee.json)
-        cube = run_ee(config, project, key, out, progress=not (quiet or as_json))
-        cal = pipeline.calibrate(out, insitu)
-        pipeline.write_alt(out)
-        _finish_run(out, {"command": "run", "engine": "ee", "config": str(config or "default")}, synthetic=False)
+        from gee_alt.config import load_config
+        from gee_alt.ee import session
+
+        cfg = load_config(config)                        # checks before touching the output
+        pipeline.check_insitu_bbox(insitu, cfg.bbox)
+        key_path = session.resolve_key_path(key)
+        if key_path is not None:
+            session.read_service_account_key(key_path)
+        out, resume = _prepare_out_dir(out, overwrite, interrupted="resume")   # EE pulls resume (ddt/manifest_ee.json)
+        with _removed_on_user_error(out, not resume):
+            cube = run_ee(cfg, project, key, out, progress=not (quiet or as_json))
+            cal = pipeline.calibrate(out, insitu)
+            pipeline.write_alt(out)
+            _finish_run(out, {"command": "run", "engine": "ee", "config": str(config or "default")}, synthetic=False)
         summary = {"run": str(out), "years": [int(y) for y in cube["year"].values],
                    "calibration": {k: cal[k] for k in ("E", "E_ci95", "n_used", "n_dropped", "loo")}}
     if as_json:
@@ -324,8 +357,7 @@ def calibrate(
     """Fit the Stefan coefficient E on in-situ ALT (homogeneity screen, bootstrap CI, cross-validation)."""
     from gee_alt.pipeline import calibrate as do_calibrate
 
-    if not insitu.exists():
-        raise GeeAltError(f"in-situ table not found: {insitu}")
+    _check_input_file(insitu, "in-situ table")
     if n_boot < 100:
         raise GeeAltError(f"--n-boot must be at least 100, got {n_boot}")
     modes = {"auto": "auto", "yes": True, "no": False}
@@ -376,7 +408,17 @@ def validate(
     out = {"insitu_loo": cal.get("loo"), "insitu_block_cv": cal.get("block_cv"), "n_used": cal.get("n_used")}
     vpath = Path(run_dir) / rundir.VALIDATION
     if vpath.exists():
-        out.update(json.loads(vpath.read_text()))
+        try:
+            val = json.loads(vpath.read_text(encoding="utf-8"))
+            if not isinstance(val, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GeeAltError(f"{vpath} is not valid JSON ({str(exc).splitlines()[0][:80]}); "
+                              f"rerun 'gee-alt calibrate {run_dir} --insitu CSV' to rewrite it") from None
+        out.update(val)
+    if not isinstance(out.get("insitu_loo"), dict) or "rmse_m" not in out["insitu_loo"]:
+        raise GeeAltError(f"{Path(run_dir) / rundir.CALIBRATION} has no leave-one-site-out scores; "
+                          f"rerun 'gee-alt calibrate {run_dir} --insitu CSV'")
     if as_json:
         _echo_json(out)
     else:
@@ -449,10 +491,25 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _quiet_library_warnings() -> None:
+    """Library warnings (scikit-learn, xarray, ...) are not shown: stderr carries progress and at
+    most one error line. gee-alt's own warnings print as one ``warning: ...`` line. Worker
+    processes inherit the setting through ``PYTHONWARNINGS``."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GeeAltWarning) or "/gee_alt/" in str(filename).replace("\\", "/"):
+            typer.echo(f"warning: {message}", err=True)
+
+    warnings.showwarning = show
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; a :class:`GeeAltError` becomes one line on stderr and exit 2."""
     import click
 
+    _quiet_library_warnings()
     try:
         app(args=argv, standalone_mode=False)
     except GeeAltError as exc:

@@ -158,15 +158,23 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
 
     bbox = transform_bounds(grid["crs"], "EPSG:4326", *_bounds(grid), densify_pts=21)
     table = read_insitu(insitu_csv, bbox=bbox)
-    write_insitu(run / rundir.INSITU_USED, table)
     classes = site_classes(run, grid, table) if by_class in (True, "auto") else None
     if by_class is True and classes is None:
         raise GeeAltError(f"--by-class needs a land-cover raster on the run grid: {run / LANDCOVER}")
-    res = calibrate_from_cube(table, cube, fields=_homogeneity_fields(run, cube), thresholds=thresholds,
+    fields = _homogeneity_fields(run, cube)
+    if thresholds:      # a screen on a field the run does not have (e.g. no DEM in RUN/inputs) is skipped
+        have = {"ddt", *fields}
+        thresholds = {k: v for k, v in thresholds.items() if k == "min_valid_frac" or k.split("_")[0] in have}
+    res = calibrate_from_cube(table, cube, fields=fields, thresholds=thresholds,
                               n_boot=n_boot, random_state=seed, classes=classes, by_class=classes is not None)
     cal = res.calibration
     out = cal.to_dict()
     keep = res.keep
+    n_sites = len(set(table.site_id[keep]))
+    if n_sites < 2:
+        raise GeeAltError(f"only {n_sites} in-situ site left after screening ({int(keep.sum())} rows): the confidence "
+                          "interval and cross-validation need at least 2 sites; add in-situ sites")
+    write_insitu(run / rundir.INSITU_USED, table)
     sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
     cls_keep = None if classes is None else classes[keep]
     loo = group_cv(sqrt_ddt[keep], table.alt_m[keep], table.site_id[keep], censored=table.censored[keep],
@@ -207,6 +215,24 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     return out
 
 
+def check_insitu_bbox(insitu_csv: str | Path, bbox) -> None:
+    """Fail early (before any computing) when the in-situ table has no usable row inside ``bbox``
+    (``west, south, east, north`` degrees); row-level problems are left to the calibration report."""
+    from gee_alt.insitu import read_insitu
+
+    read_insitu(insitu_csv, bbox=bbox)
+
+
+def check_insitu_for(layout, insitu_csv: str | Path | None) -> None:
+    """:func:`check_insitu_bbox` for a local input layout (its DEM grid), or its own insitu.csv."""
+    from rasterio.warp import transform_bounds
+
+    insitu_csv = insitu_csv or layout.insitu_path
+    if insitu_csv is None:
+        raise GeeAltError(f"no in-situ table: pass --insitu CSV or put insitu.csv in {layout.root}")
+    check_insitu_bbox(insitu_csv, transform_bounds(layout.grid["crs"], "EPSG:4326", *_bounds(layout.grid), densify_pts=21))
+
+
 def _bounds(grid):
     from gee_alt.grid import bounds
 
@@ -217,10 +243,14 @@ def load_calibration(run: Path) -> dict:
     """``RUN/calibration.json`` with a one-line error if missing or broken."""
     run = rundir.require_run(run, "calibration")
     try:
-        cal = json.loads((run / rundir.CALIBRATION).read_text())
-        float(cal["E"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise GeeAltError(f"{run / rundir.CALIBRATION} is not a valid calibration ({exc}); rerun 'gee-alt calibrate'") from None
+        cal = json.loads((run / rundir.CALIBRATION).read_text(encoding="utf-8"))
+        e = float(cal["E"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        why = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        raise GeeAltError(f"{run / rundir.CALIBRATION} is not a valid calibration ({why}); rerun 'gee-alt calibrate'") from None
+    if not (np.isfinite(e) and 0 < e < 1):
+        raise GeeAltError(f"{run / rundir.CALIBRATION}: E = {e} is not a plausible Stefan coefficient (0 < E < 1); "
+                          "rerun 'gee-alt calibrate'")
     return cal
 
 
@@ -287,7 +317,21 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
     run = Path(run)
     alt, years, grid = read_alt_stack(run)
     if len(years) < 3:
-        raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(years)}")
+        raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(years)}; run more years")
+    inside = None
+    if mask_geojson is not None:                 # checked before anything is written
+        p = Path(mask_geojson)
+        if not p.is_file():
+            raise GeeAltError(f"mask polygon not found: {p}")
+        try:
+            inside = rasterize_geojson(p, grid)
+        except GeeAltError as exc:
+            raise GeeAltError(f"mask {p.name}: {exc}; give a Polygon GeoJSON in lon/lat") from None
+        except Exception as exc:                 # malformed coordinates (rasterio/shapely raise several types)
+            raise GeeAltError(f"mask {p.name} has an invalid geometry ({type(exc).__name__}); "
+                              "give a Polygon GeoJSON in lon/lat") from None
+        if not inside.any():
+            raise GeeAltError(f"{p.name} does not cover any pixel of the run's grid")
     res = trend_cube(alt, years, min_valid_years=min(min_valid_years, len(years)))
     slope_cm = (res["slope"] * 100.0).astype("float32")
     tags = {"years": f"{years[0]}-{years[-1]}", "method": "Theil-Sen slope, Mann-Kendall test (tie-corrected)"}
@@ -297,13 +341,7 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
     out = {"years": years, "area_mean_alt_m": series, "area_trend": series_trend(years, series["mean"]),
            "pixels_significant_frac_p05": float(np.nanmean(res["p_value"] < 0.05)),
            "median_slope_cm_per_yr": float(np.nanmedian(slope_cm))}
-    if mask_geojson is not None:
-        p = Path(mask_geojson)
-        if not p.exists():
-            raise GeeAltError(f"mask polygon not found: {p}")
-        inside = rasterize_geojson(p.read_text(), grid)
-        if not inside.any():
-            raise GeeAltError(f"{p.name} does not cover any pixel of the run's grid")
+    if inside is not None:
         out["disturbance"] = {"alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
                               "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px)}
     write_json_atomic(run / rundir.TREND_DIR / "trend.json", out)
