@@ -388,6 +388,11 @@ class StefanCalibration:
         x = np.sqrt(d[keep])
         y, sites, code = y[keep], sites[keep], code[keep]
         cls = None if cls is None else cls[keep]
+        # a canonical row order (site, then values): the fit, CI and CV do not depend on the
+        # order of the input rows, not even in the last bit of a floating-point sum
+        order = np.lexsort((code, y, x, sites) if cls is None else (code, y, x, cls.astype(str), sites))
+        x, y, sites, code = x[order], y[order], sites[order], code[order]
+        cls = None if cls is None else cls[order]
         cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
         _, self.e_, self.e_by_class_, self.sigma_m_ = _fit_predictor(
             x, y, code, cls, self.by_class, self.min_sites_per_class, sites)

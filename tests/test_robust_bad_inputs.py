@@ -647,3 +647,28 @@ def test_bad_input(cid, tmp_path, tmp_path_factory, clean_env):
     stray = [p for p in tmp_path.rglob(".tmp-*")]
     assert stray == [], stray
     assert "PRIVATE KEY" not in line and "TopSecret" not in line
+
+
+@pytest.mark.parametrize("variant", ["utf8-bom", "utf16-bom", "semicolon-decimal-comma", "some-bad-rows"])
+def test_acceptable_quirks_are_read_and_bad_rows_reported(variant, tmp_path, tmp_path_factory):
+    """Not bad input: a BOM, UTF-16, ';' with decimal commas; bad rows are reported per row, the run goes on."""
+    ctx = Ctx(tmp_path / "w", tmp_path_factory)
+    ctx.tmp.mkdir()
+    good = (ctx.inputs / "insitu.csv").read_text()
+    text, enc, bad = good, "utf-8", 0
+    if variant == "utf8-bom":
+        text = "\ufeff" + good
+    elif variant == "utf16-bom":
+        enc = "utf-16"
+    elif variant == "semicolon-decimal-comma":
+        text = "\n".join(line.replace(",", ";").replace(".", ",") if i else line.replace(",", ";")
+                         for i, line in enumerate(good.splitlines())) + "\n"
+    else:
+        lines = good.splitlines()
+        text = "\n".join(lines + [lines[1].replace("SYN001", "BAD1").rsplit(",", 5)[0] + ",x,y,,,", lines[1]]) + "\n"
+        bad = 2
+    argv, _ = _cal(ctx, text, encoding=enc)
+    code, out, err = cli(*argv, "--json")
+    assert code == 0, err
+    cal = json.loads((ctx.tmp / "run" / "calibration.json").read_text())
+    assert cal["n_rejected_rows"] == bad and cal["n_used"] > 10
