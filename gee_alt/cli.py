@@ -18,7 +18,7 @@ from typing import Iterator, List, Optional
 import typer
 
 from gee_alt import __version__
-from gee_alt.errors import GeeAltError
+from gee_alt.errors import GeeAltError, GeeAltWarning
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="30 m permafrost active-layer thickness (ALT) from satellite data.")
@@ -28,6 +28,7 @@ app.add_typer(insitu_app, name="insitu")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries (errors still print).")
 JSON = typer.Option(False, "--json", help="Print the results as JSON on stdout (nothing else there).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
+WORKERS = typer.Option(None, "--workers", help="Worker processes for the yearly loop (default: CPUs, at most 4).")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -57,10 +58,10 @@ def _echo_json(obj) -> None:
 def _check_output_file(out: Path, overwrite: bool) -> Path:
     """Fail before any work when ``out`` exists (without --overwrite) or its folder cannot be written."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise GeeAltError(f"{out} exists; pass --overwrite to replace it")
     if out.is_dir():
         raise GeeAltError(f"{out} is a directory; give a file name")
+    if out.exists() and not overwrite:
+        raise GeeAltError(f"{out} exists; pass --overwrite to replace it")
     parent = out.parent
     for p in [parent, *parent.parents]:
         if p.exists():
@@ -72,23 +73,59 @@ def _check_output_file(out: Path, overwrite: bool) -> Path:
     return out
 
 
-def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
-    """A fresh run directory: refuse to mix runs unless ``--overwrite`` (then the old one is removed)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise GeeAltError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise GeeAltError(f"output directory {out} is not empty; pass --overwrite to replace it or choose another --out")
-        from gee_alt import rundir
+def _run_entries() -> set[str]:
+    from gee_alt import rundir
 
-        known = {"inputs", "truth", "ddt", "alt", "trend", "report", rundir.MANIFEST, rundir.CALIBRATION,
-                 rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif", "landcover.tif", "dem.tif"}
-        foreign = [p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".tmp-")]
+    return {"inputs", "truth", "ddt", "alt", "trend", "report", rundir.MANIFEST, rundir.CALIBRATION,
+            rundir.VALIDATION, rundir.INSITU_USED, rundir.CUBE_NC, "ndvi_mean.tif", "landcover.tif", "dem.tif",
+            rundir.RESUME_DIR}
+
+
+def _foreign_entries(out: Path) -> list[str]:
+    """Names in ``out`` that a gee-alt run does not write (temporaries of interrupted writes are ours)."""
+    known = _run_entries()
+    return sorted(p.name for p in out.iterdir() if p.name not in known and not p.name.startswith(".tmp-"))
+
+
+def _check_input_file(path: Path, what: str) -> Path:
+    """An input file that must exist and be a file."""
+    path = Path(path)
+    if not path.exists():
+        raise GeeAltError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise GeeAltError(f"{what} {path} is a directory, not a file; give the file")
+    return path
+
+
+def _prepare_out_dir(out: Path, overwrite: bool, *, interrupted: str = "refuse") -> tuple[Path, bool]:
+    """The run directory, checked before any work; returns ``(out, resume)``.
+
+    A completed run (``manifest.json``) or any other non-empty folder is refused unless
+    ``--overwrite`` (then a gee-alt run directory is removed; foreign files are never
+    deleted). An interrupted run (gee-alt files, no manifest) is, by ``interrupted``:
+    ``"resume"`` -> kept and continued (``resume`` True), ``"restart"`` -> removed, ``"refuse"``.
+    """
+    from gee_alt import rundir
+
+    out = Path(out)
+    resume = False
+    if out.exists() and not out.is_dir():
+        raise GeeAltError(f"--out {out} exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        foreign = _foreign_entries(out)
+        completed = (out / rundir.MANIFEST).exists()
         if foreign:
-            raise GeeAltError(f"{out} holds files that are not from a gee-alt run ({', '.join(sorted(foreign)[:3])}); "
-                              "refusing to overwrite it")
-        shutil.rmtree(out)
+            what = "are not from a gee-alt run"
+            raise GeeAltError(f"{out} holds files that {what} ({', '.join(foreign[:3])}); "
+                              "refusing to use it, choose another --out")
+        if overwrite or (not completed and interrupted == "restart"):
+            shutil.rmtree(out)
+        elif completed:
+            raise GeeAltError(f"{out} holds a completed run; pass --overwrite to replace it or choose another --out")
+        elif interrupted == "resume":
+            resume = True
+        else:
+            raise GeeAltError(f"output directory {out} is not empty; pass --overwrite to replace it or choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".tmp-write-check"
@@ -96,7 +133,19 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> Path:
         probe.unlink()
     except OSError as exc:
         raise GeeAltError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    return out
+    return out, resume
+
+
+@contextlib.contextmanager
+def _removed_on_user_error(out: Path, fresh: bool) -> Iterator[None]:
+    """A run directory this command created is removed again when a user error stops the run
+    (bad input leaves no partial output); an interrupted run being resumed is kept."""
+    try:
+        yield
+    except GeeAltError:
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _finish_run(out: Path, settings: dict, *, synthetic: bool, extra: dict | None = None, quiet: bool = True) -> dict:
@@ -106,6 +155,7 @@ def _finish_run(out: Path, settings: dict, *, synthetic: bool, extra: dict | Non
     from gee_alt.report import write_report
 
     written = {"report": str(write_report(out, synthetic=synthetic, extra=extra))}
+    rundir.clear_progress(out)          # complete: the resume record is no longer needed
     rundir.write_manifest(out, settings=settings)
     return written
 
@@ -135,6 +185,7 @@ def demo(
     seed: int = typer.Option(42, help="Seed of the synthetic scene and of the forests."),
     trees: int = typer.Option(40, help="Trees per random forest."),
     size: int = typer.Option(512, help="Width/height of the 30 m demo window in pixels (multiple of 4, 128-2048)."),
+    workers: Optional[int] = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -142,6 +193,8 @@ def demo(
     """Run the whole method on the embedded SYNTHETIC demo scene and score every stage against its truth.
 
     No Earth Engine account or download needed. Writes RUN/ (see README: run directory).
+    An interrupted demo (RUN without manifest.json) is removed and started over cleanly;
+    a completed one needs --overwrite.
     """
     from gee_alt.pipeline import parse_years, run_demo
 
@@ -150,9 +203,11 @@ def demo(
         raise GeeAltError(f"--size must be a multiple of 4 between 128 and 2048, got {size}")
     if trees < 1:
         raise GeeAltError(f"--trees must be at least 1, got {trees}")
-    out = _prepare_out_dir(out, overwrite)
-    with _progress(quiet or as_json) as progress:
-        validation = run_demo(out, years=yrs, seed=seed, trees=trees, size_px=size, progress=progress)
+    if workers is not None and workers < 1:
+        raise GeeAltError(f"--workers must be at least 1, got {workers}")
+    out, _ = _prepare_out_dir(out, overwrite, interrupted="restart")
+    with _removed_on_user_error(out, True), _progress(quiet or as_json) as progress:
+        validation = run_demo(out, years=yrs, seed=seed, trees=trees, size_px=size, workers=workers, progress=progress)
         _finish_run(out, {"command": "demo", "years": yrs, "seed": seed, "trees": trees, "size_px": size},
                     synthetic=True, extra={"Demo scene against its synthetic truth": validation["truth_table"]})
     if as_json:
@@ -193,27 +248,44 @@ def run(
     years: Optional[str] = typer.Option(None, help="Years (local engine), e.g. 2000-2024; default: all available."),
     seed: int = typer.Option(0, help="Seed of the forests (local engine)."),
     trees: int = typer.Option(40, help="Trees per random forest (local engine)."),
+    workers: Optional[int] = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
 ) -> None:
-    """Map ALT on real inputs: the local engine on your rasters, or the Earth Engine engine."""
+    """Map ALT on real inputs: the local engine on your rasters, or the Earth Engine engine.
+
+    An interrupted run (RUN without manifest.json) is resumed: finished years are kept, the
+    rest and the later steps are redone. A completed run needs --overwrite.
+    """
     from gee_alt import pipeline
 
     if engine not in ("local", "ee"):
         raise GeeAltError(f"--engine must be 'local' or 'ee', got '{engine}'")
-    if insitu is not None and not insitu.exists():
-        raise GeeAltError(f"in-situ table not found: {insitu}")
+    if insitu is not None:
+        _check_input_file(insitu, "in-situ table")
     if engine == "local":
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
         from gee_alt.local.layout import InputLayout
 
-        InputLayout(inputs)  # validate before touching the output
+        layout = InputLayout(inputs)  # validate before touching the output
         yrs = pipeline.parse_years(years) if years else None
-        out = _prepare_out_dir(out, overwrite)
-        with _progress(quiet or as_json) as progress:
-            res = pipeline.run_local_inputs(inputs, insitu, out, years=yrs, seed=seed, trees=trees, progress=progress)
+        layout.preflight(layout.check_years(yrs) if yrs else layout.years)
+        pipeline.check_insitu_for(layout, insitu)
+        if trees < 1:
+            raise GeeAltError(f"--trees must be at least 1, got {trees}")
+        if workers is not None and workers < 1:
+            raise GeeAltError(f"--workers must be at least 1, got {workers}")
+        out, resume = _prepare_out_dir(out, overwrite, interrupted="resume")
+
+        def said(done, todo):
+            if not (quiet or as_json):
+                typer.echo(f"resuming {out}: {len(done)} year(s) already done, {len(todo)} to compute", err=True)
+
+        with _removed_on_user_error(out, not resume), _progress(quiet or as_json) as progress:
+            res = pipeline.run_local_inputs(inputs, insitu, out, years=yrs, seed=seed, trees=trees, progress=progress,
+                                            workers=workers, resume=resume, on_resume=said)
             _finish_run(out, {"command": "run", "engine": "local", "inputs": str(inputs), "seed": seed, "trees": trees},
                         synthetic=False)
         summary = {"run": str(out), "years": res["years"], "calibration": {k: res["calibration"][k]
@@ -223,11 +295,20 @@ def run(
 
         if insitu is None:
             raise GeeAltError("--engine ee needs --insitu CSV to calibrate the Stefan coefficient")
-        out = _prepare_out_dir(out, overwrite) if not (out / "ddt").is_dir() else out   # EE runs resume
-        cube = run_ee(config, project, key, out, progress=not (quiet or as_json))
-        cal = pipeline.calibrate(out, insitu)
-        pipeline.write_alt(out)
-        _finish_run(out, {"command": "run", "engine": "ee", "config": str(config or "default")}, synthetic=False)
+        from gee_alt.config import load_config
+        from gee_alt.ee import session
+
+        cfg = load_config(config)                        # checks before touching the output
+        pipeline.check_insitu_bbox(insitu, cfg.bbox)
+        key_path = session.resolve_key_path(key)
+        if key_path is not None:
+            session.read_service_account_key(key_path)
+        out, resume = _prepare_out_dir(out, overwrite, interrupted="resume")   # EE pulls resume (ddt/manifest_ee.json)
+        with _removed_on_user_error(out, not resume):
+            cube = run_ee(cfg, project, key, out, progress=not (quiet or as_json))
+            cal = pipeline.calibrate(out, insitu)
+            pipeline.write_alt(out)
+            _finish_run(out, {"command": "run", "engine": "ee", "config": str(config or "default")}, synthetic=False)
         summary = {"run": str(out), "years": [int(y) for y in cube["year"].values],
                    "calibration": {k: cal[k] for k in ("E", "E_ci95", "n_used", "n_dropped", "loo")}}
     if as_json:
@@ -281,8 +362,7 @@ def calibrate(
     """Fit the Stefan coefficient E on in-situ ALT (homogeneity screen, bootstrap CI, cross-validation)."""
     from gee_alt.pipeline import calibrate as do_calibrate
 
-    if not insitu.exists():
-        raise GeeAltError(f"in-situ table not found: {insitu}")
+    _check_input_file(insitu, "in-situ table")
     if n_boot < 100:
         raise GeeAltError(f"--n-boot must be at least 100, got {n_boot}")
     modes = {"auto": "auto", "yes": True, "no": False}
@@ -333,7 +413,17 @@ def validate(
     out = {"insitu_loo": cal.get("loo"), "insitu_block_cv": cal.get("block_cv"), "n_used": cal.get("n_used")}
     vpath = Path(run_dir) / rundir.VALIDATION
     if vpath.exists():
-        out.update(json.loads(vpath.read_text()))
+        try:
+            val = json.loads(vpath.read_text(encoding="utf-8"))
+            if not isinstance(val, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GeeAltError(f"{vpath} is not valid JSON ({str(exc).splitlines()[0][:80]}); "
+                              f"rerun 'gee-alt calibrate {run_dir} --insitu CSV' to rewrite it") from None
+        out.update(val)
+    if not isinstance(out.get("insitu_loo"), dict) or "rmse_m" not in out["insitu_loo"]:
+        raise GeeAltError(f"{Path(run_dir) / rundir.CALIBRATION} has no leave-one-site-out scores; "
+                          f"rerun 'gee-alt calibrate {run_dir} --insitu CSV'")
     if as_json:
         _echo_json(out)
     else:
@@ -406,10 +496,25 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _quiet_library_warnings() -> None:
+    """Library warnings (scikit-learn, xarray, ...) are not shown: stderr carries progress and at
+    most one error line. gee-alt's own warnings print as one ``warning: ...`` line. Worker
+    processes inherit the setting through ``PYTHONWARNINGS``."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GeeAltWarning) or "/gee_alt/" in str(filename).replace("\\", "/"):
+            typer.echo(f"warning: {message}", err=True)
+
+    warnings.showwarning = show
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; a :class:`GeeAltError` becomes one line on stderr and exit 2."""
     import click
 
+    _quiet_library_warnings()
     try:
         app(args=argv, standalone_mode=False)
     except GeeAltError as exc:

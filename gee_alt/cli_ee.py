@@ -81,7 +81,10 @@ def register(app: typer.Typer) -> None:
         """Build every year's Earth Engine graph offline (no credentials) and print the plan."""
         from gee_alt.ee.plan import build_plan
 
-        plan = build_plan(_as_config(config), out_dir=out, emit_graphs=emit_graphs)
+        if emit_graphs is not None and emit_graphs.exists() and not emit_graphs.is_dir():
+            raise GeeAltError(f"--emit-graphs {emit_graphs} is a file; give a folder (it is created if missing)")
+        cfg = _as_config(config)
+        plan = build_plan(cfg, out_dir=out, emit_graphs=emit_graphs)
         if as_json:
             typer.echo(json.dumps(plan, indent=2, sort_keys=True))
         else:

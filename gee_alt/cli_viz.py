@@ -19,12 +19,15 @@ def map_command(run: Path = typer.Argument(..., help="Run directory."),
                 out: Path = typer.Option(..., "--out", "-o", help="HTML file to write."),
                 year: Optional[int] = typer.Option(None, "--year", help="Year of the ALT layer (default: the last)."),
                 basemap: bool = typer.Option(False, "--basemap", help="Add OpenStreetMap tiles (needs the network)."),
+                overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
                 ) -> None:
     """Write a self-contained HTML map (ALT, ALT uncertainty, trend) that works offline."""
+    from gee_alt.cli import _check_output_file
     from gee_alt.webmap import write_html_map
 
     if out.exists() and out.is_dir():
         raise GeeAltError(f"--out must be a file, got a directory: {out}")
+    _check_output_file(out, overwrite)
     path = write_html_map(run, out, year=year, basemap=basemap)
     typer.echo(str(path))
 

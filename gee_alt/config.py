@@ -27,6 +27,8 @@ NDVI_COLLECTIONS = ("MODIS/061/MOD13Q1", "MODIS/061/MOD09GQ")
 LANDSAT_COLLECTIONS = ("LANDSAT/LT05/C02/T1_L2", "LANDSAT/LE07/C02/T1_L2",
                        "LANDSAT/LC08/C02/T1_L2", "LANDSAT/LC09/C02/T1_L2")
 DEM_CHOICES = ("copernicus", "srtm", "nasadem")
+MAX_GRID_SIDE_PX = 100_000          # output grid limits (a side; all pixels) that keep a study tractable
+MAX_GRID_PIXELS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,12 @@ def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict
     scale_m = _get(d, "grid", "scale_m", float)
     if not (math.isfinite(scale_m) and scale_m > 0):
         raise GeeAltError(f"grid.scale_m must be positive, got {scale_m}")
+    w_, s_, e_, n_ = bbox
+    width_px = (e_ - w_) * 111_320.0 * math.cos(math.radians(max(abs(s_), abs(n_)) if s_ * n_ > 0 else 0.0)) / scale_m
+    height_px = (n_ - s_) * 110_574.0 / scale_m
+    if width_px > MAX_GRID_SIDE_PX or height_px > MAX_GRID_SIDE_PX or width_px * height_px > MAX_GRID_PIXELS:
+        raise GeeAltError(f"grid.scale_m {scale_m:g} m gives a grid of about {width_px:,.0f} x {height_px:,.0f} px over the AOI; "
+                          f"use a coarser scale (e.g. 30) or a smaller AOI (at most {MAX_GRID_SIDE_PX} px a side)")
     crs = _get(d, "grid", "crs", str).strip() or None
     if crs is not None:
         from pyproj import CRS

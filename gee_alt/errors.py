@@ -12,3 +12,7 @@ class GeeAltError(Exception):
     """
 
     exit_code = 2
+
+
+class GeeAltWarning(UserWarning):
+    """Something the user should know that does not stop the command (printed as one line)."""

@@ -214,11 +214,20 @@ def validate_row(raw: dict, bbox=None, decimal_comma: bool = False) -> dict:
     if bbox is not None:
         w, s, e, n = bbox
         if not (w <= rec["lon"] <= e and s <= rec["lat"] <= n):
-            raise ValueError(f"outside bbox {tuple(bbox)}: lon {rec['lon']}, lat {rec['lat']}")
+            raise ValueError(f"outside bbox: lon {rec['lon']:g}, lat {rec['lat']:g} not in "
+                             f"{w:.4f}..{e:.4f} E, {s:.4f}..{n:.4f} N")
     return rec
 
 
 def _decode(data: bytes, name: str) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):          # UTF-16 with BOM (spreadsheet exports)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    if b"\x00" in data[:4096]:
+        raise GeeAltError(f"{name} is not a text CSV file (it holds binary data); "
+                          f"give a CSV with columns {', '.join(REQUIRED_COLUMNS)}")
     for enc in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return data.decode(enc)
@@ -242,8 +251,11 @@ def parse_insitu_text(text: str, bbox=None, name: str = "in-situ table") -> Insi
             break
     missing = [c for c in REQUIRED_COLUMNS if c not in (header or [])]
     if missing:
-        raise GeeAltError(f"{name} lacks required column(s) {', '.join(missing)} "
-                          f"(found: {', '.join(h for h in header if h) or 'none'})")
+        found = ", ".join(h for h in (header or []) if h)
+        found = "".join(ch if ch.isprintable() else "?" for ch in found)
+        found = found if len(found) <= 80 else found[:77] + "..."
+        raise GeeAltError(f"{name} lacks required column(s) {', '.join(missing)} (found: {found or 'none'}); "
+                          "the header must name them, separated by ',' or ';'")
     idx = {h: i for i, h in enumerate(header) if h}
     records, rejected, seen = [], [], {}
     for row in reader:
@@ -263,8 +275,9 @@ def parse_insitu_text(text: str, bbox=None, name: str = "in-situ table") -> Insi
         seen[key] = line
         records.append(rec)
     if not records:
-        first = "; ".join(f"row {r}: {why}" for r, why in rejected[:3])
-        raise GeeAltError(f"{name} has no usable rows ({len(rejected)} rejected{': ' + first if first else ''})")
+        first = f": row {rejected[0][0]}: {rejected[0][1]}" if rejected else ""
+        raise GeeAltError(f"{name} has no usable rows ({len(rejected)} rejected{first}); "
+                          "fix the rows or the columns (site_id, lon, lat, year, alt_m in m, WGS84 degrees)")
     return make_insitu_table(records, rejected)
 
 
@@ -276,6 +289,8 @@ def read_insitu(path: str | os.PathLike, bbox=None) -> InsituTable:
     required column, or leaves no usable row.
     """
     p = Path(path)
+    if p.is_dir():
+        raise GeeAltError(f"in-situ table {p} is a directory, not a file; give the CSV file")
     if not p.is_file():
         raise GeeAltError(f"in-situ table not found: {p}")
     table = parse_insitu_text(_decode(p.read_bytes(), p.name), bbox=bbox, name=p.name)

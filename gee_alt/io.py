@@ -157,7 +157,7 @@ def read_raster(path: str | os.PathLike, *, bands: int | None = None) -> Raster:
         with rasterio.open(p) as src:
             grid = grid_from_rasterio(src.crs, src.transform, src.width, src.height)
             if bands is not None and src.count != bands:
-                raise GeeAltError(f"{p.name}: expected {bands} band(s), found {src.count}")
+                raise GeeAltError(f"{p.name}: expected {bands} band(s), found {src.count}; give a {bands}-band raster")
             masked = src.read(masked=True)
             data = masked.filled(np.nan).astype("float32") if masked.dtype.kind == "f" else \
                 np.where(np.ma.getmaskarray(masked), np.nan, masked.data).astype("float32")

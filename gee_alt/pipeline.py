@@ -160,19 +160,23 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
 
     bbox = transform_bounds(grid["crs"], "EPSG:4326", *_bounds(grid), densify_pts=21)
     table = read_insitu(insitu_csv, bbox=bbox)
-    write_insitu(run / rundir.INSITU_USED, table)
     classes = site_classes(run, grid, table) if by_class in (True, "auto") else None
     if by_class is True and classes is None:
         raise GeeAltError(f"--by-class needs a land-cover raster on the run grid: {run / LANDCOVER}")
     fields = _homogeneity_fields(run, cube)
-    if thresholds:          # screen only on what this run has (an EE run may have no DEM or NDVI)
-        have = {"dem", "ndvi", "ddt"} & ({"ddt"} | set(fields))
-        thresholds = {k: v for k, v in thresholds.items() if k.split("_")[0] in have or k == "min_valid_frac"}
+    if thresholds:      # a screen on a field the run does not have (e.g. no DEM in RUN/inputs) is skipped
+        have = {"ddt", *fields}
+        thresholds = {k: v for k, v in thresholds.items() if k == "min_valid_frac" or k.split("_")[0] in have}
     res = calibrate_from_cube(table, cube, fields=fields, thresholds=thresholds,
                               n_boot=n_boot, random_state=seed, classes=classes, by_class=classes is not None)
     cal = res.calibration
     out = cal.to_dict()
     keep = res.keep
+    n_sites = len(set(table.site_id[keep]))
+    if n_sites < 2:
+        raise GeeAltError(f"only {n_sites} in-situ site left after screening ({int(keep.sum())} rows): the confidence "
+                          "interval and cross-validation need at least 2 sites; add in-situ sites")
+    write_insitu(run / rundir.INSITU_USED, table)
     sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
     cls_keep = None if classes is None else classes[keep]
     loo = group_cv(sqrt_ddt[keep], table.alt_m[keep], table.site_id[keep], censored=table.censored[keep],
@@ -214,6 +218,24 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     return out
 
 
+def check_insitu_bbox(insitu_csv: str | Path, bbox) -> None:
+    """Fail early (before any computing) when the in-situ table has no usable row inside ``bbox``
+    (``west, south, east, north`` degrees); row-level problems are left to the calibration report."""
+    from gee_alt.insitu import read_insitu
+
+    read_insitu(insitu_csv, bbox=bbox)
+
+
+def check_insitu_for(layout, insitu_csv: str | Path | None) -> None:
+    """:func:`check_insitu_bbox` for a local input layout (its DEM grid), or its own insitu.csv."""
+    from rasterio.warp import transform_bounds
+
+    insitu_csv = insitu_csv or layout.insitu_path
+    if insitu_csv is None:
+        raise GeeAltError(f"no in-situ table: pass --insitu CSV or put insitu.csv in {layout.root}")
+    check_insitu_bbox(insitu_csv, transform_bounds(layout.grid["crs"], "EPSG:4326", *_bounds(layout.grid), densify_pts=21))
+
+
 def _bounds(grid):
     from gee_alt.grid import bounds
 
@@ -224,10 +246,14 @@ def load_calibration(run: Path) -> dict:
     """``RUN/calibration.json`` with a one-line error if missing or broken."""
     run = rundir.require_run(run, "calibration")
     try:
-        cal = json.loads((run / rundir.CALIBRATION).read_text())
-        float(cal["E"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise GeeAltError(f"{run / rundir.CALIBRATION} is not a valid calibration ({exc}); rerun 'gee-alt calibrate'") from None
+        cal = json.loads((run / rundir.CALIBRATION).read_text(encoding="utf-8"))
+        e = float(cal["E"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        why = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        raise GeeAltError(f"{run / rundir.CALIBRATION} is not a valid calibration ({why}); rerun 'gee-alt calibrate'") from None
+    if not (np.isfinite(e) and 0 < e < 1):
+        raise GeeAltError(f"{run / rundir.CALIBRATION}: E = {e} is not a plausible Stefan coefficient (0 < E < 1); "
+                          "rerun 'gee-alt calibrate'")
     return cal
 
 
@@ -294,7 +320,21 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
     run = Path(run)
     alt, years, grid = read_alt_stack(run)
     if len(years) < 3:
-        raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(years)}")
+        raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(years)}; run more years")
+    inside = None
+    if mask_geojson is not None:                 # checked before anything is written
+        p = Path(mask_geojson)
+        if not p.is_file():
+            raise GeeAltError(f"mask polygon not found: {p}")
+        try:
+            inside = rasterize_geojson(p, grid)
+        except GeeAltError as exc:
+            raise GeeAltError(f"mask {p.name}: {exc}; give a Polygon GeoJSON in lon/lat") from None
+        except Exception as exc:                 # malformed coordinates (rasterio/shapely raise several types)
+            raise GeeAltError(f"mask {p.name} has an invalid geometry ({type(exc).__name__}); "
+                              "give a Polygon GeoJSON in lon/lat") from None
+        if not inside.any():
+            raise GeeAltError(f"{p.name} does not cover any pixel of the run's grid")
     res = trend_cube(alt, years, min_valid_years=min(min_valid_years, len(years)))
     slope_cm = (res["slope"] * 100.0).astype("float32")
     tags = {"years": f"{years[0]}-{years[-1]}", "method": "Theil-Sen slope, Mann-Kendall test (tie-corrected)"}
@@ -304,13 +344,7 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
     out = {"years": years, "area_mean_alt_m": series, "area_trend": series_trend(years, series["mean"]),
            "pixels_significant_frac_p05": float(np.nanmean(res["p_value"] < 0.05)),
            "median_slope_cm_per_yr": float(np.nanmedian(slope_cm))}
-    if mask_geojson is not None:
-        p = Path(mask_geojson)
-        if not p.exists():
-            raise GeeAltError(f"mask polygon not found: {p}")
-        inside = rasterize_geojson(p.read_text(), grid)
-        if not inside.any():
-            raise GeeAltError(f"{p.name} does not cover any pixel of the run's grid")
+    if inside is not None:
         out["disturbance"] = {"alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
                               "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px)}
     write_json_atomic(run / rundir.TREND_DIR / "trend.json", out)
@@ -318,10 +352,112 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
 
 
 # ------------------------------------------------------------------------------ engines
+LOCAL_METHOD = "RF sharpening (local engine, scikit-learn)"
+RESUME_FORMAT = 1
+# what a resumed local run may clean up (never inputs/ or truth/, never foreign files)
+_PRODUCT_ENTRIES = {rundir.ALT_DIR, rundir.TREND_DIR, rundir.REPORT_DIR, rundir.CALIBRATION, rundir.VALIDATION,
+                    rundir.INSITU_USED, rundir.CUBE_NC, rundir.MANIFEST, "ndvi_mean.tif", "landcover.tif"}
+
+
+def _ddt_tags(year: int, *, engine: str, method: str, thaw_season: str, synthetic) -> dict:
+    return {"units": "degC day", "year": year, "quantity": "thawing degree-days of land surface temperature",
+            "engine": engine, "method": method, "thaw_season": thaw_season, "synthetic": synthetic}
+
+
+def write_ddt_year(run: Path, year: int, ddt: np.ndarray, ddt_sd: np.ndarray | None, n_obs: np.ndarray | None, grid,
+                   tags: dict) -> Path:
+    """One year's ``RUN/ddt/ddt_YYYY.tif`` (bands DDT, its sd, n_obs), written atomically."""
+    bands, names = [np.asarray(ddt, "float32")], [DDT_VAR]
+    for var, arr in ((DDT_SD_VAR, ddt_sd), (NOBS_VAR, n_obs)):
+        if arr is not None:
+            bands.append(np.asarray(arr).astype("float32"))
+            names.append(var)
+    return write_cog(rundir.ddt_path(run, year), np.stack(bands), grid, tags=tags, band_descriptions=names)
+
+
+def _input_fingerprint(layout, years: list[int]) -> dict:
+    """Name, size and mtime of every input file the years depend on (Landsat gap filling uses all years)."""
+    files = [layout.root / "dem.tif", layout.root / "landcover.tif"]
+    for y in years:
+        files += [layout.root / "landsat_ndvi" / f"ndvi_{y}.tif", layout.root / "modis_ndvi" / f"ndvi_{y}.tif",
+                  layout.root / "modis_lst" / f"lst_{y}.tif"]
+    out = {}
+    for f in files:
+        if f.exists():
+            st = f.stat()
+            out[f.relative_to(layout.root).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def _describe_difference(old: dict, new: dict) -> str:
+    for k in ("engine", "inputs", "years", "seed", "trees", "synthetic", "format"):
+        if old.get(k) != new.get(k):
+            return f"{k} {old.get(k)} vs {new.get(k)} now"
+    changed = sorted(set(old.get("input_files", {})) ^ set(new.get("input_files", {}))) or \
+        sorted(k for k in new.get("input_files", {}) if old.get("input_files", {}).get(k) != new["input_files"][k])
+    return f"input file {changed[0]} changed" if changed else "settings changed"
+
+
+def resume_state(run: str | Path, settings: dict) -> dict[int, dict]:
+    """The finished years of an interrupted local run in ``run`` (year -> record), after checks.
+
+    Raises :class:`GeeAltError` when the interrupted run was made with other settings or
+    inputs (resuming would mix runs). Years whose files are missing or do not match their
+    recorded sha256 are not finished (they are recomputed).
+    """
+    from gee_alt.io import sha256_file
+
+    run = Path(run)
+    rec = rundir.read_progress(run)
+    if rec is None:
+        return {}
+    if rec.get("settings") != settings:
+        raise GeeAltError(f"{run} holds an interrupted run with other settings ({_describe_difference(rec.get('settings') or {}, settings)}); "
+                          "rerun with the same settings to resume it, or pass --overwrite to start over")
+    done = {}
+    for key, y in (rec.get("years") or {}).items():
+        year = int(key)
+        ddt, nd = rundir.ddt_path(run, year), rundir.resume_ndvi_path(run, year)
+        try:
+            if sha256_file(ddt) == y.get("sha256") and sha256_file(nd) == y.get("ndvi_sha256"):
+                done[year] = y
+        except OSError:
+            continue
+    return done
+
+
+def _clean_for_resume(run: Path, keep_years: set[int]) -> None:
+    """Remove what an interrupted run left that will be redone: temporaries, products, unfinished years."""
+    from gee_alt.io import TMP_PREFIX
+
+    for top in (run, run / rundir.DDT_DIR, run / rundir.RESUME_DIR):
+        if not top.is_dir():
+            continue
+        for p in top.iterdir():
+            name = p.name
+            if name.startswith(TMP_PREFIX):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            elif top == run and name in _PRODUCT_ENTRIES:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            elif top == run / rundir.DDT_DIR and p.is_file() and rundir.year_of(name) not in keep_years:
+                p.unlink()
+            elif top == run / rundir.RESUME_DIR and name.startswith("ndvi_") and rundir.year_of(name) not in keep_years:
+                p.unlink()
+
+
 def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | Path, *, years: list[int] | None = None,
                      seed: int = 0, trees: int = 40, progress: ProgressFactory = _no_progress,
-                     synthetic: bool = False, on_year=None, workers: int | None = None) -> dict:
-    """The local engine on a user's input directory, then calibration and ALT. Returns a summary."""
+                     synthetic: bool = False, on_year=None, workers: int | None = None, resume: bool = False,
+                     on_resume: Callable[[list[int], list[int]], None] | None = None) -> dict:
+    """The local engine on a user's input directory, then calibration and ALT. Returns a summary.
+
+    Each year's DDT is written as soon as it is computed and recorded (with its sha256) in
+    ``RUN/.resume/progress.json``. With ``resume`` an interrupted run in ``out`` is continued:
+    finished years are not recomputed (``on_resume(done, todo)`` is told which), stray
+    temporaries and later products are removed, and calibration, ALT, trend and the NetCDF
+    cube are redone; the result is byte-identical to an uninterrupted run.
+    """
+    from gee_alt.io import sha256_file
     from gee_alt.local.engine import LocalEngineParams, run_local
     from gee_alt.local.layout import InputLayout
 
@@ -333,29 +469,63 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
     if not Path(insitu).exists():
         raise GeeAltError(f"in-situ table not found: {insitu}")
     out = Path(out)
-    ndvi_sum = {}
+    settings = {"format": RESUME_FORMAT, "engine": "local", "inputs": str(Path(inputs).resolve()), "years": list(years),
+                "seed": seed, "trees": trees, "synthetic": bool(synthetic),
+                "input_files": _input_fingerprint(layout, years)}
+    done = resume_state(out, settings) if resume else {}
+    done = {y: r for y, r in done.items() if y in years}
+    if resume:
+        _clean_for_resume(out, set(done))
+    else:
+        shutil.rmtree(out / rundir.RESUME_DIR, ignore_errors=True)
+    prev = rundir.read_progress(out) if resume else None
+    attempt = int((prev or {}).get("attempts", 0)) + 1
+    record = {"settings": settings, "attempts": attempt, "years": {str(y): done[y] for y in sorted(done)}}
+    rundir.write_progress(out, record)
+    todo = [y for y in years if y not in done]
+    if on_resume and done:
+        on_resume(sorted(done), todo)
+    params = LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers)
+    syn_tag = int(bool(synthetic))
 
-    def collect(year, products):
-        nd = products["ndvi_30m"]
-        ndvi_sum["sum"] = ndvi_sum.get("sum", 0) + nd
-        ndvi_sum["n"] = ndvi_sum.get("n", 0) + 1
+    def keep_ndvi(year, products):
+        from gee_alt.io import atomic_path
+
+        with atomic_path(rundir.resume_ndvi_path(out, year)) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(products["ndvi_30m"], "float32"))
         if on_year:
             on_year(year, products)
 
-    adv = progress("Sharpening NDVI and LST, DDT", len(years))
-    cube = run_local(layout, years, LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers),
-                     synthetic=synthetic,
-                     on_year=collect, progress=adv)
-    write_ddt(out, cube)
+    def finished(res):
+        year = res["year"]
+        path = write_ddt_year(out, year, res["ddt"], res["ddt_sd"], res["n_obs"], layout.grid,
+                              _ddt_tags(year, engine="local", method=LOCAL_METHOD, thaw_season=res["season"],
+                                        synthetic=syn_tag))
+        record["years"][str(year)] = {"sha256": sha256_file(path),
+                                      "ndvi_sha256": sha256_file(rundir.resume_ndvi_path(out, year)),
+                                      "attempt": attempt}
+        rundir.write_progress(out, record)
+
+    adv = progress("Sharpening NDVI and LST, DDT", len(todo))
+    run_local(layout, years, params, synthetic=synthetic, on_year=keep_ndvi, progress=adv,
+              skip_years=set(done), on_result=finished)
+    cube = read_ddt(out, years)
     write_cog(out / "dem.tif", layout.dem.data[0], layout.grid, tags={"units": "m", "source": "inputs"})
+    cube.attrs.update({"engine": "local", "synthetic": syn_tag, "method": LOCAL_METHOD,
+                       "thaw_season": read_raster(rundir.ddt_path(out, years[-1])).tags.get("thaw_season", ""),
+                       "n_estimators": trees, "seed": seed})
     if layout.landcover is not None:
         write_cog(out / LANDCOVER, layout.landcover.data[0], layout.grid, tags={"units": "class", "source": "inputs"})
-    write_cog(out / "ndvi_mean.tif", (ndvi_sum["sum"] / ndvi_sum["n"]).astype("float32"), layout.grid,
-              tags={"units": "1", "quantity": "mean 30 m NDVI over the run's years", "synthetic": int(synthetic)})
+    ndvi_sum = 0
+    for y in years:
+        ndvi_sum = ndvi_sum + np.load(rundir.resume_ndvi_path(out, y))
+    write_cog(out / "ndvi_mean.tif", (ndvi_sum / len(years)).astype("float32"), layout.grid,
+              tags={"units": "1", "quantity": "mean 30 m NDVI over the run's years", "synthetic": syn_tag})
     cal = calibrate(out, insitu, seed=seed)
     write_alt(out, progress=progress)
     finish_products(out, cube, progress=progress)
-    return {"years": years, "calibration": cal, "cube": cube}
+    return {"years": years, "calibration": cal, "cube": cube, "resumed_years": sorted(done)}
 
 
 def finish_products(run: Path, cube: xr.Dataset, *, progress: ProgressFactory = _no_progress) -> dict:

@@ -35,6 +35,8 @@ DDT_DIR, ALT_DIR, TREND_DIR, REPORT_DIR = "ddt", "alt", "trend", "report"
 MANIFEST, CALIBRATION, VALIDATION, INSITU_USED, CUBE_NC = (
     "manifest.json", "calibration.json", "validation.json", "insitu_used.csv", "cube.nc")
 _YEAR = re.compile(r"_(\d{4})\.tif$")
+RESUME_DIR = ".resume"          # progress of an unfinished run (removed when the run completes)
+PROGRESS = "progress.json"
 
 
 def ddt_path(run: Path, year: int) -> Path:
@@ -50,6 +52,40 @@ def alt_path(run: Path, year: int) -> Path:
 def alt_sd_path(run: Path, year: int) -> Path:
     """``RUN/alt/alt_sd_YYYY.tif``."""
     return Path(run) / ALT_DIR / f"alt_sd_{year}.tif"
+
+
+def year_of(name: str) -> int | None:
+    """The year in a product file name (``ddt_2010.tif``, ``ndvi_2010.npy``), else ``None``."""
+    m = re.search(r"_(\d{4})\.(?:tif|npy)$", name)
+    return int(m.group(1)) if m else None
+
+
+def resume_ndvi_path(run: Path, year: int) -> Path:
+    """``RUN/.resume/ndvi_YYYY.npy``: a finished year's 30 m NDVI, kept for the run's NDVI mean."""
+    return Path(run) / RESUME_DIR / f"ndvi_{year}.npy"
+
+
+def read_progress(run: Path) -> dict | None:
+    """The progress record of an unfinished run (``RUN/.resume/progress.json``), ``None`` if absent or unreadable."""
+    import json
+
+    try:
+        rec = json.loads((Path(run) / RESUME_DIR / PROGRESS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def write_progress(run: Path, record: dict) -> Path:
+    """Write the progress record atomically."""
+    return write_json_atomic(Path(run) / RESUME_DIR / PROGRESS, record)
+
+
+def clear_progress(run: Path) -> None:
+    """Remove ``RUN/.resume`` (the run is complete)."""
+    import shutil
+
+    shutil.rmtree(Path(run) / RESUME_DIR, ignore_errors=True)
 
 
 def years_of(run: Path, kind: str = "ddt") -> list[int]:

@@ -95,7 +95,9 @@ def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | 
             reasons[i] = f"{reasons[i]}; {extra}" if reasons[i] else extra
     if not keep.any():
         first = next((r for r in reasons if r), "")
-        raise GeeAltError(f"no in-situ row left for calibration after screening ({len(table)} rows; e.g. {first})")
+        raise GeeAltError(f"no in-situ row left for calibration after screening ({len(table)} rows; e.g. {first}); "
+                          "add sites at homogeneous places or loosen the screen (gee-alt calibrate --ddt-cv-max, "
+                          "--dem-std-max, --ndvi-std-max)")
     cls = None if classes is None else np.asarray(classes, dtype=object)[keep]
     cal = StefanCalibration(**calibration_params).fit(ddt[keep], table.alt_m[keep], table.site_id[keep],
                                                       classes=cls, censored=table.censored[keep])

@@ -53,7 +53,7 @@ def fit_e(sqrt_ddt, alt_m) -> float:
     ok = np.isfinite(x) & np.isfinite(y)
     sxx = float(np.sum(x[ok] ** 2))
     if sxx <= 0:
-        raise GeeAltError("cannot fit E: no observation with a positive thawing index")
+        raise GeeAltError("cannot fit E: no observation with a positive thawing index; check the sites' years and locations")
     return float(np.sum(x[ok] * y[ok]) / sxx)
 
 
@@ -116,7 +116,7 @@ def fit_e_censored(sqrt_ddt, alt_m, censored=None) -> tuple[float, float]:
         e = fit_e(x, y)
         return e, float(np.sqrt(np.mean((y - e * x) ** 2)))
     if exact.sum() < 2:
-        raise GeeAltError("cannot fit E: fewer than two exact (uncensored) in-situ values")
+        raise GeeAltError("cannot fit E: fewer than two exact (uncensored) in-situ values; add in-situ sites")
     e0 = fit_e(x[exact], y[exact])
     s0 = max(float(np.sqrt(np.mean((y[exact] - e0 * x[exact]) ** 2))), 1e-3 * float(np.mean(np.abs(y))) + 1e-6)
     res = optimize.minimize(_tobit_negll, np.array([e0, math.log(s0)]), args=(x, y, code), jac=True,
@@ -498,6 +498,11 @@ class StefanCalibration:
         x = np.sqrt(d[keep])
         y, sites, code = y[keep], sites[keep], code[keep]
         cls = None if cls is None else cls[keep]
+        # a canonical row order (site, then values): the fit, CI and CV do not depend on the
+        # order of the input rows, not even in the last bit of a floating-point sum
+        order = np.lexsort((code, y, x, sites) if cls is None else (code, y, x, cls.astype(str), sites))
+        x, y, sites, code = x[order], y[order], sites[order], code[order]
+        cls = None if cls is None else cls[order]
         cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
         _, self.e_, self.e_by_class_, self.sigma_m_ = _fit_predictor(
             x, y, code, cls, self.by_class, self.min_sites_per_class, sites)

@@ -46,7 +46,10 @@ MANIFEST_NAME = "manifest_ee.json"
 
 TRANSIENT_MARKERS = ("too many concurrent aggregations", "429", "too many requests", "quota exceeded",
                      "rate limit", "500", "502", "503", "504", "internal error", "service unavailable",
-                     "backend error", "temporarily", "deadline exceeded", "connection reset")
+                     "backend error", "temporarily", "deadline exceeded", "connection reset",
+                     "read timed out", "timeout", "connection aborted", "remote end closed")
+MAX_DELAY_S = 60.0            # one backoff delay never exceeds this
+MAX_TOTAL_SLEEP_S = 900.0     # nor all the backoff of one pull (then: stop with one line)
 FATAL_GUIDANCE = {
     "user memory limit exceeded": "lower rf.num_samples, raise rf.tile_scale or use a smaller AOI",
     "computation timed out": "lower rf.num_samples or rf.number_of_trees, or use a smaller AOI",
@@ -121,8 +124,10 @@ def fatal_error(exc: BaseException, what: str) -> GeeAltError:
 class RetryingCall:
     """Wrap an ``ee.data`` call with backoff for transient errors (delays in seconds).
 
-    Delay before retry ``n`` (0-based) = ``initial_delay_s * 2**n * (1 + u)``, ``u`` uniform
-    in [0, 1) from a seeded generator. Counts ``calls`` (attempts) and ``retries``.
+    Delay before retry ``n`` (0-based) = ``min(initial_delay_s * 2**n * (1 + u), max_delay_s)``,
+    ``u`` uniform in [0, 1) from a seeded generator; the retries of one wrapper sleep at most
+    ``max_total_sleep_s`` in all, so a pull never waits without bound. Counts ``calls``
+    (attempts), ``retries`` and ``slept_s``.
     """
 
     fn: Callable
@@ -131,8 +136,11 @@ class RetryingCall:
     initial_delay_s: float = 0.5
     sleep: Callable[[float], None] = time.sleep
     seed: int = 0
+    max_delay_s: float = MAX_DELAY_S
+    max_total_sleep_s: float = MAX_TOTAL_SLEEP_S
     calls: int = 0
     retries: int = 0
+    slept_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self):
@@ -149,14 +157,19 @@ class RetryingCall:
             except Exception as exc:  # ee.EEException, HTTP and socket errors
                 if classify_error(exc) == "fatal":
                     raise fatal_error(exc, self.what) from None
-                if attempt == self.max_retries:
-                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                    raise GeeAltError(f"Earth Engine still failing {self.what} after {self.max_retries} "
-                                      f"retries: {first} — try again later or lower pull.max_workers") from None
                 with self._lock:
-                    self.retries += 1
                     jitter = self._rng.random()
-                self.sleep(self.initial_delay_s * (2 ** attempt) * (1 + jitter))
+                    delay = min(self.initial_delay_s * (2 ** min(attempt, 60)) * (1 + jitter), self.max_delay_s)
+                    out_of_time = self.slept_s + delay > self.max_total_sleep_s
+                    if not (attempt == self.max_retries or out_of_time):
+                        self.retries += 1
+                        self.slept_s += delay
+                if attempt == self.max_retries or out_of_time:
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                    raise GeeAltError(f"Earth Engine still failing {self.what} after {attempt} retries "
+                                      f"({self.slept_s:.0f} s of backoff): {first} — try again later (the run "
+                                      "resumes) or lower pull.max_workers") from None
+                self.sleep(delay)
 
 
 @contextlib.contextmanager
@@ -277,6 +290,10 @@ def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year:
     manifest (``requests`` per pulled year).
     """
     out_dir = Path(out_dir)
+    from gee_alt.io import remove_stray_temporaries
+
+    if (out_dir / DDT_DIR).is_dir():
+        remove_stray_temporaries(out_dir / DDT_DIR)      # left by a killed run (atomic writes: never a product)
     manifest = read_manifest(out_dir)
     manifest.update({"engine": "ee", "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()}})
     arrays: dict[int, np.ndarray] = {}

@@ -58,13 +58,17 @@ def resolve_key_path(key: str | os.PathLike | None, env: dict | None = None) -> 
 
 
 def read_service_account_key(path: Path) -> dict:
-    """Read and check a service-account JSON key; warns (never prints contents) if world-readable."""
+    """Read and check a service-account JSON key (never prints its contents).
+
+    A key readable or writable by other users is refused with a one-line error saying
+    ``chmod 600 KEY`` (the warning that cannot be missed); the key is not used.
+    """
     if not path.is_file():
         raise GeeAltError(f"service-account key not found: {path} (see auth/README.md)")
     mode = path.stat().st_mode
-    if mode & (stat.S_IROTH | stat.S_IWOTH):
-        warnings.warn(f"service-account key {path} is readable by other users; run: chmod 600 {path}",
-                      stacklevel=2)
+    if mode & (stat.S_IROTH | stat.S_IWOTH):      # like ssh: a key others can read is refused, not used
+        raise GeeAltError(f"service-account key {path} is readable by other users; run: chmod 600 {path} "
+                          "(and consider rotating the key; see auth/README.md)")
     try:
         key = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):

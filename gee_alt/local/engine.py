@@ -119,39 +119,51 @@ def default_workers() -> int:
 
 def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams = LocalEngineParams(), *,
               synthetic: bool = False, on_year: Callable[[int, dict], None] | None = None,
-              progress: Callable[[int], None] | None = None) -> xr.Dataset:
+              progress: Callable[[int], None] | None = None, skip_years=(),
+              on_result: Callable[[dict], None] | None = None) -> xr.Dataset | None:
     """Run the local engine over ``years``; returns the DDT cube (see :mod:`gee_alt.cube`).
 
     Years are processed in ``params.workers`` processes (each forest single-threaded, so
     results do not depend on the number of workers); ``on_year(year, products)`` is called in
     year order with the year's ``ndvi_30m`` (y, x), ``lst_30m_degc`` (composite, y, x),
     ``lst_coarse`` and ``ndvi_coarse`` (coarse inputs as DataArrays) and ``days``.
+
+    Resume: years in ``skip_years`` are not computed (Landsat gap filling still uses all
+    ``years``, so the others come out byte-identical); ``on_result(res)`` gets each computed
+    year's ``year, ddt, ddt_sd, n_obs, season`` in year order; the cube holds the computed
+    years only (``None`` when every year was skipped).
     """
     layout.check_years(years)
     grid = layout.grid
     landsat_raw = np.stack([layout.landsat_ndvi(y).data[0] for y in years])
     landsat = fill_landsat_gaps(landsat_raw)
-    workers = min(params.workers or default_workers(), len(years))
+    todo = [(i, y) for i, y in enumerate(years) if y not in set(skip_years)]
+    workers = min(params.workers or default_workers(), max(len(todo), 1))
     results: dict[int, dict] = {}
 
     def consume(res: dict) -> None:
         if on_year:
             on_year(res["year"], res["products"])
         res.pop("products")
+        if on_result:
+            on_result(res)
         results[res["year"]] = res
         if progress:
             progress(1)
 
     if workers <= 1:
-        for i, year in enumerate(years):
+        for i, year in todo:
             consume(process_year(layout, year, landsat[i], landsat_raw[i], params))
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = [pool.submit(_process_year_in_worker, str(layout.root), y, landsat[i], landsat_raw[i], params)
-                       for i, y in enumerate(years)]
+                       for i, y in todo]
             for fut in futures:          # in year order: callbacks and progress are deterministic
                 consume(fut.result())
+    if not todo:
+        return None
+    years = [y for _, y in todo]
     season = results[years[-1]]["season"]
     return make_ddt_cube(np.stack([results[y]["ddt"] for y in years]), years, grid,
                          ddt_sd_degc_days=np.stack([results[y]["ddt_sd"] for y in years]),

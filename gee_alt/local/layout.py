@@ -84,12 +84,14 @@ class InputLayout:
 
     def _on_grid(self, r: Raster) -> Raster:
         if not same_grid(r.grid, self.grid):
-            raise GeeAltError(f"{Path(r.path).name} is not on the DEM grid (CRS, transform and size must match dem.tif)")
+            raise GeeAltError(f"{Path(r.path).parent.name}/{Path(r.path).name} is not on the DEM grid "
+                              "(CRS, transform and size must match dem.tif); resample it to the DEM grid")
         return r
 
     def _coarse(self, r: Raster) -> Raster:
         if not _overlaps(self.grid, r.grid):
-            raise GeeAltError(f"{Path(r.path).name} does not overlap dem.tif")
+            raise GeeAltError(f"{Path(r.path).parent.name}/{Path(r.path).name} does not overlap dem.tif; "
+                              "check its CRS and georeferencing")
         return r
 
     def check_years(self, years: list[int]) -> list[int]:
@@ -100,18 +102,32 @@ class InputLayout:
                               f"(available: {self.years[0]}-{self.years[-1]})")
         return years
 
+    def preflight(self, years: list[int]) -> list[int]:
+        """Open and check every input file of ``years`` (grid, overlap, bands, dates, units, valid
+        pixels) so bad input stops before any output is written; returns ``years``."""
+        self.check_years(years)
+        any_landsat = False
+        for y in years:
+            any_landsat |= bool(np.isfinite(self.landsat_ndvi(y).data).any())
+            self.modis_ndvi(y)
+            self.modis_lst(y)
+        if not any_landsat:
+            raise GeeAltError(f"{self.root}/landsat_ndvi: no valid pixel in any year {years[0]}-{years[-1]} "
+                              "(all nodata); give Landsat NDVI with clear pixels")
+        return years
+
     def landsat_ndvi(self, year: int) -> Raster:
         """Landsat NDVI of ``year`` on the DEM grid."""
         return self._on_grid(read_raster(self.root / "landsat_ndvi" / f"ndvi_{year}.tif", bands=1))
 
     def modis_ndvi(self, year: int) -> Raster:
         """MODIS NDVI of ``year`` (its own grid)."""
-        return self._coarse(read_raster(self.root / "modis_ndvi" / f"ndvi_{year}.tif", bands=1))
+        return _valid(self._coarse(read_raster(self.root / "modis_ndvi" / f"ndvi_{year}.tif", bands=1)), "modis_ndvi")
 
     def modis_lst(self, year: int) -> LstComposites:
         """MODIS LST composites of ``year`` in °C with their dates and lengths."""
         path = self.root / "modis_lst" / f"lst_{year}.tif"
-        r = self._coarse(read_raster(path))
+        r = _valid(self._coarse(read_raster(path)), "modis_lst")
         units = r.tags.get("units", "degC").strip()
         if units in ("K", "kelvin", "Kelvin"):
             r.data = r.data - 273.15
@@ -127,6 +143,12 @@ class InputLayout:
         if np.any(r.data[np.isfinite(r.data)] < -90) or np.any(r.data[np.isfinite(r.data)] > 90):
             raise GeeAltError(f"{path.name}: LST values outside -90..90 degC; set the units tag to K if they are kelvin")
         return LstComposites(r, starts, days)
+
+
+def _valid(r: Raster, folder: str) -> Raster:
+    if not np.isfinite(r.data).any():
+        raise GeeAltError(f"{folder}/{Path(r.path).name} has no valid pixel (all nodata); replace it or leave the year out")
+    return r
 
 
 def _band_days(path: Path, count: int) -> list[float]:
