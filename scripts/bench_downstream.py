@@ -144,7 +144,7 @@ def generate(run: Path, grid, years: list[int], seed: int) -> dict:
 
 # ------------------------------------------------------------------ the timed downstream
 def calibrate(run: Path, grid, years: list[int], records: list[dict], radius: int = 3):
-    """Windowed-read calibration (never loads a full cube)."""
+    """Calibration that never loads a full cube (one year's band at a time, 7 x 7 windows kept)."""
     import rasterio
     from rasterio.windows import Window
 
@@ -163,12 +163,15 @@ def calibrate(run: Path, grid, years: list[int], records: list[dict], radius: in
     k = 2 * radius + 1
     wins = np.full((len(years), len(sites), k, k), np.nan, "float32")
     for yi, year in enumerate(years):
-        with rasterio.open(ddt_path(run, year)) as src:
-            for si in range(len(sites)):
-                r0, c0 = row[si] - radius, col[si] - radius
-                if r0 < 0 or c0 < 0 or r0 + k > h or c0 + k > w:
-                    continue
-                wins[yi, si] = src.read(1, window=Window(c0, r0, k, k))
+        # one threaded read of the band (26 MB) beats ~60 windowed reads that each decode a tile
+        with rasterio.open(ddt_path(run, year), num_threads=2) as src:   # as gee_alt.io.read_raster
+            band = src.read(1)
+        for si in range(len(sites)):
+            r0, c0 = row[si] - radius, col[si] - radius
+            if r0 < 0 or c0 < 0 or r0 + k > h or c0 + k > w:
+                continue
+            wins[yi, si] = band[r0:r0 + k, c0:c0 + k]
+        del band
     site_index = {s: i for i, s in enumerate(sites)}
     year_index = {y: i for i, y in enumerate(years)}
     with np.errstate(invalid="ignore"):
@@ -209,7 +212,7 @@ def downstream(run: Path, grid, years: list[int], records: list[dict], mem_budge
     with open(scratch, "wb") as f:
         for year in years:
             t = time.perf_counter()
-            with rasterio.open(ddt_path(run, year)) as src:
+            with rasterio.open(ddt_path(run, year), num_threads=2) as src:   # as gee_alt.io.read_raster
                 ddt = src.read(1)
                 sd = src.read(2)
             t_read += time.perf_counter() - t
