@@ -185,37 +185,3 @@ def remove_stray_temporaries(folder: str | os.PathLike) -> int:
             p.unlink()
             n += 1
     return n
-
-
-class BackgroundWriter:
-    """Run writes on one background thread while the caller computes the next product.
-
-    GDAL compresses with the GIL released, so writing year N overlaps computing year N+1.
-    At most ``max_pending`` writes wait (bounded memory); tasks run in submission order; the
-    first error is raised again by :meth:`submit` or on leaving the ``with`` block.
-    """
-
-    def __init__(self, max_pending: int = 2):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._pending: list = []
-        self._max = max(1, max_pending)
-
-    def submit(self, fn, *args, **kwargs) -> None:
-        self._pending.append(self._pool.submit(fn, *args, **kwargs))
-        while len(self._pending) > self._max:
-            self._pending.pop(0).result()
-
-    def __enter__(self) -> "BackgroundWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            for fut in self._pending:
-                if exc_type is None:
-                    fut.result()
-                else:
-                    fut.cancel()
-        finally:
-            self._pool.shutdown(wait=True)

@@ -20,7 +20,7 @@ from gee_alt import __version__, rundir
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, grid_of, make_ddt_cube, validate_ddt_cube
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import same_grid
-from gee_alt.io import BackgroundWriter, read_raster, write_cog, write_json_atomic
+from gee_alt.io import read_raster, write_cog, write_json_atomic
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -280,32 +280,25 @@ def write_alt(run: str | Path, *, progress: ProgressFactory = _no_progress, stac
                 e_sd_map[lc == float(k)] = (hi - lo) / 3.92
     adv = progress("ALT maps", len(years))
     paths = []
-
-    def write_year(y, alt, sd, grid, base):
-        write_cog(rundir.alt_path(run, y), alt, grid, tags={**base, "units": "m", "quantity": "active-layer thickness"},
-                  band_descriptions=["alt_m"])
-        write_cog(rundir.alt_sd_path(run, y), sd, grid,
-                  tags={**base, "units": "m", "quantity": "1-sigma uncertainty of active-layer thickness"},
-                  band_descriptions=["alt_sd_m"])
+    for y in years:
+        r = read_raster(rundir.ddt_path(run, y))
+        ddt = r.data[0]
+        ddt_sd = r.data[1] if r.data.shape[0] > 1 else np.zeros_like(ddt)
+        alt = alt_from_ddt(ddt, e_map).astype("float32")
+        sd = alt_sd(ddt, ddt_sd, e_map, e_sd_map).astype("float32")
+        base = {"year": y, "engine": r.tags.get("engine", ""), "synthetic": r.tags.get("synthetic", "0"),
+                "E": f"{e:.6f}", "E_ci95": json.dumps(cal.get("E_ci95")), "method": "Stefan ALT = E*sqrt(DDT)",
+                "E_by_class": json.dumps(cal.get("E_by_class") or {})}
+        paths.append(write_cog(rundir.alt_path(run, y), alt, r.grid, tags={**base, "units": "m",
+                               "quantity": "active-layer thickness"}, band_descriptions=["alt_m"]))
+        paths.append(write_cog(rundir.alt_sd_path(run, y), sd, r.grid, tags={**base, "units": "m",
+                               "quantity": "1-sigma uncertainty of active-layer thickness"}, band_descriptions=["alt_sd_m"]))
         if stac:
             from gee_alt.stac import stac_item_for_cog, write_stac_item
 
             write_stac_item(run / rundir.ALT_DIR / f"alt_{y}.stac.json",
                             stac_item_for_cog(rundir.alt_path(run, y), y, href=f"alt_{y}.tif"))
         adv(1)
-
-    with BackgroundWriter() as writer:          # year N is written while year N+1 is computed
-        for y in years:
-            r = read_raster(rundir.ddt_path(run, y))
-            ddt = r.data[0]
-            ddt_sd = r.data[1] if r.data.shape[0] > 1 else np.zeros_like(ddt)
-            alt = alt_from_ddt(ddt, e_map).astype("float32")
-            sd = alt_sd(ddt, ddt_sd, e_map, e_sd_map).astype("float32")
-            base = {"year": y, "engine": r.tags.get("engine", ""), "synthetic": r.tags.get("synthetic", "0"),
-                    "E": f"{e:.6f}", "E_ci95": json.dumps(cal.get("E_ci95")), "method": "Stefan ALT = E*sqrt(DDT)",
-                    "E_by_class": json.dumps(cal.get("E_by_class") or {})}
-            writer.submit(write_year, y, alt, sd, r.grid, base)
-            paths += [rundir.alt_path(run, y), rundir.alt_sd_path(run, y)]
     return paths
 
 

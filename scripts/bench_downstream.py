@@ -209,9 +209,7 @@ def downstream(run: Path, grid, years: list[int], records: list[dict], mem_budge
                              "n_rows": n_rows, "loo_rmse_m": cal.loo_["rmse_m"]}
     scratch = run / ".alt_cube.f32"
     t_read = t_alt = t_write = 0.0
-    from gee_alt.io import BackgroundWriter
-
-    with open(scratch, "wb") as f, BackgroundWriter() as writer:
+    with open(scratch, "wb") as f:
         for year in years:
             t = time.perf_counter()
             with rasterio.open(ddt_path(run, year), num_threads=2) as src:   # as gee_alt.io.read_raster
@@ -226,17 +224,12 @@ def downstream(run: Path, grid, years: list[int], records: list[dict], mem_budge
             t_alt += time.perf_counter() - t
             t = time.perf_counter()
             tags = {"synthetic": 1, "year": year, "units": "m", "E": f"{cal.e_:.5f}"}
-            # as gee_alt.pipeline.write_alt: the COGs are written on a background thread while the
-            # next year is read and computed (t_write is then only the time spent waiting for it)
-            writer.submit(write_cog, alt_path(run, year), alt, grid, tags={**tags, "quantity": "ALT"},
-                          band_descriptions=["alt_m"])
-            writer.submit(write_cog, alt_sd_path(run, year), alt_sd, grid, tags={**tags, "quantity": "ALT 1-sigma"},
-                          band_descriptions=["alt_sd_m"])
-            outputs += [alt_path(run, year), alt_sd_path(run, year)]
+            outputs.append(write_cog(alt_path(run, year), alt, grid, tags={**tags, "quantity": "ALT"},
+                                     band_descriptions=["alt_m"]))
+            outputs.append(write_cog(alt_sd_path(run, year), alt_sd, grid, tags={**tags, "quantity": "ALT 1-sigma"},
+                                     band_descriptions=["alt_sd_m"]))
             t_write += time.perf_counter() - t
             del alt, alt_sd
-        t = time.perf_counter()
-    t_write += time.perf_counter() - t      # leaving the with block waits for the last writes
     stages.update(read_ddt_s=t_read, alt_and_sd_s=t_alt, write_alt_cogs_s=t_write)
 
     n_y = len(years)

@@ -81,21 +81,3 @@ def test_read_raster_errors_name_the_file(tmp_path):
     good = write_cog(tmp_path / "g.tif", np.zeros((600, 700)), GRID)
     with pytest.raises(GeeAltError, match="expected 3 band"):
         read_raster(good, bands=3)
-
-
-def test_background_writer_keeps_order_and_raises(tmp_path):
-    from gee_alt.io import BackgroundWriter
-
-    done = []
-    with BackgroundWriter(max_pending=2) as w:
-        for i in range(6):
-            w.submit(lambda k: done.append(k), i)
-    assert done == list(range(6))
-
-    def boom():
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        with BackgroundWriter() as w:
-            w.submit(boom)
-            w.submit(lambda: None)
