@@ -608,22 +608,28 @@ def _trend_vs_truth(run: Path, years: list[int]) -> dict:
 
 
 def truth_table(t: dict) -> dict:
-    """The demo's scores as one flat table: stage -> {ours, baseline, ratio or error, units}."""
-    e = t["E"]
-    return {
-        "NDVI 30 m RMSE": {"gee-alt": t["ndvi"]["sharpened"]["rmse"], "bilinear": t["ndvi"]["bilinear"]["rmse"],
-                           "ratio": t["ndvi"]["rmse_ratio"], "units": "1"},
-        "LST 30 m RMSE": {"gee-alt": t["lst_degc"]["sharpened"]["rmse"], "bilinear": t["lst_degc"]["bilinear"]["rmse"],
-                          "ratio": t["lst_degc"]["rmse_ratio"], "units": "degC"},
-        "DDT RMSE / bias": {"gee-alt": t["ddt_degc_days"]["rmse"], "bias": t["ddt_degc_days"]["bias"], "units": "degC day"},
-        "E (Stefan)": {"gee-alt": e["estimated"], "truth at sites": e["truth_at_sites"],
-                       "relative error": e["rel_error_vs_sites"], "units": "m (degC day)^-0.5"},
-        "ALT RMSE / bias": {"gee-alt": t["alt_m"]["rmse"], "bias": t["alt_m"]["bias"], "units": "m"},
-        **({"ALT trend (area mean)": {"gee-alt": t["alt_trend"]["area_mean_cm_per_yr"],
-                                      "truth": t["alt_trend"]["truth_area_mean_cm_per_yr"],
-                                      "relative error": t["alt_trend"]["rel_error_area_mean"], "units": "cm/yr"}}
-           if "alt_trend" in t else {}),
+    """The demo's scores as one readable table (numbers for machines are in ``truth``):
+    stage -> {gee-alt, reference, comparison, units}."""
+    e, tr = t["E"], t.get("alt_trend")
+    rows = {
+        "NDVI 30 m, RMSE": {"gee-alt": f"{t['ndvi']['sharpened']['rmse']:.4f}",
+                            "reference": f"bilinear {t['ndvi']['bilinear']['rmse']:.4f}",
+                            "comparison": f"ratio {t['ndvi']['rmse_ratio']:.2f}", "units": "1"},
+        "LST 30 m, RMSE": {"gee-alt": f"{t['lst_degc']['sharpened']['rmse']:.3f}",
+                           "reference": f"bilinear {t['lst_degc']['bilinear']['rmse']:.3f}",
+                           "comparison": f"ratio {t['lst_degc']['rmse_ratio']:.2f}", "units": "degC"},
+        "DDT, RMSE": {"gee-alt": f"{t['ddt_degc_days']['rmse']:.1f}", "reference": "truth",
+                      "comparison": f"bias {t['ddt_degc_days']['bias']:+.1f}", "units": "degC day"},
+        "E (Stefan)": {"gee-alt": f"{e['estimated']:.5f}", "reference": f"truth at sites {e['truth_at_sites']:.5f}",
+                       "comparison": f"error {100 * e['rel_error_vs_sites']:+.1f} %", "units": "m (degC day)^-0.5"},
+        "ALT, RMSE": {"gee-alt": f"{t['alt_m']['rmse']:.3f}", "reference": "truth",
+                      "comparison": f"bias {t['alt_m']['bias']:+.3f}", "units": "m"},
     }
+    if tr:
+        rows["ALT trend, area mean"] = {"gee-alt": f"{tr['area_mean_cm_per_yr']:+.2f}",
+                                        "reference": f"truth {tr['truth_area_mean_cm_per_yr']:+.2f}",
+                                        "comparison": f"error {100 * tr['rel_error_area_mean']:+.0f} %", "units": "cm/yr"}
+    return rows
 
 
 def _metrics(err: np.ndarray) -> dict:
