@@ -259,3 +259,22 @@ def test_year_images_for_the_map_build_offline(ee_offline):
         assert "Image" in js
     assert "alt_m" in ee.serializer.toJSON(imgs["alt"]) and "Image.sqrt" in ee.serializer.toJSON(imgs["alt_sd"])
     assert set(year_images(cfg, 2015)) == {"lst", "ddt"}
+
+
+def test_lst_residual_is_aggregated_radiance_like(ee_offline, cfg):
+    """Temperatures: the residual compares the sensor's view, mean of (T + 273.15)^4, not mean T."""
+    import ee
+
+    coarse = col.modis_projection(col.MOD11A1, "LST_Day_1km")
+    fine = ee.Projection("EPSG:32647", [30, 0, 499980, 0, -30, 4210260])
+    target = ee.Image(1).rename("t").setDefaultProjection(coarse)
+    preds = ee.Image.cat([ee.Image(2).rename("ndvi"), ee.Image(3).rename("elevation_m")]).reproject(crs=fine)
+    args = (target, preds, coarse, 926.625433055833, ee.Geometry.Rectangle(list(SMALL_BBOX)), cfg.rf, 7, "v",
+            ["ndvi", "elevation_m"])
+    def numbers(img):
+        return {c for c in constants_in(img) if isinstance(c, (int, float)) and not isinstance(c, bool)}
+
+    assert {4, 0.25, 273.15} <= numbers(sharpen.sharpen(*args, radiance=True))
+    assert not {0.25, 273.15} & numbers(sharpen.sharpen(*args))
+    # the yearly DDT graph uses it for LST
+    assert '"Image.pow"' in ee.serializer.toJSON(thaw.ddt_image(cfg, 2015, cfg.grid()))

@@ -27,6 +27,9 @@ from gee_alt.config import RfConfig
 TARGET_PROPERTY = "target"
 
 
+KELVIN = 273.15  # °C -> K for radiance-like aggregation of temperatures
+
+
 def rf_classifier(rf: RfConfig, seed: int, mode: str = "REGRESSION") -> ee.Classifier:
     """A seeded ``smileRandomForest`` in ``mode`` (``REGRESSION`` or ``RAW_REGRESSION``);
     ``0`` settings in ``rf`` mean the Earth Engine default (``None``)."""
@@ -76,12 +79,14 @@ def training_samples(coarse_predictors: ee.Image, target: ee.Image, mask: ee.Ima
 
 def sharpen(target: ee.Image, fine_predictors: ee.Image, coarse_proj: ee.Projection, coarse_scale_m: float,
             region: ee.Geometry, rf: RfConfig, seed: int, name: str,
-            homogeneity_bands: list[str]) -> ee.Image:
+            homogeneity_bands: list[str], radiance: bool = False) -> ee.Image:
     """Sharpen the one-band coarse ``target`` to the 30 m grid of ``fine_predictors``.
 
     Returns bands ``name`` (residual-corrected prediction, target units) and ``name + "_sd"``
     (std over trees, target units). ``fine_predictors`` must carry the 30 m grid projection;
-    ``target`` must carry ``coarse_proj`` as default projection.
+    ``target`` must carry ``coarse_proj`` as default projection. With ``radiance`` (temperatures
+    in °C) the prediction is aggregated radiance-like for the residual, as the sensor sees it:
+    mean of (T + 273.15)^4, back to °C (as the local engine does).
     """
     predictor_names = fine_predictors.bandNames()
     coarse_pred = aggregate(fine_predictors, coarse_proj, rf.reduce_max_pixels)
@@ -91,8 +96,12 @@ def sharpen(target: ee.Image, fine_predictors: ee.Image, coarse_proj: ee.Project
     forest = rf_classifier(rf, seed, "REGRESSION").train(
         features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names)
     fine_pred = fine_predictors.classify(forest, "prediction")
-    residual = (target.subtract(aggregate(fine_pred, coarse_proj, rf.reduce_max_pixels))
-                .reproject(crs=coarse_proj).resample("bilinear"))
+    if radiance:
+        rad = fine_pred.add(KELVIN).pow(4)
+        pred_coarse = aggregate(rad, coarse_proj, rf.reduce_max_pixels).pow(0.25).subtract(KELVIN)
+    else:
+        pred_coarse = aggregate(fine_pred, coarse_proj, rf.reduce_max_pixels)
+    residual = target.subtract(pred_coarse).reproject(crs=coarse_proj).resample("bilinear")
     value = fine_pred.add(residual).rename(name)
     trees = rf_classifier(rf, seed, "RAW_REGRESSION").train(
         features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names)

@@ -67,7 +67,7 @@ def lst_anomaly(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.
     bilinear 1 km seasonal mean."""
     predictors = ee.Image.cat([ndvi.select("ndvi"), terrain]).reproject(crs=fine_proj)
     sharp = sharpen(season.mean_degc, predictors, season.projection, MODIS_1KM_SCALE_M, region, cfg.rf,
-                    cfg.rf.seed + LST_SEED_OFFSET, "lst_degc", ["ndvi", "elevation_m"])
+                    cfg.rf.seed + LST_SEED_OFFSET, "lst_degc", ["ndvi", "elevation_m"], radiance=True)
     coarse_bilinear = season.mean_degc.reproject(crs=season.projection).resample("bilinear")
     return ee.Image.cat([sharp.select("lst_degc").subtract(coarse_bilinear).rename("dlst_degc"),
                          sharp.select("lst_degc_sd").rename("dlst_sd_degc")])
