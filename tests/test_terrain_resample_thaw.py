@@ -126,3 +126,16 @@ def test_cached_interpolation_matches_rasterio_across_crs():
     a[0, h // 2, w // 2] = np.nan                   # a NaN neighbour is left out of the weights
     with_nan = interpolate(a, coarse, fine, "bilinear")
     assert np.isfinite(with_nan).all()
+
+
+def test_local_engine_workers_fit_in_memory(monkeypatch):
+    """Workers are capped by memory, and inputs too large for one worker fail early with one line."""
+    from gee_alt.errors import GeeAltError
+    from gee_alt.local import engine
+
+    monkeypatch.setattr(engine, "available_memory_bytes", lambda: 4 * 2**30)
+    assert engine.workers_for_memory(512 * 512, 27, 4) == 3          # ~1.0 GB each in 0.8 x 4 GB
+    with pytest.raises(GeeAltError, match="crop the inputs"):
+        engine.workers_for_memory(3215 * 2065, 27, 2)
+    monkeypatch.setattr(engine, "available_memory_bytes", lambda: None)
+    assert engine.workers_for_memory(3215 * 2065, 27, 2) == 2

@@ -117,6 +117,41 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+# Measured: one worker on the 512 x 512 demo window with 27 composites peaks at ~1.0 GB, of which
+# ~0.25 GB is the interpreter and libraries: ~110 bytes per fine pixel and composite.
+BYTES_PER_PIXEL_COMPOSITE = 110
+WORKER_BASE_BYTES = 300 * 2**20
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new processes (Linux ``MemAvailable``), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def workers_for_memory(n_pixels: int, n_composites: int, requested: int) -> int:
+    """The number of workers (<= ``requested``) whose estimated peak fits in 80 % of available
+    memory; raises :class:`GeeAltError` when even one does not (the inputs must be cropped)."""
+    from gee_alt.errors import GeeAltError
+
+    per_worker = WORKER_BASE_BYTES + BYTES_PER_PIXEL_COMPOSITE * n_pixels * max(n_composites, 1)
+    avail = available_memory_bytes()
+    if avail is None:
+        return requested
+    fit = int(0.8 * avail // per_worker)
+    if fit < 1:
+        raise GeeAltError(f"the local engine needs about {per_worker / 2**30:.1f} GB per year for {n_pixels:,} px x "
+                          f"{n_composites} composites, {avail / 2**30:.1f} GB is available: crop the inputs to a "
+                          "smaller window or use --engine ee")
+    return max(1, min(requested, fit))
+
+
 def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams = LocalEngineParams(), *,
               synthetic: bool = False, on_year: Callable[[int, dict], None] | None = None,
               progress: Callable[[int], None] | None = None, skip_years=(),
@@ -139,6 +174,9 @@ def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams =
     landsat = fill_landsat_gaps(landsat_raw)
     todo = [(i, y) for i, y in enumerate(years) if y not in set(skip_years)]
     workers = min(params.workers or default_workers(), max(len(todo), 1))
+    if todo:
+        n_comp = layout.modis_lst(todo[0][1]).raster.data.shape[0]
+        workers = workers_for_memory(grid["shape_2d"][0] * grid["shape_2d"][1], n_comp, workers)
     results: dict[int, dict] = {}
 
     def consume(res: dict) -> None:
