@@ -15,6 +15,13 @@ Per year:
 Output bands: ``ddt_degc_days``, ``ddt_sd_degc_days``, ``n_obs`` (float32), reprojected to the
 output grid (``crs`` + ``crsTransform``). See :mod:`gee_alt.ee.composite` for the LST
 time step, day/night handling and gap filling.
+
+Differences from the local engine (:mod:`gee_alt.local.engine`), to keep in mind when comparing:
+the local engine sharpens every composite (one multi-output forest per year) instead of adding
+one seasonal anomaly; it weights coarse training pixels by homogeneity, which EE sampling cannot,
+so EE drops the least homogeneous ``1 - rf.homogeneity_keep_fraction`` instead; and it fuses
+clear Landsat NDVI with the sharpened MODIS NDVI. Both aggregate LST radiance-like (T⁴) for the
+residual correction.
 """
 
 from __future__ import annotations
