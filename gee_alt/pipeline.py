@@ -19,7 +19,7 @@ import xarray as xr
 from gee_alt import __version__, rundir
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, grid_of, make_ddt_cube, validate_ddt_cube
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import same_grid
+from gee_alt.grid import bounds, same_grid
 from gee_alt.io import read_raster, write_cog, write_json_atomic
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -151,14 +151,14 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     """
     from gee_alt.insitu import read_insitu, write_insitu
     from gee_alt.sites import calibrate_from_cube
-    from gee_alt.stefan import block_cv, group_cv
+    from gee_alt.stefan import block_cv
 
     run = rundir.require_run(run, "ddt")
     cube = read_ddt(run, extras=False)
     grid = grid_of(cube)
     from rasterio.warp import transform_bounds
 
-    bbox = transform_bounds(grid["crs"], "EPSG:4326", *_bounds(grid), densify_pts=21)
+    bbox = transform_bounds(grid["crs"], "EPSG:4326", *bounds(grid), densify_pts=21)
     table = read_insitu(insitu_csv, bbox=bbox)
     classes = site_classes(run, grid, table) if by_class in (True, "auto") else None
     if by_class is True and classes is None:
@@ -178,9 +178,6 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
                           "interval and cross-validation need at least 2 sites; add in-situ sites")
     write_insitu(run / rundir.INSITU_USED, table)
     sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
-    cls_keep = None if classes is None else classes[keep]
-    loo = group_cv(sqrt_ddt[keep], table.alt_m[keep], table.site_id[keep], censored=table.censored[keep],
-                   classes=cls_keep, by_class=classes is not None, return_pred=True)
     fitted = cal.predict(res.ddt_degc_days, classes)
     from pyproj import Transformer
 
@@ -203,7 +200,7 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
                      "censored": str(table.censored[i]), "ddt_degc_days": float(res.ddt_degc_days[i]),
                      "alt_fit_m": float(fitted[i]), "alt_loo_m": float(p),
                      "class": None if classes is None else int(classes[i])}
-                    for i, p in zip(np.nonzero(keep)[0], loo["pred_m"])]
+                    for i, p in zip(np.nonzero(keep)[0], cal.loo_pred_m_)]
     out["thresholds"] = thresholds or {}
     out["screen_fields"] = sorted({"ddt", *fields})
     out["gee_alt_version"] = __version__
@@ -233,13 +230,7 @@ def check_insitu_for(layout, insitu_csv: str | Path | None) -> None:
     insitu_csv = insitu_csv or layout.insitu_path
     if insitu_csv is None:
         raise GeeAltError(f"no in-situ table: pass --insitu CSV or put insitu.csv in {layout.root}")
-    check_insitu_bbox(insitu_csv, transform_bounds(layout.grid["crs"], "EPSG:4326", *_bounds(layout.grid), densify_pts=21))
-
-
-def _bounds(grid):
-    from gee_alt.grid import bounds
-
-    return bounds(grid)
+    check_insitu_bbox(insitu_csv, transform_bounds(layout.grid["crs"], "EPSG:4326", *bounds(layout.grid), densify_pts=21))
 
 
 def load_calibration(run: Path) -> dict:

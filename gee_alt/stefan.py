@@ -454,7 +454,8 @@ class StefanCalibration:
     min_sites_per_class : see ``by_class``.
 
     Fitted attributes: ``e_``, ``sigma_m_`` (residual sd), ``e_sd_`` (bootstrap sd),
-    ``e_ci95_`` (lo, hi), ``e_by_class_`` (dict), ``e_ci_by_class_``, ``loo_`` (leave-one-site-out
+    ``e_ci95_`` (lo, hi), ``e_by_class_`` (dict), ``e_ci_by_class_``, ``loo_pred_m_`` (held-out
+    prediction per input row, m), ``loo_`` (leave-one-site-out
     dict), ``n_used_``, ``n_dropped_``, ``n_sites_``, ``n_censored_``, ``drop_reasons_`` (dict
     reason → count).
     """
@@ -518,7 +519,10 @@ class StefanCalibration:
             self.e_ci_by_class_[k] = bootstrap_e_ci(x[m], y[m], sites[m], n_boot=self.n_boot, seed=self.random_state,
                                                     level=self.level, censored=cflags[m])
         self.loo_ = group_cv(x, y, sites, censored=cflags, classes=cls, by_class=self.by_class,
-                             min_sites_per_class=self.min_sites_per_class, site_ids=sites)
+                             min_sites_per_class=self.min_sites_per_class, site_ids=sites, return_pred=True)
+        # held-out predictions back in the caller's row order (NaN for rows not used)
+        self.loo_pred_m_ = np.full(n, np.nan)
+        self.loo_pred_m_[np.nonzero(keep)[0][order]] = self.loo_.pop("pred_m")
         self.n_used_ = int(keep.sum())
         self.n_dropped_ = int(n - keep.sum())
         self.n_sites_ = int(len(np.unique(sites)))
