@@ -1,6 +1,6 @@
 """Orchestration: engine -> DDT cube -> run directory -> calibration -> ALT -> validation -> report.
 
-Every step reads and writes the run directory (:mod:`gee_alt.rundir`), so each can be rerun
+Every step reads and writes the run directory (:mod:`gee_alt.runs`), so each can be rerun
 alone (``gee-alt calibrate``, ``gee-alt alt``, ...). Progress is reported through a callback
 factory ``progress(description, total) -> advance(n)`` so this module stays free of UI code.
 """
@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
-from gee_alt import __version__, rundir
+from gee_alt import __version__, runs
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, grid_of, make_ddt_cube, validate_ddt_cube
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import bounds, same_grid
@@ -72,22 +72,22 @@ def write_ddt(run: Path, cube: xr.Dataset, *, tags: dict | None = None) -> list[
              "engine": cube.attrs.get("engine", ""), "method": cube.attrs.get("method", ""),
              "thaw_season": cube.attrs.get("thaw_season", ""), "synthetic": cube.attrs.get("synthetic", 0)}
         t.update(tags or {})
-        paths.append(write_cog(rundir.ddt_path(run, year), np.stack(bands), grid, tags=t, band_descriptions=names))
+        paths.append(write_cog(runs.ddt_path(run, year), np.stack(bands), grid, tags=t, band_descriptions=names))
     return paths
 
 
 def read_ddt(run: Path, years: list[int] | None = None, *, extras: bool = True) -> xr.Dataset:
     """The DDT cube of a run, read back from ``RUN/ddt/ddt_YYYY.tif`` (``extras=False``: DDT only,
     a third of the memory)."""
-    run = rundir.require_run(run, "ddt")
-    have = rundir.years_of(run, "ddt")
+    run = runs.require_run(run, "ddt")
+    have = runs.years_of(run, "ddt")
     years = years or have
     missing = [y for y in years if y not in have]
     if missing:
         raise GeeAltError(f"{run}/ddt has no file for year(s) {missing}")
     arrays, grid, tags = {}, None, {}
     for y in years:
-        r = read_raster(rundir.ddt_path(run, y))
+        r = read_raster(runs.ddt_path(run, y))
         if grid is None:
             grid, tags = r.grid, r.tags
         elif not same_grid(grid, r.grid):
@@ -149,11 +149,11 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     class that has enough sites (others use the global E). Returns the calibration dict (E,
     E_ci95, n_used, n_dropped with reasons, loo, block CV, E_by_class, ...).
     """
-    from gee_alt.insitu import read_insitu, write_insitu
-    from gee_alt.sites import calibrate_from_cube
-    from gee_alt.stefan import block_cv
+    from gee_alt.insitu.table import read_insitu, write_insitu
+    from gee_alt.science.sites import calibrate_from_cube
+    from gee_alt.science.stefan import block_cv
 
-    run = rundir.require_run(run, "ddt")
+    run = runs.require_run(run, "ddt")
     cube = read_ddt(run, extras=False)
     grid = grid_of(cube)
     from rasterio.warp import transform_bounds
@@ -176,7 +176,7 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     if n_sites < 2:
         raise GeeAltError(f"only {n_sites} in-situ site left after screening ({int(keep.sum())} rows): the confidence "
                           "interval and cross-validation need at least 2 sites; add in-situ sites")
-    write_insitu(run / rundir.INSITU_USED, table)
+    write_insitu(run / runs.INSITU_USED, table)
     sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
     fitted = cal.predict(res.ddt_degc_days, classes)
     from pyproj import Transformer
@@ -204,8 +204,8 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
     out["thresholds"] = thresholds or {}
     out["screen_fields"] = sorted({"ddt", *fields})
     out["gee_alt_version"] = __version__
-    write_json_atomic(run / rundir.CALIBRATION, out)
-    val_path = run / rundir.VALIDATION
+    write_json_atomic(run / runs.CALIBRATION, out)
+    val_path = run / runs.VALIDATION
     val = json.loads(val_path.read_text()) if val_path.exists() else {}
     val.update({"insitu": [{"site_id": p["site_id"], "year": p["year"], "alt_obs_m": p["alt_obs_m"],
                             "alt_pred_m": p["alt_loo_m"]} for p in out["pairs"] if not p["censored"]],
@@ -218,7 +218,7 @@ def calibrate(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | Non
 def check_insitu_bbox(insitu_csv: str | Path, bbox) -> None:
     """Fail early (before any computing) when the in-situ table has no usable row inside ``bbox``
     (``west, south, east, north`` degrees); row-level problems are left to the calibration report."""
-    from gee_alt.insitu import read_insitu
+    from gee_alt.insitu.table import read_insitu
 
     read_insitu(insitu_csv, bbox=bbox)
 
@@ -235,15 +235,15 @@ def check_insitu_for(layout, insitu_csv: str | Path | None) -> None:
 
 def load_calibration(run: Path) -> dict:
     """``RUN/calibration.json`` with a one-line error if missing or broken."""
-    run = rundir.require_run(run, "calibration")
+    run = runs.require_run(run, "calibration")
     try:
-        cal = json.loads((run / rundir.CALIBRATION).read_text(encoding="utf-8"))
+        cal = json.loads((run / runs.CALIBRATION).read_text(encoding="utf-8"))
         e = float(cal["E"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         why = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
-        raise GeeAltError(f"{run / rundir.CALIBRATION} is not a valid calibration ({why}); rerun 'gee-alt calibrate'") from None
+        raise GeeAltError(f"{run / runs.CALIBRATION} is not a valid calibration ({why}); rerun 'gee-alt calibrate'") from None
     if not (np.isfinite(e) and 0 < e < 1):
-        raise GeeAltError(f"{run / rundir.CALIBRATION}: E = {e} is not a plausible Stefan coefficient (0 < E < 1); "
+        raise GeeAltError(f"{run / runs.CALIBRATION}: E = {e} is not a plausible Stefan coefficient (0 < E < 1); "
                           "rerun 'gee-alt calibrate'")
     return cal
 
@@ -254,11 +254,11 @@ def write_alt(run: str | Path, *, progress: ProgressFactory = _no_progress, stac
 
     ALT = E·√DDT; sd² = DDT·sd(E)² + (E / (2√DDT))²·sd(DDT)² (first order).
     """
-    from gee_alt.stefan import alt_from_ddt, alt_sd
+    from gee_alt.science.stefan import alt_from_ddt, alt_sd
 
     run = Path(run)
     cal = load_calibration(run)
-    years = rundir.years_of(run, "ddt")
+    years = runs.years_of(run, "ddt")
     e, e_sd = float(cal["E"]), float(cal.get("E_sd") or 0.0)
     e_map, e_sd_map = e, e_sd
     if cal.get("E_by_class") and (run / LANDCOVER).exists():      # per-class E on the land-cover map
@@ -272,7 +272,7 @@ def write_alt(run: str | Path, *, progress: ProgressFactory = _no_progress, stac
     adv = progress("ALT maps", len(years))
     paths = []
     for y in years:
-        r = read_raster(rundir.ddt_path(run, y))
+        r = read_raster(runs.ddt_path(run, y))
         ddt = r.data[0]
         ddt_sd = r.data[1] if r.data.shape[0] > 1 else np.zeros_like(ddt)
         alt = alt_from_ddt(ddt, e_map).astype("float32")
@@ -280,24 +280,24 @@ def write_alt(run: str | Path, *, progress: ProgressFactory = _no_progress, stac
         base = {"year": y, "engine": r.tags.get("engine", ""), "synthetic": r.tags.get("synthetic", "0"),
                 "E": f"{e:.6f}", "E_ci95": json.dumps(cal.get("E_ci95")), "method": "Stefan ALT = E*sqrt(DDT)",
                 "E_by_class": json.dumps(cal.get("E_by_class") or {})}
-        paths.append(write_cog(rundir.alt_path(run, y), alt, r.grid, tags={**base, "units": "m",
+        paths.append(write_cog(runs.alt_path(run, y), alt, r.grid, tags={**base, "units": "m",
                                "quantity": "active-layer thickness"}, band_descriptions=["alt_m"]))
-        paths.append(write_cog(rundir.alt_sd_path(run, y), sd, r.grid, tags={**base, "units": "m",
+        paths.append(write_cog(runs.alt_sd_path(run, y), sd, r.grid, tags={**base, "units": "m",
                                "quantity": "1-sigma uncertainty of active-layer thickness"}, band_descriptions=["alt_sd_m"]))
         if stac:
-            from gee_alt.stac import stac_item_for_cog, write_stac_item
+            from gee_alt.export.stac import stac_item_for_cog, write_stac_item
 
-            write_stac_item(run / rundir.ALT_DIR / f"alt_{y}.stac.json",
-                            stac_item_for_cog(rundir.alt_path(run, y), y, href=f"alt_{y}.tif"))
+            write_stac_item(run / runs.ALT_DIR / f"alt_{y}.stac.json",
+                            stac_item_for_cog(runs.alt_path(run, y), y, href=f"alt_{y}.tif"))
         adv(1)
     return paths
 
 
 def read_alt_stack(run: Path, years: list[int] | None = None) -> tuple[np.ndarray, list[int], dict]:
     """ALT (m) as ``(year, y, x)`` float32 with its years and grid."""
-    run = rundir.require_run(run, "alt")
-    years = years or rundir.years_of(run, "alt")
-    rs = [read_raster(rundir.alt_path(run, y)) for y in years]
+    run = runs.require_run(run, "alt")
+    years = years or runs.years_of(run, "alt")
+    rs = [read_raster(runs.alt_path(run, y)) for y in years]
     return np.stack([r.data[0] for r in rs]), years, rs[0].grid
 
 
@@ -306,7 +306,7 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
                 ring_width_px: int = 10) -> dict:
     """Per-pixel Theil-Sen slope of ALT (cm/yr) and Mann-Kendall p; area-mean series; optional
     inside-vs-ring contrast for a polygon. Writes ``RUN/trend/*.tif`` and returns a summary."""
-    from gee_alt.trend import area_mean_series, disturbance_contrast, rasterize_geojson, series_trend, trend_cube
+    from gee_alt.science.trend import area_mean_series, disturbance_contrast, rasterize_geojson, series_trend, trend_cube
 
     run = Path(run)
     alt, years, grid = read_alt_stack(run)
@@ -329,8 +329,8 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
     res = trend_cube(alt, years, min_valid_years=min(min_valid_years, len(years)))
     slope_cm = (res["slope"] * 100.0).astype("float32")
     tags = {"years": f"{years[0]}-{years[-1]}", "method": "Theil-Sen slope, Mann-Kendall test (tie-corrected)"}
-    write_cog(run / rundir.TREND_DIR / "alt_trend_cm_per_yr.tif", slope_cm, grid, tags={**tags, "units": "cm/yr"})
-    write_cog(run / rundir.TREND_DIR / "alt_trend_p.tif", res["p_value"].astype("float32"), grid, tags={**tags, "units": "1"})
+    write_cog(run / runs.TREND_DIR / "alt_trend_cm_per_yr.tif", slope_cm, grid, tags={**tags, "units": "cm/yr"})
+    write_cog(run / runs.TREND_DIR / "alt_trend_p.tif", res["p_value"].astype("float32"), grid, tags={**tags, "units": "1"})
     series = area_mean_series(alt, years)
     out = {"years": years, "area_mean_alt_m": series, "area_trend": series_trend(years, series["mean"]),
            "pixels_significant_frac_p05": float(np.nanmean(res["p_value"] < 0.05)),
@@ -338,7 +338,7 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
     if inside is not None:
         out["disturbance"] = {"alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
                               "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px)}
-    write_json_atomic(run / rundir.TREND_DIR / "trend.json", out)
+    write_json_atomic(run / runs.TREND_DIR / "trend.json", out)
     return out
 
 
@@ -346,8 +346,8 @@ def write_trend(run: str | Path, *, min_valid_years: int = 8, mask_geojson: str 
 LOCAL_METHOD = "RF sharpening (local engine, scikit-learn)"
 RESUME_FORMAT = 1
 # what a resumed local run may clean up (never inputs/ or truth/, never foreign files)
-_PRODUCT_ENTRIES = {rundir.ALT_DIR, rundir.TREND_DIR, rundir.REPORT_DIR, rundir.CALIBRATION, rundir.VALIDATION,
-                    rundir.INSITU_USED, rundir.CUBE_NC, rundir.MANIFEST, "ndvi_mean.tif", "landcover.tif"}
+_PRODUCT_ENTRIES = {runs.ALT_DIR, runs.TREND_DIR, runs.REPORT_DIR, runs.CALIBRATION, runs.VALIDATION,
+                    runs.INSITU_USED, runs.CUBE_NC, runs.MANIFEST, "ndvi_mean.tif", "landcover.tif"}
 
 
 def _ddt_tags(year: int, *, engine: str, method: str, thaw_season: str, synthetic) -> dict:
@@ -363,7 +363,7 @@ def write_ddt_year(run: Path, year: int, ddt: np.ndarray, ddt_sd: np.ndarray | N
         if arr is not None:
             bands.append(np.asarray(arr).astype("float32"))
             names.append(var)
-    return write_cog(rundir.ddt_path(run, year), np.stack(bands), grid, tags=tags, band_descriptions=names)
+    return write_cog(runs.ddt_path(run, year), np.stack(bands), grid, tags=tags, band_descriptions=names)
 
 
 def _input_fingerprint(layout, years: list[int]) -> dict:
@@ -399,7 +399,7 @@ def resume_state(run: str | Path, settings: dict) -> dict[int, dict]:
     from gee_alt.io import sha256_file
 
     run = Path(run)
-    rec = rundir.read_progress(run)
+    rec = runs.read_progress(run)
     if rec is None:
         return {}
     if rec.get("settings") != settings:
@@ -408,7 +408,7 @@ def resume_state(run: str | Path, settings: dict) -> dict[int, dict]:
     done = {}
     for key, y in (rec.get("years") or {}).items():
         year = int(key)
-        ddt, nd = rundir.ddt_path(run, year), rundir.resume_ndvi_path(run, year)
+        ddt, nd = runs.ddt_path(run, year), runs.resume_ndvi_path(run, year)
         try:
             if sha256_file(ddt) == y.get("sha256") and sha256_file(nd) == y.get("ndvi_sha256"):
                 done[year] = y
@@ -421,7 +421,7 @@ def _clean_for_resume(run: Path, keep_years: set[int]) -> None:
     """Remove what an interrupted run left that will be redone: temporaries, products, unfinished years."""
     from gee_alt.io import TMP_PREFIX
 
-    for top in (run, run / rundir.DDT_DIR, run / rundir.RESUME_DIR):
+    for top in (run, run / runs.DDT_DIR, run / runs.RESUME_DIR):
         if not top.is_dir():
             continue
         for p in top.iterdir():
@@ -430,9 +430,9 @@ def _clean_for_resume(run: Path, keep_years: set[int]) -> None:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
             elif top == run and name in _PRODUCT_ENTRIES:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
-            elif top == run / rundir.DDT_DIR and p.is_file() and rundir.year_of(name) not in keep_years:
+            elif top == run / runs.DDT_DIR and p.is_file() and runs.year_of(name) not in keep_years:
                 p.unlink()
-            elif top == run / rundir.RESUME_DIR and name.startswith("ndvi_") and rundir.year_of(name) not in keep_years:
+            elif top == run / runs.RESUME_DIR and name.startswith("ndvi_") and runs.year_of(name) not in keep_years:
                 p.unlink()
 
 
@@ -449,8 +449,8 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
     cube are redone; the result is byte-identical to an uninterrupted run.
     """
     from gee_alt.io import sha256_file
-    from gee_alt.local.engine import LocalEngineParams, run_local
-    from gee_alt.local.layout import InputLayout
+    from gee_alt.engines.local.engine import LocalEngineParams, run_local
+    from gee_alt.engines.local.layout import InputLayout
 
     layout = InputLayout(inputs)
     years = layout.check_years(years) if years else layout.years
@@ -468,11 +468,11 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
     if resume:
         _clean_for_resume(out, set(done))
     else:
-        shutil.rmtree(out / rundir.RESUME_DIR, ignore_errors=True)
-    prev = rundir.read_progress(out) if resume else None
+        shutil.rmtree(out / runs.RESUME_DIR, ignore_errors=True)
+    prev = runs.read_progress(out) if resume else None
     attempt = int((prev or {}).get("attempts", 0)) + 1
     record = {"settings": settings, "attempts": attempt, "years": {str(y): done[y] for y in sorted(done)}}
-    rundir.write_progress(out, record)
+    runs.write_progress(out, record)
     todo = [y for y in years if y not in done]
     if on_resume and done:
         on_resume(sorted(done), todo)
@@ -482,7 +482,7 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
     def keep_ndvi(year, products):
         from gee_alt.io import atomic_path
 
-        with atomic_path(rundir.resume_ndvi_path(out, year)) as tmp:
+        with atomic_path(runs.resume_ndvi_path(out, year)) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, np.asarray(products["ndvi_30m"], "float32"))
         if on_year:
@@ -494,9 +494,9 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
                               _ddt_tags(year, engine="local", method=LOCAL_METHOD, thaw_season=res["season"],
                                         synthetic=syn_tag))
         record["years"][str(year)] = {"sha256": sha256_file(path),
-                                      "ndvi_sha256": sha256_file(rundir.resume_ndvi_path(out, year)),
+                                      "ndvi_sha256": sha256_file(runs.resume_ndvi_path(out, year)),
                                       "attempt": attempt}
-        rundir.write_progress(out, record)
+        runs.write_progress(out, record)
 
     adv = progress("Sharpening NDVI and LST, DDT", len(todo))
     run_local(layout, years, params, synthetic=synthetic, on_year=keep_ndvi, progress=adv,
@@ -504,13 +504,13 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
     cube = read_ddt(out, years)
     write_cog(out / "dem.tif", layout.dem.data[0], layout.grid, tags={"units": "m", "source": "inputs"})
     cube.attrs.update({"engine": "local", "synthetic": syn_tag, "method": LOCAL_METHOD,
-                       "thaw_season": read_raster(rundir.ddt_path(out, years[-1])).tags.get("thaw_season", ""),
+                       "thaw_season": read_raster(runs.ddt_path(out, years[-1])).tags.get("thaw_season", ""),
                        "n_estimators": trees, "seed": seed})
     if layout.landcover is not None:
         write_cog(out / LANDCOVER, layout.landcover.data[0], layout.grid, tags={"units": "class", "source": "inputs"})
     ndvi_sum = 0
     for y in years:
-        ndvi_sum = ndvi_sum + np.load(rundir.resume_ndvi_path(out, y))
+        ndvi_sum = ndvi_sum + np.load(runs.resume_ndvi_path(out, y))
     write_cog(out / "ndvi_mean.tif", (ndvi_sum / len(years)).astype("float32"), layout.grid,
               tags={"units": "1", "quantity": "mean 30 m NDVI over the run's years", "synthetic": syn_tag})
     cal = calibrate(out, insitu, seed=seed)
@@ -521,7 +521,7 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
 
 def finish_products(run: Path, cube: xr.Dataset, *, progress: ProgressFactory = _no_progress) -> dict:
     """Trend (when >= 3 years) and the NetCDF cube of all years (ALT, ALT sd, DDT)."""
-    from gee_alt.netcdf import write_alt_netcdf
+    from gee_alt.export.netcdf import write_alt_netcdf
 
     run = Path(run)
     years = [int(y) for y in cube["year"].values]
@@ -530,9 +530,9 @@ def finish_products(run: Path, cube: xr.Dataset, *, progress: ProgressFactory = 
     if len(years) >= 3:
         summary["trend"] = write_trend(run)
     adv(1)
-    alt = np.stack([read_raster(rundir.alt_path(run, y)).data[0] for y in years])
-    alt_sd = np.stack([read_raster(rundir.alt_sd_path(run, y)).data[0] for y in years])
-    write_alt_netcdf(run / rundir.CUBE_NC, cube, alt, alt_sd, calibration=load_calibration(run))
+    alt = np.stack([read_raster(runs.alt_path(run, y)).data[0] for y in years])
+    alt_sd = np.stack([read_raster(runs.alt_sd_path(run, y)).data[0] for y in years])
+    write_alt_netcdf(run / runs.CUBE_NC, cube, alt, alt_sd, calibration=load_calibration(run))
     adv(1)
     return summary
 
@@ -541,14 +541,14 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
              size_px: int = 512, workers: int | None = None, progress: ProgressFactory = _no_progress) -> dict:
     """Generate the synthetic demo scene, run the local engine, calibrate, write ALT and score
     every stage against the truth. Returns the validation dict (also in ``validation.json``)."""
-    from gee_alt.demo import DemoScene, DemoSpec, write_demo_inputs
-    from gee_alt.resample import interpolate
+    from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
+    from gee_alt.science.resample import interpolate
 
     years = years or list(range(2000, 2025))
     out = Path(out)
     scene = DemoScene(DemoSpec(seed=seed, years=tuple(years), size_px=size_px))
     adv = progress("Synthetic scene (inputs + truth)", len(years))
-    from gee_alt.local.engine import default_workers
+    from gee_alt.engines.local.engine import default_workers
 
     sample = write_demo_inputs(scene, out / "inputs", out / "truth", years, progress=adv,
                                workers=workers or default_workers())
@@ -569,26 +569,26 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
 
     res = run_local_inputs(out / "inputs", out / "inputs" / "insitu.csv", out, years=years, seed=seed, trees=trees,
                            progress=progress, synthetic=True, on_year=score, workers=workers)
-    validation = json.loads((out / rundir.VALIDATION).read_text())
+    validation = json.loads((out / runs.VALIDATION).read_text())
     validation.update({"synthetic": True, "scene": {"seed": seed, "size_px": size_px, "grid": scene.grid,
                                                     "years": [years[0], years[-1]]}})
     validation["truth"] = _truth_scores(out, scene, years, scores, res["calibration"])
     if len(years) >= 5:
         validation["truth"]["alt_trend"] = _trend_vs_truth(out, years)
     validation["truth_table"] = truth_table(validation["truth"])
-    write_json_atomic(out / rundir.VALIDATION, validation)
+    write_json_atomic(out / runs.VALIDATION, validation)
     return validation
 
 
 def _trend_vs_truth(run: Path, years: list[int]) -> dict:
     """The ALT trend of the run against the trend of the true ALT maps (cm/yr)."""
-    from gee_alt.trend import series_trend, theil_sen_mk
+    from gee_alt.science.trend import series_trend, theil_sen_mk
 
     truth = np.stack([read_raster(run / "truth" / f"alt_{y}.tif").data[0] for y in years])
-    ours = np.stack([read_raster(rundir.alt_path(run, y)).data[0] for y in years])
+    ours = np.stack([read_raster(runs.alt_path(run, y)).data[0] for y in years])
     pick = np.random.default_rng(0).choice(truth[0].size, size=min(20000, truth[0].size), replace=False)
     t_px = theil_sen_mk(truth.reshape(len(years), -1)[:, pick], years, min_valid_years=len(years))["slope"] * 100.0
-    o_px = read_raster(run / rundir.TREND_DIR / "alt_trend_cm_per_yr.tif").data[0].reshape(-1)[pick]
+    o_px = read_raster(run / runs.TREND_DIR / "alt_trend_cm_per_yr.tif").data[0].reshape(-1)[pick]
     t_area = series_trend(years, np.nanmean(truth, axis=(1, 2)))
     o_area = series_trend(years, np.nanmean(ours, axis=(1, 2)))
     return {"truth_median_cm_per_yr": float(np.nanmedian(t_px)), "median_cm_per_yr": float(np.nanmedian(o_px)),
@@ -638,14 +638,14 @@ def _truth_scores(run: Path, scene, years, scores, cal) -> dict:
     e_true = read_raster(run / "truth" / "e.tif").data[0]
     num = den = 0.0
     pairs = {(p["site_id"], p["year"]) for p in cal["pairs"]}
-    from gee_alt.insitu import read_insitu
+    from gee_alt.insitu.table import read_insitu
 
-    table = read_insitu(run / rundir.INSITU_USED)
+    table = read_insitu(run / runs.INSITU_USED)
     for y in years:
         t_ddt = read_raster(run / "truth" / f"ddt_{y}.tif").data[0]
         t_alt = read_raster(run / "truth" / f"alt_{y}.tif").data[0]
-        ddt_err.append((read_raster(rundir.ddt_path(run, y)).data[0] - t_ddt).ravel())
-        alt_err.append((read_raster(rundir.alt_path(run, y)).data[0] - t_alt).ravel())
+        ddt_err.append((read_raster(runs.ddt_path(run, y)).data[0] - t_ddt).ravel())
+        alt_err.append((read_raster(runs.alt_path(run, y)).data[0] - t_alt).ravel())
         # the E a perfect calibration would find on the rows actually used (true DDT, true ALT)
         from gee_alt.grid import lonlat_to_rowcol
 

@@ -19,7 +19,7 @@ surface and temperature model, so the benchmark does not only score the demo sce
 Methods, each run in a fresh subprocess per repeat (wall time of fit + predict, peak RSS =
 ``VmHWM`` of the child, and its increase over the RSS after the inputs were loaded):
 
-- ``bilinear``, ``cubic``: :func:`gee_alt.resample.interpolate` of the coarse observation;
+- ``bilinear``, ``cubic``: :func:`gee_alt.science.resample.interpolate` of the coarse observation;
 - ``plain_rf``: a hand-rolled scikit-learn random forest (same size: 40 trees, leaf 10,
   max_features 0.7) trained on coarse means of the predictors of all fully covered coarse
   pixels, applied at 30 m — no homogeneity screening/weighting, no trend, no residual correction;
@@ -65,10 +65,10 @@ def make_scene(size: int, seed: int) -> dict:
     from rasterio.warp import transform_bounds
     from scipy.ndimage import gaussian_filter
 
-    from gee_alt.demo import MODIS_1KM, MODIS_SINUSOIDAL, fractal_surface, modis_grid, smooth_field
+    from gee_alt.demo.world import MODIS_1KM, MODIS_SINUSOIDAL, fractal_surface, modis_grid, smooth_field
     from gee_alt.grid import DATONG_BBOX, bounds, coarsen, grid_from_bbox, shape_yx, subgrid
-    from gee_alt.resample import aggregate
-    from gee_alt.terrain import terrain_predictors
+    from gee_alt.science.resample import aggregate
+    from gee_alt.science.terrain import terrain_predictors
 
     rng = np.random.default_rng(np.random.SeedSequence([20250, seed, size]))
     study = grid_from_bbox(DATONG_BBOX, 30.0)
@@ -185,7 +185,7 @@ def _status_mb(key: str) -> float:
 def run_method(sc: dict, method: str, n_jobs: int = 2) -> tuple[np.ndarray, dict]:
     """Run one method on a loaded scene; returns (prediction (band, y, x), timings)."""
     from gee_alt.cube import geo_dataarray
-    from gee_alt.resample import interpolate
+    from gee_alt.science.resample import interpolate
 
     fine, coarse = sc["fine_grid"], sc["coarse_grid"]
     t0 = time.perf_counter()
@@ -196,7 +196,7 @@ def run_method(sc: dict, method: str, n_jobs: int = 2) -> tuple[np.ndarray, dict
     elif method == "plain_rf":
         from sklearn.ensemble import RandomForestRegressor
 
-        from gee_alt.resample import aggregate
+        from gee_alt.science.resample import aggregate
 
         X = sc["X"].astype("float64")
         mean, _, cover = aggregate(X, fine, coarse, with_std=False)
@@ -208,7 +208,7 @@ def run_method(sc: dict, method: str, n_jobs: int = 2) -> tuple[np.ndarray, dict
         flat = X.reshape(X.shape[0], -1).T
         pred = rf.predict(flat).T.reshape(Y.shape[0], *X.shape[1:])
     else:
-        from gee_alt.local.sharpen import RandomForestSharpener
+        from gee_alt.science.sharpen import RandomForestSharpener
 
         kw = dict(radiance=True, n_jobs=n_jobs, random_state=0)
         if method == "rf_noweight":
@@ -227,8 +227,8 @@ def child(scene_path: str, method: str, n_jobs: int) -> None:
     import sklearn.ensemble  # noqa: F401  (imports are not part of a method's memory)
 
     import gee_alt.cube  # noqa: F401
-    import gee_alt.local.sharpen  # noqa: F401
-    import gee_alt.resample  # noqa: F401
+    import gee_alt.science.sharpen  # noqa: F401
+    import gee_alt.science.resample  # noqa: F401
 
     sc = load_scene(Path(scene_path))
     rss0 = _status_mb("VmRSS")

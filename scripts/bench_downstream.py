@@ -10,12 +10,12 @@ probe-censored values, some heterogeneous sites).
 The timed downstream, in bounded memory (one year or one row chunk at a time):
 
 1. calibration: 7 x 7 px DDT windows at the sites read from each year's COG (windowed reads),
-   homogeneity screen on the multi-year mean DDT window (:func:`gee_alt.homogeneity.screen_sites`),
-   :class:`gee_alt.stefan.StefanCalibration` (Tobit, 2000 site bootstraps, leave-one-site-out);
+   homogeneity screen on the multi-year mean DDT window (:func:`gee_alt.science.homogeneity.screen_sites`),
+   :class:`gee_alt.science.stefan.StefanCalibration` (Tobit, 2000 site bootstraps, leave-one-site-out);
 2. per year: read DDT and its sd, ALT = E·√DDT and its 1-sigma sd (``predict``/``predict_sd``),
    write ``alt/alt_YYYY.tif`` and ``alt/alt_sd_YYYY.tif`` with ``write_cog``, append ALT to a raw
    scratch cube for the trend;
-3. trend: :func:`gee_alt.trend.trend_cube` over row chunks of the scratch cube, writes
+3. trend: :func:`gee_alt.science.trend.trend_cube` over row chunks of the scratch cube, writes
    ``trend/alt_trend_cm_per_yr.tif`` and ``trend/alt_trend_p.tif``.
 
 The floor, measured in the same run: the same 52 arrays written with a plain
@@ -103,7 +103,7 @@ def generate(run: Path, grid, years: list[int], seed: int) -> dict:
     """Write the synthetic DDT COGs and the in-situ table; returns timing and the site table."""
     from gee_alt.grid import rowcol_to_lonlat, shape_yx
     from gee_alt.io import write_cog
-    from gee_alt.rundir import ddt_path
+    from gee_alt.runs import ddt_path
 
     t0 = time.perf_counter()
     base = base_fields(grid, seed)
@@ -149,10 +149,10 @@ def calibrate(run: Path, grid, years: list[int], records: list[dict], radius: in
     from rasterio.windows import Window
 
     from gee_alt.grid import lonlat_to_rowcol, shape_yx
-    from gee_alt.homogeneity import screen_sites, window_stats
-    from gee_alt.insitu import make_insitu_table
-    from gee_alt.rundir import ddt_path
-    from gee_alt.stefan import StefanCalibration
+    from gee_alt.science.homogeneity import screen_sites, window_stats
+    from gee_alt.insitu.table import make_insitu_table
+    from gee_alt.runs import ddt_path
+    from gee_alt.science.stefan import StefanCalibration
 
     table = make_insitu_table(records)
     sites = sorted(set(table.site_id))
@@ -197,8 +197,8 @@ def downstream(run: Path, grid, years: list[int], records: list[dict], mem_budge
 
     from gee_alt.grid import shape_yx
     from gee_alt.io import write_cog
-    from gee_alt.rundir import TREND_DIR, alt_path, alt_sd_path, ddt_path
-    from gee_alt.trend import trend_cube
+    from gee_alt.runs import TREND_DIR, alt_path, alt_sd_path, ddt_path
+    from gee_alt.science.trend import trend_cube
 
     h, w = shape_yx(grid)
     outputs = []
@@ -286,10 +286,10 @@ def phase_run(a) -> dict:
     years = list(range(2000, 2000 + a.years))
     records = json.loads((run / "records.json").read_text())
     import rasterio  # noqa: F401  (imports are not part of the downstream)
-    import gee_alt.stefan  # noqa: F401
-    import gee_alt.trend  # noqa: F401
-    import gee_alt.homogeneity  # noqa: F401
-    import gee_alt.insitu  # noqa: F401
+    import gee_alt.science.stefan  # noqa: F401
+    import gee_alt.science.trend  # noqa: F401
+    import gee_alt.science.homogeneity  # noqa: F401
+    import gee_alt.insitu.table  # noqa: F401
 
     rss0 = status_mb("VmRSS")
     load0 = os.getloadavg()

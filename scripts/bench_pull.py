@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Benchmark the Earth Engine pull path (xee -> ``ee.data.computePixels``) through a **stub** server.
 
-Runs :func:`gee_alt.ee.pull.run_years` on a grid (default: the full study area,
+Runs :func:`gee_alt.engines.ee.pull.run_years` on a grid (default: the full study area,
 ``grid_from_bbox(DATONG_BBOX, 30)``) for a few years with ``ee.data.computePixels`` /
-``computeValue`` replaced by the test suite's stub (``tests/ee_fixtures.StubServer``, offline
+``computeValue`` replaced by the test suite's stub (``tests/helpers/ee.StubServer``, offline
 ``ee`` from ``ee.apitestcase``), and counts per year:
 
 - pixel requests and metadata (``computeValue``) requests;
@@ -57,7 +57,7 @@ class CountingStub:
     """Wraps the test suite's ``StubServer`` and counts bytes served per year."""
 
     def __init__(self, grid):
-        from ee_fixtures import StubServer, years_in_expression
+        from helpers.ee import StubServer, years_in_expression
 
         self.stub = StubServer(grid)
         self._years = years_in_expression
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     from ee import apitestcase
 
     from gee_alt.config import load_config
-    from gee_alt.ee import pull, thaw
+    from gee_alt.engines.ee import pull, thaw
     from gee_alt.grid import DATONG_BBOX, grid_from_bbox
 
     grid = grid_from_bbox(tuple(a.bbox) if a.bbox else DATONG_BBOX, 30.0)

@@ -2,7 +2,7 @@
 """Benchmark the per-pixel trend step (Theil-Sen + Mann-Kendall) on the full study grid.
 
 Writes a synthetic ALT cube (default 25 years x 2050 x 3200 float32, ~656 MB) to a raw file on
-disk chunk by chunk, then runs :func:`gee_alt.trend.trend_cube` on it through a reader callback
+disk chunk by chunk, then runs :func:`gee_alt.science.trend.trend_cube` on it through a reader callback
 that reads only the rows of one chunk, and prints wall time and peak RSS
 (``resource.getrusage``; Linux reports KiB). Writes the numbers to ``--out`` JSON.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gee_alt.trend import rows_per_chunk_for, trend_cube  # noqa: E402
+from gee_alt.science.trend import rows_per_chunk_for, trend_cube  # noqa: E402
 
 SLOPE_M_PER_YR = 0.01
 

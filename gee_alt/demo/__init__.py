@@ -1,0 +1,1 @@
+"""gee_alt/demo"""

@@ -1,0 +1,242 @@
+"""QA-masked, physically scaled input collections (pure graph builders).
+
+Every function returns an ``ee`` object and computes nothing. Band names carry units:
+``lst_day_degc``/``lst_night_degc`` (°C), ``ndvi`` (1), ``st_degc`` (°C), ``elevation_m`` (m),
+``slope_deg`` (degrees), ``northness``/``eastness`` (cos/sin of aspect, 1).
+
+Dates are ISO strings ``YYYY-MM-DD``; ``end`` is *exclusive* as in ``filterDate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ee
+
+# ----------------------------------------------------------------------------- MODIS LST
+
+MOD11A1 = "MODIS/061/MOD11A1"  # Terra, from 2000-02-24, overpass ~10:30 / ~22:30 local solar time
+MYD11A1 = "MODIS/061/MYD11A1"  # Aqua, from 2002-07-04, overpass ~13:30 / ~01:30
+TERRA_LST_START = "2000-02-24"
+AQUA_LST_START = "2002-07-04"
+
+LST_SCALE_K = 0.02  # DN -> K
+KELVIN_OFFSET = 273.15  # K -> °C
+VIEW_TIME_SCALE_H = 0.1  # Day_view_time/Night_view_time DN -> hours (local solar time)
+# QC_Day / QC_Night: bits 0-1 mandatory QA (00 good, 01 produced but check other bits,
+# 10 not produced: cloud, 11 not produced: other); bits 6-7 LST error (00 <=1 K, 01 <=2 K,
+# 10 <=3 K, 11 >3 K).
+QC_MANDATORY_BITS = 0b11
+QC_MANDATORY_MAX_OK = 1
+QC_LST_ERROR_SHIFT = 6
+QC_LST_ERROR_BITS = 0b11
+
+
+def lst_error_class_max(max_error_k: int) -> int:
+    """The highest accepted QC bits 6-7 class for an LST error bound (K): 1→0, 2→1, 3→2, 4(any)→3."""
+    if max_error_k not in (1, 2, 3, 4):
+        raise ValueError(f"max_error_k must be 1, 2, 3 or 4, got {max_error_k}")
+    return max_error_k - 1
+
+
+def modis_lst_qc_ok(qc: ee.Image, max_error_k: int) -> ee.Image:
+    """1 where a MODIS LST QC value passes: mandatory QA (bits 0-1) is 00 or 01 *and* the
+    LST error class (bits 6-7) is at most ``max_error_k`` kelvin."""
+    mandatory = qc.bitwiseAnd(QC_MANDATORY_BITS)
+    error_class = qc.rightShift(QC_LST_ERROR_SHIFT).bitwiseAnd(QC_LST_ERROR_BITS)
+    return mandatory.lte(QC_MANDATORY_MAX_OK).And(error_class.lte(lst_error_class_max(max_error_k)))
+
+
+def lst_dn_to_degc(dn: ee.Image) -> ee.Image:
+    """MODIS LST digital numbers (0.02 K) to °C; fill value 0 must already be masked."""
+    return dn.multiply(LST_SCALE_K).subtract(KELVIN_OFFSET)
+
+
+def modis_lst_degc(image: ee.Image, max_error_k: int) -> ee.Image:
+    """One MOD11A1/MYD11A1 day as ``lst_day_degc``, ``lst_night_degc`` (°C) and
+    ``day_view_h``/``night_view_h`` (local solar hours), each masked by its own QC and fill 0."""
+    day_dn = image.select("LST_Day_1km")
+    night_dn = image.select("LST_Night_1km")
+    day = lst_dn_to_degc(day_dn).updateMask(day_dn.gt(0)).updateMask(
+        modis_lst_qc_ok(image.select("QC_Day"), max_error_k))
+    night = lst_dn_to_degc(night_dn).updateMask(night_dn.gt(0)).updateMask(
+        modis_lst_qc_ok(image.select("QC_Night"), max_error_k))
+    view = image.select(["Day_view_time", "Night_view_time"]).multiply(VIEW_TIME_SCALE_H)
+    out = ee.Image.cat([day.rename("lst_day_degc"), night.rename("lst_night_degc"),
+                        view.select([0]).updateMask(day.mask()).rename("day_view_h"),
+                        view.select([1]).updateMask(night.mask()).rename("night_view_h")])
+    return out.toFloat().copyProperties(image, ["system:time_start", "system:index"])
+
+
+def lst_collection_ids(lst_ids: tuple[str, ...] | list[str], season_start: str) -> list[str]:
+    """The LST collections for a season starting ``season_start``: Aqua only when it covers the
+    whole season (``season_start >= 2002-07-04``), so every year mixes the same overpass times."""
+    return [c for c in lst_ids if c != MYD11A1 or season_start >= AQUA_LST_START]
+
+
+def modis_lst(collection_id: str, start: str, end: str, region: ee.Geometry, max_error_k: int) -> ee.ImageCollection:
+    """QC-masked daily LST (°C) of one MODIS collection over ``[start, end)`` and ``region``."""
+    return (ee.ImageCollection(collection_id).filterDate(start, end).filterBounds(region)
+            .map(lambda img: modis_lst_degc(ee.Image(img), max_error_k)))
+
+
+def modis_projection(collection_id: str, band: str) -> ee.Projection:
+    """The native projection of a MODIS collection band (sinusoidal), from one of its images.
+
+    Composites have no projection of their own; use this one for them.
+    """
+    return ee.Image(ee.ImageCollection(collection_id).first()).select(band).projection()
+
+
+# ----------------------------------------------------------------------------- MODIS NDVI
+
+MOD13Q1 = "MODIS/061/MOD13Q1"
+MOD09GQ = "MODIS/061/MOD09GQ"
+MODIS_NDVI_SCALE = 0.0001  # MOD13Q1 NDVI DN -> 1
+MODIS_SR_SCALE = 0.0001  # MOD09GQ sur_refl DN -> reflectance
+# MOD09GQ QC_250m: bits 0-1 MODLAND QA (00 ideal, 01 less than ideal), bits 4-7 band 1 and
+# bits 8-11 band 2 data quality (0000 = highest).
+MOD09GQ_MODLAND_BITS = 0b11
+MOD09GQ_B1_QUALITY_SHIFT = 4
+MOD09GQ_B2_QUALITY_SHIFT = 8
+MOD09GQ_QUALITY_BITS = 0b1111
+
+
+def modis_ndvi(collection_id: str, start: str, end: str, region: ee.Geometry,
+               max_summary_qa: int = 1) -> ee.ImageCollection:
+    """QA-masked MODIS 250 m NDVI (band ``ndvi``, unitless) over ``[start, end)``.
+
+    Default **MOD13Q1** (16-day composite, ``SummaryQA`` <= ``max_summary_qa``: 0 good,
+    1 marginal): it is already cloud-screened and composited by the producer. MOD09GQ (the
+    daily surface reflectance the original study used) carries no cloud flag in its 250 m QC,
+    so with it residual cloud is only suppressed by the max-NDVI compositing in
+    :func:`gee_alt.engines.ee.composite.modis_ndvi_composite`; it is kept as an option for fidelity.
+    """
+    col = ee.ImageCollection(collection_id).filterDate(start, end).filterBounds(region)
+    if collection_id == MOD13Q1:
+        def prep(img):
+            img = ee.Image(img)
+            ok = img.select("SummaryQA").lte(max_summary_qa)
+            return (img.select("NDVI").multiply(MODIS_NDVI_SCALE).updateMask(ok).rename("ndvi").toFloat()
+                    .copyProperties(img, ["system:time_start"]))
+    elif collection_id == MOD09GQ:
+        def prep(img):
+            img = ee.Image(img)
+            qc = img.select("QC_250m")
+            ok = (qc.bitwiseAnd(MOD09GQ_MODLAND_BITS).lte(1)
+                  .And(qc.rightShift(MOD09GQ_B1_QUALITY_SHIFT).bitwiseAnd(MOD09GQ_QUALITY_BITS).eq(0))
+                  .And(qc.rightShift(MOD09GQ_B2_QUALITY_SHIFT).bitwiseAnd(MOD09GQ_QUALITY_BITS).eq(0)))
+            refl = img.select(["sur_refl_b02", "sur_refl_b01"]).multiply(MODIS_SR_SCALE)
+            ndvi = refl.normalizedDifference(["sur_refl_b02", "sur_refl_b01"])
+            return (ndvi.updateMask(ok).updateMask(refl.select(1).gt(0)).rename("ndvi").toFloat()
+                    .copyProperties(img, ["system:time_start"]))
+    else:
+        raise ValueError(f"unknown MODIS NDVI collection {collection_id!r}")
+    return col.map(prep)
+
+
+def modis_ndvi_band(collection_id: str) -> str:
+    """The native band whose projection a MODIS NDVI composite takes."""
+    return "NDVI" if collection_id == MOD13Q1 else "sur_refl_b01"
+
+
+# ----------------------------------------------------------------------------- Landsat C2 L2
+
+SR_SCALE = 0.0000275  # SR_B* DN -> reflectance ...
+SR_OFFSET = -0.2  # ... plus this offset
+ST_SCALE_K = 0.00341802  # ST_B* DN -> K ...
+ST_OFFSET_K = 149.0  # ... plus this offset (K)
+# QA_PIXEL bits 0-4: fill, dilated cloud, cirrus (L8/9), cloud, cloud shadow; bit 5: snow.
+QA_PIXEL_CLEAR_BITS = 0b11111
+QA_PIXEL_SNOW_BIT = 1 << 5
+
+
+@dataclass(frozen=True)
+class LandsatMission:
+    """One Landsat Collection 2 Level 2 mission: bands and the dates it delivers data (ISO)."""
+
+    collection_id: str
+    name: str
+    red: str
+    nir: str
+    thermal: str
+    start: str
+    end: str
+
+
+LANDSAT_MISSIONS: dict[str, LandsatMission] = {m.collection_id: m for m in (
+    LandsatMission("LANDSAT/LT05/C02/T1_L2", "L5", "SR_B3", "SR_B4", "ST_B6", "1984-03-16", "2012-05-06"),
+    LandsatMission("LANDSAT/LE07/C02/T1_L2", "L7", "SR_B3", "SR_B4", "ST_B6", "1999-05-28", "2024-01-20"),
+    LandsatMission("LANDSAT/LC08/C02/T1_L2", "L8", "SR_B4", "SR_B5", "ST_B10", "2013-03-18", "9999-12-31"),
+    LandsatMission("LANDSAT/LC09/C02/T1_L2", "L9", "SR_B4", "SR_B5", "ST_B10", "2021-10-31", "9999-12-31"),
+)}
+
+
+def landsat_missions_for(collection_ids, start: str, end: str) -> list[LandsatMission]:
+    """The configured missions that delivered data in ``[start, end)``."""
+    return [LANDSAT_MISSIONS[c] for c in collection_ids
+            if LANDSAT_MISSIONS[c].start < end and LANDSAT_MISSIONS[c].end > start]
+
+
+def landsat_clear_mask(image: ee.Image, mask_snow: bool) -> ee.Image:
+    """1 where ``QA_PIXEL`` bits 0-4 (and bit 5 snow when ``mask_snow``) are 0 and ``QA_RADSAT`` is 0."""
+    bits = QA_PIXEL_CLEAR_BITS | (QA_PIXEL_SNOW_BIT if mask_snow else 0)
+    return image.select("QA_PIXEL").bitwiseAnd(bits).eq(0).And(image.select("QA_RADSAT").eq(0))
+
+
+def landsat_ndvi_st(image: ee.Image, mission: LandsatMission, mask_snow: bool) -> ee.Image:
+    """One Landsat scene as ``ndvi`` (1) and ``st_degc`` (°C), cloud/shadow/saturation masked."""
+    sr = image.select([mission.nir, mission.red]).multiply(SR_SCALE).add(SR_OFFSET)
+    ndvi = sr.normalizedDifference([mission.nir, mission.red]).rename("ndvi")
+    st = image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_OFFSET).rename("st_degc")
+    return (ee.Image.cat([ndvi, st]).toFloat().updateMask(landsat_clear_mask(image, mask_snow))
+            .copyProperties(image, ["system:time_start", "system:index"]).set("mission", mission.name))
+
+
+def landsat(collection_ids, start: str, end: str, region: ee.Geometry, mask_snow: bool) -> ee.ImageCollection:
+    """Merged, masked Landsat 5/7/8/9 ``ndvi``/``st_degc`` scenes over ``[start, end)`` and ``region``.
+
+    Only missions that delivered data in the period enter the graph (``None`` if none did).
+    """
+    merged = None
+    for m in landsat_missions_for(collection_ids, start, end):
+        col = (ee.ImageCollection(m.collection_id).filterDate(start, end).filterBounds(region)
+               .map(lambda img, m=m: landsat_ndvi_st(ee.Image(img), m, mask_snow)))
+        merged = col if merged is None else merged.merge(col)
+    return merged
+
+
+# ----------------------------------------------------------------------------- DEM
+
+DEM_SOURCES = {  # choice -> (asset id, band, is an ImageCollection)
+    "copernicus": ("COPERNICUS/DEM/GLO30", "DEM", True),
+    "srtm": ("USGS/SRTMGL1_003", "elevation", False),
+    "nasadem": ("NASA/NASADEM_HGT/001", "elevation", False),
+}
+
+
+def dem_elevation_m(choice: str) -> ee.Image:
+    """The selected 30 m DEM as band ``elevation_m`` (m) with a meaningful projection.
+
+    GLO-30 is a tiled ImageCollection: mosaicked and given its tiles' projection, since a
+    mosaic alone has the 1° WGS84 default that terrain operations would use.
+    """
+    asset, band, is_collection = DEM_SOURCES[choice]
+    if is_collection:
+        col = ee.ImageCollection(asset).select(band)
+        dem = col.mosaic().setDefaultProjection(ee.Image(col.first()).projection())
+    else:
+        dem = ee.Image(asset).select(band)
+    return dem.rename("elevation_m").toFloat()
+
+
+def terrain_predictors(choice: str) -> ee.Image:
+    """``elevation_m`` (m), ``slope_deg`` (degrees), ``northness``, ``eastness`` (cos/sin aspect, 1).
+
+    The DEM is bilinearly resampled (set on the input image, before any operation).
+    """
+    dem = dem_elevation_m(choice).resample("bilinear")
+    slope = ee.Terrain.slope(dem).rename("slope_deg")
+    aspect_rad = ee.Terrain.aspect(dem).multiply(3.141592653589793 / 180.0)
+    return ee.Image.cat([dem, slope, aspect_rad.cos().rename("northness"),
+                         aspect_rad.sin().rename("eastness")]).toFloat()

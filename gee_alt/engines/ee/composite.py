@@ -1,0 +1,162 @@
+"""Yearly composites (pure graph builders): growing-season NDVI and thaw-season LST windows.
+
+**LST time step — 8-day windows (``season.lst_step_days``).** DDT = Σ_days max(T_daily, 0)
+(°C·day). Daily MODIS LST is too gappy under plateau summer cloud to sum day by day, and a
+single seasonal mean would lose the nonlinearity of ``max(T, 0)``. Each window's daily-mean
+LST is summed as ``days_in_window * max(T_window, 0)``. Bias: ``max(mean T, 0) <= mean(max(T, 0))``
+(Jensen), so windows that straddle 0 °C (spring/autumn) are slightly under-counted; with
+8-day windows that is a few °C·day per year on the plateau, small against a DDT of ~1000–2000.
+
+**Day/night handling — daily mean ≈ (mean day LST + mean night LST) / 2 per window.** Day and
+night means are taken separately over all valid Terra (and Aqua) looks in the window, so a
+cloudy night does not discard a clear day. With Terra + Aqua the four overpasses (~10:30,
+13:30, 22:30, 01:30 local solar time) bracket the diurnal cycle; Terra alone (before the
+season that Aqua fully covers, i.e. up to 2002) samples 10:30/22:30 only and reads the daily
+mean ~1 °C colder in summer. Clear-sky LST is warmer by day than the all-sky mean (clear-sky
+bias, +1 to +3 °C in summer), so DDT carries a warm bias that the calibrated Stefan
+coefficient E partly absorbs. (A view-time-aware diurnal model using ``Day_view_time`` /
+``Night_view_time`` is left for later; the view-time bands are carried for it.)
+
+**Gap filling.** An empty window is filled from its neighbours (mean of ±1, then of ±2 windows,
+then the nearest single neighbour). Gaps longer than that count as 0 °C·day (low bias);
+``n_obs`` (raw valid windows) flags them and DDT is masked where the valid fraction is below
+``season.min_valid_fraction``.
+
+**Projections.** Composites have no projection (1° WGS84 default): every composite gets
+``setDefaultProjection`` with the projection of one image of its source collection (MODIS
+sinusoidal 1 km / 250 m) or of the 30 m output grid (Landsat).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+import ee
+
+from gee_alt.config import StudyConfig
+from gee_alt.engines.ee import collections as col
+from gee_alt.errors import GeeAltError
+
+
+def season_bounds(year: int, start_mmdd: str, end_mmdd: str) -> tuple[str, str]:
+    """ISO ``(start, end_exclusive)`` of the season ``start_mmdd``..``end_mmdd`` (inclusive) in ``year``."""
+    start = _dt.date(year, int(start_mmdd[:2]), int(start_mmdd[3:]))
+    end = _dt.date(year, int(end_mmdd[:2]), int(end_mmdd[3:])) + _dt.timedelta(days=1)
+    return start.isoformat(), end.isoformat()
+
+
+@dataclass(frozen=True)
+class Window:
+    """One LST compositing window: ISO ``start`` (inclusive), ``end`` (exclusive), ``days``."""
+
+    start: str
+    end: str
+    days: int
+
+
+def lst_windows(year: int, start_mmdd: str, end_mmdd: str, step_days: int) -> list[Window]:
+    """Consecutive windows of ``step_days`` days covering the thaw season (last one shorter)."""
+    s, e = (_dt.date.fromisoformat(d) for d in season_bounds(year, start_mmdd, end_mmdd))
+    out = []
+    while s < e:
+        nxt = min(s + _dt.timedelta(days=step_days), e)
+        out.append(Window(s.isoformat(), nxt.isoformat(), (nxt - s).days))
+        s = nxt
+    return out
+
+
+def landsat_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry,
+                           fine_proj: ee.Projection) -> ee.Image:
+    """Growing-season median Landsat NDVI (band ``landsat_ndvi``, 1) on the 30 m grid projection."""
+    start, end = season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
+    scenes = col.landsat(cfg.collections.landsat, start, end, region, cfg.qa.landsat_mask_snow)
+    if scenes is None:
+        raise GeeAltError(f"no configured Landsat mission has data in {year} (collections.landsat)")
+    return scenes.select("ndvi").median().rename("landsat_ndvi").setDefaultProjection(fine_proj)
+
+
+def modis_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee.Image:
+    """Growing-season MODIS NDVI (band ``modis_ndvi``, 1) on the MODIS 250 m projection.
+
+    Median of MOD13Q1 16-day composites; maximum (max-value compositing, which suppresses
+    residual cloud) of daily MOD09GQ.
+    """
+    start, end = season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
+    cid = cfg.collections.ndvi
+    ndvi = col.modis_ndvi(cid, start, end, region, cfg.qa.modis_ndvi_max_summary_qa).select("ndvi")
+    comp = ndvi.median() if cid == col.MOD13Q1 else ndvi.max()
+    return comp.rename("modis_ndvi").setDefaultProjection(col.modis_projection(cid, col.modis_ndvi_band(cid)))
+
+
+def lst_daily_collection(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee.ImageCollection:
+    """QC-masked daily LST (°C) of Terra and, when it covers the thaw season, Aqua, merged."""
+    start, end = season_bounds(year, cfg.season.thaw_start, cfg.season.thaw_end)
+    merged = None
+    for cid in col.lst_collection_ids(cfg.collections.lst, start):
+        c = col.modis_lst(cid, start, end, region, cfg.qa.lst_max_error_k)
+        merged = c if merged is None else merged.merge(c)
+    return merged
+
+
+def lst_projection() -> ee.Projection:
+    """The MODIS 1 km sinusoidal projection (from one MOD11A1 image)."""
+    return col.modis_projection(col.MOD11A1, "LST_Day_1km")
+
+
+def lst_window_degc(daily: ee.ImageCollection, window: Window, proj: ee.Projection) -> ee.Image:
+    """Window daily-mean LST (band ``lst_degc``, °C) = (mean day + mean night) / 2, on ``proj``;
+    masked where the window has no valid day or no valid night look."""
+    w = daily.filterDate(window.start, window.end)
+    day = w.select("lst_day_degc").mean()
+    night = w.select("lst_night_degc").mean()
+    return day.add(night).divide(2).rename("lst_degc").setDefaultProjection(proj)
+
+
+def gap_fill(raw: list[ee.Image]) -> list[ee.Image]:
+    """Fill empty windows from neighbours: mean of ±1, mean of ±2, then nearest single neighbour."""
+    n = len(raw)
+
+    def at(i):
+        return raw[i] if 0 <= i < n else None
+
+    out = []
+    for k in range(n):
+        img = raw[k]
+        for a, b in ((k - 1, k + 1), (k - 2, k + 2)):
+            if at(a) is not None and at(b) is not None:
+                img = img.unmask(at(a).add(at(b)).divide(2), False)
+        for j in (k - 1, k + 1, k - 2, k + 2):
+            if at(j) is not None:
+                img = img.unmask(at(j), False)
+        out.append(img)
+    return out
+
+
+@dataclass
+class LstSeason:
+    """The thaw-season LST windows of one year at 1 km (graph objects).
+
+    ``filled``: gap-filled window LST (°C) on the MODIS projection; ``days``: days per window;
+    ``n_valid``: count of windows with a raw observation (band ``n_obs``); ``mean_degc``:
+    thaw-season mean of raw windows (band ``lst_degc``), the sharpening target.
+    """
+
+    windows: list[Window]
+    filled: list[ee.Image]
+    n_valid: ee.Image
+    mean_degc: ee.Image
+    projection: ee.Projection
+
+
+def lst_season(cfg: StudyConfig, year: int, region: ee.Geometry) -> LstSeason:
+    """Build the thaw-season LST windows for ``year`` (see module docstring for the choices)."""
+    proj = lst_projection()
+    daily = lst_daily_collection(cfg, year, region)
+    windows = lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+    raw = [lst_window_degc(daily, w, proj) for w in windows]
+    n_valid = (ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw]).sum()
+               .rename("n_obs").setDefaultProjection(proj))
+    mean = ee.ImageCollection.fromImages(raw).mean().rename("lst_degc").setDefaultProjection(proj)
+    filled = [f.setDefaultProjection(proj) for f in gap_fill(raw)]
+    return LstSeason(windows, filled, n_valid, mean, proj)

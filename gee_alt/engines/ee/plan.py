@@ -1,0 +1,102 @@
+"""The offline run plan: every year's graph built without credentials or network.
+
+:func:`build_plan` initialises ``ee`` against the shipped algorithm catalog
+(:mod:`gee_alt.engines.ee.offline`), builds each year's DDT graph (so a wrong algorithm or argument
+name fails here, not after hours on the server), hashes it (sha256 of
+``ee.serializer.toJSON``), and reports the AOI, grid, years, collections and bands, RF
+settings, request count and bytes, outputs, and which years an existing run already holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from gee_alt.config import StudyConfig
+from gee_alt.engines.ee import collections as col
+from gee_alt.engines.ee import composite, pull, thaw
+from gee_alt.engines.ee.offline import offline_ee
+from gee_alt.io import write_text_atomic
+
+
+def year_inputs(cfg: StudyConfig, year: int) -> dict:
+    """The collections and bands a year's graph reads (plain data)."""
+    thaw_start, thaw_end = composite.season_bounds(year, cfg.season.thaw_start, cfg.season.thaw_end)
+    grow_start, grow_end = composite.season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
+    missions = col.landsat_missions_for(cfg.collections.landsat, grow_start, grow_end)
+    return {
+        "thaw_season": [thaw_start, thaw_end],
+        "growing_season": [grow_start, grow_end],
+        "lst": {"collections": col.lst_collection_ids(cfg.collections.lst, thaw_start),
+                "bands": ["LST_Day_1km", "LST_Night_1km", "QC_Day", "QC_Night", "Day_view_time", "Night_view_time"],
+                "windows": len(composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end,
+                                                     cfg.season.lst_step_days))},
+        "modis_ndvi": {"collection": cfg.collections.ndvi,
+                       "bands": ["NDVI", "SummaryQA"] if cfg.collections.ndvi == col.MOD13Q1
+                       else ["sur_refl_b01", "sur_refl_b02", "QC_250m"]},
+        "landsat": [{"collection": m.collection_id, "mission": m.name, "red": m.red, "nir": m.nir,
+                     "thermal": m.thermal} for m in missions],
+        "dem": {"choice": cfg.collections.dem, "asset": col.DEM_SOURCES[cfg.collections.dem][0]},
+    }
+
+
+def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs: str | Path | None = None,
+               request_byte_limit: int = pull.REQUEST_BYTE_LIMIT) -> dict:
+    """Build every year's graph offline and return the plan (JSON-ready dict).
+
+    ``out_dir``: an existing run whose finished years (same graph hash) would be skipped.
+    ``emit_graphs``: a folder to write ``graph_YYYY.json`` (the DDT image) and
+    ``validation_YYYY.json`` (the Landsat-vs-LST statistics) into.
+    """
+    import ee
+
+    from gee_alt.engines.ee import validate
+
+    grid = cfg.grid()
+    chunks = pull.io_chunks_for(grid, len(pull.LAYERS), request_byte_limit)
+    n_req = pull.requests_per_year(grid, chunks)
+    n_bytes = pull.bytes_per_year(grid)
+    manifest = pull.read_manifest(out_dir) if out_dir else {"years": {}}
+    years, skipped = {}, []
+    with offline_ee():
+        for year in cfg.year_list():
+            image = thaw.ddt_image(cfg, year, grid)
+            graph = ee.serializer.toJSON(image)
+            ghash = hashlib.sha256(graph.encode("utf-8")).hexdigest()
+            done = bool(out_dir) and pull.year_is_done(out_dir, year, ghash, manifest)
+            if done:
+                skipped.append(year)
+            if emit_graphs:
+                write_text_atomic(Path(emit_graphs) / f"graph_{year}.json", graph)
+                write_text_atomic(Path(emit_graphs) / f"validation_{year}.json",
+                                  ee.serializer.toJSON(validate.validation_stats(cfg, year, grid)))
+            years[str(year)] = {**year_inputs(cfg, year), "graph_sha256": ghash, "graph_bytes": len(graph),
+                                "output": str(Path(pull.DDT_DIR) / f"ddt_{year}.tif"), "skip": done}
+    to_pull = [int(y) for y, v in years.items() if not v["skip"]]
+    return {
+        "study": cfg.name,
+        "config": cfg.source,
+        "engine": "ee",
+        "aoi": {"bbox_lonlat": list(cfg.bbox), "geometry": cfg.aoi_geometry},
+        "grid": {"crs": grid["crs"], "crs_transform": list(grid["crs_transform"]),
+                 "shape_2d": list(grid["shape_2d"]), "scale_m": cfg.scale_m},
+        "years": cfg.year_list(),
+        "years_to_pull": to_pull,
+        "skipped_years": skipped,
+        "rf": {**cfg.rf.__dict__, "output_mode": "REGRESSION", "spread_mode": "RAW_REGRESSION",
+               "ndvi_seed": cfg.rf.seed + thaw.NDVI_SEED_OFFSET, "lst_seed": cfg.rf.seed + thaw.LST_SEED_OFFSET,
+               "ndvi_sample_scale_m": thaw.MODIS_250M_SCALE_M, "lst_sample_scale_m": thaw.MODIS_1KM_SCALE_M},
+        "season": cfg.season.__dict__,
+        "qa": cfg.qa.__dict__,
+        "requests": {"io_chunks": chunks, "request_byte_limit": request_byte_limit, "per_year": n_req,
+                     "total": n_req * len(to_pull), "max_concurrent": cfg.pull.max_workers},
+        "bytes": {"per_year": n_bytes, "total": n_bytes * len(to_pull)},
+        "outputs": {"dir": str(out_dir) if out_dir else None,
+                    "files": [v["output"] for v in years.values()] + [str(Path(pull.DDT_DIR) / pull.MANIFEST_NAME)],
+                    "bands": list(pull.LAYERS)},
+        "graphs_dir": str(emit_graphs) if emit_graphs else None,
+        "per_year": years,
+    }
+
+
+from gee_alt.engines.ee.thaw import year_images  # noqa: E402,F401  (re-exported for the notebook)

@@ -1,0 +1,104 @@
+"""Glue between the DDT cube and the in-situ table: sample DDT at sites, screen, calibrate.
+
+:func:`calibrate_from_cube` is the one call the pipeline needs:
+in-situ table + DDT cube (+ optional DEM/NDVI fields) → homogeneity screen → Stefan fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from gee_alt.cube import DDT_VAR, grid_of
+from gee_alt.errors import GeeAltError
+from gee_alt.science.homogeneity import screen_sites, site_heterogeneity, window_stack, window_stats
+from gee_alt.grid import lonlat_to_rowcol
+from gee_alt.insitu.table import InsituTable
+from gee_alt.science.stefan import StefanCalibration
+
+
+def sample_ddt_at_sites(cube: xr.Dataset, table: InsituTable, radius_px: int = 0) -> np.ndarray:
+    """DDT (°C·day) for each table row: the cube value at the site pixel in the row's year.
+
+    With ``radius_px`` > 0, the mean of the finite values in a ``(2r+1)²`` window. NaN where the
+    year is not in the cube, the site is off the grid, or the pixel(s) are NaN.
+    """
+    grid = grid_of(cube)
+    rowf, colf = lonlat_to_rowcol(grid, table.lon, table.lat)
+    fin = np.isfinite(rowf) & np.isfinite(colf)   # far-away sites can project to inf
+    row = np.where(fin, np.floor(np.where(fin, rowf, -1e6)), -10**6).astype(np.int64)
+    col = np.where(fin, np.floor(np.where(fin, colf, -1e6)), -10**6).astype(np.int64)
+    cube_years = {int(y): k for k, y in enumerate(cube["year"].values)}
+    ddt = cube[DDT_VAR]
+    out = np.full(len(table), np.nan)
+    years = table.year
+    for y in np.unique(years):
+        if int(y) not in cube_years:
+            continue
+        sel = years == y
+        field = np.asarray(ddt.isel(year=cube_years[int(y)]).values, float)
+        win, _ = window_stack(field, row[sel], col[sel], radius_px)
+        out[sel] = window_stats(win)["mean"]
+    return out
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate_from_cube` found: the fitted model and the per-row bookkeeping."""
+
+    calibration: StefanCalibration
+    ddt_degc_days: np.ndarray        # sampled DDT per table row
+    keep: np.ndarray                 # rows used for the fit
+    reasons: list[str]               # why a row was not used ("" if used)
+    heterogeneity: dict
+
+    def to_dict(self) -> dict:
+        d = self.calibration.to_dict()
+        d["screen"] = {"n_rows": int(self.keep.size), "n_kept": int(self.keep.sum()),
+                       "dropped": [r for r in self.reasons if r]}
+        return d
+
+
+def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | None = None,
+                        thresholds: dict | None = None, radius_px: int = 3, sample_radius_px: int = 0,
+                        classes=None, **calibration_params) -> CalibrationResult:
+    """Screen sites and fit ``ALT = E·√DDT`` on the DDT cube sampled at each row's site and year.
+
+    ``fields`` (name → 2-D array on the cube grid, e.g. ``{"dem": ..., "ndvi": ...}``) feed the
+    homogeneity screen together with the multi-year mean DDT (``"ddt"``). Rows whose year is
+    missing from the cube or whose DDT is NaN are dropped with a reason.
+    ``calibration_params`` go to :class:`StefanCalibration` (``n_boot``, ``random_state``,
+    ``by_class``...); ``classes`` (one per table row, e.g. land cover at the site) feed ``by_class``.
+    """
+    grid = grid_of(cube)
+    with np.errstate(invalid="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean_ddt = np.nanmean(np.asarray(cube[DDT_VAR].values, float), axis=0)
+    all_fields = {"ddt": mean_ddt, **(fields or {})}
+    het = site_heterogeneity(all_fields, grid, table.lon, table.lat, radius_px=radius_px)
+    keep, reasons = screen_sites(table, het, thresholds)
+    ddt = sample_ddt_at_sites(cube, table, radius_px=sample_radius_px)
+    cube_years = {int(y) for y in cube["year"].values}
+    reasons = list(reasons)
+    for i, (y, d) in enumerate(zip(table.year, ddt)):
+        extra = ""
+        if int(y) not in cube_years:
+            extra = f"year {int(y)} not in the DDT cube"
+        elif not np.isfinite(d):
+            extra = "no DDT at the site pixel"
+        if extra:
+            keep[i] = False
+            reasons[i] = f"{reasons[i]}; {extra}" if reasons[i] else extra
+    if not keep.any():
+        first = next((r for r in reasons if r), "")
+        raise GeeAltError(f"no in-situ row left for calibration after screening ({len(table)} rows; e.g. {first}); "
+                          "add sites at homogeneous places or loosen the screen (gee-alt calibrate --ddt-cv-max, "
+                          "--dem-std-max, --ndvi-std-max)")
+    cls = None if classes is None else np.asarray(classes, dtype=object)[keep]
+    cal = StefanCalibration(**calibration_params).fit(ddt[keep], table.alt_m[keep], table.site_id[keep],
+                                                      classes=cls, censored=table.censored[keep])
+    return CalibrationResult(cal, ddt, keep, reasons, het)

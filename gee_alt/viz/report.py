@@ -1,0 +1,309 @@
+"""The run report: ``RUN/report/report.md``, a self-contained ``report.html`` and PNG figures.
+
+The report is built once as a list of blocks (heading, paragraph, banner, table, figure) and
+rendered twice — to Markdown (figures linked) and to HTML (figures embedded as base64) — so
+the two always say the same thing. No timestamps: the same run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gee_alt import __version__, runs
+from gee_alt.viz import figures
+from gee_alt.errors import GeeAltError
+from gee_alt.io import write_bytes_atomic, write_text_atomic
+from gee_alt.viz.palettes import PRODUCTS
+
+REPORT_MD, REPORT_HTML = "report.md", "report.html"
+
+
+# ---------------------------------------------------------------- blocks
+
+@dataclass
+class Block:
+    """One report element: ``kind`` in heading/para/banner/table/figure."""
+
+    kind: str
+    text: str = ""
+    level: int = 2
+    header: list[str] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)
+    png: bytes = b""
+    file: str = ""
+
+
+def fmt(v) -> str:
+    """A table cell: floats to 4 significant digits, NaN/None as an en dash, lists bracketed."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return "–" if not math.isfinite(float(v)) else f"{float(v):.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def metrics_table(by_row: dict, row_title: str = "stage") -> tuple[list[str], list[list]]:
+    """``{row: {metric: value}}`` → (header, rows); columns are the union of metric names in order."""
+    cols: list[str] = []
+    for m in by_row.values():
+        for k in (m if isinstance(m, dict) else {"value": m}):
+            if k not in cols:
+                cols.append(k)
+    rows = []
+    for name, m in by_row.items():
+        m = m if isinstance(m, dict) else {"value": m}
+        rows.append([name] + [m.get(c) for c in cols])
+    return [row_title] + cols, rows
+
+
+# ---------------------------------------------------------------- rendering
+
+def _md_cell(v) -> str:
+    return fmt(v).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(blocks: list[Block]) -> str:
+    """Markdown of the blocks (figures as relative links to ``block.file``)."""
+    out = []
+    for b in blocks:
+        if b.kind == "heading":
+            out.append("#" * b.level + " " + b.text)
+        elif b.kind == "para":
+            out.append(b.text)
+        elif b.kind == "banner":
+            out.append(f"> **⚠ {b.text}**")
+        elif b.kind == "table":
+            out.append("| " + " | ".join(_md_cell(h) for h in b.header) + " |")
+            out.append("|" + "|".join("---" for _ in b.header) + "|")
+            out.extend("| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows)
+        elif b.kind == "figure":
+            out.append(f"![{b.text}]({b.file})")
+            out.append(f"*{b.text}*")
+        out.append("")
+    return "\n".join(out)
+
+
+_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:960px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:.5em 0 1em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}td:first-child,th:first-child{text-align:left}
+th{background:#f2f2f2}.banner{background:#b30000;color:#fff;font-weight:bold;font-size:1.25em;padding:.6em 1em;
+border-radius:4px}figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
+figcaption{font-style:italic;color:#555}code{background:#f4f4f4;padding:0 .2em}"""
+
+
+def render_html(blocks: list[Block], title: str) -> str:
+    """A self-contained HTML page of the blocks (figures embedded as base64 PNG data URLs)."""
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"]
+    for b in blocks:
+        if b.kind == "heading":
+            out.append(f"<h{b.level}>{e(b.text)}</h{b.level}>")
+        elif b.kind == "para":
+            out.append(f"<p>{e(b.text)}</p>")
+        elif b.kind == "banner":
+            out.append(f'<div class="banner" role="alert">⚠ {e(b.text)}</div>')
+        elif b.kind == "table":
+            out.append("<table><thead><tr>" + "".join(f"<th>{e(fmt(h))}</th>" for h in b.header) + "</tr></thead><tbody>")
+            out.extend("<tr>" + "".join(f"<td>{e(fmt(c))}</td>" for c in r) + "</tr>" for r in b.rows)
+            out.append("</tbody></table>")
+        elif b.kind == "figure":
+            data = base64.b64encode(b.png).decode("ascii")
+            out.append(f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}">'
+                       f"<figcaption>{e(b.text)}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- content
+
+def calibration_blocks(cal: dict | None) -> list[Block]:
+    """Calibration section: E with CI, pairs used/dropped, drop reasons, dropped sites, LOO scores."""
+    bl = [Block("heading", "Stefan calibration")]
+    if not cal:
+        return bl + [Block("para", f"No {runs.CALIBRATION} in this run.")]
+    units = cal.get("E_units", "m (°C·day)^-½").replace("degC day", "°C·day")
+    ci = cal.get("E_ci95") or [None, None]
+    rows = [["E", cal.get("E"), units], ["E 95 % CI", f"{fmt(ci[0])} – {fmt(ci[1])}", units],
+            ["pairs used", cal.get("n_used"), ""], ["pairs dropped", cal.get("n_dropped"), ""]]
+    for k, label in (("n_sites", "sites"), ("sigma_m", "residual sd"), ("censoring", "censoring")):
+        if k in cal:
+            rows.append([label, cal[k], "m" if k == "sigma_m" else ""])
+    bl.append(Block("table", header=["quantity", "value", "units"], rows=rows))
+    if cal.get("drop_reasons"):
+        bl.append(Block("para", "Dropped calibration pairs by reason:"))
+        bl.append(Block("table", header=["reason", "pairs"], rows=[[k, v] for k, v in cal["drop_reasons"].items()]))
+    dropped = cal.get("dropped_sites") or cal.get("dropped")
+    if isinstance(dropped, list) and dropped:
+        bl.append(Block("para", "Dropped sites:"))
+        bl.append(Block("table", header=["site", "reason"],
+                        rows=[[d.get("site_id", "?"), d.get("reason", "")] if isinstance(d, dict) else [d, ""]
+                              for d in dropped]))
+    if cal.get("loo"):
+        bl.append(Block("para", "Leave-one-site-out cross-validation of the calibration (bias = predicted − observed):"))
+        h, r = metrics_table({"leave-one-site-out": cal["loo"]}, "scheme")
+        bl.append(Block("table", header=h, rows=r))
+    return bl
+
+
+def validation_blocks(val: dict | None) -> list[Block]:
+    """Validation section: in-situ metrics from the pairs, plus any other metric tables."""
+    from gee_alt.viz.runview import insitu_pairs
+    from gee_alt.science.stefan import cv_metrics
+
+    bl = [Block("heading", "Validation")]
+    if not val:
+        return bl + [Block("para", f"No {runs.VALIDATION} in this run.")]
+    pairs = insitu_pairs(val)
+    if pairs is not None:
+        h, r = metrics_table({"in-situ sites": cv_metrics(pairs["pred"], pairs["obs"])}, "comparison")
+        bl.append(Block("para", "Predicted vs observed in-situ ALT (bias = predicted − observed):"))
+        bl.append(Block("table", header=h, rows=r))
+    for key, v in val.items():
+        if key in ("insitu", "truth", "scene") or not isinstance(v, dict) or not v:   # truth: in the extra table
+            continue
+        nested = all(isinstance(x, dict) for x in v.values())
+        h, r = metrics_table(v if nested else {key: v}, key if nested else "comparison")
+        bl.append(Block("para", f"{key}:"))
+        bl.append(Block("table", header=h, rows=r))
+    return bl
+
+
+def extra_blocks(extra: dict | None) -> list[Block]:
+    """Tables of the caller's ``extra`` dict (e.g. the demo's truth comparison: stage → metrics)."""
+    if not extra:
+        return []
+    bl = [Block("heading", "Additional results")]
+    for title, v in extra.items():
+        bl.append(Block("heading", str(title), level=3))
+        if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+            h, r = metrics_table(v)
+        elif isinstance(v, dict):
+            h, r = ["quantity", "value"], [[k, x] for k, x in v.items()]
+        else:
+            h, r = ["value"], [[v]]
+        bl.append(Block("table", header=h, rows=r))
+    return bl
+
+
+def figure_blocks(run: Path, year: int, synthetic: bool) -> list[Block]:
+    """Render the figures that the run's products allow (missing products are skipped)."""
+    from gee_alt.viz.runview import alt_series, insitu_pairs, load_json, load_layer
+
+    out: list[Block] = []
+
+    def add(name: str, caption: str, fig) -> None:
+        out.append(Block("figure", caption, png=figures.png_bytes(fig), file=name))
+
+    alt = load_layer(run, "alt", year)
+    add(f"alt_map_{year}.png", f"Active-layer thickness (m), {year}",
+        figures.map_figure(alt.data, alt.grid, "alt", title=f"Active-layer thickness {year}", synthetic=synthetic))
+    sd = load_layer(run, "alt_sd", year)
+    if sd is not None:
+        add(f"alt_sd_map_{year}.png", f"ALT uncertainty (1σ, m), {year}",
+            figures.map_figure(sd.data, sd.grid, "alt_sd", title=f"ALT uncertainty (1σ) {year}", synthetic=synthetic))
+    series = alt_series(run)
+    if series and len(series["years"]) >= 2:
+        add("alt_series.png", "Area-mean ALT per year with its 95 % uncertainty band",
+            figures.series_figure(series, synthetic=synthetic))
+    pairs = insitu_pairs(load_json(run, runs.VALIDATION))
+    if pairs is not None and np.isfinite(pairs["obs"]).any():
+        add("validation_scatter.png", "Observed vs predicted in-situ ALT",
+            figures.scatter_figure(pairs["obs"], pairs["pred"], synthetic=synthetic))
+    tr, tp = load_layer(run, "trend"), load_layer(run, "trend_p")
+    if tr is not None:
+        sig = (tp.data < 0.05) if tp is not None else None
+        add("trend_map.png", "ALT trend (Theil–Sen, cm/yr); dots: Mann–Kendall p < 0.05",
+            figures.map_figure(tr.data, tr.grid, "trend", title="ALT trend (Theil–Sen)", sig_mask=sig,
+                               synthetic=synthetic))
+    ddt = load_layer(run, "ddt", year)
+    if ddt is not None:
+        add(f"ddt_map_{year}.png", f"Thawing degree-days (°C·day), {year}",
+            figures.map_figure(ddt.data, ddt.grid, "ddt", title=f"Thawing degree-days {year}", synthetic=synthetic))
+    return out
+
+
+def build_blocks(run: Path, *, synthetic: bool, extra: dict | None, year: int) -> list[Block]:
+    """All report blocks, in reading order."""
+    from gee_alt.grid import pixel_size
+    from gee_alt.viz.runview import load_json, load_layer
+
+    years = runs.years_of(run, "alt")
+    grid = load_layer(run, "alt", year).grid
+    bl = [Block("heading", f"gee-alt run report: {run.name}", level=1)]
+    if synthetic:
+        bl.append(Block("banner", figures.SYNTHETIC_LABEL + ". Every map and score below comes from a simulated "
+                                                            "scene and simulated sites."))
+    w, h = grid["shape_2d"]
+    bl.append(Block("table", header=["run", "value"], rows=[
+        ["years", f"{years[0]}–{years[-1]} ({len(years)})"], ["map year shown", year],
+        ["grid", f"{w} × {h} px, {pixel_size(grid):g} CRS units/px, {grid['crs']}"],
+        ["method", "ALT = E·√DDT (Stefan); DDT from random-forest-downscaled MODIS LST"],
+        ["gee-alt version", __version__]]))
+    bl += calibration_blocks(load_json(run, runs.CALIBRATION))
+    bl += validation_blocks(load_json(run, runs.VALIDATION))
+    bl += extra_blocks(extra)
+    bl.append(Block("heading", "Figures"))
+    bl += figure_blocks(run, year, synthetic)
+    bl.append(Block("para", "Units: ALT and its uncertainty in m, DDT in °C·day, trend in cm/yr. "
+                            f"Colour ranges: 2–98 % of each map. Palettes: "
+                            + ", ".join(f"{p.label}: {p.cmap}" for p in PRODUCTS.values() if p.key != "lst") + "."))
+    return bl
+
+
+def write_report_files(run_dir, *, synthetic: bool | None = None, extra: dict | None = None,
+                       year: int | None = None) -> dict:
+    """Write the report and its figures; returns ``{"markdown", "html", "figures": [paths]}``."""
+    from gee_alt.viz.runview import is_synthetic, pick_year
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise GeeAltError(f"run directory not found: {run}")
+    year = pick_year(run, year)
+    syn = is_synthetic(run, synthetic)
+    blocks = build_blocks(run, synthetic=syn, extra=extra, year=year)
+    out = run / runs.REPORT_DIR
+    figs = []
+    for b in blocks:
+        if b.kind == "figure":
+            figs.append(write_bytes_atomic(out / b.file, b.png))
+    md = write_text_atomic(out / REPORT_MD, render_markdown(blocks))
+    page = write_text_atomic(out / REPORT_HTML, render_html(blocks, f"gee-alt report: {run.name}"))
+    return {"markdown": md, "html": page, "figures": figs}
+
+
+def write_report(run_dir, *, synthetic: bool | None = None, extra: dict | None = None) -> Path:
+    """Write ``RUN/report/report.md``, ``report.html`` (self-contained) and PNG figures.
+
+    ``synthetic``: label the report as a synthetic demo (default: from the COG tags
+    ``synthetic=1``). ``extra``: more tables, ``{title: {row: {metric: value}}}`` or
+    ``{title: {metric: value}}``. Returns the Markdown path.
+    """
+    return write_report_files(run_dir, synthetic=synthetic, extra=extra)["markdown"]
+
+
+def write_readme_figure(run_dir, out_png, year: int | None = None) -> Path:
+    """One ~1200 x 500 px PNG for the README: ALT map of the last (or ``year``) year and the ALT series."""
+    from gee_alt.viz.runview import alt_series, is_synthetic, load_layer, pick_year
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise GeeAltError(f"run directory not found: {run}")
+    year = pick_year(run, year)
+    alt = load_layer(run, "alt", year)
+    fig = figures.readme_figure(alt.data, alt.grid, year, alt_series(run), synthetic=is_synthetic(run))
+    return write_bytes_atomic(out_png, figures.png_bytes(fig))

@@ -1,0 +1,208 @@
+"""Helpers for the Earth Engine tests: a stub pixel server and graph walkers (the offline ``ee``
+fixture is in ``tests/conftest.py``).
+
+The stub serves *known synthetic arrays* through ``ee.data.computePixels`` /
+``ee.data.computeValue`` the way Earth Engine would answer xee; its numbers are test data,
+never Earth Engine results.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from gee_alt.grid import Grid, shape_yx
+
+XEE_MASK_VALUE = np.float32(np.iinfo(np.int32).max)
+
+
+def known_year_arrays(year: int, grid: Grid) -> np.ndarray:
+    """Deterministic synthetic ``(3, y, x)`` float32 arrays for a year (DDT, sd, n_obs), some NaN."""
+    h, w = shape_yx(grid)
+    rng = np.random.default_rng(year)
+    ddt = rng.uniform(200, 2500, (h, w)).astype("float32")
+    sd = rng.uniform(0, 150, (h, w)).astype("float32")
+    nobs = rng.integers(5, 35, (h, w)).astype("float32")
+    hole = rng.random((h, w)) < 0.05
+    ddt[hole] = np.nan
+    sd[hole] = np.nan
+    return np.stack([ddt, sd, nobs])
+
+
+def years_in_expression(expression) -> set[int]:
+    """The ``gee_alt_year`` property values set anywhere in an ``ee`` expression (walks the graph)."""
+    import ee
+
+    found: set[int] = set()
+    seen: set[int] = set()
+    stack = [expression]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ee.ComputedObject):
+            func, args = node.func, node.args or {}
+            name = func.getSignature().get("name", "") if hasattr(func, "getSignature") else ""
+            if name == "Element.set" and getattr(args.get("key"), "_string", args.get("key")) == "gee_alt_year":
+                found.add(int(getattr(args["value"], "_number", args["value"])))
+            stack.extend(args.values())
+            for attr in ("_list", "_dictionary"):
+                if getattr(node, attr, None) is not None:
+                    stack.append(getattr(node, attr))
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return found
+
+
+class StubServer:
+    """Answers xee's calls for yearly DDT images on ``grid`` with :func:`known_year_arrays`.
+
+    ``fail_rate`` injects transient errors (seeded); ``fatal`` makes every pixel call fail with
+    that message. Counts pixel requests per year (``pixel_calls``) and metadata calls.
+    """
+
+    def __init__(self, grid: Grid, fail_rate: float = 0.0, seed: int = 0, fatal: str | None = None):
+        self.grid = grid
+        self.fail_rate = fail_rate
+        self.fatal = fatal
+        self.rng = np.random.default_rng(seed)
+        self.lock = threading.Lock()
+        self.pixel_calls: dict[int, int] = {}
+        self.value_calls = 0
+        self.failures = 0
+        self.tiles: list[tuple] = []
+
+    def _maybe_fail(self):
+        import ee
+
+        with self.lock:
+            fail = self.rng.random() < self.fail_rate
+            if fail:
+                self.failures += 1
+        if fail:
+            raise ee.EEException("Too many concurrent aggregations.")
+
+    def compute_value(self, obj):
+        import ee
+
+        with self.lock:
+            self.value_calls += 1
+        self._maybe_fail()
+        band = {"id": "value", "data_type": {"type": "PixelType", "precision": "float"},
+                "crs": self.grid["crs"], "crs_transform": list(self.grid["crs_transform"])}
+        first = {"type": "Image", "bands": [band], "properties": {}}
+        return [3, {}, first, [["l0", "l1", "l2"], [0, 1, 2]]]
+
+    def compute_pixels(self, params):
+        import ee
+
+        years = years_in_expression(params["expression"])
+        assert len(years) == 1, f"expected one year in the expression, found {years}"
+        year = years.pop()
+        with self.lock:
+            self.pixel_calls[year] = self.pixel_calls.get(year, 0) + 1
+        if self.fatal:
+            raise ee.EEException(self.fatal)
+        self._maybe_fail()
+        g = params["grid"]
+        a, c = self.grid["crs_transform"][0], self.grid["crs_transform"][2]
+        e, f = self.grid["crs_transform"][4], self.grid["crs_transform"][5]
+        col0 = round((g["affineTransform"]["translateX"] - c) / a)
+        row0 = round((g["affineTransform"]["translateY"] - f) / e)
+        wd, ht = g["dimensions"]["width"], g["dimensions"]["height"]
+        assert g["crsCode"] == self.grid["crs"]
+        data = known_year_arrays(year, self.grid)[:, row0:row0 + ht, col0:col0 + wd]
+        assert data.shape == (3, ht, wd), (data.shape, ht, wd)
+        with self.lock:
+            self.tiles.append((year, row0, col0, ht, wd))
+        data = np.where(np.isnan(data), XEE_MASK_VALUE, data).astype("float32")
+        out = np.zeros((ht, wd), dtype=[("value", "<f4"), ("value_1", "<f4"), ("value_2", "<f4")])
+        for i, name in enumerate(out.dtype.names):
+            out[name] = data[i]
+        return out
+
+    def install(self, monkeypatch):
+        import ee
+
+        monkeypatch.setattr(ee.data, "computePixels", self.compute_pixels)
+        monkeypatch.setattr(ee.data, "computeValue", self.compute_value)
+        return self
+
+
+def invocations(obj) -> list[tuple[str, dict]]:
+    """Every algorithm call in an ``ee`` object's serialized graph: ``(name, arguments)``, with
+    constant arguments resolved to plain values (other arguments left as graph nodes)."""
+    import json
+
+    import ee
+
+    enc = json.loads(ee.serializer.toJSON(obj))
+    values = enc["values"]
+
+    def resolve(node):
+        while isinstance(node, dict) and "valueReference" in node:
+            node = values[node["valueReference"]]
+        if isinstance(node, dict) and "constantValue" in node:
+            return node["constantValue"]
+        if isinstance(node, dict) and "arrayValue" in node:
+            return [resolve(v) for v in node["arrayValue"]["values"]]
+        return node
+
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("functionInvocationValue")
+            if f:
+                out.append((f.get("functionName", ""), {k: resolve(v) for k, v in f.get("arguments", {}).items()}))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(values)
+    return out
+
+
+def calls_named(obj, name: str) -> list[dict]:
+    """Arguments of every call of algorithm ``name`` in ``obj``'s graph."""
+    return [args for n, args in invocations(obj) if n == name]
+
+
+def constants_in(obj) -> list:
+    """All constant values of ``obj``'s graph, and the items and keys of list/dict constants."""
+    import json
+
+    import ee
+
+    out = []
+
+    def flat(c):
+        if isinstance(c, list):
+            for x in c:
+                flat(x)
+        elif isinstance(c, dict):
+            for k, x in c.items():
+                out.append(k)
+                flat(x)
+        else:
+            out.append(c)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "constantValue" in node:
+                out.append(node["constantValue"])
+                flat(node["constantValue"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(json.loads(ee.serializer.toJSON(obj)))
+    return out

@@ -1,0 +1,85 @@
+"""`gee-alt run --engine local` on an input directory, then the per-step commands on its run directory."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
+from gee_alt.io import read_raster
+
+from helpers.cli import assert_user_error, cli
+
+YEARS = [2011, 2012, 2013, 2014]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inp")
+    scene = DemoScene(DemoSpec(seed=5, years=tuple(YEARS), size_px=192))
+    write_demo_inputs(scene, d / "inputs", d / "truth", YEARS, workers=1)
+    return d
+
+
+@pytest.fixture(scope="module")
+def run_dir(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    code, stdout, err = cli("run", "--engine", "local", "--inputs", inputs / "inputs", "--insitu",
+                            inputs / "inputs" / "insitu.csv", "--out", out, "--json", "--quiet")
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["years"] == YEARS and 0.03 < res["calibration"]["E"] < 0.07
+    return out
+
+
+def test_run_writes_the_documented_layout(run_dir):
+    for y in YEARS:
+        for rel in (f"ddt/ddt_{y}.tif", f"alt/alt_{y}.tif", f"alt/alt_sd_{y}.tif"):
+            assert (run_dir / rel).exists()
+    for rel in ("calibration.json", "validation.json", "manifest.json", "cube.nc", "report/report.md",
+                "report/report.html", "trend/alt_trend_cm_per_yr.tif", "landcover.tif"):
+        assert (run_dir / rel).exists(), rel
+    ddt = read_raster(run_dir / "ddt/ddt_2012.tif")
+    assert ddt.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs"]
+    assert ddt.tags["engine"] == "local" and ddt.tags["units"] == "degC day"
+    # ALT sd is positive and smaller than ALT where both exist
+    alt, sd = read_raster(run_dir / "alt/alt_2012.tif").data[0], read_raster(run_dir / "alt/alt_sd_2012.tif").data[0]
+    ok = np.isfinite(alt) & np.isfinite(sd)
+    assert ok.mean() > 0.95 and np.all(sd[ok] > 0) and np.median(sd[ok] / alt[ok]) < 0.2
+
+
+def test_alt_is_e_times_sqrt_ddt(run_dir):
+    cal = json.loads((run_dir / "calibration.json").read_text())
+    ddt = read_raster(run_dir / "ddt/ddt_2013.tif").data[0]
+    alt = read_raster(run_dir / "alt/alt_2013.tif").data[0]
+    lc = read_raster(run_dir / "landcover.tif").data[0]
+    e = np.full(lc.shape, cal["E"])
+    for k, v in cal["E_by_class"].items():
+        e[lc == float(k)] = v
+    np.testing.assert_allclose(alt, (e * np.sqrt(ddt)).astype("float32"), rtol=1e-6, equal_nan=True)
+
+
+def test_step_commands_rerun_on_the_run_directory(run_dir, inputs):
+    code, out, err = cli("calibrate", run_dir, "--insitu", inputs / "inputs" / "insitu.csv", "--by-class", "no", "--json")
+    assert code == 0, err
+    cal = json.loads(out)
+    assert cal["E_by_class"] == {} and cal["E_ci95"][0] < cal["E"] < cal["E_ci95"][1]
+    code, out, err = cli("alt", run_dir, "--json")
+    assert code == 0 and len(json.loads(out)["written"]) == 2 * len(YEARS)
+    alt = read_raster(run_dir / "alt/alt_2013.tif").data[0]
+    ddt = read_raster(run_dir / "ddt/ddt_2013.tif").data[0]
+    np.testing.assert_allclose(alt, (cal["E"] * np.sqrt(ddt)).astype("float32"), rtol=1e-6, equal_nan=True)
+    code, out, err = cli("validate", run_dir, "--json")
+    assert code == 0 and json.loads(out)["insitu_loo"]["n"] > 10
+    code, out, err = cli("trend", run_dir, "--json")
+    assert code == 0 and json.loads(out)["years"] == YEARS
+
+
+def test_run_refuses_to_mix_runs_and_bad_years(run_dir, inputs, tmp_path):
+    assert_user_error(cli("run", "--engine", "local", "--inputs", inputs / "inputs", "--out", run_dir), "overwrite")
+    assert_user_error(cli("run", "--engine", "local", "--inputs", inputs / "inputs", "--years", "1990-1991",
+                          "--out", tmp_path / "x"), "no inputs for year")
+    assert_user_error(cli("run", "--engine", "local", "--inputs", tmp_path / "nothing", "--out", tmp_path / "y"),
+                      "not found")
+    assert_user_error(cli("run", "--engine", "gpu", "--out", tmp_path / "z"), "--engine")
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

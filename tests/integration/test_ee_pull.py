@@ -1,0 +1,150 @@
+"""The xee pull end to end through a stub pixel server (synthetic arrays, not EE results)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers.ee import StubServer, known_year_arrays
+from gee_alt.config import load_config
+from gee_alt.cube import validate_ddt_cube
+from gee_alt.engines.ee import pull, thaw
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import grid_from_bbox
+from gee_alt.io import read_raster, sha256_file
+
+GRID = grid_from_bbox((99.0, 38.0, 99.06, 38.04), 30.0, "EPSG:32647")  # 177 x 149 px
+LIMIT = 40_000  # a small request limit so the stub year needs ~10 requests
+YEARS = [2001, 2003]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config()
+
+
+def run(cfg, out_dir, **kw):
+    kw.setdefault("request_byte_limit", LIMIT)
+    return pull.run_years(out_dir, YEARS, GRID, lambda y: thaw.ddt_image(cfg, y, GRID), max_workers=4,
+                          initial_delay_s=0.0, **kw)
+
+
+def test_outputs_equal_served_arrays_and_requests_are_bounded(ee_offline, monkeypatch, tmp_path, cfg):
+    stub = StubServer(GRID).install(monkeypatch)
+    cube = run(cfg, tmp_path)
+    validate_ddt_cube(cube)
+    assert cube.attrs["engine"] == "ee" and list(cube.year.values) == YEARS
+    bound = 1.1 * math.ceil(pull.bytes_per_year(GRID) / LIMIT)
+    for i, year in enumerate(YEARS):
+        known = known_year_arrays(year, GRID)
+        np.testing.assert_array_equal(cube["ddt_degc_days"].values[i], known[0])
+        np.testing.assert_array_equal(cube["ddt_sd_degc_days"].values[i], known[1])
+        np.testing.assert_array_equal(cube["n_obs"].values[i], known[2].astype("int16"))
+        r = read_raster(tmp_path / "ddt" / f"ddt_{year}.tif", bands=3)
+        np.testing.assert_array_equal(r.data, known)
+        assert r.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs"]
+        assert stub.pixel_calls[year] <= bound and stub.pixel_calls[year] == 10
+    assert stub.value_calls == len(YEARS)  # one metadata call per year
+    # tiles cover each year's grid exactly once
+    for year in YEARS:
+        area = sum(h * w for y, _, _, h, w in stub.tiles if y == year)
+        assert area == GRID["shape_2d"][0] * GRID["shape_2d"][1]
+    # resume: nothing is requested again, the cube is the same
+    calls = dict(stub.pixel_calls)
+    again = run(cfg, tmp_path)
+    assert stub.pixel_calls == calls and stub.value_calls == len(YEARS)
+    np.testing.assert_array_equal(again["ddt_degc_days"].values, cube["ddt_degc_days"].values)
+    # a tampered file is pulled again (hash mismatch), the other year is not
+    (tmp_path / "ddt" / "ddt_2003.tif").write_bytes(b"broken")
+    run(cfg, tmp_path)
+    assert stub.pixel_calls[2001] == calls[2001] and stub.pixel_calls[2003] == 2 * calls[2003]
+
+
+def test_datong_grid_needs_two_requests_per_year():
+    grid = load_config().grid()
+    chunks = pull.io_chunks_for(grid)
+    n = pull.requests_per_year(grid, chunks)
+    assert n == 2 and n <= 1.1 * math.ceil(pull.bytes_per_year(grid) / pull.REQUEST_BYTE_LIMIT)
+    assert chunks["index"] * chunks["width"] * chunks["height"] * pull.BYTES_PER_PIXEL <= pull.REQUEST_BYTE_LIMIT
+
+
+def test_transient_faults_give_identical_bytes(ee_offline, monkeypatch, tmp_path, cfg):
+    StubServer(GRID).install(monkeypatch)
+    run(cfg, tmp_path / "clean")
+    flaky = StubServer(GRID, fail_rate=0.3, seed=5).install(monkeypatch)
+    slept = []
+    run(cfg, tmp_path / "flaky", sleep=slept.append, max_retries=8)
+    assert flaky.failures > 3 and len(slept) == flaky.failures
+    for year in YEARS:
+        assert sha256_file(tmp_path / "clean" / "ddt" / f"ddt_{year}.tif") == \
+            sha256_file(tmp_path / "flaky" / "ddt" / f"ddt_{year}.tif")
+
+
+def test_non_retryable_error_stops_with_one_line(ee_offline, monkeypatch, tmp_path, cfg):
+    stub = StubServer(GRID, fatal="User memory limit exceeded.").install(monkeypatch)
+    with pytest.raises(GeeAltError) as ei:
+        run(cfg, tmp_path)
+    msg = str(ei.value)
+    assert "User memory limit exceeded" in msg and "tile_scale" in msg and "\n" not in msg
+    assert stub.pixel_calls[YEARS[0]] <= 10  # each tile tried once, never retried
+    assert not (tmp_path / "ddt" / f"ddt_{YEARS[0]}.tif").exists()
+
+
+def test_retry_policy_backoff_and_classification():
+    import ee
+
+    errors = [ee.EEException("Too many concurrent aggregations."), ee.EEException("HTTP 503 Service Unavailable"),
+              ConnectionError("reset")]
+    slept = []
+
+    def flaky():
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    call = pull.RetryingCall(flaky, "x", max_retries=3, initial_delay_s=1.0, sleep=slept.append, seed=0)
+    assert call() == "ok" and call.calls == 4 and call.retries == 3
+    assert [1 <= slept[0] < 2, 2 <= slept[1] < 4, 4 <= slept[2] < 8] == [True, True, True]
+    assert pull.classify_error(ee.EEException("Computation timed out.")) == "fatal"
+    assert pull.classify_error(ee.EEException("Image.load: Asset not found")) == "fatal"
+    assert pull.classify_error(ee.EEException("Quota exceeded (429)")) == "transient"
+    always = pull.RetryingCall(lambda: (_ for _ in ()).throw(ee.EEException("503")), "x", max_retries=2,
+                               initial_delay_s=0, sleep=lambda s: None)
+    with pytest.raises(GeeAltError, match="after 2 retries"):
+        always()
+    assert always.calls == 3
+
+
+def test_run_ee_without_credentials_says_how_to_authenticate(tmp_path, monkeypatch):
+    from gee_alt.cli.ee_commands import run_ee
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("GEE_ALT_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "EE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(GeeAltError) as ei:
+        run_ee(None, None, None, tmp_path / "run", progress=False)
+    msg = str(ei.value)
+    assert "auth/README.md" in msg and "earthengine authenticate" in msg and "\n" not in msg
+    assert not (tmp_path / "run" / "ddt").exists()
+
+
+def test_run_ee_end_to_end_with_stub(ee_offline, monkeypatch, tmp_path):
+    from gee_alt.cli import ee_commands as cli_ee
+    from gee_alt.engines.ee import session
+
+    (tmp_path / "s.toml").write_text('[study]\nyears = [2010, 2010]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n'
+                                     '[pull]\ninitial_delay_s = 0.0\n')
+    cfg = load_config(tmp_path / "s.toml")
+    assert cfg.grid() == GRID
+    seen = {}
+    monkeypatch.setattr(session, "initialize", lambda project, key, high_volume=False: seen.update(
+        project=project, key=key, hv=high_volume))
+    stub = StubServer(GRID).install(monkeypatch)
+    cube = cli_ee.run_ee(tmp_path / "s.toml", "my-proj", None, tmp_path / "run", progress=False)
+    assert seen == {"project": "my-proj", "key": None, "hv": False}
+    np.testing.assert_array_equal(cube["ddt_degc_days"].values[0], known_year_arrays(2010, GRID)[0])
+    assert stub.pixel_calls == {2010: 1}  # 2.3 MB: one request under 48 MB
+    assert (tmp_path / "run" / "ddt" / "ddt_2010.tif").is_file()
+    assert (tmp_path / "run" / "ddt" / "manifest_ee.json").is_file()
