@@ -1,102 +1,158 @@
-"""The run directory: where every product of a run lives, and its manifest.
+"""The run directory: every product name and path, the resume record, the manifest.
 
-::
+This module is the one place where a run directory's file names are written down; everything
+else asks it for paths. Inside one ``run``/``demo`` the products flow as objects; between
+commands (``calibrate``, ``alt``, ``trend``, ``report``, ``map``) this layout is the contract::
 
     RUN/
       manifest.json               what was produced: path, bytes, sha256, kind, year; run settings
       calibration.json            Stefan calibration: E, E_ci95, n_used, n_dropped (+ reasons), loo, ...
       validation.json             scores: in-situ (leave-one-site-out) and, for the demo, against truth
       insitu_used.csv             the in-situ rows that were read (tidy schema)
-      dem.tif, ndvi_mean.tif      local engine: DEM and mean 30 m NDVI (site homogeneity screen)
+      dem.tif, ndvi_mean.tif      DEM (m) and mean 30 m NDVI of the run (site homogeneity screen)
       landcover.tif               when the inputs have one: per-class E in calibration and ALT
       ddt/ddt_YYYY.tif            thawing degree-days (°C·day); bands ddt_degc_days, ddt_sd_degc_days, n_obs
       alt/alt_YYYY.tif            active-layer thickness (m)
       alt/alt_sd_YYYY.tif         1-sigma ALT uncertainty (m)
       alt/alt_YYYY.stac.json      STAC Item of each yearly ALT COG
-      trend/alt_trend_cm_per_yr.tif, trend/alt_trend_p.tif   Theil-Sen slope and Mann-Kendall p
+      trend/alt_trend_cm_per_yr.tif, trend/alt_trend_p.tif, trend/trend.json
       cube.nc                     NetCDF (CF) cube of all years: ALT, ALT sd, DDT
       report/report.md, report/report.html, report/*.png
       inputs/, truth/             demo only: the synthetic input layout and the synthetic truth
+      .resume/                    an unfinished run's progress (both engines); removed when it completes
 
-Commands take the run directory as their first argument and find everything by these names.
+The local engine's input layout (``gee-alt run --engine local --inputs DIR``) uses the same
+names for the rasters the two layouts share (:data:`DEM`, :data:`LANDCOVER`, :data:`INSITU_CSV`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import re
+import shutil
 from pathlib import Path
+
+import numpy as np
 
 from gee_alt import __version__
 from gee_alt.errors import GeeAltError
-from gee_alt.io import sha256_file, write_json_atomic
+from gee_alt.grid import Grid
+from gee_alt.io import TMP_PREFIX, sha256_file, write_json_atomic
 
+# ------------------------------------------------------------------------------------ names
 DDT_DIR, ALT_DIR, TREND_DIR, REPORT_DIR = "ddt", "alt", "trend", "report"
-MANIFEST, CALIBRATION, VALIDATION, INSITU_USED, CUBE_NC = (
-    "manifest.json", "calibration.json", "validation.json", "insitu_used.csv", "cube.nc")
-_YEAR = re.compile(r"_(\d{4})\.tif$")
-RESUME_DIR = ".resume"          # progress of an unfinished run (removed when the run completes)
+INPUTS_DIR, TRUTH_DIR, RESUME_DIR = "inputs", "truth", ".resume"
+MANIFEST, CALIBRATION, VALIDATION = "manifest.json", "calibration.json", "validation.json"
+INSITU_USED, CUBE_NC = "insitu_used.csv", "cube.nc"
+DEM, NDVI_MEAN, LANDCOVER, INSITU_CSV = "dem.tif", "ndvi_mean.tif", "landcover.tif", "insitu.csv"
+TREND_SLOPE, TREND_P, TREND_JSON = "alt_trend_cm_per_yr.tif", "alt_trend_p.tif", "trend.json"
+REPORT_MD, REPORT_HTML = "report.md", "report.html"
+TRUTH_E = "e.tif"
 PROGRESS = "progress.json"
 
+#: Every top-level name a gee-alt run writes (anything else in a run directory is foreign).
+RUN_ENTRIES = frozenset({INPUTS_DIR, TRUTH_DIR, DDT_DIR, ALT_DIR, TREND_DIR, REPORT_DIR, MANIFEST, CALIBRATION,
+                         VALIDATION, INSITU_USED, CUBE_NC, DEM, NDVI_MEAN, LANDCOVER, RESUME_DIR})
+#: What an engine writes before the downstream starts (kept when a run resumes).
+ENGINE_ENTRIES = frozenset({INPUTS_DIR, TRUTH_DIR, DDT_DIR, RESUME_DIR})
+RESUME_FORMAT = 2
 
-def ddt_path(run: Path, year: int) -> Path:
+_YEAR = re.compile(r"_(\d{4})\.(?:tif|npy)$")
+
+
+def ddt_path(run: str | os.PathLike, year: int) -> Path:
     """``RUN/ddt/ddt_YYYY.tif``."""
     return Path(run) / DDT_DIR / f"ddt_{year}.tif"
 
 
-def alt_path(run: Path, year: int) -> Path:
+def alt_path(run: str | os.PathLike, year: int) -> Path:
     """``RUN/alt/alt_YYYY.tif``."""
     return Path(run) / ALT_DIR / f"alt_{year}.tif"
 
 
-def alt_sd_path(run: Path, year: int) -> Path:
+def alt_sd_path(run: str | os.PathLike, year: int) -> Path:
     """``RUN/alt/alt_sd_YYYY.tif``."""
     return Path(run) / ALT_DIR / f"alt_sd_{year}.tif"
 
 
+def alt_stac_path(run: str | os.PathLike, year: int) -> Path:
+    """``RUN/alt/alt_YYYY.stac.json``: the STAC Item of a year's ALT COG (its assets are relative)."""
+    return Path(run) / ALT_DIR / f"alt_{year}.stac.json"
+
+
+def trend_slope_path(run: str | os.PathLike) -> Path:
+    """``RUN/trend/alt_trend_cm_per_yr.tif``: per-pixel Theil–Sen slope of ALT (cm/yr)."""
+    return Path(run) / TREND_DIR / TREND_SLOPE
+
+
+def trend_p_path(run: str | os.PathLike) -> Path:
+    """``RUN/trend/alt_trend_p.tif``: Mann–Kendall p-value of the ALT trend (1)."""
+    return Path(run) / TREND_DIR / TREND_P
+
+
+def trend_json_path(run: str | os.PathLike) -> Path:
+    """``RUN/trend/trend.json``: area-mean series and trend summary."""
+    return Path(run) / TREND_DIR / TREND_JSON
+
+
+def dem_path(run: str | os.PathLike) -> Path:
+    """``RUN/dem.tif`` (m), also the DEM of the local input layout."""
+    return Path(run) / DEM
+
+
+def ndvi_mean_path(run: str | os.PathLike) -> Path:
+    """``RUN/ndvi_mean.tif``: mean 30 m NDVI over the run's years (1)."""
+    return Path(run) / NDVI_MEAN
+
+
+def landcover_path(run: str | os.PathLike) -> Path:
+    """``RUN/landcover.tif`` (integer classes), also in the local input layout."""
+    return Path(run) / LANDCOVER
+
+
+def insitu_csv_path(folder: str | os.PathLike) -> Path:
+    """``insitu.csv`` of a local input layout (the demo writes one)."""
+    return Path(folder) / INSITU_CSV
+
+
+def report_paths(run: str | os.PathLike) -> tuple[Path, Path]:
+    """``(RUN/report/report.md, RUN/report/report.html)``."""
+    folder = Path(run) / REPORT_DIR
+    return folder / REPORT_MD, folder / REPORT_HTML
+
+
+def inputs_dir(run: str | os.PathLike) -> Path:
+    """``RUN/inputs``: the synthetic input layout a demo writes."""
+    return Path(run) / INPUTS_DIR
+
+
+def truth_name(quantity: str, year: int | None = None) -> str:
+    """File name of a synthetic-truth raster: ``<quantity>_YYYY.tif`` (``ddt``, ``alt``) or ``e.tif``."""
+    return TRUTH_E if quantity == "e" else f"{quantity}_{year}.tif"
+
+
+def truth_path(run: str | os.PathLike, quantity: str, year: int | None = None) -> Path:
+    """``RUN/truth/<quantity>_YYYY.tif`` or ``RUN/truth/e.tif`` (demo runs only)."""
+    return Path(run) / TRUTH_DIR / truth_name(quantity, year)
+
+
 def year_of(name: str) -> int | None:
     """The year in a product file name (``ddt_2010.tif``, ``ndvi_2010.npy``), else ``None``."""
-    m = re.search(r"_(\d{4})\.(?:tif|npy)$", name)
+    m = _YEAR.search(name)
     return int(m.group(1)) if m else None
 
 
-def resume_ndvi_path(run: Path, year: int) -> Path:
-    """``RUN/.resume/ndvi_YYYY.npy``: a finished year's 30 m NDVI, kept for the run's NDVI mean."""
-    return Path(run) / RESUME_DIR / f"ndvi_{year}.npy"
-
-
-def read_progress(run: Path) -> dict | None:
-    """The progress record of an unfinished run (``RUN/.resume/progress.json``), ``None`` if absent or unreadable."""
-    import json
-
-    try:
-        rec = json.loads((Path(run) / RESUME_DIR / PROGRESS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return rec if isinstance(rec, dict) else None
-
-
-def write_progress(run: Path, record: dict) -> Path:
-    """Write the progress record atomically."""
-    return write_json_atomic(Path(run) / RESUME_DIR / PROGRESS, record)
-
-
-def clear_progress(run: Path) -> None:
-    """Remove ``RUN/.resume`` (the run is complete)."""
-    import shutil
-
-    shutil.rmtree(Path(run) / RESUME_DIR, ignore_errors=True)
-
-
-def years_of(run: Path, kind: str = "ddt") -> list[int]:
+def years_of(run: str | os.PathLike, kind: str = "ddt") -> list[int]:
     """Years present as ``RUN/<kind>/<kind>_YYYY.tif`` (kind: ``ddt`` or ``alt``)."""
     folder = Path(run) / kind
     if not folder.is_dir():
         return []
-    return sorted(int(m.group(1)) for p in folder.glob(f"{kind}_[0-9][0-9][0-9][0-9].tif") if (m := _YEAR.search(p.name)))
+    return sorted(y for p in folder.glob(f"{kind}_[0-9][0-9][0-9][0-9].tif") if (y := year_of(p.name)) is not None)
 
 
-def require_run(run: str | Path, need: str = "ddt") -> Path:
+def require_run(run: str | os.PathLike, need: str = "ddt") -> Path:
     """The run directory, checked to hold ``need`` (``ddt``, ``alt`` or ``calibration``)."""
     run = Path(run)
     if not run.is_dir():
@@ -109,32 +165,272 @@ def require_run(run: str | Path, need: str = "ddt") -> Path:
     return run
 
 
+# ------------------------------------------------------------------------- product tags
+def product_tags(quantity: str, units: str, *, year: int | None = None, engine: str = "", method: str = "",
+                 season: str = "", synthetic: bool | int = False, **extra) -> dict:
+    """The dataset tags every raster product carries (both engines write the same keys):
+    ``quantity``, ``units``, ``year``, ``engine``, ``method``, ``thaw_season``, ``synthetic`` (0/1),
+    plus ``extra`` (e.g. ``E``). ``gee_alt_version`` is added by the COG writer."""
+    tags = {"quantity": quantity, "units": units, "engine": engine, "method": method, "thaw_season": season,
+            "synthetic": int(bool(int(synthetic)))}
+    if year is not None:
+        tags["year"] = int(year)
+    tags.update(extra)
+    return tags
+
+
+def write_ddt_year(run: str | os.PathLike, year: int, ddt_degc_days: np.ndarray, grid: Grid, *,
+                   ddt_sd_degc_days: np.ndarray | None = None, n_obs: np.ndarray | None = None,
+                   engine: str, method: str, season: str, synthetic: bool = False, extra_tags: dict | None = None
+                   ) -> Path:
+    """Write one year's ``RUN/ddt/ddt_YYYY.tif`` atomically: bands ``ddt_degc_days`` (°C·day),
+    ``ddt_sd_degc_days`` (°C·day) and ``n_obs`` (valid composites), each when given.
+
+    The one DDT writer of both engines (same bands, same tags)."""
+    from gee_alt.cube import DDT_SD_VAR, DDT_UNITS, DDT_VAR, NOBS_VAR
+    from gee_alt.io import write_cog
+
+    bands, names, units = [np.asarray(ddt_degc_days, "float32")], [DDT_VAR], [DDT_UNITS]
+    for var, arr, unit in ((DDT_SD_VAR, ddt_sd_degc_days, DDT_UNITS), (NOBS_VAR, n_obs, "1")):
+        if arr is not None:
+            bands.append(np.asarray(arr).astype("float32"))
+            names.append(var)
+            units.append(unit)
+    tags = product_tags("thawing degree-days of land surface temperature", DDT_UNITS, year=year, engine=engine,
+                        method=method, season=season, synthetic=synthetic, **(extra_tags or {}))
+    return write_cog(ddt_path(run, year), np.stack(bands), grid, tags=tags, band_descriptions=names,
+                     band_tags=[{"units": u} for u in units])
+
+
+def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, extras: bool = True):
+    """The DDT cube of a run read back from ``RUN/ddt/ddt_YYYY.tif`` (for the single-step
+    commands; inside a run the engine hands the cube over in memory). ``extras=False``: the DDT
+    band only (a third of the memory)."""
+    from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
+    from gee_alt.grid import same_grid
+    from gee_alt.io import read_raster
+
+    run = require_run(run, "ddt")
+    have = years_of(run, "ddt")
+    years = years or have
+    missing = [y for y in years if y not in have]
+    if missing:
+        raise GeeAltError(f"{run}/{DDT_DIR} has no file for year(s) {missing}")
+    arrays: dict[str, list] = {}
+    grid, tags = None, {}
+    for y in years:
+        r = read_raster(ddt_path(run, y), bands=None)
+        if grid is None:
+            grid, tags = r.grid, r.tags
+        elif not same_grid(grid, r.grid):
+            raise GeeAltError(f"ddt_{y}.tif is on another grid than ddt_{years[0]}.tif")
+        names = r.descriptions if all(r.descriptions) else [DDT_VAR, DDT_SD_VAR, NOBS_VAR][:r.data.shape[0]]
+        for name, band in zip(names, r.data):
+            if extras or name == DDT_VAR:
+                arrays.setdefault(name, []).append(band)
+    if DDT_VAR not in arrays:
+        raise GeeAltError(f"{run}/{DDT_DIR} files have no '{DDT_VAR}' band")
+    sd = np.stack(arrays[DDT_SD_VAR]) if DDT_SD_VAR in arrays else None
+    nobs = np.nan_to_num(np.stack(arrays[NOBS_VAR])).astype("int16") if NOBS_VAR in arrays else None
+    return make_ddt_cube(np.stack(arrays[DDT_VAR]), years, grid, ddt_sd_degc_days=sd, n_obs=nobs,
+                         engine=tags.get("engine", ""), synthetic=tags.get("synthetic", "0") in ("1", "True"),
+                         thaw_season=tags.get("thaw_season", ""), extra_attrs={"method": tags.get("method", "")})
+
+
+# -------------------------------------------------------------------------- resume record
+class Progress:
+    """The resume record of an unfinished run, the same for both engines (``RUN/.resume/progress.json``).
+
+    ``settings`` identify the run (engine, inputs or config, years, seeds, input fingerprint);
+    resuming with other settings is refused. Each finished year records the sha256 of the files
+    it wrote (relative paths) and, optionally, a ``key`` (the EE engine: the graph's sha256), so
+    a year whose files or key changed is recomputed. Extra per-year files (e.g. the local
+    engine's 30 m NDVI, kept for the run's NDVI mean) live in ``RUN/.resume/``.
+    """
+
+    def __init__(self, run: str | os.PathLike, settings: dict):
+        self.run = Path(run)
+        self.settings = {"format": RESUME_FORMAT, **settings}
+        self.record: dict = {"settings": self.settings, "attempts": 0, "years": {}}
+
+    @property
+    def path(self) -> Path:
+        return self.run / RESUME_DIR / PROGRESS
+
+    def extra_path(self, name: str, year: int) -> Path:
+        """``RUN/.resume/<name>_YYYY.npy``: a per-year array kept for the run (e.g. ``ndvi``)."""
+        return self.extra_file(f"{name}_{year}.npy")
+
+    def extra_file(self, name: str) -> Path:
+        """``RUN/.resume/<name>``: a file kept until the run completes."""
+        return self.run / RESUME_DIR / name
+
+    def _read(self) -> dict | None:
+        try:
+            rec = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return rec if isinstance(rec, dict) else None
+
+    def start(self, resume: bool) -> dict[int | str, dict]:
+        """Begin (or continue, with ``resume``) the run; returns the finished steps (year, or a
+        name such as ``site_fields``, -> record).
+
+        Raises :class:`GeeAltError` when an interrupted run with other settings is in the way.
+        Years whose files are missing or changed are not finished; their files are removed.
+        """
+        prev = self._read() if resume else None
+        done: dict[int | str, dict] = {}
+        if prev is not None:
+            if prev.get("settings") != self.settings:
+                raise GeeAltError(f"{self.run} holds an interrupted run with other settings "
+                                  f"({_describe_difference(prev.get('settings') or {}, self.settings)}); "
+                                  "rerun with the same settings to resume it, or pass --overwrite to start over")
+            for key, rec in (prev.get("years") or {}).items():
+                if self._intact(rec):
+                    done[int(key) if key.isdigit() else key] = rec
+        elif not resume:
+            shutil.rmtree(self.run / RESUME_DIR, ignore_errors=True)
+        self.record = {"settings": self.settings, "attempts": int((prev or {}).get("attempts", 0)) + 1,
+                       "years": {str(y): done[y] for y in sorted(done, key=str)}}
+        self._write()
+        return done
+
+    def _intact(self, rec: dict) -> bool:
+        try:
+            return bool(rec.get("files")) and all(sha256_file(self.run / rel) == sha for rel, sha in rec["files"].items())
+        except (OSError, AttributeError):
+            return False
+
+    def is_done(self, year: int | str, key: str | None = None) -> bool:
+        """True when ``year`` (or a named step) is recorded as finished (with the same ``key``, when given)."""
+        rec = self.record["years"].get(str(year))
+        return rec is not None and (key is None or rec.get("key") == key)
+
+    def mark_done(self, year: int | str, files: list[Path], *, key: str | None = None, **info) -> None:
+        """Record ``year`` (or a named step) as finished with the sha256 of ``files`` (written before this call)."""
+        rec = {"files": {Path(f).relative_to(self.run).as_posix(): sha256_file(f) for f in files},
+               "attempt": self.record["attempts"], **info}
+        if key is not None:
+            rec["key"] = key
+        self.record["years"][str(year)] = rec
+        self._write()
+
+    def _write(self) -> None:
+        write_json_atomic(self.path, self.record)
+
+    def clear(self) -> None:
+        """Remove ``RUN/.resume`` (the run is complete)."""
+        shutil.rmtree(self.run / RESUME_DIR, ignore_errors=True)
+
+
+def _describe_difference(old: dict, new: dict) -> str:
+    for k in sorted(set(old) | set(new)):
+        if k != "input_files" and old.get(k) != new.get(k):
+            return f"{k} {old.get(k)} vs {new.get(k)} now"
+    o, n = old.get("input_files", {}), new.get("input_files", {})
+    changed = sorted(set(o) ^ set(n)) or sorted(k for k in n if o.get(k) != n[k])
+    return f"input file {changed[0]} changed" if changed else "settings changed"
+
+
+def clean_for_resume(run: str | os.PathLike, keep_years: set[int]) -> None:
+    """Remove what an interrupted run left that will be redone: temporaries, downstream
+    products, unfinished years (never ``inputs/``, ``truth/`` or foreign files)."""
+    run = Path(run)
+    for top in (run, run / DDT_DIR, run / RESUME_DIR):
+        if not top.is_dir():
+            continue
+        for p in top.iterdir():
+            name = p.name
+            redo = (name.startswith(TMP_PREFIX)
+                    or (top == run and name in RUN_ENTRIES - ENGINE_ENTRIES)
+                    or (top != run and year_of(name) is not None and year_of(name) not in keep_years))
+            if redo:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+# ------------------------------------------------------------------------ the directory
+def prepare_run_dir(out: str | os.PathLike, overwrite: bool, *, interrupted: str = "refuse") -> tuple[Path, bool]:
+    """The run directory, checked before any work; returns ``(out, resume)``.
+
+    A completed run (``manifest.json``) or any other non-empty folder is refused unless
+    ``overwrite`` (then a gee-alt run directory is removed; foreign files are never deleted).
+    An interrupted run (gee-alt files, no manifest) is, by ``interrupted``: ``"resume"`` ->
+    kept and continued (``resume`` True), ``"restart"`` -> removed, ``"refuse"``.
+    """
+    out = Path(out)
+    resume = False
+    if out.exists() and not out.is_dir():
+        raise GeeAltError(f"--out {out} exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_ENTRIES and not p.name.startswith(TMP_PREFIX))
+        completed = (out / MANIFEST).exists()
+        if foreign:
+            raise GeeAltError(f"{out} holds files that are not from a gee-alt run ({', '.join(foreign[:3])}); "
+                              "refusing to use it, choose another --out")
+        if overwrite or (not completed and interrupted == "restart"):
+            shutil.rmtree(out)
+        elif completed:
+            raise GeeAltError(f"{out} holds a completed run; pass --overwrite to replace it or choose another --out")
+        elif interrupted == "resume":
+            resume = True
+        else:
+            raise GeeAltError(f"output directory {out} is not empty; pass --overwrite to replace it or choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f"{TMP_PREFIX}write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise GeeAltError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    return out, resume
+
+
 def _kind(rel: str) -> str:
     top = rel.split("/", 1)[0]
     return top if "/" in rel else Path(rel).stem
 
 
-def write_manifest(run: str | Path, settings: dict | None = None, exclude_dirs: tuple[str, ...] = ("inputs", "truth")) -> dict:
+def write_manifest(run: str | os.PathLike, settings: dict | None = None,
+                   exclude_dirs: tuple[str, ...] = (INPUTS_DIR, TRUTH_DIR)) -> dict:
     """Write ``RUN/manifest.json`` listing every product file with size and sha256.
 
     Files under ``exclude_dirs`` (demo inputs and truth) are listed by count only; temporary
-    files of interrupted writes are never listed.
+    files of interrupted writes and the resume record are never listed.
     """
     run = Path(run)
     files, skipped = [], {}
     for p in sorted(run.rglob("*")):
-        if not p.is_file() or p.name == MANIFEST or p.name.startswith(".tmp-"):
+        if not p.is_file() or p.name == MANIFEST or p.name.startswith(TMP_PREFIX):
             continue
         rel = p.relative_to(run).as_posix()
         top = rel.split("/", 1)[0]
+        if top == RESUME_DIR:
+            continue
         if top in exclude_dirs:
             skipped[top] = skipped.get(top, 0) + 1
             continue
         entry = {"path": rel, "bytes": p.stat().st_size, "sha256": sha256_file(p), "kind": _kind(rel)}
-        if m := _YEAR.search(p.name):
-            entry["year"] = int(m.group(1))
+        if (y := year_of(p.name)) is not None:
+            entry["year"] = y
         files.append(entry)
-    manifest = {"gee_alt_version": __version__, "written_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    manifest = {"gee_alt_version": __version__,
+                "written_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "settings": settings or {}, "files": files, "not_listed": skipped}
     write_json_atomic(run / MANIFEST, manifest)
     return manifest
+
+
+def read_json(run: str | os.PathLike, name: str) -> dict | None:
+    """A JSON product of the run (``calibration.json``, ``validation.json``, ...), ``None`` if absent;
+    a broken file is a one-line :class:`GeeAltError`."""
+    p = Path(run) / name
+    if not p.exists():
+        return None
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GeeAltError(f"{p} is not valid JSON ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(obj, dict):
+        raise GeeAltError(f"{p} is not a JSON object")
+    return obj

@@ -1,8 +1,4 @@
-"""CLI commands for seeing results: ``map RUN --out map.html`` and ``report RUN [--json]``.
-
-:func:`register` adds them to the main typer app (the merger wires it into ``gee_alt.cli``).
-User errors raise :class:`GeeAltError` (one line, exit 2 via the main entry point).
-"""
+"""Commands for seeing results: ``map RUN --out map.html`` and ``report RUN [--json]``."""
 
 from __future__ import annotations
 
@@ -12,26 +8,24 @@ from typing import Optional
 
 import typer
 
-from gee_alt.errors import GeeAltError
+from gee_alt.cli._common import OVERWRITE, app, check_output_file
 
 
+@app.command("map")
 def map_command(run: Path = typer.Argument(..., help="Run directory."),
                 out: Path = typer.Option(..., "--out", "-o", help="HTML file to write."),
                 year: Optional[int] = typer.Option(None, "--year", help="Year of the ALT layer (default: the last)."),
                 basemap: bool = typer.Option(False, "--basemap", help="Add OpenStreetMap tiles (needs the network)."),
-                overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+                overwrite: bool = OVERWRITE,
                 ) -> None:
     """Write a self-contained HTML map (ALT, ALT uncertainty, trend) that works offline."""
-    from gee_alt.cli import _check_output_file
     from gee_alt.viz.webmap import write_html_map
 
-    if out.exists() and out.is_dir():
-        raise GeeAltError(f"--out must be a file, got a directory: {out}")
-    _check_output_file(out, overwrite)
-    path = write_html_map(run, out, year=year, basemap=basemap)
-    typer.echo(str(path))
+    check_output_file(out, overwrite)
+    typer.echo(str(write_html_map(run, out, year=year, basemap=basemap)))
 
 
+@app.command("report")
 def report_command(run: Path = typer.Argument(..., help="Run directory."),
                    as_json: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
                    ) -> None:
@@ -44,9 +38,3 @@ def report_command(run: Path = typer.Argument(..., help="Run directory."),
                                "figures": [str(p) for p in res["figures"]]}, indent=2))
     else:
         typer.echo(f"wrote {res['markdown']}, {res['html']} and {len(res['figures'])} figures")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``map`` and ``report`` commands to ``app``."""
-    app.command("map")(map_command)
-    app.command("report")(report_command)

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter, uniform_filter
 
+from gee_alt import runs
+from gee_alt.engines.local.layout import InputPaths
 from gee_alt.grid import DATONG_BBOX, Grid, coarsen, grid_from_bbox, lonlat_to_rowcol, make_grid, pixel_size, rowcol_to_lonlat, subgrid
 from gee_alt.science.resample import KELVIN, aggregate
 from gee_alt.science.terrain import illumination
@@ -402,17 +404,18 @@ def _write_year(scene: DemoScene, inputs_dir: Path, truth_dir: Path, year: int, 
     ddt = scene.crop(scene.ddt_true_outer(lst_o))
     alt = (scene.crop(scene.e_outer) * np.sqrt(ddt)).astype("float32")
     ytag = {**syn, "year": year}
-    write_cog(inputs_dir / "landsat_ndvi" / f"ndvi_{year}.tif", scene.landsat_ndvi(year, ndvi_o), scene.grid,
+    layout = InputPaths(inputs_dir)
+    write_cog(layout.landsat_ndvi_path(year), scene.landsat_ndvi(year, ndvi_o), scene.grid,
               tags={**ytag, "units": "1", "sensor": "Landsat-like (synthetic)"}, band_descriptions=["ndvi"])
-    write_cog(inputs_dir / "modis_ndvi" / f"ndvi_{year}.tif", scene.modis_ndvi(year, ndvi_o), scene.ndvi_grid,
+    write_cog(layout.modis_ndvi_path(year), scene.modis_ndvi(year, ndvi_o), scene.ndvi_grid,
               tags={**ytag, "units": "1", "sensor": "MODIS-like 250 m (synthetic)"}, band_descriptions=["ndvi"])
     starts = [(dt.date(year, 1, 1) + dt.timedelta(days=int(d) - 1)).isoformat() for d in scene.spec.composite_doys()]
-    write_cog(inputs_dir / "modis_lst" / f"lst_{year}.tif", scene.modis_lst(year, lst_o), scene.lst_grid,
+    write_cog(layout.modis_lst_path(year), scene.modis_lst(year, lst_o), scene.lst_grid,
               tags={**ytag, "units": "degC", "sensor": "MODIS-like 1 km LST (synthetic)",
                     "quantity": "daily-mean land surface temperature, 8-day composite"},
               band_descriptions=starts, band_tags=[{"days": scene.spec.composite_days}] * len(starts))
-    write_cog(truth_dir / f"ddt_{year}.tif", ddt, scene.grid, tags={**ytag, "units": "degC day", "quantity": "true DDT"})
-    write_cog(truth_dir / f"alt_{year}.tif", alt, scene.grid, tags={**ytag, "units": "m", "quantity": "true ALT"})
+    write_cog(truth_dir / runs.truth_name("ddt", year), ddt, scene.grid, tags={**ytag, "units": "degC day", "quantity": "true DDT"})
+    write_cog(truth_dir / runs.truth_name("alt", year), alt, scene.grid, tags={**ytag, "units": "m", "quantity": "true ALT"})
     return {"year": year, "ndvi": scene.crop(ndvi_o).reshape(-1)[index],
             "lst": scene.crop(lst_o).reshape(lst_o.shape[0], -1)[:, index], "alt": alt}
 
@@ -443,11 +446,11 @@ def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str |
 
     inputs_dir, truth_dir = Path(inputs_dir), Path(truth_dir)
     syn = {"synthetic": 1, "source": "gee-alt synthetic demo scene (not a measurement)", "seed": scene.spec.seed}
-    write_cog(inputs_dir / "dem.tif", scene.crop(scene.dem_outer_m), scene.grid, tags={**syn, "units": "m"},
+    write_cog(runs.dem_path(inputs_dir), scene.crop(scene.dem_outer_m), scene.grid, tags={**syn, "units": "m"},
               band_descriptions=["elevation_m"])
-    write_cog(inputs_dir / "landcover.tif", scene.crop(scene.landcover_outer).astype("float32"), scene.grid,
+    write_cog(runs.landcover_path(inputs_dir), scene.crop(scene.landcover_outer).astype("float32"), scene.grid,
               tags={**syn, "units": "class", "classes": LANDCOVER_CLASSES}, band_descriptions=["landcover"])
-    write_cog(truth_dir / "e.tif", scene.crop(scene.e_outer), scene.grid,
+    write_cog(truth_dir / runs.truth_name("e"), scene.crop(scene.e_outer), scene.grid,
               tags={**syn, "units": "m (degC day)^-0.5", "quantity": "true Stefan coefficient E"})
     rng = _rng(scene.spec.seed, 50)
     n_pix = scene.spec.size_px ** 2
@@ -473,5 +476,5 @@ def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str |
                 consume(fut.result())
     recs = borehole_records(scene, alt_by_year)
     lines = [",".join(INSITU_COLUMNS)] + [",".join(str(r[c]) for c in INSITU_COLUMNS) for r in recs]
-    write_text_atomic(inputs_dir / "insitu.csv", "\n".join(lines) + "\n")
+    write_text_atomic(runs.insitu_csv_path(inputs_dir), "\n".join(lines) + "\n")
     return sample

@@ -94,11 +94,6 @@ class InsituTable:
         """Object array of True/False/None per row."""
         return np.array([None if pd.isna(v) else bool(v) for v in self.df["homogeneous"]], dtype=object)
 
-    def subset(self, mask) -> "InsituTable":
-        """The rows where ``mask`` is True (``rejected`` carried over)."""
-        return InsituTable(self.df[np.asarray(mask, bool)].reset_index(drop=True), list(self.rejected),
-                           self.source_path)
-
 
 def make_insitu_table(records: list[dict], rejected: list[tuple[int, str]] | None = None,
                       source_path: str = "") -> InsituTable:

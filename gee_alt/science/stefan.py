@@ -548,12 +548,26 @@ class StefanCalibration:
         d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
         return alt_from_ddt(d, self.e_map(classes, d.shape) if classes is not None else self.e_)
 
+    def e_sd_map(self, classes=None, shape=None):
+        """The sd of E (m (°C·day)^-½) per element of a class array: a class with its own E takes
+        the sd implied by its bootstrap CI (width / (2 z)), others the pooled bootstrap sd."""
+        self._check()
+        if classes is None or not self.e_ci_by_class_:
+            return self.e_sd_
+        z = float(stats.norm.ppf(0.5 + self.level / 2.0))
+        sd_cls = {k: (hi - lo) / (2.0 * z) for k, (lo, hi) in self.e_ci_by_class_.items()
+                  if np.isfinite(lo) and np.isfinite(hi)}
+        c = np.asarray(classes)
+        return _e_lookup(self.e_sd_, sd_cls, c, shape or c.shape)
+
     def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None):
-        """1-sigma ALT spread (m) from the DDT spread and the bootstrap sd of E (:func:`alt_sd`)."""
+        """1-sigma ALT spread (m) from the DDT spread and the sd of E (:func:`alt_sd`; per class
+        with ``classes``, see :meth:`e_sd_map`)."""
         self._check()
         d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
         e = self.e_map(classes, d.shape) if classes is not None else self.e_
-        return alt_sd(d, ddt_sd_degc_days, e, self.e_sd_)
+        e_sd = self.e_sd_map(classes, d.shape) if classes is not None else self.e_sd_
+        return alt_sd(d, ddt_sd_degc_days, e, e_sd)
 
     def to_dict(self) -> dict:
         """JSON-ready summary: E, E_ci95, E_sd, level, n_used, n_dropped, loo, ... ."""
@@ -569,3 +583,28 @@ class StefanCalibration:
             "params": {"n_boot": self.n_boot, "level": self.level, "random_state": self.random_state,
                        "by_class": self.by_class, "min_sites_per_class": self.min_sites_per_class},
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StefanCalibration":
+        """A fitted estimator from :meth:`to_dict` output (e.g. ``calibration.json``): enough to
+        ``predict``/``predict_sd``; class keys that look like integers come back as ``int``."""
+        params = dict(d.get("params") or {})
+        self = cls(**{k: params[k] for k in ("n_boot", "level", "random_state", "by_class", "min_sites_per_class")
+                      if k in params})
+        self.e_ = float(d["E"])
+        self.e_sd_ = float(d["E_sd"]) if d.get("E_sd") is not None else float("nan")
+        lo, hi = (d.get("E_ci95") or [None, None])[:2]
+        self.e_ci95_ = (float("nan") if lo is None else float(lo), float("nan") if hi is None else float(hi))
+        self.sigma_m_ = float(d["sigma_m"]) if d.get("sigma_m") is not None else float("nan")
+
+        def key(k):
+            return int(k) if str(k).lstrip("-").isdigit() else k
+
+        self.e_by_class_ = {key(k): float(v) for k, v in (d.get("E_by_class") or {}).items()}
+        self.e_ci_by_class_ = {key(k): tuple(float("nan") if x is None else float(x) for x in v)
+                               for k, v in (d.get("E_ci_by_class") or {}).items()}
+        self.loo_ = dict(d.get("loo") or {})
+        self.n_used_, self.n_dropped_ = int(d.get("n_used", 0)), int(d.get("n_dropped", 0))
+        self.n_sites_, self.n_censored_ = int(d.get("n_sites", 0)), int(d.get("n_censored", 0))
+        self.drop_reasons_ = dict(d.get("drop_reasons") or {})
+        return self

@@ -21,7 +21,6 @@ from gee_alt.errors import GeeAltError
 from gee_alt.io import write_bytes_atomic, write_text_atomic
 from gee_alt.viz.palettes import PRODUCTS
 
-REPORT_MD, REPORT_HTML = "report.md", "report.html"
 
 
 # ---------------------------------------------------------------- blocks
@@ -281,8 +280,9 @@ def write_report_files(run_dir, *, synthetic: bool | None = None, extra: dict | 
     for b in blocks:
         if b.kind == "figure":
             figs.append(write_bytes_atomic(out / b.file, b.png))
-    md = write_text_atomic(out / REPORT_MD, render_markdown(blocks))
-    page = write_text_atomic(out / REPORT_HTML, render_html(blocks, f"gee-alt report: {run.name}"))
+    md_path, html_path = runs.report_paths(run)
+    md = write_text_atomic(md_path, render_markdown(blocks))
+    page = write_text_atomic(html_path, render_html(blocks, f"gee-alt report: {run.name}"))
     return {"markdown": md, "html": page, "figures": figs}
 
 

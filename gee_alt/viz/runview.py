@@ -44,9 +44,9 @@ def layer_path(run: Path, key: str, year: int | None) -> Path:
     if key == "ddt":
         return runs.ddt_path(run, year)
     if key == "trend":
-        return run / runs.TREND_DIR / "alt_trend_cm_per_yr.tif"
+        return runs.trend_slope_path(run)
     if key == "trend_p":
-        return run / runs.TREND_DIR / "alt_trend_p.tif"
+        return runs.trend_p_path(run)
     raise ValueError(f"unknown layer key {key!r}; expected one of {LAYER_KEYS}")
 
 
@@ -57,11 +57,6 @@ def load_layer(run: Path, key: str, year: int | None = None) -> Layer | None:
         return None
     r = read_raster(p)
     return Layer(key=key, data=r.data[0], grid=r.grid, year=year, tags=r.tags)
-
-
-def display_years(run: Path) -> list[int]:
-    """Years with an ALT map (falls back to DDT years)."""
-    return runs.years_of(run, "alt") or runs.years_of(run, "ddt")
 
 
 def pick_year(run: Path, year: int | None) -> int:

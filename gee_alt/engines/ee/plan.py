@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from gee_alt import runs
 from gee_alt.config import StudyConfig
 from gee_alt.engines.ee import collections as col
 from gee_alt.engines.ee import composite, pull, thaw
@@ -40,6 +41,17 @@ def year_inputs(cfg: StudyConfig, year: int) -> dict:
     }
 
 
+def pulled_with(out_dir: str | Path, year: int) -> str | None:
+    """The graph sha256 a run's ``ddt_YYYY.tif`` was pulled with (its ``graph_sha256`` tag), or ``None``."""
+    import rasterio
+
+    p = runs.ddt_path(out_dir, year)
+    if not p.is_file():
+        return None
+    with rasterio.open(p) as src:
+        return src.tags().get("graph_sha256")
+
+
 def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs: str | Path | None = None,
                request_byte_limit: int = pull.REQUEST_BYTE_LIMIT) -> dict:
     """Build every year's graph offline and return the plan (JSON-ready dict).
@@ -56,14 +68,13 @@ def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs:
     chunks = pull.io_chunks_for(grid, len(pull.LAYERS), request_byte_limit)
     n_req = pull.requests_per_year(grid, chunks)
     n_bytes = pull.bytes_per_year(grid)
-    manifest = pull.read_manifest(out_dir) if out_dir else {"years": {}}
     years, skipped = {}, []
     with offline_ee():
         for year in cfg.year_list():
             image = thaw.ddt_image(cfg, year, grid)
             graph = ee.serializer.toJSON(image)
             ghash = hashlib.sha256(graph.encode("utf-8")).hexdigest()
-            done = bool(out_dir) and pull.year_is_done(out_dir, year, ghash, manifest)
+            done = bool(out_dir) and pulled_with(out_dir, year) == ghash
             if done:
                 skipped.append(year)
             if emit_graphs:
@@ -71,7 +82,7 @@ def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs:
                 write_text_atomic(Path(emit_graphs) / f"validation_{year}.json",
                                   ee.serializer.toJSON(validate.validation_stats(cfg, year, grid)))
             years[str(year)] = {**year_inputs(cfg, year), "graph_sha256": ghash, "graph_bytes": len(graph),
-                                "output": str(Path(pull.DDT_DIR) / f"ddt_{year}.tif"), "skip": done}
+                                "output": runs.ddt_path("", year).as_posix(), "skip": done}
     to_pull = [int(y) for y, v in years.items() if not v["skip"]]
     return {
         "study": cfg.name,
@@ -92,7 +103,7 @@ def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs:
                      "total": n_req * len(to_pull), "max_concurrent": cfg.pull.max_workers},
         "bytes": {"per_year": n_bytes, "total": n_bytes * len(to_pull)},
         "outputs": {"dir": str(out_dir) if out_dir else None,
-                    "files": [v["output"] for v in years.values()] + [str(Path(pull.DDT_DIR) / pull.MANIFEST_NAME)],
+                    "files": [v["output"] for v in years.values()],
                     "bands": list(pull.LAYERS)},
         "graphs_dir": str(emit_graphs) if emit_graphs else None,
         "per_year": years,

@@ -10,11 +10,13 @@ Retries: ``ee.data.computePixels``/``computeValue`` are wrapped for the duration
 Transient errors (HTTP 429/5xx, quota, "Too many concurrent aggregations", network) are
 retried with exponential backoff and jitter; "User memory limit exceeded" and "Computation
 timed out" (and any other error) stop at once with a one-line :class:`GeeAltError` saying
-what to change. xee's own retry loop is turned off so the policy lives here.
+what to change. xee's own retry loop and the earthengine-api client's (``ee.data.setMaxRetries(0)``)
+are turned off for the duration, so the policy lives here and only here.
 
-Resume: each finished year is written atomically to ``RUN/ddt/ddt_YYYY.tif`` and recorded
-in ``RUN/ddt/manifest_ee.json`` (file sha256 + graph sha256); a rerun with the same graph
-skips it without any request.
+Resume: each finished year is written atomically to ``RUN/ddt/ddt_YYYY.tif`` (the one DDT
+writer, :func:`gee_alt.runs.write_ddt_year`) and recorded in the run's resume record
+(:class:`gee_alt.runs.Progress`, file sha256 + graph sha256 as key); a rerun with the same
+graph skips it without any request.
 """
 
 from __future__ import annotations
@@ -34,15 +36,17 @@ import numpy as np
 
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
 from gee_alt.errors import GeeAltError
+from gee_alt import runs
 from gee_alt.grid import Grid, shape_yx
-from gee_alt.io import read_raster, sha256_file, write_cog, write_json_atomic
+from gee_alt.io import atomic_path, read_raster, remove_stray_temporaries
 
 LAYERS = (DDT_VAR, DDT_SD_VAR, NOBS_VAR)
 REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels limit (bytes, uncompressed)
 BYTES_PER_PIXEL = 4 + 1  # float32 + Earth Engine's mask byte (as xee counts)
 MAX_SIDE_PX = 32768  # computePixels limit per side
-DDT_DIR = "ddt"
-MANIFEST_NAME = "manifest_ee.json"
+FIELD_LAYERS = ("elevation_m", "ndvi_mean")   # static site-screen fields, pulled once per run
+FIELDS_KEY = "site_fields"
+EE_METHOD = "RF sharpening (Earth Engine engine, smileRandomForest)"
 
 TRANSIENT_MARKERS = ("too many concurrent aggregations", "429", "too many requests", "quota exceeded",
                      "rate limit", "500", "502", "503", "504", "internal error", "service unavailable",
@@ -180,45 +184,56 @@ def retrying_ee_calls(max_retries: int, initial_delay_s: float, sleep=time.sleep
     old_pixels, old_value = ee.data.computePixels, ee.data.computeValue
     pixels = RetryingCall(old_pixels, "computing pixels", max_retries, initial_delay_s, sleep, seed=1)
     value = RetryingCall(old_value, "computing metadata", max_retries, initial_delay_s, sleep, seed=2)
+    state = ee.data._get_state()          # earthengine-api < 2 (pinned): the client's own retry count
+    old_client_retries = state.max_retries
+    ee.data.setMaxRetries(0)              # retries live in one layer: this one
     ee.data.computePixels, ee.data.computeValue = pixels, value
     try:
         yield pixels, value
     finally:
         ee.data.computePixels, ee.data.computeValue = old_pixels, old_value
+        ee.data.setMaxRetries(old_client_retries)
 
 
 # ----------------------------------------------------------------------------- pulling one year
 
 
-def layer_collection(image, year: int):
-    """The year's bands as a collection of one-band (``value``) images, in :data:`LAYERS` order."""
+def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS):
+    """The image's bands as a collection of one-band (``value``) images, in ``layers`` order
+    (``year`` 0 for the static site-screen fields)."""
     import ee
 
     return ee.ImageCollection.fromImages([
         image.select(name).rename("value").toFloat().set({"gee_alt_year": year, "gee_alt_layer": name,
                                                           "gee_alt_layer_index": i})
-        for i, name in enumerate(LAYERS)])
+        for i, name in enumerate(layers)])
 
 
-def pull_year(image, year: int, grid: Grid, *, max_workers: int = 8,
-              request_byte_limit: int = REQUEST_BYTE_LIMIT) -> np.ndarray:
-    """Pull one year's DDT image on ``grid``: float32 ``(layer, y, x)`` in :data:`LAYERS` order, NaN = masked.
+def pull_image(image, layers: tuple[str, ...], grid: Grid, *, year: int = 0, max_workers: int = 8,
+               request_byte_limit: int = REQUEST_BYTE_LIMIT) -> np.ndarray:
+    """Pull ``layers`` of an image on ``grid``: float32 ``(layer, y, x)``, NaN = masked.
 
     Call inside :func:`retrying_ee_calls` (xee's own retries are off).
     """
     import xarray as xr
 
-    chunks = io_chunks_for(grid, len(LAYERS), request_byte_limit)
-    ds = xr.open_dataset(layer_collection(image, year), engine="ee", crs=grid["crs"],
+    chunks = io_chunks_for(grid, len(layers), request_byte_limit)
+    ds = xr.open_dataset(layer_collection(image, year, layers), engine="ee", crs=grid["crs"],
                          crs_transform=tuple(grid["crs_transform"]), shape_2d=tuple(grid["shape_2d"]),
                          io_chunks=chunks, primary_dim_property="gee_alt_layer_index",
                          request_byte_limit=request_byte_limit, executor_kwargs={"max_workers": max_workers},
                          getitem_kwargs={"max_retries": 0, "initial_delay": 0})
     arr = np.asarray(ds["value"].values, dtype="float32")
-    if arr.shape != (len(LAYERS), *shape_yx(grid)):
-        raise GeeAltError(f"Earth Engine returned shape {arr.shape} for {year}, expected "
-                          f"{(len(LAYERS), *shape_yx(grid))}")
+    if arr.shape != (len(layers), *shape_yx(grid)):
+        raise GeeAltError(f"Earth Engine returned shape {arr.shape} for {year or 'the site fields'}, expected "
+                          f"{(len(layers), *shape_yx(grid))}")
     return arr
+
+
+def pull_year(image, year: int, grid: Grid, *, max_workers: int = 8,
+              request_byte_limit: int = REQUEST_BYTE_LIMIT) -> np.ndarray:
+    """Pull one year's DDT image on ``grid``: float32 ``(layer, y, x)`` in :data:`LAYERS` order, NaN = masked."""
+    return pull_image(image, LAYERS, grid, year=year, max_workers=max_workers, request_byte_limit=request_byte_limit)
 
 
 # ----------------------------------------------------------------------------- runs and resume
@@ -231,43 +246,64 @@ def graph_sha256(image) -> str:
     return hashlib.sha256(ee.serializer.toJSON(image).encode("utf-8")).hexdigest()
 
 
-def year_path(out_dir: str | Path, year: int) -> Path:
-    """``RUN/ddt/ddt_YYYY.tif``."""
-    return Path(out_dir) / DDT_DIR / f"ddt_{year}.tif"
+def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year: Callable[[int], object], *,
+              progress_record: runs.Progress | None = None, max_workers: int = 8, max_retries: int = 6,
+              initial_delay_s: float = 0.5, request_byte_limit: int = REQUEST_BYTE_LIMIT, thaw_season: str = "",
+              method: str = EE_METHOD, progress: Callable[[int, str], None] | None = None, sleep=time.sleep):
+    """Pull every year not already done into ``RUN/ddt``; return the DDT cube of all ``years``.
+
+    ``image_for_year(year)`` builds the year's graph (bands :data:`LAYERS`). Each pulled year
+    is written with :func:`gee_alt.runs.write_ddt_year` (tag ``graph_sha256``) and recorded in
+    ``progress_record`` (the run's :class:`gee_alt.runs.Progress`; by default one with the
+    grid as settings) keyed by its graph hash, so a rerun with the same graph skips it without
+    any request. ``progress(year, status)`` is told ``"skipped"`` or ``"pulled"``.
+    """
+    out_dir = Path(out_dir)
+    if progress_record is None:
+        progress_record = runs.Progress(out_dir, {"engine": "ee", "grid": _plain(grid)})
+        progress_record.start(resume=True)
+    if (out_dir / runs.DDT_DIR).is_dir():
+        remove_stray_temporaries(out_dir / runs.DDT_DIR)      # left by a killed run (atomic writes: never a product)
+    arrays: dict[int, np.ndarray] = {}
+    for year in years:
+        image = image_for_year(year)
+        ghash = graph_sha256(image)
+        if progress_record.is_done(year, key=ghash):
+            arrays[year] = read_raster(runs.ddt_path(out_dir, year), bands=len(LAYERS)).data
+            if progress:
+                progress(year, "skipped")
+            continue
+        with retrying_ee_calls(max_retries, initial_delay_s, sleep) as (pixels, value):
+            data = pull_year(image, year, grid, max_workers=max_workers, request_byte_limit=request_byte_limit)
+        path = runs.write_ddt_year(out_dir, year, data[0], grid, ddt_sd_degc_days=data[1], n_obs=data[2], engine="ee",
+                                   method=method, season=thaw_season, extra_tags={"graph_sha256": ghash})
+        progress_record.mark_done(year, [path], key=ghash, requests=pixels.calls,
+                                  retries=pixels.retries + value.retries)
+        arrays[year] = data
+        if progress:
+            progress(year, "pulled")
+    return cube_from_years(arrays, grid, thaw_season)
 
 
-def manifest_path(out_dir: str | Path) -> Path:
-    """``RUN/ddt/manifest_ee.json``."""
-    return Path(out_dir) / DDT_DIR / MANIFEST_NAME
+def pull_fields(out_dir: str | Path, image, grid: Grid, *, progress_record: runs.Progress, max_workers: int = 8,
+                max_retries: int = 6, initial_delay_s: float = 0.5, request_byte_limit: int = REQUEST_BYTE_LIMIT,
+                sleep=time.sleep) -> np.ndarray:
+    """Pull the run's static site-screen fields (bands :data:`FIELD_LAYERS`) once: float32
+    ``(layer, y, x)``, kept in ``RUN/.resume/site_fields.npy`` until the run completes."""
+    ghash = graph_sha256(image)
+    path = progress_record.extra_file(f"{FIELDS_KEY}.npy")
+    if progress_record.is_done(FIELDS_KEY, key=ghash):
+        return np.load(path)
+    with retrying_ee_calls(max_retries, initial_delay_s, sleep):
+        data = pull_image(image, FIELD_LAYERS, grid, max_workers=max_workers, request_byte_limit=request_byte_limit)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, data)
+    progress_record.mark_done(FIELDS_KEY, [path], key=ghash)
+    return data
 
 
-def read_manifest(out_dir: str | Path) -> dict:
-    """The resume record (``{"years": {}}`` when absent or unreadable)."""
-    p = manifest_path(out_dir)
-    try:
-        m = json.loads(p.read_text(encoding="utf-8"))
-        return m if isinstance(m.get("years"), dict) else {"years": {}}
-    except (OSError, ValueError, AttributeError):
-        return {"years": {}}
-
-
-def year_is_done(out_dir: str | Path, year: int, graph_hash: str, manifest: dict | None = None) -> bool:
-    """True when ``ddt_YYYY.tif`` exists, matches its recorded sha256 and was made by ``graph_hash``."""
-    manifest = read_manifest(out_dir) if manifest is None else manifest
-    rec = manifest.get("years", {}).get(str(year))
-    p = year_path(out_dir, year)
-    return bool(rec and rec.get("graph_sha256") == graph_hash and p.is_file()
-                and rec.get("sha256") == sha256_file(p))
-
-
-def write_year(out_dir: str | Path, year: int, data: np.ndarray, grid: Grid, graph_hash: str,
-               thaw_season: str = "") -> Path:
-    """Write one year's ``(layer, y, x)`` float32 bands to ``RUN/ddt/ddt_YYYY.tif`` atomically."""
-    return write_cog(year_path(out_dir, year), data, grid,
-                     tags={"year": year, "engine": "ee", "units": "degC day", "graph_sha256": graph_hash,
-                           "thaw_season": thaw_season},
-                     band_descriptions=list(LAYERS),
-                     band_tags=[{"units": "degC day"}, {"units": "degC day"}, {"units": "1"}])
+def _plain(grid: Grid) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()}
 
 
 def cube_from_years(arrays: dict[int, np.ndarray], grid: Grid, thaw_season: str = ""):
@@ -276,42 +312,4 @@ def cube_from_years(arrays: dict[int, np.ndarray], grid: Grid, thaw_season: str 
     stack = np.stack([arrays[y] for y in years]).astype("float32")
     n_obs = np.nan_to_num(stack[:, 2], nan=0.0).round().astype("int16")
     return make_ddt_cube(stack[:, 0], years, grid, ddt_sd_degc_days=stack[:, 1], n_obs=n_obs, engine="ee",
-                         thaw_season=thaw_season)
-
-
-def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year: Callable[[int], object], *,
-              max_workers: int = 8, max_retries: int = 6, initial_delay_s: float = 0.5,
-              request_byte_limit: int = REQUEST_BYTE_LIMIT, thaw_season: str = "",
-              progress: Callable[[int, str], None] | None = None, sleep=time.sleep):
-    """Pull every year not already done into ``RUN/ddt``; return the DDT cube of all ``years``.
-
-    ``image_for_year(year)`` builds the year's graph (bands :data:`LAYERS`). ``progress(year,
-    status)`` is called with ``"skipped"`` or ``"pulled"``. Stats of the last run are in the
-    manifest (``requests`` per pulled year).
-    """
-    out_dir = Path(out_dir)
-    from gee_alt.io import remove_stray_temporaries
-
-    if (out_dir / DDT_DIR).is_dir():
-        remove_stray_temporaries(out_dir / DDT_DIR)      # left by a killed run (atomic writes: never a product)
-    manifest = read_manifest(out_dir)
-    manifest.update({"engine": "ee", "grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()}})
-    arrays: dict[int, np.ndarray] = {}
-    for year in years:
-        image = image_for_year(year)
-        ghash = graph_sha256(image)
-        if year_is_done(out_dir, year, ghash, manifest):
-            arrays[year] = read_raster(year_path(out_dir, year), bands=len(LAYERS)).data
-            if progress:
-                progress(year, "skipped")
-            continue
-        with retrying_ee_calls(max_retries, initial_delay_s, sleep) as (pixels, value):
-            data = pull_year(image, year, grid, max_workers=max_workers, request_byte_limit=request_byte_limit)
-        path = write_year(out_dir, year, data, grid, ghash, thaw_season)
-        manifest["years"][str(year)] = {"file": path.name, "sha256": sha256_file(path), "graph_sha256": ghash,
-                                        "requests": pixels.calls, "retries": pixels.retries + value.retries}
-        write_json_atomic(manifest_path(out_dir), manifest)
-        arrays[year] = data
-        if progress:
-            progress(year, "pulled")
-    return cube_from_years(arrays, grid, thaw_season)
+                         thaw_season=thaw_season, extra_attrs={"method": EE_METHOD})

@@ -36,8 +36,6 @@ from gee_alt.engines.ee import composite
 from gee_alt.engines.ee.sharpen import sharpen
 from gee_alt.grid import Grid
 
-DDT_BANDS = ["ddt_degc_days", "ddt_sd_degc_days", "n_obs"]
-
 MODIS_1KM_SCALE_M = 926.625433055833  # MOD11A1 sinusoidal pixel (m)
 MODIS_250M_SCALE_M = 231.656358263958  # MOD13Q1 / MOD09GQ sinusoidal pixel (m)
 
@@ -122,6 +120,24 @@ def ddt_image(cfg: StudyConfig, year: int, grid: Grid | None = None) -> ee.Image
     out = ee.Image.cat([ddt.updateMask(enough), sd.updateMask(enough), n_obs]).toFloat()
     return out.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"])).set(
         {"gee_alt_year": year, "gee_alt_engine": "ee", "system:time_start": ee.Date.fromYMD(year, 1, 1).millis()})
+
+
+def site_fields_image(cfg: StudyConfig, grid: Grid | None = None) -> ee.Image:
+    """The run's static site-screen fields on ``grid``: ``elevation_m`` (m, the configured DEM,
+    bilinear) and ``ndvi_mean`` (1): the mean over the study years of the growing-season Landsat
+    NDVI composite, gaps filled with bilinear MODIS NDVI (the local engine averages its fused
+    30 m NDVI instead; both feed the NDVI-homogeneity screen of the in-situ sites)."""
+    grid = grid or cfg.grid()
+    fine_proj = fine_projection(grid)
+    region = region_geometry(cfg)
+    modis_proj = col.modis_projection(cfg.collections.ndvi, col.modis_ndvi_band(cfg.collections.ndvi))
+    yearly = []
+    for year in cfg.year_list():
+        modis = composite.modis_ndvi_composite(cfg, year, region).reproject(crs=modis_proj).resample("bilinear")
+        yearly.append(composite.landsat_ndvi_composite(cfg, year, region, fine_proj).unmask(modis, False))
+    ndvi_mean = ee.ImageCollection.fromImages(yearly).mean().rename("ndvi_mean")
+    dem = col.dem_elevation_m(cfg.collections.dem).resample("bilinear")
+    return ee.Image.cat([dem, ndvi_mean]).toFloat().reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"]))
 
 
 def year_images(cfg: StudyConfig, year: int, grid: Grid | None = None, e: float | None = None,

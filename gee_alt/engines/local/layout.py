@@ -26,10 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gee_alt import runs
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, bounds, same_grid
 from gee_alt.io import Raster, read_raster
 
+LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR = "landsat_ndvi", "modis_ndvi", "modis_lst"
 YEAR_FILE = re.compile(r"^(?:ndvi|lst)_(\d{4})\.tif$")
 DEFAULT_COMPOSITE_DAYS = 8
 
@@ -57,14 +59,33 @@ def _overlaps(fine: Grid, coarse: Grid) -> bool:
     return l < fr and r > fl and b < ft and t > fb
 
 
-class InputLayout:
-    """An input directory in the documented layout (see the module docstring)."""
+class InputPaths:
+    """The file names of the input layout under ``root`` (no file is read; writers use it too)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+
+    def landsat_ndvi_path(self, year: int) -> Path:
+        """``INPUTS/landsat_ndvi/ndvi_YYYY.tif``."""
+        return self.root / LANDSAT_NDVI_DIR / f"ndvi_{year}.tif"
+
+    def modis_ndvi_path(self, year: int) -> Path:
+        """``INPUTS/modis_ndvi/ndvi_YYYY.tif``."""
+        return self.root / MODIS_NDVI_DIR / f"ndvi_{year}.tif"
+
+    def modis_lst_path(self, year: int) -> Path:
+        """``INPUTS/modis_lst/lst_YYYY.tif``."""
+        return self.root / MODIS_LST_DIR / f"lst_{year}.tif"
+
+
+class InputLayout(InputPaths):
+    """An input directory in the documented layout (see the module docstring), opened and checked."""
+
+    def __init__(self, root: str | Path):
+        super().__init__(root)
         if not self.root.is_dir():
             raise GeeAltError(f"input directory not found: {self.root}")
-        dem_path = self.root / "dem.tif"
+        dem_path = runs.dem_path(self.root)
         if not dem_path.exists():
             raise GeeAltError(f"{self.root} has no dem.tif (the 30 m DEM that defines the grid); see the input layout in the README")
         self.dem = read_raster(dem_path, bands=1)
@@ -73,14 +94,15 @@ class InputLayout:
         if not np.isfinite(self.dem.data).any():
             raise GeeAltError("dem.tif has no valid pixel (all nodata)")
         self.grid: Grid = self.dem.grid
-        lc = self.root / "landcover.tif"
+        lc = runs.landcover_path(self.root)
         self.landcover: Raster | None = self._on_grid(read_raster(lc, bands=1)) if lc.exists() else None
-        found = [_years_in(self.root / d) for d in ("landsat_ndvi", "modis_ndvi", "modis_lst")]
+        found = [_years_in(self.root / d) for d in (LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR)]
         self.years: list[int] = sorted(set.intersection(*found))
         if not self.years:
             raise GeeAltError(f"{self.root}: no year has all of landsat_ndvi/ndvi_YYYY.tif, modis_ndvi/ndvi_YYYY.tif "
                               "and modis_lst/lst_YYYY.tif")
-        self.insitu_path: Path | None = (self.root / "insitu.csv") if (self.root / "insitu.csv").exists() else None
+        insitu = runs.insitu_csv_path(self.root)
+        self.insitu_path: Path | None = insitu if insitu.exists() else None
 
     def _on_grid(self, r: Raster) -> Raster:
         if not same_grid(r.grid, self.grid):
@@ -118,16 +140,16 @@ class InputLayout:
 
     def landsat_ndvi(self, year: int) -> Raster:
         """Landsat NDVI of ``year`` on the DEM grid."""
-        return self._on_grid(read_raster(self.root / "landsat_ndvi" / f"ndvi_{year}.tif", bands=1))
+        return self._on_grid(read_raster(self.landsat_ndvi_path(year), bands=1))
 
     def modis_ndvi(self, year: int) -> Raster:
         """MODIS NDVI of ``year`` (its own grid)."""
-        return _valid(self._coarse(read_raster(self.root / "modis_ndvi" / f"ndvi_{year}.tif", bands=1)), "modis_ndvi")
+        return _valid(self._coarse(read_raster(self.modis_ndvi_path(year), bands=1)), MODIS_NDVI_DIR)
 
     def modis_lst(self, year: int) -> LstComposites:
         """MODIS LST composites of ``year`` in °C with their dates and lengths."""
-        path = self.root / "modis_lst" / f"lst_{year}.tif"
-        r = _valid(self._coarse(read_raster(path)), "modis_lst")
+        path = self.modis_lst_path(year)
+        r = _valid(self._coarse(read_raster(path)), MODIS_LST_DIR)
         units = r.tags.get("units", "degC").strip()
         if units in ("K", "kelvin", "Kelvin"):
             r.data = r.data - 273.15

@@ -1,0 +1,291 @@
+"""The shared downstream: DDT cube -> calibration -> ALT -> trend -> NetCDF, on objects.
+
+Both engines end at the same DDT cube (:mod:`gee_alt.cube`) and the same site-screen fields;
+nothing here knows which engine made them. Each step takes the objects of the step before and
+writes its own products through :mod:`gee_alt.runs`, so within one run nothing is read back
+from disk; the single-step commands (:mod:`gee_alt.pipeline`) rebuild the objects from the run
+directory and call the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from gee_alt import __version__, runs
+from gee_alt.cube import DDT_SD_VAR, DDT_VAR, grid_of
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import Grid, bounds, lonlat_to_rowcol
+from gee_alt.io import write_json_atomic
+
+STEFAN_METHOD = "Stefan ALT = E*sqrt(DDT)"
+BLOCK_CV_M = 5000.0          # spatial-block size of the calibration's block cross-validation (m)
+TREND_MIN_YEARS = 8          # a pixel's trend needs this many valid years (fewer when the run is shorter)
+
+
+@dataclass
+class SiteFields:
+    """Rasters on the cube grid that the site screen and per-class calibration use.
+
+    ``dem_m`` elevation (m), ``ndvi_mean`` mean 30 m NDVI over the run's years (1), ``landcover``
+    integer classes as float (NaN = none) or ``None`` when the inputs have no land-cover map.
+    """
+
+    dem_m: np.ndarray | None = None
+    ndvi_mean: np.ndarray | None = None
+    landcover: np.ndarray | None = None
+
+    def screen_fields(self) -> dict[str, np.ndarray]:
+        """``{"dem": ..., "ndvi": ...}`` for :func:`gee_alt.science.homogeneity.site_heterogeneity`."""
+        return {k: v for k, v in (("dem", self.dem_m), ("ndvi", self.ndvi_mean)) if v is not None}
+
+
+@dataclass
+class Calibrated:
+    """A fitted calibration and what it was fitted on.
+
+    ``model`` the fitted :class:`~gee_alt.science.stefan.StefanCalibration`; ``summary`` the
+    JSON-ready ``calibration.json`` content; ``table`` the in-situ rows read.
+    """
+
+    model: object
+    summary: dict
+    table: object = None
+    validation: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- calibration
+def site_bbox_lonlat(grid: Grid) -> tuple[float, float, float, float]:
+    """The grid's lon/lat bounds (degrees, west, south, east, north) for selecting in-situ rows."""
+    from rasterio.warp import transform_bounds
+
+    return transform_bounds(grid["crs"], "EPSG:4326", *bounds(grid), densify_pts=21)
+
+
+def classes_at_sites(landcover: np.ndarray | None, grid: Grid, table) -> np.ndarray | None:
+    """Land-cover class (int, -1 off the map) at each in-situ row's site, ``None`` without a map."""
+    if landcover is None:
+        return None
+    r, c = lonlat_to_rowcol(grid, table.lon, table.lat)
+    h, w = landcover.shape
+    ok = np.isfinite(r) & np.isfinite(c) & (r >= 0) & (c >= 0) & (r < h) & (c < w)
+    out = np.full(len(table), -1, dtype=object)
+    vals = landcover[r[ok].astype(int), c[ok].astype(int)]
+    out[ok] = [int(v) if np.isfinite(v) else -1 for v in vals]
+    return out
+
+
+def calibrate(cube: xr.Dataset, table, fields: SiteFields, *, thresholds: dict | None = None, n_boot: int = 2000,
+              seed: int = 0, by_class: bool | str = "auto", insitu_name: str = "") -> Calibrated:
+    """Screen the in-situ sites and fit ``ALT = E·√DDT`` on the cube (see :mod:`gee_alt.science.sites`).
+
+    ``by_class``: ``"auto"`` fits one E per land-cover class with enough sites when
+    ``fields.landcover`` exists, ``True`` requires it, ``False`` pools all sites. A threshold on
+    a field the run does not have is skipped. Raises :class:`GeeAltError` when fewer than two
+    sites survive the screen (no CI, no cross-validation).
+    """
+    from pyproj import Transformer
+
+    from gee_alt.science.sites import calibrate_from_cube
+    from gee_alt.science.stefan import block_cv
+
+    grid = grid_of(cube)
+    classes = classes_at_sites(fields.landcover, grid, table) if by_class in (True, "auto") else None
+    if by_class is True and classes is None:
+        raise GeeAltError(f"--by-class needs a land-cover raster on the run grid ({runs.LANDCOVER})")
+    screen = fields.screen_fields()
+    if thresholds:
+        have = {"ddt", *screen}
+        thresholds = {k: v for k, v in thresholds.items() if k == "min_valid_frac" or k.split("_")[0] in have}
+    res = calibrate_from_cube(table, cube, fields=screen, thresholds=thresholds, n_boot=n_boot, random_state=seed,
+                              classes=classes, by_class=classes is not None)
+    cal, keep = res.calibration, res.keep
+    n_sites = len(set(table.site_id[keep]))
+    if n_sites < 2:
+        raise GeeAltError(f"only {n_sites} in-situ site left after screening ({int(keep.sum())} rows): the confidence "
+                          "interval and cross-validation need at least 2 sites; add in-situ sites")
+    out = cal.to_dict()
+    x, y = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True).transform(table.lon, table.lat)
+    sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
+    out["block_cv"] = {**block_cv(sqrt_ddt[keep], table.alt_m[keep], np.asarray(x)[keep], np.asarray(y)[keep],
+                                  BLOCK_CV_M, censored=table.censored[keep]), "block_m": BLOCK_CV_M}
+    out["n_dropped"] = int((~keep).sum())
+    out["dropped"] = [{"row": int(i), "site_id": str(table.site_id[i]), "year": int(table.year[i]),
+                       "reason": res.reasons[i]} for i in np.nonzero(~keep)[0]]
+    by_site: dict = {}
+    for d in out["dropped"]:
+        e = by_site.setdefault(d["site_id"], {"site_id": d["site_id"], "rows": 0, "reason": d["reason"]})
+        e["rows"] += 1
+    out["dropped_sites"] = [{**e, "reason": f"{e['reason']} ({e['rows']} rows)"} for e in by_site.values()]
+    out["n_rejected_rows"] = len(table.rejected)
+    out["rejected_rows"] = [{"line": int(r), "reason": str(m)} for r, m in table.rejected]
+    out["insitu_file"] = insitu_name
+    fitted = cal.predict(res.ddt_degc_days, classes)
+    out["pairs"] = [{"site_id": str(table.site_id[i]), "year": int(table.year[i]), "alt_obs_m": float(table.alt_m[i]),
+                     "censored": str(table.censored[i]), "ddt_degc_days": float(res.ddt_degc_days[i]),
+                     "alt_fit_m": float(fitted[i]), "alt_loo_m": float(p),
+                     "class": None if classes is None else int(classes[i])}
+                    for i, p in zip(np.nonzero(keep)[0], cal.loo_pred_m_)]
+    out["thresholds"] = thresholds or {}
+    out["screen_fields"] = sorted({"ddt", *screen})
+    out["gee_alt_version"] = __version__
+    validation = {"insitu": [{"site_id": p["site_id"], "year": p["year"], "alt_obs_m": p["alt_obs_m"],
+                              "alt_pred_m": p["alt_loo_m"]} for p in out["pairs"] if not p["censored"]],
+                  "insitu_note": "predictions are leave-one-site-out (E refitted without the site)",
+                  "insitu_loo": out["loo"], "insitu_block_cv": out["block_cv"]}
+    return Calibrated(cal, out, table, validation)
+
+
+def write_calibration(run: str | Path, calibrated: Calibrated) -> None:
+    """``calibration.json``, ``insitu_used.csv`` and the in-situ part of ``validation.json``."""
+    from gee_alt.insitu.table import write_insitu
+
+    run = Path(run)
+    write_insitu(run / runs.INSITU_USED, calibrated.table)
+    write_json_atomic(run / runs.CALIBRATION, calibrated.summary)
+    val = runs.read_json(run, runs.VALIDATION) or {}
+    val.update(calibrated.validation)
+    write_json_atomic(run / runs.VALIDATION, val)
+
+
+def load_calibration(run: str | Path):
+    """The fitted :class:`~gee_alt.science.stefan.StefanCalibration` of ``RUN/calibration.json``
+    and the file's content; one-line :class:`GeeAltError` if missing, broken or implausible."""
+    from gee_alt.science.stefan import StefanCalibration
+
+    run = runs.require_run(run, "calibration")
+    path = run / runs.CALIBRATION
+    summary = runs.read_json(run, runs.CALIBRATION)
+    try:
+        model = StefanCalibration.from_dict(summary)
+    except (ValueError, KeyError, TypeError) as exc:
+        why = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        raise GeeAltError(f"{path} is not a valid calibration ({why}); rerun 'gee-alt calibrate'") from None
+    if not (np.isfinite(model.e_) and 0 < model.e_ < 1):
+        raise GeeAltError(f"{path}: E = {model.e_} is not a plausible Stefan coefficient (0 < E < 1); "
+                          "rerun 'gee-alt calibrate'")
+    return model, summary
+
+
+# ---------------------------------------------------------------------------------- ALT
+@dataclass
+class AltMaps:
+    """Yearly ALT (m) and its 1-sigma uncertainty (m), ``(year, y, x)`` float32 on ``grid``."""
+
+    years: list[int]
+    alt_m: np.ndarray
+    alt_sd_m: np.ndarray
+    grid: Grid
+
+
+def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> AltMaps:
+    """ALT = E·√DDT for every year of the cube, with the estimator's own ``predict``/``predict_sd``
+    (per-class E where the calibration has it and a land-cover map is given)."""
+    classes = landcover if (landcover is not None and model.e_by_class_) else None
+    years = [int(y) for y in cube["year"].values]
+    ddt = cube[DDT_VAR].values
+    ddt_sd = cube[DDT_SD_VAR].values if DDT_SD_VAR in cube else np.zeros_like(ddt)
+    alt = np.stack([model.predict(ddt[i], classes) for i in range(len(years))]).astype("float32")
+    sd = np.stack([model.predict_sd(ddt[i], ddt_sd[i], classes) for i in range(len(years))]).astype("float32")
+    return AltMaps(years, alt, sd, grid_of(cube))
+
+
+def write_alt(run: str | Path, maps: AltMaps, summary: dict, *, engine: str = "", season: str = "",
+              synthetic: bool = False, stac: bool = True, progress=None) -> list[Path]:
+    """``RUN/alt/alt_YYYY.tif``, ``alt_sd_YYYY.tif`` and the STAC Item of each year."""
+    import json
+
+    from gee_alt.export.stac import make_stac_item, write_stac_item
+    from gee_alt.io import write_cog
+
+    extra = {"E": f"{float(summary['E']):.6f}", "E_ci95": json.dumps(summary.get("E_ci95")),
+             "E_by_class": json.dumps(summary.get("E_by_class") or {})}
+    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    paths = []
+    for i, y in enumerate(maps.years):
+        a = write_cog(runs.alt_path(run, y), maps.alt_m[i], maps.grid,
+                      tags=runs.product_tags("active-layer thickness", "m", year=y, **common),
+                      band_descriptions=["alt_m"])
+        s = write_cog(runs.alt_sd_path(run, y), maps.alt_sd_m[i], maps.grid,
+                      tags=runs.product_tags("1-sigma uncertainty of active-layer thickness", "m", year=y, **common),
+                      band_descriptions=["alt_sd_m"])
+        paths += [a, s]
+        if stac:
+            item = make_stac_item(a.name, maps.grid, y, extra_assets={"alt_sd_m": (s.name, f"ALT uncertainty {y}", "m")},
+                                  properties={"gee_alt:E": float(summary["E"]), "gee_alt:synthetic": bool(synthetic)})
+            write_stac_item(runs.alt_stac_path(run, y), item)
+        if progress:
+            progress(1)
+    return paths
+
+
+# -------------------------------------------------------------------------------- trend
+def check_mask(mask_geojson: str | Path | None, grid: Grid) -> np.ndarray | None:
+    """The pixels inside a lon/lat polygon GeoJSON (bool ``(y, x)``), checked before anything is written."""
+    from gee_alt.science.trend import rasterize_geojson
+
+    if mask_geojson is None:
+        return None
+    p = Path(mask_geojson)
+    if not p.is_file():
+        raise GeeAltError(f"mask polygon not found: {p}")
+    try:
+        inside = rasterize_geojson(p, grid)
+    except GeeAltError as exc:
+        raise GeeAltError(f"mask {p.name}: {exc}; give a Polygon GeoJSON in lon/lat") from None
+    except Exception as exc:                 # malformed coordinates (rasterio/shapely raise several types)
+        raise GeeAltError(f"mask {p.name} has an invalid geometry ({type(exc).__name__}); "
+                          "give a Polygon GeoJSON in lon/lat") from None
+    if not inside.any():
+        raise GeeAltError(f"{p.name} does not cover any pixel of the run's grid")
+    return inside
+
+
+@dataclass
+class TrendMaps:
+    """Per-pixel Theil–Sen slope of ALT (cm/yr) and Mann–Kendall p (1), ``(y, x)`` float32."""
+
+    slope_cm_per_yr: np.ndarray
+    p_value: np.ndarray
+    summary: dict
+
+
+def write_trend(run: str | Path, maps: AltMaps, *, inside: np.ndarray | None = None, ring_width_px: int = 10,
+                min_valid_years: int = TREND_MIN_YEARS, synthetic: bool = False) -> TrendMaps:
+    """Per-pixel trend of the ALT maps, the area-mean series and (with ``inside``) the
+    inside-vs-ring contrast; writes ``RUN/trend/*``."""
+    from gee_alt.io import write_cog
+    from gee_alt.science.trend import area_mean_series, disturbance_contrast, series_trend, trend_cube
+
+    years, alt = maps.years, maps.alt_m
+    if len(years) < 3:
+        raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(years)}; run more years")
+    res = trend_cube(alt, years, min_valid_years=min(min_valid_years, len(years)))
+    slope_cm = (res["slope"] * 100.0).astype("float32")
+    p_value = res["p_value"].astype("float32")
+    common = dict(method="Theil-Sen slope, Mann-Kendall test (tie-corrected)", synthetic=synthetic,
+                  years=f"{years[0]}-{years[-1]}")
+    write_cog(runs.trend_slope_path(run), slope_cm, maps.grid,
+              tags=runs.product_tags("trend of active-layer thickness", "cm/yr", **common))
+    write_cog(runs.trend_p_path(run), p_value, maps.grid,
+              tags=runs.product_tags("Mann-Kendall p-value of the ALT trend", "1", **common))
+    series = area_mean_series(alt, years)
+    out = {"years": years, "area_mean_alt_m": series, "area_trend": series_trend(years, series["mean"]),
+           "pixels_significant_frac_p05": float(np.nanmean(p_value < 0.05)),
+           "median_slope_cm_per_yr": float(np.nanmedian(slope_cm))}
+    if inside is not None:
+        out["disturbance"] = {"alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
+                              "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px)}
+    write_json_atomic(runs.trend_json_path(run), out)
+    return TrendMaps(slope_cm, p_value, out)
+
+
+# ------------------------------------------------------------------------------- NetCDF
+def write_netcdf(run: str | Path, cube: xr.Dataset, maps: AltMaps, summary: dict) -> Path:
+    """``RUN/cube.nc``: ALT, ALT sd and DDT of all years (CF)."""
+    from gee_alt.export.netcdf import write_alt_netcdf
+
+    return write_alt_netcdf(Path(run) / runs.CUBE_NC, cube, maps.alt_m, maps.alt_sd_m, calibration=summary)
