@@ -30,8 +30,22 @@ def known_year_arrays(year: int, grid: Grid) -> np.ndarray:
     return np.stack([ddt, sd, nobs])
 
 
-def years_in_expression(expression) -> set[int]:
-    """The ``gee_alt_year`` property values set anywhere in an ``ee`` expression (walks the graph)."""
+def known_field_arrays(grid: Grid) -> np.ndarray:
+    """Deterministic synthetic ``(2, y, x)`` float32 site fields (elevation m, mean NDVI)."""
+    h, w = shape_yx(grid)
+    rng = np.random.default_rng(7)
+    dem = (3800 + 600 * rng.random((h, w))).astype("float32")
+    ndvi = rng.uniform(0.05, 0.7, (h, w)).astype("float32")
+    return np.stack([dem, ndvi])
+
+
+def served_arrays(year: int, grid: Grid) -> np.ndarray:
+    """What the stub serves for an expression tagged ``gee_alt_year = year`` (0: the site fields)."""
+    return known_field_arrays(grid) if year == 0 else known_year_arrays(year, grid)
+
+
+def property_values_in_expression(expression, key: str) -> set[int]:
+    """The values of ``Element.set(key, value)`` anywhere in an ``ee`` expression (walks the graph)."""
     import ee
 
     found: set[int] = set()
@@ -45,7 +59,7 @@ def years_in_expression(expression) -> set[int]:
         if isinstance(node, ee.ComputedObject):
             func, args = node.func, node.args or {}
             name = func.getSignature().get("name", "") if hasattr(func, "getSignature") else ""
-            if name == "Element.set" and getattr(args.get("key"), "_string", args.get("key")) == "gee_alt_year":
+            if name == "Element.set" and getattr(args.get("key"), "_string", args.get("key")) == key:
                 found.add(int(getattr(args["value"], "_number", args["value"])))
             stack.extend(args.values())
             for attr in ("_list", "_dictionary"):
@@ -58,15 +72,23 @@ def years_in_expression(expression) -> set[int]:
     return found
 
 
+def years_in_expression(expression) -> set[int]:
+    """The ``gee_alt_year`` property values set anywhere in an ``ee`` expression."""
+    return property_values_in_expression(expression, "gee_alt_year")
+
+
 class StubServer:
-    """Answers xee's calls for yearly DDT images on ``grid`` with :func:`known_year_arrays`.
+    """Answers xee's calls for yearly DDT images on ``grid`` with :func:`known_year_arrays` (and for
+    the run's site-fields image, tagged year 0, with :func:`known_field_arrays`).
 
     ``fail_rate`` injects transient errors (seeded); ``fatal`` makes every pixel call fail with
-    that message. Counts pixel requests per year (``pixel_calls``) and metadata calls.
+    that message; ``arrays(year, grid)`` replaces what is served. Counts pixel requests per year
+    (``pixel_calls``) and metadata calls.
     """
 
-    def __init__(self, grid: Grid, fail_rate: float = 0.0, seed: int = 0, fatal: str | None = None):
+    def __init__(self, grid: Grid, fail_rate: float = 0.0, seed: int = 0, fatal: str | None = None, arrays=None):
         self.grid = grid
+        self.arrays = arrays or served_arrays       # (year, grid) -> (layer, y, x); year 0: site fields
         self.fail_rate = fail_rate
         self.fatal = fatal
         self.rng = np.random.default_rng(seed)
@@ -87,15 +109,14 @@ class StubServer:
             raise ee.EEException("Too many concurrent aggregations.")
 
     def compute_value(self, obj):
-        import ee
-
         with self.lock:
             self.value_calls += 1
         self._maybe_fail()
+        n = len(property_values_in_expression(obj, "gee_alt_layer_index")) or 3
         band = {"id": "value", "data_type": {"type": "PixelType", "precision": "float"},
                 "crs": self.grid["crs"], "crs_transform": list(self.grid["crs_transform"])}
         first = {"type": "Image", "bands": [band], "properties": {}}
-        return [3, {}, first, [["l0", "l1", "l2"], [0, 1, 2]]]
+        return [n, {}, first, [[f"l{i}" for i in range(n)], list(range(n))]]
 
     def compute_pixels(self, params):
         import ee
@@ -115,12 +136,13 @@ class StubServer:
         row0 = round((g["affineTransform"]["translateY"] - f) / e)
         wd, ht = g["dimensions"]["width"], g["dimensions"]["height"]
         assert g["crsCode"] == self.grid["crs"]
-        data = known_year_arrays(year, self.grid)[:, row0:row0 + ht, col0:col0 + wd]
-        assert data.shape == (3, ht, wd), (data.shape, ht, wd)
+        data = self.arrays(year, self.grid)[:, row0:row0 + ht, col0:col0 + wd]
+        assert data.shape[1:] == (ht, wd), (data.shape, ht, wd)
         with self.lock:
             self.tiles.append((year, row0, col0, ht, wd))
         data = np.where(np.isnan(data), XEE_MASK_VALUE, data).astype("float32")
-        out = np.zeros((ht, wd), dtype=[("value", "<f4"), ("value_1", "<f4"), ("value_2", "<f4")])
+        names = ["value"] + [f"value_{i}" for i in range(1, data.shape[0])]
+        out = np.zeros((ht, wd), dtype=[(n, "<f4") for n in names])
         for i, name in enumerate(out.dtype.names):
             out[name] = data[i]
         return out

@@ -118,33 +118,12 @@ def test_retry_policy_backoff_and_classification():
 
 
 def test_run_ee_without_credentials_says_how_to_authenticate(tmp_path, monkeypatch):
-    from gee_alt.cli.ee_commands import run_ee
+    from helpers.cli import assert_user_error, cli
 
     monkeypatch.setenv("HOME", str(tmp_path))
     for var in ("GEE_ALT_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "EE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(GeeAltError) as ei:
-        run_ee(None, None, None, tmp_path / "run", progress=False)
-    msg = str(ei.value)
-    assert "auth/README.md" in msg and "earthengine authenticate" in msg and "\n" not in msg
-    assert not (tmp_path / "run" / "ddt").exists()
-
-
-def test_run_ee_end_to_end_with_stub(ee_offline, monkeypatch, tmp_path):
-    from gee_alt.cli import ee_commands as cli_ee
-    from gee_alt.engines.ee import session
-
-    (tmp_path / "s.toml").write_text('[study]\nyears = [2010, 2010]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n'
-                                     '[pull]\ninitial_delay_s = 0.0\n')
-    cfg = load_config(tmp_path / "s.toml")
-    assert cfg.grid() == GRID
-    seen = {}
-    monkeypatch.setattr(session, "initialize", lambda project, key, high_volume=False: seen.update(
-        project=project, key=key, hv=high_volume))
-    stub = StubServer(GRID).install(monkeypatch)
-    cube = cli_ee.run_ee(tmp_path / "s.toml", "my-proj", None, tmp_path / "run", progress=False)
-    assert seen == {"project": "my-proj", "key": None, "hv": False}
-    np.testing.assert_array_equal(cube["ddt_degc_days"].values[0], known_year_arrays(2010, GRID)[0])
-    assert stub.pixel_calls == {2010: 1}  # 2.3 MB: one request under 48 MB
-    assert (tmp_path / "run" / "ddt" / "ddt_2010.tif").is_file()
-    assert (tmp_path / "run" / "ddt" / "manifest_ee.json").is_file()
+    (tmp_path / "sites.csv").write_text("site_id,lon,lat,year,alt_m\nA,99.5,38.0,2010,1.5\n")
+    line = assert_user_error(cli("run", "--engine", "ee", "--insitu", tmp_path / "sites.csv", "--out", tmp_path / "run"))
+    assert "auth/README.md" in line and "earthengine authenticate" in line
+    assert not (tmp_path / "run").exists()

@@ -133,10 +133,8 @@ def test_report_errors_are_one_line(tmp_path):
 
 
 def test_cli_report_json(run):
-    from gee_alt.cli.viz_commands import register
+    from gee_alt.cli import app
 
-    app = typer.Typer()
-    register(app)
     res = CliRunner().invoke(app, ["report", str(run), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)

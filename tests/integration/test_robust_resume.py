@@ -87,7 +87,7 @@ def _kill_chain(inputs: Path, run: Path, rng: random.Random, max_kills: int, see
         _check_no_partial_products(run)
         for y, rec in _progress(run).get("years", {}).items():
             st = (run / "ddt" / f"ddt_{y}.tif").stat()
-            now = (st.st_ino, st.st_mtime_ns, rec["attempt"], rec["sha256"])
+            now = (st.st_ino, st.st_mtime_ns, rec["attempt"], rec["files"][f"ddt/ddt_{y}.tif"])
             assert seen.setdefault(y + str(run), now) == now, f"year {y} was recomputed"
     return kills
 
@@ -214,7 +214,7 @@ def test_ee_pull_survives_random_crashes(tmp_path, monkeypatch):
             chains += 1
             kept: dict[int, tuple] = {}
             while True:
-                done_before = {int(y) for y in pull.read_manifest(out)["years"]}
+                done_before = {int(y) for y in _progress(out).get("years", {})}
                 stub = StubServer(grid)
                 crash_at = rng.randint(1, 12)
                 real = stub.compute_pixels
@@ -232,7 +232,7 @@ def test_ee_pull_survives_random_crashes(tmp_path, monkeypatch):
                     # what a SIGKILL in the middle of a write leaves behind
                     (out / "ddt").mkdir(parents=True, exist_ok=True)
                     (out / "ddt" / f".tmp-ddt_{years[-1]}.tif.{crashes}").write_bytes(b"partial")
-                    done = pull.read_manifest(out)["years"]
+                    done = _progress(out).get("years", {})
                     for y in done:
                         st = (out / "ddt" / f"ddt_{y}.tif").stat()
                         assert kept.setdefault(int(y), (st.st_ino, st.st_mtime_ns)) == (st.st_ino, st.st_mtime_ns)

@@ -126,7 +126,8 @@ def test_ee_run_outputs_and_logs_hold_no_key_material(ee_offline, no_creds, tmp_
     StubServer(grid).install(monkeypatch)
     from gee_alt.science import homogeneity
 
-    monkeypatch.setitem(homogeneity.DEFAULT_THRESHOLDS, "ddt_cv", None)   # the stub's DDT is pixel noise
+    for metric in ("ddt_cv", "dem_std", "ndvi_std"):      # the stub's DDT and site fields are pixel noise
+        monkeypatch.setitem(homogeneity.DEFAULT_THRESHOLDS, metric, None)
     (tmp_path / "s.toml").write_text('[study]\nyears = [2010, 2012]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n'
                                      '[pull]\ninitial_delay_s = 0.0\n')
     rows = "".join(f"S{i},{99.005 + 0.005 * i},{38.01 + 0.002 * i},{y},{1.2 + 0.05 * i}\n"

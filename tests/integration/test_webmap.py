@@ -63,10 +63,8 @@ def test_bad_year_and_layer_are_user_errors(run, tmp_path):
 
 
 def test_cli_map(run, tmp_path):
-    from gee_alt.cli.viz_commands import register
+    from gee_alt.cli import app
 
-    app = typer.Typer()
-    register(app)
     out = tmp_path / "cli.html"
     res = CliRunner().invoke(app, ["map", str(run), "--out", str(out), "--year", "2021"])
     assert res.exit_code == 0, res.output

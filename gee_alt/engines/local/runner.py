@@ -88,7 +88,7 @@ class LocalEngine:
         adv = progress("Sharpening NDVI and LST, DDT", len(todo))
         computed = run_local(self.layout, self.years, self.params, synthetic=self.synthetic, on_year=keep_ndvi,
                              progress=adv, skip_years=done, on_result=finished)
-        cube = self._all_years(run, computed, done)
+        cube = self._all_years(run, computed, done, seasons)
         ndvi_sum = 0
         for y in self.years:
             ndvi_sum = ndvi_sum + np.load(progress_record.extra_path("ndvi", y))
@@ -97,22 +97,22 @@ class LocalEngine:
                             landcover=lc)
         return EngineOutput(validate_ddt_cube(cube), fields, sorted(done))
 
-    def _all_years(self, run: Path, computed, done: set[int]):
-        """The cube of all years: computed ones from memory, finished ones read once from their COG."""
-        ddt, sd, nobs, season = {}, {}, {}, ""
+    def _all_years(self, run: Path, computed, done: set[int], seasons: dict[int, str]):
+        """The cube of all years: computed ones from memory, finished ones read once from their
+        COG. Its ``thaw_season`` is the last year's (as in an uninterrupted run)."""
+        ddt, sd, nobs = {}, {}, {}
         if computed is not None:
             for i, y in enumerate(computed["year"].values):
                 y = int(y)
                 ddt[y], sd[y], nobs[y] = (computed[v].values[i] for v in ("ddt_degc_days", "ddt_sd_degc_days", "n_obs"))
-            season = computed.attrs.get("thaw_season", "")
         for y in sorted(done):
             r = read_raster(runs.ddt_path(run, y), bands=3)
             ddt[y], sd[y], nobs[y] = r.data[0], r.data[1], np.nan_to_num(r.data[2]).astype("int16")
-            season = season or r.tags.get("thaw_season", "")
+            seasons[y] = r.tags.get("thaw_season", "")
         ys = list(self.years)
         return make_ddt_cube(np.stack([ddt[y] for y in ys]), ys, self.layout.grid,
                              ddt_sd_degc_days=np.stack([sd[y] for y in ys]), n_obs=np.stack([nobs[y] for y in ys]),
-                             engine=self.name, synthetic=self.synthetic, thaw_season=season,
+                             engine=self.name, synthetic=self.synthetic, thaw_season=seasons[ys[-1]],
                              extra_attrs={"method": LOCAL_METHOD, "n_estimators": self.params.n_estimators,
                                           "seed": self.params.random_state})
 
