@@ -42,6 +42,15 @@ class RunResult:
     def years(self) -> list[int]:
         return self.alt.years
 
+    def view(self):
+        """The run's maps as a :class:`~gee_alt.viz.runview.RunView` (for the report; nothing is re-read)."""
+        from gee_alt.viz.runview import RunView
+
+        t = self.trend
+        return RunView.from_maps(self.run, self.alt.grid, self.alt.years, self.alt.alt_m, self.alt.alt_sd_m,
+                                 self.engine.cube["ddt_degc_days"].values, None if t is None else t.slope_cm_per_yr,
+                                 None if t is None else t.p_value)
+
 
 @contextlib.contextmanager
 def removed_on_user_error(out: Path, fresh: bool) -> Iterator[None]:
@@ -60,7 +69,7 @@ def read_insitu_for(engine: Engine, insitu_csv: str | Path | None):
     from gee_alt.insitu.table import read_insitu
 
     if insitu_csv is None:
-        raise GeeAltError("no in-situ table: pass --insitu CSV (or put insitu.csv in the local input directory)")
+        raise GeeAltError(f"no in-situ table: pass --insitu CSV (or put {runs.INSITU_CSV} in the local input directory)")
     return read_insitu(insitu_csv, bbox=engine.bbox_lonlat())
 
 
@@ -84,11 +93,11 @@ def run(out: str | Path, engine: Engine, insitu_csv: str | Path | None, *, overw
 
 def execute(out: Path, engine: Engine, table, *, resume: bool = False, progress: ProgressFactory = no_progress,
             seed: int = 0, on_resume: Callable[[list, list], None] | None = None, command: str = "run",
-            before_report: Callable[[RunResult], dict | None] | None = None) -> RunResult:
+            before_report: Callable[[RunResult], None] | None = None) -> RunResult:
     """Run ``engine`` into the prepared run directory ``out`` and the whole downstream.
 
-    ``before_report(result)`` may add tables to the report (returns ``{title: table}``), e.g.
-    the demo's scores against its synthetic truth.
+    ``before_report(result)`` runs after the products and before the report, e.g. to score a
+    demo run against its synthetic truth (written into ``validation.json``, which the report shows).
     """
     from gee_alt.viz.report import write_report
 
@@ -103,9 +112,10 @@ def execute(out: Path, engine: Engine, table, *, resume: bool = False, progress:
         on_resume(sorted(y for y in done if isinstance(y, int)), [y for y in years if y not in done])
     produced = engine.produce(out, record, progress)
     result = finish_downstream(out, produced, table, progress=progress, seed=seed)
-    extra = before_report(result) if before_report else None
+    if before_report:
+        before_report(result)
     adv = progress("Report and manifest", 1)
-    write_report(out, synthetic=engine.synthetic, extra=extra)
+    write_report(out, synthetic=engine.synthetic, view=result.view())
     record.clear()
     runs.write_manifest(out, settings={"command": command, **{k: v for k, v in settings.items() if k != "input_files"}})
     adv(1)

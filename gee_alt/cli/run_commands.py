@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from gee_alt import runs
 from gee_alt.cli._common import (JSON, OVERWRITE, QUIET, WORKERS, app, check_at_least, check_input_file, echo_json,
                                  parse_years, progress_bars)
 from gee_alt.errors import GeeAltError
@@ -48,8 +49,6 @@ def demo(
 
 def print_demo_summary(out: Path, v: dict) -> None:
     """The demo's scores against its synthetic truth, one stage a line."""
-    from gee_alt import runs
-
     t = v["truth"]
     typer.echo(f"SYNTHETIC demo scene -> {out}")
     typer.echo(f"  NDVI  RMSE {t['ndvi']['sharpened']['rmse']:.4f} (bilinear {t['ndvi']['bilinear']['rmse']:.4f})")
@@ -110,7 +109,7 @@ def run(
                           LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers))
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:
-            raise GeeAltError(f"no in-situ table: pass --insitu CSV or put insitu.csv in {inputs}")
+            raise GeeAltError(f"no in-situ table: pass --insitu CSV or put {runs.INSITU_CSV} in {inputs}")
     else:
         from gee_alt.config import load_config
         from gee_alt.engines.ee.runner import EarthEngine

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from gee_alt import runs
 from gee_alt.cli._common import JSON, QUIET, app, check_input_file, echo_json, progress_bars
 from gee_alt.errors import GeeAltError
 
@@ -20,7 +21,7 @@ def calibrate(
     dem_std_max: float = typer.Option(15.0, help="Drop sites whose 7x7 DEM std exceeds this (m)."),
     ndvi_std_max: float = typer.Option(0.10, help="Drop sites whose 7x7 NDVI std exceeds this."),
     ddt_cv_max: float = typer.Option(0.10, help="Drop sites whose 7x7 DDT coefficient of variation exceeds this."),
-    by_class: str = typer.Option("auto", help="One E per land-cover class (RUN/landcover.tif): auto, yes or no."),
+    by_class: str = typer.Option("auto", help=f"One E per land-cover class (RUN/{runs.LANDCOVER}): auto, yes or no."),
     as_json: bool = JSON,
     quiet: bool = QUIET,
 ) -> None:
@@ -49,7 +50,7 @@ def calibrate(
 
 @app.command()
 def alt(
-    run_dir: Path = typer.Argument(..., help="Run directory (reads ddt/*.tif and calibration.json)."),
+    run_dir: Path = typer.Argument(..., help=f"Run directory (reads ddt/*.tif and {runs.CALIBRATION})."),
     quiet: bool = QUIET,
     as_json: bool = JSON,
 ) -> None:
@@ -68,7 +69,7 @@ def alt(
 
 @app.command()
 def validate(
-    run_dir: Path = typer.Argument(..., help="Run directory with calibration.json."),
+    run_dir: Path = typer.Argument(..., help=f"Run directory with {runs.CALIBRATION}."),
     as_json: bool = JSON,
 ) -> None:
     """Print the validation scores of a run: in-situ cross-validation and, for the demo, truth."""

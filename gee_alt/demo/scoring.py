@@ -3,7 +3,7 @@
 :class:`DemoScorer` is handed the engine's intermediate products year by year
 (:meth:`DemoScorer.score_year`, at a fixed sample of pixels) and the finished run
 (:meth:`DemoScorer.finish`, the run's products in memory); it writes the scores to
-``validation.json`` (``truth``, ``truth_table``) and returns the report table. The truth is read
+``validation.json`` (``truth``, ``truth_table``, which the report shows). The truth is read
 from ``RUN/truth`` (written by :mod:`gee_alt.demo.world`); nothing of the run is read back.
 """
 
@@ -16,8 +16,6 @@ import numpy as np
 from gee_alt import runs
 from gee_alt.grid import lonlat_to_rowcol
 from gee_alt.io import read_raster, write_json_atomic
-
-REPORT_TITLE = "Demo scene against its synthetic truth"
 
 
 def metrics(err: np.ndarray) -> dict:
@@ -48,9 +46,9 @@ class DemoScorer:
         self.errors["ndvi_sharp"].append(p["ndvi_30m"].reshape(-1)[idx] - truth.ndvi[year])
         self.errors["ndvi_bilinear"].append(nd_b - truth.ndvi[year])
 
-    def finish(self, result) -> dict:
-        """Score the finished run (a :class:`gee_alt.pipeline.RunResult`), write them into
-        ``validation.json`` and return the report table ``{title: truth_table}``."""
+    def finish(self, result) -> None:
+        """Score the finished run (a :class:`gee_alt.pipeline.RunResult`) and write the scores
+        into ``validation.json`` (the report shows its ``truth_table``)."""
         years = result.years
         validation = runs.read_json(self.run, runs.VALIDATION) or {}
         validation.update({"synthetic": True, "scene": {"seed": self.scene.spec.seed, "size_px": self.scene.spec.size_px,
@@ -61,7 +59,6 @@ class DemoScorer:
         validation["truth_table"] = truth_table(validation["truth"])
         write_json_atomic(self.run / runs.VALIDATION, validation)
         result.validation = validation
-        return {REPORT_TITLE: validation["truth_table"]}
 
     def _truth_scores(self, result) -> dict:
         """Every stage against the synthetic truth (NDVI, LST, DDT, E, ALT)."""

@@ -199,50 +199,51 @@ def extra_blocks(extra: dict | None) -> list[Block]:
     return bl
 
 
-def figure_blocks(run: Path, year: int, synthetic: bool) -> list[Block]:
-    """Render the figures that the run's products allow (missing products are skipped)."""
-    from gee_alt.viz.runview import alt_series, insitu_pairs, load_json, load_layer
+def figure_blocks(view, year: int, synthetic: bool) -> list[Block]:
+    """Render the figures that the run's products allow (missing products are skipped); ``view``
+    is a :class:`~gee_alt.viz.runview.RunView`."""
+    from gee_alt.viz.runview import insitu_pairs, load_json
 
     out: list[Block] = []
 
     def add(name: str, caption: str, fig) -> None:
         out.append(Block("figure", caption, png=figures.png_bytes(fig), file=name))
 
-    alt = load_layer(run, "alt", year)
+    alt = view.layer("alt", year)
     add(f"alt_map_{year}.png", f"Active-layer thickness (m), {year}",
         figures.map_figure(alt.data, alt.grid, "alt", title=f"Active-layer thickness {year}", synthetic=synthetic))
-    sd = load_layer(run, "alt_sd", year)
+    sd = view.layer("alt_sd", year)
     if sd is not None:
         add(f"alt_sd_map_{year}.png", f"ALT uncertainty (1σ, m), {year}",
             figures.map_figure(sd.data, sd.grid, "alt_sd", title=f"ALT uncertainty (1σ) {year}", synthetic=synthetic))
-    series = alt_series(run)
+    series = view.alt_series()
     if series and len(series["years"]) >= 2:
         add("alt_series.png", "Area-mean ALT per year with its 95 % uncertainty band",
             figures.series_figure(series, synthetic=synthetic))
-    pairs = insitu_pairs(load_json(run, runs.VALIDATION))
+    pairs = insitu_pairs(load_json(view.run, runs.VALIDATION))
     if pairs is not None and np.isfinite(pairs["obs"]).any():
         add("validation_scatter.png", "Observed vs predicted in-situ ALT",
             figures.scatter_figure(pairs["obs"], pairs["pred"], synthetic=synthetic))
-    tr, tp = load_layer(run, "trend"), load_layer(run, "trend_p")
+    tr, tp = view.layer("trend"), view.layer("trend_p")
     if tr is not None:
         sig = (tp.data < 0.05) if tp is not None else None
         add("trend_map.png", "ALT trend (Theil–Sen, cm/yr); dots: Mann–Kendall p < 0.05",
             figures.map_figure(tr.data, tr.grid, "trend", title="ALT trend (Theil–Sen)", sig_mask=sig,
                                synthetic=synthetic))
-    ddt = load_layer(run, "ddt", year)
+    ddt = view.layer("ddt", year)
     if ddt is not None:
         add(f"ddt_map_{year}.png", f"Thawing degree-days (°C·day), {year}",
             figures.map_figure(ddt.data, ddt.grid, "ddt", title=f"Thawing degree-days {year}", synthetic=synthetic))
     return out
 
 
-def build_blocks(run: Path, *, synthetic: bool, extra: dict | None, year: int) -> list[Block]:
-    """All report blocks, in reading order."""
+def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> list[Block]:
+    """All report blocks, in reading order (``view``: a :class:`~gee_alt.viz.runview.RunView`)."""
     from gee_alt.grid import pixel_size
-    from gee_alt.viz.runview import load_json, load_layer
+    from gee_alt.viz.runview import load_json
 
-    years = runs.years_of(run, "alt")
-    grid = load_layer(run, "alt", year).grid
+    run, years = view.run, view.years
+    grid = view.layer("alt", year).grid
     bl = [Block("heading", f"gee-alt run report: {run.name}", level=1)]
     if synthetic:
         bl.append(Block("banner", figures.SYNTHETIC_LABEL + ". Every map and score below comes from a simulated "
@@ -257,24 +258,34 @@ def build_blocks(run: Path, *, synthetic: bool, extra: dict | None, year: int) -
     bl += validation_blocks(load_json(run, runs.VALIDATION))
     bl += extra_blocks(extra)
     bl.append(Block("heading", "Figures"))
-    bl += figure_blocks(run, year, synthetic)
+    bl += figure_blocks(view, year, synthetic)
     bl.append(Block("para", "Units: ALT and its uncertainty in m, DDT in °C·day, trend in cm/yr. "
                             f"Colour ranges: 2–98 % of each map. Palettes: "
                             + ", ".join(f"{p.label}: {p.cmap}" for p in PRODUCTS.values() if p.key != "lst") + "."))
     return bl
 
 
+TRUTH_TABLE_TITLE = "Demo scene against its synthetic truth"
+
+
 def write_report_files(run_dir, *, synthetic: bool | None = None, extra: dict | None = None,
-                       year: int | None = None) -> dict:
-    """Write the report and its figures; returns ``{"markdown", "html", "figures": [paths]}``."""
-    from gee_alt.viz.runview import is_synthetic, pick_year
+                       year: int | None = None, view=None) -> dict:
+    """Write the report and its figures; returns ``{"markdown", "html", "figures": [paths]}``.
+
+    ``view``: a :class:`~gee_alt.viz.runview.RunView` holding layers already in memory (the
+    pipeline passes its maps, so nothing is read back); default: read from ``run_dir``.
+    """
+    from gee_alt.viz.runview import RunView, is_synthetic, pick_year
 
     run = Path(run_dir)
     if not run.is_dir():
         raise GeeAltError(f"run directory not found: {run}")
     year = pick_year(run, year)
     syn = is_synthetic(run, synthetic)
-    blocks = build_blocks(run, synthetic=syn, extra=extra, year=year)
+    truth = (runs.read_json(run, runs.VALIDATION) or {}).get("truth_table")
+    if extra is None and truth:          # a demo run: its scores against the synthetic truth
+        extra = {TRUTH_TABLE_TITLE: truth}
+    blocks = build_blocks(view or RunView(run), synthetic=syn, extra=extra, year=year)
     out = run / runs.REPORT_DIR
     figs = []
     for b in blocks:
@@ -286,14 +297,14 @@ def write_report_files(run_dir, *, synthetic: bool | None = None, extra: dict | 
     return {"markdown": md, "html": page, "figures": figs}
 
 
-def write_report(run_dir, *, synthetic: bool | None = None, extra: dict | None = None) -> Path:
+def write_report(run_dir, *, synthetic: bool | None = None, extra: dict | None = None, view=None) -> Path:
     """Write ``RUN/report/report.md``, ``report.html`` (self-contained) and PNG figures.
 
     ``synthetic``: label the report as a synthetic demo (default: from the COG tags
     ``synthetic=1``). ``extra``: more tables, ``{title: {row: {metric: value}}}`` or
     ``{title: {metric: value}}``. Returns the Markdown path.
     """
-    return write_report_files(run_dir, synthetic=synthetic, extra=extra)["markdown"]
+    return write_report_files(run_dir, synthetic=synthetic, extra=extra, view=view)["markdown"]
 
 
 def write_readme_figure(run_dir, out_png, year: int | None = None) -> Path:

@@ -116,6 +116,46 @@ def insitu_pairs(validation: dict | None) -> dict[str, np.ndarray] | None:
             "year": np.array([int(r.get("year", 0)) for r in rows])}
 
 
+class RunView:
+    """A run's display layers, each decoded at most once (cached).
+
+    Built on a run directory (``RunView(run)``), layers are read on first use; the pipeline
+    hands the layers it already holds in memory (``layers={(key, year): Layer}``), so a report
+    written at the end of a run reads none of its rasters back.
+    """
+
+    def __init__(self, run: str | Path, layers: dict | None = None, years: list[int] | None = None):
+        self.run = Path(run)
+        self._layers: dict = dict(layers or {})
+        self.years: list[int] = list(years) if years is not None else runs.years_of(self.run, "alt")
+
+    @classmethod
+    def from_maps(cls, run: str | Path, grid: Grid, years: list[int], alt_m, alt_sd_m, ddt_degc_days=None,
+                  trend_cm_per_yr=None, trend_p=None) -> "RunView":
+        """A view on in-memory ``(year, y, x)`` ALT, ALT sd and DDT maps and ``(y, x)`` trend maps."""
+        layers = {}
+        for i, y in enumerate(years):
+            layers[("alt", y)] = Layer("alt", alt_m[i], grid, y, {})
+            layers[("alt_sd", y)] = Layer("alt_sd", alt_sd_m[i], grid, y, {})
+            if ddt_degc_days is not None:
+                layers[("ddt", y)] = Layer("ddt", ddt_degc_days[i], grid, y, {})
+        for key, data in (("trend", trend_cm_per_yr), ("trend_p", trend_p)):
+            if data is not None:
+                layers[(key, None)] = Layer(key, data, grid, None, {})
+        return cls(run, layers, years)
+
+    def layer(self, key: str, year: int | None = None) -> Layer | None:
+        """The layer (see :func:`load_layer`), from memory or decoded once from its COG."""
+        k = (key, None if key in ("trend", "trend_p") else year)
+        if k not in self._layers:
+            self._layers[k] = load_layer(self.run, key, year)
+        return self._layers[k]
+
+    def alt_series(self, level: float = 0.95) -> dict | None:
+        """See :func:`alt_series`."""
+        return _alt_series(self, level)
+
+
 def alt_series(run: Path, level: float = 0.95) -> dict | None:
     """Area-mean ALT (m) per year with an uncertainty band, reading one year at a time.
 
@@ -126,20 +166,25 @@ def alt_series(run: Path, level: float = 0.95) -> dict | None:
     ``alt_sd`` maps it falls back to :func:`gee_alt.science.trend.area_mean_series`'s CI with an
     effective sample size from the spatial autocorrelation.
     """
+    return _alt_series(RunView(run), level)
+
+
+def _alt_series(view: "RunView", level: float = 0.95) -> dict | None:
+    """:func:`alt_series` on a :class:`RunView`."""
     from scipy import stats
 
     from gee_alt.science.trend import area_mean_series, effective_sample_size
 
-    years = runs.years_of(run, "alt")
+    years = view.years
     if not years:
         return None
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     out = {"years": [], "mean": [], "ci_lo": [], "ci_hi": [], "sd_mean": [], "n": [], "level": level}
     kinds = set()
     for y in years:
-        a = load_layer(run, "alt", y).data
+        a = view.layer("alt", y).data
         s = area_mean_series(a[None], [y], level=level)
-        sd = load_layer(run, "alt_sd", y)
+        sd = view.layer("alt_sd", y)
         sd_mean = float(np.nanmean(sd.data)) if sd is not None and np.isfinite(sd.data).any() else float("nan")
         mean = s["mean"][0]
         if np.isfinite(sd_mean):

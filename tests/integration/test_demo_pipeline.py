@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rasterio.io
 
 from gee_alt.cli import main
 from gee_alt.demo.world import DemoScene, DemoSpec, year_truth
@@ -19,11 +20,33 @@ def _run(out: Path, *extra):
     assert e.value.code == 0
 
 
+DECODES: dict[str, int] = {}
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
+    """The demo run, with every pixel read (``DatasetReader.read``) of it counted per file name."""
     out = tmp_path_factory.mktemp("demo") / "run"
-    _run(out)
+    real = rasterio.io.DatasetReader.read
+
+    def counted(self, *args, **kwargs):
+        name = Path(self.name)
+        key = name.relative_to(out).as_posix() if name.is_relative_to(out) else str(name)
+        DECODES[key] = DECODES.get(key, 0) + 1
+        return real(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rasterio.io.DatasetReader, "read", counted)
+        _run(out, "--workers", "1")
     return out
+
+
+def test_products_handed_over_in_memory_are_never_decoded_again(run_dir):
+    """Within a run the DDT cube, ALT maps and trend flow as objects: after a product is written,
+    the run decodes none of its pixels again (reading inputs and the synthetic truth is fine)."""
+    products = {k: v for k, v in DECODES.items() if k.split("/")[0] in ("ddt", "alt", "trend")}
+    assert products == {}
+    assert any(k.startswith("inputs/") for k in DECODES)       # the counter did see the run's reads
 
 
 def test_products_exist_and_are_tagged_cogs(run_dir):

@@ -87,12 +87,12 @@ class InputLayout(InputPaths):
             raise GeeAltError(f"input directory not found: {self.root}")
         dem_path = runs.dem_path(self.root)
         if not dem_path.exists():
-            raise GeeAltError(f"{self.root} has no dem.tif (the 30 m DEM that defines the grid); see the input layout in the README")
+            raise GeeAltError(f"{self.root} has no {runs.DEM} (the 30 m DEM that defines the grid); see the input layout in the README")
         self.dem = read_raster(dem_path, bands=1)
         if self.dem.grid["crs"].startswith("EPSG:4326"):
-            raise GeeAltError("dem.tif must be in a projected CRS (metres), e.g. UTM; it is in EPSG:4326")
+            raise GeeAltError(f"{runs.DEM} must be in a projected CRS (metres), e.g. UTM; it is in EPSG:4326")
         if not np.isfinite(self.dem.data).any():
-            raise GeeAltError("dem.tif has no valid pixel (all nodata)")
+            raise GeeAltError(f"{runs.DEM} has no valid pixel (all nodata)")
         self.grid: Grid = self.dem.grid
         lc = runs.landcover_path(self.root)
         self.landcover: Raster | None = self._on_grid(read_raster(lc, bands=1)) if lc.exists() else None
@@ -107,12 +107,12 @@ class InputLayout(InputPaths):
     def _on_grid(self, r: Raster) -> Raster:
         if not same_grid(r.grid, self.grid):
             raise GeeAltError(f"{Path(r.path).parent.name}/{Path(r.path).name} is not on the DEM grid "
-                              "(CRS, transform and size must match dem.tif); resample it to the DEM grid")
+                              f"(CRS, transform and size must match {runs.DEM}); resample it to the DEM grid")
         return r
 
     def _coarse(self, r: Raster) -> Raster:
         if not _overlaps(self.grid, r.grid):
-            raise GeeAltError(f"{Path(r.path).parent.name}/{Path(r.path).name} does not overlap dem.tif; "
+            raise GeeAltError(f"{Path(r.path).parent.name}/{Path(r.path).name} does not overlap {runs.DEM}; "
                               "check its CRS and georeferencing")
         return r
 
