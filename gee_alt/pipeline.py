@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from gee_alt import downstream, runs
+from gee_alt.cube import grid_of, validate_ddt_cube
 from gee_alt.engines import Engine, EngineOutput, ProgressFactory, no_progress
 from gee_alt.errors import GeeAltError
 
@@ -111,6 +112,7 @@ def execute(out: Path, engine: Engine, table, *, resume: bool = False, progress:
         years = [int(y) for y in settings.get("years", [])]
         on_resume(sorted(y for y in done if isinstance(y, int)), [y for y in years if y not in done])
     produced = engine.produce(out, record, progress)
+    validate_ddt_cube(produced.cube)        # whatever the engine, the downstream gets the one schema
     result = finish_downstream(out, produced, table, progress=progress, seed=seed)
     if before_report:
         before_report(result)
@@ -128,7 +130,7 @@ def finish_downstream(out: Path, produced: EngineOutput, table, *, progress: Pro
     from gee_alt.io import write_cog
 
     cube, fields = produced.cube, produced.fields
-    grid = downstream.grid_of(cube)
+    grid = grid_of(cube)
     syn = bool(cube.attrs.get("synthetic", 0))
     tags = {"synthetic": int(syn), "engine": cube.attrs.get("engine", "")}
     if fields.dem_m is not None:
@@ -211,7 +213,7 @@ def calibrate_run(run: str | Path, insitu_csv: str | Path, *, thresholds: dict |
 
     run = runs.require_run(run, "ddt")
     cube = runs.read_ddt_cube(run, extras=False)
-    grid = downstream.grid_of(cube)
+    grid = grid_of(cube)
     table = read_insitu(insitu_csv, bbox=downstream.site_bbox_lonlat(grid))
     fields = run_fields(run, grid)
     if by_class is True and fields.landcover is None:
@@ -226,7 +228,7 @@ def alt_maps_of_run(run: Path, cube: xr.Dataset | None = None) -> downstream.Alt
     """The ALT maps of a run from its DDT and ``calibration.json`` (nothing written)."""
     model, _ = downstream.load_calibration(run)
     cube = cube if cube is not None else runs.read_ddt_cube(run)
-    return downstream.alt_maps(cube, model, run_fields(run, downstream.grid_of(cube)).landcover)
+    return downstream.alt_maps(cube, model, run_fields(run, grid_of(cube)).landcover)
 
 
 def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list[Path]:
@@ -234,7 +236,7 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
     run = Path(run)
     model, summary = downstream.load_calibration(run)
     cube = runs.read_ddt_cube(run)
-    maps = downstream.alt_maps(cube, model, run_fields(run, downstream.grid_of(cube)).landcover)
+    maps = downstream.alt_maps(cube, model, run_fields(run, grid_of(cube)).landcover)
     adv = progress("ALT maps", len(maps.years))
     return downstream.write_alt(run, maps, summary, engine=cube.attrs.get("engine", ""),
                                 season=cube.attrs.get("thaw_season", ""),

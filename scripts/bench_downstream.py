@@ -197,7 +197,7 @@ def downstream(run: Path, grid, years: list[int], records: list[dict], mem_budge
 
     from gee_alt.grid import shape_yx
     from gee_alt.io import write_cog
-    from gee_alt.runs import TREND_DIR, alt_path, alt_sd_path, ddt_path
+    from gee_alt.runs import alt_path, alt_sd_path, ddt_path, trend_p_path, trend_slope_path
     from gee_alt.science.trend import trend_cube
 
     h, w = shape_yx(grid)
@@ -247,9 +247,9 @@ def downstream(run: Path, grid, years: list[int], records: list[dict], mem_budge
     stages["trend_s"] = time.perf_counter() - t
     stages["trend_median_slope_cm_per_yr"] = float(np.nanmedian(res["slope"]) * 100.0)
     t = time.perf_counter()
-    outputs.append(write_cog(run / TREND_DIR / "alt_trend_cm_per_yr.tif", res["slope"] * 100.0, grid,
+    outputs.append(write_cog(trend_slope_path(run), res["slope"] * 100.0, grid,
                              tags={"synthetic": 1, "units": "cm/yr", "method": "Theil-Sen"}))
-    outputs.append(write_cog(run / TREND_DIR / "alt_trend_p.tif", res["p_value"], grid,
+    outputs.append(write_cog(trend_p_path(run), res["p_value"], grid,
                              tags={"synthetic": 1, "units": "1", "method": "Mann-Kendall"}))
     stages["write_trend_cogs_s"] = time.perf_counter() - t
     del res
