@@ -155,7 +155,8 @@ def lonlat_to_rowcol(grid: Grid, lon, lat) -> tuple[np.ndarray, np.ndarray]:
 
     tr = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True)
     x, y = tr.transform(np.asarray(lon, float), np.asarray(lat, float))
-    col, row = ~affine_of(grid) @ (np.asarray(x), np.asarray(y))
+    with np.errstate(invalid="ignore"):           # points far outside the CRS's area project to inf
+        col, row = ~affine_of(grid) @ (np.asarray(x), np.asarray(y))
     return np.asarray(row), np.asarray(col)
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -146,7 +147,7 @@ def read_raster(path: str | os.PathLike, *, bands: int | None = None) -> Raster:
     or has a band count other than ``bands`` (when given).
     """
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     p = Path(path)
     if not p.exists():
@@ -156,7 +157,10 @@ def read_raster(path: str | os.PathLike, *, bands: int | None = None) -> Raster:
     try:
         # GeoTIFF tiles are decoded on 2 threads (about 2x faster reads of full-grid COGs)
         opts = {"num_threads": 2} if p.suffix.lower() in (".tif", ".tiff") else {}
-        with rasterio.open(p, **opts) as src:
+        with warnings.catch_warnings():       # no georeferencing is reported below, as one line
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(p, **opts)
+        with src:
             grid = grid_from_rasterio(src.crs, src.transform, src.width, src.height)
             if bands is not None and src.count != bands:
                 raise GeeAltError(f"{p.name}: expected {bands} band(s), found {src.count}; give a {bands}-band raster")

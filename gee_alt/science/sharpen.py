@@ -187,9 +187,11 @@ class RandomForestSharpener(BaseEstimator):
         rf = RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
                                    max_features=self.max_features, oob_score=True, n_jobs=self.n_jobs,
                                    random_state=self.random_state)
-        rf.fit(feats, z if z.shape[1] > 1 else z[:, 0], sample_weight=weights)
+        with warnings.catch_warnings():      # rows no tree left out (few trees) get NaN: handled below
+            warnings.filterwarnings("ignore", "Some inputs do not have OOB scores", UserWarning)
+            rf.fit(feats, z if z.shape[1] > 1 else z[:, 0], sample_weight=weights)
         oob = rf.oob_prediction_.reshape(n, -1)
-        oob = np.where(np.isfinite(oob), oob, 0.0)
+        oob = np.where(np.isfinite(oob), oob, 0.0)        # no out-of-bag prediction: no forest share
         oob_full = (oob @ comps if comps is not None else oob) + mean
         best = None
         for w in (0.0, 0.25, 0.5, 0.75, 1.0):

@@ -74,7 +74,8 @@ def test_read_raster_errors_name_the_file(tmp_path):
     with pytest.raises(GeeAltError, match="not a readable raster"):
         read_raster(txt)
     p = tmp_path / "nocrs.tif"
-    with rasterio.open(p, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32") as dst:
+    with pytest.warns(rasterio.errors.NotGeoreferencedWarning), \
+            rasterio.open(p, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32") as dst:
         dst.write(np.zeros((1, 4, 4), "float32"))
     with pytest.raises(GeeAltError, match="no CRS"):
         read_raster(p)
