@@ -19,8 +19,9 @@ import xarray as xr
 from gee_alt import __version__, runs
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, grid_of, make_ddt_cube, validate_ddt_cube
 from gee_alt.errors import GeeAltError
+from gee_alt.export.cog import write_cog
 from gee_alt.grid import bounds, same_grid
-from gee_alt.io import read_raster, write_cog, write_json_atomic
+from gee_alt.io import read_raster, write_json_atomic
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 

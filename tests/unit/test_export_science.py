@@ -8,8 +8,8 @@ import rasterio
 
 from gee_alt.cube import make_ddt_cube
 from gee_alt.errors import GeeAltError
+from gee_alt.export.cog import write_cog
 from gee_alt.grid import make_grid, rowcol_to_lonlat
-from gee_alt.io import write_cog
 from gee_alt.export.netcdf import available_engine, build_alt_dataset, read_alt_netcdf, write_alt_netcdf
 from gee_alt.export.stac import make_stac_item, stac_item_for_cog, write_stac_item
 from gee_alt.science.stefan import alt_from_ddt, alt_sd

@@ -34,8 +34,9 @@ import numpy as np
 
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
 from gee_alt.errors import GeeAltError
+from gee_alt.export.cog import write_cog
 from gee_alt.grid import Grid, shape_yx
-from gee_alt.io import read_raster, sha256_file, write_cog, write_json_atomic
+from gee_alt.io import read_raster, sha256_file, write_json_atomic
 
 LAYERS = (DDT_VAR, DDT_SD_VAR, NOBS_VAR)
 REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels limit (bytes, uncompressed)
