@@ -33,6 +33,7 @@ def test_netcdf_roundtrip_cf_attributes(tmp_path):
                                                                            "E_sd": 0.003, "n_used": 40})
     assert not list(tmp_path.glob(".tmp-*"))
     ds = read_alt_netcdf(p)
+    assert ds.rio.crs.to_epsg() == 32647 and tuple(ds.rio.transform())[:6] == GRID["crs_transform"]
     assert list(ds["year"].values) == YEARS and ds["alt_m"].dims == ("year", "y", "x")
     np.testing.assert_allclose(ds["alt_m"].values, alt.astype(np.float32), equal_nan=True)
     np.testing.assert_allclose(ds["alt_sd_m"].values, sd.astype(np.float32), equal_nan=True)
@@ -40,7 +41,7 @@ def test_netcdf_roundtrip_cf_attributes(tmp_path):
     assert np.isnan(ds["alt_m"].values[1, 2, 3])
     assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["stefan_E"] == 0.05
     assert ds["alt_m"].attrs["standard_name"] == "permafrost_active_layer_thickness"
-    assert ds["alt_m"].attrs["units"] == "m" and ds["alt_m"].attrs["grid_mapping"] == "spatial_ref"
+    assert ds["alt_m"].attrs["units"] == "m" and ds["alt_m"].encoding["grid_mapping"] == "spatial_ref"
     assert ds["time"].attrs["units"] == "days since 1970-01-01"
     # 2020-07-01 is day 18444 since 1970-01-01
     assert float(ds["time"].values[1]) == 18444.0
