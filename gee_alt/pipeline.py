@@ -286,10 +286,10 @@ def write_alt(run: str | Path, *, progress: ProgressFactory = _no_progress, stac
         paths.append(write_cog(runs.alt_sd_path(run, y), sd, r.grid, tags={**base, "units": "m",
                                "quantity": "1-sigma uncertainty of active-layer thickness"}, band_descriptions=["alt_sd_m"]))
         if stac:
-            from gee_alt.export.stac import stac_item_for_cog, write_stac_item
+            from gee_alt.export.stac import alt_item, write_item
 
-            write_stac_item(run / runs.ALT_DIR / f"alt_{y}.stac.json",
-                            stac_item_for_cog(runs.alt_path(run, y), y, href=f"alt_{y}.tif"))
+            write_item(run / runs.ALT_DIR / f"alt_{y}.stac.json",
+                       alt_item(r.grid, y, runs.alt_path(run, y).name, runs.alt_sd_path(run, y).name))
         adv(1)
     return paths
 
