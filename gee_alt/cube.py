@@ -7,8 +7,12 @@ Schema (checked by :func:`validate_ddt_cube`):
   thaw season (°C·day), NaN where unknown;
 - optional ``ddt_sd_degc_days`` float32: 1-sigma spread of DDT (°C·day), e.g. from tree spread;
 - optional ``n_obs`` int16: valid composites that went into DDT;
-- attrs: ``crs`` (str), ``crs_transform`` (6 floats), ``engine`` (``"local"`` or ``"ee"``),
-  ``synthetic`` (0/1), ``thaw_season`` (text), ``gee_alt_version``.
+- georeferencing as rioxarray writes it: a scalar ``spatial_ref`` coordinate holding the CRS
+  (``crs_wkt`` and CF grid-mapping attributes) and the GDAL ``GeoTransform``, named by each
+  variable's ``grid_mapping`` encoding, so ``.rio.crs`` and ``.rio.transform()`` work on the cube
+  and on every variable taken from it (:func:`grid_of` turns them back into a :class:`Grid`);
+- attrs: ``engine`` (``"local"`` or ``"ee"``), ``synthetic`` (0/1), ``thaw_season`` (text),
+  ``gee_alt_version``.
 
 Nothing downstream knows which engine made the cube.
 """
@@ -16,16 +20,20 @@ Nothing downstream knows which engine made the cube.
 from __future__ import annotations
 
 import numpy as np
+import rioxarray  # noqa: F401  (registers the ``.rio`` accessor)
 import xarray as xr
+from affine import Affine
 
 from gee_alt import __version__
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import Grid, coords, make_grid, shape_yx
+from gee_alt.grid import Grid, affine_of, coords, grid_from_rasterio, shape_yx
 
 DDT_VAR = "ddt_degc_days"
 DDT_SD_VAR = "ddt_sd_degc_days"
 NOBS_VAR = "n_obs"
 DDT_UNITS = "degC day"
+# Transforms that agree to this fraction of a pixel are the same lattice (they differ by float rounding only).
+SAME_ORIGIN_PX = 1e-6
 
 
 def make_ddt_cube(ddt_degc_days, years, grid: Grid, *, ddt_sd_degc_days=None, n_obs=None,
@@ -46,19 +54,50 @@ def make_ddt_cube(ddt_degc_days, years, grid: Grid, *, ddt_sd_degc_days=None, n_
                                  {"units": DDT_UNITS, "long_name": "1-sigma spread of thawing degree-days"})
     if n_obs is not None:
         data_vars[NOBS_VAR] = (dims, np.asarray(n_obs, "int16"), {"units": "1", "long_name": "valid composites in DDT"})
-    attrs = {"crs": grid["crs"], "crs_transform": list(grid["crs_transform"]), "engine": engine,
-             "synthetic": int(bool(synthetic)), "thaw_season": thaw_season, "gee_alt_version": __version__}
+    attrs = {"engine": engine, "synthetic": int(bool(synthetic)), "thaw_season": thaw_season,
+             "gee_alt_version": __version__}
     attrs.update(extra_attrs or {})
-    return xr.Dataset(data_vars, coords={"year": ("year", np.asarray(years, "int32")), "y": ("y", y), "x": ("x", x)},
-                      attrs=attrs)
+    ds = xr.Dataset(data_vars, coords={"year": ("year", np.asarray(years, "int32")), "y": ("y", y), "x": ("x", x)},
+                    attrs=attrs)
+    return write_georeferencing(ds, grid)
+
+
+def write_georeferencing(obj: xr.Dataset | xr.DataArray, grid: Grid) -> xr.Dataset | xr.DataArray:
+    """Write ``grid``'s CRS and transform onto ``obj`` with rioxarray (in place; returns ``obj``).
+
+    Adds the ``spatial_ref`` grid-mapping coordinate (CRS WKT, CF attributes, GDAL
+    ``GeoTransform``), points the ``grid_mapping`` encoding of the spatial variables at it and
+    gives ``x``/``y`` their CF axis attributes. In place because rioxarray's default copies the data.
+    """
+    return (obj.rio.write_crs(grid["crs"], inplace=True)
+            .rio.write_transform(affine_of(grid), inplace=True)
+            .rio.write_coordinate_system(inplace=True))
 
 
 def grid_of(ds: xr.Dataset | xr.DataArray) -> Grid:
-    """The :class:`Grid` a cube (or one of its variables) lives on."""
-    try:
-        return make_grid(ds.attrs["crs"], ds.attrs["crs_transform"], (ds.sizes["x"], ds.sizes["y"]))
-    except KeyError as exc:
-        raise GeeAltError(f"cube lacks georeferencing attribute {exc}") from None
+    """The :class:`Grid` a cube (or one of its variables) lives on, from its rioxarray georeferencing.
+
+    The CRS is ``"EPSG:nnnn"`` when it has an EPSG code, else WKT. The transform is
+    ``.rio.transform()`` (origin from the ``x``/``y`` pixel centres, so a window of the array gets
+    its own origin); when that is the written ``GeoTransform`` up to float rounding
+    (:data:`SAME_ORIGIN_PX`), the written values are returned exactly.
+    """
+    crs = ds.rio.crs
+    if crs is None:
+        raise GeeAltError("array has no CRS (no rioxarray 'spatial_ref'); build it with make_ddt_cube or "
+                          "geo_dataarray, or call .rio.write_crs()")
+    transform = ds.rio.transform()
+    written = _written_transform(ds)
+    if written is not None and transform.almost_equals(written, precision=SAME_ORIGIN_PX * abs(written.a)):
+        transform = written
+    return grid_from_rasterio(crs, transform, ds.rio.width, ds.rio.height)
+
+
+def _written_transform(obj: xr.Dataset | xr.DataArray) -> Affine | None:
+    """The GDAL ``GeoTransform`` stored on the grid-mapping coordinate, or None."""
+    gm = obj.coords.get(obj.rio.grid_mapping)
+    text = None if gm is None else gm.attrs.get("GeoTransform")
+    return None if text is None else Affine.from_gdal(*(float(v) for v in text.split()))
 
 
 def validate_ddt_cube(ds: xr.Dataset) -> xr.Dataset:
@@ -70,7 +109,7 @@ def validate_ddt_cube(ds: xr.Dataset) -> xr.Dataset:
     grid = grid_of(ds)
     x, y = coords(grid)
     if not (np.allclose(ds["x"].values, x) and np.allclose(ds["y"].values, y)):
-        raise GeeAltError("DDT cube x/y coordinates disagree with its crs_transform")
+        raise GeeAltError("DDT cube x/y coordinates are not the regular pixel centres of its .rio.transform()")
     if ds.sizes["year"] == 0:
         raise GeeAltError("DDT cube holds no year")
     vals = ds[DDT_VAR].values
@@ -80,7 +119,10 @@ def validate_ddt_cube(ds: xr.Dataset) -> xr.Dataset:
 
 
 def geo_dataarray(data, grid: Grid, names=None, dim: str = "band", attrs: dict | None = None) -> xr.DataArray:
-    """A ``(dim, y, x)`` DataArray on ``grid`` with the georeferencing in attrs (it travels with the array)."""
+    """A ``(dim, y, x)`` DataArray on ``grid`` with rioxarray's georeferencing (it travels with the array).
+
+    ``attrs`` are set on the array; ``grid_of`` gives ``grid`` back.
+    """
     arr = np.asarray(data)
     if arr.ndim == 2:
         arr = arr[None]
@@ -89,6 +131,5 @@ def geo_dataarray(data, grid: Grid, names=None, dim: str = "band", attrs: dict |
         raise ValueError(f"array shape {arr.shape[1:]} does not match grid (height, width) {(h, w)}")
     x, y = coords(grid)
     names = list(names) if names is not None else [f"b{i + 1}" for i in range(arr.shape[0])]
-    a = {"crs": grid["crs"], "crs_transform": list(grid["crs_transform"])}
-    a.update(attrs or {})
-    return xr.DataArray(arr, dims=(dim, "y", "x"), coords={dim: names, "y": y, "x": x}, attrs=a)
+    da = xr.DataArray(arr, dims=(dim, "y", "x"), coords={dim: names, "y": y, "x": x}, attrs=dict(attrs or {}))
+    return write_georeferencing(da, grid)

@@ -198,8 +198,8 @@ def write_alt(run: str | Path, maps: AltMaps, summary: dict, *, engine: str = ""
     """``RUN/alt/alt_YYYY.tif``, ``alt_sd_YYYY.tif`` and the STAC Item of each year."""
     import json
 
-    from gee_alt.export.stac import make_stac_item, write_stac_item
-    from gee_alt.io import write_cog
+    from gee_alt.export.stac import alt_item, write_item
+    from gee_alt.export.cog import write_cog
 
     extra = {"E": f"{float(summary['E']):.6f}", "E_ci95": json.dumps(summary.get("E_ci95")),
              "E_by_class": json.dumps(summary.get("E_by_class") or {})}
@@ -214,9 +214,9 @@ def write_alt(run: str | Path, maps: AltMaps, summary: dict, *, engine: str = ""
                       band_descriptions=["alt_sd_m"])
         paths += [a, s]
         if stac:
-            item = make_stac_item(a.name, maps.grid, y, extra_assets={"alt_sd_m": (s.name, f"ALT uncertainty {y}", "m")},
-                                  properties={"gee_alt:E": float(summary["E"]), "gee_alt:synthetic": bool(synthetic)})
-            write_stac_item(runs.alt_stac_path(run, y), item)
+            item = alt_item(maps.grid, y, a.name, s.name,
+                            properties={"gee_alt:E": float(summary["E"]), "gee_alt:synthetic": bool(synthetic)})
+            write_item(runs.alt_stac_path(run, y), item)
         if progress:
             progress(1)
     return paths
@@ -257,7 +257,7 @@ def write_trend(run: str | Path, maps: AltMaps, *, inside: np.ndarray | None = N
                 min_valid_years: int = TREND_MIN_YEARS, synthetic: bool = False) -> TrendMaps:
     """Per-pixel trend of the ALT maps, the area-mean series and (with ``inside``) the
     inside-vs-ring contrast; writes ``RUN/trend/*``."""
-    from gee_alt.io import write_cog
+    from gee_alt.export.cog import write_cog
     from gee_alt.science.trend import area_mean_series, disturbance_contrast, series_trend, trend_cube
 
     years, alt = maps.years, maps.alt_m

@@ -127,7 +127,7 @@ def execute(out: Path, engine: Engine, table, *, resume: bool = False, progress:
 def finish_downstream(out: Path, produced: EngineOutput, table, *, progress: ProgressFactory = no_progress,
                       seed: int = 0) -> RunResult:
     """Site fields, calibration, ALT (+ STAC), trend and NetCDF from an engine's output."""
-    from gee_alt.io import write_cog
+    from gee_alt.export.cog import write_cog
 
     cube, fields = produced.cube, produced.fields
     grid = grid_of(cube)

@@ -188,7 +188,7 @@ def write_ddt_year(run: str | os.PathLike, year: int, ddt_degc_days: np.ndarray,
 
     The one DDT writer of both engines (same bands, same tags)."""
     from gee_alt.cube import DDT_SD_VAR, DDT_UNITS, DDT_VAR, NOBS_VAR
-    from gee_alt.io import write_cog
+    from gee_alt.export.cog import write_cog
 
     bands, names, units = [np.asarray(ddt_degc_days, "float32")], [DDT_VAR], [DDT_UNITS]
     for var, arr, unit in ((DDT_SD_VAR, ddt_sd_degc_days, DDT_UNITS), (NOBS_VAR, n_obs, "1")):

@@ -3,7 +3,7 @@
 
 Input (generated first, timed separately, **synthetic**): a run directory with one DDT COG per
 year, ``ddt/ddt_YYYY.tif`` (bands ddt_degc_days, ddt_sd_degc_days, n_obs; written with
-:func:`gee_alt.io.write_cog` as the engines do), on ``grid_from_bbox(DATONG_BBOX, 30)``
+:func:`gee_alt.export.cog.write_cog` as the engines do), on ``grid_from_bbox(DATONG_BBOX, 30)``
 (3215 x 2065 px), and a table of synthetic in-situ sites (true E = 0.045, noise, a few
 probe-censored values, some heterogeneous sites).
 
@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 E_TRUE = 0.045
 N_SITES = 60
 COG_OPTS = dict(compress="DEFLATE", level=1, predictor=3, blocksize=512, overview_resampling="average", BIGTIFF="IF_SAFER",
-                num_threads=2)   # the same settings as gee_alt.io.write_cog
+                num_threads=2)   # the same settings as gee_alt.export.cog.write_cog
 
 
 def status_mb(key: str) -> float:
@@ -102,7 +102,7 @@ def ddt_year(base: np.ndarray, year: int, seed: int, y0: int) -> tuple[np.ndarra
 def generate(run: Path, grid, years: list[int], seed: int) -> dict:
     """Write the synthetic DDT COGs and the in-situ table; returns timing and the site table."""
     from gee_alt.grid import rowcol_to_lonlat, shape_yx
-    from gee_alt.io import write_cog
+    from gee_alt.export.cog import write_cog
     from gee_alt.runs import ddt_path
 
     t0 = time.perf_counter()
@@ -196,7 +196,7 @@ def downstream(run: Path, grid, years: list[int], records: list[dict], mem_budge
     import rasterio
 
     from gee_alt.grid import shape_yx
-    from gee_alt.io import write_cog
+    from gee_alt.export.cog import write_cog
     from gee_alt.runs import alt_path, alt_sd_path, ddt_path, trend_p_path, trend_slope_path
     from gee_alt.science.trend import trend_cube
 

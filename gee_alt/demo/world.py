@@ -396,7 +396,7 @@ def _write_year(scene: DemoScene, inputs_dir: Path, truth_dir: Path, year: int, 
     """Write one year's synthetic inputs and truth; returns the truth sample and the true ALT."""
     import datetime as dt
 
-    from gee_alt.io import write_cog
+    from gee_alt.export.cog import write_cog
 
     syn = {"synthetic": 1, "source": "gee-alt synthetic demo scene (not a measurement)", "seed": scene.spec.seed}
     ndvi_o = scene.ndvi_true_outer(year)
@@ -442,7 +442,8 @@ def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str |
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from gee_alt.io import write_cog, write_text_atomic
+    from gee_alt.export.cog import write_cog
+    from gee_alt.io import write_text_atomic
 
     inputs_dir, truth_dir = Path(inputs_dir), Path(truth_dir)
     syn = {"synthetic": 1, "source": "gee-alt synthetic demo scene (not a measurement)", "seed": scene.spec.seed}

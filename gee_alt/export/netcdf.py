@@ -1,11 +1,13 @@
 """A CF-1.8 NetCDF of all years: ALT (m), its 1-sigma spread, and DDT (°C·day) on the output grid.
 
 Layout: dims ``(time, y, x)``; ``time`` in days since 1970-01-01 at 1 July of each year with
-``time_bnds`` spanning the calendar year, an auxiliary ``year`` (int) coordinate; projected
-``x``/``y`` pixel centres (m) with ``projection_x/y_coordinate``; a ``spatial_ref`` grid-mapping
-variable with the CF attributes from pyproj plus ``crs_wkt`` and the GDAL ``GeoTransform``, so
-GDAL/QGIS/rioxarray georeference it. ``alt_m`` has the CF standard name
-``permafrost_active_layer_thickness``; ``alt_sd_m`` is linked as its ``standard_error``.
+``time_bnds`` spanning the calendar year, an auxiliary ``year`` (int) coordinate; ``x``/``y``
+pixel centres. The georeferencing is rioxarray's (:func:`gee_alt.cube.write_georeferencing`):
+a ``spatial_ref`` grid-mapping variable with the CF attributes from pyproj, ``crs_wkt`` and the
+GDAL ``GeoTransform``, every map variable's ``grid_mapping`` pointing at it, and CF axis
+attributes on ``x``/``y``; so GDAL, QGIS and rioxarray (``xr.open_dataset(path,
+decode_coords="all").rio.crs`` / ``.rio.transform()``) georeference it. ``alt_m`` has the CF
+standard name ``permafrost_active_layer_thickness``; ``alt_sd_m`` is linked as its ``standard_error``.
 
 Engine: ``h5netcdf`` or ``netCDF4`` when installed (NetCDF-4, zlib level 4, one chunk per
 year-tile), else xarray's ``scipy`` engine (NetCDF-3 64-bit offset, uncompressed; it holds the
@@ -23,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from gee_alt import __version__
-from gee_alt.cube import DDT_SD_VAR, DDT_VAR, grid_of
+from gee_alt.cube import DDT_SD_VAR, DDT_VAR, grid_of, write_georeferencing
 from gee_alt.errors import GeeAltError
 from gee_alt.io import atomic_path
 
@@ -45,19 +47,6 @@ def _days(d: _dt.date) -> float:
     return float((d - EPOCH).days)
 
 
-def grid_mapping_attrs(grid) -> dict:
-    """CF grid-mapping attributes (pyproj ``to_cf``) plus ``crs_wkt``, ``spatial_ref``, ``GeoTransform``."""
-    from pyproj import CRS
-
-    crs = CRS.from_user_input(grid["crs"])
-    attrs = {k: v for k, v in crs.to_cf().items() if v is not None}
-    a, b, c, d, e, f = grid["crs_transform"]
-    attrs["crs_wkt"] = crs.to_wkt()
-    attrs["spatial_ref"] = crs.to_wkt()
-    attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (c, a, b, f, d, e))
-    return attrs
-
-
 def build_alt_dataset(ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *, calibration: dict | None = None,
                       title: str = "Permafrost active-layer thickness (Stefan, downscaled MODIS LST)") -> xr.Dataset:
     """The CF dataset (not yet written) from a DDT cube and ALT arrays ``(year, y, x)`` in m."""
@@ -70,16 +59,14 @@ def build_alt_dataset(ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *, calibration
     dims = ("time", "y", "x")
     time = np.array([_days(_dt.date(y, 7, 1)) for y in years])
     bnds = np.array([[_days(_dt.date(y, 1, 1)), _days(_dt.date(y + 1, 1, 1))] for y in years])
-    gm = "spatial_ref"
     data_vars = {
         "alt_m": (dims, alt, {"standard_name": "permafrost_active_layer_thickness", "long_name":
                               "active-layer thickness (end-of-season thaw depth), Stefan ALT = E*sqrt(DDT)",
-                              "units": "m", "grid_mapping": gm}),
+                              "units": "m"}),
         "ddt_degc_days": (dims, np.asarray(ddt_cube[DDT_VAR].values, np.float32),
                           {"long_name": "thawing degree-days of surface temperature (sum of max(T, 0 degC) per day)",
-                           "units": "degC day", "grid_mapping": gm}),
+                           "units": "degC day"}),
         "time_bnds": (("time", "nv"), bnds, {}),
-        gm: ((), np.int32(0), grid_mapping_attrs(grid)),
     }
     if alt_sd_m is not None:
         sd = np.asarray(alt_sd_m, np.float32)
@@ -88,21 +75,18 @@ def build_alt_dataset(ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *, calibration
         data_vars["alt_sd_m"] = (dims, sd, {"standard_name": "permafrost_active_layer_thickness standard_error",
                                             "long_name": "1-sigma spread of active-layer thickness (first-order "
                                                          "propagation of DDT spread and the uncertainty of E)",
-                                            "units": "m", "grid_mapping": gm})
+                                            "units": "m"})
         data_vars["alt_m"][2]["ancillary_variables"] = "alt_sd_m"
     if DDT_SD_VAR in ddt_cube:
         data_vars["ddt_sd_degc_days"] = (dims, np.asarray(ddt_cube[DDT_SD_VAR].values, np.float32),
-                                         {"long_name": "1-sigma spread of thawing degree-days", "units": "degC day",
-                                          "grid_mapping": gm})
+                                         {"long_name": "1-sigma spread of thawing degree-days", "units": "degC day"})
     coords = {
         "time": ("time", time, {"standard_name": "time", "long_name": "middle of the year",
                                 "units": "days since 1970-01-01", "calendar": "standard", "axis": "T",
                                 "bounds": "time_bnds"}),
         "year": ("time", np.asarray(years, np.int32), {"long_name": "calendar year"}),
-        "x": ("x", np.asarray(ddt_cube["x"].values, float), {"standard_name": "projection_x_coordinate",
-                                                               "long_name": "x of pixel centre", "units": "m", "axis": "X"}),
-        "y": ("y", np.asarray(ddt_cube["y"].values, float), {"standard_name": "projection_y_coordinate",
-                                                               "long_name": "y of pixel centre", "units": "m", "axis": "Y"}),
+        "x": ("x", np.asarray(ddt_cube["x"].values, float)),
+        "y": ("y", np.asarray(ddt_cube["y"].values, float)),
     }
     attrs = {
         "Conventions": "CF-1.8", "title": title, "source": f"gee-alt {__version__}",
@@ -120,7 +104,7 @@ def build_alt_dataset(ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *, calibration
         attrs["stefan_E_units"] = "m (degC day)^-0.5"
     for k in ("synthetic",):
         attrs[k] = np.int32(attrs[k])
-    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+    return write_georeferencing(xr.Dataset(data_vars, coords=coords, attrs=attrs), grid)
 
 
 def write_alt_netcdf(path: str | os.PathLike, ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *,
@@ -131,7 +115,8 @@ def write_alt_netcdf(path: str | os.PathLike, ddt_cube: xr.Dataset, alt_m, alt_s
     encoding = {}
     for v in ("alt_m", "alt_sd_m", "ddt_degc_days", "ddt_sd_degc_days"):
         if v in ds:
-            enc = {"dtype": "float32", "_FillValue": np.float32(np.nan)}
+            # keep rioxarray's ``grid_mapping`` (it lives in the encoding)
+            enc = {**ds[v].encoding, "dtype": "float32", "_FillValue": np.float32(np.nan)}
             if engine != "scipy":
                 ny, nx = ds.sizes["y"], ds.sizes["x"]
                 enc.update(zlib=True, complevel=4, chunksizes=(1, min(ny, 512), min(nx, 512)))
@@ -145,10 +130,14 @@ def write_alt_netcdf(path: str | os.PathLike, ddt_cube: xr.Dataset, alt_m, alt_s
 
 
 def read_alt_netcdf(path: str | os.PathLike) -> xr.Dataset:
-    """Open a file from :func:`write_alt_netcdf` with ``year`` as the leading dimension (loaded)."""
+    """Open a file from :func:`write_alt_netcdf` with ``year`` as the leading dimension (loaded).
+
+    The grid mapping and time bounds are decoded as coordinates, so ``.rio.crs`` and
+    ``.rio.transform()`` of the dataset and of each variable give the grid back.
+    """
     p = Path(path)
     if not p.is_file():
         raise GeeAltError(f"NetCDF not found: {p}")
-    with xr.open_dataset(p, decode_times=False) as ds:
+    with xr.open_dataset(p, decode_times=False, decode_coords="all") as ds:
         out = ds.load()
     return out.swap_dims({"time": "year"})

@@ -1,33 +1,36 @@
-"""STAC 1.0 Items for the yearly ALT Cloud-Optimized GeoTIFFs (hand-built, no pystac).
+"""STAC Items for the yearly ALT Cloud-Optimized GeoTIFFs, built with pystac from the grid in hand.
 
-An Item (https://github.com/radiantearth/stac-spec/blob/v1.0.0/item-spec/item-spec.md) has
-``type``, ``stac_version``, ``stac_extensions``, ``id``, ``geometry`` (WGS84 footprint),
-``bbox``, ``properties`` (``datetime`` — here ``null`` with ``start_datetime``/``end_datetime``
-for the calendar year, as the spec allows), ``links`` and ``assets``. The projection extension
-v1.1.0 adds ``proj:epsg`` (or ``proj:wkt2``), ``proj:shape`` ``[height, width]`` and
-``proj:transform`` (the 6 affine coefficients + ``0, 0, 1``); the raster extension v1.1.0 adds
-``raster:bands`` (data type, nodata, unit).
+One Item per year (:func:`alt_item`): id ``gee-alt-alt_m-YYYY``; ``datetime`` null with
+``start_datetime``/``end_datetime`` spanning the calendar year (UTC); geometry and bbox the grid
+outline in lon/lat (:func:`footprint_lonlat`); the projection extension on the Item (EPSG code,
+or WKT2 when the CRS has none; ``proj:shape`` ``[height, width]``; ``proj:transform`` the 6
+affine coefficients + ``0, 0, 1``; ``proj:bbox`` in CRS units); one COG asset for ALT and, when
+given, one for its 1-sigma spread, each with the raster extension's ``raster:bands`` (float32,
+nodata NaN, unit m, spatial resolution in CRS units). :func:`write_item` writes it atomically.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from pathlib import Path
 
 import numpy as np
+import pystac
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
 
 from gee_alt import __version__
-from gee_alt.grid import Grid, bounds, shape_yx
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import Grid, bounds, pixel_size, shape_yx
 from gee_alt.io import write_json_atomic
 
-STAC_VERSION = "1.0.0"
-PROJ_EXT = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
-RASTER_EXT = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
-COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+ALT_ASSET = "alt_m"
+ALT_SD_ASSET = "alt_sd_m"
 
 
 def footprint_lonlat(grid: Grid, densify: int = 21) -> tuple[dict, list[float]]:
-    """``(geometry, bbox)``: the grid outline as a GeoJSON Polygon in lon/lat and its bbox.
+    """``(geometry, bbox)``: the grid outline as a GeoJSON Polygon in lon/lat (degrees) and its bbox.
 
     Each edge is densified with ``densify`` points so curved edges of a projected grid are followed.
     """
@@ -45,80 +48,80 @@ def footprint_lonlat(grid: Grid, densify: int = 21) -> tuple[dict, list[float]]:
     return {"type": "Polygon", "coordinates": [ring]}, bbox
 
 
-def _proj_fields(grid: Grid) -> dict:
-    from pyproj import CRS
-
-    crs = CRS.from_user_input(grid["crs"])
-    h, w = shape_yx(grid)
-    out = {"proj:shape": [h, w], "proj:transform": [float(v) for v in grid["crs_transform"]] + [0.0, 0.0, 1.0],
-           "proj:bbox": [float(v) for v in bounds(grid)]}
-    epsg = crs.to_epsg()
-    if epsg:
-        out["proj:epsg"] = int(epsg)
-    else:
-        out["proj:epsg"] = None
-        out["proj:wkt2"] = crs.to_wkt()
-    return out
+def calendar_year_utc(year: int) -> tuple[_dt.datetime, _dt.datetime]:
+    """First and last second of calendar ``year`` (UTC)."""
+    utc = _dt.timezone.utc
+    return _dt.datetime(year, 1, 1, tzinfo=utc), _dt.datetime(year, 12, 31, 23, 59, 59, tzinfo=utc)
 
 
-def make_stac_item(cog_href: str, grid: Grid, year: int, *, item_id: str | None = None,
-                   variable: str = "alt_m", unit: str = "m", title: str | None = None,
-                   properties: dict | None = None, collection: str | None = None,
-                   extra_assets: dict | None = None) -> dict:
-    """A STAC 1.0 Item dict for one yearly COG on ``grid`` (``cog_href`` relative or absolute).
+def alt_item(grid: Grid, year: int, alt_href: str, alt_sd_href: str | None = None, *,
+             properties: dict | None = None) -> pystac.Item:
+    """The STAC Item of one year's ALT COG (``alt_href``, m) on ``grid``, and of its 1-sigma COG.
 
-    ``properties`` are merged into the Item properties (e.g. Stefan ``E``, synthetic flag);
-    ``extra_assets`` maps asset keys to ``(href, title, unit)`` for e.g. the ALT sd COG.
+    Hrefs are used as given (relative to the Item file, e.g. ``"alt_2020.tif"``, or absolute).
+    ``properties`` (e.g. Stefan ``gee_alt:E``) are merged into the Item properties.
     """
+    year = int(year)
     geometry, bbox = footprint_lonlat(grid)
-    proj = _proj_fields(grid)
-    props = {
-        "datetime": None,
-        "start_datetime": f"{int(year):04d}-01-01T00:00:00Z",
-        "end_datetime": f"{int(year):04d}-12-31T23:59:59Z",
-        "title": title or f"Active-layer thickness {int(year)}",
-        "gee_alt:version": __version__,
-        "gee_alt:variable": variable,
-        **proj,
-    }
-    props.update(properties or {})
-
-    def asset(href, atitle, aunit):
-        return {"href": str(href), "type": COG_TYPE, "title": atitle, "roles": ["data"],
-                "raster:bands": [{"data_type": "float32", "nodata": "nan", "unit": aunit, "spatial_resolution":
-                                  float(grid["crs_transform"][0])}]}
-
-    assets = {variable: asset(cog_href, props["title"], unit)}
-    for key, (href, atitle, aunit) in (extra_assets or {}).items():
-        assets[key] = asset(href, atitle, aunit)
-    item = {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": [PROJ_EXT, RASTER_EXT],
-        "id": item_id or f"gee-alt-{variable}-{int(year)}",
-        "geometry": geometry,
-        "bbox": bbox,
-        "properties": props,
-        "links": [],
-        "assets": assets,
-    }
-    if collection:
-        item["collection"] = collection
-        item["links"].append({"rel": "collection", "href": f"./{collection}.json", "type": "application/json"})
+    start, end = calendar_year_utc(year)
+    title = f"Active-layer thickness {year}"
+    props = {"title": title, "gee_alt:version": __version__, "gee_alt:variable": ALT_ASSET, **(properties or {})}
+    item = pystac.Item(id=f"gee-alt-{ALT_ASSET}-{year}", geometry=geometry, bbox=bbox, datetime=None,
+                       properties=props, start_datetime=start, end_datetime=end)
+    ProjectionExtension.ext(item, add_if_missing=True).apply(**projection_fields(grid))
+    _add_cog_asset(item, ALT_ASSET, alt_href, title, "m", grid)
+    if alt_sd_href is not None:
+        _add_cog_asset(item, ALT_SD_ASSET, alt_sd_href, f"1-sigma uncertainty of active-layer thickness {year}", "m",
+                       grid)
     return item
 
 
-def write_stac_item(path: str | os.PathLike, item: dict) -> Path:
-    """Write an Item atomically; adds a ``self`` link with the file name."""
-    item = dict(item)
-    item["links"] = [ln for ln in item.get("links", []) if ln.get("rel") != "self"] + [
-        {"rel": "self", "href": f"./{Path(path).name}", "type": "application/geo+json"}]
-    return write_json_atomic(path, item)
+def projection_fields(grid: Grid) -> dict:
+    """Keyword arguments of ``ProjectionExtension.apply`` for ``grid``: ``epsg`` (or ``wkt2`` when the
+    CRS has no EPSG code), ``shape`` ``[height, width]`` (px), ``transform`` (9 affine coefficients,
+    CRS units) and ``bbox`` ``[left, bottom, right, top]`` (CRS units)."""
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(grid["crs"])
+    epsg = crs.to_epsg()
+    return {"epsg": epsg, "wkt2": None if epsg else crs.to_wkt(), "shape": list(shape_yx(grid)),
+            "transform": [float(v) for v in grid["crs_transform"]] + [0.0, 0.0, 1.0],
+            "bbox": [float(v) for v in bounds(grid)]}
 
 
-def stac_item_for_cog(cog_path: str | os.PathLike, year: int, *, href: str | None = None, **kwargs) -> dict:
-    """An Item for a COG on disk: grid read from the file, ``href`` defaults to its file name."""
-    from gee_alt.io import read_raster
+def _add_cog_asset(item: pystac.Item, key: str, href: str, title: str, unit: str, grid: Grid) -> None:
+    """Add a float32 COG asset (nodata NaN, ``unit``) with its ``raster:bands`` to ``item``."""
+    item.add_asset(key, pystac.Asset(href=str(href), media_type=pystac.MediaType.COG, title=title, roles=["data"]))
+    band = RasterBand.create(data_type=DataType.FLOAT32, nodata=NoDataStrings.NAN, unit=unit,
+                             spatial_resolution=pixel_size(grid))
+    RasterExtension.ext(item.assets[key], add_if_missing=True).bands = [band]
 
-    r = read_raster(cog_path)
-    return make_stac_item(href or Path(cog_path).name, r.grid, year, **kwargs)
+
+def write_item(path: str | os.PathLike, item: pystac.Item) -> Path:
+    """Write ``item`` as JSON atomically, with a ``self`` link to the file name.
+
+    The self link is relative (``./alt_2020.stac.json``), as are the asset hrefs, so a run folder can
+    be moved and two runs of the same inputs give the same bytes.
+    """
+    d = item.to_dict(include_self_link=False, transform_hrefs=False)
+    d["links"] = [ln for ln in d["links"] if ln["rel"] != "self"] + [
+        {"rel": "self", "href": f"./{Path(path).name}", "type": pystac.MediaType.GEOJSON.value}]
+    return write_json_atomic(path, d)
+
+
+def stac_item_for_cog(cog_path: str | os.PathLike, year: int, *, href: str | None = None,
+                      **kwargs) -> pystac.Item:
+    """:func:`alt_item` for an ALT COG on disk: only its grid is read; ``href`` defaults to its file name.
+
+    ``kwargs`` go to :func:`alt_item` (``alt_sd_href``, ``properties``).
+    """
+    import rioxarray
+
+    from gee_alt.cube import grid_of
+
+    p = Path(cog_path)
+    if not p.is_file():
+        raise GeeAltError(f"COG not found: {p}")
+    with rioxarray.open_rasterio(p) as da:      # lazy: georeferencing only, no pixels read
+        grid = grid_of(da)
+    return alt_item(grid, year, href or p.name, **kwargs)

@@ -18,8 +18,8 @@ The method (Gao et al. 2012 / pyDMS ideas, written anew):
    re-aggregates (approximately) to the observation. With ``radiance=True`` (temperatures in
    °C) aggregation is radiance-like, over (T + 273.15)^4.
 
-Inputs and outputs are ``xarray.DataArray`` ``(band, y, x)`` carrying ``crs`` and
-``crs_transform`` in attrs (see :func:`gee_alt.cube.geo_dataarray`).
+Inputs and outputs are ``xarray.DataArray`` ``(band, y, x)`` carrying rioxarray's CRS and
+transform (see :func:`gee_alt.cube.geo_dataarray`; :func:`gee_alt.cube.grid_of` reads them).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gee_alt.grid import make_grid
-from gee_alt.io import write_cog
+from gee_alt.export.cog import write_cog
 
 E = 0.045
 YEARS = [2019, 2020, 2021, 2022, 2023]

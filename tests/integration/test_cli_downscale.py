@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from gee_alt.io import read_raster, write_cog
+from gee_alt.export.cog import write_cog
+from gee_alt.io import read_raster
 from gee_alt.science.resample import interpolate
 
 from helpers.cli import assert_user_error, cli

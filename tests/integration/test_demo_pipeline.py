@@ -102,3 +102,22 @@ def test_same_seed_gives_byte_identical_alt(run_dir, tmp_path):
     for y in range(2010, 2014):
         assert (run_dir / f"alt/alt_{y}.tif").read_bytes() == (out2 / f"alt/alt_{y}.tif").read_bytes()
         assert (run_dir / f"ddt/ddt_{y}.tif").read_bytes() == (out2 / f"ddt/ddt_{y}.tif").read_bytes()
+
+
+def test_stac_items_describe_the_alt_cogs(run_dir):
+    """Each year's Item (built from the grid in memory) matches the COGs it points at; the COGs are valid."""
+    import pystac
+    from pystac.extensions.projection import ProjectionExtension
+    from rio_cogeo.cogeo import cog_validate
+
+    for y in range(2010, 2014):
+        item = pystac.Item.from_dict(json.loads((run_dir / f"alt/alt_{y}.stac.json").read_text()))
+        assert {k: a.href for k, a in item.assets.items()} == {"alt_m": f"alt_{y}.tif", "alt_sd_m": f"alt_sd_{y}.tif"}
+        proj = ProjectionExtension.ext(item)
+        for key in ("alt_m", "alt_sd_m"):
+            cog = run_dir / "alt" / item.assets[key].href
+            is_valid, errors, _ = cog_validate(cog)
+            assert is_valid and errors == [], (cog, errors)
+            with rasterio.open(cog) as src:
+                assert proj.epsg == src.crs.to_epsg() and proj.shape == [src.height, src.width]
+                assert proj.transform[:6] == list(src.transform)[:6]

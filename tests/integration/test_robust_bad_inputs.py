@@ -138,8 +138,9 @@ import pytest
 
 from helpers.cli import assert_user_error, cli
 from helpers.robust import demo_inputs, finished_run
+from gee_alt.export.cog import write_cog
 from gee_alt.grid import make_grid
-from gee_alt.io import read_raster, write_cog
+from gee_alt.io import read_raster
 
 CASES: dict = {}
 ROWS = re.findall(r"^([CRIDOK]\d\d)\s", __doc__, flags=re.M)

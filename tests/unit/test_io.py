@@ -1,43 +1,15 @@
-"""COG writing and raster reading: validity, tags, atomicity, clear errors."""
-
-import os
+"""Atomic writes, JSON and raster reading: atomicity, clear errors (COG content: tests/integration/test_export_cog.py)."""
 
 import numpy as np
 import pytest
 import rasterio
 
 from gee_alt.errors import GeeAltError
+from gee_alt.export.cog import write_cog
 from gee_alt.grid import make_grid
-from gee_alt.io import atomic_path, list_stray_temporaries, read_raster, write_cog, write_json_atomic
+from gee_alt.io import atomic_path, list_stray_temporaries, read_raster, write_json_atomic
 
 GRID = make_grid("EPSG:32647", (30, 0, 500000, 0, -30, 4200000), (700, 600))
-
-
-def test_cog_is_valid_float32_deflate_with_tags(tmp_path):
-    a = np.random.default_rng(0).normal(size=(600, 700)).astype("float32")
-    a[10:20, 30:40] = np.nan
-    p = write_cog(tmp_path / "x.tif", a, GRID, tags={"units": "m", "year": 2010, "synthetic": 1},
-                  band_descriptions=["alt_m"])
-    with rasterio.open(p) as src:
-        assert src.dtypes == ("float32",) and np.isnan(src.nodata)
-        assert src.compression.name.lower() == "deflate"
-        assert src.profile["tiled"] and src.block_shapes[0] == (512, 512)
-        assert src.overviews(1), "a COG carries overviews"
-        assert src.tags()["units"] == "m" and src.tags()["year"] == "2010" and "gee_alt_version" in src.tags()
-        assert src.descriptions == ("alt_m",)
-        assert src.crs.to_epsg() == 32647 and tuple(src.transform)[:6] == GRID["crs_transform"]
-        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-    r = read_raster(p)
-    np.testing.assert_array_equal(np.isnan(r.data[0]), np.isnan(a))
-    np.testing.assert_allclose(r.data[0][~np.isnan(a)], a[~np.isnan(a)])
-    assert oct(os.stat(p).st_mode & 0o777) != oct(0o600)
-
-
-def test_same_array_gives_same_bytes(tmp_path):
-    a = np.arange(600 * 700, dtype="float32").reshape(600, 700)
-    b1 = write_cog(tmp_path / "a.tif", a, GRID, tags={"k": 1}).read_bytes()
-    b2 = write_cog(tmp_path / "b.tif", a, GRID, tags={"k": 1}).read_bytes()
-    assert b1 == b2
 
 
 def test_failed_write_leaves_nothing(tmp_path):

@@ -14,8 +14,9 @@ import numpy as np
 
 from gee_alt.cube import geo_dataarray
 from gee_alt.errors import GeeAltError
+from gee_alt.export.cog import write_cog
 from gee_alt.grid import Grid, bounds, pixel_size, same_grid
-from gee_alt.io import read_raster, write_cog
+from gee_alt.io import read_raster
 from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.terrain import terrain_predictors
 

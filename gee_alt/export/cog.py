@@ -1,0 +1,51 @@
+"""Cloud-Optimized GeoTIFF writer: float32, nodata NaN, DEFLATE with the floating-point predictor.
+
+The settings are fixed so the same array on the same grid gives the same bytes (the runs compare
+files byte for byte). The write is atomic (:func:`gee_alt.io.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gee_alt import __version__
+from gee_alt.grid import Grid, rasterio_profile, shape_yx
+from gee_alt.io import atomic_path
+
+
+def write_cog(path: str | os.PathLike, data: np.ndarray, grid: Grid, *, tags: dict | None = None,
+              band_descriptions: list[str] | None = None, band_tags: list[dict] | None = None) -> Path:
+    """Write a float32 Cloud-Optimized GeoTIFF (nodata NaN, DEFLATE level 1 with the floating-point
+    predictor, 512 px tiles, overviews) atomically.
+
+    ``data`` is ``(y, x)`` or ``(band, y, x)`` on ``grid``. ``tags`` (dataset metadata, e.g.
+    ``units``, ``year``, ``method``) are stored with the package version added.
+    """
+    import rasterio
+
+    arr = np.asarray(data, dtype="float32")
+    if arr.ndim == 2:
+        arr = arr[None]
+    h, w = shape_yx(grid)
+    if arr.shape[1:] != (h, w):
+        raise ValueError(f"array shape {arr.shape[1:]} does not match grid (height, width) {(h, w)}")
+    prof = rasterio_profile(grid, count=arr.shape[0])
+    # DEFLATE level 1 writes ~2x faster than the default level 6 for ~5 % larger files (full study
+    # grid: 0.38 s vs 0.81 s, 23.2 vs 22.2 MB); GDAL's compression threads give identical bytes.
+    prof.update(driver="COG", compress="DEFLATE", level=1, predictor=3, blocksize=512,
+                overview_resampling="average", BIGTIFF="IF_SAFER", num_threads=2)
+    all_tags = {"gee_alt_version": __version__}
+    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **prof) as dst:
+            dst.write(arr)
+            dst.update_tags(**all_tags)
+            for i in range(arr.shape[0]):
+                if band_descriptions:
+                    dst.set_band_description(i + 1, band_descriptions[i])
+                if band_tags:
+                    dst.update_tags(i + 1, **{k: str(v) for k, v in band_tags[i].items()})
+    return Path(path)
