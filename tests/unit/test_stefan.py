@@ -190,3 +190,28 @@ def test_alt_sd_formula_and_monte_carlo():
     assert alt_sd(ddt, ddt_sd, e, e_sd) == pytest.approx(sim.std(), rel=0.02)
     out = alt_sd(np.array([0.0, np.nan, 400.0]), np.array([25.0, 10.0, np.nan]), e, e_sd)
     assert out[0] == pytest.approx(e * 5.0) and np.isnan(out[1]) and np.isnan(out[2])
+
+
+def test_calibration_round_trips_through_its_json_and_predicts_the_same():
+    """``calibration.json`` is enough to map ALT: the restored estimator predicts exactly as the fitted one,
+    per land-cover class too, and a class's E sd is its CI width over 2 z (z = 1.95996 at 95 %)."""
+    import json
+
+    rng = np.random.default_rng(3)
+    sites = np.repeat([f"S{i}" for i in range(24)], 3)
+    classes = np.repeat(np.arange(24) % 2 + 1, 3)
+    ddt = rng.uniform(900, 2200, sites.size)
+    e_true = np.where(classes == 1, 0.045, 0.055)
+    alt = e_true * np.sqrt(ddt) * (1 + 0.04 * rng.standard_normal(sites.size))
+    fitted = StefanCalibration(n_boot=300, random_state=1, by_class=True).fit(ddt, alt, sites, classes=classes)
+    restored = StefanCalibration.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    grid_ddt = rng.uniform(500, 2500, (4, 5)).astype("float32")
+    grid_cls = np.array([[1, 2, 1, 2, 3]] * 4, dtype="float32")          # class 3 has no E of its own
+    np.testing.assert_array_equal(restored.predict(grid_ddt, grid_cls), fitted.predict(grid_ddt, grid_cls))
+    sd = np.full_like(grid_ddt, 30.0)
+    np.testing.assert_array_equal(restored.predict_sd(grid_ddt, sd, grid_cls), fitted.predict_sd(grid_ddt, sd, grid_cls))
+    lo, hi = fitted.e_ci_by_class_[2]
+    e_sd = restored.e_sd_map(grid_cls)
+    assert e_sd[0, 1] == pytest.approx((hi - lo) / (2 * 1.959963984540054))
+    assert e_sd[0, 4] == fitted.e_sd_                                      # pooled sd where the class has none
+    assert set(restored.e_by_class_) == {1, 2} and abs(restored.e_by_class_[2] - 0.055) < 0.003
