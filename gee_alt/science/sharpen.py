@@ -16,7 +16,7 @@ The method (Gao et al. 2012 / pyDMS ideas, written anew):
 5. Residual correction: the coarse residual (observation minus aggregated fine prediction) is
    interpolated bilinearly to the fine grid and added back, so the sharpened field
    re-aggregates (approximately) to the observation. With ``radiance=True`` (temperatures in
-   °C) aggregation is radiance-like, over (T + 273.15)^4.
+   °C) aggregation is radiance-like, over (T + KELVIN_AT_0_DEGC)^4 (:mod:`gee_alt.units`).
 
 Inputs and outputs are ``xarray.DataArray`` ``(band, y, x)`` carrying ``crs`` and
 ``crs_transform`` in attrs (see :func:`gee_alt.cube.geo_dataarray`).
@@ -62,7 +62,7 @@ class RandomForestSharpener(BaseEstimator):
     homogeneity_power : training weights are ``(1 / h) ** homogeneity_power`` (0: equal weights).
     min_coverage : minimum covered fraction (0..1) of a coarse pixel by valid fine predictors.
     residual_correction : add back the interpolated coarse residual.
-    radiance : aggregate radiance-like ((T + 273.15)^4; for temperatures in °C).
+    radiance : aggregate radiance-like ((T + KELVIN_AT_0_DEGC)^4; for temperatures in °C).
     keep_gaps : output NaN where the coarse observation is NaN (else the model fills the gap).
     residual_rank : with many bands, keep only this many components (SVD over bands) of the
         coarse residual before adding it back (``None``: all; see :meth:`_denoise_residual`).

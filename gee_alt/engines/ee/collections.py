@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import ee
 
+from gee_alt.units import KELVIN_AT_0_DEGC
+
 # ----------------------------------------------------------------------------- MODIS LST
 
 MOD11A1 = "MODIS/061/MOD11A1"  # Terra, from 2000-02-24, overpass ~10:30 / ~22:30 local solar time
@@ -21,7 +23,6 @@ TERRA_LST_START = "2000-02-24"
 AQUA_LST_START = "2002-07-04"
 
 LST_SCALE_K = 0.02  # DN -> K
-KELVIN_OFFSET = 273.15  # K -> °C
 VIEW_TIME_SCALE_H = 0.1  # Day_view_time/Night_view_time DN -> hours (local solar time)
 # QC_Day / QC_Night: bits 0-1 mandatory QA (00 good, 01 produced but check other bits,
 # 10 not produced: cloud, 11 not produced: other); bits 6-7 LST error (00 <=1 K, 01 <=2 K,
@@ -49,7 +50,7 @@ def modis_lst_qc_ok(qc: ee.Image, max_error_k: int) -> ee.Image:
 
 def lst_dn_to_degc(dn: ee.Image) -> ee.Image:
     """MODIS LST digital numbers (0.02 K) to °C; fill value 0 must already be masked."""
-    return dn.multiply(LST_SCALE_K).subtract(KELVIN_OFFSET)
+    return dn.multiply(LST_SCALE_K).subtract(KELVIN_AT_0_DEGC)
 
 
 def modis_lst_degc(image: ee.Image, max_error_k: int) -> ee.Image:
@@ -188,7 +189,7 @@ def landsat_ndvi_st(image: ee.Image, mission: LandsatMission, mask_snow: bool) -
     """One Landsat scene as ``ndvi`` (1) and ``st_degc`` (°C), cloud/shadow/saturation masked."""
     sr = image.select([mission.nir, mission.red]).multiply(SR_SCALE).add(SR_OFFSET)
     ndvi = sr.normalizedDifference([mission.nir, mission.red]).rename("ndvi")
-    st = image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_OFFSET).rename("st_degc")
+    st = image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_AT_0_DEGC).rename("st_degc")
     return (ee.Image.cat([ndvi, st]).toFloat().updateMask(landsat_clear_mask(image, mask_snow))
             .copyProperties(image, ["system:time_start", "system:index"]).set("mission", mission.name))
 

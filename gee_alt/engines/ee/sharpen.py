@@ -23,11 +23,9 @@ from __future__ import annotations
 import ee
 
 from gee_alt.config import RfConfig
+from gee_alt.units import KELVIN_AT_0_DEGC
 
 TARGET_PROPERTY = "target"
-
-
-KELVIN = 273.15  # °C -> K for radiance-like aggregation of temperatures
 
 
 def rf_classifier(rf: RfConfig, seed: int, mode: str = "REGRESSION") -> ee.Classifier:
@@ -86,7 +84,7 @@ def sharpen(target: ee.Image, fine_predictors: ee.Image, coarse_proj: ee.Project
     (std over trees, target units). ``fine_predictors`` must carry the 30 m grid projection;
     ``target`` must carry ``coarse_proj`` as default projection. With ``radiance`` (temperatures
     in °C) the prediction is aggregated radiance-like for the residual, as the sensor sees it:
-    mean of (T + 273.15)^4, back to °C (as the local engine does).
+    mean of (T + KELVIN_AT_0_DEGC)^4, back to °C (as the local engine does).
     """
     predictor_names = fine_predictors.bandNames()
     coarse_pred = aggregate(fine_predictors, coarse_proj, rf.reduce_max_pixels)
@@ -97,8 +95,8 @@ def sharpen(target: ee.Image, fine_predictors: ee.Image, coarse_proj: ee.Project
         features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names)
     fine_pred = fine_predictors.classify(forest, "prediction")
     if radiance:
-        rad = fine_pred.add(KELVIN).pow(4)
-        pred_coarse = aggregate(rad, coarse_proj, rf.reduce_max_pixels).pow(0.25).subtract(KELVIN)
+        rad = fine_pred.add(KELVIN_AT_0_DEGC).pow(4)
+        pred_coarse = aggregate(rad, coarse_proj, rf.reduce_max_pixels).pow(0.25).subtract(KELVIN_AT_0_DEGC)
     else:
         pred_coarse = aggregate(fine_pred, coarse_proj, rf.reduce_max_pixels)
     residual = target.subtract(pred_coarse).reproject(crs=coarse_proj).resample("bilinear")

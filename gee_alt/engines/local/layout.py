@@ -29,6 +29,7 @@ import numpy as np
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, bounds, same_grid
 from gee_alt.io import Raster, read_raster
+from gee_alt.units import KELVIN_AT_0_DEGC
 
 YEAR_FILE = re.compile(r"^(?:ndvi|lst)_(\d{4})\.tif$")
 DEFAULT_COMPOSITE_DAYS = 8
@@ -130,7 +131,7 @@ class InputLayout:
         r = _valid(self._coarse(read_raster(path)), "modis_lst")
         units = r.tags.get("units", "degC").strip()
         if units in ("K", "kelvin", "Kelvin"):
-            r.data = r.data - 273.15
+            r.data = r.data - KELVIN_AT_0_DEGC
         elif units not in ("degC", "C", "celsius", "Celsius", "deg_C"):
             raise GeeAltError(f"{path.name}: units tag '{units}' is not degC or K")
         starts = []
