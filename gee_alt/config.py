@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import Grid, grid_from_bbox
+from gee_alt.grid import Grid, grid_from_bbox, require_projected
 
 # First year with MODIS LST (Terra MOD11A1 starts 2000-02-24).
 FIRST_DATA_YEAR = 2000
@@ -315,6 +315,7 @@ def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict
             CRS.from_user_input(crs)
         except CRSError:
             raise GeeAltError(f"grid.crs {crs!r} is not a known CRS (use e.g. \"EPSG:32647\")") from None
+        require_projected(crs, "grid.crs (scale_m is in metres)")
 
     lst = _get(d, "collections", "lst", list)
     for c in lst:

@@ -98,3 +98,8 @@ def test_missing_files_are_user_errors(tmp_path):
         load_config(tmp_path / "nope.toml")
     with pytest.raises(GeeAltError, match="AOI GeoJSON not found"):
         load_config(write(tmp_path, '[aoi]\ngeojson = "missing.geojson"\n'))
+
+
+def test_geographic_grid_crs_is_rejected(tmp_path):
+    with pytest.raises(GeeAltError, match=r"grid.crs .*projected CRS.*EPSG:4326"):
+        load_config(write(tmp_path, '[grid]\ncrs = "EPSG:4326"\n'))

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import Grid, bounds, same_grid
+from gee_alt.grid import Grid, bounds, require_projected, same_grid
 from gee_alt.io import Raster, read_raster
 from gee_alt.units import KELVIN_AT_0_DEGC
 
@@ -69,8 +69,7 @@ class InputLayout:
         if not dem_path.exists():
             raise GeeAltError(f"{self.root} has no dem.tif (the 30 m DEM that defines the grid); see the input layout in the README")
         self.dem = read_raster(dem_path, bands=1)
-        if self.dem.grid["crs"].startswith("EPSG:4326"):
-            raise GeeAltError("dem.tif must be in a projected CRS (metres), e.g. UTM; it is in EPSG:4326")
+        require_projected(self.dem.grid["crs"], "dem.tif")
         if not np.isfinite(self.dem.data).any():
             raise GeeAltError("dem.tif has no valid pixel (all nodata)")
         self.grid: Grid = self.dem.grid
