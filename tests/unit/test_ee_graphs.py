@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import dataclasses
+import hashlib
+import math
 
 import pytest
 
@@ -101,6 +102,24 @@ def test_dem_choice_and_terrain(ee_offline, choice, asset, mosaic):
     assert ("ImageCollection.mosaic" in n and "Image.setDefaultProjection" in n) == mosaic
     assert {"Terrain.slope", "Terrain.aspect", "Image.resample"} <= n
     assert calls_named(t, "Image.resample")[0]["mode"] == "bilinear"
+
+
+def test_terrain_bands_follow_the_one_definition(ee_offline):
+    """Same names as the local engine; aspect components weighted by sin(slope);
+    illumination from the same sun (cos and sin of the 18 deg zenith angle, azimuth pi)."""
+    from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, TERRAIN_PREDICTORS
+
+    t = col.terrain_predictors("srtm")
+    assert sorted(a["names"][0] for a in calls_named(t, "Image.rename")) == sorted(TERRAIN_PREDICTORS)
+    assert NDVI_TERRAIN_PREDICTORS == TERRAIN_PREDICTORS[:4]
+    n = names(t)
+    assert {"Image.sin", "Image.cos", "Image.multiply", "Image.max"} <= n
+    sin_calls = [name for name, _ in invocations(t) if name == "Image.sin"]
+    assert len(sin_calls) == 2                           # sin(slope) once, sin(aspect) for eastness
+    consts = constants_in(t)
+    assert any(abs(c - math.cos(math.radians(18.0))) < 1e-12 for c in consts if isinstance(c, float))
+    assert any(abs(c - math.sin(math.radians(18.0))) < 1e-12 for c in consts if isinstance(c, float))
+    assert math.pi in consts and any(abs(c - math.pi / 180.0) < 1e-15 for c in consts if isinstance(c, float))
 
 
 @pytest.mark.parametrize("ndvi, band", [("MODIS/061/MOD13Q1", "SummaryQA"), ("MODIS/061/MOD09GQ", "QC_250m")])

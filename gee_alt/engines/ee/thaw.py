@@ -3,9 +3,9 @@
 Per year:
 
 1. NDVI: growing-season MODIS NDVI (250 m) is sharpened to 30 m on Landsat NDVI + terrain
-   (Landsat gaps — SLC-off, cloud — filled with bilinear MODIS NDVI).
-2. LST: the thaw-season mean daily LST (1 km) is sharpened to 30 m on sharpened NDVI +
-   terrain. Its 30 m anomaly ``dlst = sharpened − bilinear(coarse mean)`` is the sub-kilometre
+   without illumination (Landsat gaps — SLC-off, cloud — filled with bilinear MODIS NDVI).
+2. LST: the thaw-season mean daily LST (1 km) is sharpened to 30 m on sharpened NDVI + all
+   terrain predictors. Its 30 m anomaly ``dlst = sharpened − bilinear(coarse mean)`` is the sub-kilometre
    pattern, assumed constant through the season (bias: the daytime-driven contrast of
    summer also applies to the shoulders, where it is smaller).
 3. DDT (°C·day) = Σ_windows days · max(bilinear(window LST) + dlst, 0).
@@ -21,7 +21,7 @@ the local engine sharpens every composite (one multi-output forest per year) ins
 one seasonal anomaly; it weights coarse training pixels by homogeneity, which EE sampling cannot,
 so EE drops the least homogeneous ``1 - rf.homogeneity_keep_fraction`` instead; and it fuses
 clear Landsat NDVI with the sharpened MODIS NDVI. Both aggregate LST radiance-like (T⁴) for the
-residual correction.
+residual correction and use the same terrain predictors (:mod:`gee_alt.science.terrain`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from gee_alt.engines.ee import collections as col
 from gee_alt.engines.ee import composite
 from gee_alt.engines.ee.sharpen import sharpen
 from gee_alt.grid import Grid
+from gee_alt.science.terrain import ELEVATION_M, NDVI_TERRAIN_PREDICTORS
 
 DDT_BANDS = ["ddt_degc_days", "ddt_sd_degc_days", "n_obs"]
 
@@ -63,9 +64,9 @@ def sharpened_ndvi(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: 
     modis_bilinear = modis.reproject(crs=modis_proj).resample("bilinear")
     landsat_ndvi = (composite.landsat_ndvi_composite(cfg, year, region, fine_proj)
                     .unmask(modis_bilinear, False).rename("landsat_ndvi"))
-    predictors = ee.Image.cat([landsat_ndvi, terrain]).reproject(crs=fine_proj)
+    predictors = ee.Image.cat([landsat_ndvi, terrain.select(list(NDVI_TERRAIN_PREDICTORS))]).reproject(crs=fine_proj)
     return sharpen(modis, predictors, modis_proj, MODIS_250M_SCALE_M, region, cfg.rf,
-                   cfg.rf.seed + NDVI_SEED_OFFSET, "ndvi", ["landsat_ndvi", "elevation_m"])
+                   cfg.rf.seed + NDVI_SEED_OFFSET, "ndvi", ["landsat_ndvi", ELEVATION_M])
 
 
 def lst_anomaly(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection,
@@ -74,7 +75,7 @@ def lst_anomaly(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.
     bilinear 1 km seasonal mean."""
     predictors = ee.Image.cat([ndvi.select("ndvi"), terrain]).reproject(crs=fine_proj)
     sharp = sharpen(season.mean_degc, predictors, season.projection, MODIS_1KM_SCALE_M, region, cfg.rf,
-                    cfg.rf.seed + LST_SEED_OFFSET, "lst_degc", ["ndvi", "elevation_m"], radiance=True)
+                    cfg.rf.seed + LST_SEED_OFFSET, "lst_degc", ["ndvi", ELEVATION_M], radiance=True)
     coarse_bilinear = season.mean_degc.reproject(crs=season.projection).resample("bilinear")
     return ee.Image.cat([sharp.select("lst_degc").subtract(coarse_bilinear).rename("dlst_degc"),
                          sharp.select("lst_degc_sd").rename("dlst_sd_degc")])

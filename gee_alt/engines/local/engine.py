@@ -26,7 +26,7 @@ from gee_alt.grid import pixel_size
 from gee_alt.engines.local.layout import InputLayout
 from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.resample import fill_nearest, interpolate
-from gee_alt.science.terrain import terrain_predictors
+from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, terrain_predictors
 from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 
 
@@ -76,7 +76,7 @@ def process_year(layout: InputLayout, year: int, landsat_filled: np.ndarray, lan
     """One year of the local engine: sharpened NDVI and LST, DDT (°C·day), its spread and n_obs."""
     grid = layout.grid
     tstack, names = _terrain_stack(layout)
-    ndvi_idx = [k for k, n in enumerate(names) if n != "illumination"]   # sun geometry drives LST, not NDVI
+    ndvi_idx = [k for k, n in enumerate(names) if n in NDVI_TERRAIN_PREDICTORS]
     common = dict(n_estimators=params.n_estimators, min_samples_leaf=params.min_samples_leaf,
                   residual_correction=params.residual_correction, n_jobs=params.n_jobs,
                   random_state=params.random_state + year)
