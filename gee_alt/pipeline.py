@@ -451,6 +451,7 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
     from gee_alt.io import sha256_file
     from gee_alt.engines.local.engine import LocalEngineParams, run_local
     from gee_alt.engines.local.layout import InputLayout
+    from gee_alt.science.forest import RandomForestSettings
 
     layout = InputLayout(inputs)
     years = layout.check_years(years) if years else layout.years
@@ -476,7 +477,7 @@ def run_local_inputs(inputs: str | Path, insitu: str | Path | None, out: str | P
     todo = [y for y in years if y not in done]
     if on_resume and done:
         on_resume(sorted(done), todo)
-    params = LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers)
+    params = LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers)
     syn_tag = int(bool(synthetic))
 
     def keep_ndvi(year, products):
