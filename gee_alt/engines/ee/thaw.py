@@ -5,9 +5,9 @@ Per year:
 1. NDVI: growing-season MODIS NDVI (250 m) is sharpened to 30 m on Landsat NDVI + terrain
    without illumination (Landsat gaps — SLC-off, cloud — filled with bilinear MODIS NDVI).
 2. LST: the thaw-season mean daily LST (1 km) is sharpened to 30 m on sharpened NDVI + all
-   terrain predictors. Its 30 m anomaly ``dlst = sharpened − bilinear(coarse mean)`` is the sub-kilometre
-   pattern, assumed constant through the season (bias: the daytime-driven contrast of
-   summer also applies to the shoulders, where it is smaller).
+   terrain predictors. Its 30 m anomaly ``dlst = sharpened − bilinear(coarse mean)`` is the
+   sub-kilometre pattern, assumed constant through the season (bias: the daytime-driven
+   contrast of summer also applies to the shoulders, where it is smaller).
 3. DDT (°C·day) = Σ_windows days · max(bilinear(window LST) + dlst, 0).
    ``ddt_sd_degc_days`` = sd(dlst) · (days with thaw): tree spread, fully correlated across
    windows (conservative). ``n_obs`` = windows with a raw LST observation (1 km, as float).
