@@ -1,9 +1,10 @@
-"""The study config: AOI, years, grid, collections, seasons, QA thresholds, RF and pull settings.
+"""The study config: AOI, years, grid, collections, seasons, QA thresholds, forest, EE sampling, pull.
 
 A TOML file (read with :mod:`tomllib`) is merged over the shipped defaults
-(``gee_alt/default_config.toml`` = the Datong River source study) and validated; every
-problem is one :class:`~gee_alt.errors.GeeAltError` line naming the key and the fix.
-Only this module reads config files; everything else takes a :class:`StudyConfig`.
+(``gee_alt/default_config.toml`` = the Datong River source study) and validated with pydantic
+models (strict types, unknown keys forbidden); the first problem found becomes one
+:class:`~gee_alt.errors.GeeAltError` line naming the key and the fix. Only this module reads
+config files; everything else takes a :class:`StudyConfig`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import Grid, grid_from_bbox
+from gee_alt.grid import Grid, grid_from_bbox, require_projected
+from gee_alt.science.forest import RandomForestSettings
 
 # First year with MODIS LST (Terra MOD11A1 starts 2000-02-24).
 FIRST_DATA_YEAR = 2000
@@ -31,20 +35,151 @@ MAX_GRID_SIDE_PX = 100_000          # output grid limits (a side; all pixels) th
 MAX_GRID_PIXELS = 2_000_000_000
 
 
-@dataclass(frozen=True)
-class CollectionsConfig:
+class _Table(BaseModel):
+    """A config table: strict types (``"30"`` is not a float, ``1`` is not a bool; an int is a
+    float), unknown keys forbidden, frozen. Validators raise ``ValueError`` with the full line."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _lonlat_box_problem(w: float, s: float, e: float, n: float, what: str) -> str | None:
+    """What is wrong with ``(w, s, e, n)`` (degrees) as a non-empty box inside the world, or ``None``."""
+    if not all(math.isfinite(v) for v in (w, s, e, n)):
+        return f"{what} has non-finite coordinates"
+    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
+        return f"{what} ({w}, {s}, {e}, {n}) is outside the world (lon -180..180, lat -90..90)"
+    if not (w < e and s < n):
+        return f"{what} must be west < east and south < north, got ({w}, {s}, {e}, {n})"
+    return None
+
+
+class _StudyTable(_Table):
+    """``[study]``: ``name`` and inclusive ``years = [first, last]``."""
+
+    name: str
+    years: list
+
+    @field_validator("years")
+    @classmethod
+    def _years_with_data(cls, years: list) -> list:
+        if len(years) != 2 or not all(isinstance(y, int) and not isinstance(y, bool) for y in years):
+            raise ValueError(f"config key study.years must be [first, last] integers, got {years!r}")
+        y0, y1 = years
+        last_year = _dt.date.today().year
+        if y0 > y1:
+            raise ValueError(f"study.years is reversed: {y0} > {y1}")
+        if y0 < FIRST_DATA_YEAR or y1 > last_year:
+            raise ValueError(f"study.years {y0}-{y1} outside the data range {FIRST_DATA_YEAR}-{last_year} "
+                             "(MODIS LST starts in 2000)")
+        return years
+
+
+class _AoiTable(_Table):
+    """``[aoi]``: a lon/lat ``bbox`` (degrees) *or* a ``geojson`` file (read by :func:`config_from_dict`)."""
+
+    bbox: list | None = None
+    geojson: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bbox_or_geojson(cls, data):
+        if isinstance(data, dict):
+            if "bbox" in data and "geojson" in data:
+                raise ValueError("config [aoi] must give either bbox or geojson, not both")
+            if "bbox" not in data and "geojson" not in data:
+                raise ValueError("config [aoi] needs bbox = [west, south, east, north] or geojson = \"FILE\"")
+        return data
+
+    @field_validator("bbox")
+    @classmethod
+    def _box_in_the_world(cls, bb: list | None) -> list | None:
+        if bb is None:
+            return None
+        if len(bb) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bb):
+            raise ValueError(f"config key aoi.bbox must be [west, south, east, north] numbers, got {bb!r}")
+        box = [float(v) for v in bb]
+        problem = _lonlat_box_problem(*box, what="aoi.bbox")
+        if problem:
+            raise ValueError(problem)
+        return box
+
+
+class _GridTable(_Table):
+    """``[grid]``: pixel size ``scale_m`` (m) and ``crs`` (projected; ``""`` = UTM zone of the AOI centre)."""
+
+    scale_m: float
+    crs: str
+
+    @field_validator("scale_m")
+    @classmethod
+    def _positive(cls, scale_m: float) -> float:
+        if not (math.isfinite(scale_m) and scale_m > 0):
+            raise ValueError(f"grid.scale_m must be positive, got {scale_m}")
+        return scale_m
+
+    @field_validator("crs")
+    @classmethod
+    def _known_projected_crs(cls, crs: str) -> str:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        crs = crs.strip()
+        if crs:
+            try:
+                CRS.from_user_input(crs)
+            except CRSError:
+                raise ValueError(f"grid.crs {crs!r} is not a known CRS (use e.g. \"EPSG:32647\")") from None
+            require_projected(crs, "grid.crs (scale_m is in metres)")   # its GeeAltError passes through pydantic
+        return crs
+
+
+class CollectionsConfig(_Table):
     """Earth Engine collection ids (``lst``: MODIS daily LST; ``ndvi``: MODIS 250 m NDVI source;
     ``landsat``: Collection 2 Level 2 missions; ``dem``: one of :data:`DEM_CHOICES`)."""
 
-    lst: tuple[str, ...]
+    lst: tuple[str, ...] = Field(strict=False)          # TOML arrays arrive as lists
     ndvi: str
-    landsat: tuple[str, ...]
+    landsat: tuple[str, ...] = Field(strict=False)
     dem: str
 
+    @field_validator("lst")
+    @classmethod
+    def _known_lst(cls, lst: tuple[str, ...]) -> tuple[str, ...]:
+        for c in lst:
+            if c not in LST_COLLECTIONS:
+                raise ValueError(f"unknown LST collection {c!r} (known: {', '.join(LST_COLLECTIONS)})")
+        if LST_COLLECTIONS[0] not in lst:
+            raise ValueError(f"collections.lst must include Terra {LST_COLLECTIONS[0]} (the only LST before 2002-07)")
+        return lst
 
-@dataclass(frozen=True)
-class SeasonConfig:
-    """Seasons as ``MM-DD`` day-of-year bounds (inclusive) and the LST window length (days)."""
+    @field_validator("ndvi")
+    @classmethod
+    def _known_ndvi(cls, ndvi: str) -> str:
+        if ndvi not in NDVI_COLLECTIONS:
+            raise ValueError(f"unknown NDVI collection {ndvi!r} (known: {', '.join(NDVI_COLLECTIONS)})")
+        return ndvi
+
+    @field_validator("landsat")
+    @classmethod
+    def _known_landsat(cls, landsat: tuple[str, ...]) -> tuple[str, ...]:
+        if not landsat:
+            raise ValueError("collections.landsat must list at least one Landsat collection")
+        for c in landsat:
+            if c not in LANDSAT_COLLECTIONS:
+                raise ValueError(f"unknown Landsat collection {c!r} (known: {', '.join(LANDSAT_COLLECTIONS)})")
+        return landsat
+
+    @field_validator("dem")
+    @classmethod
+    def _known_dem(cls, dem: str) -> str:
+        if dem not in DEM_CHOICES:
+            raise ValueError(f"unknown DEM {dem!r} (choose {' | '.join(DEM_CHOICES)})")
+        return dem
+
+
+class SeasonConfig(_Table):
+    """Seasons as ``MM-DD`` day-of-year bounds (inclusive), the LST window length (days) and the
+    fewest valid windows (fraction 0..1) for a DDT value."""
 
     thaw_start: str
     thaw_end: str
@@ -53,9 +188,43 @@ class SeasonConfig:
     growing_end: str
     min_valid_fraction: float
 
+    @field_validator("thaw_start", "thaw_end", "growing_start", "growing_end")
+    @classmethod
+    def _mmdd(cls, v: str, info: ValidationInfo) -> str:
+        """A ``MM-DD`` string (a day that exists in a leap year)."""
+        try:
+            _dt.date(2000, int(v[:2]), int(v[3:5]))
+            if len(v) != 5 or v[2] != "-":
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"config key season.{info.field_name} must be a MM-DD date like \"04-01\", "
+                             f"got {v!r}") from None
+        return v
 
-@dataclass(frozen=True)
-class QaConfig:
+    @field_validator("lst_step_days")
+    @classmethod
+    def _step_in_a_month(cls, days: int) -> int:
+        if not 1 <= days <= 32:
+            raise ValueError(f"season.lst_step_days must be 1..32, got {days}")
+        return days
+
+    @field_validator("min_valid_fraction")
+    @classmethod
+    def _fraction(cls, f: float) -> float:
+        if not 0 <= f <= 1:
+            raise ValueError(f"season.min_valid_fraction must be in 0..1, got {f}")
+        return f
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> "SeasonConfig":
+        if self.thaw_start >= self.thaw_end:
+            raise ValueError(f"season.thaw_start {self.thaw_start} must come before thaw_end {self.thaw_end}")
+        if self.growing_start >= self.growing_end:
+            raise ValueError(f"season.growing_start {self.growing_start} must come before growing_end")
+        return self
+
+
+class QaConfig(_Table):
     """QA thresholds: MODIS LST error class (K, 1/2/3, 4 = any), Landsat snow masking,
     MOD13Q1 SummaryQA ceiling (0 good, 1 marginal)."""
 
@@ -63,32 +232,66 @@ class QaConfig:
     landsat_mask_snow: bool
     modis_ndvi_max_summary_qa: int
 
+    @field_validator("lst_max_error_k")
+    @classmethod
+    def _error_class(cls, k: int) -> int:
+        if k not in (1, 2, 3, 4):
+            raise ValueError(f"qa.lst_max_error_k must be 1, 2, 3 or 4 (any), got {k}")
+        return k
 
-@dataclass(frozen=True)
-class RfConfig:
-    """Random-forest sharpening settings (``0`` = Earth Engine default for
-    ``variables_per_split`` and ``max_nodes``); ``seed`` seeds sampling and the forest."""
-
-    number_of_trees: int
-    variables_per_split: int
-    min_leaf_population: int
-    bag_fraction: float
-    max_nodes: int
-    seed: int
-    num_samples: int
-    homogeneity_keep_fraction: float
-    reduce_max_pixels: int
-    tile_scale: int
+    @field_validator("modis_ndvi_max_summary_qa")
+    @classmethod
+    def _summary_qa(cls, q: int) -> int:
+        if q not in (0, 1, 2, 3):
+            raise ValueError(f"qa.modis_ndvi_max_summary_qa must be 0..3, got {q}")
+        return q
 
 
-@dataclass(frozen=True)
-class PullConfig:
+class EeSamplingConfig(_Table):
+    """Earth Engine engine only: how coarse training pixels are drawn and 30 m pixels aggregated.
+
+    - ``num_samples``: coarse training pixels drawn per forest (``Image.sample`` ``numPixels``);
+    - ``reduce_max_pixels``: most 30 m pixels per coarse pixel (``reduceResolution`` ``maxPixels``;
+      30 m -> 1 km needs ~1100);
+    - ``tile_scale``: ``tileScale`` (1..16) of sampling and region reductions; raise it when
+      Earth Engine reports "User memory limit exceeded".
+    """
+
+    num_samples: int = Field(ge=10)
+    reduce_max_pixels: int = Field(ge=1)
+    tile_scale: int = Field(ge=1, le=16)
+
+
+class PullConfig(_Table):
     """xee pull settings: concurrent requests, retries, first backoff delay (s), endpoint."""
 
     max_workers: int
-    max_retries: int
-    initial_delay_s: float
+    max_retries: int = Field(ge=0)
+    initial_delay_s: float = Field(ge=0.0)
     high_volume: bool
+
+    @field_validator("max_workers")
+    @classmethod
+    def _ee_concurrency(cls, n: int) -> int:
+        if not 1 <= n <= 40:
+            raise ValueError(f"pull.max_workers must be 1..40 (Earth Engine's concurrency limit), got {n}")
+        return n
+
+
+class _ConfigFile(BaseModel):
+    """The merged TOML: one field per table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    study: _StudyTable
+    aoi: _AoiTable
+    grid: _GridTable
+    collections: CollectionsConfig
+    season: SeasonConfig
+    qa: QaConfig
+    rf: RandomForestSettings
+    ee_sampling: EeSamplingConfig
+    pull: PullConfig
 
 
 @dataclass(frozen=True)
@@ -98,7 +301,8 @@ class StudyConfig:
     - ``bbox``: AOI bounds ``(west, south, east, north)`` in degrees (from the GeoJSON when given);
     - ``aoi_geometry``: the GeoJSON geometry dict (degrees) or ``None`` for a plain bbox;
     - ``years``: inclusive ``(first, last)``; ``scale_m``: pixel size (m); ``crs``: grid CRS
-      (``None`` = UTM zone of the AOI centre).
+      (``None`` = UTM zone of the AOI centre);
+    - ``rf``: the random forests (both engines); ``ee_sampling``: Earth Engine sampling only.
     """
 
     name: str
@@ -110,7 +314,8 @@ class StudyConfig:
     collections: CollectionsConfig
     season: SeasonConfig
     qa: QaConfig
-    rf: RfConfig
+    rf: RandomForestSettings
+    ee_sampling: EeSamplingConfig
     pull: PullConfig
     source: str = "<defaults>"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
@@ -133,6 +338,47 @@ class StudyConfig:
     def to_dict(self) -> dict:
         """The merged config as plain TOML-like data (for plans and run records)."""
         return json.loads(json.dumps(self.raw))
+
+
+# --------------------------------------------------------------------------- errors
+
+_TYPE_NAMES = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str",
+               "list_type": "list", "tuple_type": "list"}
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+
+
+def _unknown_message(loc: tuple) -> str:
+    """``unknown config table [t] (known: ...)`` or ``unknown config key t.k (known: ...)``."""
+    tables = _ConfigFile.model_fields
+    if len(loc) == 1 or loc[0] not in tables:
+        return f"unknown config table [{loc[0]}] (known: {', '.join(sorted(tables))})"
+    known = sorted(tables[loc[0]].annotation.model_fields)
+    return f"unknown config key {loc[0]}.{loc[1]} (known: {', '.join(known)})"
+
+
+def _config_error(exc: ValidationError) -> GeeAltError:
+    """The first problem of a config validation as one :class:`GeeAltError` line naming the key
+    (dotted: ``rf.n_estimators``; list items as ``collections.lst.0``)."""
+    err = exc.errors(include_url=False)[0]
+    kind, loc, value = err["type"], tuple(err["loc"]), err.get("input")
+    key = ".".join(str(p) for p in loc)
+    if kind == "value_error":                          # a validator's own line
+        return GeeAltError(str(err["ctx"]["error"]))
+    if kind == "extra_forbidden":
+        return GeeAltError(_unknown_message(loc))
+    if len(loc) == 1 and kind == "model_type":
+        return GeeAltError(f"config [{key}] must be a table")
+    if len(loc) == 1 and kind == "missing":
+        return GeeAltError(f"config table [{key}] is missing")
+    if kind == "missing":
+        return GeeAltError(f"config key {key} is missing")
+    if kind in _TYPE_NAMES:
+        return GeeAltError(f"config key {key} must be {_TYPE_NAMES[kind]}, got {type(value).__name__} {value!r}")
+    if kind in _BOUNDS:
+        op, bound = _BOUNDS[kind]
+        return GeeAltError(f"config key {key} must be {op} {err['ctx'][bound]}, got {value!r}")
+    return GeeAltError(f"config key {key or '(top level)'}: {err['msg']}")
 
 
 # --------------------------------------------------------------------------- loading
@@ -166,62 +412,19 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
 
 
 def merge_config(defaults: dict, user: dict) -> dict:
-    """Overlay ``user`` tables on ``defaults``; unknown tables/keys raise :class:`GeeAltError`.
+    """Overlay ``user`` tables on ``defaults`` key by key; an unknown table or a non-table raises
+    :class:`GeeAltError` (unknown keys are left to :func:`config_from_dict`, which names them).
 
     A user ``[aoi]`` table replaces the default AOI entirely (bbox *or* geojson).
     """
     out = {k: dict(v) for k, v in defaults.items()}
     for table, values in user.items():
-        if table not in defaults:
-            raise GeeAltError(f"unknown config table [{table}] (known: {', '.join(sorted(defaults))})")
+        if table not in _ConfigFile.model_fields:
+            raise GeeAltError(_unknown_message((table,)))
         if not isinstance(values, dict):
             raise GeeAltError(f"config [{table}] must be a table")
-        known = set(defaults[table]) | ({"geojson"} if table == "aoi" else set())
-        for key in values:
-            if key not in known:
-                raise GeeAltError(f"unknown config key {table}.{key} (known: {', '.join(sorted(known))})")
-        if table == "aoi":
-            out["aoi"] = dict(values)
-        else:
-            out[table].update(values)
+        out[table] = dict(values) if table == "aoi" else {**out.get(table, {}), **values}
     return out
-
-
-def _get(d: dict, table: str, key: str, kind: type | tuple[type, ...]):
-    """``d[table][key]`` checked against ``kind`` (``float`` accepts ints; bools are not ints)."""
-    try:
-        v = d[table][key]
-    except KeyError:
-        raise GeeAltError(f"config key {table}.{key} is missing") from None
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    ok = any((isinstance(v, int) and not isinstance(v, bool)) if k is int else
-             (isinstance(v, (int, float)) and not isinstance(v, bool)) if k is float else isinstance(v, k)
-             for k in kinds)
-    if not ok:
-        names = " or ".join(k.__name__ for k in kinds)
-        raise GeeAltError(f"config key {table}.{key} must be {names}, got {type(v).__name__} {v!r}")
-    return float(v) if kinds == (float,) else v
-
-
-def _mmdd(table: str, key: str, v: str) -> str:
-    """Validate a ``MM-DD`` string (a day that exists in a leap year)."""
-    try:
-        _dt.date(2000, int(v[:2]), int(v[3:5]))
-        if len(v) != 5 or v[2] != "-":
-            raise ValueError
-    except ValueError:
-        raise GeeAltError(f"config key {table}.{key} must be a MM-DD date like \"04-01\", got {v!r}") from None
-    return v
-
-
-def _check_lonlat_box(w: float, s: float, e: float, n: float, what: str) -> None:
-    """Raise unless ``(w, s, e, n)`` (degrees) is a non-empty box inside the world."""
-    if not all(math.isfinite(v) for v in (w, s, e, n)):
-        raise GeeAltError(f"{what} has non-finite coordinates")
-    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
-        raise GeeAltError(f"{what} ({w}, {s}, {e}, {n}) is outside the world (lon -180..180, lat -90..90)")
-    if not (w < e and s < n):
-        raise GeeAltError(f"{what} must be west < east and south < north, got ({w}, {s}, {e}, {n})")
 
 
 def read_geojson_aoi(path: str | Path) -> dict:
@@ -260,131 +463,43 @@ def read_geojson_aoi(path: str | Path) -> dict:
     geom = unary_union(shapes) if len(shapes) > 1 else shapes[0]
     if geom.is_empty or geom.area <= 0:
         raise GeeAltError(f"AOI GeoJSON {p.name} has an empty geometry")
-    _check_lonlat_box(*geom.bounds, what=f"AOI GeoJSON {p.name} bounds")
+    problem = _lonlat_box_problem(*geom.bounds, what=f"AOI GeoJSON {p.name} bounds")
+    if problem:
+        raise GeeAltError(problem)
     return json.loads(json.dumps(mapping(geom)))
 
 
-def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict>") -> StudyConfig:
-    """Validate merged config data (as from TOML) into a :class:`StudyConfig`."""
-    name = _get(d, "study", "name", str)
-    years = _get(d, "study", "years", list)
-    if len(years) != 2 or not all(isinstance(y, int) and not isinstance(y, bool) for y in years):
-        raise GeeAltError(f"config key study.years must be [first, last] integers, got {years!r}")
-    y0, y1 = years
-    last_year = _dt.date.today().year
-    if y0 > y1:
-        raise GeeAltError(f"study.years is reversed: {y0} > {y1}")
-    if y0 < FIRST_DATA_YEAR or y1 > last_year:
-        raise GeeAltError(f"study.years {y0}-{y1} outside the data range {FIRST_DATA_YEAR}-{last_year} "
-                          "(MODIS LST starts in 2000)")
-
-    aoi = d.get("aoi") or {}
-    if "bbox" in aoi and "geojson" in aoi:
-        raise GeeAltError("config [aoi] must give either bbox or geojson, not both")
-    geometry = None
-    if "geojson" in aoi:
-        gpath = Path(_get(d, "aoi", "geojson", str))
-        if base_dir is not None and not gpath.is_absolute():
-            gpath = base_dir / gpath
-        geometry = read_geojson_aoi(gpath)
-        from shapely.geometry import shape
-        bbox = tuple(float(v) for v in shape(geometry).bounds)
-    elif "bbox" in aoi:
-        bb = _get(d, "aoi", "bbox", list)
-        if len(bb) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bb):
-            raise GeeAltError(f"config key aoi.bbox must be [west, south, east, north] numbers, got {bb!r}")
-        bbox = tuple(float(v) for v in bb)
-        _check_lonlat_box(*bbox, what="aoi.bbox")
-    else:
-        raise GeeAltError("config [aoi] needs bbox = [west, south, east, north] or geojson = \"FILE\"")
-
-    scale_m = _get(d, "grid", "scale_m", float)
-    if not (math.isfinite(scale_m) and scale_m > 0):
-        raise GeeAltError(f"grid.scale_m must be positive, got {scale_m}")
-    w_, s_, e_, n_ = bbox
-    width_px = (e_ - w_) * 111_320.0 * math.cos(math.radians(max(abs(s_), abs(n_)) if s_ * n_ > 0 else 0.0)) / scale_m
-    height_px = (n_ - s_) * 110_574.0 / scale_m
+def _check_grid_size(bbox: tuple[float, float, float, float], scale_m: float) -> None:
+    """Raise unless ``scale_m`` pixels over ``bbox`` (degrees) stay within the grid limits."""
+    w, s, e, n = bbox
+    width_px = (e - w) * 111_320.0 * math.cos(math.radians(max(abs(s), abs(n)) if s * n > 0 else 0.0)) / scale_m
+    height_px = (n - s) * 110_574.0 / scale_m
     if width_px > MAX_GRID_SIDE_PX or height_px > MAX_GRID_SIDE_PX or width_px * height_px > MAX_GRID_PIXELS:
         raise GeeAltError(f"grid.scale_m {scale_m:g} m gives a grid of about {width_px:,.0f} x {height_px:,.0f} px over the AOI; "
                           f"use a coarser scale (e.g. 30) or a smaller AOI (at most {MAX_GRID_SIDE_PX} px a side)")
-    crs = _get(d, "grid", "crs", str).strip() or None
-    if crs is not None:
-        from pyproj import CRS
-        from pyproj.exceptions import CRSError
-        try:
-            CRS.from_user_input(crs)
-        except CRSError:
-            raise GeeAltError(f"grid.crs {crs!r} is not a known CRS (use e.g. \"EPSG:32647\")") from None
 
-    lst = _get(d, "collections", "lst", list)
-    for c in lst:
-        if c not in LST_COLLECTIONS:
-            raise GeeAltError(f"unknown LST collection {c!r} (known: {', '.join(LST_COLLECTIONS)})")
-    if LST_COLLECTIONS[0] not in lst:
-        raise GeeAltError(f"collections.lst must include Terra {LST_COLLECTIONS[0]} (the only LST before 2002-07)")
-    ndvi = _get(d, "collections", "ndvi", str)
-    if ndvi not in NDVI_COLLECTIONS:
-        raise GeeAltError(f"unknown NDVI collection {ndvi!r} (known: {', '.join(NDVI_COLLECTIONS)})")
-    landsat = _get(d, "collections", "landsat", list)
-    if not landsat:
-        raise GeeAltError("collections.landsat must list at least one Landsat collection")
-    for c in landsat:
-        if c not in LANDSAT_COLLECTIONS:
-            raise GeeAltError(f"unknown Landsat collection {c!r} (known: {', '.join(LANDSAT_COLLECTIONS)})")
-    dem = _get(d, "collections", "dem", str)
-    if dem not in DEM_CHOICES:
-        raise GeeAltError(f"unknown DEM {dem!r} (choose {' | '.join(DEM_CHOICES)})")
 
-    s = "season"
-    season = SeasonConfig(
-        thaw_start=_mmdd(s, "thaw_start", _get(d, s, "thaw_start", str)),
-        thaw_end=_mmdd(s, "thaw_end", _get(d, s, "thaw_end", str)),
-        lst_step_days=_get(d, s, "lst_step_days", int),
-        growing_start=_mmdd(s, "growing_start", _get(d, s, "growing_start", str)),
-        growing_end=_mmdd(s, "growing_end", _get(d, s, "growing_end", str)),
-        min_valid_fraction=_get(d, s, "min_valid_fraction", float),
-    )
-    if season.thaw_start >= season.thaw_end:
-        raise GeeAltError(f"season.thaw_start {season.thaw_start} must come before thaw_end {season.thaw_end}")
-    if season.growing_start >= season.growing_end:
-        raise GeeAltError(f"season.growing_start {season.growing_start} must come before growing_end")
-    if not 1 <= season.lst_step_days <= 32:
-        raise GeeAltError(f"season.lst_step_days must be 1..32, got {season.lst_step_days}")
-    if not 0 <= season.min_valid_fraction <= 1:
-        raise GeeAltError(f"season.min_valid_fraction must be in 0..1, got {season.min_valid_fraction}")
+def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict>") -> StudyConfig:
+    """Validate merged config data (as from TOML) into a :class:`StudyConfig`; a relative
+    ``aoi.geojson`` is read from ``base_dir``."""
+    try:
+        tables = _ConfigFile.model_validate(d)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    geometry = None
+    if tables.aoi.geojson is not None:
+        from shapely.geometry import shape
 
-    qa = QaConfig(
-        lst_max_error_k=_get(d, "qa", "lst_max_error_k", int),
-        landsat_mask_snow=_get(d, "qa", "landsat_mask_snow", bool),
-        modis_ndvi_max_summary_qa=_get(d, "qa", "modis_ndvi_max_summary_qa", int),
-    )
-    if qa.lst_max_error_k not in (1, 2, 3, 4):
-        raise GeeAltError(f"qa.lst_max_error_k must be 1, 2, 3 or 4 (any), got {qa.lst_max_error_k}")
-    if qa.modis_ndvi_max_summary_qa not in (0, 1, 2, 3):
-        raise GeeAltError(f"qa.modis_ndvi_max_summary_qa must be 0..3, got {qa.modis_ndvi_max_summary_qa}")
-
-    r = "rf"
-    rf = RfConfig(**{k: _get(d, r, k, float if k in ("bag_fraction", "homogeneity_keep_fraction") else int)
-                     for k in RfConfig.__dataclass_fields__})
-    if rf.number_of_trees < 1 or rf.num_samples < 10 or rf.min_leaf_population < 1:
-        raise GeeAltError("rf.number_of_trees and rf.min_leaf_population must be >= 1 and rf.num_samples >= 10")
-    if rf.variables_per_split < 0 or rf.max_nodes < 0 or rf.tile_scale < 1 or rf.reduce_max_pixels < 1:
-        raise GeeAltError("rf.variables_per_split/max_nodes must be >= 0, rf.tile_scale/reduce_max_pixels >= 1")
-    if not (0 < rf.bag_fraction <= 1 and 0 < rf.homogeneity_keep_fraction <= 1):
-        raise GeeAltError("rf.bag_fraction and rf.homogeneity_keep_fraction must be in (0, 1]")
-
-    pull = PullConfig(
-        max_workers=_get(d, "pull", "max_workers", int),
-        max_retries=_get(d, "pull", "max_retries", int),
-        initial_delay_s=_get(d, "pull", "initial_delay_s", float),
-        high_volume=_get(d, "pull", "high_volume", bool),
-    )
-    if not 1 <= pull.max_workers <= 40:
-        raise GeeAltError(f"pull.max_workers must be 1..40 (Earth Engine's concurrency limit), got {pull.max_workers}")
-    if pull.max_retries < 0 or pull.initial_delay_s < 0:
-        raise GeeAltError("pull.max_retries and pull.initial_delay_s must be >= 0")
-
-    raw = json.loads(json.dumps(d))
-    return StudyConfig(name=name, years=(y0, y1), bbox=bbox, aoi_geometry=geometry, scale_m=scale_m, crs=crs,
-                       collections=CollectionsConfig(tuple(lst), ndvi, tuple(landsat), dem),
-                       season=season, qa=qa, rf=rf, pull=pull, source=source, raw=raw)
+        gpath = Path(tables.aoi.geojson)
+        if base_dir is not None and not gpath.is_absolute():
+            gpath = base_dir / gpath
+        geometry = read_geojson_aoi(gpath)
+        bbox = tuple(float(v) for v in shape(geometry).bounds)
+    else:
+        bbox = tuple(tables.aoi.bbox)
+    _check_grid_size(bbox, tables.grid.scale_m)
+    y0, y1 = tables.study.years
+    return StudyConfig(name=tables.study.name, years=(y0, y1), bbox=bbox, aoi_geometry=geometry,
+                       scale_m=tables.grid.scale_m, crs=tables.grid.crs or None, collections=tables.collections,
+                       season=tables.season, qa=tables.qa, rf=tables.rf, ee_sampling=tables.ee_sampling,
+                       pull=tables.pull, source=source, raw=json.loads(json.dumps(d)))

@@ -128,6 +128,20 @@ def rasterio_profile(grid: Grid, count: int = 1, dtype: str = "float32") -> dict
     return prof
 
 
+def require_projected(crs: str, what: str) -> None:
+    """Raise :class:`GeeAltError` unless ``crs`` (``"EPSG:nnnn"``, WKT or PROJ string) is projected.
+
+    Slope, aspect and ``scale_m`` pixel sizes are metres: a geographic CRS (degrees) is an error.
+    """
+    from pyproj import CRS
+
+    parsed = CRS.from_user_input(crs)
+    if not parsed.is_projected:
+        epsg = parsed.to_epsg()
+        label = f"EPSG:{epsg}" if epsg else parsed.name
+        raise GeeAltError(f"{what} must be in a projected CRS (metres, e.g. UTM); it is in {label} (degrees)")
+
+
 def grid_from_rasterio(crs, transform, width: int, height: int) -> Grid:
     """A :class:`Grid` from a rasterio dataset's ``crs``, ``transform``, ``width``, ``height``."""
     if crs is None:

@@ -169,6 +169,7 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
     from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
     from gee_alt.engines.local.engine import LocalEngineParams, default_workers
     from gee_alt.engines.local.runner import LocalEngine
+    from gee_alt.science.forest import RandomForestSettings
 
     years = years or list(range(2000, 2025))
     out, _ = runs.prepare_run_dir(out, overwrite, interrupted="restart")
@@ -179,7 +180,8 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
         sample = write_demo_inputs(scene, inputs, out / runs.TRUTH_DIR, years, progress=adv,
                                    workers=workers or default_workers())
         scorer = DemoScorer(out, scene, sample)
-        engine = LocalEngine(inputs, years, LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers),
+        params = LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers)
+        engine = LocalEngine(inputs, years, params,
                              synthetic=True, on_year=scorer.score_year)
         engine.preflight()
         table = read_insitu_for(engine, runs.insitu_csv_path(inputs))

@@ -13,7 +13,7 @@ surface and temperature model, so the benchmark does not only score the demo sce
 - truth: 6 surface-temperature bands (°C, season factors 0.35..1) with lapse rate, illumination,
   vegetation, NDVI x elevation interaction, a bare-ground step, cold-air pooling on relative
   elevation (no predictor carries it) and spatially correlated unexplained parts;
-- observation: radiance-like ((T + 273.15)^4) block mean to 120 m, Gaussian point-spread blur
+- observation: radiance-like ((T + KELVIN_AT_0_DEGC)^4) block mean to 120 m, Gaussian point-spread blur
   (sigma 240 m), area-weighted mean onto the MODIS 1 km **sinusoidal** lattice, + N(0, 0.3 °C).
 
 Methods, each run in a fresh subprocess per repeat (wall time of fit + predict, peak RSS =
@@ -56,7 +56,6 @@ METHODS = ("bilinear", "cubic", "plain_rf", "rf_noweight", "sharpener")
 RF_METHODS = ("plain_rf", "rf_noweight", "sharpener")
 N_BANDS = 6
 SEASON = (0.35, 0.6, 0.85, 1.0, 0.8, 0.5)
-KELVIN = 273.15
 
 
 # ------------------------------------------------------------------ scenes
@@ -69,6 +68,7 @@ def make_scene(size: int, seed: int) -> dict:
     from gee_alt.grid import DATONG_BBOX, bounds, coarsen, grid_from_bbox, shape_yx, subgrid
     from gee_alt.science.resample import aggregate
     from gee_alt.science.terrain import terrain_predictors
+    from gee_alt.units import KELVIN_AT_0_DEGC
 
     rng = np.random.default_rng(np.random.SeedSequence([20250, seed, size]))
     study = grid_from_bbox(DATONG_BBOX, 30.0)
@@ -123,11 +123,11 @@ def make_scene(size: int, seed: int) -> dict:
         truth[b] = t
 
     # observation: radiance-like mean to 120 m, PSF blur, area mean onto the sinusoidal 1 km lattice, noise
-    rad = (truth.astype("float64") + KELVIN) ** 4
+    rad = (truth.astype("float64") + KELVIN_AT_0_DEGC) ** 4
     rad = rad.reshape(N_BANDS, n_o // 4, 4, n_o // 4, 4).mean(axis=(2, 4))
     rad = gaussian_filter(rad, (0, 2.0, 2.0), mode="nearest")
     mean, _, cover = aggregate(rad, coarsen(outer, 4), coarse, with_std=False)
-    obs = mean ** 0.25 - KELVIN + rng.normal(0, 0.3, mean.shape)
+    obs = mean ** 0.25 - KELVIN_AT_0_DEGC + rng.normal(0, 0.3, mean.shape)
     obs[:, cover < 0.99] = np.nan
 
     ndvi_obs = ndvi + rng.normal(0, 0.02, ndvi.shape)

@@ -28,7 +28,7 @@ def plan_summary_lines(plan: dict) -> list[str]:
         f"{len(plan['skipped_years'])} already done",
         f"requests: {plan['requests']['per_year']} per year, {plan['requests']['total']} in all "
         f"({mb:.1f} MiB), io_chunks {plan['requests']['io_chunks']}",
-        f"random forest: {plan['rf']['number_of_trees']} trees, seed {plan['rf']['seed']}, REGRESSION "
+        f"random forest: {plan['rf']['n_estimators']} trees, seed {plan['rf']['random_state']}, REGRESSION "
         f"(+ RAW_REGRESSION spread)",
     ]
     for year, v in plan["per_year"].items():

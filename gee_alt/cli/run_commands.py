@@ -100,13 +100,14 @@ def run(
     if engine == "local":
         from gee_alt.engines.local.engine import LocalEngineParams
         from gee_alt.engines.local.runner import LocalEngine
+        from gee_alt.science.forest import RandomForestSettings
 
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
         check_at_least(trees, 1, "--trees")
         check_at_least(workers, 1, "--workers")
         eng = LocalEngine(inputs, parse_years(years) if years else None,
-                          LocalEngineParams(random_state=seed, n_estimators=trees, workers=workers))
+                          LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers))
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:
             raise GeeAltError(f"no in-situ table: pass --insitu CSV or put {runs.INSITU_CSV} in {inputs}")

@@ -33,8 +33,9 @@ from scipy.ndimage import gaussian_filter, uniform_filter
 from gee_alt import runs
 from gee_alt.engines.local.layout import InputPaths
 from gee_alt.grid import DATONG_BBOX, Grid, coarsen, grid_from_bbox, lonlat_to_rowcol, make_grid, pixel_size, rowcol_to_lonlat, subgrid
-from gee_alt.science.resample import KELVIN, aggregate
+from gee_alt.science.resample import aggregate
 from gee_alt.science.terrain import illumination
+from gee_alt.units import KELVIN_AT_0_DEGC
 
 # MODIS sinusoidal projection and its global pixel lattice (MODIS land grid, metres).
 MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
@@ -268,12 +269,12 @@ class DemoScene:
         rng = _rng(self.spec.seed, 32, year)
         # radiance-like signal, block-averaged to 120 m, blurred by the point-spread function, then
         # area-averaged onto the sinusoidal 1 km pixels
-        rad = (lst_outer.astype("float64") + KELVIN) ** 4
+        rad = (lst_outer.astype("float64") + KELVIN_AT_0_DEGC) ** 4
         n_b, ny, nx = rad.shape
         rad = rad.reshape(n_b, ny // 4, 4, nx // 4, 4).mean(axis=(2, 4))
         rad = uniform_filter(uniform_filter(rad, (1, 4, 4), mode="nearest"), (1, 4, 4), mode="nearest")
         mean, _, cover = aggregate(rad, coarsen(self.outer_grid, 4), self.lst_grid, with_std=False)
-        obs = mean ** 0.25 - KELVIN + 0.4 * rng.standard_normal(mean.shape)
+        obs = mean ** 0.25 - KELVIN_AT_0_DEGC + 0.4 * rng.standard_normal(mean.shape)
         obs[:, cover < 0.99] = np.nan
         for b in range(obs.shape[0]):            # clouds left in the 8-day composite: 0-20 % of pixels
             f = smooth_field(obs.shape[1:], 1.5, rng)

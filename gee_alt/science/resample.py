@@ -18,8 +18,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from gee_alt.grid import Grid, affine_of, shape_yx
-
-KELVIN = 273.15
+from gee_alt.units import KELVIN_AT_0_DEGC
 
 
 def _warp(src: np.ndarray, src_grid: Grid, dst_grid: Grid, resampling: Resampling, fill=np.nan) -> np.ndarray:
@@ -42,7 +41,7 @@ def aggregate(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, *, radiance:
 
     Returns ``(mean, std, coverage)``: mean and std of the valid fine pixels in each coarse
     pixel (same units as ``fine``; with ``radiance=True`` the input is °C and the mean is
-    taken over (T + 273.15)^4, i.e. radiance-like, then converted back to °C), and coverage =
+    taken over (T + KELVIN_AT_0_DEGC)^4, i.e. radiance-like, then converted back to °C), and coverage =
     fraction (0..1) of the coarse pixel's area covered by valid fine pixels of band 0.
     With ``cache=True`` bands seen before (same values, same grids) are served from a small
     cache: terrain predictors are then aggregated once per run, not once per year.
@@ -76,10 +75,10 @@ _AGG_CACHE_MAX = 64
 def _aggregate_bands(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, radiance: bool, with_std: bool):
     """Uncached aggregation of ``(band, y, x)``: (mean, std or None)."""
     if radiance:
-        k = fine + KELVIN
+        k = fine + KELVIN_AT_0_DEGC
         k2 = k * k
         mean = _warp(k2 * k2, fine_grid, coarse_grid, Resampling.average)
-        mean = np.where(mean > 0, mean.astype("float64"), np.nan) ** 0.25 - KELVIN
+        mean = np.where(mean > 0, mean.astype("float64"), np.nan) ** 0.25 - KELVIN_AT_0_DEGC
         m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average) if with_std else None
     else:
         mean = m1 = _warp(fine, fine_grid, coarse_grid, Resampling.average)

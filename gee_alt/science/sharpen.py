@@ -16,7 +16,7 @@ The method (Gao et al. 2012 / pyDMS ideas, written anew):
 5. Residual correction: the coarse residual (observation minus aggregated fine prediction) is
    interpolated bilinearly to the fine grid and added back, so the sharpened field
    re-aggregates (approximately) to the observation. With ``radiance=True`` (temperatures in
-   °C) aggregation is radiance-like, over (T + 273.15)^4.
+   °C) aggregation is radiance-like, over (T + KELVIN_AT_0_DEGC)^4 (:mod:`gee_alt.units`).
 
 Inputs and outputs are ``xarray.DataArray`` ``(band, y, x)`` carrying rioxarray's CRS and
 transform (see :func:`gee_alt.cube.geo_dataarray`; :func:`gee_alt.cube.grid_of` reads them).
@@ -34,7 +34,7 @@ from sklearn.linear_model import RidgeCV
 
 from gee_alt.cube import geo_dataarray, grid_of
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import shape_yx
+from gee_alt.science.forest import RandomForestSettings, bootstrap_size
 from gee_alt.science.resample import aggregate, coverage_fraction, fill_nearest, interpolate
 
 
@@ -45,6 +45,7 @@ from gee_alt.science.resample import aggregate, coverage_fraction, fill_nearest,
 RIDGE_ALPHAS = np.logspace(-4, 1, 11)
 # The homogeneity drop is skipped when fewer than this many training pixels per predictor would remain.
 MIN_SAMPLES_PER_FEATURE = 20
+RF_DEFAULTS = RandomForestSettings()
 
 
 class RandomForestSharpener(BaseEstimator):
@@ -52,17 +53,21 @@ class RandomForestSharpener(BaseEstimator):
 
     Parameters
     ----------
-    n_estimators, min_samples_leaf, max_features : random-forest settings (scikit-learn).
+    n_estimators, min_samples_leaf, max_features, max_samples, max_leaf_nodes, random_state :
+        the forest settings of :class:`~gee_alt.science.forest.RandomForestSettings` (same
+        names, meanings and defaults; ``RandomForestSharpener(**settings.model_dump())``).
+        ``max_samples`` is a fraction of the training pixels (:func:`~gee_alt.science.forest.bootstrap_size`).
     linear_base : fit a weighted ridge trend first and the forest on its residuals.
     homogeneity_drop : fraction (0..1) of the least homogeneous coarse pixels left out of training
-        (not applied when fewer than ``MIN_SAMPLES_PER_FEATURE`` pixels per predictor would remain).
+        (``RandomForestSettings.homogeneity_drop``; not applied when fewer than
+        ``MIN_SAMPLES_PER_FEATURE`` pixels per predictor would remain).
         Default 0: with terrain predictors the least homogeneous pixels are the mountainous
         ones, which carry the lapse rate; dropping 20 % of them raised the demo's 30 m LST RMSE
         from 0.77 to 0.86 °C (2017), while weighting by ``1 / h`` alone helps slightly.
     homogeneity_power : training weights are ``(1 / h) ** homogeneity_power`` (0: equal weights).
     min_coverage : minimum covered fraction (0..1) of a coarse pixel by valid fine predictors.
     residual_correction : add back the interpolated coarse residual.
-    radiance : aggregate radiance-like ((T + 273.15)^4; for temperatures in °C).
+    radiance : aggregate radiance-like ((T + KELVIN_AT_0_DEGC)^4; for temperatures in °C).
     keep_gaps : output NaN where the coarse observation is NaN (else the model fills the gap).
     residual_rank : with many bands, keep only this many components (SVD over bands) of the
         coarse residual before adding it back (``None``: all; see :meth:`_denoise_residual`).
@@ -70,21 +75,26 @@ class RandomForestSharpener(BaseEstimator):
         components (keeping >= 99.9 % of the residual variance) before the forest is trained;
         composites of one season are highly correlated, so this loses nothing measurable and
         makes prediction several times cheaper.
-    n_jobs : threads for the forest.
-    random_state : seed for the forest (results are identical for the same seed).
+    n_jobs : threads for the forest (results are identical for the same ``random_state``).
     """
 
-    def __init__(self, n_estimators: int = 40, min_samples_leaf: int = 10, max_features: float = 0.7,
-                 linear_base: bool = True, homogeneity_drop: float = 0.0, homogeneity_power: float = 1.0,
-                 min_coverage: float = 0.8,
+    def __init__(self, n_estimators: int = RF_DEFAULTS.n_estimators,
+                 min_samples_leaf: int = RF_DEFAULTS.min_samples_leaf,
+                 max_features: float = RF_DEFAULTS.max_features,
+                 max_samples: float | None = RF_DEFAULTS.max_samples,
+                 max_leaf_nodes: int | None = RF_DEFAULTS.max_leaf_nodes,
+                 linear_base: bool = True, homogeneity_drop: float = RF_DEFAULTS.homogeneity_drop,
+                 homogeneity_power: float = 1.0, min_coverage: float = 0.8,
                  residual_correction: bool = True, radiance: bool = False, keep_gaps: bool = True,
                  max_components: int = 6, residual_rank: int | None = None, n_jobs: int = 2,
-                 random_state: int = 0):
+                 random_state: int = RF_DEFAULTS.random_state):
         self.max_components = max_components
         self.residual_rank = residual_rank
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
+        self.max_samples = max_samples
+        self.max_leaf_nodes = max_leaf_nodes
         self.linear_base = linear_base
         self.homogeneity_drop = homogeneity_drop
         self.homogeneity_power = homogeneity_power
@@ -185,7 +195,8 @@ class RandomForestSharpener(BaseEstimator):
             comps = vt[:k]                                 # (k, n_bands)
             z = z @ comps.T
         rf = RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                                   max_features=self.max_features, oob_score=True, n_jobs=self.n_jobs,
+                                   max_features=self.max_features, max_samples=bootstrap_size(self.max_samples, n),
+                                   max_leaf_nodes=self.max_leaf_nodes, oob_score=True, n_jobs=self.n_jobs,
                                    random_state=self.random_state)
         with warnings.catch_warnings():      # rows no tree left out (few trees) get NaN: handled below
             warnings.filterwarnings("ignore", "Some inputs do not have OOB scores", UserWarning)

@@ -1,4 +1,19 @@
-"""Terrain predictors from a DEM on a projected grid: slope, aspect components, illumination.
+"""Terrain predictors from a DEM on a projected grid: the one definition both engines use.
+
+With aspect the downslope direction clockwise from north and slope from the horizontal:
+
+- ``elevation_m`` (m): the DEM;
+- ``slope_deg`` (degrees, 0 = flat);
+- ``northness`` = cos(aspect) · sin(slope) and ``eastness`` = sin(aspect) · sin(slope)
+  (unitless, -1..1): weighting by sin(slope) makes flat ground 0 rather than an arbitrary
+  direction;
+- ``illumination`` = max(0, cos(z) · cos(slope) + sin(z) · sin(slope) · cos(sun azimuth − aspect))
+  (unitless): the cosine of the solar incidence angle for a fixed sun at zenith angle
+  z = 90° − :data:`SUMMER_NOON_SUN_ELEVATION_DEG`, 0 in self-shadow.
+
+The NDVI forests of both engines leave ``illumination`` out (:data:`NDVI_TERRAIN_PREDICTORS`):
+sun geometry drives surface temperature, not vegetation. The names and constants here are
+pure; the Earth Engine engine imports them (:func:`gee_alt.engines.ee.collections.terrain_predictors`).
 
 Pure numpy; NaN-aware (a pixel next to a NaN gets NaN derivatives only where needed).
 """
@@ -6,6 +21,14 @@ Pure numpy; NaN-aware (a pixel next to a NaN gets NaN derivatives only where nee
 from __future__ import annotations
 
 import numpy as np
+
+ELEVATION_M = "elevation_m"
+SLOPE_DEG = "slope_deg"
+NORTHNESS = "northness"
+EASTNESS = "eastness"
+ILLUMINATION = "illumination"
+TERRAIN_PREDICTORS = (ELEVATION_M, SLOPE_DEG, NORTHNESS, EASTNESS, ILLUMINATION)
+NDVI_TERRAIN_PREDICTORS = (ELEVATION_M, SLOPE_DEG, NORTHNESS, EASTNESS)
 
 # Sun for illumination: mid-July local noon at ~38 N (elevation ~ 72 deg, azimuth 180 deg).
 SUMMER_NOON_SUN_ELEVATION_DEG = 72.0
@@ -25,11 +48,7 @@ def slope_deg(dem_m: np.ndarray, pixel_m: float) -> np.ndarray:
 
 
 def aspect_components(dem_m: np.ndarray, pixel_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """(northness, eastness) = (cos aspect, sin aspect) x sin(slope), unitless in [-1, 1].
-
-    Aspect is the downslope direction clockwise from north; weighting by sin(slope) makes flat
-    ground 0 rather than an arbitrary direction.
-    """
+    """(northness, eastness), unitless in [-1, 1], as defined in the module docstring."""
     gx, gy = gradients(dem_m, pixel_m)
     s = np.sin(np.arctan(np.hypot(gx, gy)))
     norm = np.hypot(gx, gy)
@@ -41,7 +60,8 @@ def aspect_components(dem_m: np.ndarray, pixel_m: float) -> tuple[np.ndarray, np
 
 def illumination(dem_m: np.ndarray, pixel_m: float, sun_elevation_deg: float = SUMMER_NOON_SUN_ELEVATION_DEG,
                  sun_azimuth_deg: float = SUMMER_NOON_SUN_AZIMUTH_DEG) -> np.ndarray:
-    """Cosine of the solar incidence angle on the slope (unitless, clipped at 0: self-shadow)."""
+    """Cosine of the solar incidence angle on the slope (unitless, clipped at 0: self-shadow);
+    the unit-vector form of the module docstring's formula."""
     gx, gy = gradients(dem_m, pixel_m)
     zen = np.radians(90.0 - sun_elevation_deg)
     az = np.radians(sun_azimuth_deg)
@@ -53,12 +73,13 @@ def illumination(dem_m: np.ndarray, pixel_m: float, sun_elevation_deg: float = S
 
 
 def terrain_predictors(dem_m: np.ndarray, pixel_m: float) -> dict[str, np.ndarray]:
-    """The standard terrain predictor stack: elevation (m), slope (deg), northness, eastness, illumination."""
+    """The :data:`TERRAIN_PREDICTORS` stack, in that order: elevation (m), slope (deg), northness,
+    eastness, illumination."""
     north, east = aspect_components(dem_m, pixel_m)
     return {
-        "elevation_m": np.asarray(dem_m, "float32"),
-        "slope_deg": slope_deg(dem_m, pixel_m),
-        "northness": north,
-        "eastness": east,
-        "illumination": illumination(dem_m, pixel_m),
+        ELEVATION_M: np.asarray(dem_m, "float32"),
+        SLOPE_DEG: slope_deg(dem_m, pixel_m),
+        NORTHNESS: north,
+        EASTNESS: east,
+        ILLUMINATION: illumination(dem_m, pixel_m),
     }

@@ -51,7 +51,13 @@ def test_plan_json_runs_offline_within_budget(cli_plan):
     assert plan["grid"]["crs"] == "EPSG:32647" and plan["grid"]["shape_2d"] == list(load_config().grid()["shape_2d"])
     assert plan["requests"]["per_year"] == 2 and plan["requests"]["total"] == 50
     assert plan["bytes"]["per_year"] == pull.bytes_per_year(load_config().grid())
-    assert plan["rf"]["output_mode"] == "REGRESSION" and plan["rf"]["seed"] == 42
+    assert plan["rf"]["output_mode"] == "REGRESSION" and plan["rf"]["random_state"] == 42
+    assert plan["rf"]["n_estimators"] == 40 and plan["ee_sampling"]["num_samples"] == 5000
+    assert plan["rf"]["smile_random_forest"] == {
+        "ndvi": {"numberOfTrees": 40, "variablesPerSplit": 3, "minLeafPopulation": 10, "bagFraction": 1.0,
+                 "maxNodes": None, "seed": 42},
+        "lst": {"numberOfTrees": 40, "variablesPerSplit": 4, "minLeafPopulation": 10, "bagFraction": 1.0,
+                "maxNodes": None, "seed": 43}}
     assert plan["per_year"]["2002"]["lst"]["collections"] == ["MODIS/061/MOD11A1"]
     assert plan["per_year"]["2003"]["lst"]["collections"] == ["MODIS/061/MOD11A1", "MODIS/061/MYD11A1"]
     assert [m["thermal"] for m in plan["per_year"]["2024"]["landsat"]] == ["ST_B10", "ST_B10"]

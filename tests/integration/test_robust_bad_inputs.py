@@ -31,7 +31,7 @@ C20    plan --config                    grid.scale_m so small the grid is absurd
 C21    plan --config                    unknown key                                 unknown config key
 C22    plan --config                    invalid TOML                                invalid TOML
 C23    plan --config                    config file missing                         not found
-C24    plan --config                    rf.number_of_trees = 0                      number_of_trees
+C24    plan --config                    rf.n_estimators = 0                         n_estimators
 C25    plan --config                    pull.max_workers = 100                      max_workers
 C26    plan --config                    season.thaw_start "13-01"                   MM-DD
 C27    plan --config                    grid.crs unknown                            not a known CRS
@@ -234,7 +234,7 @@ case("C20")(lambda c: _plan(c, "[grid]\nscale_m = 0.001\n"))
 case("C21")(lambda c: _plan(c, "[grid]\nresolution = 30\n"))
 case("C22")(lambda c: _plan(c, "[grid\nscale_m = 30\n"))
 case("C23")(lambda c: (["plan", "--config", c.tmp / "missing.toml"], None))
-case("C24")(lambda c: _plan(c, "[rf]\nnumber_of_trees = 0\n"))
+case("C24")(lambda c: _plan(c, "[rf]\nn_estimators = 0\n"))
 case("C25")(lambda c: _plan(c, "[pull]\nmax_workers = 100\n"))
 case("C26")(lambda c: _plan(c, '[season]\nthaw_start = "13-01"\n'))
 case("C27")(lambda c: _plan(c, '[grid]\ncrs = "EPSG:99999999"\n'))

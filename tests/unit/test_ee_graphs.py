@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import dataclasses
+import hashlib
+import math
 
 import pytest
 
@@ -103,11 +104,29 @@ def test_dem_choice_and_terrain(ee_offline, choice, asset, mosaic):
     assert calls_named(t, "Image.resample")[0]["mode"] == "bilinear"
 
 
+def test_terrain_bands_follow_the_one_definition(ee_offline):
+    """Same names as the local engine; aspect components weighted by sin(slope);
+    illumination from the same sun (cos and sin of the 18 deg zenith angle, azimuth pi)."""
+    from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, TERRAIN_PREDICTORS
+
+    t = col.terrain_predictors("srtm")
+    assert sorted(a["names"][0] for a in calls_named(t, "Image.rename")) == sorted(TERRAIN_PREDICTORS)
+    assert NDVI_TERRAIN_PREDICTORS == TERRAIN_PREDICTORS[:4]
+    n = names(t)
+    assert {"Image.sin", "Image.cos", "Image.multiply", "Image.max"} <= n
+    sin_calls = [name for name, _ in invocations(t) if name == "Image.sin"]
+    assert len(sin_calls) == 2                           # sin(slope) once, sin(aspect) for eastness
+    consts = constants_in(t)
+    assert any(abs(c - math.cos(math.radians(18.0))) < 1e-12 for c in consts if isinstance(c, float))
+    assert any(abs(c - math.sin(math.radians(18.0))) < 1e-12 for c in consts if isinstance(c, float))
+    assert math.pi in consts and any(abs(c - math.pi / 180.0) < 1e-15 for c in consts if isinstance(c, float))
+
+
 @pytest.mark.parametrize("ndvi, band", [("MODIS/061/MOD13Q1", "SummaryQA"), ("MODIS/061/MOD09GQ", "QC_250m")])
 def test_modis_ndvi_product_choice(ee_offline, cfg, ndvi, band):
     import ee
 
-    c = dataclasses.replace(cfg, collections=dataclasses.replace(cfg.collections, ndvi=ndvi))
+    c = dataclasses.replace(cfg, collections=cfg.collections.model_copy(update={"ndvi": ndvi}))
     comp = composite.modis_ndvi_composite(c, 2010, ee.Geometry.Rectangle(list(SMALL_BBOX)))
     assert ndvi in constants_in(comp) and band in str(constants_in(comp))
     assert "Image.setDefaultProjection" in names(comp)
@@ -117,9 +136,14 @@ def test_ddt_graph_structure(ee_offline, cfg, small_grid):
     img = thaw.ddt_image(cfg, 2010, small_grid)
     n = invocations(img)
     rf = [a for name, a in n if name == "Classifier.smileRandomForest"]
-    assert rf and all(a["numberOfTrees"] == 100 and a["minLeafPopulation"] == 2 and a["bagFraction"] == 0.5
-                      for a in rf)
-    assert sorted({a["seed"] for a in rf}) == [42, 43]  # NDVI, LST forests
+    # the shared defaults mapped: 40 trees, leaves >= 10, bootstrap bag, no node limit
+    assert rf and all(a["numberOfTrees"] == 40 and a["minLeafPopulation"] == 10 and a["bagFraction"] == 1.0
+                      and a.get("maxNodes") is None for a in rf)
+    # max_features 0.7 as scikit-learn counts it: NDVI forest 5 predictors -> 3, LST forest 6 -> 4
+    assert {a["seed"]: a["variablesPerSplit"] for a in rf} == {42: 3, 43: 4}   # NDVI, LST forests
+    inputs = {tuple(a["inputProperties"]) for name, a in n if name == "Classifier.train"}
+    assert inputs == {("landsat_ndvi", "elevation_m", "slope_deg", "northness", "eastness"),
+                      ("ndvi", "elevation_m", "slope_deg", "northness", "eastness", "illumination")}
     modes = sorted(a["mode"] for name, a in n if name == "Classifier.setOutputMode")
     assert modes == ["RAW_REGRESSION", "RAW_REGRESSION", "REGRESSION", "REGRESSION"]
     samples = [a for name, a in n if name == "Image.sample"]
@@ -137,9 +161,25 @@ def test_ddt_graph_structure(ee_offline, cfg, small_grid):
     out = [a for name, a in n if name == "Image.reproject" and a.get("crsTransform")]
     assert [a["crsTransform"] for a in out] == [list(small_grid["crs_transform"])]
     assert out[0]["crs"]["functionInvocationValue"]["functionName"] == "Projection" and "EPSG:32647" in constants_in(img)
-    # homogeneity screen: percentile threshold at the keep fraction
-    pct = [a for name, a in n if name == "Reducer.percentile"]
-    assert pct and pct[0]["percentiles"] == [80.0]
+    # homogeneity screen: no drop by default (as the local engine), so no percentile threshold
+    assert not [a for name, a in n if name == "Reducer.percentile"]
+
+
+def test_homogeneity_drop_is_the_percentile_left_out(ee_offline, cfg, small_grid):
+    c = dataclasses.replace(cfg, rf=cfg.rf.model_copy(update={"homogeneity_drop": 0.2}))
+    pct = calls_named(thaw.ddt_image(c, 2010, small_grid), "Reducer.percentile")
+    assert pct and all(a["percentiles"] == [80.0] for a in pct)
+
+
+def test_forest_settings_map_onto_smile_arguments():
+    from gee_alt.science.forest import RandomForestSettings
+
+    rf = RandomForestSettings(n_estimators=25, min_samples_leaf=3, max_features=0.5, max_samples=0.6,
+                              max_leaf_nodes=200, random_state=9)
+    assert sharpen.smile_random_forest_arguments(rf, 7, 11) == {
+        "numberOfTrees": 25, "variablesPerSplit": 3, "minLeafPopulation": 3, "bagFraction": 0.6,
+        "maxNodes": 200, "seed": 11}
+    assert sharpen.smile_random_forest_arguments(RandomForestSettings(max_features=0.1), 5, 0)["variablesPerSplit"] == 1
 
 
 def test_sharpen_residual_correction_structure(ee_offline, cfg):
@@ -149,8 +189,8 @@ def test_sharpen_residual_correction_structure(ee_offline, cfg):
     fine = ee.Projection("EPSG:32647", [30, 0, 499980, 0, -30, 4210260])
     target = ee.Image(1).rename("t").setDefaultProjection(coarse)
     preds = ee.Image.cat([ee.Image(2).rename("ndvi"), ee.Image(3).rename("elevation_m")]).reproject(crs=fine)
-    out = sharpen.sharpen(target, preds, coarse, 926.625433055833, ee.Geometry.Rectangle(list(SMALL_BBOX)),
-                          cfg.rf, 7, "v", ["ndvi", "elevation_m"])
+    out = sharpen.sharpen(target, preds, ["ndvi", "elevation_m"], coarse, 926.625433055833,
+                          ee.Geometry.Rectangle(list(SMALL_BBOX)), cfg.rf, cfg.ee_sampling, 7, "v", ["ndvi", "elevation_m"])
     n = invocations(out)
     assert [a["outputName"] for name, a in n if name == "Image.classify"].count("prediction") == 1
     assert "Image.subtract" in {x for x, _ in n} and "Image.add" in {x for x, _ in n}
@@ -174,7 +214,7 @@ def test_graph_hash_is_deterministic_and_tracks_the_seed(ee_offline, cfg, small_
         return hashlib.sha256(ee.serializer.toJSON(thaw.ddt_image(c, 2015, small_grid)).encode()).hexdigest()
 
     assert h(cfg) == h(cfg)
-    assert h(cfg) != h(dataclasses.replace(cfg, rf=dataclasses.replace(cfg.rf, seed=1)))
+    assert h(cfg) != h(dataclasses.replace(cfg, rf=cfg.rf.model_copy(update={"random_state": 1})))
 
 
 def test_catalog_rejects_misspelled_arguments(ee_offline, cfg, small_grid, monkeypatch):
@@ -269,8 +309,8 @@ def test_lst_residual_is_aggregated_radiance_like(ee_offline, cfg):
     fine = ee.Projection("EPSG:32647", [30, 0, 499980, 0, -30, 4210260])
     target = ee.Image(1).rename("t").setDefaultProjection(coarse)
     preds = ee.Image.cat([ee.Image(2).rename("ndvi"), ee.Image(3).rename("elevation_m")]).reproject(crs=fine)
-    args = (target, preds, coarse, 926.625433055833, ee.Geometry.Rectangle(list(SMALL_BBOX)), cfg.rf, 7, "v",
-            ["ndvi", "elevation_m"])
+    args = (target, preds, ["ndvi", "elevation_m"], coarse, 926.625433055833, ee.Geometry.Rectangle(list(SMALL_BBOX)),
+            cfg.rf, cfg.ee_sampling, 7, "v", ["ndvi", "elevation_m"])
     def numbers(img):
         return {c for c in constants_in(img) if isinstance(c, (int, float)) and not isinstance(c, bool)}
 

@@ -5,7 +5,7 @@ import pytest
 
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import (DATONG_BBOX, bounds, coarsen, coords, grid_from_bbox, lonlat_to_rowcol, make_grid,
-                          rowcol_to_lonlat, same_grid, shape_yx, subgrid, utm_epsg)
+                          require_projected, rowcol_to_lonlat, same_grid, shape_yx, subgrid, utm_epsg)
 
 
 def test_utm_zone_of_datong_is_47n():
@@ -57,3 +57,13 @@ def test_reversed_bbox_is_a_user_error(bbox):
 def test_grid_must_be_north_up():
     with pytest.raises(GeeAltError):
         make_grid("EPSG:32647", (30, 0, 0, 0, 30, 0), (2, 2))
+
+
+def test_require_projected_accepts_metres_and_names_a_geographic_crs():
+    require_projected("EPSG:32647", "dem.tif")
+    require_projected("+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs", "modis")
+    for crs, label in (("EPSG:4326", "EPSG:4326"), ("+proj=longlat +datum=WGS84 +no_defs", "EPSG:4326")):
+        with pytest.raises(GeeAltError) as ei:
+            require_projected(crs, "dem.tif")
+        msg = str(ei.value)
+        assert msg.startswith("dem.tif must be in a projected CRS") and label in msg and "\n" not in msg

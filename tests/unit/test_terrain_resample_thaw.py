@@ -7,7 +7,8 @@ import pytest
 
 from gee_alt.grid import make_grid
 from gee_alt.science.resample import aggregate, coverage_fraction, fill_nearest, interpolate
-from gee_alt.science.terrain import aspect_components, illumination, slope_deg
+from gee_alt.science.terrain import (SUMMER_NOON_SUN_AZIMUTH_DEG, SUMMER_NOON_SUN_ELEVATION_DEG, TERRAIN_PREDICTORS,
+                                     aspect_components, gradients, illumination, slope_deg, terrain_predictors)
 from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 
 
@@ -32,6 +33,25 @@ def test_illumination_flat_and_facing_sun():
     # a slope facing the sun (south-facing: rises to the north) at 30 deg, sun at 60 deg elevation -> normal to the sun
     z = _plane(rise_north=math.tan(math.radians(30)))
     assert np.allclose(illumination(z, 30, 60, 180), 1.0, atol=1e-6)
+
+
+
+def test_terrain_matches_its_written_definition():
+    """northness/eastness = cos/sin(aspect) sin(slope) and illumination = max(0, cos z cos s +
+    sin z sin s cos(az - aspect)), the formulas the Earth Engine engine builds."""
+    yy, xx = np.mgrid[0:48, 0:48]
+    z = 4000.0 + 200.0 * np.sin(xx / 7.0) * np.cos(yy / 9.0) + 3.0 * xx
+    gx, gy = gradients(z, 30.0)
+    s = np.arctan(np.hypot(gx, gy))
+    aspect = np.arctan2(-gx, -gy)               # downslope direction, clockwise from north
+    north, east = aspect_components(z, 30.0)
+    np.testing.assert_allclose(north, np.cos(aspect) * np.sin(s), atol=1e-6)
+    np.testing.assert_allclose(east, np.sin(aspect) * np.sin(s), atol=1e-6)
+    zen = math.radians(90.0 - SUMMER_NOON_SUN_ELEVATION_DEG)
+    az = math.radians(SUMMER_NOON_SUN_AZIMUTH_DEG)
+    expected = np.clip(math.cos(zen) * np.cos(s) + math.sin(zen) * np.sin(s) * np.cos(az - aspect), 0, None)
+    np.testing.assert_allclose(illumination(z, 30.0), expected, atol=1e-6)
+    assert tuple(terrain_predictors(z, 30.0)) == TERRAIN_PREDICTORS
 
 
 FINE = make_grid("EPSG:32647", (30, 0, 500000, 0, -30, 4200000), (120, 90))

@@ -2,16 +2,22 @@
 
 Every function returns an ``ee`` object and computes nothing. Band names carry units:
 ``lst_day_degc``/``lst_night_degc`` (°C), ``ndvi`` (1), ``st_degc`` (°C), ``elevation_m`` (m),
-``slope_deg`` (degrees), ``northness``/``eastness`` (cos/sin of aspect, 1).
+``slope_deg`` (degrees), ``northness``/``eastness``/``illumination`` (1; defined once in
+:mod:`gee_alt.science.terrain`).
 
 Dates are ISO strings ``YYYY-MM-DD``; ``end`` is *exclusive* as in ``filterDate``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import ee
+
+from gee_alt.science.terrain import (EASTNESS, ELEVATION_M, ILLUMINATION, NORTHNESS, SLOPE_DEG,
+                                     SUMMER_NOON_SUN_AZIMUTH_DEG, SUMMER_NOON_SUN_ELEVATION_DEG)
+from gee_alt.units import KELVIN_AT_0_DEGC
 
 # ----------------------------------------------------------------------------- MODIS LST
 
@@ -21,7 +27,6 @@ TERRA_LST_START = "2000-02-24"
 AQUA_LST_START = "2002-07-04"
 
 LST_SCALE_K = 0.02  # DN -> K
-KELVIN_OFFSET = 273.15  # K -> °C
 VIEW_TIME_SCALE_H = 0.1  # Day_view_time/Night_view_time DN -> hours (local solar time)
 # QC_Day / QC_Night: bits 0-1 mandatory QA (00 good, 01 produced but check other bits,
 # 10 not produced: cloud, 11 not produced: other); bits 6-7 LST error (00 <=1 K, 01 <=2 K,
@@ -49,7 +54,7 @@ def modis_lst_qc_ok(qc: ee.Image, max_error_k: int) -> ee.Image:
 
 def lst_dn_to_degc(dn: ee.Image) -> ee.Image:
     """MODIS LST digital numbers (0.02 K) to °C; fill value 0 must already be masked."""
-    return dn.multiply(LST_SCALE_K).subtract(KELVIN_OFFSET)
+    return dn.multiply(LST_SCALE_K).subtract(KELVIN_AT_0_DEGC)
 
 
 def modis_lst_degc(image: ee.Image, max_error_k: int) -> ee.Image:
@@ -188,7 +193,7 @@ def landsat_ndvi_st(image: ee.Image, mission: LandsatMission, mask_snow: bool) -
     """One Landsat scene as ``ndvi`` (1) and ``st_degc`` (°C), cloud/shadow/saturation masked."""
     sr = image.select([mission.nir, mission.red]).multiply(SR_SCALE).add(SR_OFFSET)
     ndvi = sr.normalizedDifference([mission.nir, mission.red]).rename("ndvi")
-    st = image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_OFFSET).rename("st_degc")
+    st = image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_AT_0_DEGC).rename("st_degc")
     return (ee.Image.cat([ndvi, st]).toFloat().updateMask(landsat_clear_mask(image, mask_snow))
             .copyProperties(image, ["system:time_start", "system:index"]).set("mission", mission.name))
 
@@ -227,16 +232,27 @@ def dem_elevation_m(choice: str) -> ee.Image:
         dem = col.mosaic().setDefaultProjection(ee.Image(col.first()).projection())
     else:
         dem = ee.Image(asset).select(band)
-    return dem.rename("elevation_m").toFloat()
+    return dem.rename(ELEVATION_M).toFloat()
 
 
 def terrain_predictors(choice: str) -> ee.Image:
-    """``elevation_m`` (m), ``slope_deg`` (degrees), ``northness``, ``eastness`` (cos/sin aspect, 1).
+    """The terrain predictors of :mod:`gee_alt.science.terrain` (same names, order and
+    definitions): ``elevation_m`` (m), ``slope_deg`` (degrees), ``northness`` and ``eastness``
+    (cos/sin of aspect, times sin(slope); 1) and ``illumination`` (1, same fixed sun).
 
-    The DEM is bilinearly resampled (set on the input image, before any operation).
+    ``ee.Terrain.aspect`` is the downslope direction clockwise from north, as there. The DEM is
+    bilinearly resampled (set on the input image, before any operation).
     """
     dem = dem_elevation_m(choice).resample("bilinear")
-    slope = ee.Terrain.slope(dem).rename("slope_deg")
-    aspect_rad = ee.Terrain.aspect(dem).multiply(3.141592653589793 / 180.0)
-    return ee.Image.cat([dem, slope, aspect_rad.cos().rename("northness"),
-                         aspect_rad.sin().rename("eastness")]).toFloat()
+    slope = ee.Terrain.slope(dem)
+    slope_rad = slope.multiply(math.pi / 180.0)
+    aspect_rad = ee.Terrain.aspect(dem).multiply(math.pi / 180.0)
+    sin_slope = slope_rad.sin()
+    zenith_rad = math.radians(90.0 - SUMMER_NOON_SUN_ELEVATION_DEG)
+    illumination = (slope_rad.cos().multiply(math.cos(zenith_rad))
+                    .add(sin_slope.multiply(math.sin(zenith_rad))
+                         .multiply(aspect_rad.subtract(math.radians(SUMMER_NOON_SUN_AZIMUTH_DEG)).cos()))
+                    .max(0))
+    return ee.Image.cat([dem, slope.rename(SLOPE_DEG), aspect_rad.cos().multiply(sin_slope).rename(NORTHNESS),
+                         aspect_rad.sin().multiply(sin_slope).rename(EASTNESS),
+                         illumination.rename(ILLUMINATION)]).toFloat()

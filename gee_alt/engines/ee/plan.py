@@ -3,8 +3,9 @@
 :func:`build_plan` initialises ``ee`` against the shipped algorithm catalog
 (:mod:`gee_alt.engines.ee.offline`), builds each year's DDT graph (so a wrong algorithm or argument
 name fails here, not after hours on the server), hashes it (sha256 of
-``ee.serializer.toJSON``), and reports the AOI, grid, years, collections and bands, RF
-settings, request count and bytes, outputs, and which years an existing run already holds.
+``ee.serializer.toJSON``), and reports the AOI, grid, years, collections and bands, forest
+settings (shared names and the ``smileRandomForest`` arguments they map to), EE sampling,
+request count and bytes, outputs, and which years an existing run already holds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gee_alt.config import StudyConfig
 from gee_alt.engines.ee import collections as col
 from gee_alt.engines.ee import composite, pull, thaw
 from gee_alt.engines.ee.offline import offline_ee
+from gee_alt.engines.ee.sharpen import smile_random_forest_arguments
 from gee_alt.io import write_text_atomic
 
 
@@ -50,6 +52,15 @@ def pulled_with(out_dir: str | Path, year: int) -> str | None:
         return None
     with rasterio.open(p) as src:
         return src.tags().get("graph_sha256")
+
+
+def smile_arguments_per_forest(cfg: StudyConfig) -> dict:
+    """The ``smileRandomForest`` arguments of the NDVI and the LST forest (``rf`` mapped onto
+    their predictors; see :func:`gee_alt.engines.ee.sharpen.smile_random_forest_arguments`)."""
+    return {"ndvi": smile_random_forest_arguments(cfg.rf, len(thaw.NDVI_PREDICTORS),
+                                                  cfg.rf.random_state + thaw.NDVI_SEED_OFFSET),
+            "lst": smile_random_forest_arguments(cfg.rf, len(thaw.LST_PREDICTORS),
+                                                 cfg.rf.random_state + thaw.LST_SEED_OFFSET)}
 
 
 def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs: str | Path | None = None,
@@ -94,11 +105,12 @@ def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs:
         "years": cfg.year_list(),
         "years_to_pull": to_pull,
         "skipped_years": skipped,
-        "rf": {**cfg.rf.__dict__, "output_mode": "REGRESSION", "spread_mode": "RAW_REGRESSION",
-               "ndvi_seed": cfg.rf.seed + thaw.NDVI_SEED_OFFSET, "lst_seed": cfg.rf.seed + thaw.LST_SEED_OFFSET,
-               "ndvi_sample_scale_m": thaw.MODIS_250M_SCALE_M, "lst_sample_scale_m": thaw.MODIS_1KM_SCALE_M},
-        "season": cfg.season.__dict__,
-        "qa": cfg.qa.__dict__,
+        "rf": {**cfg.rf.model_dump(), "output_mode": "REGRESSION", "spread_mode": "RAW_REGRESSION",
+               "smile_random_forest": smile_arguments_per_forest(cfg)},
+        "ee_sampling": {**cfg.ee_sampling.model_dump(), "ndvi_sample_scale_m": thaw.MODIS_250M_SCALE_M,
+                        "lst_sample_scale_m": thaw.MODIS_1KM_SCALE_M},
+        "season": cfg.season.model_dump(),
+        "qa": cfg.qa.model_dump(),
         "requests": {"io_chunks": chunks, "request_byte_limit": request_byte_limit, "per_year": n_req,
                      "total": n_req * len(to_pull), "max_concurrent": cfg.pull.max_workers},
         "bytes": {"per_year": n_bytes, "total": n_bytes * len(to_pull)},

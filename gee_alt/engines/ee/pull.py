@@ -55,8 +55,8 @@ TRANSIENT_MARKERS = ("too many concurrent aggregations", "429", "too many reques
 MAX_DELAY_S = 60.0            # one backoff delay never exceeds this
 MAX_TOTAL_SLEEP_S = 900.0     # nor all the backoff of one pull (then: stop with one line)
 FATAL_GUIDANCE = {
-    "user memory limit exceeded": "lower rf.num_samples, raise rf.tile_scale or use a smaller AOI",
-    "computation timed out": "lower rf.num_samples or rf.number_of_trees, or use a smaller AOI",
+    "user memory limit exceeded": "lower ee_sampling.num_samples, raise ee_sampling.tile_scale or use a smaller AOI",
+    "computation timed out": "lower ee_sampling.num_samples or rf.n_estimators, or use a smaller AOI",
 }
 
 

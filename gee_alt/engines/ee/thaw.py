@@ -3,11 +3,11 @@
 Per year:
 
 1. NDVI: growing-season MODIS NDVI (250 m) is sharpened to 30 m on Landsat NDVI + terrain
-   (Landsat gaps — SLC-off, cloud — filled with bilinear MODIS NDVI).
-2. LST: the thaw-season mean daily LST (1 km) is sharpened to 30 m on sharpened NDVI +
-   terrain. Its 30 m anomaly ``dlst = sharpened − bilinear(coarse mean)`` is the sub-kilometre
-   pattern, assumed constant through the season (bias: the daytime-driven contrast of
-   summer also applies to the shoulders, where it is smaller).
+   without illumination (Landsat gaps — SLC-off, cloud — filled with bilinear MODIS NDVI).
+2. LST: the thaw-season mean daily LST (1 km) is sharpened to 30 m on sharpened NDVI + all
+   terrain predictors. Its 30 m anomaly ``dlst = sharpened − bilinear(coarse mean)`` is the
+   sub-kilometre pattern, assumed constant through the season (bias: the daytime-driven
+   contrast of summer also applies to the shoulders, where it is smaller).
 3. DDT (°C·day) = Σ_windows days · max(bilinear(window LST) + dlst, 0).
    ``ddt_sd_degc_days`` = sd(dlst) · (days with thaw): tree spread, fully correlated across
    windows (conservative). ``n_obs`` = windows with a raw LST observation (1 km, as float).
@@ -18,10 +18,10 @@ time step, day/night handling and gap filling.
 
 Differences from the local engine (:mod:`gee_alt.engines.local.engine`), to keep in mind when comparing:
 the local engine sharpens every composite (one multi-output forest per year) instead of adding
-one seasonal anomaly; it weights coarse training pixels by homogeneity, which EE sampling cannot,
-so EE drops the least homogeneous ``1 - rf.homogeneity_keep_fraction`` instead; and it fuses
+one seasonal anomaly; it weights coarse training pixels by homogeneity, which EE sampling cannot
+(both leave out the ``rf.homogeneity_drop`` least homogeneous ones, default none); and it fuses
 clear Landsat NDVI with the sharpened MODIS NDVI. Both aggregate LST radiance-like (T⁴) for the
-residual correction.
+residual correction and use the same terrain predictors (:mod:`gee_alt.science.terrain`).
 """
 
 from __future__ import annotations
@@ -35,12 +35,15 @@ from gee_alt.engines.ee import collections as col
 from gee_alt.engines.ee import composite
 from gee_alt.engines.ee.sharpen import sharpen
 from gee_alt.grid import Grid
+from gee_alt.science.terrain import ELEVATION_M, NDVI_TERRAIN_PREDICTORS, TERRAIN_PREDICTORS
 
 MODIS_1KM_SCALE_M = 926.625433055833  # MOD11A1 sinusoidal pixel (m)
 MODIS_250M_SCALE_M = 231.656358263958  # MOD13Q1 / MOD09GQ sinusoidal pixel (m)
 
-NDVI_SEED_OFFSET = 0  # NDVI forest / sampling seed = rf.seed + this
-LST_SEED_OFFSET = 1  # LST forest / sampling seed = rf.seed + this
+NDVI_SEED_OFFSET = 0  # NDVI forest / sampling seed = rf.random_state + this
+LST_SEED_OFFSET = 1  # LST forest / sampling seed = rf.random_state + this
+NDVI_PREDICTORS = ["landsat_ndvi", *NDVI_TERRAIN_PREDICTORS]  # the NDVI forest's 30 m predictors
+LST_PREDICTORS = ["ndvi", *TERRAIN_PREDICTORS]                # the LST forest's
 
 
 def fine_projection(grid: Grid) -> ee.Projection:
@@ -62,8 +65,8 @@ def sharpened_ndvi(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: 
     landsat_ndvi = (composite.landsat_ndvi_composite(cfg, year, region, fine_proj)
                     .unmask(modis_bilinear, False).rename("landsat_ndvi"))
     predictors = ee.Image.cat([landsat_ndvi, terrain]).reproject(crs=fine_proj)
-    return sharpen(modis, predictors, modis_proj, MODIS_250M_SCALE_M, region, cfg.rf,
-                   cfg.rf.seed + NDVI_SEED_OFFSET, "ndvi", ["landsat_ndvi", "elevation_m"])
+    return sharpen(modis, predictors, NDVI_PREDICTORS, modis_proj, MODIS_250M_SCALE_M, region, cfg.rf,
+                   cfg.ee_sampling, cfg.rf.random_state + NDVI_SEED_OFFSET, "ndvi", ["landsat_ndvi", ELEVATION_M])
 
 
 def lst_anomaly(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection,
@@ -71,8 +74,9 @@ def lst_anomaly(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.
     """30 m thaw-season LST anomaly (bands ``dlst_degc``, ``dlst_sd_degc``; °C) against the
     bilinear 1 km seasonal mean."""
     predictors = ee.Image.cat([ndvi.select("ndvi"), terrain]).reproject(crs=fine_proj)
-    sharp = sharpen(season.mean_degc, predictors, season.projection, MODIS_1KM_SCALE_M, region, cfg.rf,
-                    cfg.rf.seed + LST_SEED_OFFSET, "lst_degc", ["ndvi", "elevation_m"], radiance=True)
+    sharp = sharpen(season.mean_degc, predictors, LST_PREDICTORS, season.projection, MODIS_1KM_SCALE_M, region,
+                    cfg.rf, cfg.ee_sampling, cfg.rf.random_state + LST_SEED_OFFSET, "lst_degc", ["ndvi", ELEVATION_M],
+                    radiance=True)
     coarse_bilinear = season.mean_degc.reproject(crs=season.projection).resample("bilinear")
     return ee.Image.cat([sharp.select("lst_degc").subtract(coarse_bilinear).rename("dlst_degc"),
                          sharp.select("lst_degc_sd").rename("dlst_sd_degc")])

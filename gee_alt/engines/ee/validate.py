@@ -41,7 +41,7 @@ def validation_stats(cfg: StudyConfig, year: int, grid: Grid | None = None,
     pairs = ee.Join.saveFirst(matchKey="modis").apply(scenes.select("st_degc"), terra, match)
     dlst = f.anomaly.select("dlst_degc")
     lst_proj = f.season.projection
-    seed = cfg.rf.seed + VALIDATION_SEED_OFFSET
+    seed = cfg.rf.random_state + VALIDATION_SEED_OFFSET
 
     def scene_samples(scene):
         scene = ee.Image(scene)
@@ -49,7 +49,7 @@ def validation_stats(cfg: StudyConfig, year: int, grid: Grid | None = None,
         diff = scene.select("st_degc").subtract(modis.add(dlst)).rename("diff_degc")
         both = diff.addBands(diff.multiply(diff).rename("sq_degc2"))
         return both.sample(region=f.region, scale=grid["crs_transform"][0], projection=f.fine_proj,
-                           numPixels=points_per_scene, seed=seed, dropNulls=True, tileScale=cfg.rf.tile_scale,
+                           numPixels=points_per_scene, seed=seed, dropNulls=True, tileScale=cfg.ee_sampling.tile_scale,
                            geometries=False)
 
     samples = ee.FeatureCollection(ee.ImageCollection(pairs).map(scene_samples)).flatten()

@@ -15,7 +15,7 @@ import numpy as np
 from gee_alt.cube import geo_dataarray
 from gee_alt.errors import GeeAltError
 from gee_alt.export.cog import write_cog
-from gee_alt.grid import Grid, bounds, pixel_size, same_grid
+from gee_alt.grid import Grid, bounds, pixel_size, require_projected, same_grid
 from gee_alt.io import read_raster
 from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.terrain import terrain_predictors
@@ -39,11 +39,7 @@ def fine_predictors(dem: str | Path | None, predictors: list[str | Path]) -> tup
     layers, names, grid = [], [], None
     if dem is not None:
         d = read_raster(dem, bands=1)
-        if not d.grid["crs"].startswith("EPSG:") or d.grid["crs"] == "EPSG:4326":
-            from rasterio.crs import CRS
-
-            if not CRS.from_user_input(d.grid["crs"]).is_projected:
-                raise GeeAltError(f"{Path(dem).name} must be in a projected CRS (metres) to derive slope and aspect")
+        require_projected(d.grid["crs"], f"{Path(dem).name} (the DEM for slope and aspect)")
         if not np.isfinite(d.data).any():
             raise GeeAltError(f"{Path(dem).name} has no valid pixel (all nodata)")
         grid = d.grid

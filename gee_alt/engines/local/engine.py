@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -24,19 +24,19 @@ import xarray as xr
 from gee_alt.cube import geo_dataarray, make_ddt_cube
 from gee_alt.grid import pixel_size
 from gee_alt.engines.local.layout import InputLayout
+from gee_alt.science.forest import RandomForestSettings
 from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.resample import fill_nearest, interpolate
-from gee_alt.science.terrain import terrain_predictors
+from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, terrain_predictors
 from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 
 
 @dataclass
 class LocalEngineParams:
-    """Settings of the local engine (forest size, seed, threads)."""
+    """Settings of the local engine: the forests (``rf``; year ``Y`` seeds with
+    ``rf.random_state + Y``), threads, workers and the engine's own steps."""
 
-    n_estimators: int = 40
-    min_samples_leaf: int = 10
-    random_state: int = 0
+    rf: RandomForestSettings = field(default_factory=RandomForestSettings)
     n_jobs: int = 1              # threads per forest; 1 keeps sums in a fixed order (byte-identical output)
     workers: int | None = None   # processes for the yearly loop (None: default_workers())
     residual_correction: bool = True
@@ -76,10 +76,9 @@ def process_year(layout: InputLayout, year: int, landsat_filled: np.ndarray, lan
     """One year of the local engine: sharpened NDVI and LST, DDT (°C·day), its spread and n_obs."""
     grid = layout.grid
     tstack, names = _terrain_stack(layout)
-    ndvi_idx = [k for k, n in enumerate(names) if n != "illumination"]   # sun geometry drives LST, not NDVI
-    common = dict(n_estimators=params.n_estimators, min_samples_leaf=params.min_samples_leaf,
-                  residual_correction=params.residual_correction, n_jobs=params.n_jobs,
-                  random_state=params.random_state + year)
+    ndvi_idx = [k for k, n in enumerate(names) if n in NDVI_TERRAIN_PREDICTORS]
+    common = {**params.rf.model_dump(), "random_state": params.rf.random_state + year,
+              "residual_correction": params.residual_correction, "n_jobs": params.n_jobs}
     # 1) NDVI 250 m -> 30 m
     X_ndvi = geo_dataarray(np.concatenate([tstack[ndvi_idx], landsat_filled[None]]), grid,
                            [names[k] for k in ndvi_idx] + ["landsat_ndvi"], dim="feature")
@@ -208,4 +207,4 @@ def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams =
                          n_obs=np.stack([results[y]["n_obs"] for y in years]),
                          engine="local", synthetic=synthetic, thaw_season=season,
                          extra_attrs={"method": "RF sharpening (local engine, scikit-learn)",
-                                      "n_estimators": params.n_estimators, "seed": params.random_state})
+                                      "n_estimators": params.rf.n_estimators, "seed": params.rf.random_state})

@@ -28,8 +28,9 @@ import numpy as np
 
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import Grid, bounds, same_grid
+from gee_alt.grid import Grid, bounds, require_projected, same_grid
 from gee_alt.io import Raster, read_raster
+from gee_alt.units import KELVIN_AT_0_DEGC
 
 LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR = "landsat_ndvi", "modis_ndvi", "modis_lst"
 YEAR_FILE = re.compile(r"^(?:ndvi|lst)_(\d{4})\.tif$")
@@ -89,8 +90,7 @@ class InputLayout(InputPaths):
         if not dem_path.exists():
             raise GeeAltError(f"{self.root} has no {runs.DEM} (the 30 m DEM that defines the grid); see the input layout in the README")
         self.dem = read_raster(dem_path, bands=1)
-        if self.dem.grid["crs"].startswith("EPSG:4326"):
-            raise GeeAltError(f"{runs.DEM} must be in a projected CRS (metres), e.g. UTM; it is in EPSG:4326")
+        require_projected(self.dem.grid["crs"], runs.DEM)
         if not np.isfinite(self.dem.data).any():
             raise GeeAltError(f"{runs.DEM} has no valid pixel (all nodata)")
         self.grid: Grid = self.dem.grid
@@ -152,7 +152,7 @@ class InputLayout(InputPaths):
         r = _valid(self._coarse(read_raster(path)), MODIS_LST_DIR)
         units = r.tags.get("units", "degC").strip()
         if units in ("K", "kelvin", "Kelvin"):
-            r.data = r.data - 273.15
+            r.data = r.data - KELVIN_AT_0_DEGC
         elif units not in ("degC", "C", "celsius", "Celsius", "deg_C"):
             raise GeeAltError(f"{path.name}: units tag '{units}' is not degC or K")
         starts = []

@@ -59,7 +59,7 @@ class LocalEngine:
     def settings(self) -> dict:
         """What identifies this run for resuming: engine, inputs (and their files), years, seed, forest."""
         return {"engine": self.name, "inputs": str(Path(self.inputs).resolve()), "years": list(self.years),
-                "seed": self.params.random_state, "trees": self.params.n_estimators,
+                "rf": self.params.rf.model_dump(),
                 "synthetic": bool(self.synthetic), "input_files": _input_fingerprint(self.layout, self.years)}
 
     def produce(self, run, progress_record: runs.Progress, progress: ProgressFactory = no_progress) -> EngineOutput:
@@ -113,8 +113,8 @@ class LocalEngine:
         return make_ddt_cube(np.stack([ddt[y] for y in ys]), ys, self.layout.grid,
                              ddt_sd_degc_days=np.stack([sd[y] for y in ys]), n_obs=np.stack([nobs[y] for y in ys]),
                              engine=self.name, synthetic=self.synthetic, thaw_season=seasons[ys[-1]],
-                             extra_attrs={"method": LOCAL_METHOD, "n_estimators": self.params.n_estimators,
-                                          "seed": self.params.random_state})
+                             extra_attrs={"method": LOCAL_METHOD, "n_estimators": self.params.rf.n_estimators,
+                                          "seed": self.params.rf.random_state})
 
 
 def _input_fingerprint(layout: InputLayout, years: list[int]) -> dict:
