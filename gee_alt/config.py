@@ -28,10 +28,14 @@ FIRST_DATA_YEAR = 2000
 
 LST_COLLECTIONS = ("MODIS/061/MOD11A1", "MODIS/061/MYD11A1")
 NDVI_COLLECTIONS = ("MODIS/061/MOD13Q1", "MODIS/061/MOD09GQ")
-LANDSAT_COLLECTIONS = ("LANDSAT/LT05/C02/T1_L2", "LANDSAT/LE07/C02/T1_L2",
-                       "LANDSAT/LC08/C02/T1_L2", "LANDSAT/LC09/C02/T1_L2")
+LANDSAT_COLLECTIONS = (
+    "LANDSAT/LT05/C02/T1_L2",
+    "LANDSAT/LE07/C02/T1_L2",
+    "LANDSAT/LC08/C02/T1_L2",
+    "LANDSAT/LC09/C02/T1_L2",
+)
 DEM_CHOICES = ("copernicus", "srtm", "nasadem")
-MAX_GRID_SIDE_PX = 100_000          # output grid limits (a side; all pixels) that keep a study tractable
+MAX_GRID_SIDE_PX = 100_000  # output grid limits (a side; all pixels) that keep a study tractable
 MAX_GRID_PIXELS = 2_000_000_000
 
 
@@ -69,8 +73,9 @@ class _StudyTable(_Table):
         if y0 > y1:
             raise ValueError(f"study.years is reversed: {y0} > {y1}")
         if y0 < FIRST_DATA_YEAR or y1 > last_year:
-            raise ValueError(f"study.years {y0}-{y1} outside the data range {FIRST_DATA_YEAR}-{last_year} "
-                             "(MODIS LST starts in 2000)")
+            raise ValueError(
+                f"study.years {y0}-{y1} outside the data range {FIRST_DATA_YEAR}-{last_year} (MODIS LST starts in 2000)"
+            )
         return years
 
 
@@ -87,7 +92,7 @@ class _AoiTable(_Table):
             if "bbox" in data and "geojson" in data:
                 raise ValueError("config [aoi] must give either bbox or geojson, not both")
             if "bbox" not in data and "geojson" not in data:
-                raise ValueError("config [aoi] needs bbox = [west, south, east, north] or geojson = \"FILE\"")
+                raise ValueError('config [aoi] needs bbox = [west, south, east, north] or geojson = "FILE"')
         return data
 
     @field_validator("bbox")
@@ -128,8 +133,8 @@ class _GridTable(_Table):
             try:
                 CRS.from_user_input(crs)
             except CRSError:
-                raise ValueError(f"grid.crs {crs!r} is not a known CRS (use e.g. \"EPSG:32647\")") from None
-            require_projected(crs, "grid.crs (scale_m is in metres)")   # its GeeAltError passes through pydantic
+                raise ValueError(f'grid.crs {crs!r} is not a known CRS (use e.g. "EPSG:32647")') from None
+            require_projected(crs, "grid.crs (scale_m is in metres)")  # its GeeAltError passes through pydantic
         return crs
 
 
@@ -137,7 +142,7 @@ class CollectionsConfig(_Table):
     """Earth Engine collection ids (``lst``: MODIS daily LST; ``ndvi``: MODIS 250 m NDVI source;
     ``landsat``: Collection 2 Level 2 missions; ``dem``: one of :data:`DEM_CHOICES`)."""
 
-    lst: tuple[str, ...] = Field(strict=False)          # TOML arrays arrive as lists
+    lst: tuple[str, ...] = Field(strict=False)  # TOML arrays arrive as lists
     ndvi: str
     landsat: tuple[str, ...] = Field(strict=False)
     dem: str
@@ -197,8 +202,9 @@ class SeasonConfig(_Table):
             if len(v) != 5 or v[2] != "-":
                 raise ValueError
         except ValueError:
-            raise ValueError(f"config key season.{info.field_name} must be a MM-DD date like \"04-01\", "
-                             f"got {v!r}") from None
+            raise ValueError(
+                f'config key season.{info.field_name} must be a MM-DD date like "04-01", got {v!r}'
+            ) from None
         return v
 
     @field_validator("lst_step_days")
@@ -216,7 +222,7 @@ class SeasonConfig(_Table):
         return f
 
     @model_validator(mode="after")
-    def _start_before_end(self) -> "SeasonConfig":
+    def _start_before_end(self) -> SeasonConfig:
         if self.thaw_start >= self.thaw_end:
             raise ValueError(f"season.thaw_start {self.thaw_start} must come before thaw_end {self.thaw_end}")
         if self.growing_start >= self.growing_end:
@@ -342,10 +348,20 @@ class StudyConfig:
 
 # --------------------------------------------------------------------------- errors
 
-_TYPE_NAMES = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str",
-               "list_type": "list", "tuple_type": "list"}
-_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
-           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+_TYPE_NAMES = {
+    "int_type": "int",
+    "float_type": "float",
+    "bool_type": "bool",
+    "string_type": "str",
+    "list_type": "list",
+    "tuple_type": "list",
+}
+_BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("<=", "le"),
+    "less_than": ("<", "lt"),
+}
 
 
 def _unknown_message(loc: tuple) -> str:
@@ -363,7 +379,7 @@ def _config_error(exc: ValidationError) -> GeeAltError:
     err = exc.errors(include_url=False)[0]
     kind, loc, value = err["type"], tuple(err["loc"]), err.get("input")
     key = ".".join(str(p) for p in loc)
-    if kind == "value_error":                          # a validator's own line
+    if kind == "value_error":  # a validator's own line
         return GeeAltError(str(err["ctx"]["error"]))
     if kind == "extra_forbidden":
         return GeeAltError(_unknown_message(loc))
@@ -475,8 +491,10 @@ def _check_grid_size(bbox: tuple[float, float, float, float], scale_m: float) ->
     width_px = (e - w) * 111_320.0 * math.cos(math.radians(max(abs(s), abs(n)) if s * n > 0 else 0.0)) / scale_m
     height_px = (n - s) * 110_574.0 / scale_m
     if width_px > MAX_GRID_SIDE_PX or height_px > MAX_GRID_SIDE_PX or width_px * height_px > MAX_GRID_PIXELS:
-        raise GeeAltError(f"grid.scale_m {scale_m:g} m gives a grid of about {width_px:,.0f} x {height_px:,.0f} px over the AOI; "
-                          f"use a coarser scale (e.g. 30) or a smaller AOI (at most {MAX_GRID_SIDE_PX} px a side)")
+        raise GeeAltError(
+            f"grid.scale_m {scale_m:g} m gives a grid of about {width_px:,.0f} x {height_px:,.0f} px over the AOI; "
+            f"use a coarser scale (e.g. 30) or a smaller AOI (at most {MAX_GRID_SIDE_PX} px a side)"
+        )
 
 
 def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict>") -> StudyConfig:
@@ -499,7 +517,19 @@ def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict
         bbox = tuple(tables.aoi.bbox)
     _check_grid_size(bbox, tables.grid.scale_m)
     y0, y1 = tables.study.years
-    return StudyConfig(name=tables.study.name, years=(y0, y1), bbox=bbox, aoi_geometry=geometry,
-                       scale_m=tables.grid.scale_m, crs=tables.grid.crs or None, collections=tables.collections,
-                       season=tables.season, qa=tables.qa, rf=tables.rf, ee_sampling=tables.ee_sampling,
-                       pull=tables.pull, source=source, raw=json.loads(json.dumps(d)))
+    return StudyConfig(
+        name=tables.study.name,
+        years=(y0, y1),
+        bbox=bbox,
+        aoi_geometry=geometry,
+        scale_m=tables.grid.scale_m,
+        crs=tables.grid.crs or None,
+        collections=tables.collections,
+        season=tables.season,
+        qa=tables.qa,
+        rf=tables.rf,
+        ee_sampling=tables.ee_sampling,
+        pull=tables.pull,
+        source=source,
+        raw=json.loads(json.dumps(d)),
+    )

@@ -36,9 +36,18 @@ DDT_UNITS = "degC day"
 SAME_ORIGIN_PX = 1e-6
 
 
-def make_ddt_cube(ddt_degc_days, years, grid: Grid, *, ddt_sd_degc_days=None, n_obs=None,
-                  engine: str = "local", synthetic: bool = False, thaw_season: str = "",
-                  extra_attrs: dict | None = None) -> xr.Dataset:
+def make_ddt_cube(
+    ddt_degc_days,
+    years,
+    grid: Grid,
+    *,
+    ddt_sd_degc_days=None,
+    n_obs=None,
+    engine: str = "local",
+    synthetic: bool = False,
+    thaw_season: str = "",
+    extra_attrs: dict | None = None,
+) -> xr.Dataset:
     """Build a DDT cube from ``(year, y, x)`` arrays on ``grid`` (DDT and its spread in °C·day)."""
     ddt = np.asarray(ddt_degc_days, dtype="float32")
     years = [int(y) for y in years]
@@ -47,18 +56,35 @@ def make_ddt_cube(ddt_degc_days, years, grid: Grid, *, ddt_sd_degc_days=None, n_
         raise ValueError(f"DDT array shape {ddt.shape} != (years={len(years)}, {h}, {w})")
     x, y = coords(grid)
     dims = ("year", "y", "x")
-    data_vars = {DDT_VAR: (dims, ddt, {"units": DDT_UNITS, "long_name": "thawing degree-days of surface temperature",
-                                       "standard_name": "integral_wrt_time_of_surface_temperature_excess"})}
+    data_vars = {
+        DDT_VAR: (
+            dims,
+            ddt,
+            {
+                "units": DDT_UNITS,
+                "long_name": "thawing degree-days of surface temperature",
+                "standard_name": "integral_wrt_time_of_surface_temperature_excess",
+            },
+        )
+    }
     if ddt_sd_degc_days is not None:
-        data_vars[DDT_SD_VAR] = (dims, np.asarray(ddt_sd_degc_days, "float32"),
-                                 {"units": DDT_UNITS, "long_name": "1-sigma spread of thawing degree-days"})
+        data_vars[DDT_SD_VAR] = (
+            dims,
+            np.asarray(ddt_sd_degc_days, "float32"),
+            {"units": DDT_UNITS, "long_name": "1-sigma spread of thawing degree-days"},
+        )
     if n_obs is not None:
         data_vars[NOBS_VAR] = (dims, np.asarray(n_obs, "int16"), {"units": "1", "long_name": "valid composites in DDT"})
-    attrs = {"engine": engine, "synthetic": int(bool(synthetic)), "thaw_season": thaw_season,
-             "gee_alt_version": __version__}
+    attrs = {
+        "engine": engine,
+        "synthetic": int(bool(synthetic)),
+        "thaw_season": thaw_season,
+        "gee_alt_version": __version__,
+    }
     attrs.update(extra_attrs or {})
-    ds = xr.Dataset(data_vars, coords={"year": ("year", np.asarray(years, "int32")), "y": ("y", y), "x": ("x", x)},
-                    attrs=attrs)
+    ds = xr.Dataset(
+        data_vars, coords={"year": ("year", np.asarray(years, "int32")), "y": ("y", y), "x": ("x", x)}, attrs=attrs
+    )
     return write_georeferencing(ds, grid)
 
 
@@ -69,9 +95,11 @@ def write_georeferencing(obj: xr.Dataset | xr.DataArray, grid: Grid) -> xr.Datas
     ``GeoTransform``), points the ``grid_mapping`` encoding of the spatial variables at it and
     gives ``x``/``y`` their CF axis attributes. In place because rioxarray's default copies the data.
     """
-    return (obj.rio.write_crs(grid["crs"], inplace=True)
-            .rio.write_transform(affine_of(grid), inplace=True)
-            .rio.write_coordinate_system(inplace=True))
+    return (
+        obj.rio.write_crs(grid["crs"], inplace=True)
+        .rio.write_transform(affine_of(grid), inplace=True)
+        .rio.write_coordinate_system(inplace=True)
+    )
 
 
 def grid_of(ds: xr.Dataset | xr.DataArray) -> Grid:
@@ -84,8 +112,10 @@ def grid_of(ds: xr.Dataset | xr.DataArray) -> Grid:
     """
     crs = ds.rio.crs
     if crs is None:
-        raise GeeAltError("array has no CRS (no rioxarray 'spatial_ref'); build it with make_ddt_cube or "
-                          "geo_dataarray, or call .rio.write_crs()")
+        raise GeeAltError(
+            "array has no CRS (no rioxarray 'spatial_ref'); build it with make_ddt_cube or "
+            "geo_dataarray, or call .rio.write_crs()"
+        )
     transform = ds.rio.transform()
     written = _written_transform(ds)
     if written is not None and transform.almost_equals(written, precision=SAME_ORIGIN_PX * abs(written.a)):

@@ -22,8 +22,8 @@ from gee_alt.grid import Grid, bounds, lonlat_to_rowcol
 from gee_alt.io import write_json_atomic
 
 STEFAN_METHOD = "Stefan ALT = E*sqrt(DDT)"
-BLOCK_CV_M = 5000.0          # spatial-block size of the calibration's block cross-validation (m)
-TREND_MIN_YEARS = 8          # a pixel's trend needs this many valid years (fewer when the run is shorter)
+BLOCK_CV_M = 5000.0  # spatial-block size of the calibration's block cross-validation (m)
+TREND_MIN_YEARS = 8  # a pixel's trend needs this many valid years (fewer when the run is shorter)
 
 
 @dataclass
@@ -78,8 +78,17 @@ def classes_at_sites(landcover: np.ndarray | None, grid: Grid, table) -> np.ndar
     return out
 
 
-def calibrate(cube: xr.Dataset, table, fields: SiteFields, *, thresholds: dict | None = None, n_boot: int = 2000,
-              seed: int = 0, by_class: bool | str = "auto", insitu_name: str = "") -> Calibrated:
+def calibrate(
+    cube: xr.Dataset,
+    table,
+    fields: SiteFields,
+    *,
+    thresholds: dict | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    by_class: bool | str = "auto",
+    insitu_name: str = "",
+) -> Calibrated:
     """Screen the in-situ sites and fit ``ALT = E·√DDT`` on the cube (see :mod:`gee_alt.science.sites`).
 
     ``by_class``: ``"auto"`` fits one E per land-cover class with enough sites when
@@ -100,21 +109,42 @@ def calibrate(cube: xr.Dataset, table, fields: SiteFields, *, thresholds: dict |
     if thresholds:
         have = {"ddt", *screen}
         thresholds = {k: v for k, v in thresholds.items() if k == "min_valid_frac" or k.split("_")[0] in have}
-    res = calibrate_from_cube(table, cube, fields=screen, thresholds=thresholds, n_boot=n_boot, random_state=seed,
-                              classes=classes, by_class=classes is not None)
+    res = calibrate_from_cube(
+        table,
+        cube,
+        fields=screen,
+        thresholds=thresholds,
+        n_boot=n_boot,
+        random_state=seed,
+        classes=classes,
+        by_class=classes is not None,
+    )
     cal, keep = res.calibration, res.keep
     n_sites = len(set(table.site_id[keep]))
     if n_sites < 2:
-        raise GeeAltError(f"only {n_sites} in-situ site left after screening ({int(keep.sum())} rows): the confidence "
-                          "interval and cross-validation need at least 2 sites; add in-situ sites")
+        raise GeeAltError(
+            f"only {n_sites} in-situ site left after screening ({int(keep.sum())} rows): the confidence "
+            "interval and cross-validation need at least 2 sites; add in-situ sites"
+        )
     out = cal.to_dict()
     x, y = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True).transform(table.lon, table.lat)
     sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
-    out["block_cv"] = {**block_cv(sqrt_ddt[keep], table.alt_m[keep], np.asarray(x)[keep], np.asarray(y)[keep],
-                                  BLOCK_CV_M, censored=table.censored[keep]), "block_m": BLOCK_CV_M}
+    out["block_cv"] = {
+        **block_cv(
+            sqrt_ddt[keep],
+            table.alt_m[keep],
+            np.asarray(x)[keep],
+            np.asarray(y)[keep],
+            BLOCK_CV_M,
+            censored=table.censored[keep],
+        ),
+        "block_m": BLOCK_CV_M,
+    }
     out["n_dropped"] = int((~keep).sum())
-    out["dropped"] = [{"row": int(i), "site_id": str(table.site_id[i]), "year": int(table.year[i]),
-                       "reason": res.reasons[i]} for i in np.nonzero(~keep)[0]]
+    out["dropped"] = [
+        {"row": int(i), "site_id": str(table.site_id[i]), "year": int(table.year[i]), "reason": res.reasons[i]}
+        for i in np.nonzero(~keep)[0]
+    ]
     by_site: dict = {}
     for d in out["dropped"]:
         e = by_site.setdefault(d["site_id"], {"site_id": d["site_id"], "rows": 0, "reason": d["reason"]})
@@ -124,18 +154,32 @@ def calibrate(cube: xr.Dataset, table, fields: SiteFields, *, thresholds: dict |
     out["rejected_rows"] = [{"line": int(r), "reason": str(m)} for r, m in table.rejected]
     out["insitu_file"] = insitu_name
     fitted = cal.predict(res.ddt_degc_days, classes)
-    out["pairs"] = [{"site_id": str(table.site_id[i]), "year": int(table.year[i]), "alt_obs_m": float(table.alt_m[i]),
-                     "censored": str(table.censored[i]), "ddt_degc_days": float(res.ddt_degc_days[i]),
-                     "alt_fit_m": float(fitted[i]), "alt_loo_m": float(p),
-                     "class": None if classes is None else int(classes[i])}
-                    for i, p in zip(np.nonzero(keep)[0], cal.loo_pred_m_)]
+    out["pairs"] = [
+        {
+            "site_id": str(table.site_id[i]),
+            "year": int(table.year[i]),
+            "alt_obs_m": float(table.alt_m[i]),
+            "censored": str(table.censored[i]),
+            "ddt_degc_days": float(res.ddt_degc_days[i]),
+            "alt_fit_m": float(fitted[i]),
+            "alt_loo_m": float(p),
+            "class": None if classes is None else int(classes[i]),
+        }
+        for i, p in zip(np.nonzero(keep)[0], cal.loo_pred_m_, strict=True)
+    ]
     out["thresholds"] = thresholds or {}
     out["screen_fields"] = sorted({"ddt", *screen})
     out["gee_alt_version"] = __version__
-    validation = {"insitu": [{"site_id": p["site_id"], "year": p["year"], "alt_obs_m": p["alt_obs_m"],
-                              "alt_pred_m": p["alt_loo_m"]} for p in out["pairs"] if not p["censored"]],
-                  "insitu_note": "predictions are leave-one-site-out (E refitted without the site)",
-                  "insitu_loo": out["loo"], "insitu_block_cv": out["block_cv"]}
+    validation = {
+        "insitu": [
+            {"site_id": p["site_id"], "year": p["year"], "alt_obs_m": p["alt_obs_m"], "alt_pred_m": p["alt_loo_m"]}
+            for p in out["pairs"]
+            if not p["censored"]
+        ],
+        "insitu_note": "predictions are leave-one-site-out (E refitted without the site)",
+        "insitu_loo": out["loo"],
+        "insitu_block_cv": out["block_cv"],
+    }
     return Calibrated(cal, out, table, validation)
 
 
@@ -165,8 +209,9 @@ def load_calibration(run: str | Path):
         why = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
         raise GeeAltError(f"{path} is not a valid calibration ({why}); rerun 'gee-alt calibrate'") from None
     if not (np.isfinite(model.e_) and 0 < model.e_ < 1):
-        raise GeeAltError(f"{path}: E = {model.e_} is not a plausible Stefan coefficient (0 < E < 1); "
-                          "rerun 'gee-alt calibrate'")
+        raise GeeAltError(
+            f"{path}: E = {model.e_} is not a plausible Stefan coefficient (0 < E < 1); rerun 'gee-alt calibrate'"
+        )
     return model, summary
 
 
@@ -193,29 +238,54 @@ def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> Al
     return AltMaps(years, alt, sd, grid_of(cube))
 
 
-def write_alt(run: str | Path, maps: AltMaps, summary: dict, *, engine: str = "", season: str = "",
-              synthetic: bool = False, stac: bool = True, progress=None) -> list[Path]:
+def write_alt(
+    run: str | Path,
+    maps: AltMaps,
+    summary: dict,
+    *,
+    engine: str = "",
+    season: str = "",
+    synthetic: bool = False,
+    stac: bool = True,
+    progress=None,
+) -> list[Path]:
     """``RUN/alt/alt_YYYY.tif``, ``alt_sd_YYYY.tif`` and the STAC Item of each year."""
     import json
 
-    from gee_alt.export.stac import alt_item, write_item
     from gee_alt.export.cog import write_cog
+    from gee_alt.export.stac import alt_item, write_item
 
-    extra = {"E": f"{float(summary['E']):.6f}", "E_ci95": json.dumps(summary.get("E_ci95")),
-             "E_by_class": json.dumps(summary.get("E_by_class") or {})}
+    extra = {
+        "E": f"{float(summary['E']):.6f}",
+        "E_ci95": json.dumps(summary.get("E_ci95")),
+        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
+    }
     common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
     paths = []
     for i, y in enumerate(maps.years):
-        a = write_cog(runs.alt_path(run, y), maps.alt_m[i], maps.grid,
-                      tags=runs.product_tags("active-layer thickness", "m", year=y, **common),
-                      band_descriptions=["alt_m"])
-        s = write_cog(runs.alt_sd_path(run, y), maps.alt_sd_m[i], maps.grid,
-                      tags=runs.product_tags("1-sigma uncertainty of active-layer thickness", "m", year=y, **common),
-                      band_descriptions=["alt_sd_m"])
+        a = write_cog(
+            runs.alt_path(run, y),
+            maps.alt_m[i],
+            maps.grid,
+            tags=runs.product_tags("active-layer thickness", "m", year=y, **common),
+            band_descriptions=["alt_m"],
+        )
+        s = write_cog(
+            runs.alt_sd_path(run, y),
+            maps.alt_sd_m[i],
+            maps.grid,
+            tags=runs.product_tags("1-sigma uncertainty of active-layer thickness", "m", year=y, **common),
+            band_descriptions=["alt_sd_m"],
+        )
         paths += [a, s]
         if stac:
-            item = alt_item(maps.grid, y, a.name, s.name,
-                            properties={"gee_alt:E": float(summary["E"]), "gee_alt:synthetic": bool(synthetic)})
+            item = alt_item(
+                maps.grid,
+                y,
+                a.name,
+                s.name,
+                properties={"gee_alt:E": float(summary["E"]), "gee_alt:synthetic": bool(synthetic)},
+            )
             write_item(runs.alt_stac_path(run, y), item)
         if progress:
             progress(1)
@@ -236,9 +306,10 @@ def check_mask(mask_geojson: str | Path | None, grid: Grid) -> np.ndarray | None
         inside = rasterize_geojson(p, grid)
     except GeeAltError as exc:
         raise GeeAltError(f"mask {p.name}: {exc}; give a Polygon GeoJSON in lon/lat") from None
-    except Exception as exc:                 # malformed coordinates (rasterio/shapely raise several types)
-        raise GeeAltError(f"mask {p.name} has an invalid geometry ({type(exc).__name__}); "
-                          "give a Polygon GeoJSON in lon/lat") from None
+    except Exception as exc:  # malformed coordinates (rasterio/shapely raise several types)
+        raise GeeAltError(
+            f"mask {p.name} has an invalid geometry ({type(exc).__name__}); give a Polygon GeoJSON in lon/lat"
+        ) from None
     if not inside.any():
         raise GeeAltError(f"{p.name} does not cover any pixel of the run's grid")
     return inside
@@ -253,8 +324,15 @@ class TrendMaps:
     summary: dict
 
 
-def write_trend(run: str | Path, maps: AltMaps, *, inside: np.ndarray | None = None, ring_width_px: int = 10,
-                min_valid_years: int = TREND_MIN_YEARS, synthetic: bool = False) -> TrendMaps:
+def write_trend(
+    run: str | Path,
+    maps: AltMaps,
+    *,
+    inside: np.ndarray | None = None,
+    ring_width_px: int = 10,
+    min_valid_years: int = TREND_MIN_YEARS,
+    synthetic: bool = False,
+) -> TrendMaps:
     """Per-pixel trend of the ALT maps, the area-mean series and (with ``inside``) the
     inside-vs-ring contrast; writes ``RUN/trend/*``."""
     from gee_alt.export.cog import write_cog
@@ -266,19 +344,36 @@ def write_trend(run: str | Path, maps: AltMaps, *, inside: np.ndarray | None = N
     res = trend_cube(alt, years, min_valid_years=min(min_valid_years, len(years)))
     slope_cm = (res["slope"] * 100.0).astype("float32")
     p_value = res["p_value"].astype("float32")
-    common = dict(method="Theil-Sen slope, Mann-Kendall test (tie-corrected)", synthetic=synthetic,
-                  years=f"{years[0]}-{years[-1]}")
-    write_cog(runs.trend_slope_path(run), slope_cm, maps.grid,
-              tags=runs.product_tags("trend of active-layer thickness", "cm/yr", **common))
-    write_cog(runs.trend_p_path(run), p_value, maps.grid,
-              tags=runs.product_tags("Mann-Kendall p-value of the ALT trend", "1", **common))
+    common = dict(
+        method="Theil-Sen slope, Mann-Kendall test (tie-corrected)",
+        synthetic=synthetic,
+        years=f"{years[0]}-{years[-1]}",
+    )
+    write_cog(
+        runs.trend_slope_path(run),
+        slope_cm,
+        maps.grid,
+        tags=runs.product_tags("trend of active-layer thickness", "cm/yr", **common),
+    )
+    write_cog(
+        runs.trend_p_path(run),
+        p_value,
+        maps.grid,
+        tags=runs.product_tags("Mann-Kendall p-value of the ALT trend", "1", **common),
+    )
     series = area_mean_series(alt, years)
-    out = {"years": years, "area_mean_alt_m": series, "area_trend": series_trend(years, series["mean"]),
-           "pixels_significant_frac_p05": float(np.nanmean(p_value < 0.05)),
-           "median_slope_cm_per_yr": float(np.nanmedian(slope_cm))}
+    out = {
+        "years": years,
+        "area_mean_alt_m": series,
+        "area_trend": series_trend(years, series["mean"]),
+        "pixels_significant_frac_p05": float(np.nanmean(p_value < 0.05)),
+        "median_slope_cm_per_yr": float(np.nanmedian(slope_cm)),
+    }
     if inside is not None:
-        out["disturbance"] = {"alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
-                              "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px)}
+        out["disturbance"] = {
+            "alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
+            "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px),
+        }
     write_json_atomic(runs.trend_json_path(run), out)
     return TrendMaps(slope_cm, p_value, out)
 

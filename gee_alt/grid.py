@@ -121,8 +121,15 @@ def rasterio_profile(grid: Grid, count: int = 1, dtype: str = "float32") -> dict
     from rasterio.crs import CRS
 
     h, w = shape_yx(grid)
-    prof = dict(driver="GTiff", width=w, height=h, count=count, dtype=dtype,
-                crs=CRS.from_user_input(grid["crs"]), transform=affine_of(grid))
+    prof = dict(
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=count,
+        dtype=dtype,
+        crs=CRS.from_user_input(grid["crs"]),
+        transform=affine_of(grid),
+    )
     if np.dtype(dtype).kind == "f":
         prof["nodata"] = float("nan")
     return prof
@@ -160,7 +167,10 @@ def same_grid(g1: Grid, g2: Grid, rtol: float = 1e-9) -> bool:
     if CRS.from_user_input(g1["crs"]) != CRS.from_user_input(g2["crs"]):
         return False
     tol = rtol * abs(g1["crs_transform"][0]) + 1e-9
-    return all(abs(x - y) <= max(tol, 1e-6 * abs(g1["crs_transform"][0])) for x, y in zip(g1["crs_transform"], g2["crs_transform"]))
+    return all(
+        abs(x - y) <= max(tol, 1e-6 * abs(g1["crs_transform"][0]))
+        for x, y in zip(g1["crs_transform"], g2["crs_transform"], strict=True)
+    )
 
 
 def lonlat_to_rowcol(grid: Grid, lon, lat) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +179,7 @@ def lonlat_to_rowcol(grid: Grid, lon, lat) -> tuple[np.ndarray, np.ndarray]:
 
     tr = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True)
     x, y = tr.transform(np.asarray(lon, float), np.asarray(lat, float))
-    with np.errstate(invalid="ignore"):           # points far outside the CRS's area project to inf
+    with np.errstate(invalid="ignore"):  # points far outside the CRS's area project to inf
         col, row = ~affine_of(grid) @ (np.asarray(x), np.asarray(y))
     return np.asarray(row), np.asarray(col)
 

@@ -13,9 +13,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:
         raise GeeAltError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp makes 0600; outputs get the usual permissions
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, path)
@@ -122,7 +122,7 @@ def read_raster(path: str | os.PathLike, *, bands: int | None = None) -> Raster:
     try:
         # GeoTIFF tiles are decoded on 2 threads (about 2x faster reads of full-grid COGs)
         opts = {"num_threads": 2} if p.suffix.lower() in (".tif", ".tiff") else {}
-        with warnings.catch_warnings():       # no georeferencing is reported below, as one line
+        with warnings.catch_warnings():  # no georeferencing is reported below, as one line
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(p, **opts)
         with src:
@@ -130,8 +130,11 @@ def read_raster(path: str | os.PathLike, *, bands: int | None = None) -> Raster:
             if bands is not None and src.count != bands:
                 raise GeeAltError(f"{p.name}: expected {bands} band(s), found {src.count}; give a {bands}-band raster")
             masked = src.read(masked=True)
-            data = masked.filled(np.nan).astype("float32") if masked.dtype.kind == "f" else \
-                np.where(np.ma.getmaskarray(masked), np.nan, masked.data).astype("float32")
+            data = (
+                masked.filled(np.nan).astype("float32")
+                if masked.dtype.kind == "f"
+                else np.where(np.ma.getmaskarray(masked), np.nan, masked.data).astype("float32")
+            )
             desc = [d or "" for d in src.descriptions]
             tags = src.tags()
     except GeeAltError as exc:

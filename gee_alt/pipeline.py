@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import xarray as xr
@@ -48,9 +48,16 @@ class RunResult:
         from gee_alt.viz.runview import RunView
 
         t = self.trend
-        return RunView.from_maps(self.run, self.alt.grid, self.alt.years, self.alt.alt_m, self.alt.alt_sd_m,
-                                 self.engine.cube["ddt_degc_days"].values, None if t is None else t.slope_cm_per_yr,
-                                 None if t is None else t.p_value)
+        return RunView.from_maps(
+            self.run,
+            self.alt.grid,
+            self.alt.years,
+            self.alt.alt_m,
+            self.alt.alt_sd_m,
+            self.engine.cube["ddt_degc_days"].values,
+            None if t is None else t.slope_cm_per_yr,
+            None if t is None else t.p_value,
+        )
 
 
 @contextlib.contextmanager
@@ -70,13 +77,24 @@ def read_insitu_for(engine: Engine, insitu_csv: str | Path | None):
     from gee_alt.insitu.table import read_insitu
 
     if insitu_csv is None:
-        raise GeeAltError(f"no in-situ table: pass --insitu CSV (or put {runs.INSITU_CSV} in the local input directory)")
+        raise GeeAltError(
+            f"no in-situ table: pass --insitu CSV (or put {runs.INSITU_CSV} in the local input directory)"
+        )
     return read_insitu(insitu_csv, bbox=engine.bbox_lonlat())
 
 
-def run(out: str | Path, engine: Engine, insitu_csv: str | Path | None, *, overwrite: bool = False,
-        interrupted: str = "resume", progress: ProgressFactory = no_progress, seed: int = 0,
-        on_resume: Callable[[list, list], None] | None = None, command: str = "run") -> RunResult:
+def run(
+    out: str | Path,
+    engine: Engine,
+    insitu_csv: str | Path | None,
+    *,
+    overwrite: bool = False,
+    interrupted: str = "resume",
+    progress: ProgressFactory = no_progress,
+    seed: int = 0,
+    on_resume: Callable[[list, list], None] | None = None,
+    command: str = "run",
+) -> RunResult:
     """The whole method on ``engine``: checks, run directory, DDT cube, calibration, ALT, trend,
     NetCDF, STAC, report and manifest. Returns the products in memory.
 
@@ -88,13 +106,23 @@ def run(out: str | Path, engine: Engine, insitu_csv: str | Path | None, *, overw
     table = read_insitu_for(engine, insitu_csv)
     out, resume = runs.prepare_run_dir(out, overwrite, interrupted=interrupted)
     with removed_on_user_error(out, fresh=not resume):
-        return execute(out, engine, table, resume=resume, progress=progress, seed=seed, on_resume=on_resume,
-                       command=command)
+        return execute(
+            out, engine, table, resume=resume, progress=progress, seed=seed, on_resume=on_resume, command=command
+        )
 
 
-def execute(out: Path, engine: Engine, table, *, resume: bool = False, progress: ProgressFactory = no_progress,
-            seed: int = 0, on_resume: Callable[[list, list], None] | None = None, command: str = "run",
-            before_report: Callable[[RunResult], None] | None = None) -> RunResult:
+def execute(
+    out: Path,
+    engine: Engine,
+    table,
+    *,
+    resume: bool = False,
+    progress: ProgressFactory = no_progress,
+    seed: int = 0,
+    on_resume: Callable[[list, list], None] | None = None,
+    command: str = "run",
+    before_report: Callable[[RunResult], None] | None = None,
+) -> RunResult:
     """Run ``engine`` into the prepared run directory ``out`` and the whole downstream.
 
     ``before_report(result)`` runs after the products and before the report, e.g. to score a
@@ -112,7 +140,7 @@ def execute(out: Path, engine: Engine, table, *, resume: bool = False, progress:
         years = [int(y) for y in settings.get("years", [])]
         on_resume(sorted(y for y in done if isinstance(y, int)), [y for y in years if y not in done])
     produced = engine.produce(out, record, progress)
-    validate_ddt_cube(produced.cube)        # whatever the engine, the downstream gets the one schema
+    validate_ddt_cube(produced.cube)  # whatever the engine, the downstream gets the one schema
     result = finish_downstream(out, produced, table, progress=progress, seed=seed)
     if before_report:
         before_report(result)
@@ -124,8 +152,9 @@ def execute(out: Path, engine: Engine, table, *, resume: bool = False, progress:
     return result
 
 
-def finish_downstream(out: Path, produced: EngineOutput, table, *, progress: ProgressFactory = no_progress,
-                      seed: int = 0) -> RunResult:
+def finish_downstream(
+    out: Path, produced: EngineOutput, table, *, progress: ProgressFactory = no_progress, seed: int = 0
+) -> RunResult:
     """Site fields, calibration, ALT (+ STAC), trend and NetCDF from an engine's output."""
     from gee_alt.export.cog import write_cog
 
@@ -134,22 +163,48 @@ def finish_downstream(out: Path, produced: EngineOutput, table, *, progress: Pro
     syn = bool(cube.attrs.get("synthetic", 0))
     tags = {"synthetic": int(syn), "engine": cube.attrs.get("engine", "")}
     if fields.dem_m is not None:
-        write_cog(runs.dem_path(out), fields.dem_m, grid, tags={**tags, "units": "m", "quantity": "elevation"},
-                  band_descriptions=["elevation_m"])
+        write_cog(
+            runs.dem_path(out),
+            fields.dem_m,
+            grid,
+            tags={**tags, "units": "m", "quantity": "elevation"},
+            band_descriptions=["elevation_m"],
+        )
     if fields.ndvi_mean is not None:
-        write_cog(runs.ndvi_mean_path(out), fields.ndvi_mean, grid,
-                  tags={**tags, "units": "1", "quantity": "mean 30 m NDVI over the run's years"},
-                  band_descriptions=["ndvi_mean"])
+        write_cog(
+            runs.ndvi_mean_path(out),
+            fields.ndvi_mean,
+            grid,
+            tags={**tags, "units": "1", "quantity": "mean 30 m NDVI over the run's years"},
+            band_descriptions=["ndvi_mean"],
+        )
     if fields.landcover is not None:
-        write_cog(runs.landcover_path(out), fields.landcover, grid, tags={**tags, "units": "class"},
-                  band_descriptions=["landcover"])
-    calibrated = downstream.calibrate(cube, table, fields, seed=seed, insitu_name=Path(table.source_path).name
-                                      if getattr(table, "source_path", None) else "")
+        write_cog(
+            runs.landcover_path(out),
+            fields.landcover,
+            grid,
+            tags={**tags, "units": "class"},
+            band_descriptions=["landcover"],
+        )
+    calibrated = downstream.calibrate(
+        cube,
+        table,
+        fields,
+        seed=seed,
+        insitu_name=Path(table.source_path).name if getattr(table, "source_path", None) else "",
+    )
     downstream.write_calibration(out, calibrated)
     maps = downstream.alt_maps(cube, calibrated.model, fields.landcover)
     adv = progress("ALT maps", len(maps.years))
-    downstream.write_alt(out, maps, calibrated.summary, engine=cube.attrs.get("engine", ""),
-                         season=cube.attrs.get("thaw_season", ""), synthetic=syn, progress=adv)
+    downstream.write_alt(
+        out,
+        maps,
+        calibrated.summary,
+        engine=cube.attrs.get("engine", ""),
+        season=cube.attrs.get("thaw_season", ""),
+        synthetic=syn,
+        progress=adv,
+    )
     adv = progress("Trend and NetCDF cube", 2)
     trend = downstream.write_trend(out, maps, synthetic=syn) if len(maps.years) >= 3 else None
     adv(1)
@@ -159,9 +214,17 @@ def finish_downstream(out: Path, produced: EngineOutput, table, *, progress: Pro
 
 
 # ---------------------------------------------------------------------------------- demo
-def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42, trees: int = 40,
-             size_px: int = 512, workers: int | None = None, overwrite: bool = False,
-             progress: ProgressFactory = no_progress) -> dict:
+def run_demo(
+    out: str | Path,
+    *,
+    years: list[int] | None = None,
+    seed: int = 42,
+    trees: int = 40,
+    size_px: int = 512,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: ProgressFactory = no_progress,
+) -> dict:
     """Generate the synthetic demo scene, run the local engine and the whole downstream, and
     score every stage against the truth. An interrupted demo is started over. Returns the
     validation dict (also in ``validation.json``)."""
@@ -177,16 +240,15 @@ def run_demo(out: str | Path, *, years: list[int] | None = None, seed: int = 42,
         scene = DemoScene(DemoSpec(seed=seed, years=tuple(years), size_px=size_px))
         adv = progress("Synthetic scene (inputs + truth)", len(years))
         inputs = runs.inputs_dir(out)
-        sample = write_demo_inputs(scene, inputs, out / runs.TRUTH_DIR, years, progress=adv,
-                                   workers=workers or default_workers())
+        sample = write_demo_inputs(
+            scene, inputs, out / runs.TRUTH_DIR, years, progress=adv, workers=workers or default_workers()
+        )
         scorer = DemoScorer(out, scene, sample)
         params = LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers)
-        engine = LocalEngine(inputs, years, params,
-                             synthetic=True, on_year=scorer.score_year)
+        engine = LocalEngine(inputs, years, params, synthetic=True, on_year=scorer.score_year)
         engine.preflight()
         table = read_insitu_for(engine, runs.insitu_csv_path(inputs))
-        result = execute(out, engine, table, progress=progress, seed=seed, command="demo",
-                         before_report=scorer.finish)
+        result = execute(out, engine, table, progress=progress, seed=seed, command="demo", before_report=scorer.finish)
     return result.validation
 
 
@@ -197,8 +259,11 @@ def run_fields(run: Path, grid) -> downstream.SiteFields:
     from gee_alt.io import read_raster
 
     arrays = {}
-    for name, path in (("dem_m", runs.dem_path(run)), ("ndvi_mean", runs.ndvi_mean_path(run)),
-                       ("landcover", runs.landcover_path(run))):
+    for name, path in (
+        ("dem_m", runs.dem_path(run)),
+        ("ndvi_mean", runs.ndvi_mean_path(run)),
+        ("landcover", runs.landcover_path(run)),
+    ):
         if path.exists():
             r = read_raster(path, bands=1)
             if not same_grid(r.grid, grid):
@@ -207,8 +272,15 @@ def run_fields(run: Path, grid) -> downstream.SiteFields:
     return downstream.SiteFields(**arrays)
 
 
-def calibrate_run(run: str | Path, insitu_csv: str | Path, *, thresholds: dict | None = None, n_boot: int = 2000,
-                  seed: int = 0, by_class: bool | str = "auto") -> dict:
+def calibrate_run(
+    run: str | Path,
+    insitu_csv: str | Path,
+    *,
+    thresholds: dict | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    by_class: bool | str = "auto",
+) -> dict:
     """``gee-alt calibrate``: screen sites and fit E on the run's DDT; writes ``calibration.json``,
     ``insitu_used.csv`` and the in-situ scores in ``validation.json``. Returns the summary."""
     from gee_alt.insitu.table import read_insitu
@@ -220,8 +292,16 @@ def calibrate_run(run: str | Path, insitu_csv: str | Path, *, thresholds: dict |
     fields = run_fields(run, grid)
     if by_class is True and fields.landcover is None:
         raise GeeAltError(f"--by-class needs a land-cover raster on the run grid: {runs.landcover_path(run)}")
-    cal = downstream.calibrate(cube, table, fields, thresholds=thresholds, n_boot=n_boot, seed=seed, by_class=by_class,
-                               insitu_name=Path(insitu_csv).name)
+    cal = downstream.calibrate(
+        cube,
+        table,
+        fields,
+        thresholds=thresholds,
+        n_boot=n_boot,
+        seed=seed,
+        by_class=by_class,
+        insitu_name=Path(insitu_csv).name,
+    )
     downstream.write_calibration(run, cal)
     return cal.summary
 
@@ -240,9 +320,15 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
     cube = runs.read_ddt_cube(run)
     maps = downstream.alt_maps(cube, model, run_fields(run, grid_of(cube)).landcover)
     adv = progress("ALT maps", len(maps.years))
-    return downstream.write_alt(run, maps, summary, engine=cube.attrs.get("engine", ""),
-                                season=cube.attrs.get("thaw_season", ""),
-                                synthetic=bool(cube.attrs.get("synthetic", 0)), progress=adv)
+    return downstream.write_alt(
+        run,
+        maps,
+        summary,
+        engine=cube.attrs.get("engine", ""),
+        season=cube.attrs.get("thaw_season", ""),
+        synthetic=bool(cube.attrs.get("synthetic", 0)),
+        progress=adv,
+    )
 
 
 def read_alt_maps(run: str | Path) -> downstream.AltMaps:
@@ -252,8 +338,12 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
     run = runs.require_run(run, "alt")
     years = runs.years_of(run, "alt")
     alt = [read_raster(runs.alt_path(run, y), bands=1) for y in years]
-    sd = [read_raster(runs.alt_sd_path(run, y), bands=1).data[0] if runs.alt_sd_path(run, y).exists()
-          else np.full(alt[0].data.shape[1:], np.nan, "float32") for y in years]
+    sd = [
+        read_raster(runs.alt_sd_path(run, y), bands=1).data[0]
+        if runs.alt_sd_path(run, y).exists()
+        else np.full(alt[0].data.shape[1:], np.nan, "float32")
+        for y in years
+    ]
     return downstream.AltMaps(years, np.stack([r.data[0] for r in alt]), np.stack(sd), alt[0].grid)
 
 
@@ -265,5 +355,6 @@ def trend_run(run: str | Path, *, mask_geojson: str | Path | None = None, ring_w
     if len(maps.years) < 3:
         raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(maps.years)}; run more years")
     inside = downstream.check_mask(mask_geojson, maps.grid)
-    return downstream.write_trend(run, maps, inside=inside, ring_width_px=ring_width_px,
-                                  synthetic=is_synthetic(Path(run))).summary
+    return downstream.write_trend(
+        run, maps, inside=inside, ring_width_px=ring_width_px, synthetic=is_synthetic(Path(run))
+    ).summary

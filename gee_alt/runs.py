@@ -53,8 +53,25 @@ TRUTH_E = "e.tif"
 PROGRESS = "progress.json"
 
 #: Every top-level name a gee-alt run writes (anything else in a run directory is foreign).
-RUN_ENTRIES = frozenset({INPUTS_DIR, TRUTH_DIR, DDT_DIR, ALT_DIR, TREND_DIR, REPORT_DIR, MANIFEST, CALIBRATION,
-                         VALIDATION, INSITU_USED, CUBE_NC, DEM, NDVI_MEAN, LANDCOVER, RESUME_DIR})
+RUN_ENTRIES = frozenset(
+    {
+        INPUTS_DIR,
+        TRUTH_DIR,
+        DDT_DIR,
+        ALT_DIR,
+        TREND_DIR,
+        REPORT_DIR,
+        MANIFEST,
+        CALIBRATION,
+        VALIDATION,
+        INSITU_USED,
+        CUBE_NC,
+        DEM,
+        NDVI_MEAN,
+        LANDCOVER,
+        RESUME_DIR,
+    }
+)
 #: What an engine writes before the downstream starts (kept when a run resumes).
 ENGINE_ENTRIES = frozenset({INPUTS_DIR, TRUTH_DIR, DDT_DIR, RESUME_DIR})
 RESUME_FORMAT = 2
@@ -166,23 +183,48 @@ def require_run(run: str | os.PathLike, need: str = "ddt") -> Path:
 
 
 # ------------------------------------------------------------------------- product tags
-def product_tags(quantity: str, units: str, *, year: int | None = None, engine: str = "", method: str = "",
-                 season: str = "", synthetic: bool | int = False, **extra) -> dict:
+def product_tags(
+    quantity: str,
+    units: str,
+    *,
+    year: int | None = None,
+    engine: str = "",
+    method: str = "",
+    season: str = "",
+    synthetic: bool | int = False,
+    **extra,
+) -> dict:
     """The dataset tags every raster product carries (both engines write the same keys):
     ``quantity``, ``units``, ``year``, ``engine``, ``method``, ``thaw_season``, ``synthetic`` (0/1),
     plus ``extra`` (e.g. ``E``). ``gee_alt_version`` is added by the COG writer."""
-    tags = {"quantity": quantity, "units": units, "engine": engine, "method": method, "thaw_season": season,
-            "synthetic": int(bool(int(synthetic)))}
+    tags = {
+        "quantity": quantity,
+        "units": units,
+        "engine": engine,
+        "method": method,
+        "thaw_season": season,
+        "synthetic": int(bool(int(synthetic))),
+    }
     if year is not None:
         tags["year"] = int(year)
     tags.update(extra)
     return tags
 
 
-def write_ddt_year(run: str | os.PathLike, year: int, ddt_degc_days: np.ndarray, grid: Grid, *,
-                   ddt_sd_degc_days: np.ndarray | None = None, n_obs: np.ndarray | None = None,
-                   engine: str, method: str, season: str, synthetic: bool = False, extra_tags: dict | None = None
-                   ) -> Path:
+def write_ddt_year(
+    run: str | os.PathLike,
+    year: int,
+    ddt_degc_days: np.ndarray,
+    grid: Grid,
+    *,
+    ddt_sd_degc_days: np.ndarray | None = None,
+    n_obs: np.ndarray | None = None,
+    engine: str,
+    method: str,
+    season: str,
+    synthetic: bool = False,
+    extra_tags: dict | None = None,
+) -> Path:
     """Write one year's ``RUN/ddt/ddt_YYYY.tif`` atomically: bands ``ddt_degc_days`` (°C·day),
     ``ddt_sd_degc_days`` (°C·day) and ``n_obs`` (valid composites), each when given.
 
@@ -196,10 +238,24 @@ def write_ddt_year(run: str | os.PathLike, year: int, ddt_degc_days: np.ndarray,
             bands.append(np.asarray(arr).astype("float32"))
             names.append(var)
             units.append(unit)
-    tags = product_tags("thawing degree-days of land surface temperature", DDT_UNITS, year=year, engine=engine,
-                        method=method, season=season, synthetic=synthetic, **(extra_tags or {}))
-    return write_cog(ddt_path(run, year), np.stack(bands), grid, tags=tags, band_descriptions=names,
-                     band_tags=[{"units": u} for u in units])
+    tags = product_tags(
+        "thawing degree-days of land surface temperature",
+        DDT_UNITS,
+        year=year,
+        engine=engine,
+        method=method,
+        season=season,
+        synthetic=synthetic,
+        **(extra_tags or {}),
+    )
+    return write_cog(
+        ddt_path(run, year),
+        np.stack(bands),
+        grid,
+        tags=tags,
+        band_descriptions=names,
+        band_tags=[{"units": u} for u in units],
+    )
 
 
 def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, extras: bool = True):
@@ -224,17 +280,25 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
             grid, tags = r.grid, r.tags
         elif not same_grid(grid, r.grid):
             raise GeeAltError(f"ddt_{y}.tif is on another grid than ddt_{years[0]}.tif")
-        names = r.descriptions if all(r.descriptions) else [DDT_VAR, DDT_SD_VAR, NOBS_VAR][:r.data.shape[0]]
-        for name, band in zip(names, r.data):
+        names = r.descriptions if all(r.descriptions) else [DDT_VAR, DDT_SD_VAR, NOBS_VAR][: r.data.shape[0]]
+        for name, band in zip(names, r.data, strict=True):
             if extras or name == DDT_VAR:
                 arrays.setdefault(name, []).append(band)
     if DDT_VAR not in arrays:
         raise GeeAltError(f"{run}/{DDT_DIR} files have no '{DDT_VAR}' band")
     sd = np.stack(arrays[DDT_SD_VAR]) if DDT_SD_VAR in arrays else None
     nobs = np.nan_to_num(np.stack(arrays[NOBS_VAR])).astype("int16") if NOBS_VAR in arrays else None
-    return make_ddt_cube(np.stack(arrays[DDT_VAR]), years, grid, ddt_sd_degc_days=sd, n_obs=nobs,
-                         engine=tags.get("engine", ""), synthetic=tags.get("synthetic", "0") in ("1", "True"),
-                         thaw_season=tags.get("thaw_season", ""), extra_attrs={"method": tags.get("method", "")})
+    return make_ddt_cube(
+        np.stack(arrays[DDT_VAR]),
+        years,
+        grid,
+        ddt_sd_degc_days=sd,
+        n_obs=nobs,
+        engine=tags.get("engine", ""),
+        synthetic=tags.get("synthetic", "0") in ("1", "True"),
+        thaw_season=tags.get("thaw_season", ""),
+        extra_attrs={"method": tags.get("method", "")},
+    )
 
 
 # -------------------------------------------------------------------------- resume record
@@ -283,22 +347,29 @@ class Progress:
         done: dict[int | str, dict] = {}
         if prev is not None:
             if prev.get("settings") != self.settings:
-                raise GeeAltError(f"{self.run} holds an interrupted run with other settings "
-                                  f"({_describe_difference(prev.get('settings') or {}, self.settings)}); "
-                                  "rerun with the same settings to resume it, or pass --overwrite to start over")
+                raise GeeAltError(
+                    f"{self.run} holds an interrupted run with other settings "
+                    f"({_describe_difference(prev.get('settings') or {}, self.settings)}); "
+                    "rerun with the same settings to resume it, or pass --overwrite to start over"
+                )
             for key, rec in (prev.get("years") or {}).items():
                 if self._intact(rec):
                     done[int(key) if key.isdigit() else key] = rec
         elif not resume:
             shutil.rmtree(self.run / RESUME_DIR, ignore_errors=True)
-        self.record = {"settings": self.settings, "attempts": int((prev or {}).get("attempts", 0)) + 1,
-                       "years": {str(y): done[y] for y in sorted(done, key=str)}}
+        self.record = {
+            "settings": self.settings,
+            "attempts": int((prev or {}).get("attempts", 0)) + 1,
+            "years": {str(y): done[y] for y in sorted(done, key=str)},
+        }
         self._write()
         return done
 
     def _intact(self, rec: dict) -> bool:
         try:
-            return bool(rec.get("files")) and all(sha256_file(self.run / rel) == sha for rel, sha in rec["files"].items())
+            return bool(rec.get("files")) and all(
+                sha256_file(self.run / rel) == sha for rel, sha in rec["files"].items()
+            )
         except (OSError, AttributeError):
             return False
 
@@ -309,8 +380,11 @@ class Progress:
 
     def mark_done(self, year: int | str, files: list[Path], *, key: str | None = None, **info) -> None:
         """Record ``year`` (or a named step) as finished with the sha256 of ``files`` (written before this call)."""
-        rec = {"files": {Path(f).relative_to(self.run).as_posix(): sha256_file(f) for f in files},
-               "attempt": self.record["attempts"], **info}
+        rec = {
+            "files": {Path(f).relative_to(self.run).as_posix(): sha256_file(f) for f in files},
+            "attempt": self.record["attempts"],
+            **info,
+        }
         if key is not None:
             rec["key"] = key
         self.record["years"][str(year)] = rec
@@ -342,9 +416,11 @@ def clean_for_resume(run: str | os.PathLike, keep_years: set[int]) -> None:
             continue
         for p in top.iterdir():
             name = p.name
-            redo = (name.startswith(TMP_PREFIX)
-                    or (top == run and name in RUN_ENTRIES - ENGINE_ENTRIES)
-                    or (top != run and year_of(name) is not None and year_of(name) not in keep_years))
+            redo = (
+                name.startswith(TMP_PREFIX)
+                or (top == run and name in RUN_ENTRIES - ENGINE_ENTRIES)
+                or (top != run and year_of(name) is not None and year_of(name) not in keep_years)
+            )
             if redo:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
 
@@ -363,11 +439,15 @@ def prepare_run_dir(out: str | os.PathLike, overwrite: bool, *, interrupted: str
     if out.exists() and not out.is_dir():
         raise GeeAltError(f"--out {out} exists and is not a directory; choose another --out")
     if out.is_dir() and any(out.iterdir()):
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_ENTRIES and not p.name.startswith(TMP_PREFIX))
+        foreign = sorted(
+            p.name for p in out.iterdir() if p.name not in RUN_ENTRIES and not p.name.startswith(TMP_PREFIX)
+        )
         completed = (out / MANIFEST).exists()
         if foreign:
-            raise GeeAltError(f"{out} holds files that are not from a gee-alt run ({', '.join(foreign[:3])}); "
-                              "refusing to use it, choose another --out")
+            raise GeeAltError(
+                f"{out} holds files that are not from a gee-alt run ({', '.join(foreign[:3])}); "
+                "refusing to use it, choose another --out"
+            )
         if overwrite or (not completed and interrupted == "restart"):
             shutil.rmtree(out)
         elif completed:
@@ -375,7 +455,9 @@ def prepare_run_dir(out: str | os.PathLike, overwrite: bool, *, interrupted: str
         elif interrupted == "resume":
             resume = True
         else:
-            raise GeeAltError(f"output directory {out} is not empty; pass --overwrite to replace it or choose another --out")
+            raise GeeAltError(
+                f"output directory {out} is not empty; pass --overwrite to replace it or choose another --out"
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f"{TMP_PREFIX}write-check"
@@ -391,8 +473,9 @@ def _kind(rel: str) -> str:
     return top if "/" in rel else Path(rel).stem
 
 
-def write_manifest(run: str | os.PathLike, settings: dict | None = None,
-                   exclude_dirs: tuple[str, ...] = (INPUTS_DIR, TRUTH_DIR)) -> dict:
+def write_manifest(
+    run: str | os.PathLike, settings: dict | None = None, exclude_dirs: tuple[str, ...] = (INPUTS_DIR, TRUTH_DIR)
+) -> dict:
     """Write ``RUN/manifest.json`` listing every product file with size and sha256.
 
     Files under ``exclude_dirs`` (demo inputs and truth) are listed by count only; temporary
@@ -414,9 +497,13 @@ def write_manifest(run: str | os.PathLike, settings: dict | None = None,
         if (y := year_of(p.name)) is not None:
             entry["year"] = y
         files.append(entry)
-    manifest = {"gee_alt_version": __version__,
-                "written_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "settings": settings or {}, "files": files, "not_listed": skipped}
+    manifest = {
+        "gee_alt_version": __version__,
+        "written_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "settings": settings or {},
+        "files": files,
+        "not_listed": skipped,
+    }
     write_json_atomic(run / MANIFEST, manifest)
     return manifest
 

@@ -101,7 +101,7 @@ def make_scene(size: int, seed: int) -> dict:
     z_km = (dem - 4000.0) / 1000.0
     il = terr["illumination"].astype("float64")
     il = il - il.mean()
-    rel = dem - gaussian_filter(dem, 25.0, mode="nearest")            # relative elevation (m), no predictor
+    rel = dem - gaussian_filter(dem, 25.0, mode="nearest")  # relative elevation (m), no predictor
 
     # vegetation
     bare = smooth_field((n_o, n_o), 15, rng) > rng.uniform(1.0, 1.4)
@@ -116,10 +116,19 @@ def make_scene(size: int, seed: int) -> dict:
     truth = np.empty((N_BANDS, n_o, n_o), "float32")
     for b, s in enumerate(SEASON):
         t0 = 2.0 + 14.0 * s + rng.normal(0, 0.8)
-        t = (t0 + gx * xx + gy * yy - (5.0 + 2.0 * s) * z_km + (2.0 + 3.5 * s) * il - (3.0 + 6.0 * s) * dn
-             + 3.0 * dn * z_km + 1.5 * s * (ndvi < 0.15)
-             - 1.2 * (1.2 - s) / (1.0 + np.exp(rel / 30.0))                 # cold-air pooling in hollows
-             + persistent + 0.2 * smooth_field((n_o, n_o), 8, rng))
+        t = (
+            t0
+            + gx * xx
+            + gy * yy
+            - (5.0 + 2.0 * s) * z_km
+            + (2.0 + 3.5 * s) * il
+            - (3.0 + 6.0 * s) * dn
+            + 3.0 * dn * z_km
+            + 1.5 * s * (ndvi < 0.15)
+            - 1.2 * (1.2 - s) / (1.0 + np.exp(rel / 30.0))  # cold-air pooling in hollows
+            + persistent
+            + 0.2 * smooth_field((n_o, n_o), 8, rng)
+        )
         truth[b] = t
 
     # observation: radiance-like mean to 120 m, PSF blur, area mean onto the sinusoidal 1 km lattice, noise
@@ -127,14 +136,22 @@ def make_scene(size: int, seed: int) -> dict:
     rad = rad.reshape(N_BANDS, n_o // 4, 4, n_o // 4, 4).mean(axis=(2, 4))
     rad = gaussian_filter(rad, (0, 2.0, 2.0), mode="nearest")
     mean, _, cover = aggregate(rad, coarsen(outer, 4), coarse, with_std=False)
-    obs = mean ** 0.25 - KELVIN_AT_0_DEGC + rng.normal(0, 0.3, mean.shape)
+    obs = mean**0.25 - KELVIN_AT_0_DEGC + rng.normal(0, 0.3, mean.shape)
     obs[:, cover < 0.99] = np.nan
 
     ndvi_obs = ndvi + rng.normal(0, 0.02, ndvi.shape)
     X = np.stack([terr[n][inner] for n in names] + [ndvi_obs[inner]]).astype("float32")
-    return {"X": X, "names": names + ["ndvi"], "obs": obs.astype("float32"), "truth": truth[(slice(None), *inner)],
-            "fine_grid": fine, "coarse_grid": coarse, "size": size, "seed": seed,
-            "n_coarse_valid": int(np.isfinite(obs[0]).sum())}
+    return {
+        "X": X,
+        "names": names + ["ndvi"],
+        "obs": obs.astype("float32"),
+        "truth": truth[(slice(None), *inner)],
+        "fine_grid": fine,
+        "coarse_grid": coarse,
+        "size": size,
+        "seed": seed,
+        "n_coarse_valid": int(np.isfinite(obs[0]).sum()),
+    }
 
 
 def save_scene(path: Path, sc: dict) -> None:
@@ -167,8 +184,12 @@ def score(pred: np.ndarray, truth: np.ndarray) -> dict:
         t = truth[b][ok[b]].astype("float64")
         sst = np.sum((t - t.mean()) ** 2)
         r2.append(1.0 - np.sum(r[b][ok[b]] ** 2) / sst if sst > 0 else float("nan"))
-    return {"rmse": float(np.sqrt(np.sum(r ** 2) / n)), "bias": float(np.sum(r) / n), "r2": float(np.mean(r2)),
-            "scored_frac": float(n / ok.size)}
+    return {
+        "rmse": float(np.sqrt(np.sum(r**2) / n)),
+        "bias": float(np.sum(r) / n),
+        "r2": float(np.mean(r2)),
+        "scored_frac": float(n / ok.size),
+    }
 
 
 # ------------------------------------------------------------------ one case (child process)
@@ -202,8 +223,9 @@ def run_method(sc: dict, method: str, n_jobs: int = 2) -> tuple[np.ndarray, dict
         mean, _, cover = aggregate(X, fine, coarse, with_std=False)
         Y = sc["obs"].astype("float64")
         ok = (cover >= 0.8) & np.all(np.isfinite(mean), axis=0) & np.all(np.isfinite(Y), axis=0)
-        rf = RandomForestRegressor(n_estimators=40, min_samples_leaf=10, max_features=0.7, n_jobs=n_jobs,
-                                   random_state=0).fit(mean[:, ok].T, Y[:, ok].T)
+        rf = RandomForestRegressor(
+            n_estimators=40, min_samples_leaf=10, max_features=0.7, n_jobs=n_jobs, random_state=0
+        ).fit(mean[:, ok].T, Y[:, ok].T)
         tfit = time.perf_counter()
         flat = X.reshape(X.shape[0], -1).T
         pred = rf.predict(flat).T.reshape(Y.shape[0], *X.shape[1:])
@@ -227,24 +249,34 @@ def child(scene_path: str, method: str, n_jobs: int) -> None:
     import sklearn.ensemble  # noqa: F401  (imports are not part of a method's memory)
 
     import gee_alt.cube  # noqa: F401
-    import gee_alt.science.sharpen  # noqa: F401
     import gee_alt.science.resample  # noqa: F401
+    import gee_alt.science.sharpen  # noqa: F401
 
     sc = load_scene(Path(scene_path))
     rss0 = _status_mb("VmRSS")
     pred, tm = run_method(sc, method, n_jobs)
     peak = _status_mb("VmHWM")
     truth = load_scene(Path(scene_path), truth=True)["truth"]
-    out = {**tm, **score(pred, truth), "peak_rss_mb": peak, "rss_delta_mb": peak - rss0,
-           "load1_before": load0, "load1_after": os.getloadavg()[0]}
+    out = {
+        **tm,
+        **score(pred, truth),
+        "peak_rss_mb": peak,
+        "rss_delta_mb": peak - rss0,
+        "load1_before": load0,
+        "load1_after": os.getloadavg()[0],
+    }
     print("RESULT " + json.dumps(out))
 
 
 def run_child(scene_path: Path, method: str, n_jobs: int) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, __file__, "--child", str(scene_path), method, "--n-jobs", str(n_jobs)],
-                       capture_output=True, text=True, env=env)
+    p = subprocess.run(
+        [sys.executable, __file__, "--child", str(scene_path), method, "--n-jobs", str(n_jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
     if p.returncode != 0 or not lines:
         raise RuntimeError(f"case {method} on {scene_path.name} failed:\n{p.stderr[-3000:]}")
@@ -261,9 +293,15 @@ def machine_info() -> dict:
         pass
     import sklearn
 
-    return {"cpu_count": os.cpu_count(), "mem_total_gb": mem, "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__, "sklearn": sklearn.__version__,
-            "loadavg_start": list(os.getloadavg())}
+    return {
+        "cpu_count": os.cpu_count(),
+        "mem_total_gb": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "loadavg_start": list(os.getloadavg()),
+    }
 
 
 def main(argv=None) -> int:
@@ -290,9 +328,15 @@ def main(argv=None) -> int:
                 path = Path(tmp) / f"scene_{size}_{seed}.npz"
                 save_scene(path, sc)
                 gen_s = time.perf_counter() - t0
-                meta = {"size": size, "seed": seed, "n_features": int(sc["X"].shape[0]), "n_bands": N_BANDS,
-                        "coarse_shape": list(sc["obs"].shape[1:]), "n_coarse_valid": sc["n_coarse_valid"],
-                        "generate_s": round(gen_s, 2)}
+                meta = {
+                    "size": size,
+                    "seed": seed,
+                    "n_features": int(sc["X"].shape[0]),
+                    "n_bands": N_BANDS,
+                    "coarse_shape": list(sc["obs"].shape[1:]),
+                    "n_coarse_valid": sc["n_coarse_valid"],
+                    "generate_s": round(gen_s, 2),
+                }
                 del sc
                 row_by_method = {}
                 for m in a.methods:
@@ -300,17 +344,26 @@ def main(argv=None) -> int:
                     runs = [run_child(path, m, a.n_jobs) for _ in range(reps)]
                     walls = [r["wall_s"] for r in runs]
                     med = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
-                    row = {**meta, "method": m, **{k: med[k] for k in ("rmse", "bias", "r2", "scored_frac")},
-                           "wall_s": statistics.median(walls), "wall_s_runs": walls,
-                           "fit_s": med["fit_s"], "predict_s": med["predict_s"],
-                           "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-                           "rss_delta_mb": max(r["rss_delta_mb"] for r in runs),
-                           "load1": [round(r["load1_before"], 2) for r in runs]}
+                    row = {
+                        **meta,
+                        "method": m,
+                        **{k: med[k] for k in ("rmse", "bias", "r2", "scored_frac")},
+                        "wall_s": statistics.median(walls),
+                        "wall_s_runs": walls,
+                        "fit_s": med["fit_s"],
+                        "predict_s": med["predict_s"],
+                        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                        "rss_delta_mb": max(r["rss_delta_mb"] for r in runs),
+                        "load1": [round(r["load1_before"], 2) for r in runs],
+                    }
                     row_by_method[m] = row
                     cases.append(row)
-                    print(f"{size:5d} {seed:3d} {m:12s} rmse {row['rmse']:.3f}  bias {row['bias']:+.3f}  "
-                          f"r2 {row['r2']:.3f}  wall {row['wall_s']:.2f}s  peak {row['peak_rss_mb']:.0f} MB  "
-                          f"load {row['load1']}", flush=True)
+                    print(
+                        f"{size:5d} {seed:3d} {m:12s} rmse {row['rmse']:.3f}  bias {row['bias']:+.3f}  "
+                        f"r2 {row['r2']:.3f}  wall {row['wall_s']:.2f}s  peak {row['peak_rss_mb']:.0f} MB  "
+                        f"load {row['load1']}",
+                        flush=True,
+                    )
                 if "bilinear" in row_by_method:
                     for row in row_by_method.values():
                         row["rmse_ratio_bilinear"] = row["rmse"] / row_by_method["bilinear"]["rmse"]
@@ -332,9 +385,17 @@ def main(argv=None) -> int:
         worst = max(c["wall_s"] for c in big)
         targets["speed_1024_6bands_le_20s"] = {"worst_median_wall_s": worst, "met": worst <= 20.0}
     info["loadavg_end"] = list(os.getloadavg())
-    report = {"benchmark": "downscale", "synthetic": True, "machine": info, "methods": list(a.methods),
-              "repeats": a.repeats, "n_jobs": a.n_jobs, "cases": cases, "targets": targets,
-              "summary": summarize(cases)}
+    report = {
+        "benchmark": "downscale",
+        "synthetic": True,
+        "machine": info,
+        "methods": list(a.methods),
+        "repeats": a.repeats,
+        "n_jobs": a.n_jobs,
+        "cases": cases,
+        "targets": targets,
+        "summary": summarize(cases),
+    }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
@@ -349,12 +410,17 @@ def summarize(cases: list[dict]) -> list[dict]:
             cs = [c for c in cases if c["size"] == size and c["method"] == m]
             if not cs:
                 continue
-            row = {"size": size, "method": m, "n_seeds": len(cs),
-                   "rmse": float(np.mean([c["rmse"] for c in cs])), "bias": float(np.mean([c["bias"] for c in cs])),
-                   "r2": float(np.mean([c["r2"] for c in cs])),
-                   "wall_s": float(np.median([c["wall_s"] for c in cs])),
-                   "peak_rss_mb": float(max(c["peak_rss_mb"] for c in cs)),
-                   "rss_delta_mb": float(max(c["rss_delta_mb"] for c in cs))}
+            row = {
+                "size": size,
+                "method": m,
+                "n_seeds": len(cs),
+                "rmse": float(np.mean([c["rmse"] for c in cs])),
+                "bias": float(np.mean([c["bias"] for c in cs])),
+                "r2": float(np.mean([c["r2"] for c in cs])),
+                "wall_s": float(np.median([c["wall_s"] for c in cs])),
+                "peak_rss_mb": float(max(c["peak_rss_mb"] for c in cs)),
+                "rss_delta_mb": float(max(c["rss_delta_mb"] for c in cs)),
+            }
             if "rmse_ratio_bilinear" in cs[0]:
                 row["rmse_ratio_bilinear_max"] = float(max(c["rmse_ratio_bilinear"] for c in cs))
             out.append(row)
@@ -362,14 +428,20 @@ def summarize(cases: list[dict]) -> list[dict]:
 
 
 def print_table(report: dict) -> None:
-    print(f"\nsynthetic scenes; machine: {report['machine']['cpu_count']} cores, "
-          f"load {report['machine']['loadavg_start'][0]:.2f} -> {report['machine']['loadavg_end'][0]:.2f}")
-    print(f"{'size':>5} {'method':12} {'RMSE °C':>8} {'bias':>7} {'R²':>6} {'RMSE/bil(max)':>13} "
-          f"{'wall s':>7} {'peak MB':>8} {'ΔRSS MB':>8}")
+    print(
+        f"\nsynthetic scenes; machine: {report['machine']['cpu_count']} cores, "
+        f"load {report['machine']['loadavg_start'][0]:.2f} -> {report['machine']['loadavg_end'][0]:.2f}"
+    )
+    print(
+        f"{'size':>5} {'method':12} {'RMSE °C':>8} {'bias':>7} {'R²':>6} {'RMSE/bil(max)':>13} "
+        f"{'wall s':>7} {'peak MB':>8} {'ΔRSS MB':>8}"
+    )
     for r in report["summary"]:
-        print(f"{r['size']:5d} {r['method']:12} {r['rmse']:8.3f} {r['bias']:+7.3f} {r['r2']:6.3f} "
-              f"{r.get('rmse_ratio_bilinear_max', float('nan')):13.3f} {r['wall_s']:7.2f} {r['peak_rss_mb']:8.0f} "
-              f"{r['rss_delta_mb']:8.0f}")
+        print(
+            f"{r['size']:5d} {r['method']:12} {r['rmse']:8.3f} {r['bias']:+7.3f} {r['r2']:6.3f} "
+            f"{r.get('rmse_ratio_bilinear_max', float('nan')):13.3f} {r['wall_s']:7.2f} {r['peak_rss_mb']:8.0f} "
+            f"{r['rss_delta_mb']:8.0f}"
+        )
     for k, v in report["targets"].items():
         print(f"target {k}: {'MET' if v['met'] else 'MISSED'} ({v})")
 

@@ -30,8 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -106,8 +104,9 @@ def main(argv=None) -> int:
         stub = CountingStub(grid).install(mp)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            pull.run_years(tmp, years, grid, lambda y: thaw.ddt_image(cfg, y, grid), max_workers=a.max_workers,
-                           initial_delay_s=0.0)
+            pull.run_years(
+                tmp, years, grid, lambda y: thaw.ddt_image(cfg, y, grid), max_workers=a.max_workers, initial_delay_s=0.0
+            )
             wall = time.perf_counter() - t0
     finally:
         mp.undo()
@@ -118,29 +117,52 @@ def main(argv=None) -> int:
         b = stub.bytes.get(y, 0)
         req = stub.stub.pixel_calls.get(y, 0)
         bound = 1.1 * math.ceil(b / limit)
-        rows.append({"year": y, "bytes": b, "min_bytes": minimum, "bytes_ratio": b / minimum,
-                     "pixel_requests": req, "request_bound": bound, "requests_ratio": req / math.ceil(b / limit)})
+        rows.append(
+            {
+                "year": y,
+                "bytes": b,
+                "min_bytes": minimum,
+                "bytes_ratio": b / minimum,
+                "pixel_requests": req,
+                "request_bound": bound,
+                "requests_ratio": req / math.ceil(b / limit),
+            }
+        )
     value_calls = stub.stub.value_calls
     worst_b = max(r["bytes_ratio"] for r in rows)
     worst_r = max(r["pixel_requests"] / r["request_bound"] for r in rows)
-    report = {"benchmark": "pull", "stub": True, "note": "stub server: request/byte counts only, not Earth Engine timings",
-              "grid_width": w, "grid_height": h, "n_layers": n_layers, "request_byte_limit": limit,
-              "io_chunks": pull.io_chunks_for(grid), "years": rows,
-              "metadata_requests_per_year": value_calls / len(years),
-              "client_wall_s_per_year": wall / len(years), "load1": [load0[0], os.getloadavg()[0]],
-              "cpu_count": os.cpu_count(),
-              "targets": {"bytes_le_1.05_min": {"worst": worst_b, "met": worst_b <= 1.05},
-                          "pixel_requests_le_1.1_ceil": {"worst_fraction_of_bound": worst_r, "met": worst_r <= 1.0}}}
+    report = {
+        "benchmark": "pull",
+        "stub": True,
+        "note": "stub server: request/byte counts only, not Earth Engine timings",
+        "grid_width": w,
+        "grid_height": h,
+        "n_layers": n_layers,
+        "request_byte_limit": limit,
+        "io_chunks": pull.io_chunks_for(grid),
+        "years": rows,
+        "metadata_requests_per_year": value_calls / len(years),
+        "client_wall_s_per_year": wall / len(years),
+        "load1": [load0[0], os.getloadavg()[0]],
+        "cpu_count": os.cpu_count(),
+        "targets": {
+            "bytes_le_1.05_min": {"worst": worst_b, "met": worst_b <= 1.05},
+            "pixel_requests_le_1.1_ceil": {"worst_fraction_of_bound": worst_r, "met": worst_r <= 1.0},
+        },
+    }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"pull (stub server) {w} x {h} px, {n_layers} layers, io_chunks {report['io_chunks']}; "
-          f"load {load0[0]:.2f}")
+    print(f"pull (stub server) {w} x {h} px, {n_layers} layers, io_chunks {report['io_chunks']}; load {load0[0]:.2f}")
     print(f"{'year':>5} {'MB':>8} {'min MB':>8} {'ratio':>6} {'requests':>8} {'bound':>6}")
     for r in rows:
-        print(f"{r['year']:5d} {r['bytes'] / 1e6:8.1f} {r['min_bytes'] / 1e6:8.1f} {r['bytes_ratio']:6.3f} "
-              f"{r['pixel_requests']:8d} {r['request_bound']:6.1f}")
-    print(f"+ {report['metadata_requests_per_year']:.0f} metadata request(s) per year; client-side wall "
-          f"{report['client_wall_s_per_year']:.1f} s/year (stub, not EE)")
+        print(
+            f"{r['year']:5d} {r['bytes'] / 1e6:8.1f} {r['min_bytes'] / 1e6:8.1f} {r['bytes_ratio']:6.3f} "
+            f"{r['pixel_requests']:8d} {r['request_bound']:6.1f}"
+        )
+    print(
+        f"+ {report['metadata_requests_per_year']:.0f} metadata request(s) per year; client-side wall "
+        f"{report['client_wall_s_per_year']:.1f} s/year (stub, not EE)"
+    )
     for k, v in report["targets"].items():
         print(f"target {k}: {'MET' if v['met'] else 'MISSED'} ({v})")
     return 0

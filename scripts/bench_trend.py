@@ -47,7 +47,7 @@ def write_synthetic(path: Path, n_years: int, h: int, w: int, seed: int, rows: i
             block = (1.5 + SLOPE_M_PER_YR * t + rng.normal(0, 0.05, (n_years, r1 - r0, w))).astype(np.float32)
             block[rng.random(block.shape) < 0.05] = np.nan
             if r0 <= h // 2 < r1:
-                block[:, max(h // 2 - r0, 0):min(h // 2 + 10 - r0, r1 - r0)] = np.nan
+                block[:, max(h // 2 - r0, 0) : min(h // 2 + 10 - r0, r1 - r0)] = np.nan
             for k in range(n_years):
                 f.seek(((k * h) + r0) * w * 4)
                 block[k].tofile(f)
@@ -61,6 +61,7 @@ def make_reader(path: Path, n_years: int, h: int, w: int):
                 f.seek(((k * h) + r0) * w * 4)
                 out[k] = np.fromfile(f, np.float32, count=(r1 - r0) * w).reshape(r1 - r0, w)
         return out
+
     return read_rows
 
 
@@ -84,27 +85,42 @@ def main(argv=None) -> int:
         rss_after_gen = peak_rss_mb()
         rows = rows_per_chunk_for(a.years, a.width, a.mem_budget_mb)
         t0 = time.perf_counter()
-        res = trend_cube(make_reader(cube_path, a.years, a.height, a.width), years, shape_yx=(a.height, a.width),
-                         mem_budget_mb=a.mem_budget_mb)
+        res = trend_cube(
+            make_reader(cube_path, a.years, a.height, a.width),
+            years,
+            shape_yx=(a.height, a.width),
+            mem_budget_mb=a.mem_budget_mb,
+        )
         t_trend = time.perf_counter() - t0
         cube_bytes = os.path.getsize(cube_path)
     slope = res["slope"]
     med = float(np.nanmedian(slope))
     report = {
-        "grid_height": a.height, "grid_width": a.width, "n_years": a.years,
-        "cube_mb": cube_bytes / 1e6, "rows_per_chunk": rows, "mem_budget_mb": a.mem_budget_mb,
-        "generate_wall_s": round(t_gen, 2), "trend_wall_s": round(t_trend, 2),
+        "grid_height": a.height,
+        "grid_width": a.width,
+        "n_years": a.years,
+        "cube_mb": cube_bytes / 1e6,
+        "rows_per_chunk": rows,
+        "mem_budget_mb": a.mem_budget_mb,
+        "generate_wall_s": round(t_gen, 2),
+        "trend_wall_s": round(t_trend, 2),
         "pixels_per_s": round(a.height * a.width / t_trend),
-        "peak_rss_mb": round(peak_rss_mb(), 1), "peak_rss_after_generation_mb": round(rss_after_gen, 1),
-        "median_slope_m_per_yr": med, "injected_slope_m_per_yr": SLOPE_M_PER_YR,
-        "nan_pixels": int(np.isnan(slope).sum()), "frac_p_lt_0.05": float(np.nanmean(res["p_value"] < 0.05)),
-        "cpu_count": os.cpu_count(), "numpy": np.__version__,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_after_generation_mb": round(rss_after_gen, 1),
+        "median_slope_m_per_yr": med,
+        "injected_slope_m_per_yr": SLOPE_M_PER_YR,
+        "nan_pixels": int(np.isnan(slope).sum()),
+        "frac_p_lt_0.05": float(np.nanmean(res["p_value"] < 0.05)),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"trend {a.years} x {a.height} x {a.width}: wall {t_trend:.1f} s "
-          f"(generation {t_gen:.1f} s), peak RSS {report['peak_rss_mb']:.0f} MB, "
-          f"median slope {med:.5f} m/yr (injected {SLOPE_M_PER_YR})")
+    print(
+        f"trend {a.years} x {a.height} x {a.width}: wall {t_trend:.1f} s "
+        f"(generation {t_gen:.1f} s), peak RSS {report['peak_rss_mb']:.0f} MB, "
+        f"median slope {med:.5f} m/yr (injected {SLOPE_M_PER_YR})"
+    )
     return 0
 
 

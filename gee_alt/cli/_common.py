@@ -10,15 +10,19 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import typer
 
 from gee_alt.errors import GeeAltError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="30 m permafrost active-layer thickness (ALT) from satellite data.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="30 m permafrost active-layer thickness (ALT) from satellite data.",
+)
 insitu_app = typer.Typer(no_args_is_help=True, help="In-situ ALT tables: import and check.")
 app.add_typer(insitu_app, name="insitu")
 
@@ -31,17 +35,25 @@ WORKERS = typer.Option(None, "--workers", help="Worker processes for the yearly 
 @contextlib.contextmanager
 def progress_bars(quiet: bool) -> Iterator:
     """A progress factory ``(description, total) -> advance(n)`` backed by rich (stderr)."""
-    if quiet or not sys.stderr.isatty():      # bars only for people watching a terminal
-        yield lambda description, total: (lambda n=1: None)
+    if quiet or not sys.stderr.isatty():  # bars only for people watching a terminal
+        yield lambda description, total: lambda n=1: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=False) as prog:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as prog:
+
         def factory(description: str, total: int):
             task = prog.add_task(description, total=total)
             return lambda n=1: prog.advance(task, n)
+
         yield factory
 
 

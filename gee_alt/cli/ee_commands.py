@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -34,17 +33,18 @@ def plan_summary_lines(plan: dict) -> list[str]:
     for year, v in plan["per_year"].items():
         landsat = ",".join(f"{m['mission']}:{m['thermal']}" for m in v["landsat"])
         lst = "+".join(c.split("/")[-1] for c in v["lst"]["collections"])
-        lines.append(f"  {year}: LST {lst}; Landsat {landsat}; graph {v['graph_sha256'][:12]}"
-                     f"{' (done)' if v['skip'] else ''}")
+        lines.append(
+            f"  {year}: LST {lst}; Landsat {landsat}; graph {v['graph_sha256'][:12]}{' (done)' if v['skip'] else ''}"
+        )
     return lines
 
 
 @app.command("plan")
 def plan_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", help="Study config TOML (default: Datong study)."),
+    config: Path | None = typer.Option(None, "--config", help="Study config TOML (default: Datong study)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the plan as JSON."),
-    emit_graphs: Optional[Path] = typer.Option(None, "--emit-graphs", help="Write graph_YYYY.json files here."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run dir: report years already done there."),
+    emit_graphs: Path | None = typer.Option(None, "--emit-graphs", help="Write graph_YYYY.json files here."),
+    out: Path | None = typer.Option(None, "--out", help="Run dir: report years already done there."),
 ) -> None:
     """Build every year's Earth Engine graph offline (no credentials) and print the plan."""
     from gee_alt.config import load_config
@@ -62,8 +62,8 @@ def plan_cmd(
 
 @app.command("auth")
 def auth_cmd(
-    project: Optional[str] = typer.Option(None, "--project", help="Cloud project (else EE_PROJECT)."),
-    key: Optional[Path] = typer.Option(None, "--key", help="Service-account JSON key file."),
+    project: str | None = typer.Option(None, "--project", help="Cloud project (else EE_PROJECT)."),
+    key: Path | None = typer.Option(None, "--key", help="Service-account JSON key file."),
 ) -> None:
     """Check Earth Engine credentials and project (see auth/README.md)."""
     from gee_alt.engines.ee import session

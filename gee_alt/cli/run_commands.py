@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from gee_alt import runs
-from gee_alt.cli._common import (JSON, OVERWRITE, QUIET, WORKERS, app, check_at_least, check_input_file, echo_json,
-                                 parse_years, progress_bars)
+from gee_alt.cli._common import (
+    JSON,
+    OVERWRITE,
+    QUIET,
+    WORKERS,
+    app,
+    check_at_least,
+    check_input_file,
+    echo_json,
+    parse_years,
+    progress_bars,
+)
 from gee_alt.errors import GeeAltError
 
 
@@ -20,7 +29,7 @@ def demo(
     seed: int = typer.Option(42, help="Seed of the synthetic scene and of the forests."),
     trees: int = typer.Option(40, help="Trees per random forest."),
     size: int = typer.Option(512, help="Width/height of the 30 m demo window in pixels (multiple of 4, 128-2048)."),
-    workers: Optional[int] = WORKERS,
+    workers: int | None = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -39,8 +48,16 @@ def demo(
     check_at_least(trees, 1, "--trees")
     check_at_least(workers, 1, "--workers")
     with progress_bars(quiet or as_json) as progress:
-        validation = run_demo(out, years=yrs, seed=seed, trees=trees, size_px=size, workers=workers,
-                              overwrite=overwrite, progress=progress)
+        validation = run_demo(
+            out,
+            years=yrs,
+            seed=seed,
+            trees=trees,
+            size_px=size,
+            workers=workers,
+            overwrite=overwrite,
+            progress=progress,
+        )
     if as_json:
         echo_json(validation)
     elif not quiet:
@@ -52,17 +69,24 @@ def print_demo_summary(out: Path, v: dict) -> None:
     t = v["truth"]
     typer.echo(f"SYNTHETIC demo scene -> {out}")
     typer.echo(f"  NDVI  RMSE {t['ndvi']['sharpened']['rmse']:.4f} (bilinear {t['ndvi']['bilinear']['rmse']:.4f})")
-    typer.echo(f"  LST   RMSE {t['lst_degc']['sharpened']['rmse']:.3f} degC (bilinear {t['lst_degc']['bilinear']['rmse']:.3f}; "
-               f"ratio {t['lst_degc']['rmse_ratio']:.2f})")
+    typer.echo(
+        f"  LST   RMSE {t['lst_degc']['sharpened']['rmse']:.3f} degC "
+        f"(bilinear {t['lst_degc']['bilinear']['rmse']:.3f}; "
+        f"ratio {t['lst_degc']['rmse_ratio']:.2f})"
+    )
     typer.echo(f"  DDT   RMSE {t['ddt_degc_days']['rmse']:.1f} degC day, bias {t['ddt_degc_days']['bias']:+.1f}")
     e = t["E"]
-    typer.echo(f"  E     {e['estimated']:.5f} [{e['ci95'][0]:.5f}, {e['ci95'][1]:.5f}] vs truth at sites "
-               f"{e['truth_at_sites']:.5f} ({100 * e['rel_error_vs_sites']:+.1f} %)")
+    typer.echo(
+        f"  E     {e['estimated']:.5f} [{e['ci95'][0]:.5f}, {e['ci95'][1]:.5f}] vs truth at sites "
+        f"{e['truth_at_sites']:.5f} ({100 * e['rel_error_vs_sites']:+.1f} %)"
+    )
     typer.echo(f"  ALT   RMSE {t['alt_m']['rmse']:.3f} m, bias {t['alt_m']['bias']:+.3f} m (all pixels, all years)")
     if "alt_trend" in t:
         tr = t["alt_trend"]
-        typer.echo(f"  trend {tr['area_mean_cm_per_yr']:+.2f} cm/yr area mean vs truth {tr['truth_area_mean_cm_per_yr']:+.2f} "
-                   f"({100 * tr['rel_error_area_mean']:+.0f} %)")
+        typer.echo(
+            f"  trend {tr['area_mean_cm_per_yr']:+.2f} cm/yr area mean vs truth {tr['truth_area_mean_cm_per_yr']:+.2f} "
+            f"({100 * tr['rel_error_area_mean']:+.0f} %)"
+        )
     lo = v["insitu_loo"]
     typer.echo(f"  in-situ leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, n {lo['n']}")
     typer.echo(f"  report: {runs.report_paths(out)[0]}")
@@ -72,15 +96,15 @@ def print_demo_summary(out: Path, v: dict) -> None:
 def run(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to create."),
     engine: str = typer.Option("local", help="local (your GeoTIFFs) or ee (Google Earth Engine)."),
-    inputs: Optional[Path] = typer.Option(None, help="Input directory (local engine; see README: input layout)."),
-    insitu: Optional[Path] = typer.Option(None, help="In-situ ALT CSV (site_id, lon, lat, year, alt_m, ...)."),
-    config: Optional[Path] = typer.Option(None, help="Study config TOML (ee engine; default: the Datong study)."),
-    project: Optional[str] = typer.Option(None, help="Google Cloud project (ee engine; or EE_PROJECT)."),
-    key: Optional[Path] = typer.Option(None, help="Service-account key JSON (ee engine; or GEE_ALT_SERVICE_ACCOUNT_KEY)."),
-    years: Optional[str] = typer.Option(None, help="Years (local engine), e.g. 2000-2024; default: all available."),
+    inputs: Path | None = typer.Option(None, help="Input directory (local engine; see README: input layout)."),
+    insitu: Path | None = typer.Option(None, help="In-situ ALT CSV (site_id, lon, lat, year, alt_m, ...)."),
+    config: Path | None = typer.Option(None, help="Study config TOML (ee engine; default: the Datong study)."),
+    project: str | None = typer.Option(None, help="Google Cloud project (ee engine; or EE_PROJECT)."),
+    key: Path | None = typer.Option(None, help="Service-account key JSON (ee engine; or GEE_ALT_SERVICE_ACCOUNT_KEY)."),
+    years: str | None = typer.Option(None, help="Years (local engine), e.g. 2000-2024; default: all available."),
     seed: int = typer.Option(0, help="Seed of the forests (local engine) and of the calibration bootstrap."),
     trees: int = typer.Option(40, help="Trees per random forest (local engine)."),
-    workers: Optional[int] = WORKERS,
+    workers: int | None = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -106,8 +130,11 @@ def run(
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
         check_at_least(trees, 1, "--trees")
         check_at_least(workers, 1, "--workers")
-        eng = LocalEngine(inputs, parse_years(years) if years else None,
-                          LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers))
+        eng = LocalEngine(
+            inputs,
+            parse_years(years) if years else None,
+            LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers),
+        )
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:
             raise GeeAltError(f"no in-situ table: pass --insitu CSV or put {runs.INSITU_CSV} in {inputs}")
@@ -126,10 +153,16 @@ def run(
     with progress_bars(quiet or as_json) as progress:
         res = pipeline.run(out, eng, insitu, overwrite=overwrite, progress=progress, seed=seed, on_resume=said)
     c = res.calibration.summary
-    summary = {"run": str(out), "engine": engine, "years": res.years,
-               "calibration": {k: c[k] for k in ("E", "E_ci95", "n_used", "n_dropped", "loo")}}
+    summary = {
+        "run": str(out),
+        "engine": engine,
+        "years": res.years,
+        "calibration": {k: c[k] for k in ("E", "E_ci95", "n_used", "n_dropped", "loo")},
+    }
     if as_json:
         echo_json(summary)
     elif not quiet:
-        typer.echo(f"{out}: {len(res.years)} years; E = {c['E']:.5f} [{c['E_ci95'][0]:.5f}, {c['E_ci95'][1]:.5f}], "
-                   f"{c['n_used']} rows used, {c['n_dropped']} dropped; LOO RMSE {c['loo']['rmse_m']:.3f} m")
+        typer.echo(
+            f"{out}: {len(res.years)} years; E = {c['E']:.5f} [{c['E_ci95'][0]:.5f}, {c['E_ci95'][1]:.5f}], "
+            f"{c['n_used']} rows used, {c['n_dropped']} dropped; LOO RMSE {c['loo']['rmse_m']:.3f} m"
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -34,18 +33,27 @@ def calibrate(
     modes = {"auto": "auto", "yes": True, "no": False}
     if by_class not in modes:
         raise GeeAltError(f"--by-class must be auto, yes or no, got '{by_class}'")
-    cal = calibrate_run(run_dir, insitu, seed=seed, n_boot=n_boot, by_class=modes[by_class],
-                        thresholds={"dem_std": dem_std_max, "ndvi_std": ndvi_std_max, "ddt_cv": ddt_cv_max,
-                                    "min_valid_frac": 0.5})
+    cal = calibrate_run(
+        run_dir,
+        insitu,
+        seed=seed,
+        n_boot=n_boot,
+        by_class=modes[by_class],
+        thresholds={"dem_std": dem_std_max, "ndvi_std": ndvi_std_max, "ddt_cv": ddt_cv_max, "min_valid_frac": 0.5},
+    )
     keys = ("E", "E_ci95", "E_sd", "n_used", "n_dropped", "loo", "block_cv", "censoring", "E_by_class")
     if as_json:
         echo_json({k: cal.get(k) for k in keys})
     elif not quiet:
-        typer.echo(f"E = {cal['E']:.5f} m (degC day)^-1/2, 95 % CI [{cal['E_ci95'][0]:.5f}, {cal['E_ci95'][1]:.5f}]; "
-                   f"{cal['n_used']} rows used, {cal['n_dropped']} dropped")
+        typer.echo(
+            f"E = {cal['E']:.5f} m (degC day)^-1/2, 95 % CI [{cal['E_ci95'][0]:.5f}, {cal['E_ci95'][1]:.5f}]; "
+            f"{cal['n_used']} rows used, {cal['n_dropped']} dropped"
+        )
         lo = cal["loo"]
-        typer.echo(f"leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, MAE {lo['mae_m']:.3f} m, "
-                   f"R2 {lo['r2']:.2f}, n {lo['n']}")
+        typer.echo(
+            f"leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, MAE {lo['mae_m']:.3f} m, "
+            f"R2 {lo['r2']:.2f}, n {lo['n']}"
+        )
 
 
 @app.command()
@@ -84,8 +92,10 @@ def validate(
         raise GeeAltError(f"{exc}; rerun 'gee-alt calibrate {run_dir} --insitu CSV' to rewrite it") from None
     out.update(val or {})
     if not isinstance(out.get("insitu_loo"), dict) or "rmse_m" not in out["insitu_loo"]:
-        raise GeeAltError(f"{Path(run_dir) / runs.CALIBRATION} has no leave-one-site-out scores; "
-                          f"rerun 'gee-alt calibrate {run_dir} --insitu CSV'")
+        raise GeeAltError(
+            f"{Path(run_dir) / runs.CALIBRATION} has no leave-one-site-out scores; "
+            f"rerun 'gee-alt calibrate {run_dir} --insitu CSV'"
+        )
     if as_json:
         echo_json(out)
     else:
@@ -93,14 +103,18 @@ def validate(
         typer.echo(f"in-situ leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, n {lo['n']}")
         if "truth" in out:
             t = out["truth"]
-            typer.echo(f"SYNTHETIC truth: LST RMSE ratio to bilinear {t['lst_degc']['rmse_ratio']:.2f}; "
-                       f"ALT RMSE {t['alt_m']['rmse']:.3f} m; E error {100 * t['E']['rel_error_vs_sites']:+.1f} %")
+            typer.echo(
+                f"SYNTHETIC truth: LST RMSE ratio to bilinear {t['lst_degc']['rmse_ratio']:.2f}; "
+                f"ALT RMSE {t['alt_m']['rmse']:.3f} m; E error {100 * t['E']['rel_error_vs_sites']:+.1f} %"
+            )
 
 
 @app.command()
 def trend(
     run_dir: Path = typer.Argument(..., help="Run directory with alt/*.tif."),
-    mask: Optional[Path] = typer.Option(None, help="Polygon GeoJSON (lon/lat), e.g. a mining area: inside vs a ring around it."),
+    mask: Path | None = typer.Option(
+        None, help="Polygon GeoJSON (lon/lat), e.g. a mining area: inside vs a ring around it."
+    ),
     ring_px: int = typer.Option(10, help="Ring width around the polygon, in pixels."),
     as_json: bool = JSON,
     quiet: bool = QUIET,
@@ -112,5 +126,7 @@ def trend(
     if as_json:
         echo_json(res)
     elif not quiet:
-        typer.echo(f"median ALT trend {res['median_slope_cm_per_yr']:+.2f} cm/yr; "
-                   f"{100 * res['pixels_significant_frac_p05']:.1f} % of pixels with p < 0.05")
+        typer.echo(
+            f"median ALT trend {res['median_slope_cm_per_yr']:+.2f} cm/yr; "
+            f"{100 * res['pixels_significant_frac_p05']:.1f} % of pixels with p < 0.05"
+        )

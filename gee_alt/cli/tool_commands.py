@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -36,12 +35,20 @@ def info() -> None:
 def downscale(
     coarse: Path = typer.Argument(..., help="Coarse raster to sharpen (any CRS; every band is sharpened)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output GeoTIFF on the fine grid (float32, nodata NaN)."),
-    dem: Optional[Path] = typer.Option(None, help="Fine DEM (m): defines the grid; adds slope, northness, eastness, illumination."),
-    predictor: Optional[List[Path]] = typer.Option(None, "--predictor", "-p", help="Fine predictor raster (repeatable; all on one grid)."),
+    dem: Path | None = typer.Option(
+        None, help="Fine DEM (m): defines the grid; adds slope, northness, eastness, illumination."
+    ),
+    predictor: list[Path] | None = typer.Option(
+        None, "--predictor", "-p", help="Fine predictor raster (repeatable; all on one grid)."
+    ),
     seed: int = typer.Option(0, help="Seed of the forest."),
     trees: int = typer.Option(40, help="Trees in the forest."),
-    no_residual_correction: bool = typer.Option(False, "--no-residual-correction", help="Do not add back the coarse residual."),
-    temperature: bool = typer.Option(False, "--temperature", help="Bands are temperatures in degC: aggregate radiance-like (T^4)."),
+    no_residual_correction: bool = typer.Option(
+        False, "--no-residual-correction", help="Do not add back the coarse residual."
+    ),
+    temperature: bool = typer.Option(
+        False, "--temperature", help="Bands are temperatures in degC: aggregate radiance-like (T^4)."
+    ),
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -51,19 +58,31 @@ def downscale(
 
     check_output_file(out, overwrite)
     with progress_bars(quiet or as_json) as progress:
-        res = downscale_files(coarse, out, dem=dem, predictors=list(predictor or []), seed=seed, trees=trees,
-                              residual_correction=not no_residual_correction, temperature=temperature, progress=progress)
+        res = downscale_files(
+            coarse,
+            out,
+            dem=dem,
+            predictors=list(predictor or []),
+            seed=seed,
+            trees=trees,
+            residual_correction=not no_residual_correction,
+            temperature=temperature,
+            progress=progress,
+        )
     if as_json:
         echo_json(res)
     elif not quiet:
-        typer.echo(f"{out}: {res['bands']} band(s) on {res['width']}x{res['height']} px, trained on {res['n_train']} coarse pixels")
+        typer.echo(
+            f"{out}: {res['bands']} band(s) on {res['width']}x{res['height']} px, "
+            f"trained on {res['n_train']} coarse pixels"
+        )
 
 
 @insitu_app.command("import-calm")
 def import_calm_cmd(
     calm_csv: Path = typer.Argument(..., help="CALM summary table (';'-separated)."),
     out: Path = typer.Option(..., "--out", "-o", help="Tidy in-situ CSV to write."),
-    bbox: Optional[str] = typer.Option(None, help="Keep sites in west,south,east,north (degrees)."),
+    bbox: str | None = typer.Option(None, help="Keep sites in west,south,east,north (degrees)."),
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
 ) -> None:

@@ -22,7 +22,7 @@ def metrics(err: np.ndarray) -> dict:
     """``{rmse, bias, n}`` of the finite errors (float64)."""
     err = np.asarray(err, "float64")
     err = err[np.isfinite(err)]
-    return {"rmse": float(np.sqrt(np.mean(err ** 2))), "bias": float(np.mean(err)), "n": int(err.size)}
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "bias": float(np.mean(err)), "n": int(err.size)}
 
 
 class DemoScorer:
@@ -51,8 +51,17 @@ class DemoScorer:
         into ``validation.json`` (the report shows its ``truth_table``)."""
         years = result.years
         validation = runs.read_json(self.run, runs.VALIDATION) or {}
-        validation.update({"synthetic": True, "scene": {"seed": self.scene.spec.seed, "size_px": self.scene.spec.size_px,
-                                                        "grid": self.scene.grid, "years": [years[0], years[-1]]}})
+        validation.update(
+            {
+                "synthetic": True,
+                "scene": {
+                    "seed": self.scene.spec.seed,
+                    "size_px": self.scene.spec.size_px,
+                    "grid": self.scene.grid,
+                    "years": [years[0], years[-1]],
+                },
+            }
+        )
         validation["truth"] = self._truth_scores(result)
         if len(years) >= 5 and result.trend is not None:
             validation["truth"]["alt_trend"] = self._trend_vs_truth(result)
@@ -78,7 +87,8 @@ class DemoScorer:
             ddt_err.append((cube["ddt_degc_days"].values[i] - t_ddt).ravel())
             alt_err.append((maps.alt_m[i] - t_alt).ravel())
             # the E a perfect calibration would find on the rows actually used (true DDT, true ALT)
-            sel = np.array([(s, int(yy)) in pairs for s, yy in zip(table.site_id, table.year)]) & (table.year == y)
+            used = np.array([(s, int(yy)) in pairs for s, yy in zip(table.site_id, table.year, strict=True)])
+            sel = used & (table.year == y)
             if sel.any():
                 r, c = lonlat_to_rowcol(self.scene.grid, table.lon[sel], table.lat[sel])
                 r, c = r.astype(int), c.astype(int)
@@ -92,8 +102,14 @@ class DemoScorer:
             "ndvi": {"sharpened": nd_s, "bilinear": nd_b, "rmse_ratio": nd_s["rmse"] / nd_b["rmse"]},
             "lst_degc": {"sharpened": lst_s, "bilinear": lst_b, "rmse_ratio": lst_s["rmse"] / lst_b["rmse"]},
             "ddt_degc_days": metrics(np.concatenate(ddt_err)),
-            "E": {"estimated": e_hat, "ci95": cal.summary["E_ci95"], "truth_at_sites": e_sites, "truth_area_mean": e_area,
-                  "rel_error_vs_sites": e_hat / e_sites - 1.0, "rel_error_vs_area_mean": e_hat / e_area - 1.0},
+            "E": {
+                "estimated": e_hat,
+                "ci95": cal.summary["E_ci95"],
+                "truth_at_sites": e_sites,
+                "truth_area_mean": e_area,
+                "rel_error_vs_sites": e_hat / e_sites - 1.0,
+                "rel_error_vs_area_mean": e_hat / e_area - 1.0,
+            },
             "alt_m": metrics(np.concatenate(alt_err)),
         }
 
@@ -109,11 +125,14 @@ class DemoScorer:
         o_px = result.trend.slope_cm_per_yr.reshape(-1)[pick]
         t_area = series_trend(years, np.nanmean(truth, axis=(1, 2)))
         o_area = series_trend(years, np.nanmean(ours, axis=(1, 2)))
-        return {"truth_median_cm_per_yr": float(np.nanmedian(t_px)), "median_cm_per_yr": float(np.nanmedian(o_px)),
-                "truth_area_mean_cm_per_yr": 100.0 * float(t_area["slope"]),
-                "area_mean_cm_per_yr": 100.0 * float(o_area["slope"]),
-                "rel_error_area_mean": float(o_area["slope"] / t_area["slope"] - 1.0),
-                "pixel_rmse_cm_per_yr": float(np.sqrt(np.nanmean((o_px - t_px) ** 2)))}
+        return {
+            "truth_median_cm_per_yr": float(np.nanmedian(t_px)),
+            "median_cm_per_yr": float(np.nanmedian(o_px)),
+            "truth_area_mean_cm_per_yr": 100.0 * float(t_area["slope"]),
+            "area_mean_cm_per_yr": 100.0 * float(o_area["slope"]),
+            "rel_error_area_mean": float(o_area["slope"] / t_area["slope"] - 1.0),
+            "pixel_rmse_cm_per_yr": float(np.sqrt(np.nanmean((o_px - t_px) ** 2))),
+        }
 
 
 def truth_table(t: dict) -> dict:
@@ -121,21 +140,42 @@ def truth_table(t: dict) -> dict:
     stage -> {gee-alt, reference, comparison, units}."""
     e, tr = t["E"], t.get("alt_trend")
     rows = {
-        "NDVI 30 m, RMSE": {"gee-alt": f"{t['ndvi']['sharpened']['rmse']:.4f}",
-                            "reference": f"bilinear {t['ndvi']['bilinear']['rmse']:.4f}",
-                            "comparison": f"ratio {t['ndvi']['rmse_ratio']:.2f}", "units": "1"},
-        "LST 30 m, RMSE": {"gee-alt": f"{t['lst_degc']['sharpened']['rmse']:.3f}",
-                           "reference": f"bilinear {t['lst_degc']['bilinear']['rmse']:.3f}",
-                           "comparison": f"ratio {t['lst_degc']['rmse_ratio']:.2f}", "units": "degC"},
-        "DDT, RMSE": {"gee-alt": f"{t['ddt_degc_days']['rmse']:.1f}", "reference": "truth",
-                      "comparison": f"bias {t['ddt_degc_days']['bias']:+.1f}", "units": "degC day"},
-        "E (Stefan)": {"gee-alt": f"{e['estimated']:.5f}", "reference": f"truth at sites {e['truth_at_sites']:.5f}",
-                       "comparison": f"error {100 * e['rel_error_vs_sites']:+.1f} %", "units": "m (degC day)^-0.5"},
-        "ALT, RMSE": {"gee-alt": f"{t['alt_m']['rmse']:.3f}", "reference": "truth",
-                      "comparison": f"bias {t['alt_m']['bias']:+.3f}", "units": "m"},
+        "NDVI 30 m, RMSE": {
+            "gee-alt": f"{t['ndvi']['sharpened']['rmse']:.4f}",
+            "reference": f"bilinear {t['ndvi']['bilinear']['rmse']:.4f}",
+            "comparison": f"ratio {t['ndvi']['rmse_ratio']:.2f}",
+            "units": "1",
+        },
+        "LST 30 m, RMSE": {
+            "gee-alt": f"{t['lst_degc']['sharpened']['rmse']:.3f}",
+            "reference": f"bilinear {t['lst_degc']['bilinear']['rmse']:.3f}",
+            "comparison": f"ratio {t['lst_degc']['rmse_ratio']:.2f}",
+            "units": "degC",
+        },
+        "DDT, RMSE": {
+            "gee-alt": f"{t['ddt_degc_days']['rmse']:.1f}",
+            "reference": "truth",
+            "comparison": f"bias {t['ddt_degc_days']['bias']:+.1f}",
+            "units": "degC day",
+        },
+        "E (Stefan)": {
+            "gee-alt": f"{e['estimated']:.5f}",
+            "reference": f"truth at sites {e['truth_at_sites']:.5f}",
+            "comparison": f"error {100 * e['rel_error_vs_sites']:+.1f} %",
+            "units": "m (degC day)^-0.5",
+        },
+        "ALT, RMSE": {
+            "gee-alt": f"{t['alt_m']['rmse']:.3f}",
+            "reference": "truth",
+            "comparison": f"bias {t['alt_m']['bias']:+.3f}",
+            "units": "m",
+        },
     }
     if tr:
-        rows["ALT trend, area mean"] = {"gee-alt": f"{tr['area_mean_cm_per_yr']:+.2f}",
-                                        "reference": f"truth {tr['truth_area_mean_cm_per_yr']:+.2f}",
-                                        "comparison": f"error {100 * tr['rel_error_area_mean']:+.0f} %", "units": "cm/yr"}
+        rows["ALT trend, area mean"] = {
+            "gee-alt": f"{tr['area_mean_cm_per_yr']:+.2f}",
+            "reference": f"truth {tr['truth_area_mean_cm_per_yr']:+.2f}",
+            "comparison": f"error {100 * tr['rel_error_area_mean']:+.0f} %",
+            "units": "cm/yr",
+        }
     return rows

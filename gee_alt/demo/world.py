@@ -32,7 +32,17 @@ from scipy.ndimage import gaussian_filter, uniform_filter
 
 from gee_alt import runs
 from gee_alt.engines.local.layout import InputPaths
-from gee_alt.grid import DATONG_BBOX, Grid, coarsen, grid_from_bbox, lonlat_to_rowcol, make_grid, pixel_size, rowcol_to_lonlat, subgrid
+from gee_alt.grid import (
+    DATONG_BBOX,
+    Grid,
+    coarsen,
+    grid_from_bbox,
+    lonlat_to_rowcol,
+    make_grid,
+    pixel_size,
+    rowcol_to_lonlat,
+    subgrid,
+)
 from gee_alt.science.resample import aggregate
 from gee_alt.science.terrain import illumination
 from gee_alt.units import KELVIN_AT_0_DEGC
@@ -44,8 +54,13 @@ MODIS_ORIGIN_Y = 10007554.677899
 MODIS_250M = 231.656358263958
 MODIS_1KM = 926.625433055833
 
-LANDCOVER_CLASSES = {1: "alpine meadow", 2: "swamp meadow", 3: "alpine steppe", 4: "bare rock and scree",
-                     5: "mining spoil"}
+LANDCOVER_CLASSES = {
+    1: "alpine meadow",
+    2: "swamp meadow",
+    3: "alpine steppe",
+    4: "bare rock and scree",
+    5: "mining spoil",
+}
 # Stefan coefficient per class, m (degC day)^-1/2 (within the plateau range 0.03-0.07).
 E_BY_CLASS = {1: 0.046, 2: 0.041, 3: 0.050, 4: 0.052, 5: 0.055}
 LST_OFFSET_DEGC = {1: 0.0, 2: -1.0, 3: 0.5, 4: 1.0, 5: 2.0}
@@ -64,12 +79,12 @@ class DemoSpec:
     years: tuple[int, ...] = tuple(range(2000, 2025))
     size_px: int = 512
     center_lonlat: tuple[float, float] = (99.17, 38.10)
-    season_start_doy: int = 91          # 1 April
-    n_composites: int = 27              # 27 x 8 days: 1 April - 2 November
+    season_start_doy: int = 91  # 1 April
+    n_composites: int = 27  # 27 x 8 days: 1 April - 2 November
     composite_days: int = 8
     n_sites: int = 60
     heterogeneous_fraction: float = 0.2
-    pad_px: int = 80                    # truth is generated beyond the window so coarse pixels at its edge are real
+    pad_px: int = 80  # truth is generated beyond the window so coarse pixels at its edge are real
 
     def composite_doys(self) -> np.ndarray:
         """First day of year of each thaw-season composite."""
@@ -110,8 +125,11 @@ def modis_grid(fine_grid: Grid, pixel_m: float, margin_px: int = 1) -> Grid:
     c1 = math.ceil((right - MODIS_ORIGIN_X) / pixel_m) + margin_px
     r0 = math.floor((MODIS_ORIGIN_Y - top) / pixel_m) - margin_px
     r1 = math.ceil((MODIS_ORIGIN_Y - bottom) / pixel_m) + margin_px
-    return make_grid(MODIS_SINUSOIDAL, (pixel_m, 0.0, MODIS_ORIGIN_X + c0 * pixel_m, 0.0, -pixel_m,
-                                        MODIS_ORIGIN_Y - r0 * pixel_m), (c1 - c0, r1 - r0))
+    return make_grid(
+        MODIS_SINUSOIDAL,
+        (pixel_m, 0.0, MODIS_ORIGIN_X + c0 * pixel_m, 0.0, -pixel_m, MODIS_ORIGIN_Y - r0 * pixel_m),
+        (c1 - c0, r1 - r0),
+    )
 
 
 class DemoScene:
@@ -144,8 +162,8 @@ class DemoScene:
         yy, xx = np.mgrid[0:n, 0:n] / n
         valley_y = 0.55 + 0.12 * np.sin(2 * np.pi * (xx * 1.3 + rng.uniform()))
         d = np.abs(yy - valley_y)
-        floor = 0.07                                            # half-width of the valley floor (fraction of n)
-        relief = np.clip((d - floor) / (0.6 - floor), 0, None) ** 0.9   # 0 on the floor, rising to the ridges
+        floor = 0.07  # half-width of the valley floor (fraction of n)
+        relief = np.clip((d - floor) / (0.6 - floor), 0, None) ** 0.9  # 0 on the floor, rising to the ridges
         rough = fractal_surface((n, n), 3.4, rng)
         z = 0.3 * d + relief + (0.03 + 0.2 * np.clip(relief, 0, 1)) * rough
         lo, hi = np.percentile(z, [0.5, 99.5])
@@ -166,17 +184,22 @@ class DemoScene:
         from gee_alt.science.terrain import slope_deg
 
         slope = slope_deg(z, pixel_size(self.grid))
-        lc = np.ones(shape, "uint8")                                   # alpine meadow
-        lc[(dry + 0.8 * (self.illumination_outer - self.illumination_outer.mean()) / self.illumination_outer.std() > 0.9)
-           & (z < 4400)] = 3                                           # steppe on dry, sunny slopes
-        lc[(z < 3700) & (wet > 0.2) & (slope < 10)] = 2                # swamp meadow on wet valley floors
-        lc[(z > 4450) | ((z > 4250) & (slope > 28))] = 4               # bare rock and scree
+        lc = np.ones(shape, "uint8")  # alpine meadow
+        lc[
+            (
+                dry + 0.8 * (self.illumination_outer - self.illumination_outer.mean()) / self.illumination_outer.std()
+                > 0.9
+            )
+            & (z < 4400)
+        ] = 3  # steppe on dry, sunny slopes
+        lc[(z < 3700) & (wet > 0.2) & (slope < 10)] = 2  # swamp meadow on wet valley floors
+        lc[(z > 4450) | ((z > 4250) & (slope > 28))] = 4  # bare rock and scree
         # mining spoil: a few rectangular pits and dumps (Muli-like), off the valley floor
         n = shape[0]
-        for k in range(3):
+        for _ in range(3):
             cy, cx = rng.integers(int(0.2 * n), int(0.8 * n), size=2)
             hy, hx = rng.integers(8, 22, size=2)
-            lc[cy - hy:cy + hy, cx - hx:cx + hx] = 5
+            lc[cy - hy : cy + hy, cx - hx : cx + hx] = 5
         return lc
 
     @cached_property
@@ -203,7 +226,7 @@ class DemoScene:
         for k, v in NDVI_BASE.items():
             base[lc == k] = v
         z = self.dem_outer_m
-        veg = (lc <= 3)
+        veg = lc <= 3
         ndvi = base - veg * 0.12 * (z - 4000.0) / 1000.0
         ndvi += veg * 0.05 * smooth_field(lc.shape, 6, _rng(self.spec.seed, 11))
         ndvi += veg * (0.002 * (year - 2012) + 0.02 * rng.standard_normal())
@@ -229,12 +252,21 @@ class DemoScene:
         doys = s.composite_doys() + s.composite_days / 2.0
         coef = np.empty((len(doys), 9))
         for b, doy in enumerate(doys):
-            season = math.sin(2 * math.pi * (doy - 105.0) / 365.0)        # 1 in mid July
+            season = math.sin(2 * math.pi * (doy - 105.0) / 365.0)  # 1 in mid July
             summer = max(season, 0.0)
             t0 = 0.5 + 13.5 * season + 0.06 * (year - 2012) + year_anom + 1.0 * rng.standard_normal()
             gx, gy = 0.6 * rng.standard_normal(2)
-            coef[b] = [t0, gx, gy, -(5.5 + 2.0 * summer), 2.0 + 3.0 * summer, -(4.0 + 6.0 * summer),
-                       0.5 + 0.5 * summer, 3.0, 1.0]
+            coef[b] = [
+                t0,
+                gx,
+                gy,
+                -(5.5 + 2.0 * summer),
+                2.0 + 3.0 * summer,
+                -(4.0 + 6.0 * summer),
+                0.5 + 0.5 * summer,
+                3.0,
+                1.0,
+            ]
         return (coef @ basis).reshape(len(doys), ny, nx).astype("float32")
 
     def ddt_true_outer(self, lst_outer: np.ndarray) -> np.ndarray:
@@ -274,9 +306,9 @@ class DemoScene:
         rad = rad.reshape(n_b, ny // 4, 4, nx // 4, 4).mean(axis=(2, 4))
         rad = uniform_filter(uniform_filter(rad, (1, 4, 4), mode="nearest"), (1, 4, 4), mode="nearest")
         mean, _, cover = aggregate(rad, coarsen(self.outer_grid, 4), self.lst_grid, with_std=False)
-        obs = mean ** 0.25 - KELVIN_AT_0_DEGC + 0.4 * rng.standard_normal(mean.shape)
+        obs = mean**0.25 - KELVIN_AT_0_DEGC + 0.4 * rng.standard_normal(mean.shape)
         obs[:, cover < 0.99] = np.nan
-        for b in range(obs.shape[0]):            # clouds left in the 8-day composite: 0-20 % of pixels
+        for b in range(obs.shape[0]):  # clouds left in the 8-day composite: 0-20 % of pixels
             f = smooth_field(obs.shape[1:], 1.5, rng)
             obs[b][f > np.quantile(f, 1.0 - rng.uniform(0.0, 0.2))] = np.nan
         return obs.astype("float32")
@@ -293,7 +325,7 @@ class DemoScene:
         mixed = maximum_filter(lc, size=9) != minimum_filter(lc, size=9)
         edge = 12
         ok = np.zeros_like(mixed)
-        ok[edge:n - edge, edge:n - edge] = True
+        ok[edge : n - edge, edge : n - edge] = True
         # boreholes sit on gentle, uniform ground (DEM std in a 7 x 7 window < 8 m) as real
         # monitoring sites do; heterogeneous ones straddle a land-cover edge
         from scipy.ndimage import uniform_filter as _uf
@@ -310,7 +342,7 @@ class DemoScene:
         quota = np.maximum(1, np.round(n_h * share / share.sum())).astype(int)
         quota[np.argmax(quota)] += n_h - quota.sum()
         picks = []
-        for k, q in zip(classes, quota):
+        for k, q in zip(classes, quota, strict=True):
             ck = cand_h[lc[cand_h[:, 0], cand_h[:, 1]] == k]
             picks.append(ck[rng.choice(len(ck), min(q, len(ck)), replace=False)])
         pick_h = np.vstack(picks)
@@ -362,7 +394,7 @@ def borehole_records(scene: DemoScene, alt_by_year: dict[int, np.ndarray]) -> li
         ys = sorted(rng.choice(years, size=min(n_years, len(years)), replace=False).tolist())
         spot = (r, c)
         if not st["homogeneous"][i]:
-            win = lc[r - 4:r + 5, c - 4:c + 5]
+            win = lc[r - 4 : r + 5, c - 4 : c + 5]
             other = np.argwhere(win != lc[r, c])
             if len(other):
                 dr, dc = other[rng.integers(len(other))] - 4
@@ -374,10 +406,19 @@ def borehole_records(scene: DemoScene, alt_by_year: dict[int, np.ndarray]) -> li
             censored = ""
             if st["method"][i] == "probe" and val > PROBE_MAX_M:
                 val, censored = PROBE_MAX_M, ">"
-            recs.append({"site_id": f"SYN{i + 1:03d}", "lon": round(float(st["lon"][i]), 6),
-                         "lat": round(float(st["lat"][i]), 6), "year": int(y), "alt_m": round(val, 3),
-                         "method": str(st["method"][i]), "source": "synthetic demo (gee-alt)",
-                         "homogeneous": flag, "censored": censored})
+            recs.append(
+                {
+                    "site_id": f"SYN{i + 1:03d}",
+                    "lon": round(float(st["lon"][i]), 6),
+                    "lat": round(float(st["lat"][i]), 6),
+                    "year": int(y),
+                    "alt_m": round(val, 3),
+                    "method": str(st["method"][i]),
+                    "source": "synthetic demo (gee-alt)",
+                    "homogeneous": flag,
+                    "censored": censored,
+                }
+            )
     return recs
 
 
@@ -388,9 +429,9 @@ INSITU_COLUMNS = ["site_id", "lon", "lat", "year", "alt_m", "method", "source", 
 class TruthSample:
     """Truth kept in memory for scoring: values at a fixed random sample of window pixels."""
 
-    index: np.ndarray                                 # flat pixel indices into the window
-    ndvi: dict[int, np.ndarray] = field(default_factory=dict)       # year -> (n,)
-    lst_degc: dict[int, np.ndarray] = field(default_factory=dict)   # year -> (composite, n)
+    index: np.ndarray  # flat pixel indices into the window
+    ndvi: dict[int, np.ndarray] = field(default_factory=dict)  # year -> (n,)
+    lst_degc: dict[int, np.ndarray] = field(default_factory=dict)  # year -> (composite, n)
 
 
 def _write_year(scene: DemoScene, inputs_dir: Path, truth_dir: Path, year: int, index: np.ndarray) -> dict:
@@ -406,33 +447,70 @@ def _write_year(scene: DemoScene, inputs_dir: Path, truth_dir: Path, year: int, 
     alt = (scene.crop(scene.e_outer) * np.sqrt(ddt)).astype("float32")
     ytag = {**syn, "year": year}
     layout = InputPaths(inputs_dir)
-    write_cog(layout.landsat_ndvi_path(year), scene.landsat_ndvi(year, ndvi_o), scene.grid,
-              tags={**ytag, "units": "1", "sensor": "Landsat-like (synthetic)"}, band_descriptions=["ndvi"])
-    write_cog(layout.modis_ndvi_path(year), scene.modis_ndvi(year, ndvi_o), scene.ndvi_grid,
-              tags={**ytag, "units": "1", "sensor": "MODIS-like 250 m (synthetic)"}, band_descriptions=["ndvi"])
+    write_cog(
+        layout.landsat_ndvi_path(year),
+        scene.landsat_ndvi(year, ndvi_o),
+        scene.grid,
+        tags={**ytag, "units": "1", "sensor": "Landsat-like (synthetic)"},
+        band_descriptions=["ndvi"],
+    )
+    write_cog(
+        layout.modis_ndvi_path(year),
+        scene.modis_ndvi(year, ndvi_o),
+        scene.ndvi_grid,
+        tags={**ytag, "units": "1", "sensor": "MODIS-like 250 m (synthetic)"},
+        band_descriptions=["ndvi"],
+    )
     starts = [(dt.date(year, 1, 1) + dt.timedelta(days=int(d) - 1)).isoformat() for d in scene.spec.composite_doys()]
-    write_cog(layout.modis_lst_path(year), scene.modis_lst(year, lst_o), scene.lst_grid,
-              tags={**ytag, "units": "degC", "sensor": "MODIS-like 1 km LST (synthetic)",
-                    "quantity": "daily-mean land surface temperature, 8-day composite"},
-              band_descriptions=starts, band_tags=[{"days": scene.spec.composite_days}] * len(starts))
-    write_cog(truth_dir / runs.truth_name("ddt", year), ddt, scene.grid, tags={**ytag, "units": "degC day", "quantity": "true DDT"})
-    write_cog(truth_dir / runs.truth_name("alt", year), alt, scene.grid, tags={**ytag, "units": "m", "quantity": "true ALT"})
-    return {"year": year, "ndvi": scene.crop(ndvi_o).reshape(-1)[index],
-            "lst": scene.crop(lst_o).reshape(lst_o.shape[0], -1)[:, index], "alt": alt}
+    write_cog(
+        layout.modis_lst_path(year),
+        scene.modis_lst(year, lst_o),
+        scene.lst_grid,
+        tags={
+            **ytag,
+            "units": "degC",
+            "sensor": "MODIS-like 1 km LST (synthetic)",
+            "quantity": "daily-mean land surface temperature, 8-day composite",
+        },
+        band_descriptions=starts,
+        band_tags=[{"days": scene.spec.composite_days}] * len(starts),
+    )
+    write_cog(
+        truth_dir / runs.truth_name("ddt", year),
+        ddt,
+        scene.grid,
+        tags={**ytag, "units": "degC day", "quantity": "true DDT"},
+    )
+    write_cog(
+        truth_dir / runs.truth_name("alt", year), alt, scene.grid, tags={**ytag, "units": "m", "quantity": "true ALT"}
+    )
+    return {
+        "year": year,
+        "ndvi": scene.crop(ndvi_o).reshape(-1)[index],
+        "lst": scene.crop(lst_o).reshape(lst_o.shape[0], -1)[:, index],
+        "alt": alt,
+    }
 
 
 _SCENES: dict = {}
 
 
 def _write_year_in_worker(spec: DemoSpec, inputs_dir, truth_dir, year, index) -> dict:
-    if spec not in _SCENES:                 # one scene per worker process: terrain is built once
+    if spec not in _SCENES:  # one scene per worker process: terrain is built once
         _SCENES.clear()
         _SCENES[spec] = DemoScene(spec)
     return _write_year(_SCENES[spec], Path(inputs_dir), Path(truth_dir), year, index)
 
 
-def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str | Path, years: list[int],
-                      progress=None, n_sample: int = 20000, workers: int = 1) -> TruthSample:
+def write_demo_inputs(
+    scene: DemoScene,
+    inputs_dir: str | Path,
+    truth_dir: str | Path,
+    years: list[int],
+    progress=None,
+    n_sample: int = 20000,
+    workers: int = 1,
+) -> TruthSample:
     """Write the scene's synthetic inputs (the local layout) and its truth; returns a truth sample.
 
     ``inputs_dir`` gets dem.tif, landcover.tif, landsat_ndvi/, modis_ndvi/, modis_lst/ and
@@ -448,14 +526,28 @@ def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str |
 
     inputs_dir, truth_dir = Path(inputs_dir), Path(truth_dir)
     syn = {"synthetic": 1, "source": "gee-alt synthetic demo scene (not a measurement)", "seed": scene.spec.seed}
-    write_cog(runs.dem_path(inputs_dir), scene.crop(scene.dem_outer_m), scene.grid, tags={**syn, "units": "m"},
-              band_descriptions=["elevation_m"])
-    write_cog(runs.landcover_path(inputs_dir), scene.crop(scene.landcover_outer).astype("float32"), scene.grid,
-              tags={**syn, "units": "class", "classes": LANDCOVER_CLASSES}, band_descriptions=["landcover"])
-    write_cog(truth_dir / runs.truth_name("e"), scene.crop(scene.e_outer), scene.grid,
-              tags={**syn, "units": "m (degC day)^-0.5", "quantity": "true Stefan coefficient E"})
+    write_cog(
+        runs.dem_path(inputs_dir),
+        scene.crop(scene.dem_outer_m),
+        scene.grid,
+        tags={**syn, "units": "m"},
+        band_descriptions=["elevation_m"],
+    )
+    write_cog(
+        runs.landcover_path(inputs_dir),
+        scene.crop(scene.landcover_outer).astype("float32"),
+        scene.grid,
+        tags={**syn, "units": "class", "classes": LANDCOVER_CLASSES},
+        band_descriptions=["landcover"],
+    )
+    write_cog(
+        truth_dir / runs.truth_name("e"),
+        scene.crop(scene.e_outer),
+        scene.grid,
+        tags={**syn, "units": "m (degC day)^-0.5", "quantity": "true Stefan coefficient E"},
+    )
     rng = _rng(scene.spec.seed, 50)
-    n_pix = scene.spec.size_px ** 2
+    n_pix = scene.spec.size_px**2
     sample = TruthSample(index=np.sort(rng.choice(n_pix, size=min(n_sample, n_pix), replace=False)))
     alt_by_year = {}
 
@@ -472,8 +564,10 @@ def write_demo_inputs(scene: DemoScene, inputs_dir: str | Path, truth_dir: str |
             consume(_write_year(scene, inputs_dir, truth_dir, year, sample.index))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_write_year_in_worker, scene.spec, str(inputs_dir), str(truth_dir), y, sample.index)
-                       for y in years]
+            futures = [
+                pool.submit(_write_year_in_worker, scene.spec, str(inputs_dir), str(truth_dir), y, sample.index)
+                for y in years
+            ]
             for fut in futures:
                 consume(fut.result())
     recs = borehole_records(scene, alt_by_year)

@@ -47,8 +47,14 @@ def _days(d: _dt.date) -> float:
     return float((d - EPOCH).days)
 
 
-def build_alt_dataset(ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *, calibration: dict | None = None,
-                      title: str = "Permafrost active-layer thickness (Stefan, downscaled MODIS LST)") -> xr.Dataset:
+def build_alt_dataset(
+    ddt_cube: xr.Dataset,
+    alt_m,
+    alt_sd_m=None,
+    *,
+    calibration: dict | None = None,
+    title: str = "Permafrost active-layer thickness (Stefan, downscaled MODIS LST)",
+) -> xr.Dataset:
     """The CF dataset (not yet written) from a DDT cube and ALT arrays ``(year, y, x)`` in m."""
     grid = grid_of(ddt_cube)
     years = [int(y) for y in ddt_cube["year"].values]
@@ -60,39 +66,71 @@ def build_alt_dataset(ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *, calibration
     time = np.array([_days(_dt.date(y, 7, 1)) for y in years])
     bnds = np.array([[_days(_dt.date(y, 1, 1)), _days(_dt.date(y + 1, 1, 1))] for y in years])
     data_vars = {
-        "alt_m": (dims, alt, {"standard_name": "permafrost_active_layer_thickness", "long_name":
-                              "active-layer thickness (end-of-season thaw depth), Stefan ALT = E*sqrt(DDT)",
-                              "units": "m"}),
-        "ddt_degc_days": (dims, np.asarray(ddt_cube[DDT_VAR].values, np.float32),
-                          {"long_name": "thawing degree-days of surface temperature (sum of max(T, 0 degC) per day)",
-                           "units": "degC day"}),
+        "alt_m": (
+            dims,
+            alt,
+            {
+                "standard_name": "permafrost_active_layer_thickness",
+                "long_name": "active-layer thickness (end-of-season thaw depth), Stefan ALT = E*sqrt(DDT)",
+                "units": "m",
+            },
+        ),
+        "ddt_degc_days": (
+            dims,
+            np.asarray(ddt_cube[DDT_VAR].values, np.float32),
+            {
+                "long_name": "thawing degree-days of surface temperature (sum of max(T, 0 degC) per day)",
+                "units": "degC day",
+            },
+        ),
         "time_bnds": (("time", "nv"), bnds, {}),
     }
     if alt_sd_m is not None:
         sd = np.asarray(alt_sd_m, np.float32)
         if sd.shape != shape:
             raise GeeAltError(f"ALT sd array shape {sd.shape} != DDT cube shape {shape}")
-        data_vars["alt_sd_m"] = (dims, sd, {"standard_name": "permafrost_active_layer_thickness standard_error",
-                                            "long_name": "1-sigma spread of active-layer thickness (first-order "
-                                                         "propagation of DDT spread and the uncertainty of E)",
-                                            "units": "m"})
+        data_vars["alt_sd_m"] = (
+            dims,
+            sd,
+            {
+                "standard_name": "permafrost_active_layer_thickness standard_error",
+                "long_name": "1-sigma spread of active-layer thickness (first-order "
+                "propagation of DDT spread and the uncertainty of E)",
+                "units": "m",
+            },
+        )
         data_vars["alt_m"][2]["ancillary_variables"] = "alt_sd_m"
     if DDT_SD_VAR in ddt_cube:
-        data_vars["ddt_sd_degc_days"] = (dims, np.asarray(ddt_cube[DDT_SD_VAR].values, np.float32),
-                                         {"long_name": "1-sigma spread of thawing degree-days", "units": "degC day"})
+        data_vars["ddt_sd_degc_days"] = (
+            dims,
+            np.asarray(ddt_cube[DDT_SD_VAR].values, np.float32),
+            {"long_name": "1-sigma spread of thawing degree-days", "units": "degC day"},
+        )
     coords = {
-        "time": ("time", time, {"standard_name": "time", "long_name": "middle of the year",
-                                "units": "days since 1970-01-01", "calendar": "standard", "axis": "T",
-                                "bounds": "time_bnds"}),
+        "time": (
+            "time",
+            time,
+            {
+                "standard_name": "time",
+                "long_name": "middle of the year",
+                "units": "days since 1970-01-01",
+                "calendar": "standard",
+                "axis": "T",
+                "bounds": "time_bnds",
+            },
+        ),
         "year": ("time", np.asarray(years, np.int32), {"long_name": "calendar year"}),
         "x": ("x", np.asarray(ddt_cube["x"].values, float)),
         "y": ("y", np.asarray(ddt_cube["y"].values, float)),
     }
     attrs = {
-        "Conventions": "CF-1.8", "title": title, "source": f"gee-alt {__version__}",
-        "history": f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')} written by gee-alt {__version__}",
+        "Conventions": "CF-1.8",
+        "title": title,
+        "source": f"gee-alt {__version__}",
+        "history": f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} written by gee-alt {__version__}",
         "references": "Zhang et al. (2025) Remote Sensing 17(20):3482, doi:10.3390/rs17203482",
-        "engine": str(ddt_cube.attrs.get("engine", "")), "synthetic": int(ddt_cube.attrs.get("synthetic", 0)),
+        "engine": str(ddt_cube.attrs.get("engine", "")),
+        "synthetic": int(ddt_cube.attrs.get("synthetic", 0)),
         "thaw_season": str(ddt_cube.attrs.get("thaw_season", "")),
     }
     if calibration:
@@ -107,8 +145,15 @@ def build_alt_dataset(ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *, calibration
     return write_georeferencing(xr.Dataset(data_vars, coords=coords, attrs=attrs), grid)
 
 
-def write_alt_netcdf(path: str | os.PathLike, ddt_cube: xr.Dataset, alt_m, alt_sd_m=None, *,
-                     calibration: dict | None = None, engine: str | None = None) -> Path:
+def write_alt_netcdf(
+    path: str | os.PathLike,
+    ddt_cube: xr.Dataset,
+    alt_m,
+    alt_sd_m=None,
+    *,
+    calibration: dict | None = None,
+    engine: str | None = None,
+) -> Path:
     """Write the CF NetCDF of all years atomically (see module docstring); returns the path."""
     ds = build_alt_dataset(ddt_cube, alt_m, alt_sd_m, calibration=calibration)
     engine = engine or available_engine()

@@ -58,7 +58,7 @@ def parse_coordinate(text: str, axis: str) -> tuple[float, list[str]]:
     m = re.search(r"([NSEWnsew])\s*$", s)
     if m:
         hemi = m.group(1).upper()
-        s = s[:m.start()].strip()
+        s = s[: m.start()].strip()
     if hemi and ((axis == "lat") != (hemi in "NS")):
         raise CoordError(f"{axis} {text.strip()!r} has hemisphere {hemi}")
     nums = _NUM.findall(s)
@@ -70,7 +70,7 @@ def parse_coordinate(text: str, axis: str) -> tuple[float, list[str]]:
     vals = [float(n.replace(",", ".")) for n in nums]
     if len(vals) > 1 and vals[0] != int(vals[0]):
         raise CoordError(f"{axis} {clean_cell(text)!r}: fractional degrees followed by minutes")
-    for v, unit in zip(vals[1:], ("minutes", "seconds")):
+    for v, unit in zip(vals[1:], ("minutes", "seconds"), strict=False):
         if v >= 60:
             raise CoordError(f"{axis} {clean_cell(text)!r}: {unit} {v:g} >= 60")
     deg = vals[0] + (vals[1] / 60 if len(vals) > 1 else 0) + (vals[2] / 3600 if len(vals) > 2 else 0)
@@ -119,7 +119,8 @@ def _find_layout(rows: list[list[str]]):
 
 
 def _stem_consistency(records: list[dict], max_deg: float = 1.0) -> list[tuple[str, str]]:
-    """Report plots (``R29 A``, ``R29 B``: code, space, letter) whose coordinates differ from their first sibling by > ``max_deg``.
+    """Report plots (``R29 A``, ``R29 B``: code, space, letter) whose coordinates differ from their
+    first sibling by > ``max_deg``.
 
     Such sub-sites are plots of one site a few hundred metres apart, so a jump of degrees is a
     typo (e.g. ``R29 B`` lon 71°25' E next to 129°25' E). They stay imported; the report flags them.
@@ -137,8 +138,13 @@ def _stem_consistency(records: list[dict], max_deg: float = 1.0) -> list[tuple[s
             continue
         sid, lon0, lat0 = first[stem]
         if abs(rec["lon"] - lon0) > max_deg or abs(rec["lat"] - lat0) > max_deg:
-            out.append((rec["site_id"], f"coordinates ({rec['lat']:.4f}, {rec['lon']:.4f}) differ from sibling {sid} "
-                                        f"({lat0:.4f}, {lon0:.4f}) by more than {max_deg:g} deg: possible typo (imported)"))
+            out.append(
+                (
+                    rec["site_id"],
+                    f"coordinates ({rec['lat']:.4f}, {rec['lon']:.4f}) differ from sibling {sid} "
+                    f"({lat0:.4f}, {lon0:.4f}) by more than {max_deg:g} deg: possible typo (imported)",
+                )
+            )
     return out
 
 
@@ -172,8 +178,11 @@ def import_calm(path: str | os.PathLike, bbox=None) -> tuple[InsituTable, list[t
     records: list[dict] = []
     report: list[tuple[str, str]] = []
     seen_codes: dict[str, str] = {}
-    for r, line in zip(rows[hdr + 1:], lines[hdr + 1:]):
-        cell = lambda j: clean_cell(r[j]) if j < len(r) else ""  # noqa: E731
+    for r, line in zip(rows[hdr + 1 :], lines[hdr + 1 :], strict=False):
+
+        def cell(j: int, r: list[str] = r) -> str:
+            return clean_cell(r[j]) if j < len(r) else ""
+
         code = re.sub(r"\s+", " ", cell(0))
         if not code and not any(clean_cell(c) for c in r):
             continue
@@ -216,9 +225,17 @@ def import_calm(path: str | os.PathLike, bbox=None) -> tuple[InsituTable, list[t
             notes = [x for x in base_notes if x]
             if flag == "*":
                 notes.append("flag '*' in source")
-            rec_raw = {"site_id": site_id, "lon": repr(lon), "lat": repr(lat), "year": str(year),
-                       "alt_m": repr(cm / 100.0), "censored": cens, "method": cell(method_col),
-                       "source": SOURCE, "notes": " | ".join(notes)}
+            rec_raw = {
+                "site_id": site_id,
+                "lon": repr(lon),
+                "lat": repr(lat),
+                "year": str(year),
+                "alt_m": repr(cm / 100.0),
+                "censored": cens,
+                "method": cell(method_col),
+                "source": SOURCE,
+                "notes": " | ".join(notes),
+            }
             try:
                 site_recs.append(validate_row(rec_raw))
             except ValueError as exc:
@@ -231,7 +248,9 @@ def import_calm(path: str | os.PathLike, bbox=None) -> tuple[InsituTable, list[t
         records.extend(site_recs)
     report.extend(_stem_consistency(records))
     if not records:
-        raise GeeAltError(f"CALM table {p.name}: no usable thaw-depth value"
-                          + (f" inside bbox {tuple(bbox)}" if bbox is not None else ""))
+        raise GeeAltError(
+            f"CALM table {p.name}: no usable thaw-depth value"
+            + (f" inside bbox {tuple(bbox)}" if bbox is not None else "")
+        )
     table = make_insitu_table(records, source_path=str(p))
     return table, report

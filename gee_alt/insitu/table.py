@@ -95,8 +95,9 @@ class InsituTable:
         return np.array([None if pd.isna(v) else bool(v) for v in self.df["homogeneous"]], dtype=object)
 
 
-def make_insitu_table(records: list[dict], rejected: list[tuple[int, str]] | None = None,
-                      source_path: str = "") -> InsituTable:
+def make_insitu_table(
+    records: list[dict], rejected: list[tuple[int, str]] | None = None, source_path: str = ""
+) -> InsituTable:
     """Build an :class:`InsituTable` from already-validated dicts (missing optional keys filled)."""
     rows = []
     for r in records:
@@ -106,14 +107,17 @@ def make_insitu_table(records: list[dict], rejected: list[tuple[int, str]] | Non
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     df = df.astype({"site_id": object, "lon": float, "lat": float, "alt_m": float})
     df["year"] = df["year"].astype("int64") if len(df) else df["year"].astype("int64")
-    df["homogeneous"] = pd.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
-                                  for v in df["homogeneous"]], dtype="boolean")
+    df["homogeneous"] = pd.array(
+        [None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v) for v in df["homogeneous"]],
+        dtype="boolean",
+    )
     for c in ("censored", "method", "source", "notes"):
         df[c] = df[c].fillna("").astype(str)
     return InsituTable(df, list(rejected or []), source_path)
 
 
 # ---------------------------------------------------------------- parsing helpers (pure)
+
 
 def sniff_delimiter(header_line: str) -> str:
     """The delimiter of a CSV header line: the most frequent of ``;``, ``,``, tab (``,`` on ties)."""
@@ -183,7 +187,9 @@ def validate_row(raw: dict, bbox=None, decimal_comma: bool = False) -> dict:
     except ValueError:
         raise ValueError(f"year is not a number: {clean_cell(raw.get('year', ''))!r}") from None
     if not math.isfinite(y) or y != int(y) or not YEAR_RANGE[0] <= y <= YEAR_RANGE[1]:
-        raise ValueError(f"year {clean_cell(raw.get('year', ''))!r} is not a whole year in {YEAR_RANGE[0]}..{YEAR_RANGE[1]}")
+        raise ValueError(
+            f"year {clean_cell(raw.get('year', ''))!r} is not a whole year in {YEAR_RANGE[0]}..{YEAR_RANGE[1]}"
+        )
     rec["year"] = int(y)
     try:
         alt, flag = parse_censored_value(raw.get("alt_m", ""), decimal_comma)
@@ -203,26 +209,31 @@ def validate_row(raw: dict, bbox=None, decimal_comma: bool = False) -> dict:
     try:
         rec["homogeneous"] = parse_bool(raw.get("homogeneous", ""))
     except ValueError:
-        raise ValueError(f"homogeneous must be true/false/empty, got {clean_cell(raw.get('homogeneous', ''))!r}") from None
+        raise ValueError(
+            f"homogeneous must be true/false/empty, got {clean_cell(raw.get('homogeneous', ''))!r}"
+        ) from None
     for c in ("method", "source", "notes"):
         rec[c] = clean_cell(raw.get(c, ""))
     if bbox is not None:
         w, s, e, n = bbox
         if not (w <= rec["lon"] <= e and s <= rec["lat"] <= n):
-            raise ValueError(f"outside bbox: lon {rec['lon']:g}, lat {rec['lat']:g} not in "
-                             f"{w:.4f}..{e:.4f} E, {s:.4f}..{n:.4f} N")
+            raise ValueError(
+                f"outside bbox: lon {rec['lon']:g}, lat {rec['lat']:g} not in {w:.4f}..{e:.4f} E, {s:.4f}..{n:.4f} N"
+            )
     return rec
 
 
 def _decode(data: bytes, name: str) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):          # UTF-16 with BOM (spreadsheet exports)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with BOM (spreadsheet exports)
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             pass
     if b"\x00" in data[:4096]:
-        raise GeeAltError(f"{name} is not a text CSV file (it holds binary data); "
-                          f"give a CSV with columns {', '.join(REQUIRED_COLUMNS)}")
+        raise GeeAltError(
+            f"{name} is not a text CSV file (it holds binary data); "
+            f"give a CSV with columns {', '.join(REQUIRED_COLUMNS)}"
+        )
     for enc in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return data.decode(enc)
@@ -249,8 +260,10 @@ def parse_insitu_text(text: str, bbox=None, name: str = "in-situ table") -> Insi
         found = ", ".join(h for h in (header or []) if h)
         found = "".join(ch if ch.isprintable() else "?" for ch in found)
         found = found if len(found) <= 80 else found[:77] + "..."
-        raise GeeAltError(f"{name} lacks required column(s) {', '.join(missing)} (found: {found or 'none'}); "
-                          "the header must name them, separated by ',' or ';'")
+        raise GeeAltError(
+            f"{name} lacks required column(s) {', '.join(missing)} (found: {found or 'none'}); "
+            "the header must name them, separated by ',' or ';'"
+        )
     idx = {h: i for i, h in enumerate(header) if h}
     records, rejected, seen = [], [], {}
     for row in reader:
@@ -271,8 +284,10 @@ def parse_insitu_text(text: str, bbox=None, name: str = "in-situ table") -> Insi
         records.append(rec)
     if not records:
         first = f": row {rejected[0][0]}: {rejected[0][1]}" if rejected else ""
-        raise GeeAltError(f"{name} has no usable rows ({len(rejected)} rejected{first}); "
-                          "fix the rows or the columns (site_id, lon, lat, year, alt_m in m, WGS84 degrees)")
+        raise GeeAltError(
+            f"{name} has no usable rows ({len(rejected)} rejected{first}); "
+            "fix the rows or the columns (site_id, lon, lat, year, alt_m in m, WGS84 degrees)"
+        )
     return make_insitu_table(records, rejected)
 
 

@@ -60,7 +60,7 @@ def window_stats(win: np.ndarray) -> dict[str, np.ndarray]:
         s = np.where(fin, win, 0.0).sum(axis=(1, 2))
         mean = np.where(n > 0, s / n, np.nan)
         dev = np.where(fin, win - mean[:, None, None], 0.0)
-        std = np.where(n > 0, np.sqrt((dev ** 2).sum(axis=(1, 2)) / np.maximum(n, 1)), np.nan)
+        std = np.where(n > 0, np.sqrt((dev**2).sum(axis=(1, 2)) / np.maximum(n, 1)), np.nan)
         cv = np.where(np.abs(mean) > 0, std / np.abs(mean), np.nan)
     return {"std": std, "mean": mean, "cv": cv, "valid_frac": n / n_tot}
 
@@ -77,8 +77,8 @@ def site_heterogeneity(fields: dict, grid: Grid, lon, lat, radius_px: int = 3) -
     lat = np.atleast_1d(np.asarray(lat, float))
     rowf, colf = lonlat_to_rowcol(grid, lon, lat)
     finite = np.isfinite(rowf) & np.isfinite(colf)
-    row = np.where(finite, np.floor(np.where(finite, rowf, -1)), -10**6).astype(np.int64)
-    col = np.where(finite, np.floor(np.where(finite, colf, -1)), -10**6).astype(np.int64)
+    row = np.where(finite, np.floor(np.where(finite, rowf, -1)), -(10**6)).astype(np.int64)
+    col = np.where(finite, np.floor(np.where(finite, colf, -1)), -(10**6)).astype(np.int64)
     out: dict[str, np.ndarray] = {"row": row, "col": col}
     inside = None
     for name, field in fields.items():
@@ -113,8 +113,10 @@ def screen_sites(table, het: dict, thresholds: dict | None = None) -> tuple[np.n
     user = dict(thresholds or {})
     for k in user:
         if k != "min_valid_frac" and user[k] is not None and k not in het:
-            raise GeeAltError(f"homogeneity threshold '{k}' names no computed metric "
-                              f"(have: {', '.join(sorted(k2 for k2 in het if k2 not in ('row', 'col', 'inside')))})")
+            raise GeeAltError(
+                f"homogeneity threshold '{k}' names no computed metric "
+                f"(have: {', '.join(sorted(k2 for k2 in het if k2 not in ('row', 'col', 'inside')))})"
+            )
     thr.update(user)
     reasons: list[list[str]] = [[] for _ in range(n)]
     inside = np.asarray(het["inside"], bool)
@@ -126,7 +128,7 @@ def screen_sites(table, het: dict, thresholds: dict | None = None) -> tuple[np.n
             if k.endswith("_valid_frac"):
                 v = np.asarray(het[k], float)
                 for i in np.flatnonzero(inside & (v < minv)):
-                    reasons[i].append(f"{k[:-len('_valid_frac')]} window mostly NaN ({v[i]:.0%} valid < {minv:.0%})")
+                    reasons[i].append(f"{k[: -len('_valid_frac')]} window mostly NaN ({v[i]:.0%} valid < {minv:.0%})")
     for k, t in thr.items():
         if t is None or k not in het:
             continue

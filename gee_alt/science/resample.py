@@ -29,14 +29,31 @@ def _warp(src: np.ndarray, src_grid: Grid, dst_grid: Grid, resampling: Resamplin
     if squeeze:
         src = src[None]
     dst = np.full((src.shape[0], *shape_yx(dst_grid)), fill, dtype=dtype)
-    reproject(source=src, destination=dst, src_transform=affine_of(src_grid), src_crs=src_grid["crs"],
-              dst_transform=affine_of(dst_grid), dst_crs=dst_grid["crs"], src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=resampling, num_threads=2, warp_mem_limit=512)
+    reproject(
+        source=src,
+        destination=dst,
+        src_transform=affine_of(src_grid),
+        src_crs=src_grid["crs"],
+        dst_transform=affine_of(dst_grid),
+        dst_crs=dst_grid["crs"],
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+        resampling=resampling,
+        num_threads=2,
+        warp_mem_limit=512,
+    )
     return dst[0] if squeeze else dst
 
 
-def aggregate(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, *, radiance: bool = False,
-              with_std: bool = True, cache: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def aggregate(
+    fine: np.ndarray,
+    fine_grid: Grid,
+    coarse_grid: Grid,
+    *,
+    radiance: bool = False,
+    with_std: bool = True,
+    cache: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Aggregate fine ``(band, y, x)`` onto ``coarse_grid``.
 
     Returns ``(mean, std, coverage)``: mean and std of the valid fine pixels in each coarse
@@ -53,8 +70,16 @@ def aggregate(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, *, radiance:
     if not cache:
         mean, std = _aggregate_bands(fine, fine_grid, coarse_grid, radiance, with_std)
         return mean, std, coverage_fraction(np.isfinite(fine[0]), fine_grid, coarse_grid)
-    keys = [(hashlib.blake2b(np.ascontiguousarray(b).tobytes(), digest_size=16).hexdigest(),
-             repr(fine_grid), repr(coarse_grid), radiance, with_std) for b in fine]
+    keys = [
+        (
+            hashlib.blake2b(np.ascontiguousarray(b).tobytes(), digest_size=16).hexdigest(),
+            repr(fine_grid),
+            repr(coarse_grid),
+            radiance,
+            with_std,
+        )
+        for b in fine
+    ]
     todo = [i for i, k in enumerate(keys) if k not in _AGG_CACHE]
     if todo:
         mean, std = _aggregate_bands(fine[todo], fine_grid, coarse_grid, radiance, with_std)
@@ -85,7 +110,7 @@ def _aggregate_bands(fine: np.ndarray, fine_grid: Grid, coarse_grid: Grid, radia
     std = None
     if with_std:
         sq = _warp(fine * fine, fine_grid, coarse_grid, Resampling.average)
-        std = np.sqrt(np.clip(sq - m1 ** 2, 0.0, None))
+        std = np.sqrt(np.clip(sq - m1**2, 0.0, None))
     return mean, std
 
 
@@ -110,8 +135,9 @@ def _full_counts(fine_key: str, coarse_key: str) -> np.ndarray:
     return full
 
 
-def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: str = "bilinear",
-                index: np.ndarray | None = None) -> np.ndarray:
+def interpolate(
+    coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: str = "bilinear", index: np.ndarray | None = None
+) -> np.ndarray:
     """Resample coarse ``(band, y, x)`` (or ``(y, x)``) onto ``fine_grid``; method: bilinear, cubic, nearest.
 
     Bilinear and nearest sample the coarse bands at the fine pixel centres, whose positions in
@@ -146,7 +172,7 @@ def interpolate(coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: 
             out[b] = v.reshape(h, w)
     else:
         coords = np.stack([rows, cols])
-        dens: dict[bytes, np.ndarray] = {}           # the weight sum depends only on the NaN pattern
+        dens: dict[bytes, np.ndarray] = {}  # the weight sum depends only on the NaN pattern
         for b in range(a.shape[0]):
             ok = np.isfinite(a[b])
             key = ok.tobytes()
@@ -175,7 +201,7 @@ def _fine_positions(coarse_key: str, fine_key: str) -> tuple[np.ndarray, np.ndar
         tr = Transformer.from_crs(fine_grid["crs"], coarse_grid["crs"], always_xy=True)
         xx, yy = tr.transform(xx.ravel(), yy.ravel())
     col, row = ~affine_of(coarse_grid) @ (np.ravel(xx), np.ravel(yy))
-    rows, cols = np.asarray(row) - 0.5, np.asarray(col) - 0.5      # pixel centres at integer indices
+    rows, cols = np.asarray(row) - 0.5, np.asarray(col) - 0.5  # pixel centres at integer indices
     rows.setflags(write=False)
     cols.setflags(write=False)
     return rows, cols

@@ -9,7 +9,8 @@ The method (Gao et al. 2012 / pyDMS ideas, written anew):
    on; the rest are weighted by ``(1 / max(h, q10(h))) ** homogeneity_power``.
 3. A model is trained at the coarse scale: a weighted ridge regression (extrapolates smooth
    trends such as the lapse rate beyond the coarse range, with inputs capped at half a range
-   outside the training range; its penalty is chosen by generalised cross-validation) plus a random forest on its residuals (the nonlinear part).
+   outside the training range; its penalty is chosen by generalised cross-validation) plus a random
+   forest on its residuals (the nonlinear part).
    Bands with the same valid pixels share one multi-output forest (one traversal per pixel
    for all of them).
 4. The model is applied to the fine predictors.
@@ -36,7 +37,6 @@ from gee_alt.cube import geo_dataarray, grid_of
 from gee_alt.errors import GeeAltError
 from gee_alt.science.forest import RandomForestSettings, bootstrap_size
 from gee_alt.science.resample import aggregate, coverage_fraction, fill_nearest, interpolate
-
 
 # Ridge penalties tried for the linear trend (features scaled to 0..1 over the training range);
 # chosen by weighted generalised cross-validation (RidgeCV). With few coarse pixels the
@@ -78,16 +78,25 @@ class RandomForestSharpener(BaseEstimator):
     n_jobs : threads for the forest (results are identical for the same ``random_state``).
     """
 
-    def __init__(self, n_estimators: int = RF_DEFAULTS.n_estimators,
-                 min_samples_leaf: int = RF_DEFAULTS.min_samples_leaf,
-                 max_features: float = RF_DEFAULTS.max_features,
-                 max_samples: float | None = RF_DEFAULTS.max_samples,
-                 max_leaf_nodes: int | None = RF_DEFAULTS.max_leaf_nodes,
-                 linear_base: bool = True, homogeneity_drop: float = RF_DEFAULTS.homogeneity_drop,
-                 homogeneity_power: float = 1.0, min_coverage: float = 0.8,
-                 residual_correction: bool = True, radiance: bool = False, keep_gaps: bool = True,
-                 max_components: int = 6, residual_rank: int | None = None, n_jobs: int = 2,
-                 random_state: int = RF_DEFAULTS.random_state):
+    def __init__(
+        self,
+        n_estimators: int = RF_DEFAULTS.n_estimators,
+        min_samples_leaf: int = RF_DEFAULTS.min_samples_leaf,
+        max_features: float = RF_DEFAULTS.max_features,
+        max_samples: float | None = RF_DEFAULTS.max_samples,
+        max_leaf_nodes: int | None = RF_DEFAULTS.max_leaf_nodes,
+        linear_base: bool = True,
+        homogeneity_drop: float = RF_DEFAULTS.homogeneity_drop,
+        homogeneity_power: float = 1.0,
+        min_coverage: float = 0.8,
+        residual_correction: bool = True,
+        radiance: bool = False,
+        keep_gaps: bool = True,
+        max_components: int = 6,
+        residual_rank: int | None = None,
+        n_jobs: int = 2,
+        random_state: int = RF_DEFAULTS.random_state,
+    ):
         self.max_components = max_components
         self.residual_rank = residual_rank
         self.n_estimators = n_estimators
@@ -106,7 +115,7 @@ class RandomForestSharpener(BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: xr.DataArray, y: xr.DataArray) -> "RandomForestSharpener":
+    def fit(self, X: xr.DataArray, y: xr.DataArray) -> RandomForestSharpener:
         """Train at the coarse scale. ``X``: fine predictors (feature, y, x); ``y``: coarse bands (band, y, x)."""
         fine_grid, coarse_grid = grid_of(X), grid_of(y)
         Xf = np.asarray(X.values, dtype="float64")
@@ -121,7 +130,7 @@ class RandomForestSharpener(BaseEstimator):
         scene_std = np.nanstd(np.where(valid_fine, Xf, np.nan), axis=(1, 2))
         scene_std = np.where(scene_std > 0, scene_std, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)     # coarse pixels outside the fine grid
+            warnings.simplefilter("ignore", RuntimeWarning)  # coarse pixels outside the fine grid
             h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
 
         ok = (cover >= self.min_coverage) & np.all(np.isfinite(xmean), axis=0) & np.isfinite(h)
@@ -133,10 +142,12 @@ class RandomForestSharpener(BaseEstimator):
             ok &= h <= np.quantile(h[ok], 1.0 - self.homogeneity_drop)
         n_ok = int(ok.sum())
         if n_ok < 10:
-            raise GeeAltError(f"only {n_ok} coarse pixels are usable for training (need >= 10): "
-                              "does the coarse raster overlap the fine predictors?")
-        feats = xmean[:, ok].T                       # (n_samples, n_features)
-        targets = Y[:, ok].T                         # (n_samples, n_bands)
+            raise GeeAltError(
+                f"only {n_ok} coarse pixels are usable for training (need >= 10): "
+                "does the coarse raster overlap the fine predictors?"
+            )
+        feats = xmean[:, ok].T  # (n_samples, n_features)
+        targets = Y[:, ok].T  # (n_samples, n_bands)
         hw = h[ok]
         weights = (1.0 / np.maximum(hw, max(np.quantile(hw, 0.1), 1e-6))) ** self.homogeneity_power
 
@@ -190,19 +201,25 @@ class RandomForestSharpener(BaseEstimator):
         z = resid - mean
         if targets.shape[1] > self.max_components:
             _, sv, vt = np.linalg.svd(z, full_matrices=False)
-            frac = np.cumsum(sv ** 2) / max(np.sum(sv ** 2), 1e-300)
+            frac = np.cumsum(sv**2) / max(np.sum(sv**2), 1e-300)
             k = int(min(self.max_components, np.searchsorted(frac, 0.999) + 1))
-            comps = vt[:k]                                 # (k, n_bands)
+            comps = vt[:k]  # (k, n_bands)
             z = z @ comps.T
-        rf = RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                                   max_features=self.max_features, max_samples=bootstrap_size(self.max_samples, n),
-                                   max_leaf_nodes=self.max_leaf_nodes, oob_score=True, n_jobs=self.n_jobs,
-                                   random_state=self.random_state)
-        with warnings.catch_warnings():      # rows no tree left out (few trees) get NaN: handled below
+        rf = RandomForestRegressor(
+            n_estimators=self.n_estimators,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            max_samples=bootstrap_size(self.max_samples, n),
+            max_leaf_nodes=self.max_leaf_nodes,
+            oob_score=True,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
+        with warnings.catch_warnings():  # rows no tree left out (few trees) get NaN: handled below
             warnings.filterwarnings("ignore", "Some inputs do not have OOB scores", UserWarning)
             rf.fit(feats, z if z.shape[1] > 1 else z[:, 0], sample_weight=weights)
         oob = rf.oob_prediction_.reshape(n, -1)
-        oob = np.where(np.isfinite(oob), oob, 0.0)        # no out-of-bag prediction: no forest share
+        oob = np.where(np.isfinite(oob), oob, 0.0)  # no out-of-bag prediction: no forest share
         oob_full = (oob @ comps if comps is not None else oob) + mean
         best = None
         for w in (0.0, 0.25, 0.5, 0.75, 1.0):
@@ -219,13 +236,13 @@ class RandomForestSharpener(BaseEstimator):
         feats = Xf[:, valid].T
         out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan, dtype="float32")
         scaled = self._scale(feats) if any(g["lin"] is not None for _, g in self.models_) else None
-        for bands, g in self.models_:                 # predictions are built band-major: (band, pixel)
+        for bands, g in self.models_:  # predictions are built band-major: (band, pixel)
             pred = np.zeros((len(bands), feats.shape[0]))
             if g["rf_weight"] > 0:
                 z = g["rf"].predict(feats).reshape(feats.shape[0], -1)
                 zt = (g["comps"].T @ z.T) if g["comps"] is not None else z.T
                 pred += g["rf_weight"] * (zt + g["mean"][:, None])
-            if g["lin"] is not None:     # ridge by hand: coef @ X.T + b (sklearn's checks cost more than the product)
+            if g["lin"] is not None:  # ridge by hand: coef @ X.T + b (sklearn's checks cost more than the product)
                 coef = np.atleast_2d(g["lin"].coef_)
                 pred += coef @ scaled.T + np.atleast_1d(g["lin"].intercept_)[:, None]
             if valid.all():
@@ -261,7 +278,7 @@ class RandomForestSharpener(BaseEstimator):
             resid = self.y_coarse_ - agg
             resid[:, cover < self.min_coverage] = np.nan
             resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
-            pred += self._interpolated_residual(resid, fine_grid)          # in place, float32
+            pred += self._interpolated_residual(resid, fine_grid)  # in place, float32
         if self.keep_gaps:
             masks = {}
             for b in range(pred.shape[0]):

@@ -13,9 +13,9 @@ import xarray as xr
 
 from gee_alt.cube import DDT_VAR, grid_of
 from gee_alt.errors import GeeAltError
-from gee_alt.science.homogeneity import screen_sites, site_heterogeneity, window_stack, window_stats
 from gee_alt.grid import lonlat_to_rowcol
 from gee_alt.insitu.table import InsituTable
+from gee_alt.science.homogeneity import screen_sites, site_heterogeneity, window_stack, window_stats
 from gee_alt.science.stefan import StefanCalibration
 
 
@@ -27,9 +27,9 @@ def sample_ddt_at_sites(cube: xr.Dataset, table: InsituTable, radius_px: int = 0
     """
     grid = grid_of(cube)
     rowf, colf = lonlat_to_rowcol(grid, table.lon, table.lat)
-    fin = np.isfinite(rowf) & np.isfinite(colf)   # far-away sites can project to inf
-    row = np.where(fin, np.floor(np.where(fin, rowf, -1e6)), -10**6).astype(np.int64)
-    col = np.where(fin, np.floor(np.where(fin, colf, -1e6)), -10**6).astype(np.int64)
+    fin = np.isfinite(rowf) & np.isfinite(colf)  # far-away sites can project to inf
+    row = np.where(fin, np.floor(np.where(fin, rowf, -1e6)), -(10**6)).astype(np.int64)
+    col = np.where(fin, np.floor(np.where(fin, colf, -1e6)), -(10**6)).astype(np.int64)
     cube_years = {int(y): k for k, y in enumerate(cube["year"].values)}
     ddt = cube[DDT_VAR]
     out = np.full(len(table), np.nan)
@@ -49,21 +49,32 @@ class CalibrationResult:
     """What :func:`calibrate_from_cube` found: the fitted model and the per-row bookkeeping."""
 
     calibration: StefanCalibration
-    ddt_degc_days: np.ndarray        # sampled DDT per table row
-    keep: np.ndarray                 # rows used for the fit
-    reasons: list[str]               # why a row was not used ("" if used)
+    ddt_degc_days: np.ndarray  # sampled DDT per table row
+    keep: np.ndarray  # rows used for the fit
+    reasons: list[str]  # why a row was not used ("" if used)
     heterogeneity: dict
 
     def to_dict(self) -> dict:
         d = self.calibration.to_dict()
-        d["screen"] = {"n_rows": int(self.keep.size), "n_kept": int(self.keep.sum()),
-                       "dropped": [r for r in self.reasons if r]}
+        d["screen"] = {
+            "n_rows": int(self.keep.size),
+            "n_kept": int(self.keep.sum()),
+            "dropped": [r for r in self.reasons if r],
+        }
         return d
 
 
-def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | None = None,
-                        thresholds: dict | None = None, radius_px: int = 3, sample_radius_px: int = 0,
-                        classes=None, **calibration_params) -> CalibrationResult:
+def calibrate_from_cube(
+    table: InsituTable,
+    cube: xr.Dataset,
+    *,
+    fields: dict | None = None,
+    thresholds: dict | None = None,
+    radius_px: int = 3,
+    sample_radius_px: int = 0,
+    classes=None,
+    **calibration_params,
+) -> CalibrationResult:
     """Screen sites and fit ``ALT = E·√DDT`` on the DDT cube sampled at each row's site and year.
 
     ``fields`` (name → 2-D array on the cube grid, e.g. ``{"dem": ..., "ndvi": ...}``) feed the
@@ -75,6 +86,7 @@ def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | 
     grid = grid_of(cube)
     with np.errstate(invalid="ignore"):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean_ddt = np.nanmean(np.asarray(cube[DDT_VAR].values, float), axis=0)
@@ -84,7 +96,7 @@ def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | 
     ddt = sample_ddt_at_sites(cube, table, radius_px=sample_radius_px)
     cube_years = {int(y) for y in cube["year"].values}
     reasons = list(reasons)
-    for i, (y, d) in enumerate(zip(table.year, ddt)):
+    for i, (y, d) in enumerate(zip(table.year, ddt, strict=True)):
         extra = ""
         if int(y) not in cube_years:
             extra = f"year {int(y)} not in the DDT cube"
@@ -95,10 +107,13 @@ def calibrate_from_cube(table: InsituTable, cube: xr.Dataset, *, fields: dict | 
             reasons[i] = f"{reasons[i]}; {extra}" if reasons[i] else extra
     if not keep.any():
         first = next((r for r in reasons if r), "")
-        raise GeeAltError(f"no in-situ row left for calibration after screening ({len(table)} rows; e.g. {first}); "
-                          "add sites at homogeneous places or loosen the screen (gee-alt calibrate --ddt-cv-max, "
-                          "--dem-std-max, --ndvi-std-max)")
+        raise GeeAltError(
+            f"no in-situ row left for calibration after screening ({len(table)} rows; e.g. {first}); "
+            "add sites at homogeneous places or loosen the screen (gee-alt calibrate --ddt-cv-max, "
+            "--dem-std-max, --ndvi-std-max)"
+        )
     cls = None if classes is None else np.asarray(classes, dtype=object)[keep]
-    cal = StefanCalibration(**calibration_params).fit(ddt[keep], table.alt_m[keep], table.site_id[keep],
-                                                      classes=cls, censored=table.censored[keep])
+    cal = StefanCalibration(**calibration_params).fit(
+        ddt[keep], table.alt_m[keep], table.site_id[keep], classes=cls, censored=table.censored[keep]
+    )
     return CalibrationResult(cal, ddt, keep, reasons, het)

@@ -36,11 +36,22 @@ from scipy import optimize, stats
 
 from gee_alt.errors import GeeAltError
 
-__all__ = ["fit_e", "fit_e_censored", "bootstrap_e_ci", "alt_from_ddt", "alt_sd", "loo_cv", "block_cv",
-           "group_cv", "cv_metrics", "StefanCalibration"]
+__all__ = [
+    "fit_e",
+    "fit_e_censored",
+    "bootstrap_e_ci",
+    "alt_from_ddt",
+    "alt_sd",
+    "loo_cv",
+    "block_cv",
+    "group_cv",
+    "cv_metrics",
+    "StefanCalibration",
+]
 
 
 # ---------------------------------------------------------------- fitting
+
 
 def fit_e(sqrt_ddt, alt_m) -> float:
     """Least-squares E through the origin: ``sum(x*y) / sum(x**2)`` (x = √DDT, y = ALT in m).
@@ -53,7 +64,9 @@ def fit_e(sqrt_ddt, alt_m) -> float:
     ok = np.isfinite(x) & np.isfinite(y)
     sxx = float(np.sum(x[ok] ** 2))
     if sxx <= 0:
-        raise GeeAltError("cannot fit E: no observation with a positive thawing index; check the sites' years and locations")
+        raise GeeAltError(
+            "cannot fit E: no observation with a positive thawing index; check the sites' years and locations"
+        )
     return float(np.sum(x[ok] * y[ok]) / sxx)
 
 
@@ -119,8 +132,14 @@ def fit_e_censored(sqrt_ddt, alt_m, censored=None) -> tuple[float, float]:
         raise GeeAltError("cannot fit E: fewer than two exact (uncensored) in-situ values; add in-situ sites")
     e0 = fit_e(x[exact], y[exact])
     s0 = max(float(np.sqrt(np.mean((y[exact] - e0 * x[exact]) ** 2))), 1e-3 * float(np.mean(np.abs(y))) + 1e-6)
-    res = optimize.minimize(_tobit_negll, np.array([e0, math.log(s0)]), args=(x, y, code), jac=True,
-                            method="BFGS", options={"gtol": 1e-9, "maxiter": 500})
+    res = optimize.minimize(
+        _tobit_negll,
+        np.array([e0, math.log(s0)]),
+        args=(x, y, code),
+        jac=True,
+        method="BFGS",
+        options={"gtol": 1e-9, "maxiter": 500},
+    )
     e, log_s = res.x
     if not (np.isfinite(e) and np.isfinite(log_s)):  # pragma: no cover - defensive
         raise GeeAltError("censored (Tobit) fit of E did not converge")
@@ -158,12 +177,14 @@ def bootstrap_e_draws(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int =
         sxx = np.bincount(sites, weights=x * x, minlength=n_sites)
         with np.errstate(invalid="ignore", divide="ignore"):
             return (counts @ sxy) / (counts @ sxx)
-    w = counts[:, sites]                                  # (n_boot, n_rows): a row counts as often as its site
+    w = counts[:, sites]  # (n_boot, n_rows): a row counts as often as its site
     draws, done = _tobit_e_batch(x, y, code, w)
-    for b in np.flatnonzero(~done):                       # rare: Newton did not settle -> the one-by-one fit
+    for b in np.flatnonzero(~done):  # rare: Newton did not settle -> the one-by-one fit
         idx = np.repeat(np.arange(x.size), w[b].astype(int))
         try:
-            draws[b] = fit_e_censored(x[idx], y[idx], np.where(code[idx] == 1, ">", np.where(code[idx] == -1, "<", "")))[0]
+            draws[b] = fit_e_censored(
+                x[idx], y[idx], np.where(code[idx] == 1, ">", np.where(code[idx] == -1, "<", ""))
+            )[0]
         except GeeAltError:
             draws[b] = np.nan  # replicate without enough exact values: left out (NaN)
     return draws
@@ -182,7 +203,6 @@ def _tobit_e_batch(x, y, code, w, max_iter: int = 100, tol: float = 1e-11) -> tu
     """
     w = np.asarray(w, float)
     ex, rt, lf = code == 0, code == 1, code == -1
-    n_rep = w.shape[0]
     n_exact = w[:, ex].sum(axis=1)
     ok = n_exact >= 2
     # start from the weighted least-squares fit of the exact rows of each replicate
@@ -229,8 +249,8 @@ def _tobit_e_batch(x, y, code, w, max_iter: int = 100, tol: float = 1e-11) -> tu
         g_g = (wa * dz) @ y + n_ex / ga
         h_dd = (wa * d2) @ (x * x)
         h_dg = -(wa * d2) @ (x * y)
-        h_gg = (wa * d2) @ (y * y) - n_ex / ga ** 2
-        det = h_dd * h_gg - h_dg ** 2
+        h_gg = (wa * d2) @ (y * y) - n_ex / ga**2
+        det = h_dd * h_gg - h_dg**2
         with np.errstate(invalid="ignore", divide="ignore"):
             step_d = -(h_gg * g_d - h_dg * g_g) / det
             step_g = -(h_dd * g_g - h_dg * g_d) / det
@@ -262,9 +282,9 @@ def _tobit_e_batch(x, y, code, w, max_iter: int = 100, tol: float = 1e-11) -> tu
     return e, done & np.isfinite(np.where(ok, e, 0.0))
 
 
-
-def bootstrap_e_ci(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
-                   censored=None) -> tuple[float, float]:
+def bootstrap_e_ci(
+    sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int = 0, level: float = 0.95, censored=None
+) -> tuple[float, float]:
     """Percentile bootstrap CI ``(lo, hi)`` of E at ``level``, resampling sites (not rows).
 
     Returns ``(nan, nan)`` with fewer than two distinct sites (no between-site spread to resample).
@@ -283,6 +303,7 @@ def bootstrap_e_ci(sqrt_ddt, alt_m, site_ids, n_boot: int = 2000, seed: int = 0,
 
 # ---------------------------------------------------------------- ALT maps
 
+
 def _float_type(a):
     """float32 for float32 arrays, else float64."""
     return np.float32 if getattr(a, "dtype", None) == np.float32 else np.float64
@@ -297,7 +318,7 @@ def alt_from_ddt(ddt_degc_days, e):
     d = np.asarray(ddt_degc_days, dtype=ft)
     e = np.asarray(e, dtype=ft)
     with np.errstate(invalid="ignore"):
-        out = np.sqrt(np.maximum(d, ft(0.0))) * e    # np.maximum keeps NaN
+        out = np.sqrt(np.maximum(d, ft(0.0))) * e  # np.maximum keeps NaN
     return out if out.ndim else float(out)
 
 
@@ -331,6 +352,7 @@ def alt_sd(ddt, ddt_sd, e, e_sd):
 
 # ---------------------------------------------------------------- cross-validation
 
+
 def cv_metrics(pred_m, obs_m) -> dict:
     """``{rmse_m, bias_m, mae_m, r2, n}`` of predictions vs observations (bias = mean(pred − obs))."""
     p = np.asarray(pred_m, float).ravel()
@@ -342,8 +364,13 @@ def cv_metrics(pred_m, obs_m) -> dict:
         return {"rmse_m": float("nan"), "bias_m": float("nan"), "mae_m": float("nan"), "r2": float("nan"), "n": 0}
     r = p - o
     sst = float(np.sum((o - o.mean()) ** 2))
-    return {"rmse_m": float(np.sqrt(np.mean(r ** 2))), "bias_m": float(np.mean(r)), "mae_m": float(np.mean(np.abs(r))),
-            "r2": float(1.0 - np.sum(r ** 2) / sst) if n >= 2 and sst > 0 else float("nan"), "n": n}
+    return {
+        "rmse_m": float(np.sqrt(np.mean(r**2))),
+        "bias_m": float(np.mean(r)),
+        "mae_m": float(np.mean(np.abs(r))),
+        "r2": float(1.0 - np.sum(r**2) / sst) if n >= 2 and sst > 0 else float("nan"),
+        "n": n,
+    }
 
 
 def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites):
@@ -381,8 +408,17 @@ def _e_lookup(e: float, e_cls: dict, classes, shape):
     return np.broadcast_to(out, shape) if out.shape != tuple(shape) else out
 
 
-def group_cv(sqrt_ddt, alt_m, groups, censored=None, classes=None, by_class: bool = False,
-             min_sites_per_class: int = 5, site_ids=None, return_pred: bool = False) -> dict:
+def group_cv(
+    sqrt_ddt,
+    alt_m,
+    groups,
+    censored=None,
+    classes=None,
+    by_class: bool = False,
+    min_sites_per_class: int = 5,
+    site_ids=None,
+    return_pred: bool = False,
+) -> dict:
     """Leave-one-group-out CV of the through-origin fit: metrics over exact held-out values.
 
     Each group is held out in turn, E is refitted (Tobit if any censored) on the rest and the
@@ -402,14 +438,21 @@ def group_cv(sqrt_ddt, alt_m, groups, censored=None, classes=None, by_class: boo
         if not train.any():
             continue
         try:
-            predict, *_ = _fit_predictor(x[train], y[train], code[train], None if cls is None else cls[train],
-                                         by_class, min_sites_per_class, sites[train])
+            predict, *_ = _fit_predictor(
+                x[train],
+                y[train],
+                code[train],
+                None if cls is None else cls[train],
+                by_class,
+                min_sites_per_class,
+                sites[train],
+            )
         except GeeAltError:
             continue
         pred[test] = predict(x[test], None if cls is None else cls[test])
     scored = ok & (code == 0)
     out = cv_metrics(pred[scored], y[scored])
-    if return_pred:          # held-out prediction of every row (m; NaN where not predicted)
+    if return_pred:  # held-out prediction of every row (m; NaN where not predicted)
         out["pred_m"] = pred
     return out
 
@@ -425,7 +468,7 @@ def spatial_blocks(x_m, y_m, block_m: float) -> np.ndarray:
         raise ValueError(f"block_m must be positive, got {block_m}")
     bx = np.floor(np.asarray(x_m, float) / block_m).astype(np.int64)
     by = np.floor(np.asarray(y_m, float) / block_m).astype(np.int64)
-    return np.array([f"{i}_{j}" for i, j in zip(bx.ravel(), by.ravel())], dtype=object)
+    return np.array([f"{i}_{j}" for i, j in zip(bx.ravel(), by.ravel(), strict=True)], dtype=object)
 
 
 def block_cv(sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None) -> dict:
@@ -440,6 +483,7 @@ def block_cv(sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None) -> dict:
 
 
 # ---------------------------------------------------------------- estimator
+
 
 class StefanCalibration:
     """Calibrate ``ALT = E·√DDT`` on in-situ ALT (scikit-learn conventions).
@@ -460,15 +504,21 @@ class StefanCalibration:
     reason → count).
     """
 
-    def __init__(self, n_boot: int = 2000, level: float = 0.95, random_state: int = 0, by_class: bool = False,
-                 min_sites_per_class: int = 5):
+    def __init__(
+        self,
+        n_boot: int = 2000,
+        level: float = 0.95,
+        random_state: int = 0,
+        by_class: bool = False,
+        min_sites_per_class: int = 5,
+    ):
         self.n_boot = n_boot
         self.level = level
         self.random_state = random_state
         self.by_class = by_class
         self.min_sites_per_class = min_sites_per_class
 
-    def fit(self, ddt_degc_days, alt_m, site_ids, classes=None, censored=None) -> "StefanCalibration":
+    def fit(self, ddt_degc_days, alt_m, site_ids, classes=None, censored=None) -> StefanCalibration:
         """Fit on rows of (DDT °C·day, ALT m, site id[, class][, censor flag]).
 
         Rows with non-finite DDT/ALT, DDT ≤ 0 or ALT ≤ 0 are dropped (counted in ``n_dropped_``).
@@ -487,15 +537,22 @@ class StefanCalibration:
             raise ValueError(f"classes has {cls.size} entries, expected {n}")
         reasons = {}
         keep = np.ones(n, bool)
-        for why, bad in (("DDT not finite", ~np.isfinite(d)), ("ALT not finite", ~np.isfinite(y)),
-                         ("DDT <= 0", np.isfinite(d) & (d <= 0)), ("ALT <= 0", np.isfinite(y) & (y <= 0))):
+        for why, bad in (
+            ("DDT not finite", ~np.isfinite(d)),
+            ("ALT not finite", ~np.isfinite(y)),
+            ("DDT <= 0", np.isfinite(d) & (d <= 0)),
+            ("ALT <= 0", np.isfinite(y) & (y <= 0)),
+        ):
             newly = bad & keep
             if newly.any():
                 reasons[why] = int(newly.sum())
             keep &= ~bad
         if not keep.any():
-            raise GeeAltError(f"no usable calibration pair (all {n} dropped: "
-                              + ", ".join(f"{k}: {v}" for k, v in reasons.items()) + ")")
+            raise GeeAltError(
+                f"no usable calibration pair (all {n} dropped: "
+                + ", ".join(f"{k}: {v}" for k, v in reasons.items())
+                + ")"
+            )
         x = np.sqrt(d[keep])
         y, sites, code = y[keep], sites[keep], code[keep]
         cls = None if cls is None else cls[keep]
@@ -506,9 +563,13 @@ class StefanCalibration:
         cls = None if cls is None else cls[order]
         cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
         _, self.e_, self.e_by_class_, self.sigma_m_ = _fit_predictor(
-            x, y, code, cls, self.by_class, self.min_sites_per_class, sites)
-        draws = bootstrap_e_draws(x, y, sites, n_boot=self.n_boot, seed=self.random_state, censored=cflags) \
-            if len(np.unique(sites)) >= 2 else np.array([np.nan])
+            x, y, code, cls, self.by_class, self.min_sites_per_class, sites
+        )
+        draws = (
+            bootstrap_e_draws(x, y, sites, n_boot=self.n_boot, seed=self.random_state, censored=cflags)
+            if len(np.unique(sites)) >= 2
+            else np.array([np.nan])
+        )
         ok = draws[np.isfinite(draws)]
         a = (1.0 - self.level) / 2.0
         self.e_sd_ = float(np.std(ok, ddof=1)) if ok.size >= 2 else float("nan")
@@ -516,10 +577,20 @@ class StefanCalibration:
         self.e_ci_by_class_ = {}
         for k in self.e_by_class_:
             m = cls == k
-            self.e_ci_by_class_[k] = bootstrap_e_ci(x[m], y[m], sites[m], n_boot=self.n_boot, seed=self.random_state,
-                                                    level=self.level, censored=cflags[m])
-        self.loo_ = group_cv(x, y, sites, censored=cflags, classes=cls, by_class=self.by_class,
-                             min_sites_per_class=self.min_sites_per_class, site_ids=sites, return_pred=True)
+            self.e_ci_by_class_[k] = bootstrap_e_ci(
+                x[m], y[m], sites[m], n_boot=self.n_boot, seed=self.random_state, level=self.level, censored=cflags[m]
+            )
+        self.loo_ = group_cv(
+            x,
+            y,
+            sites,
+            censored=cflags,
+            classes=cls,
+            by_class=self.by_class,
+            min_sites_per_class=self.min_sites_per_class,
+            site_ids=sites,
+            return_pred=True,
+        )
         # held-out predictions back in the caller's row order (NaN for rows not used)
         self.loo_pred_m_ = np.full(n, np.nan)
         self.loo_pred_m_[np.nonzero(keep)[0][order]] = self.loo_.pop("pred_m")
@@ -555,8 +626,11 @@ class StefanCalibration:
         if classes is None or not self.e_ci_by_class_:
             return self.e_sd_
         z = float(stats.norm.ppf(0.5 + self.level / 2.0))
-        sd_cls = {k: (hi - lo) / (2.0 * z) for k, (lo, hi) in self.e_ci_by_class_.items()
-                  if np.isfinite(lo) and np.isfinite(hi)}
+        sd_cls = {
+            k: (hi - lo) / (2.0 * z)
+            for k, (lo, hi) in self.e_ci_by_class_.items()
+            if np.isfinite(lo) and np.isfinite(hi)
+        }
         c = np.asarray(classes)
         return _e_lookup(self.e_sd_, sd_cls, c, shape or c.shape)
 
@@ -573,24 +647,42 @@ class StefanCalibration:
         """JSON-ready summary: E, E_ci95, E_sd, level, n_used, n_dropped, loo, ... ."""
         self._check()
         return {
-            "E": self.e_, "E_units": "m (degC day)^-0.5", "E_ci95": list(self.e_ci95_), "E_sd": self.e_sd_,
-            "level": self.level, "sigma_m": self.sigma_m_, "n_used": self.n_used_, "n_dropped": self.n_dropped_,
-            "drop_reasons": dict(self.drop_reasons_), "n_sites": self.n_sites_, "n_censored": self.n_censored_,
+            "E": self.e_,
+            "E_units": "m (degC day)^-0.5",
+            "E_ci95": list(self.e_ci95_),
+            "E_sd": self.e_sd_,
+            "level": self.level,
+            "sigma_m": self.sigma_m_,
+            "n_used": self.n_used_,
+            "n_dropped": self.n_dropped_,
+            "drop_reasons": dict(self.drop_reasons_),
+            "n_sites": self.n_sites_,
+            "n_censored": self.n_censored_,
             "censoring": "tobit" if self.n_censored_ else "none",
             "loo": {k: self.loo_[k] for k in ("rmse_m", "bias_m", "mae_m", "r2", "n")},
             "E_by_class": {str(k): v for k, v in self.e_by_class_.items()},
             "E_ci_by_class": {str(k): list(v) for k, v in self.e_ci_by_class_.items()},
-            "params": {"n_boot": self.n_boot, "level": self.level, "random_state": self.random_state,
-                       "by_class": self.by_class, "min_sites_per_class": self.min_sites_per_class},
+            "params": {
+                "n_boot": self.n_boot,
+                "level": self.level,
+                "random_state": self.random_state,
+                "by_class": self.by_class,
+                "min_sites_per_class": self.min_sites_per_class,
+            },
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StefanCalibration":
+    def from_dict(cls, d: dict) -> StefanCalibration:
         """A fitted estimator from :meth:`to_dict` output (e.g. ``calibration.json``): enough to
         ``predict``/``predict_sd``; class keys that look like integers come back as ``int``."""
         params = dict(d.get("params") or {})
-        self = cls(**{k: params[k] for k in ("n_boot", "level", "random_state", "by_class", "min_sites_per_class")
-                      if k in params})
+        self = cls(
+            **{
+                k: params[k]
+                for k in ("n_boot", "level", "random_state", "by_class", "min_sites_per_class")
+                if k in params
+            }
+        )
         self.e_ = float(d["E"])
         self.e_sd_ = float(d["E_sd"]) if d.get("E_sd") is not None else float("nan")
         lo, hi = (d.get("E_ci95") or [None, None])[:2]
@@ -601,8 +693,10 @@ class StefanCalibration:
             return int(k) if str(k).lstrip("-").isdigit() else k
 
         self.e_by_class_ = {key(k): float(v) for k, v in (d.get("E_by_class") or {}).items()}
-        self.e_ci_by_class_ = {key(k): tuple(float("nan") if x is None else float(x) for x in v)
-                               for k, v in (d.get("E_ci_by_class") or {}).items()}
+        self.e_ci_by_class_ = {
+            key(k): tuple(float("nan") if x is None else float(x) for x in v)
+            for k, v in (d.get("E_ci_by_class") or {}).items()
+        }
         self.loo_ = dict(d.get("loo") or {})
         self.n_used_, self.n_dropped_ = int(d.get("n_used", 0)), int(d.get("n_dropped", 0))
         self.n_sites_, self.n_censored_ = int(d.get("n_sites", 0)), int(d.get("n_censored", 0))

@@ -58,8 +58,12 @@ def aspect_components(dem_m: np.ndarray, pixel_m: float) -> tuple[np.ndarray, np
     return north.astype("float32"), east.astype("float32")
 
 
-def illumination(dem_m: np.ndarray, pixel_m: float, sun_elevation_deg: float = SUMMER_NOON_SUN_ELEVATION_DEG,
-                 sun_azimuth_deg: float = SUMMER_NOON_SUN_AZIMUTH_DEG) -> np.ndarray:
+def illumination(
+    dem_m: np.ndarray,
+    pixel_m: float,
+    sun_elevation_deg: float = SUMMER_NOON_SUN_ELEVATION_DEG,
+    sun_azimuth_deg: float = SUMMER_NOON_SUN_AZIMUTH_DEG,
+) -> np.ndarray:
     """Cosine of the solar incidence angle on the slope (unitless, clipped at 0: self-shadow);
     the unit-vector form of the module docstring's formula."""
     gx, gy = gradients(dem_m, pixel_m)

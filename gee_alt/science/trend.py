@@ -25,19 +25,29 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage, stats
 
 from gee_alt.errors import GeeAltError
 
-__all__ = ["pair_indices", "theil_sen_mk", "trend_cube", "area_mean_series", "series_trend",
-           "ring_mask", "disturbance_contrast", "rasterize_geojson", "effective_sample_size"]
+__all__ = [
+    "pair_indices",
+    "theil_sen_mk",
+    "trend_cube",
+    "area_mean_series",
+    "series_trend",
+    "ring_mask",
+    "disturbance_contrast",
+    "rasterize_geojson",
+    "effective_sample_size",
+]
 
 
 # ---------------------------------------------------------------- per-pixel statistics (vectorised)
+
 
 def pair_indices(n_years: int) -> tuple[np.ndarray, np.ndarray]:
     """Index arrays ``(i, j)`` of all year pairs with ``i < j``."""
@@ -82,11 +92,11 @@ def theil_sen_mk(values, years, min_valid_years: int = 10, continuity: bool = Tr
     del xs
     tie = np.zeros(n_pix, np.float64)
     if has_tie.any():
-        eq = (diff[has_tie] == 0).astype(np.float32)          # tied valid pairs
+        eq = (diff[has_tie] == 0).astype(np.float32)  # tied valid pairs
         inc = np.zeros((t.size, i.size), np.float32)
         inc[i, np.arange(i.size)] = 1.0
         inc[j, np.arange(i.size)] = 1.0
-        c = 1.0 + eq @ inc.T                      # (n_tied_pix, n_years): size of each value's tie group
+        c = 1.0 + eq @ inc.T  # (n_tied_pix, n_years): size of each value's tie group
         del eq
         tie[has_tie] = np.where(fin[has_tie], (c - 1.0) * (2.0 * c + 5.0), 0.0).sum(axis=1, dtype=np.float64)
     n = n_valid.astype(np.float64)
@@ -116,6 +126,7 @@ def theil_sen_mk(values, years, min_valid_years: int = 10, continuity: bool = Tr
 
 
 # ---------------------------------------------------------------- chunked driver
+
 
 def _as_reader(cube, var: str | None):
     """(reader(row0, row1) -> (T, r, W) float32, n_rows, n_cols) for array / memmap / xarray inputs."""
@@ -147,10 +158,21 @@ def rows_per_chunk_for(n_years: int, width: int, mem_budget_mb: float = 256.0) -
     return max(1, int(mem_budget_mb * 1e6 // per_row))
 
 
-def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int] | None = None,
-               min_valid_years: int = 10, continuity: bool = True, rows_per_chunk: int | None = None,
-               mem_budget_mb: float = 256.0, writer: Callable | None = None, out: dict | None = None,
-               progress: Callable | None = None, n_threads: int = 2) -> dict | None:
+def trend_cube(
+    cube,
+    years,
+    *,
+    var: str | None = None,
+    shape_yx: tuple[int, int] | None = None,
+    min_valid_years: int = 10,
+    continuity: bool = True,
+    rows_per_chunk: int | None = None,
+    mem_budget_mb: float = 256.0,
+    writer: Callable | None = None,
+    out: dict | None = None,
+    progress: Callable | None = None,
+    n_threads: int = 2,
+) -> dict | None:
     """Theil–Sen slope and Mann–Kendall p per pixel of a ``(year, y, x)`` cube, chunked over rows.
 
     ``cube``: numpy array / memmap, xarray DataArray or Dataset (``var``), or a callable
@@ -170,8 +192,12 @@ def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int]
         reader, h, w = _as_reader(cube, var)
     step = rows_per_chunk or rows_per_chunk_for(years.size, w, mem_budget_mb)
     if writer is None and out is None:
-        out = {"slope": np.full((h, w), np.nan, np.float32), "p_value": np.full((h, w), np.nan, np.float32),
-               "n_valid": np.zeros((h, w), np.int16)}
+        out = {
+            "slope": np.full((h, w), np.nan, np.float32),
+            "p_value": np.full((h, w), np.nan, np.float32),
+            "n_valid": np.zeros((h, w), np.int16),
+        }
+
     def consume(r0: int, r1: int, res: dict) -> None:
         if writer is not None:
             writer(r0, r1, res)
@@ -195,8 +221,9 @@ def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int]
             r1 = min(h, r0 + step)
             block = reader(r0, r1)
             if block.shape != (years.size, r1 - r0, w):
-                raise GeeAltError(f"reader returned shape {block.shape} for rows {r0}:{r1}, "
-                                  f"expected {(years.size, r1 - r0, w)}")
+                raise GeeAltError(
+                    f"reader returned shape {block.shape} for rows {r0}:{r1}, expected {(years.size, r1 - r0, w)}"
+                )
             pending.append((r0, r1, pool.submit(compute, block)))
             del block
             while len(pending) >= max(1, n_threads):
@@ -210,8 +237,10 @@ def trend_cube(cube, years, *, var: str | None = None, shape_yx: tuple[int, int]
 
 # ---------------------------------------------------------------- area means and series trends
 
-def area_mean_series(cube, years, mask=None, *, var: str | None = None, level: float = 0.95,
-                     n_eff=None, rows_per_chunk: int = 256) -> dict:
+
+def area_mean_series(
+    cube, years, mask=None, *, var: str | None = None, level: float = 0.95, n_eff=None, rows_per_chunk: int = 256
+) -> dict:
     """Yearly mean over valid pixels (inside ``mask`` if given) with a CI, chunked over rows.
 
     Returns lists: ``years``, ``mean``, ``sd`` (spatial sd), ``n`` (valid pixels), ``ci_lo``,
@@ -242,14 +271,21 @@ def area_mean_series(cube, years, mask=None, *, var: str | None = None, level: f
         cnt += ok.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / cnt
-        sd = np.sqrt(np.maximum(s2 / cnt - mean ** 2, 0.0) * cnt / np.maximum(cnt - 1, 1))
+        sd = np.sqrt(np.maximum(s2 / cnt - mean**2, 0.0) * cnt / np.maximum(cnt - 1, 1))
         ne = cnt if n_eff is None else np.broadcast_to(np.asarray(n_eff, float), cnt.shape)
         tq = stats.t.ppf(0.5 + level / 2.0, np.maximum(ne - 1, 1))
         half = tq * sd / np.sqrt(ne)
     half = np.where(cnt >= 2, half, np.nan)
     mean = np.where(cnt > 0, mean, np.nan)
-    return {"years": [int(y) for y in years], "mean": mean.tolist(), "sd": sd.tolist(), "n": cnt.astype(int).tolist(),
-            "ci_lo": (mean - half).tolist(), "ci_hi": (mean + half).tolist(), "level": level}
+    return {
+        "years": [int(y) for y in years],
+        "mean": mean.tolist(),
+        "sd": sd.tolist(),
+        "n": cnt.astype(int).tolist(),
+        "ci_lo": (mean - half).tolist(),
+        "ci_hi": (mean + half).tolist(),
+        "level": level,
+    }
 
 
 def series_trend(years, values, level: float = 0.95) -> dict:
@@ -258,15 +294,28 @@ def series_trend(years, values, level: float = 0.95) -> dict:
     y = np.asarray(values, float)
     ok = np.isfinite(t) & np.isfinite(y)
     if ok.sum() < 3:
-        return {"slope": float("nan"), "slope_lo": float("nan"), "slope_hi": float("nan"), "intercept": float("nan"),
-                "p_value": float("nan"), "n": int(ok.sum())}
+        return {
+            "slope": float("nan"),
+            "slope_lo": float("nan"),
+            "slope_hi": float("nan"),
+            "intercept": float("nan"),
+            "p_value": float("nan"),
+            "n": int(ok.sum()),
+        }
     res = stats.theilslopes(y[ok], t[ok], alpha=level)
     mk = theil_sen_mk(y[ok][:, None], t[ok], min_valid_years=3)
-    return {"slope": float(res[0]), "intercept": float(res[1]), "slope_lo": float(res[2]), "slope_hi": float(res[3]),
-            "p_value": float(mk["p_value"][0]), "n": int(ok.sum())}
+    return {
+        "slope": float(res[0]),
+        "intercept": float(res[1]),
+        "slope_lo": float(res[2]),
+        "slope_hi": float(res[3]),
+        "p_value": float(mk["p_value"][0]),
+        "n": int(ok.sum()),
+    }
 
 
 # ---------------------------------------------------------------- disturbance contrast
+
 
 def ring_mask(mask_inside, ring_width_px: float, valid=None) -> np.ndarray:
     """Pixels outside ``mask_inside`` within ``ring_width_px`` (Euclidean, pixel units) of it."""
@@ -294,8 +343,10 @@ def effective_sample_size(field, mask) -> tuple[float, float]:
         return float(n), float("nan")
     mu = f[m].mean()
     a_parts, b_parts = [], []
-    for sl_a, sl_b in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
-                       ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+    for sl_a, sl_b in (
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+        ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+    ):
         both = m[sl_a] & m[sl_b]
         a_parts.append(f[sl_a][both] - mu)
         b_parts.append(f[sl_b][both] - mu)
@@ -307,8 +358,7 @@ def effective_sample_size(field, mask) -> tuple[float, float]:
     return float(min(max(n * (1 - rho) / (1 + rho), 2.0), n)), rho
 
 
-def disturbance_contrast(data, mask_inside, ring_width_px: float = 10, *, years=None,
-                         exclude_px: float = 0) -> dict:
+def disturbance_contrast(data, mask_inside, ring_width_px: float = 10, *, years=None, exclude_px: float = 0) -> dict:
     """Compare a map (e.g. ALT slope) inside a disturbance polygon with a ring around it.
 
     ``data`` is 2-D ``(y, x)`` (a slope map) or 3-D ``(year, y, x)`` (then the per-pixel mean
@@ -349,27 +399,46 @@ def disturbance_contrast(data, mask_inside, ring_width_px: float = 10, *, years=
     vi, vr = xi.var(ddof=1), xr.var(ddof=1)
     se = math.sqrt(vi / ni + vr / nr)
     diff = float(xi.mean() - xr.mean())
-    dof = (vi / ni + vr / nr) ** 2 / ((vi / ni) ** 2 / max(ni - 1, 1) + (vr / nr) ** 2 / max(nr - 1, 1)) if se > 0 else 1.0
+    dof = (
+        (vi / ni + vr / nr) ** 2 / ((vi / ni) ** 2 / max(ni - 1, 1) + (vr / nr) ** 2 / max(nr - 1, 1))
+        if se > 0
+        else 1.0
+    )
     t_eff = diff / se if se > 0 else 0.0
-    out = {"inside_mean": float(xi.mean()), "ring_mean": float(xr.mean()), "difference": diff,
-           "n_inside": int(xi.size), "n_ring": int(xr.size), "ring_width_px": ring_width_px, "exclude_px": exclude_px,
-           "welch_t": float(wt.statistic), "welch_p": float(wt.pvalue),
-           "mw_u": float(mw.statistic), "mw_p": float(mw.pvalue),
-           "n_eff_inside": ni, "n_eff_ring": nr, "rho_inside": rho_i, "rho_ring": rho_r,
-           "welch_p_neff": float(2 * stats.t.sf(abs(t_eff), dof)),
-           "note": "pixels are spatially autocorrelated: welch_p and mw_p overstate significance; "
-                   "welch_p_neff uses effective sample sizes n(1-rho)/(1+rho)"}
+    out = {
+        "inside_mean": float(xi.mean()),
+        "ring_mean": float(xr.mean()),
+        "difference": diff,
+        "n_inside": int(xi.size),
+        "n_ring": int(xr.size),
+        "ring_width_px": ring_width_px,
+        "exclude_px": exclude_px,
+        "welch_t": float(wt.statistic),
+        "welch_p": float(wt.pvalue),
+        "mw_u": float(mw.statistic),
+        "mw_p": float(mw.pvalue),
+        "n_eff_inside": ni,
+        "n_eff_ring": nr,
+        "rho_inside": rho_i,
+        "rho_ring": rho_r,
+        "welch_p_neff": float(2 * stats.t.sf(abs(t_eff), dof)),
+        "note": "pixels are spatially autocorrelated: welch_p and mw_p overstate significance; "
+        "welch_p_neff uses effective sample sizes n(1-rho)/(1+rho)",
+    }
     if a.ndim == 3:
         by = []
         for k in range(a.shape[0]):
             fi, fr = a[k][m & np.isfinite(a[k])], a[k][ring & np.isfinite(a[k])]
             by.append(float(fi.mean() - fr.mean()) if fi.size and fr.size else float("nan"))
-        out["by_year"] = {"years": [int(y) for y in (years if years is not None else range(a.shape[0]))],
-                          "difference": by}
+        out["by_year"] = {
+            "years": [int(y) for y in (years if years is not None else range(a.shape[0]))],
+            "difference": by,
+        }
     return out
 
 
 # ---------------------------------------------------------------- polygons
+
 
 def _load_geojson(geojson) -> list[dict]:
     if isinstance(geojson, (str, os.PathLike)) and not str(geojson).lstrip().startswith("{"):
@@ -410,6 +479,12 @@ def rasterize_geojson(geojson, grid, *, src_crs: str = "EPSG:4326", all_touched:
 
     geoms = _load_geojson(geojson)
     shapes = [transform_geom(src_crs, grid["crs"], g) for g in geoms]
-    mask = features.rasterize([(s, 1) for s in shapes], out_shape=shape_yx(grid), transform=affine_of(grid),
-                              fill=0, all_touched=all_touched, dtype="uint8")
+    mask = features.rasterize(
+        [(s, 1) for s in shapes],
+        out_shape=shape_yx(grid),
+        transform=affine_of(grid),
+        fill=0,
+        all_touched=all_touched,
+        dtype="uint8",
+    )
     return mask.astype(bool)

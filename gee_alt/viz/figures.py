@@ -60,8 +60,19 @@ def _decimate(a: np.ndarray, max_px: int) -> np.ndarray:
     return decimate(np.asarray(a, np.float32), max_px)[0]
 
 
-def draw_map(ax, data, grid: Grid, product: str, *, title: str, vrange: tuple[float, float] | None = None,
-             sig_mask=None, scalebar: bool = True, north_arrow: bool = True, colorbar: bool = True):
+def draw_map(
+    ax,
+    data,
+    grid: Grid,
+    product: str,
+    *,
+    title: str,
+    vrange: tuple[float, float] | None = None,
+    sig_mask=None,
+    scalebar: bool = True,
+    north_arrow: bool = True,
+    colorbar: bool = True,
+):
     """Draw one map layer on ``ax`` in km of the grid CRS, with colourbar (units), scale bar, north arrow.
 
     ``sig_mask`` (bool, same shape): pixels marked with black dots (e.g. trend p < 0.05).
@@ -73,8 +84,15 @@ def draw_map(ax, data, grid: Grid, product: str, *, title: str, vrange: tuple[fl
     projected, crs_name = _crs_info(grid)
     f = 1e-3 if projected else 1.0
     extent = (left * f, right * f, bottom * f, top * f)
-    im = ax.imshow(_decimate(data, MAX_MAP_PX), extent=extent, origin="upper", cmap=p.cmap, vmin=vmin, vmax=vmax,
-                   interpolation="nearest")
+    im = ax.imshow(
+        _decimate(data, MAX_MAP_PX),
+        extent=extent,
+        origin="upper",
+        cmap=p.cmap,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+    )
     ax.set_facecolor("#d9d9d9")
     ax.set_title(title, fontsize=11)
     if projected:
@@ -97,9 +115,18 @@ def draw_map(ax, data, grid: Grid, product: str, *, title: str, vrange: tuple[fl
     if scalebar and projected:
         _scalebar(ax, (right - left) / 1000.0)
     if north_arrow:
-        ax.annotate("N", xy=(0.94, 0.95), xytext=(0.94, 0.80), xycoords="axes fraction", ha="center", va="center",
-                    fontsize=9, fontweight="bold", arrowprops=dict(arrowstyle="-|>", color="black", lw=1.2, path_effects=[_halo()]),
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+        ax.annotate(
+            "N",
+            xy=(0.94, 0.95),
+            xytext=(0.94, 0.80),
+            xycoords="axes fraction",
+            ha="center",
+            va="center",
+            fontsize=9,
+            fontweight="bold",
+            arrowprops=dict(arrowstyle="-|>", color="black", lw=1.2, path_effects=[_halo()]),
+            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+        )
     return im
 
 
@@ -113,7 +140,7 @@ def _dots(ax, mask: np.ndarray, extent) -> None:
     """Black, white-edged dots on a lattice of ~30 per side where ``mask`` is True (significance marks)."""
     h, w = mask.shape
     step = max(2, int(round(max(h, w) / 30)))
-    rows, cols = np.mgrid[step // 2:h:step, step // 2:w:step]
+    rows, cols = np.mgrid[step // 2 : h : step, step // 2 : w : step]
     keep = mask[rows, cols]
     x0, x1, y0, y1 = extent
     xs = x0 + (cols[keep] + 0.5) / w * (x1 - x0)
@@ -128,8 +155,18 @@ def _scalebar(ax, width_km: float) -> None:
 
     length = nice_length(width_km)
     label = f"{length:g} km"
-    bar = AnchoredSizeBar(ax.transData, length, label, loc="lower right", pad=0.4, borderpad=0.5, sep=3,
-                          frameon=True, size_vertical=width_km / 150.0, fontproperties={"size": 7})
+    bar = AnchoredSizeBar(
+        ax.transData,
+        length,
+        label,
+        loc="lower right",
+        pad=0.4,
+        borderpad=0.5,
+        sep=3,
+        frameon=True,
+        size_vertical=width_km / 150.0,
+        fontproperties={"size": 7},
+    )
     bar.patch.set_alpha(0.8)
     ax.add_artist(bar)
 
@@ -145,8 +182,17 @@ def map_size_in(grid: Grid, map_width_in: float = 5.0) -> tuple[float, float]:
     return map_width_in + 1.6, map_h + 1.3
 
 
-def map_figure(data, grid: Grid, product: str, *, title: str, vrange=None, sig_mask=None, synthetic: bool = False,
-               size_in: tuple[float, float] | None = None):
+def map_figure(
+    data,
+    grid: Grid,
+    product: str,
+    *,
+    title: str,
+    vrange=None,
+    sig_mask=None,
+    synthetic: bool = False,
+    size_in: tuple[float, float] | None = None,
+):
     """A single-map figure (see :func:`draw_map`); sized to the map's aspect unless ``size_in``."""
     fig = new_figure(*(size_in or map_size_in(grid)))
     ax = fig.add_subplot(1, 1, 1)
@@ -164,8 +210,15 @@ def draw_series(ax, series: dict) -> None:
     yrs = np.asarray(series["years"], float)
     mean = np.asarray(series["mean"], float)
     lvl = int(round(100 * series.get("level", 0.95)))
-    ax.fill_between(yrs, series["ci_lo"], series["ci_hi"], color="#6baed6", alpha=0.45, lw=0,
-                    label=f"{lvl} % band: {series.get('ci_kind', 'CI of the area mean')}")
+    ax.fill_between(
+        yrs,
+        series["ci_lo"],
+        series["ci_hi"],
+        color="#6baed6",
+        alpha=0.45,
+        lw=0,
+        label=f"{lvl} % band: {series.get('ci_kind', 'CI of the area mean')}",
+    )
     st = series_trend(yrs, mean)
     lab = "area-mean ALT"
     if np.isfinite(st["slope"]):
@@ -202,9 +255,15 @@ def scatter_figure(obs_m, pred_m, *, synthetic: bool = False, size_in=(5.0, 5.0)
     lo = float(min(obs[ok].min(), pred[ok].min(), 0.0)) if ok.any() else 0.0
     hi = float(max(obs[ok].max(), pred[ok].max())) * 1.08 if ok.any() else 1.0
     ax.plot([lo, hi], [lo, hi], "--", color="grey", lw=1, label="1:1")
-    ax.scatter(obs[ok], pred[ok], s=22, color="#08519c", edgecolors="white", linewidths=0.5,
-               label=(f"sites: RMSE {m['rmse_m']:.2f} m, bias {m['bias_m']:+.2f} m,\n"
-                      f"R² {m['r2']:.2f}, n {m['n']}"))
+    ax.scatter(
+        obs[ok],
+        pred[ok],
+        s=22,
+        color="#08519c",
+        edgecolors="white",
+        linewidths=0.5,
+        label=(f"sites: RMSE {m['rmse_m']:.2f} m, bias {m['bias_m']:+.2f} m,\nR² {m['r2']:.2f}, n {m['n']}"),
+    )
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")

@@ -21,7 +21,9 @@ from pathlib import Path
 from gee_alt.errors import GeeAltError
 from gee_alt.viz.palettes import PRODUCTS, colorize, palette_hex, png_bytes, robust_range
 
-VIS: dict[str, dict] = {k: {"min": p.vmin, "max": p.vmax, "palette": palette_hex(p.cmap, 9)} for k, p in PRODUCTS.items()}
+VIS: dict[str, dict] = {
+    k: {"min": p.vmin, "max": p.vmax, "palette": palette_hex(p.cmap, 9)} for k, p in PRODUCTS.items()
+}
 LABELS: dict[str, str] = {k: p.title for k, p in PRODUCTS.items()}
 RUN_LAYERS = ("alt", "alt_sd", "trend", "ddt")
 
@@ -36,15 +38,17 @@ def product_of(name: str) -> str:
         return n
     hits = [k for k in PRODUCTS if n.startswith(k + "_")]
     if not hits:
-        raise GeeAltError(f"cannot tell the product of layer {name!r}; name it one of {', '.join(PRODUCTS)} "
-                          "(optionally followed by _suffix, e.g. alt_2023)")
+        raise GeeAltError(
+            f"cannot tell the product of layer {name!r}; name it one of {', '.join(PRODUCTS)} "
+            "(optionally followed by _suffix, e.g. alt_2023)"
+        )
     return max(hits, key=len)
 
 
 def layer_title(name: str, key: str) -> str:
     """Display name: the product label plus the name's suffix (e.g. a year)."""
     n = name.strip().replace(" ", "_")
-    suffix = n[len(key):].strip("_ ") if n.lower().startswith(key) else ""
+    suffix = n[len(key) :].strip("_ ") if n.lower().startswith(key) else ""
     return f"{PRODUCTS[key].label} {suffix}".strip()
 
 
@@ -64,8 +68,9 @@ def add_ee_layers(m, images: dict, *, vis: dict | None = None, shown=("alt",), c
         on = key in shown
         m.addLayer(img, params, title, on)
         if colorbars and on:
-            m.add_colorbar(vis_params=params, label=LABELS[key], layer_name=title, orientation="horizontal",
-                           position="bottomright")
+            m.add_colorbar(
+                vis_params=params, label=LABELS[key], layer_name=title, orientation="horizontal", position="bottomright"
+            )
         added.append(title)
     return added
 
@@ -94,8 +99,18 @@ def overlay_spec(key: str, data, grid, *, max_px: int = 1024) -> dict:
     return {"url": url, "bounds": ((s, w), (n, e)), "vmin": vmin, "vmax": vmax}
 
 
-def add_run_layers(m, run_dir, year: int | None = None, *, layers=RUN_LAYERS, shown=("alt",), opacity: float = 0.9,
-                   colorbars: bool = True, max_px: int = 1024, center: bool = True) -> list:
+def add_run_layers(
+    m,
+    run_dir,
+    year: int | None = None,
+    *,
+    layers=RUN_LAYERS,
+    shown=("alt",),
+    opacity: float = 0.9,
+    colorbars: bool = True,
+    max_px: int = 1024,
+    center: bool = True,
+) -> list:
     """Show a run's local COGs on a geemap/ipyleaflet ``Map`` as image overlays (offline).
 
     Each layer (ALT and ALT sd of ``year`` — default the last year —, the trend, DDT) is
@@ -112,8 +127,12 @@ def add_run_layers(m, run_dir, year: int | None = None, *, layers=RUN_LAYERS, sh
     if not run.is_dir():
         raise GeeAltError(f"run directory not found: {run}")
     year = pick_year(run, year)
-    names = {"alt": f"ALT {year} (m)", "alt_sd": f"ALT uncertainty 1σ {year} (m)", "trend": "ALT trend (cm/yr)",
-             "ddt": f"DDT {year} (°C·day)"}
+    names = {
+        "alt": f"ALT {year} (m)",
+        "alt_sd": f"ALT uncertainty 1σ {year} (m)",
+        "trend": "ALT trend (cm/yr)",
+        "ddt": f"DDT {year} (°C·day)",
+    }
     overlays, box = [], None
     for key in layers:
         if key not in names:
@@ -122,15 +141,19 @@ def add_run_layers(m, run_dir, year: int | None = None, *, layers=RUN_LAYERS, sh
         if lay is None:
             continue
         spec = overlay_spec(key, lay.data, lay.grid, max_px=max_px)
-        ov = ImageOverlay(url=spec["url"], bounds=spec["bounds"], name=names[key], opacity=opacity,
-                          visible=key in shown)
+        ov = ImageOverlay(
+            url=spec["url"], bounds=spec["bounds"], name=names[key], opacity=opacity, visible=key in shown
+        )
         m.add(ov)
         overlays.append(ov)
         box = box or spec["bounds"]
         if colorbars and key in shown:
-            m.add_colorbar(vis_params={"min": spec["vmin"], "max": spec["vmax"], "palette": palette_hex(PRODUCTS[key].cmap)},
-                           label=f"{names[key].split(' (')[0]} ({PRODUCTS[key].units})", orientation="horizontal",
-                           position="bottomright")
+            m.add_colorbar(
+                vis_params={"min": spec["vmin"], "max": spec["vmax"], "palette": palette_hex(PRODUCTS[key].cmap)},
+                label=f"{names[key].split(' (')[0]} ({PRODUCTS[key].units})",
+                orientation="horizontal",
+                position="bottomright",
+            )
     if center and box is not None:
         (s, w), (n, e) = box
         m.center = ((s + n) / 2, (w + e) / 2)

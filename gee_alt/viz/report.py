@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from gee_alt import __version__, runs
-from gee_alt.viz import figures
 from gee_alt.errors import GeeAltError
 from gee_alt.io import write_bytes_atomic, write_text_atomic
+from gee_alt.viz import figures
 from gee_alt.viz.palettes import PRODUCTS
 
-
-
 # ---------------------------------------------------------------- blocks
+
 
 @dataclass
 class Block:
@@ -59,7 +58,7 @@ def metrics_table(by_row: dict, row_title: str = "stage") -> tuple[list[str], li
     """``{row: {metric: value}}`` → (header, rows); columns are the union of metric names in order."""
     cols: list[str] = []
     for m in by_row.values():
-        for k in (m if isinstance(m, dict) else {"value": m}):
+        for k in m if isinstance(m, dict) else {"value": m}:
             if k not in cols:
                 cols.append(k)
     rows = []
@@ -70,6 +69,7 @@ def metrics_table(by_row: dict, row_title: str = "stage") -> tuple[list[str], li
 
 
 # ---------------------------------------------------------------- rendering
+
 
 def _md_cell(v) -> str:
     return fmt(v).replace("|", "\\|").replace("\n", " ")
@@ -107,8 +107,11 @@ figcaption{font-style:italic;color:#555}code{background:#f4f4f4;padding:0 .2em}"
 def render_html(blocks: list[Block], title: str) -> str:
     """A self-contained HTML page of the blocks (figures embedded as base64 PNG data URLs)."""
     e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
+    ]
     for b in blocks:
         if b.kind == "heading":
             out.append(f"<h{b.level}>{e(b.text)}</h{b.level}>")
@@ -117,18 +120,23 @@ def render_html(blocks: list[Block], title: str) -> str:
         elif b.kind == "banner":
             out.append(f'<div class="banner" role="alert">⚠ {e(b.text)}</div>')
         elif b.kind == "table":
-            out.append("<table><thead><tr>" + "".join(f"<th>{e(fmt(h))}</th>" for h in b.header) + "</tr></thead><tbody>")
+            out.append(
+                "<table><thead><tr>" + "".join(f"<th>{e(fmt(h))}</th>" for h in b.header) + "</tr></thead><tbody>"
+            )
             out.extend("<tr>" + "".join(f"<td>{e(fmt(c))}</td>" for c in r) + "</tr>" for r in b.rows)
             out.append("</tbody></table>")
         elif b.kind == "figure":
             data = base64.b64encode(b.png).decode("ascii")
-            out.append(f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}">'
-                       f"<figcaption>{e(b.text)}</figcaption></figure>")
+            out.append(
+                f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{e(b.text)}</figcaption></figure>"
+            )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------- content
+
 
 def calibration_blocks(cal: dict | None) -> list[Block]:
     """Calibration section: E with CI, pairs used/dropped, drop reasons, dropped sites, LOO scores."""
@@ -137,8 +145,12 @@ def calibration_blocks(cal: dict | None) -> list[Block]:
         return bl + [Block("para", f"No {runs.CALIBRATION} in this run.")]
     units = cal.get("E_units", "m (°C·day)^-½").replace("degC day", "°C·day")
     ci = cal.get("E_ci95") or [None, None]
-    rows = [["E", cal.get("E"), units], ["E 95 % CI", f"{fmt(ci[0])} – {fmt(ci[1])}", units],
-            ["pairs used", cal.get("n_used"), ""], ["pairs dropped", cal.get("n_dropped"), ""]]
+    rows = [
+        ["E", cal.get("E"), units],
+        ["E 95 % CI", f"{fmt(ci[0])} – {fmt(ci[1])}", units],
+        ["pairs used", cal.get("n_used"), ""],
+        ["pairs dropped", cal.get("n_dropped"), ""],
+    ]
     for k, label in (("n_sites", "sites"), ("sigma_m", "residual sd"), ("censoring", "censoring")):
         if k in cal:
             rows.append([label, cal[k], "m" if k == "sigma_m" else ""])
@@ -149,11 +161,19 @@ def calibration_blocks(cal: dict | None) -> list[Block]:
     dropped = cal.get("dropped_sites") or cal.get("dropped")
     if isinstance(dropped, list) and dropped:
         bl.append(Block("para", "Dropped sites:"))
-        bl.append(Block("table", header=["site", "reason"],
-                        rows=[[d.get("site_id", "?"), d.get("reason", "")] if isinstance(d, dict) else [d, ""]
-                              for d in dropped]))
+        bl.append(
+            Block(
+                "table",
+                header=["site", "reason"],
+                rows=[
+                    [d.get("site_id", "?"), d.get("reason", "")] if isinstance(d, dict) else [d, ""] for d in dropped
+                ],
+            )
+        )
     if cal.get("loo"):
-        bl.append(Block("para", "Leave-one-site-out cross-validation of the calibration (bias = predicted − observed):"))
+        bl.append(
+            Block("para", "Leave-one-site-out cross-validation of the calibration (bias = predicted − observed):")
+        )
         h, r = metrics_table({"leave-one-site-out": cal["loo"]}, "scheme")
         bl.append(Block("table", header=h, rows=r))
     return bl
@@ -161,8 +181,8 @@ def calibration_blocks(cal: dict | None) -> list[Block]:
 
 def validation_blocks(val: dict | None) -> list[Block]:
     """Validation section: in-situ metrics from the pairs, plus any other metric tables."""
-    from gee_alt.viz.runview import insitu_pairs
     from gee_alt.science.stefan import cv_metrics
+    from gee_alt.viz.runview import insitu_pairs
 
     bl = [Block("heading", "Validation")]
     if not val:
@@ -173,7 +193,7 @@ def validation_blocks(val: dict | None) -> list[Block]:
         bl.append(Block("para", "Predicted vs observed in-situ ALT (bias = predicted − observed):"))
         bl.append(Block("table", header=h, rows=r))
     for key, v in val.items():
-        if key in ("insitu", "truth", "scene") or not isinstance(v, dict) or not v:   # truth: in the extra table
+        if key in ("insitu", "truth", "scene") or not isinstance(v, dict) or not v:  # truth: in the extra table
             continue
         nested = all(isinstance(x, dict) for x in v.values())
         h, r = metrics_table(v if nested else {key: v}, key if nested else "comparison")
@@ -210,30 +230,49 @@ def figure_blocks(view, year: int, synthetic: bool) -> list[Block]:
         out.append(Block("figure", caption, png=figures.png_bytes(fig), file=name))
 
     alt = view.layer("alt", year)
-    add(f"alt_map_{year}.png", f"Active-layer thickness (m), {year}",
-        figures.map_figure(alt.data, alt.grid, "alt", title=f"Active-layer thickness {year}", synthetic=synthetic))
+    add(
+        f"alt_map_{year}.png",
+        f"Active-layer thickness (m), {year}",
+        figures.map_figure(alt.data, alt.grid, "alt", title=f"Active-layer thickness {year}", synthetic=synthetic),
+    )
     sd = view.layer("alt_sd", year)
     if sd is not None:
-        add(f"alt_sd_map_{year}.png", f"ALT uncertainty (1σ, m), {year}",
-            figures.map_figure(sd.data, sd.grid, "alt_sd", title=f"ALT uncertainty (1σ) {year}", synthetic=synthetic))
+        add(
+            f"alt_sd_map_{year}.png",
+            f"ALT uncertainty (1σ, m), {year}",
+            figures.map_figure(sd.data, sd.grid, "alt_sd", title=f"ALT uncertainty (1σ) {year}", synthetic=synthetic),
+        )
     series = view.alt_series()
     if series and len(series["years"]) >= 2:
-        add("alt_series.png", "Area-mean ALT per year with its 95 % uncertainty band",
-            figures.series_figure(series, synthetic=synthetic))
+        add(
+            "alt_series.png",
+            "Area-mean ALT per year with its 95 % uncertainty band",
+            figures.series_figure(series, synthetic=synthetic),
+        )
     pairs = insitu_pairs(load_json(view.run, runs.VALIDATION))
     if pairs is not None and np.isfinite(pairs["obs"]).any():
-        add("validation_scatter.png", "Observed vs predicted in-situ ALT",
-            figures.scatter_figure(pairs["obs"], pairs["pred"], synthetic=synthetic))
+        add(
+            "validation_scatter.png",
+            "Observed vs predicted in-situ ALT",
+            figures.scatter_figure(pairs["obs"], pairs["pred"], synthetic=synthetic),
+        )
     tr, tp = view.layer("trend"), view.layer("trend_p")
     if tr is not None:
         sig = (tp.data < 0.05) if tp is not None else None
-        add("trend_map.png", "ALT trend (Theil–Sen, cm/yr); dots: Mann–Kendall p < 0.05",
-            figures.map_figure(tr.data, tr.grid, "trend", title="ALT trend (Theil–Sen)", sig_mask=sig,
-                               synthetic=synthetic))
+        add(
+            "trend_map.png",
+            "ALT trend (Theil–Sen, cm/yr); dots: Mann–Kendall p < 0.05",
+            figures.map_figure(
+                tr.data, tr.grid, "trend", title="ALT trend (Theil–Sen)", sig_mask=sig, synthetic=synthetic
+            ),
+        )
     ddt = view.layer("ddt", year)
     if ddt is not None:
-        add(f"ddt_map_{year}.png", f"Thawing degree-days (°C·day), {year}",
-            figures.map_figure(ddt.data, ddt.grid, "ddt", title=f"Thawing degree-days {year}", synthetic=synthetic))
+        add(
+            f"ddt_map_{year}.png",
+            f"Thawing degree-days (°C·day), {year}",
+            figures.map_figure(ddt.data, ddt.grid, "ddt", title=f"Thawing degree-days {year}", synthetic=synthetic),
+        )
     return out
 
 
@@ -246,30 +285,50 @@ def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> lis
     grid = view.layer("alt", year).grid
     bl = [Block("heading", f"gee-alt run report: {run.name}", level=1)]
     if synthetic:
-        bl.append(Block("banner", figures.SYNTHETIC_LABEL + ". Every map and score below comes from a simulated "
-                                                            "scene and simulated sites."))
+        bl.append(
+            Block(
+                "banner",
+                figures.SYNTHETIC_LABEL + ". Every map and score below comes from a simulated "
+                "scene and simulated sites.",
+            )
+        )
     w, h = grid["shape_2d"]
-    bl.append(Block("table", header=["run", "value"], rows=[
-        ["years", f"{years[0]}–{years[-1]} ({len(years)})"], ["map year shown", year],
-        ["grid", f"{w} × {h} px, {pixel_size(grid):g} CRS units/px, {grid['crs']}"],
-        ["method", "ALT = E·√DDT (Stefan); DDT from random-forest-downscaled MODIS LST"],
-        ["gee-alt version", __version__]]))
+    bl.append(
+        Block(
+            "table",
+            header=["run", "value"],
+            rows=[
+                ["years", f"{years[0]}–{years[-1]} ({len(years)})"],
+                ["map year shown", year],
+                ["grid", f"{w} × {h} px, {pixel_size(grid):g} CRS units/px, {grid['crs']}"],
+                ["method", "ALT = E·√DDT (Stefan); DDT from random-forest-downscaled MODIS LST"],
+                ["gee-alt version", __version__],
+            ],
+        )
+    )
     bl += calibration_blocks(load_json(run, runs.CALIBRATION))
     bl += validation_blocks(load_json(run, runs.VALIDATION))
     bl += extra_blocks(extra)
     bl.append(Block("heading", "Figures"))
     bl += figure_blocks(view, year, synthetic)
-    bl.append(Block("para", "Units: ALT and its uncertainty in m, DDT in °C·day, trend in cm/yr. "
-                            f"Colour ranges: 2–98 % of each map. Palettes: "
-                            + ", ".join(f"{p.label}: {p.cmap}" for p in PRODUCTS.values() if p.key != "lst") + "."))
+    bl.append(
+        Block(
+            "para",
+            "Units: ALT and its uncertainty in m, DDT in °C·day, trend in cm/yr. "
+            "Colour ranges: 2–98 % of each map. Palettes: "
+            + ", ".join(f"{p.label}: {p.cmap}" for p in PRODUCTS.values() if p.key != "lst")
+            + ".",
+        )
+    )
     return bl
 
 
 TRUTH_TABLE_TITLE = "Demo scene against its synthetic truth"
 
 
-def write_report_files(run_dir, *, synthetic: bool | None = None, extra: dict | None = None,
-                       year: int | None = None, view=None) -> dict:
+def write_report_files(
+    run_dir, *, synthetic: bool | None = None, extra: dict | None = None, year: int | None = None, view=None
+) -> dict:
     """Write the report and its figures; returns ``{"markdown", "html", "figures": [paths]}``.
 
     ``view``: a :class:`~gee_alt.viz.runview.RunView` holding layers already in memory (the
@@ -283,7 +342,7 @@ def write_report_files(run_dir, *, synthetic: bool | None = None, extra: dict | 
     year = pick_year(run, year)
     syn = is_synthetic(run, synthetic)
     truth = (runs.read_json(run, runs.VALIDATION) or {}).get("truth_table")
-    if extra is None and truth:          # a demo run: its scores against the synthetic truth
+    if extra is None and truth:  # a demo run: its scores against the synthetic truth
         extra = {TRUTH_TABLE_TITLE: truth}
     blocks = build_blocks(view or RunView(run), synthetic=syn, extra=extra, year=year)
     out = run / runs.REPORT_DIR

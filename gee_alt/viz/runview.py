@@ -112,8 +112,12 @@ def insitu_pairs(validation: dict | None) -> dict[str, np.ndarray] | None:
         return None
     obs = np.array([float(r.get("alt_obs_m", np.nan)) for r in rows])
     pred = np.array([float(r.get("alt_pred_m", np.nan)) for r in rows])
-    return {"obs": obs, "pred": pred, "site_id": np.array([str(r.get("site_id", "")) for r in rows]),
-            "year": np.array([int(r.get("year", 0)) for r in rows])}
+    return {
+        "obs": obs,
+        "pred": pred,
+        "site_id": np.array([str(r.get("site_id", "")) for r in rows]),
+        "year": np.array([int(r.get("year", 0)) for r in rows]),
+    }
 
 
 class RunView:
@@ -130,8 +134,17 @@ class RunView:
         self.years: list[int] = list(years) if years is not None else runs.years_of(self.run, "alt")
 
     @classmethod
-    def from_maps(cls, run: str | Path, grid: Grid, years: list[int], alt_m, alt_sd_m, ddt_degc_days=None,
-                  trend_cm_per_yr=None, trend_p=None) -> "RunView":
+    def from_maps(
+        cls,
+        run: str | Path,
+        grid: Grid,
+        years: list[int],
+        alt_m,
+        alt_sd_m,
+        ddt_degc_days=None,
+        trend_cm_per_yr=None,
+        trend_p=None,
+    ) -> RunView:
         """A view on in-memory ``(year, y, x)`` ALT, ALT sd and DDT maps and ``(y, x)`` trend maps."""
         layers = {}
         for i, y in enumerate(years):
@@ -169,7 +182,7 @@ def alt_series(run: Path, level: float = 0.95) -> dict | None:
     return _alt_series(RunView(run), level)
 
 
-def _alt_series(view: "RunView", level: float = 0.95) -> dict | None:
+def _alt_series(view: RunView, level: float = 0.95) -> dict | None:
     """:func:`alt_series` on a :class:`RunView`."""
     from scipy import stats
 
@@ -255,9 +268,17 @@ def to_web_mercator(data: np.ndarray, grid: Grid, max_px: int = 2048, nearest: b
         dw, dh = max(1, int(round(dw / scale))), max(1, int(round(dh / scale)))
         transform = Affine((x1 - x0) / dw, 0.0, x0, 0.0, (y1 - y0) / dh, y0)
     out = np.full((dh, dw), np.nan, np.float32)
-    reproject(np.asarray(data, np.float32), out, src_transform=affine_of(grid), src_crs=src_crs, src_nodata=np.nan,
-              dst_transform=transform, dst_crs=dst_crs, dst_nodata=np.nan,
-              resampling=Resampling.nearest if nearest else Resampling.average)
+    reproject(
+        np.asarray(data, np.float32),
+        out,
+        src_transform=affine_of(grid),
+        src_crs=src_crs,
+        src_nodata=np.nan,
+        dst_transform=transform,
+        dst_crs=dst_crs,
+        dst_nodata=np.nan,
+        resampling=Resampling.nearest if nearest else Resampling.average,
+    )
     b3857 = (transform.c, transform.f + transform.e * dh, transform.c + transform.a * dw, transform.f)
     tr = Transformer.from_crs(dst_crs, "EPSG:4326", always_xy=True)
     west, south = tr.transform(b3857[0], b3857[1])

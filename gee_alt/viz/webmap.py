@@ -29,8 +29,7 @@ BASEMAP_ATTRIBUTION = "© OpenStreetMap contributors"
 MAX_PX = 2048
 
 
-def layer_spec(key: str, data: np.ndarray, grid, *, name: str, visible: bool, max_px: int = MAX_PX,
-               mask=None) -> dict:
+def layer_spec(key: str, data: np.ndarray, grid, *, name: str, visible: bool, max_px: int = MAX_PX, mask=None) -> dict:
     """One map layer: reprojected to Web Mercator, coloured with its palette, PNG data URL.
 
     ``mask`` (bool, on ``grid``): only pixels where it is True are drawn.
@@ -44,8 +43,18 @@ def layer_spec(key: str, data: np.ndarray, grid, *, name: str, visible: bool, ma
     merc, b3857, _ = to_web_mercator(data, grid, max_px=max_px)
     rgba = colorize(merc, p.cmap, vmin, vmax)
     url = "data:image/png;base64," + base64.b64encode(png_bytes(rgba)).decode("ascii")
-    return {"id": key, "name": name, "units": p.units, "png": url, "bounds": [float(v) for v in b3857],
-            "visible": bool(visible), "vmin": vmin, "vmax": vmax, "colors": palette_hex(p.cmap, 9), "opacity": 1.0}
+    return {
+        "id": key,
+        "name": name,
+        "units": p.units,
+        "png": url,
+        "bounds": [float(v) for v in b3857],
+        "visible": bool(visible),
+        "vmin": vmin,
+        "vmax": vmax,
+        "colors": palette_hex(p.cmap, 9),
+        "opacity": 1.0,
+    }
 
 
 def run_layer_specs(run: Path, year: int, layers=MAP_LAYERS, visible=("alt",), max_px: int = MAX_PX) -> list[dict]:
@@ -68,15 +77,28 @@ def render_page(title: str, specs: list[dict], *, basemap: bool = False, banner:
     """The HTML page: embedded layers + the inline canvas viewer."""
     config = {"layers": specs, "basemap": {"url": BASEMAP_URL, "attribution": BASEMAP_ATTRIBUTION} if basemap else None}
     imgs = "\n".join(f'<img id="img-{s["id"]}" class="src" alt="" src="{s["png"]}">' for s in specs)
-    data = json.dumps({**config, "layers": [{k: v for k, v in s.items() if k != "png"} for s in specs]},
-                      ensure_ascii=False).replace("</", "<\\/")
+    data = json.dumps(
+        {**config, "layers": [{k: v for k, v in s.items() if k != "png"} for s in specs]}, ensure_ascii=False
+    ).replace("</", "<\\/")
     ban = f'<div id="banner">⚠ {html.escape(banner)}</div>' if banner else ""
-    return (_PAGE.replace("%%TITLE%%", html.escape(title)).replace("%%BANNER%%", ban)
-            .replace("%%IMGS%%", imgs).replace("%%CONFIG%%", data))
+    return (
+        _PAGE.replace("%%TITLE%%", html.escape(title))
+        .replace("%%BANNER%%", ban)
+        .replace("%%IMGS%%", imgs)
+        .replace("%%CONFIG%%", data)
+    )
 
 
-def write_html_map(run_dir, out_html, year: int | None = None, basemap: bool = False, *,
-                   layers=MAP_LAYERS, visible=("alt",), max_px: int = MAX_PX) -> Path:
+def write_html_map(
+    run_dir,
+    out_html,
+    year: int | None = None,
+    basemap: bool = False,
+    *,
+    layers=MAP_LAYERS,
+    visible=("alt",),
+    max_px: int = MAX_PX,
+) -> Path:
     """Write a self-contained HTML map of a run and return its path.
 
     ALT of ``year`` (default: the last year), ALT uncertainty and the trend are toggleable

@@ -88,7 +88,7 @@ class StubServer:
 
     def __init__(self, grid: Grid, fail_rate: float = 0.0, seed: int = 0, fatal: str | None = None, arrays=None):
         self.grid = grid
-        self.arrays = arrays or served_arrays       # (year, grid) -> (layer, y, x); year 0: site fields
+        self.arrays = arrays or served_arrays  # (year, grid) -> (layer, y, x); year 0: site fields
         self.fail_rate = fail_rate
         self.fatal = fatal
         self.rng = np.random.default_rng(seed)
@@ -113,8 +113,12 @@ class StubServer:
             self.value_calls += 1
         self._maybe_fail()
         n = len(property_values_in_expression(obj, "gee_alt_layer_index")) or 3
-        band = {"id": "value", "data_type": {"type": "PixelType", "precision": "float"},
-                "crs": self.grid["crs"], "crs_transform": list(self.grid["crs_transform"])}
+        band = {
+            "id": "value",
+            "data_type": {"type": "PixelType", "precision": "float"},
+            "crs": self.grid["crs"],
+            "crs_transform": list(self.grid["crs_transform"]),
+        }
         first = {"type": "Image", "bands": [band], "properties": {}}
         return [n, {}, first, [[f"l{i}" for i in range(n)], list(range(n))]]
 
@@ -136,7 +140,7 @@ class StubServer:
         row0 = round((g["affineTransform"]["translateY"] - f) / e)
         wd, ht = g["dimensions"]["width"], g["dimensions"]["height"]
         assert g["crsCode"] == self.grid["crs"]
-        data = self.arrays(year, self.grid)[:, row0:row0 + ht, col0:col0 + wd]
+        data = self.arrays(year, self.grid)[:, row0 : row0 + ht, col0 : col0 + wd]
         assert data.shape[1:] == (ht, wd), (data.shape, ht, wd)
         with self.lock:
             self.tiles.append((year, row0, col0, ht, wd))

@@ -36,15 +36,31 @@ def subprocess_env() -> dict:
 
 
 def run_cmd(inputs: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "gee_alt", "run", "--engine", "local", "--inputs", str(inputs), "--out", str(out),
-            *RUN_ARGS]
+    return [
+        sys.executable,
+        "-m",
+        "gee_alt",
+        "run",
+        "--engine",
+        "local",
+        "--inputs",
+        str(inputs),
+        "--out",
+        str(out),
+        *RUN_ARGS,
+    ]
 
 
 def finished_run(tmp_path_factory) -> Path:
     """A completed local run on :func:`demo_inputs` (made by an uninterrupted subprocess)."""
     if "run" not in _CACHE:
         out = tmp_path_factory.mktemp("robust_run") / "run"
-        subprocess.run(run_cmd(demo_inputs(tmp_path_factory), out), check=True, env=subprocess_env(),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            run_cmd(demo_inputs(tmp_path_factory), out),
+            check=True,
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _CACHE["run"] = out
     return _CACHE["run"]

@@ -20,8 +20,24 @@ def _load(name):
 def test_bench_downscale_smoke(tmp_path):
     mod = _load("bench_downscale")
     out = tmp_path / "d.json"
-    assert mod.main(["--sizes", "256", "--seeds", "0", "--repeats", "1", "--methods", "bilinear", "sharpener",
-                     "--out", str(out)]) == 0
+    assert (
+        mod.main(
+            [
+                "--sizes",
+                "256",
+                "--seeds",
+                "0",
+                "--repeats",
+                "1",
+                "--methods",
+                "bilinear",
+                "sharpener",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads(out.read_text())
     assert rep["synthetic"] is True and rep["machine"]["cpu_count"] >= 1
     by = {c["method"]: c for c in rep["cases"]}
@@ -37,8 +53,10 @@ def test_bench_downscale_smoke(tmp_path):
 def test_bench_downstream_smoke(tmp_path):
     mod = _load("bench_downstream")
     out = tmp_path / "s.json"
-    assert mod.main(["--height", "160", "--width", "240", "--years", "12", "--workdir", str(tmp_path),
-                     "--out", str(out)]) == 0
+    assert (
+        mod.main(["--height", "160", "--width", "240", "--years", "12", "--workdir", str(tmp_path), "--out", str(out)])
+        == 0
+    )
     rep = json.loads(out.read_text())
     med = rep["median_run"]
     assert rep["grid_height"] == 160 and rep["grid_width"] == 240 and not rep["full_study_grid"]

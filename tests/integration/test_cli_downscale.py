@@ -9,7 +9,6 @@ import rasterio
 from gee_alt.export.cog import write_cog
 from gee_alt.io import read_raster
 from gee_alt.science.resample import interpolate
-
 from helpers.cli import assert_user_error, cli
 from helpers.scenes import sharpen_scene
 
@@ -20,8 +19,13 @@ def files(tmp_path_factory):
     s = sharpen_scene(n=384, seed=23, n_bands=3, gap_frac=0.15)
     write_cog(d / "dem.tif", s["dem"], s["fine_grid"], tags={"units": "m"})
     write_cog(d / "ndvi.tif", s["ndvi"], s["fine_grid"])
-    write_cog(d / "lst_1km_sinusoidal.tif", s["coarse"], s["coarse_grid"], tags={"units": "degC"},
-              band_descriptions=["d1", "d2", "d3"])
+    write_cog(
+        d / "lst_1km_sinusoidal.tif",
+        s["coarse"],
+        s["coarse_grid"],
+        tags={"units": "degC"},
+        band_descriptions=["d1", "d2", "d3"],
+    )
     np.save(d / "truth.npy", s["truth"])
     return d, s
 
@@ -29,8 +33,19 @@ def files(tmp_path_factory):
 def test_downscale_beats_bilinear_on_unseen_multiband_rasters(files, tmp_path):
     d, s = files
     out = tmp_path / "fine.tif"
-    code, stdout, err = cli("downscale", d / "lst_1km_sinusoidal.tif", "--dem", d / "dem.tif", "-p", d / "ndvi.tif",
-                            "--temperature", "--out", out, "--json", "--quiet")
+    code, stdout, err = cli(
+        "downscale",
+        d / "lst_1km_sinusoidal.tif",
+        "--dem",
+        d / "dem.tif",
+        "-p",
+        d / "ndvi.tif",
+        "--temperature",
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+    )
     assert code == 0, err
     res = json.loads(stdout)
     assert res["bands"] == 3 and "slope_deg" in res["predictors"] and "ndvi" in res["predictors"]
@@ -54,14 +69,27 @@ def test_downscale_bad_inputs(files, tmp_path):
     out = tmp_path / "o.tif"
     assert_user_error(cli("downscale", d / "nope.tif", "--dem", d / "dem.tif", "--out", out), "not found", "nope.tif")
     (tmp_path / "text.tif").write_text("hello")
-    assert_user_error(cli("downscale", tmp_path / "text.tif", "--dem", d / "dem.tif", "--out", out), "not a readable raster")
+    assert_user_error(
+        cli("downscale", tmp_path / "text.tif", "--dem", d / "dem.tif", "--out", out), "not a readable raster"
+    )
     assert_user_error(cli("downscale", d / "lst_1km_sinusoidal.tif", "--out", out), "--dem")
     # a predictor on another grid
     from gee_alt.grid import subgrid
 
     write_cog(tmp_path / "shifted.tif", s["ndvi"][:300, :300], subgrid(s["fine_grid"], 10, 10, 300, 300))
-    assert_user_error(cli("downscale", d / "lst_1km_sinusoidal.tif", "--dem", d / "dem.tif", "-p", tmp_path / "shifted.tif",
-                          "--out", out), "another grid")
+    assert_user_error(
+        cli(
+            "downscale",
+            d / "lst_1km_sinusoidal.tif",
+            "--dem",
+            d / "dem.tif",
+            "-p",
+            tmp_path / "shifted.tif",
+            "--out",
+            out,
+        ),
+        "another grid",
+    )
     # a coarse raster somewhere else
     from gee_alt.grid import make_grid
 
@@ -76,6 +104,8 @@ def test_downscale_bad_inputs(files, tmp_path):
     assert out.read_text() == "keep me"
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_user_error(cli("downscale", d / "lst_1km_sinusoidal.tif", "--dem", d / "dem.tif", "--out", blocker / "x.tif"),
-                      "cannot write")
+    assert_user_error(
+        cli("downscale", d / "lst_1km_sinusoidal.tif", "--dem", d / "dem.tif", "--out", blocker / "x.tif"),
+        "cannot write",
+    )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")) == []

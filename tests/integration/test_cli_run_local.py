@@ -7,7 +7,6 @@ import pytest
 
 from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
 from gee_alt.io import read_raster
-
 from helpers.cli import assert_user_error, cli
 
 YEARS = [2011, 2012, 2013, 2014]
@@ -24,8 +23,19 @@ def inputs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_dir(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "r"
-    code, stdout, err = cli("run", "--engine", "local", "--inputs", inputs / "inputs", "--insitu",
-                            inputs / "inputs" / "insitu.csv", "--out", out, "--json", "--quiet")
+    code, stdout, err = cli(
+        "run",
+        "--engine",
+        "local",
+        "--inputs",
+        inputs / "inputs",
+        "--insitu",
+        inputs / "inputs" / "insitu.csv",
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+    )
     assert code == 0, err
     res = json.loads(stdout)
     assert res["years"] == YEARS and 0.03 < res["calibration"]["E"] < 0.07
@@ -36,8 +46,16 @@ def test_run_writes_the_documented_layout(run_dir):
     for y in YEARS:
         for rel in (f"ddt/ddt_{y}.tif", f"alt/alt_{y}.tif", f"alt/alt_sd_{y}.tif"):
             assert (run_dir / rel).exists()
-    for rel in ("calibration.json", "validation.json", "manifest.json", "cube.nc", "report/report.md",
-                "report/report.html", "trend/alt_trend_cm_per_yr.tif", "landcover.tif"):
+    for rel in (
+        "calibration.json",
+        "validation.json",
+        "manifest.json",
+        "cube.nc",
+        "report/report.md",
+        "report/report.html",
+        "trend/alt_trend_cm_per_yr.tif",
+        "landcover.tif",
+    ):
         assert (run_dir / rel).exists(), rel
     ddt = read_raster(run_dir / "ddt/ddt_2012.tif")
     assert ddt.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs"]
@@ -60,7 +78,9 @@ def test_alt_is_e_times_sqrt_ddt(run_dir):
 
 
 def test_step_commands_rerun_on_the_run_directory(run_dir, inputs):
-    code, out, err = cli("calibrate", run_dir, "--insitu", inputs / "inputs" / "insitu.csv", "--by-class", "no", "--json")
+    code, out, err = cli(
+        "calibrate", run_dir, "--insitu", inputs / "inputs" / "insitu.csv", "--by-class", "no", "--json"
+    )
     assert code == 0, err
     cal = json.loads(out)
     assert cal["E_by_class"] == {} and cal["E_ci95"][0] < cal["E"] < cal["E_ci95"][1]
@@ -77,9 +97,12 @@ def test_step_commands_rerun_on_the_run_directory(run_dir, inputs):
 
 def test_run_refuses_to_mix_runs_and_bad_years(run_dir, inputs, tmp_path):
     assert_user_error(cli("run", "--engine", "local", "--inputs", inputs / "inputs", "--out", run_dir), "overwrite")
-    assert_user_error(cli("run", "--engine", "local", "--inputs", inputs / "inputs", "--years", "1990-1991",
-                          "--out", tmp_path / "x"), "no inputs for year")
-    assert_user_error(cli("run", "--engine", "local", "--inputs", tmp_path / "nothing", "--out", tmp_path / "y"),
-                      "not found")
+    assert_user_error(
+        cli("run", "--engine", "local", "--inputs", inputs / "inputs", "--years", "1990-1991", "--out", tmp_path / "x"),
+        "no inputs for year",
+    )
+    assert_user_error(
+        cli("run", "--engine", "local", "--inputs", tmp_path / "nothing", "--out", tmp_path / "y"), "not found"
+    )
     assert_user_error(cli("run", "--engine", "gpu", "--out", tmp_path / "z"), "--engine")
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

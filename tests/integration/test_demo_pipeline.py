@@ -46,7 +46,7 @@ def test_products_handed_over_in_memory_are_never_decoded_again(run_dir):
     the run decodes none of its pixels again (reading inputs and the synthetic truth is fine)."""
     products = {k: v for k, v in DECODES.items() if k.split("/")[0] in ("ddt", "alt", "trend")}
     assert products == {}
-    assert any(k.startswith("inputs/") for k in DECODES)       # the counter did see the run's reads
+    assert any(k.startswith("inputs/") for k in DECODES)  # the counter did see the run's reads
 
 
 def test_products_exist_and_are_tagged_cogs(run_dir):
@@ -80,7 +80,7 @@ def test_calibration_json_has_the_promised_keys(run_dir):
 def test_every_stage_beats_its_baseline_against_truth(run_dir):
     t = json.loads((run_dir / "validation.json").read_text())["truth"]
     assert t["ndvi"]["rmse_ratio"] < 0.5
-    assert t["lst_degc"]["rmse_ratio"] < 0.7          # the 512 px demo reaches <= 0.6; this window is smaller
+    assert t["lst_degc"]["rmse_ratio"] < 0.7  # the 512 px demo reaches <= 0.6; this window is smaller
     assert abs(t["E"]["rel_error_vs_sites"]) < 0.05
     assert t["alt_m"]["rmse"] < 0.25
 

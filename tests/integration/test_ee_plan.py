@@ -31,14 +31,28 @@ PLAN_SCRIPT = (
 def cli_plan(tmp_path_factory):
     """`plan --json --emit-graphs` in a fresh process with no credentials (HOME empty)."""
     tmp = tmp_path_factory.mktemp("plan")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("GEE_ALT_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "EE_PROJECT",
-                        "GOOGLE_CLOUD_PROJECT")}
-    env.update(HOME=str(tmp), PYTHONPATH=str(ROOT), NO_PROXY="*", http_proxy="http://127.0.0.1:9",
-               https_proxy="http://127.0.0.1:9")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("GEE_ALT_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "EE_PROJECT", "GOOGLE_CLOUD_PROJECT")
+    }
+    env.update(
+        HOME=str(tmp),
+        PYTHONPATH=str(ROOT),
+        NO_PROXY="*",
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+    )
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", PLAN_SCRIPT, "plan", "--json", "--emit-graphs", str(tmp / "g")],
-                         capture_output=True, text=True, env=env, cwd=tmp, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", PLAN_SCRIPT, "plan", "--json", "--emit-graphs", str(tmp / "g")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+        timeout=120,
+    )
     seconds = time.perf_counter() - t0
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout), seconds, tmp / "g"
@@ -54,10 +68,23 @@ def test_plan_json_runs_offline_within_budget(cli_plan):
     assert plan["rf"]["output_mode"] == "REGRESSION" and plan["rf"]["random_state"] == 42
     assert plan["rf"]["n_estimators"] == 40 and plan["ee_sampling"]["num_samples"] == 5000
     assert plan["rf"]["smile_random_forest"] == {
-        "ndvi": {"numberOfTrees": 40, "variablesPerSplit": 3, "minLeafPopulation": 10, "bagFraction": 1.0,
-                 "maxNodes": None, "seed": 42},
-        "lst": {"numberOfTrees": 40, "variablesPerSplit": 4, "minLeafPopulation": 10, "bagFraction": 1.0,
-                "maxNodes": None, "seed": 43}}
+        "ndvi": {
+            "numberOfTrees": 40,
+            "variablesPerSplit": 3,
+            "minLeafPopulation": 10,
+            "bagFraction": 1.0,
+            "maxNodes": None,
+            "seed": 42,
+        },
+        "lst": {
+            "numberOfTrees": 40,
+            "variablesPerSplit": 4,
+            "minLeafPopulation": 10,
+            "bagFraction": 1.0,
+            "maxNodes": None,
+            "seed": 43,
+        },
+    }
     assert plan["per_year"]["2002"]["lst"]["collections"] == ["MODIS/061/MOD11A1"]
     assert plan["per_year"]["2003"]["lst"]["collections"] == ["MODIS/061/MOD11A1", "MODIS/061/MYD11A1"]
     assert [m["thermal"] for m in plan["per_year"]["2024"]["landsat"]] == ["ST_B10", "ST_B10"]
@@ -67,8 +94,9 @@ def test_plan_json_runs_offline_within_budget(cli_plan):
 def test_graph_hashes_identical_across_runs(cli_plan):
     plan, _, _ = cli_plan
     again = build_plan(load_config())
-    assert {y: v["graph_sha256"] for y, v in plan["per_year"].items()} == \
-        {y: v["graph_sha256"] for y, v in again["per_year"].items()}
+    assert {y: v["graph_sha256"] for y, v in plan["per_year"].items()} == {
+        y: v["graph_sha256"] for y, v in again["per_year"].items()
+    }
     assert len({v["graph_sha256"] for v in plan["per_year"].values()}) == 25
 
 
@@ -77,6 +105,7 @@ def test_emitted_graphs_content(cli_plan):
     for year in plan["years"]:
         js = (gdir / f"graph_{year}.json").read_text()
         import hashlib
+
         assert hashlib.sha256(js.encode()).hexdigest() == plan["per_year"][str(year)]["graph_sha256"]
         assert "Classifier.smileRandomForest" in js and '"REGRESSION"' in js and '"RAW_REGRESSION"' in js
         assert "MODIS/061/MOD11A1" in js
@@ -90,14 +119,23 @@ def test_emitted_graphs_content(cli_plan):
 
 
 def test_plan_reports_years_already_done(tmp_path, monkeypatch):
-    (tmp_path / "s.toml").write_text('[study]\nyears = [2005, 2006]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n')
+    (tmp_path / "s.toml").write_text("[study]\nyears = [2005, 2006]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n")
     cfg = load_config(tmp_path / "s.toml")
     first = build_plan(cfg)
     run = tmp_path / "run"
     grid = cfg.grid()
     import numpy as np
-    runs.write_ddt_year(run, 2005, np.zeros((grid["shape_2d"][1], grid["shape_2d"][0]), "float32"), grid, engine="ee",
-                        method="test", season="", extra_tags={"graph_sha256": first["per_year"]["2005"]["graph_sha256"]})
+
+    runs.write_ddt_year(
+        run,
+        2005,
+        np.zeros((grid["shape_2d"][1], grid["shape_2d"][0]), "float32"),
+        grid,
+        engine="ee",
+        method="test",
+        season="",
+        extra_tags={"graph_sha256": first["per_year"]["2005"]["graph_sha256"]},
+    )
     res = CliRunner().invoke(app, ["plan", "--config", str(tmp_path / "s.toml"), "--out", str(run), "--json"])
     assert res.exit_code == 0, res.output
     plan = json.loads(res.stdout)

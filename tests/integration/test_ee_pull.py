@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from helpers.ee import StubServer, known_year_arrays
 from gee_alt.config import load_config
 from gee_alt.cube import validate_ddt_cube
 from gee_alt.engines.ee import pull, thaw
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import grid_from_bbox
 from gee_alt.io import read_raster, sha256_file
+from helpers.ee import StubServer, known_year_arrays
 
 GRID = grid_from_bbox((99.0, 38.0, 99.06, 38.04), 30.0, "EPSG:32647")  # 177 x 149 px
 LIMIT = 40_000  # a small request limit so the stub year needs ~10 requests
@@ -27,8 +27,9 @@ def cfg():
 
 def run(cfg, out_dir, **kw):
     kw.setdefault("request_byte_limit", LIMIT)
-    return pull.run_years(out_dir, YEARS, GRID, lambda y: thaw.ddt_image(cfg, y, GRID), max_workers=4,
-                          initial_delay_s=0.0, **kw)
+    return pull.run_years(
+        out_dir, YEARS, GRID, lambda y: thaw.ddt_image(cfg, y, GRID), max_workers=4, initial_delay_s=0.0, **kw
+    )
 
 
 def test_outputs_equal_served_arrays_and_requests_are_bounded(ee_offline, monkeypatch, tmp_path, cfg):
@@ -78,8 +79,9 @@ def test_transient_faults_give_identical_bytes(ee_offline, monkeypatch, tmp_path
     run(cfg, tmp_path / "flaky", sleep=slept.append, max_retries=8)
     assert flaky.failures > 3 and len(slept) == flaky.failures
     for year in YEARS:
-        assert sha256_file(tmp_path / "clean" / "ddt" / f"ddt_{year}.tif") == \
-            sha256_file(tmp_path / "flaky" / "ddt" / f"ddt_{year}.tif")
+        assert sha256_file(tmp_path / "clean" / "ddt" / f"ddt_{year}.tif") == sha256_file(
+            tmp_path / "flaky" / "ddt" / f"ddt_{year}.tif"
+        )
 
 
 def test_non_retryable_error_stops_with_one_line(ee_offline, monkeypatch, tmp_path, cfg):
@@ -95,8 +97,11 @@ def test_non_retryable_error_stops_with_one_line(ee_offline, monkeypatch, tmp_pa
 def test_retry_policy_backoff_and_classification():
     import ee
 
-    errors = [ee.EEException("Too many concurrent aggregations."), ee.EEException("HTTP 503 Service Unavailable"),
-              ConnectionError("reset")]
+    errors = [
+        ee.EEException("Too many concurrent aggregations."),
+        ee.EEException("HTTP 503 Service Unavailable"),
+        ConnectionError("reset"),
+    ]
     slept = []
 
     def flaky():
@@ -110,8 +115,13 @@ def test_retry_policy_backoff_and_classification():
     assert pull.classify_error(ee.EEException("Computation timed out.")) == "fatal"
     assert pull.classify_error(ee.EEException("Image.load: Asset not found")) == "fatal"
     assert pull.classify_error(ee.EEException("Quota exceeded (429)")) == "transient"
-    always = pull.RetryingCall(lambda: (_ for _ in ()).throw(ee.EEException("503")), "x", max_retries=2,
-                               initial_delay_s=0, sleep=lambda s: None)
+    always = pull.RetryingCall(
+        lambda: (_ for _ in ()).throw(ee.EEException("503")),
+        "x",
+        max_retries=2,
+        initial_delay_s=0,
+        sleep=lambda s: None,
+    )
     with pytest.raises(GeeAltError, match="after 2 retries"):
         always()
     assert always.calls == 3
@@ -124,6 +134,8 @@ def test_run_ee_without_credentials_says_how_to_authenticate(tmp_path, monkeypat
     for var in ("GEE_ALT_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "EE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
         monkeypatch.delenv(var, raising=False)
     (tmp_path / "sites.csv").write_text("site_id,lon,lat,year,alt_m\nA,99.5,38.0,2010,1.5\n")
-    line = assert_user_error(cli("run", "--engine", "ee", "--insitu", tmp_path / "sites.csv", "--out", tmp_path / "run"))
+    line = assert_user_error(
+        cli("run", "--engine", "ee", "--insitu", tmp_path / "sites.csv", "--out", tmp_path / "run")
+    )
     assert "auth/README.md" in line and "earthengine authenticate" in line
     assert not (tmp_path / "run").exists()

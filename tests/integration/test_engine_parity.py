@@ -34,8 +34,20 @@ def local_run(tmp_path_factory):
     inputs = d / "inputs"
     shutil.copytree(demo_inputs(tmp_path_factory), inputs)
     runs.landcover_path(inputs).unlink()
-    code, out, err = cli("run", "--engine", "local", "--inputs", inputs, "--out", d / "local", "--workers", "1",
-                         "--trees", "10", "--quiet")
+    code, out, err = cli(
+        "run",
+        "--engine",
+        "local",
+        "--inputs",
+        inputs,
+        "--out",
+        d / "local",
+        "--workers",
+        "1",
+        "--trees",
+        "10",
+        "--quiet",
+    )
     assert code == 0, err
     return d / "local", inputs
 
@@ -45,32 +57,55 @@ def test_ee_run_writes_the_same_products_as_the_local_run(ee_offline, monkeypatc
 
     local, inputs = local_run
     grid = read_raster(runs.dem_path(local)).grid
-    l, b, r, t = bounds(grid)
-    w, s, e, n = transform_bounds(grid["crs"], "EPSG:4326", l + 9, b + 9, r - 9, t - 9, densify_pts=21)
-    (tmp_path / "s.toml").write_text(f'[study]\nyears = [{YEARS[0]}, {YEARS[-1]}]\n[aoi]\nbbox = [{w}, {s}, {e}, {n}]\n'
-                                     f'[grid]\ncrs = "{grid["crs"]}"\n[pull]\ninitial_delay_s = 0.0\n')
-    assert same_grid(load_config(tmp_path / "s.toml").grid(), grid)      # the EE grid is the local run's grid
+    left, b, r, t = bounds(grid)
+    w, s, e, n = transform_bounds(grid["crs"], "EPSG:4326", left + 9, b + 9, r - 9, t - 9, densify_pts=21)
+    (tmp_path / "s.toml").write_text(
+        f"[study]\nyears = [{YEARS[0]}, {YEARS[-1]}]\n[aoi]\nbbox = [{w}, {s}, {e}, {n}]\n"
+        f'[grid]\ncrs = "{grid["crs"]}"\n[pull]\ninitial_delay_s = 0.0\n'
+    )
+    assert same_grid(load_config(tmp_path / "s.toml").grid(), grid)  # the EE grid is the local run's grid
 
     def served(year, g):
         if year == 0:
-            return np.stack([read_raster(runs.dem_path(local)).data[0], read_raster(runs.ndvi_mean_path(local)).data[0]])
+            return np.stack(
+                [read_raster(runs.dem_path(local)).data[0], read_raster(runs.ndvi_mean_path(local)).data[0]]
+            )
         return read_raster(runs.ddt_path(local, year), bands=3).data
 
     monkeypatch.setattr(session, "initialize", lambda *a, **k: None)
     stub = StubServer(grid, arrays=served).install(monkeypatch)
-    code, out, err = cli("run", "--engine", "ee", "--config", tmp_path / "s.toml", "--project", "p",
-                         "--insitu", runs.insitu_csv_path(inputs), "--out", tmp_path / "ee", "--quiet")
+    code, out, err = cli(
+        "run",
+        "--engine",
+        "ee",
+        "--config",
+        tmp_path / "s.toml",
+        "--project",
+        "p",
+        "--insitu",
+        runs.insitu_csv_path(inputs),
+        "--out",
+        tmp_path / "ee",
+        "--quiet",
+    )
     assert code == 0, err
     ee_run = tmp_path / "ee"
-    assert set(stub.pixel_calls) == {0, *YEARS}                      # every year and the site fields, once each
+    assert set(stub.pixel_calls) == {0, *YEARS}  # every year and the site fields, once each
     assert product_set(ee_run) == product_set(local)
     for kind in PRODUCT_KINDS:
         assert any(p.startswith(kind + "/") for p in product_set(ee_run)), kind
     cal_l, cal_e = (json.loads((r / runs.CALIBRATION).read_text()) for r in (local, ee_run))
-    assert cal_e["E"] == cal_l["E"] and cal_e["pairs"] == cal_l["pairs"] and cal_e["screen_fields"] == ["ddt", "dem", "ndvi"]
+    assert (
+        cal_e["E"] == cal_l["E"]
+        and cal_e["pairs"] == cal_l["pairs"]
+        and cal_e["screen_fields"] == ["ddt", "dem", "ndvi"]
+    )
     for y in YEARS:
-        np.testing.assert_array_equal(read_raster(runs.alt_path(ee_run, y)).data, read_raster(runs.alt_path(local, y)).data)
+        np.testing.assert_array_equal(
+            read_raster(runs.alt_path(ee_run, y)).data, read_raster(runs.alt_path(local, y)).data
+        )
         assert read_raster(runs.alt_path(ee_run, y)).tags["engine"] == "ee"
-    np.testing.assert_array_equal(read_raster(runs.trend_slope_path(ee_run)).data,
-                                  read_raster(runs.trend_slope_path(local)).data)
+    np.testing.assert_array_equal(
+        read_raster(runs.trend_slope_path(ee_run)).data, read_raster(runs.trend_slope_path(local)).data
+    )
     assert not (ee_run / runs.RESUME_DIR).exists()

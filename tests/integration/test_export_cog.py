@@ -17,8 +17,9 @@ GRID = make_grid("EPSG:32647", (30, 0, 500000, 0, -30, 4200000), (700, 600))
 def test_cog_is_valid_float32_deflate_with_tags(tmp_path):
     a = np.random.default_rng(0).normal(size=(600, 700)).astype("float32")
     a[10:20, 30:40] = np.nan
-    p = write_cog(tmp_path / "x.tif", a, GRID, tags={"units": "m", "year": 2010, "synthetic": 1},
-                  band_descriptions=["alt_m"])
+    p = write_cog(
+        tmp_path / "x.tif", a, GRID, tags={"units": "m", "year": 2010, "synthetic": 1}, band_descriptions=["alt_m"]
+    )
     is_valid, errors, warnings = cog_validate(p)
     assert is_valid and errors == [] and warnings == []
     with rasterio.open(p) as src:
@@ -39,8 +40,13 @@ def test_cog_is_valid_float32_deflate_with_tags(tmp_path):
 def test_small_multiband_cog_is_valid(tmp_path):
     g = make_grid("EPSG:32647", (30.0, 0.0, 600_000.0, 0.0, -30.0, 4_200_000.0), (7, 5))
     data = np.stack([np.full((5, 7), v, "float32") for v in (1.0, 2.0, 3.0)])
-    p = write_cog(tmp_path / "ddt.tif", data, g, band_descriptions=["ddt", "ddt_sd", "n_obs"],
-                  band_tags=[{"units": "degC day"}, {"units": "degC day"}, {"units": "1"}])
+    p = write_cog(
+        tmp_path / "ddt.tif",
+        data,
+        g,
+        band_descriptions=["ddt", "ddt_sd", "n_obs"],
+        band_tags=[{"units": "degC day"}, {"units": "degC day"}, {"units": "1"}],
+    )
     is_valid, errors, _ = cog_validate(p)
     assert is_valid and errors == []
     with rasterio.open(p) as src:

@@ -16,7 +16,6 @@ from gee_alt.export.cog import write_cog
 from gee_alt.export.netcdf import available_engine, read_alt_netcdf, write_alt_netcdf
 from gee_alt.export.stac import alt_item, stac_item_for_cog, write_item
 from gee_alt.science.stefan import alt_from_ddt, alt_sd
-
 from helpers.export import GRID, TRANSFORM, YEARS, ddt_cube
 
 
@@ -24,8 +23,13 @@ def test_netcdf_roundtrip_values_and_georeferencing(tmp_path):
     cube = ddt_cube()
     alt = alt_from_ddt(cube["ddt_degc_days"].values, 0.05)
     sd = alt_sd(cube["ddt_degc_days"].values, cube["ddt_sd_degc_days"].values, 0.05, 0.003)
-    p = write_alt_netcdf(tmp_path / "alt.nc", cube, alt, sd, calibration={"E": 0.05, "E_ci95": [0.047, 0.053],
-                                                                           "E_sd": 0.003, "n_used": 40})
+    p = write_alt_netcdf(
+        tmp_path / "alt.nc",
+        cube,
+        alt,
+        sd,
+        calibration={"E": 0.05, "E_ci95": [0.047, 0.053], "E_sd": 0.003, "n_used": 40},
+    )
     assert not list(tmp_path.glob(".tmp-*"))
     ds = read_alt_netcdf(p)
     assert list(ds["year"].values) == YEARS and ds["alt_m"].dims == ("year", "y", "x")
@@ -34,16 +38,18 @@ def test_netcdf_roundtrip_values_and_georeferencing(tmp_path):
     np.testing.assert_allclose(ds["ddt_degc_days"].values, cube["ddt_degc_days"].values, equal_nan=True)
     assert np.isnan(ds["alt_m"].values[1, 2, 3])
     assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["stefan_E"] == 0.05
-    assert ds["alt_m"].attrs["standard_name"] == "permafrost_active_layer_thickness" and ds["alt_m"].attrs["units"] == "m"
+    assert (
+        ds["alt_m"].attrs["standard_name"] == "permafrost_active_layer_thickness" and ds["alt_m"].attrs["units"] == "m"
+    )
     assert ds["time"].attrs["units"] == "days since 1970-01-01" and float(ds["time"].values[1]) == 18444.0
     # rioxarray: the dataset and each variable read back carry the grid
     assert ds.rio.crs.to_epsg() == 32647 and tuple(ds.rio.transform())[:6] == TRANSFORM
     assert grid_of(ds) == GRID and grid_of(ds["alt_sd_m"].sel(year=2021)) == GRID
-    with xr.open_dataset(p, decode_coords=False) as raw:          # the CF attributes on disk
+    with xr.open_dataset(p, decode_coords=False) as raw:  # the CF attributes on disk
         assert raw["alt_m"].attrs["grid_mapping"] == "spatial_ref"
         assert raw["spatial_ref"].attrs["grid_mapping_name"] == "transverse_mercator"
         assert "UTM zone 47N" in raw["spatial_ref"].attrs["crs_wkt"]
-    with rioxarray.open_rasterio(f"netcdf:{p}:alt_m", decode_times=False) as da:   # through GDAL
+    with rioxarray.open_rasterio(f"netcdf:{p}:alt_m", decode_times=False) as da:  # through GDAL
         assert da.rio.crs.to_epsg() == 32647 and tuple(da.rio.transform())[:6] == pytest.approx(TRANSFORM)
         assert da.shape == (3, 5, 7)
     with rasterio.open(f"netcdf:{p}:alt_m") as src:
@@ -58,11 +64,14 @@ def test_written_item_has_a_relative_self_link_and_same_bytes(tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
     d = json.loads(p.read_text())
     assert [ln for ln in d["links"] if ln["rel"] == "self"] == [
-        {"rel": "self", "href": "./alt_2020.stac.json", "type": "application/geo+json"}]
+        {"rel": "self", "href": "./alt_2020.stac.json", "type": "application/geo+json"}
+    ]
     back = pystac.Item.from_dict(d)
     assert back.id == "gee-alt-alt_m-2020" and ProjectionExtension.ext(back).epsg == 32647
     assert back.assets["alt_sd_m"].href == "alt_sd_2020.tif"
-    again = write_item(tmp_path / "copy" / "alt_2020.stac.json", alt_item(GRID, 2020, "alt_2020.tif", "alt_sd_2020.tif"))
+    again = write_item(
+        tmp_path / "copy" / "alt_2020.stac.json", alt_item(GRID, 2020, "alt_2020.tif", "alt_sd_2020.tif")
+    )
     assert again.read_bytes() == p.read_bytes()
 
 

@@ -33,8 +33,10 @@ def test_committed_notebook_has_no_outputs():
 
 
 def _ee_credentials_present() -> bool:
-    return bool(os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")) or \
-        (Path.home() / ".config" / "earthengine" / "credentials").exists()
+    return (
+        bool(os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"))
+        or (Path.home() / ".config" / "earthengine" / "credentials").exists()
+    )
 
 
 def test_notebook_executes_offline(tmp_path, monkeypatch):
@@ -48,7 +50,9 @@ def test_notebook_executes_offline(tmp_path, monkeypatch):
     monkeypatch.delenv("GEE_ALT_YEAR", raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     display = [o for o in _outputs(nb) if o.get("output_type") in ("display_data", "execute_result")]
     widgets = [o for o in display if WIDGET_MIME in o.get("data", {})]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -16,7 +15,7 @@ from gee_alt.errors import GeeAltError
 from gee_alt.viz.figures import SYNTHETIC_LABEL
 from gee_alt.viz.report import write_readme_figure, write_report, write_report_files
 from gee_alt.viz.runview import alt_series
-from helpers.viz import E, YEARS, alt_field, layer_drawn, make_run
+from helpers.viz import YEARS, E, alt_field, layer_drawn, make_run
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +37,16 @@ def test_report_files_exist_with_sane_pngs(run, written):
     assert written["markdown"] == run / "report" / "report.md" and written["markdown"].is_file()
     assert written["html"].is_file()
     names = sorted(p.name for p in written["figures"])
-    assert names == sorted(["alt_map_2023.png", "alt_sd_map_2023.png", "alt_series.png", "validation_scatter.png",
-                            "trend_map.png", "ddt_map_2023.png"])
+    assert names == sorted(
+        [
+            "alt_map_2023.png",
+            "alt_sd_map_2023.png",
+            "alt_series.png",
+            "validation_scatter.png",
+            "trend_map.png",
+            "ddt_map_2023.png",
+        ]
+    )
     for p in written["figures"]:
         w, h = _png_size(p)
         assert 300 <= w <= 2000 and 300 <= h <= 2000, (p.name, w, h)
@@ -55,9 +62,9 @@ def test_map_figure_shows_the_alt_palette(written):
 def test_markdown_lists_calibration_validation_and_label(written):
     md = written["markdown"].read_text(encoding="utf-8")
     assert f"| E | {E:g} |" in md
-    assert "0.041 – 0.049" in md                      # E 95 % CI
+    assert "0.041 – 0.049" in md  # E 95 % CI
     assert "| pairs used | 18 |" in md and "| pairs dropped | 2 |" in md
-    assert "| heterogeneous site | 1 |" in md            # drop reasons
+    assert "| heterogeneous site | 1 |" in md  # drop reasons
     assert "| leave-one-site-out | 0.31 | -0.05 | 0.24 | 0.71 | 18 |" in md
     assert "| in-situ sites |" in md and "| 12 |" in md  # metrics of the 12 validation pairs
     assert SYNTHETIC_LABEL in md
@@ -92,8 +99,12 @@ def test_synthetic_label_follows_tags_and_override(tmp_path):
 
 def test_extra_tables_and_missing_products(tmp_path):
     r = make_run(tmp_path / "r", with_trend=False, with_validation=False)
-    extra = {"truth comparison": {"DDT vs truth": {"rmse": 41.5, "bias": -3.25},
-                                  "ALT vs truth": {"rmse_m": 0.125, "r2": 0.9}}}
+    extra = {
+        "truth comparison": {
+            "DDT vs truth": {"rmse": 41.5, "bias": -3.25},
+            "ALT vs truth": {"rmse_m": 0.125, "r2": 0.9},
+        }
+    }
     res = write_report_files(r, extra=extra)
     md = res["markdown"].read_text(encoding="utf-8")
     assert "### truth comparison" in md
@@ -108,11 +119,11 @@ def test_extra_tables_and_missing_products(tmp_path):
 def test_alt_series_band_brackets_the_mean(run):
     s = alt_series(run)
     assert s["years"] == YEARS
-    for y, m in zip(YEARS, s["mean"]):
+    for y, m in zip(YEARS, s["mean"], strict=True):
         a = alt_field(y).astype(float)
         a[:3, :3] = np.nan  # the fixture's nodata corner
         assert m == pytest.approx(np.nanmean(a), rel=1e-6)
-    assert all(lo < m < hi for lo, m, hi in zip(s["ci_lo"], s["mean"], s["ci_hi"]))
+    assert all(lo < m < hi for lo, m, hi in zip(s["ci_lo"], s["mean"], s["ci_hi"], strict=True))
     assert s["mean"][-1] > s["mean"][0]
 
 

@@ -136,22 +136,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.cli import assert_user_error, cli
-from helpers.robust import demo_inputs, finished_run
 from gee_alt.export.cog import write_cog
 from gee_alt.grid import make_grid
 from gee_alt.io import read_raster
+from helpers.cli import assert_user_error, cli
+from helpers.robust import demo_inputs, finished_run
 
 CASES: dict = {}
 ROWS = re.findall(r"^([CRIDOK]\d\d)\s", __doc__, flags=re.M)
-FRAGMENTS = {line.split()[0]: re.split(r"\s{2,}", line.strip())[-1]
-             for line in __doc__.splitlines() if re.match(r"^[CRIDOK]\d\d\s", line)}
+FRAGMENTS = {
+    line.split()[0]: re.split(r"\s{2,}", line.strip())[-1]
+    for line in __doc__.splitlines()
+    if re.match(r"^[CRIDOK]\d\d\s", line)
+}
 
 
 def case(cid):
     def deco(fn):
         CASES[cid] = fn
         return fn
+
     return deco
 
 
@@ -265,8 +269,16 @@ def _no_crs(path: Path, shape=(1, 64, 64)) -> Path:
     import rasterio
     from rasterio.transform import Affine
 
-    with rasterio.open(path, "w", driver="GTiff", width=shape[2], height=shape[1], count=shape[0], dtype="float32",
-                       transform=Affine(30, 0, 500000, 0, -30, 4200000)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=shape[2],
+        height=shape[1],
+        count=shape[0],
+        dtype="float32",
+        transform=Affine(30, 0, 500000, 0, -30, 4200000),
+    ) as dst:
         dst.write(np.ones(shape, "float32"))
     return path
 
@@ -291,19 +303,56 @@ def _(c):
 
 
 case("R03")(lambda c: _ds(c, coarse=_no_crs(c.tmp / "nocrs.tif", (1, 2, 2))))
-case("R04")(lambda c: _ds(c, preds=[_tif(c.tmp / "p.tif", np.ones((32, 32)), make_grid("EPSG:32647", (30, 0, 500000, 0, -30, 4200000), (32, 32)))]))
-case("R05")(lambda c: _ds(c, coarse=_tif(c.tmp / "far.tif", np.ones((2, 2)), make_grid("EPSG:32647", (960, 0, 100000, 0, -960, 3000000), (2, 2)))))
+case("R04")(
+    lambda c: _ds(
+        c,
+        preds=[
+            _tif(
+                c.tmp / "p.tif", np.ones((32, 32)), make_grid("EPSG:32647", (30, 0, 500000, 0, -30, 4200000), (32, 32))
+            )
+        ],
+    )
+)
+case("R05")(
+    lambda c: _ds(
+        c,
+        coarse=_tif(
+            c.tmp / "far.tif", np.ones((2, 2)), make_grid("EPSG:32647", (960, 0, 100000, 0, -960, 3000000), (2, 2))
+        ),
+    )
+)
 case("R06")(lambda c: _ds(c, coarse=_tif(c.tmp / "nan.tif", np.full((2, 2), np.nan), COARSE)))
 case("R07")(lambda c: _ds(c, dem=_tif(c.tmp / "dem2.tif", np.ones((2, 64, 64)), UTM)))
 case("R08")(lambda c: _ds(c, dem=_no_crs(c.tmp / "demnocrs.tif")))
 case("R09")(lambda c: _ds(c, preds=[_tif(c.tmp / "pnan.tif", np.full((64, 64), np.nan), UTM)]))
-case("R10")(lambda c: _ds(c, dem=_tif(c.tmp / "dem_ll.tif", np.ones((64, 64)) * 4000,
-                                       make_grid("EPSG:4326", (0.0003, 0, 99, 0, -0.0003, 38), (64, 64)))))
+case("R10")(
+    lambda c: _ds(
+        c,
+        dem=_tif(
+            c.tmp / "dem_ll.tif",
+            np.ones((64, 64)) * 4000,
+            make_grid("EPSG:4326", (0.0003, 0, 99, 0, -0.0003, 38), (64, 64)),
+        ),
+    )
+)
 
 
 def _run_local(c, inputs: Path, *extra):
-    return ["run", "--engine", "local", "--inputs", inputs, "--out", c.tmp / "out", "--workers", "1",
-            "--trees", "5", "--quiet", *extra], c.tmp / "out"
+    return [
+        "run",
+        "--engine",
+        "local",
+        "--inputs",
+        inputs,
+        "--out",
+        c.tmp / "out",
+        "--workers",
+        "1",
+        "--trees",
+        "5",
+        "--quiet",
+        *extra,
+    ], c.tmp / "out"
 
 
 def _bad_input(c, rel: str, make):
@@ -323,19 +372,52 @@ case("R12")(lambda c: _bad_input(c, "dem.tif", lambda p, r, d: None))
 case("R13")(lambda c: _bad_input(c, "dem.tif", lambda p, r, d: p.write_text("junk")))
 case("R14")(lambda c: _bad_input(c, "dem.tif", lambda p, r, d: _no_crs(p, (1, 128, 128))))
 case("R15")(lambda c: _bad_input(c, "dem.tif", lambda p, r, d: _tif(p, np.stack([r.data[0]] * 2), r.grid)))
-case("R16")(lambda c: _bad_input(c, "landsat_ndvi/ndvi_2011.tif",
-                                 lambda p, r, d: _tif(p, r.data[0][:100, :100], {**r.grid, "shape_2d": (100, 100)})))
-case("R17")(lambda c: _bad_input(c, "modis_lst/lst_2011.tif", lambda p, r, d: _tif(
-    p, r.data, {**r.grid, "crs_transform": (r.grid["crs_transform"][0], 0, 0.0, 0, r.grid["crs_transform"][4], 0.0)},
-    band_descriptions=r.descriptions)))
-case("R18")(lambda c: _bad_input(c, "modis_lst/lst_2011.tif", lambda p, r, d: _tif(
-    p, np.full_like(r.data, np.nan), r.grid, band_descriptions=r.descriptions)))
-case("R19")(lambda c: _bad_input(c, "modis_ndvi/ndvi_2011.tif", lambda p, r, d: _tif(p, np.full_like(r.data, np.nan), r.grid)))
-case("R20")(lambda c: _bad_input(c, "modis_ndvi/ndvi_2011.tif", lambda p, r, d: _tif(p, np.concatenate([r.data] * 2), r.grid)))
-case("R21")(lambda c: _bad_input(c, "modis_lst/lst_2011.tif", lambda p, r, d: _tif(
-    p, r.data, r.grid, band_descriptions=["first"] * r.data.shape[0])))
-case("R22")(lambda c: _bad_input(c, "modis_lst/lst_2011.tif", lambda p, r, d: _tif(
-    p, r.data, r.grid, band_descriptions=r.descriptions, tags={"units": "furlongs"})))
+case("R16")(
+    lambda c: _bad_input(
+        c,
+        "landsat_ndvi/ndvi_2011.tif",
+        lambda p, r, d: _tif(p, r.data[0][:100, :100], {**r.grid, "shape_2d": (100, 100)}),
+    )
+)
+case("R17")(
+    lambda c: _bad_input(
+        c,
+        "modis_lst/lst_2011.tif",
+        lambda p, r, d: _tif(
+            p,
+            r.data,
+            {**r.grid, "crs_transform": (r.grid["crs_transform"][0], 0, 0.0, 0, r.grid["crs_transform"][4], 0.0)},
+            band_descriptions=r.descriptions,
+        ),
+    )
+)
+case("R18")(
+    lambda c: _bad_input(
+        c,
+        "modis_lst/lst_2011.tif",
+        lambda p, r, d: _tif(p, np.full_like(r.data, np.nan), r.grid, band_descriptions=r.descriptions),
+    )
+)
+case("R19")(
+    lambda c: _bad_input(c, "modis_ndvi/ndvi_2011.tif", lambda p, r, d: _tif(p, np.full_like(r.data, np.nan), r.grid))
+)
+case("R20")(
+    lambda c: _bad_input(c, "modis_ndvi/ndvi_2011.tif", lambda p, r, d: _tif(p, np.concatenate([r.data] * 2), r.grid))
+)
+case("R21")(
+    lambda c: _bad_input(
+        c,
+        "modis_lst/lst_2011.tif",
+        lambda p, r, d: _tif(p, r.data, r.grid, band_descriptions=["first"] * r.data.shape[0]),
+    )
+)
+case("R22")(
+    lambda c: _bad_input(
+        c,
+        "modis_lst/lst_2011.tif",
+        lambda p, r, d: _tif(p, r.data, r.grid, band_descriptions=r.descriptions, tags={"units": "furlongs"}),
+    )
+)
 
 
 @case("R23")
@@ -346,7 +428,11 @@ def _(c):
 
 
 case("R24")(lambda c: _run_local(c, c.copy_inputs(), "--years", "2005"))
-case("R25")(lambda c: _bad_input(c, "landcover.tif", lambda p, r, d: _tif(p, r.data[0][:64, :64], {**r.grid, "shape_2d": (64, 64)})))
+case("R25")(
+    lambda c: _bad_input(
+        c, "landcover.tif", lambda p, r, d: _tif(p, r.data[0][:64, :64], {**r.grid, "shape_2d": (64, 64)})
+    )
+)
 
 
 @case("R26")
@@ -359,13 +445,16 @@ def _(c):
     return _run_local(c, d)
 
 
-case("R27")(lambda c: _bad_input(c, "modis_lst/lst_2011.tif", lambda p, r, d: _tif(
-    p, r.data + 273.15, r.grid, band_descriptions=r.descriptions)))
+case("R27")(
+    lambda c: _bad_input(
+        c, "modis_lst/lst_2011.tif", lambda p, r, d: _tif(p, r.data + 273.15, r.grid, band_descriptions=r.descriptions)
+    )
+)
 
 
 # ------------------------------------------------------------------------------ in-situ CSV
 HEAD = "site_id,lon,lat,year,alt_m\n"
-INSIDE = (99.17, 38.10)          # inside the demo window
+INSIDE = (99.17, 38.10)  # inside the demo window
 
 
 def _rows(n=6, alt="1.5", lon=None, lat=None, same=False):
@@ -499,8 +588,12 @@ def _(c):
     run = c.copy_run()
     r = read_raster(run / "ddt" / "ddt_2011.tif")
     (run / "ddt" / "ddt_2011.tif").unlink()
-    _tif(run / "ddt" / "ddt_2011.tif", r.data[:, :64, :64], {**r.grid, "shape_2d": (64, 64)},
-         band_descriptions=r.descriptions)
+    _tif(
+        run / "ddt" / "ddt_2011.tif",
+        r.data[:, :64, :64],
+        {**r.grid, "shape_2d": (64, 64)},
+        band_descriptions=r.descriptions,
+    )
     return ["calibrate", run, "--insitu", c.inputs / "insitu.csv", "--n-boot", "100"], None
 
 
@@ -552,15 +645,20 @@ def _(c):
 def _(c):
     run = c.tmp / "done"
     shutil.copytree(c.run, run)
-    return ["run", "--engine", "local", "--inputs", c.inputs, "--out", run], (run / "manifest.json", (run / "manifest.json").read_bytes())
+    return ["run", "--engine", "local", "--inputs", c.inputs, "--out", run], (
+        run / "manifest.json",
+        (run / "manifest.json").read_bytes(),
+    )
 
 
 @case("O07")
 def _(c):
     (c.tmp / "mine").mkdir()
     (c.tmp / "mine" / "thesis.docx").write_text("precious")
-    return ["run", "--engine", "local", "--inputs", c.inputs, "--out", c.tmp / "mine", "--overwrite"], \
-        (c.tmp / "mine" / "thesis.docx", b"precious")
+    return ["run", "--engine", "local", "--inputs", c.inputs, "--out", c.tmp / "mine", "--overwrite"], (
+        c.tmp / "mine" / "thesis.docx",
+        b"precious",
+    )
 
 
 @case("O08")
@@ -588,18 +686,38 @@ def _(c):
 
 
 # ------------------------------------------------------------------------------ credentials
-PEM = "PRIVATE" + " KEY-----"       # split: the repo never holds a literal key marker (secret scan)
-GOOD_KEY = dict(type="service_account", client_email="sa@proj.iam.gserviceaccount.com", project_id="proj",
-                private_key=f"-----BEGIN {PEM}\nNOTAREALKEYzzTopSecretFAKE==\n-----END {PEM}\n",
-                private_key_id="0123456789abcdef")
+PEM = "PRIVATE" + " KEY-----"  # split: the repo never holds a literal key marker (secret scan)
+GOOD_KEY = dict(
+    type="service_account",
+    client_email="sa@proj.iam.gserviceaccount.com",
+    project_id="proj",
+    private_key=f"-----BEGIN {PEM}\nNOTAREALKEYzzTopSecretFAKE==\n-----END {PEM}\n",
+    private_key_id="0123456789abcdef",
+)
 
 case("K01")(lambda c: (["auth", "--key", c.tmp / "nokey.json", "--project", "p"], None))
 case("K02")(lambda c: (["auth", "--key", c.key("{not json"), "--project", "p"], None))
 case("K03")(lambda c: (["auth", "--key", c.key({"type": "authorized_user"}), "--project", "p"], None))
 case("K04")(lambda c: (["auth", "--key", c.key(GOOD_KEY, mode=0o644), "--project", "p"], None))
 case("K05")(lambda c: (["auth", "--project", "p"], None))
-case("K06")(lambda c: (["run", "--engine", "ee", "--key", c.key("{not json"), "--project", "p", "--insitu",
-                        c.inputs / "insitu.csv", "--out", c.tmp / "eerun"], c.tmp / "eerun" / "ddt"))
+case("K06")(
+    lambda c: (
+        [
+            "run",
+            "--engine",
+            "ee",
+            "--key",
+            c.key("{not json"),
+            "--project",
+            "p",
+            "--insitu",
+            c.inputs / "insitu.csv",
+            "--out",
+            c.tmp / "eerun",
+        ],
+        c.tmp / "eerun" / "ddt",
+    )
+)
 case("K07")(lambda c: (["run", "--engine", "ee", "--project", "p", "--out", c.tmp / "eerun"], c.tmp / "eerun"))
 
 
@@ -616,14 +734,30 @@ def _(c):
 
 
 case("K10")(lambda c: (["auth", "--key", c.key(GOOD_KEY), "--project", "p"], None))
-case("K11")(lambda c: (["run", "--engine", "ee", "--key", c.key(GOOD_KEY, mode=0o604), "--project", "p", "--insitu",
-                        c.inputs / "insitu.csv", "--out", c.tmp / "eerun"], c.tmp / "eerun" / "ddt"))
+case("K11")(
+    lambda c: (
+        [
+            "run",
+            "--engine",
+            "ee",
+            "--key",
+            c.key(GOOD_KEY, mode=0o604),
+            "--project",
+            "p",
+            "--insitu",
+            c.inputs / "insitu.csv",
+            "--out",
+            c.tmp / "eerun",
+        ],
+        c.tmp / "eerun" / "ddt",
+    )
+)
 
 
 # ------------------------------------------------------------------------------ the test
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))     # no stored user credentials
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no stored user credentials
     for var in ("GEE_ALT_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "EE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
         monkeypatch.delenv(var, raising=False)
     yield
@@ -642,10 +776,10 @@ def test_bad_input(cid, tmp_path, tmp_path_factory, clean_env, monkeypatch):
         monkeypatch.setenv(k, v)
     line = assert_user_error(cli(*argv), *[f.strip() for f in FRAGMENTS[cid].split(";")])
     assert len(line) < 400 and "{" not in line[:1], line
-    if isinstance(output, tuple):                      # an existing file must be untouched
+    if isinstance(output, tuple):  # an existing file must be untouched
         path, before = output
         assert path.read_bytes() == before, path
-    elif output is not None:                           # no output created
+    elif output is not None:  # no output created
         assert not Path(output).exists(), output
     stray = [p for p in tmp_path.rglob(".tmp-*")]
     assert stray == [], stray
@@ -664,8 +798,13 @@ def test_acceptable_quirks_are_read_and_bad_rows_reported(variant, tmp_path, tmp
     elif variant == "utf16-bom":
         enc = "utf-16"
     elif variant == "semicolon-decimal-comma":
-        text = "\n".join(line.replace(",", ";").replace(".", ",") if i else line.replace(",", ";")
-                         for i, line in enumerate(good.splitlines())) + "\n"
+        text = (
+            "\n".join(
+                line.replace(",", ";").replace(".", ",") if i else line.replace(",", ";")
+                for i, line in enumerate(good.splitlines())
+            )
+            + "\n"
+        )
     else:
         lines = good.splitlines()
         text = "\n".join(lines + [lines[1].replace("SYN001", "BAD1").rsplit(",", 5)[0] + ",x,y,,,", lines[1]]) + "\n"

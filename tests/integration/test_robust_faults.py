@@ -16,22 +16,30 @@ import random
 import numpy as np
 import pytest
 
-from helpers.cli import assert_user_error, cli
-from helpers.ee import StubServer
 from gee_alt.config import load_config
 from gee_alt.engines.ee import pull, thaw
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import grid_from_bbox
 from gee_alt.io import sha256_file
+from helpers.cli import assert_user_error, cli
+from helpers.ee import StubServer
 
 GRID = grid_from_bbox((99.0, 38.0, 99.06, 38.04), 30.0, "EPSG:32647")
 YEARS = [2001, 2003]
 LIMIT = 40_000
-TRANSIENT = [lambda: _ee("HTTP Error 429: Too Many Requests"), lambda: _ee("500 Internal Error"),
-             lambda: _ee("503 Service Unavailable"), lambda: TimeoutError("The read operation timed out"),
-             lambda: _ee("Too many concurrent aggregations.")]
-FATAL = ["User memory limit exceeded.", "Computation timed out.", "Image.load: Asset 'x' not found.",
-         "Permission denied: caller does not have access"]
+TRANSIENT = [
+    lambda: _ee("HTTP Error 429: Too Many Requests"),
+    lambda: _ee("500 Internal Error"),
+    lambda: _ee("503 Service Unavailable"),
+    lambda: TimeoutError("The read operation timed out"),
+    lambda: _ee("Too many concurrent aggregations."),
+]
+FATAL = [
+    "User memory limit exceeded.",
+    "Computation timed out.",
+    "Image.load: Asset 'x' not found.",
+    "Permission denied: caller does not have access",
+]
 
 
 def _ee(msg):
@@ -70,8 +78,16 @@ def cfg():
 
 
 def _pull(cfg, out, **kw):
-    return pull.run_years(out, YEARS, GRID, lambda y: thaw.ddt_image(cfg, y, GRID), max_workers=3,
-                          initial_delay_s=0.0, request_byte_limit=LIMIT, **kw)
+    return pull.run_years(
+        out,
+        YEARS,
+        GRID,
+        lambda y: thaw.ddt_image(cfg, y, GRID),
+        max_workers=3,
+        initial_delay_s=0.0,
+        request_byte_limit=LIMIT,
+        **kw,
+    )
 
 
 def test_transient_faults_at_30_percent_give_identical_outputs(ee_offline, monkeypatch, tmp_path, cfg):
@@ -82,11 +98,12 @@ def test_transient_faults_at_30_percent_give_identical_outputs(ee_offline, monke
         srv = FaultyServer(GRID, 0.3, seed).install(monkeypatch)
         slept = []
         cube = _pull(cfg, tmp_path / f"flaky{seed}", sleep=slept.append, max_retries=12)
-        assert len(slept) == sum(srv.injected.values())           # every fault was retried, nothing else
+        assert len(slept) == sum(srv.injected.values())  # every fault was retried, nothing else
         np.testing.assert_array_equal(cube["ddt_degc_days"].values, clean["ddt_degc_days"].values)
         for y in YEARS:
-            assert sha256_file(tmp_path / f"flaky{seed}" / "ddt" / f"ddt_{y}.tif") == \
-                sha256_file(tmp_path / "clean" / "ddt" / f"ddt_{y}.tif")
+            assert sha256_file(tmp_path / f"flaky{seed}" / "ddt" / f"ddt_{y}.tif") == sha256_file(
+                tmp_path / "clean" / "ddt" / f"ddt_{y}.tif"
+            )
         total += sum(srv.injected.values())
         kinds |= set(srv.injected)
     assert kinds == set(range(len(TRANSIENT))) and total >= 15
@@ -108,16 +125,32 @@ def test_non_retryable_errors_stop_with_one_line(ee_offline, monkeypatch, tmp_pa
 def test_non_retryable_error_through_the_cli(ee_offline, monkeypatch, tmp_path):
     from gee_alt.engines.ee import session
 
-    (tmp_path / "s.toml").write_text('[study]\nyears = [2010, 2011]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n'
-                                     '[pull]\ninitial_delay_s = 0.0\n')
+    (tmp_path / "s.toml").write_text(
+        "[study]\nyears = [2010, 2011]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n[pull]\ninitial_delay_s = 0.0\n"
+    )
     (tmp_path / "sites.csv").write_text("site_id,lon,lat,year,alt_m\nA,99.03,38.02,2010,1.5\n")
     monkeypatch.setattr(session, "initialize", lambda *a, **k: None)
     StubServer(GRID, fatal="User memory limit exceeded.").install(monkeypatch)
-    line = assert_user_error(cli("run", "--engine", "ee", "--config", tmp_path / "s.toml", "--project", "p",
-                                 "--insitu", tmp_path / "sites.csv", "--out", tmp_path / "run", "--quiet"),
-                             "User memory limit exceeded", "tile_scale")
+    line = assert_user_error(
+        cli(
+            "run",
+            "--engine",
+            "ee",
+            "--config",
+            tmp_path / "s.toml",
+            "--project",
+            "p",
+            "--insitu",
+            tmp_path / "sites.csv",
+            "--out",
+            tmp_path / "run",
+            "--quiet",
+        ),
+        "User memory limit exceeded",
+        "tile_scale",
+    )
     assert "Traceback" not in line
-    assert not (tmp_path / "run").exists()          # a fresh run dir is removed again: nothing partial
+    assert not (tmp_path / "run").exists()  # a fresh run dir is removed again: nothing partial
 
 
 def test_retries_are_bounded_in_count_and_time():
@@ -131,7 +164,7 @@ def test_retries_are_bounded_in_count_and_time():
         call()
     assert "\n" not in str(ei.value) and "try again later" in str(ei.value)
     assert max(slept) <= pull.MAX_DELAY_S
-    assert sum(slept) <= pull.MAX_TOTAL_SLEEP_S          # unbounded backoff would be ~2**10000 s
+    assert sum(slept) <= pull.MAX_TOTAL_SLEEP_S  # unbounded backoff would be ~2**10000 s
     assert call.calls < 100
     # a 429 storm that ends: retried with growing, capped delays, then succeeds
     errors = [_ee("HTTP Error 429: Too Many Requests")] * 9
@@ -149,9 +182,8 @@ def test_retries_are_bounded_in_count_and_time():
 
 
 def test_timeouts_and_resets_are_transient_memory_is_not():
-    import socket
 
-    assert pull.classify_error(socket.timeout("timed out")) == "transient"
+    assert pull.classify_error(TimeoutError("timed out")) == "transient"
     assert pull.classify_error(ConnectionResetError("reset by peer")) == "transient"
     assert pull.classify_error(_ee("Read timed out. (read timeout=60)")) == "transient"
     assert pull.classify_error(_ee("Computation timed out.")) == "fatal"

@@ -27,15 +27,27 @@ from helpers.robust import REPO
 PEM = "PRIVATE" + " KEY-----"
 SECRET_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7FAKEFAKEgeealtSECRETzz"
 KEY_ID = "9f3c0ffee1234567890abcdef0123456789abcd"
-MARKERS = [re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), re.compile(r'"private_key"\s*:\s*"'),
-           re.compile("-----BEGIN OPENSSH " + "PRIVATE")]
+MARKERS = [
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r'"private_key"\s*:\s*"'),
+    re.compile("-----BEGIN OPENSSH " + "PRIVATE"),
+]
 
 
 def fake_key(path: Path, mode: int = 0o600) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(type="service_account", project_id="fake-proj", private_key_id=KEY_ID,
-                                    private_key=f"-----BEGIN {PEM}\n{SECRET_BODY}\n-----END {PEM}\n",
-                                    client_email="robot@fake-proj.iam.gserviceaccount.com", client_id="1234")))
+    path.write_text(
+        json.dumps(
+            dict(
+                type="service_account",
+                project_id="fake-proj",
+                private_key_id=KEY_ID,
+                private_key=f"-----BEGIN {PEM}\n{SECRET_BODY}\n-----END {PEM}\n",
+                client_email="robot@fake-proj.iam.gserviceaccount.com",
+                client_id="1234",
+            )
+        )
+    )
     os.chmod(path, mode)
     return path
 
@@ -64,16 +76,23 @@ def test_git_tracked_files_hold_no_key_material():
 
 
 def test_auth_gitignore_keeps_keys_out():
-    probes = ["auth/sa-key.json", "auth/my project key.json", "auth/key.pem", "auth/cert.p12", "auth/sub/key.json",
-              "auth/credentials"]
+    probes = [
+        "auth/sa-key.json",
+        "auth/my project key.json",
+        "auth/key.pem",
+        "auth/cert.p12",
+        "auth/sub/key.json",
+        "auth/credentials",
+    ]
     res = subprocess.run(["git", "check-ignore", "--no-index", *probes], cwd=REPO, capture_output=True, text=True)
     assert sorted(res.stdout.split("\n")[:-1]) == sorted(probes), res.stdout
     for kept in ("auth/README.md", "auth/.gitignore"):
         r = subprocess.run(["git", "check-ignore", "--no-index", kept], cwd=REPO, capture_output=True, text=True)
-        assert r.returncode == 1, kept          # 1 = not ignored
+        assert r.returncode == 1, kept  # 1 = not ignored
     # and key files anywhere else in the repo
-    r = subprocess.run(["git", "check-ignore", "--no-index", "key.pem", "notebooks/x.p12"], cwd=REPO,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["git", "check-ignore", "--no-index", "key.pem", "notebooks/x.p12"], cwd=REPO, capture_output=True, text=True
+    )
     assert r.stdout.split() == ["key.pem", "notebooks/x.p12"]
 
 
@@ -93,7 +112,9 @@ def test_auth_never_echoes_the_key(no_creds, tmp_path, monkeypatch):
     import ee
 
     seen = {}
-    monkeypatch.setattr(ee, "ServiceAccountCredentials", lambda email, key_file=None: seen.setdefault("c", (email, key_file)))
+    monkeypatch.setattr(
+        ee, "ServiceAccountCredentials", lambda email, key_file=None: seen.setdefault("c", (email, key_file))
+    )
     monkeypatch.setattr(ee, "Initialize", lambda **kw: seen.setdefault("init", kw))
     code, out, err = cli("auth", "--key", key)
     assert code == 0, err
@@ -102,8 +123,12 @@ def test_auth_never_echoes_the_key(no_creds, tmp_path, monkeypatch):
     assert seen["c"] == ("robot@fake-proj.iam.gserviceaccount.com", str(key))
     # via the environment variable, in a separate process (what a log would capture)
     env = {**os.environ, "GEE_ALT_SERVICE_ACCOUNT_KEY": str(key), "PYTHONPATH": str(REPO)}
-    res = subprocess.run([__import__("sys").executable, "-m", "gee_alt", "auth", "--project", "p"], env=env,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [__import__("sys").executable, "-m", "gee_alt", "auth", "--project", "p"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert_no_secret(res.stdout + res.stderr, "auth subprocess")
 
@@ -126,15 +151,30 @@ def test_ee_run_outputs_and_logs_hold_no_key_material(ee_offline, no_creds, tmp_
     StubServer(grid).install(monkeypatch)
     from gee_alt.science import homogeneity
 
-    for metric in ("ddt_cv", "dem_std", "ndvi_std"):      # the stub's DDT and site fields are pixel noise
+    for metric in ("ddt_cv", "dem_std", "ndvi_std"):  # the stub's DDT and site fields are pixel noise
         monkeypatch.setitem(homogeneity.DEFAULT_THRESHOLDS, metric, None)
-    (tmp_path / "s.toml").write_text('[study]\nyears = [2010, 2012]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n'
-                                     '[pull]\ninitial_delay_s = 0.0\n')
-    rows = "".join(f"S{i},{99.005 + 0.005 * i},{38.01 + 0.002 * i},{y},{1.2 + 0.05 * i}\n"
-                   for i in range(8) for y in (2010, 2011, 2012))
+    (tmp_path / "s.toml").write_text(
+        "[study]\nyears = [2010, 2012]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n[pull]\ninitial_delay_s = 0.0\n"
+    )
+    rows = "".join(
+        f"S{i},{99.005 + 0.005 * i},{38.01 + 0.002 * i},{y},{1.2 + 0.05 * i}\n"
+        for i in range(8)
+        for y in (2010, 2011, 2012)
+    )
     (tmp_path / "sites.csv").write_text("site_id,lon,lat,year,alt_m\n" + rows)
-    code, out, err = cli("run", "--engine", "ee", "--config", tmp_path / "s.toml", "--key", key,
-                         "--insitu", tmp_path / "sites.csv", "--out", tmp_path / "run")
+    code, out, err = cli(
+        "run",
+        "--engine",
+        "ee",
+        "--config",
+        tmp_path / "s.toml",
+        "--key",
+        key,
+        "--insitu",
+        tmp_path / "sites.csv",
+        "--out",
+        tmp_path / "run",
+    )
     assert code == 0, err
     assert_no_secret(out + err, "run output")
     files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]

@@ -11,9 +11,9 @@ import pytest
 
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import rowcol_to_lonlat
+from gee_alt.viz.notebook import LABELS, VIS, add_ee_layers, layer_title, product_of, zoom_for
 from gee_alt.viz.palettes import PRODUCTS, robust_range
 from gee_alt.viz.runview import to_web_mercator
-from gee_alt.viz.notebook import LABELS, VIS, add_ee_layers, layer_title, product_of, zoom_for
 from helpers.viz import GRID, layer_drawn, make_run
 
 
@@ -24,7 +24,7 @@ def run(tmp_path_factory):
 
 def test_vis_table_has_palette_range_and_units():
     assert set(VIS) == {"lst", "ddt", "alt", "alt_sd", "trend"}
-    for key, v in VIS.items():
+    for v in VIS.values():
         assert set(v) == {"min", "max", "palette"}  # only keys getMapId accepts
         assert v["min"] < v["max"] and len(v["palette"]) == 9
         assert all(len(c) == 7 and c.startswith("#") for c in v["palette"])
@@ -65,12 +65,22 @@ class RecordingMap:
 def test_add_ee_layers(ee_offline):
     import ee
 
-    imgs = {"lst": ee.Image.constant(5), "ddt": ee.Image.constant(900), "alt_2023": ee.Image.constant(1.5),
-            "alt_sd_2023": ee.Image.constant(0.2), "trend": ee.Image.constant(0.5)}
+    imgs = {
+        "lst": ee.Image.constant(5),
+        "ddt": ee.Image.constant(900),
+        "alt_2023": ee.Image.constant(1.5),
+        "alt_sd_2023": ee.Image.constant(0.2),
+        "trend": ee.Image.constant(0.5),
+    }
     m = RecordingMap()
     names = add_ee_layers(m, imgs, vis={"alt": {"max": 4.0}}, shown=("alt", "trend"))
-    assert names == ["Downscaled LST", "Thawing degree-days", "Active-layer thickness 2023",
-                     "ALT uncertainty (1σ) 2023", "ALT trend"]
+    assert names == [
+        "Downscaled LST",
+        "Thawing degree-days",
+        "Active-layer thickness 2023",
+        "ALT uncertainty (1σ) 2023",
+        "ALT trend",
+    ]
     by = {n: (img, vis, shown) for img, vis, n, shown in m.layers}
     assert by["Active-layer thickness 2023"][1] == {**VIS["alt"], "max": 4.0}
     assert by["Active-layer thickness 2023"][0] is imgs["alt_2023"]
@@ -82,7 +92,7 @@ def test_add_ee_layers(ee_offline):
 def test_web_mercator_lines_up():
     """A pixel lands at its own lon/lat after reprojection (nearest neighbour: exact values)."""
     a = np.arange(64 * 64, dtype="float32").reshape(64, 64)
-    merc, (l, b, r, t), (s, w, n, e) = to_web_mercator(a, GRID)
+    merc, (left, b, r, t), (s, w, n, e) = to_web_mercator(a, GRID)
     from pyproj import Transformer
 
     tr = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
@@ -90,7 +100,7 @@ def test_web_mercator_lines_up():
         lon, lat = rowcol_to_lonlat(GRID, row + 0.5, col + 0.5)
         x, y = tr.transform(float(lon), float(lat))
         i = int((t - y) / (t - b) * merc.shape[0])
-        j = int((x - l) / (r - l) * merc.shape[1])
+        j = int((x - left) / (r - left) * merc.shape[1])
         assert merc[i, j] == a[row, col]
     assert s < 38.04 < n and w < 99.41 < e
 
@@ -108,8 +118,12 @@ def test_add_run_layers_on_geemap(run):
 
     m = run_map(run)
     ovs = [L for L in m.layers if isinstance(L, ImageOverlay)]
-    assert [(o.name, o.visible) for o in ovs] == [("ALT 2023 (m)", True), ("ALT uncertainty 1σ 2023 (m)", False),
-                                                  ("ALT trend (cm/yr)", False), ("DDT 2023 (°C·day)", False)]
+    assert [(o.name, o.visible) for o in ovs] == [
+        ("ALT 2023 (m)", True),
+        ("ALT uncertainty 1σ 2023 (m)", False),
+        ("ALT trend (cm/yr)", False),
+        ("DDT 2023 (°C·day)", False),
+    ]
     (s, w), (n, e) = ovs[0].bounds
     assert 38.0 < s < n < 38.1 and 99.3 < w < e < 99.5
     assert abs(m.center[0] - (s + n) / 2) < 1e-9 and m.zoom >= 13
@@ -120,7 +134,9 @@ def test_add_run_layers_on_geemap(run):
 
 
 def test_viz_import_is_lazy():
-    code = "import sys, gee_alt.viz.notebook, gee_alt.viz.webmap, gee_alt.viz.report; " \
-           "bad = [m for m in ('geemap', 'ipyleaflet', 'ipywidgets', 'ee') if m in sys.modules]; print(bad)"
+    code = (
+        "import sys, gee_alt.viz.notebook, gee_alt.viz.webmap, gee_alt.viz.report; "
+        "bad = [m for m in ('geemap', 'ipyleaflet', 'ipywidgets', 'ee') if m in sys.modules]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from gee_alt.errors import GeeAltError
@@ -39,7 +38,10 @@ def test_page_is_self_contained_without_basemap(run, tmp_path):
     cfg = _config(page)
     assert cfg["basemap"] is None
     assert [(L["id"], L["visible"], L["units"]) for L in cfg["layers"]] == [
-        ("alt", True, "m"), ("alt_sd", False, "m"), ("trend", False, "cm/yr")]
+        ("alt", True, "m"),
+        ("alt_sd", False, "m"),
+        ("trend", False, "cm/yr"),
+    ]
     assert cfg["layers"][0]["name"] == "ALT 2023"
     assert page.count('src="data:image/png;base64,') == 3
     assert "SYNTHETIC demo scene" in page
@@ -75,6 +77,7 @@ def test_cli_map(run, tmp_path):
 
 # ---------------------------------------------------------------- headless Chromium
 
+
 def _browser() -> str | None:
     return next((p for b in BROWSERS if (p := shutil.which(b))), None)
 
@@ -92,11 +95,25 @@ def browser():
 def screenshot(exe: str, html: Path, png: Path, size=(1000, 700)) -> bytes:
     """Render ``html`` in headless Chromium with no network and return the PNG screenshot."""
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-dev-shm-usage", "--force-color-profile=srgb", "--hide-scrollbars",
-               f"--user-data-dir={profile}", "--virtual-time-budget=3000",
-               f"--window-size={size[0]},{size[1]}", f"--screenshot={png}", html.resolve().as_uri()]
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--force-color-profile=srgb",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=3000",
+            f"--window-size={size[0]},{size[1]}",
+            f"--screenshot={png}",
+            html.resolve().as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, timeout=60)
     assert png.is_file(), f"chromium wrote no screenshot (rc {proc.returncode}): {proc.stderr.decode()[-500:]}"
     return png.read_bytes()
@@ -111,5 +128,5 @@ def test_screenshot_check_fails_without_the_alt_layer(browser, run, tmp_path):
     off = screenshot(browser, write_html_map(run, tmp_path / "off.html", visible=()), tmp_path / "off.png")
     assert not layer_drawn(off, "viridis")
     other = screenshot(browser, write_html_map(run, tmp_path / "sd.html", visible=("alt_sd",)), tmp_path / "sd.png")
-    assert not layer_drawn(other, "viridis")   # another layer drawn: still not the ALT layer
-    assert layer_drawn(other, "plasma")        # ... while the check does see the layer that is drawn
+    assert not layer_drawn(other, "viridis")  # another layer drawn: still not the ALT layer
+    assert layer_drawn(other, "plasma")  # ... while the check does see the layer that is drawn

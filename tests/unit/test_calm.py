@@ -2,13 +2,12 @@
 
 import csv
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gee_alt.insitu.calm import CoordError, import_calm, parse_calm_value, parse_coordinate
 from gee_alt.errors import GeeAltError
+from gee_alt.insitu.calm import CoordError, import_calm, parse_calm_value, parse_coordinate
 from helpers import SHARED_DATA, TEST_DATA
 
 LOCAL = TEST_DATA / "CALM_Summary_table.csv"
@@ -87,9 +86,9 @@ def test_flags_and_junk_reported(calm):
     u18 = _site(t, "U18").set_index("year")
     assert u18.loc[2011, "alt_m"] == pytest.approx(0.98) and "flag '*'" in u18.loc[2011, "notes"]
     assert "flag '*'" not in u18.loc[2005, "notes"]
-    assert any("M13 2008" in w and "'1,45'" in why for w, why in rep)          # ambiguous decimal comma
+    assert any("M13 2008" in w and "'1,45'" in why for w, why in rep)  # ambiguous decimal comma
     assert any("R30 A 2013" in w and "no measurement" in why for w, why in rep)  # 'x'
-    assert any("R29 B" in w and "possible typo" in why for w, why in rep)       # lon 71 deg next to 129 deg
+    assert any("R29 B" in w and "possible typo" in why for w, why in rep)  # lon 71 deg next to 129 deg
     assert (t.df.alt_m > 0).all() and (t.df.alt_m <= 20).all()
 
 
@@ -101,27 +100,31 @@ def test_bbox_keeps_tibetan_plateau_sites():
         import_calm(LOCAL, bbox=(98.8667, 37.7772, 99.9617, 38.3314))
 
 
-@pytest.mark.parametrize("text,axis,expect", [
-    ("71 19' N", "lat", 71 + 19 / 60),
-    ("156 36' W", "lon", -(156 + 36 / 60)),
-    ("69 06' N,", "lat", 69.1),
-    ("66° 27' N", "lat", 66.45),
-    ("69°43'11\u0094 N", "lat", 69 + 43 / 60 + 11 / 3600),
-    ("65°11'35\" N", "lat", 65 + 11 / 60 + 35 / 3600),
-    ("67 03 56.0 N", "lat", 67 + 3 / 60 + 56 / 3600),
-    ("72° 51,42' N ", "lat", 72 + 51.42 / 60),
-    ("55°45'2.52\"N", "lat", 55 + 45 / 60 + 2.52 / 3600),
-    ("70.2835 N", "lat", 70.2835),
-    ("47,68889", "lat", 47.68889),
-    ("159° 55'E", "lon", 159 + 55 / 60),
-    ("31v 49' N ", "lat", 31 + 49 / 60),
-])
+@pytest.mark.parametrize(
+    "text,axis,expect",
+    [
+        ("71 19' N", "lat", 71 + 19 / 60),
+        ("156 36' W", "lon", -(156 + 36 / 60)),
+        ("69 06' N,", "lat", 69.1),
+        ("66° 27' N", "lat", 66.45),
+        ("69°43'11\u0094 N", "lat", 69 + 43 / 60 + 11 / 3600),
+        ("65°11'35\" N", "lat", 65 + 11 / 60 + 35 / 3600),
+        ("67 03 56.0 N", "lat", 67 + 3 / 60 + 56 / 3600),
+        ("72° 51,42' N ", "lat", 72 + 51.42 / 60),
+        ("55°45'2.52\"N", "lat", 55 + 45 / 60 + 2.52 / 3600),
+        ("70.2835 N", "lat", 70.2835),
+        ("47,68889", "lat", 47.68889),
+        ("159° 55'E", "lon", 159 + 55 / 60),
+        ("31v 49' N ", "lat", 31 + 49 / 60),
+    ],
+)
 def test_parse_coordinate_formats(text, axis, expect):
     assert parse_coordinate(text, axis)[0] == pytest.approx(expect, abs=1e-12)
 
 
-@pytest.mark.parametrize("text,axis", [("64° 88' N", "lat"), ("", "lat"), ("71 19' E", "lat"), ("abc", "lon"),
-                                       ("95 00' N", "lat")])
+@pytest.mark.parametrize(
+    "text,axis", [("64° 88' N", "lat"), ("", "lat"), ("71 19' E", "lat"), ("abc", "lon"), ("95 00' N", "lat")]
+)
 def test_parse_coordinate_rejects(text, axis):
     with pytest.raises(CoordError):
         parse_coordinate(text, axis)
@@ -158,6 +161,7 @@ def test_local_copy_matches_shared_real_file():
 
 def test_calm_to_tidy_csv_roundtrip(calm, tmp_path):
     from gee_alt.insitu.table import read_insitu, write_insitu
+
     t, _ = calm
     back = read_insitu(write_insitu(tmp_path / "calm_tidy.csv", t))
     assert back.rejected == [] and len(back) == len(t)

@@ -15,8 +15,9 @@ YEARS = [2019, 2020]
 
 def _cube(grid=GRID):
     w, h = grid["shape_2d"]
-    return make_ddt_cube(np.full((len(YEARS), h, w), 900.0), YEARS, grid, engine="ee", synthetic=True,
-                         thaw_season="Apr-Oct")
+    return make_ddt_cube(
+        np.full((len(YEARS), h, w), 900.0), YEARS, grid, engine="ee", synthetic=True, thaw_season="Apr-Oct"
+    )
 
 
 def test_cube_rio_crs_and_transform_are_the_grid():
@@ -53,8 +54,7 @@ def test_geo_dataarray_keeps_georeferencing_through_arithmetic():
 
 
 def test_crs_without_epsg_comes_back_as_wkt():
-    g = make_grid(MODIS_SINUSOIDAL, (MODIS_1KM, 0.0, 8_621_323.027359463, 0.0, -MODIS_1KM, 4_264_330.243818946),
-                  (4, 3))
+    g = make_grid(MODIS_SINUSOIDAL, (MODIS_1KM, 0.0, 8_621_323.027359463, 0.0, -MODIS_1KM, 4_264_330.243818946), (4, 3))
     back = grid_of(geo_dataarray(np.zeros((3, 4)), g))
     assert back["crs"].startswith("PROJCS[") and same_grid(back, g)
     assert back["crs_transform"] == g["crs_transform"]

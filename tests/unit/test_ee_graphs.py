@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from helpers.ee import calls_named, constants_in, invocations
 from gee_alt.config import load_config
 from gee_alt.engines.ee import collections as col
 from gee_alt.engines.ee import composite, sharpen, thaw
 from gee_alt.grid import grid_from_bbox
+from helpers.ee import calls_named, constants_in, invocations
 
 SMALL_BBOX = (99.0, 38.0, 99.06, 38.04)
 
@@ -40,27 +40,32 @@ def test_lst_qc_bits_and_scale(ee_offline):
     assert col.QC_MANDATORY_BITS == 0b11 and col.QC_LST_ERROR_SHIFT == 6 and col.QC_LST_ERROR_BITS == 0b11
     assert 3 in consts and 6 in consts  # bits 0-1 mask, bits 6-7 shift
     assert 0.02 in consts and 273.15 in consts
-    assert {"QC_Day", "QC_Night", "LST_Day_1km", "LST_Night_1km"} <= {c for c in consts if isinstance(c, str)} | \
-        {x for c in consts if isinstance(c, list) for x in c}
+    assert {"QC_Day", "QC_Night", "LST_Day_1km", "LST_Night_1km"} <= {c for c in consts if isinstance(c, str)} | {
+        x for c in consts if isinstance(c, list) for x in c
+    }
     assert "Image.rightShift" in names(img) and "Image.lte" in names(img) and ands is not None
     # error class accepted per threshold: <=1 K -> 0, <=2 K -> 1, <=3 K -> 2, any -> 3
     assert [col.lst_error_class_max(k) for k in (1, 2, 3, 4)] == [0, 1, 2, 3]
     assert col.QC_MANDATORY_MAX_OK == 1  # 00 good and 01 "check other bits" pass, cloud 10/11 do not
 
 
-@pytest.mark.parametrize("cid, thermal, red, nir, other_thermal", [
-    ("LANDSAT/LT05/C02/T1_L2", "ST_B6", "SR_B3", "SR_B4", "ST_B10"),
-    ("LANDSAT/LE07/C02/T1_L2", "ST_B6", "SR_B3", "SR_B4", "ST_B10"),
-    ("LANDSAT/LC08/C02/T1_L2", "ST_B10", "SR_B4", "SR_B5", "ST_B6"),
-    ("LANDSAT/LC09/C02/T1_L2", "ST_B10", "SR_B4", "SR_B5", "ST_B6"),
-])
+@pytest.mark.parametrize(
+    "cid, thermal, red, nir, other_thermal",
+    [
+        ("LANDSAT/LT05/C02/T1_L2", "ST_B6", "SR_B3", "SR_B4", "ST_B10"),
+        ("LANDSAT/LE07/C02/T1_L2", "ST_B6", "SR_B3", "SR_B4", "ST_B10"),
+        ("LANDSAT/LC08/C02/T1_L2", "ST_B10", "SR_B4", "SR_B5", "ST_B6"),
+        ("LANDSAT/LC09/C02/T1_L2", "ST_B10", "SR_B4", "SR_B5", "ST_B6"),
+    ],
+)
 def test_landsat_bands_masks_and_scales_per_mission(ee_offline, cid, thermal, red, nir, other_thermal):
     import ee
 
     m = col.LANDSAT_MISSIONS[cid]
     img = col.landsat_ndvi_st(ee.Image(cid + "/X"), m, mask_snow=True)
-    strings = {c for c in constants_in(img) if isinstance(c, str)} | \
-        {x for c in constants_in(img) if isinstance(c, list) for x in c if isinstance(x, str)}
+    strings = {c for c in constants_in(img) if isinstance(c, str)} | {
+        x for c in constants_in(img) if isinstance(c, list) for x in c if isinstance(x, str)
+    }
     assert {thermal, red, nir, "QA_PIXEL", "QA_RADSAT"} <= strings and other_thermal not in strings
     nd = calls_named(img, "Image.normalizedDifference")
     assert nd and nd[0]["bandNames"] == [nir, red]
@@ -89,12 +94,17 @@ def test_thaw_windows_cover_the_season_exactly():
     w = composite.lst_windows(2004, "03-01", "11-30", 8)
     assert w[0].start == "2004-03-01" and w[-1].end == "2004-12-01"
     assert sum(x.days for x in w) == 275 and len(w) == 35 and w[-1].days == 3  # 2004 is a leap year
-    assert all(a.end == b.start for a, b in zip(w, w[1:]))
+    assert all(a.end == b.start for a, b in zip(w, w[1:], strict=False))
 
 
-@pytest.mark.parametrize("choice, asset, mosaic", [("copernicus", "COPERNICUS/DEM/GLO30", True),
-                                                   ("srtm", "USGS/SRTMGL1_003", False),
-                                                   ("nasadem", "NASA/NASADEM_HGT/001", False)])
+@pytest.mark.parametrize(
+    "choice, asset, mosaic",
+    [
+        ("copernicus", "COPERNICUS/DEM/GLO30", True),
+        ("srtm", "USGS/SRTMGL1_003", False),
+        ("nasadem", "NASA/NASADEM_HGT/001", False),
+    ],
+)
 def test_dem_choice_and_terrain(ee_offline, choice, asset, mosaic):
     t = col.terrain_predictors(choice)
     n = names(t)
@@ -115,7 +125,7 @@ def test_terrain_bands_follow_the_one_definition(ee_offline):
     n = names(t)
     assert {"Image.sin", "Image.cos", "Image.multiply", "Image.max"} <= n
     sin_calls = [name for name, _ in invocations(t) if name == "Image.sin"]
-    assert len(sin_calls) == 2                           # sin(slope) once, sin(aspect) for eastness
+    assert len(sin_calls) == 2  # sin(slope) once, sin(aspect) for eastness
     consts = constants_in(t)
     assert any(abs(c - math.cos(math.radians(18.0))) < 1e-12 for c in consts if isinstance(c, float))
     assert any(abs(c - math.sin(math.radians(18.0))) < 1e-12 for c in consts if isinstance(c, float))
@@ -137,18 +147,27 @@ def test_ddt_graph_structure(ee_offline, cfg, small_grid):
     n = invocations(img)
     rf = [a for name, a in n if name == "Classifier.smileRandomForest"]
     # the shared defaults mapped: 40 trees, leaves >= 10, bootstrap bag, no node limit
-    assert rf and all(a["numberOfTrees"] == 40 and a["minLeafPopulation"] == 10 and a["bagFraction"] == 1.0
-                      and a.get("maxNodes") is None for a in rf)
+    assert rf and all(
+        a["numberOfTrees"] == 40
+        and a["minLeafPopulation"] == 10
+        and a["bagFraction"] == 1.0
+        and a.get("maxNodes") is None
+        for a in rf
+    )
     # max_features 0.7 as scikit-learn counts it: NDVI forest 5 predictors -> 3, LST forest 6 -> 4
-    assert {a["seed"]: a["variablesPerSplit"] for a in rf} == {42: 3, 43: 4}   # NDVI, LST forests
+    assert {a["seed"]: a["variablesPerSplit"] for a in rf} == {42: 3, 43: 4}  # NDVI, LST forests
     inputs = {tuple(a["inputProperties"]) for name, a in n if name == "Classifier.train"}
-    assert inputs == {("landsat_ndvi", "elevation_m", "slope_deg", "northness", "eastness"),
-                      ("ndvi", "elevation_m", "slope_deg", "northness", "eastness", "illumination")}
+    assert inputs == {
+        ("landsat_ndvi", "elevation_m", "slope_deg", "northness", "eastness"),
+        ("ndvi", "elevation_m", "slope_deg", "northness", "eastness", "illumination"),
+    }
     modes = sorted(a["mode"] for name, a in n if name == "Classifier.setOutputMode")
     assert modes == ["RAW_REGRESSION", "RAW_REGRESSION", "REGRESSION", "REGRESSION"]
     samples = [a for name, a in n if name == "Image.sample"]
     assert sorted((round(a["scale"], 3), a["seed"], a["numPixels"]) for a in samples) == [
-        (231.656, 42, 5000), (926.625, 43, 5000)]
+        (231.656, 42, 5000),
+        (926.625, 43, 5000),
+    ]
     assert all(a["tileScale"] == 4 and a["dropNulls"] is True for a in samples)
     rr = [a for name, a in n if name == "Image.reduceResolution"]
     assert rr and all(a["maxPixels"] == 2048 and a["bestEffort"] is False for a in rr)
@@ -160,7 +179,9 @@ def test_ddt_graph_structure(ee_offline, cfg, small_grid):
     # the output grid
     out = [a for name, a in n if name == "Image.reproject" and a.get("crsTransform")]
     assert [a["crsTransform"] for a in out] == [list(small_grid["crs_transform"])]
-    assert out[0]["crs"]["functionInvocationValue"]["functionName"] == "Projection" and "EPSG:32647" in constants_in(img)
+    assert out[0]["crs"]["functionInvocationValue"]["functionName"] == "Projection" and "EPSG:32647" in constants_in(
+        img
+    )
     # homogeneity screen: no drop by default (as the local engine), so no percentile threshold
     assert not [a for name, a in n if name == "Reducer.percentile"]
 
@@ -174,11 +195,17 @@ def test_homogeneity_drop_is_the_percentile_left_out(ee_offline, cfg, small_grid
 def test_forest_settings_map_onto_smile_arguments():
     from gee_alt.science.forest import RandomForestSettings
 
-    rf = RandomForestSettings(n_estimators=25, min_samples_leaf=3, max_features=0.5, max_samples=0.6,
-                              max_leaf_nodes=200, random_state=9)
+    rf = RandomForestSettings(
+        n_estimators=25, min_samples_leaf=3, max_features=0.5, max_samples=0.6, max_leaf_nodes=200, random_state=9
+    )
     assert sharpen.smile_random_forest_arguments(rf, 7, 11) == {
-        "numberOfTrees": 25, "variablesPerSplit": 3, "minLeafPopulation": 3, "bagFraction": 0.6,
-        "maxNodes": 200, "seed": 11}
+        "numberOfTrees": 25,
+        "variablesPerSplit": 3,
+        "minLeafPopulation": 3,
+        "bagFraction": 0.6,
+        "maxNodes": 200,
+        "seed": 11,
+    }
     assert sharpen.smile_random_forest_arguments(RandomForestSettings(max_features=0.1), 5, 0)["variablesPerSplit"] == 1
 
 
@@ -189,8 +216,19 @@ def test_sharpen_residual_correction_structure(ee_offline, cfg):
     fine = ee.Projection("EPSG:32647", [30, 0, 499980, 0, -30, 4210260])
     target = ee.Image(1).rename("t").setDefaultProjection(coarse)
     preds = ee.Image.cat([ee.Image(2).rename("ndvi"), ee.Image(3).rename("elevation_m")]).reproject(crs=fine)
-    out = sharpen.sharpen(target, preds, ["ndvi", "elevation_m"], coarse, 926.625433055833,
-                          ee.Geometry.Rectangle(list(SMALL_BBOX)), cfg.rf, cfg.ee_sampling, 7, "v", ["ndvi", "elevation_m"])
+    out = sharpen.sharpen(
+        target,
+        preds,
+        ["ndvi", "elevation_m"],
+        coarse,
+        926.625433055833,
+        ee.Geometry.Rectangle(list(SMALL_BBOX)),
+        cfg.rf,
+        cfg.ee_sampling,
+        7,
+        "v",
+        ["ndvi", "elevation_m"],
+    )
     n = invocations(out)
     assert [a["outputName"] for name, a in n if name == "Image.classify"].count("prediction") == 1
     assert "Image.subtract" in {x for x, _ in n} and "Image.add" in {x for x, _ in n}
@@ -227,8 +265,9 @@ def test_catalog_rejects_misspelled_arguments(ee_offline, cfg, small_grid, monke
     thaw.ddt_image(cfg, 2010, small_grid)  # builds as shipped
 
     def misspelled(fine, coarse_proj, max_pixels, reducer=None):
-        return fine.reduceResolution(reducer=reducer or ee.Reducer.mean(), bestEfort=False,
-                                     maxPixels=max_pixels).reproject(crs=coarse_proj)
+        return fine.reduceResolution(
+            reducer=reducer or ee.Reducer.mean(), bestEfort=False, maxPixels=max_pixels
+        ).reproject(crs=coarse_proj)
 
     monkeypatch.setattr(sharpen, "aggregate", misspelled)
     with pytest.raises(TypeError, match="bestEfort"):
@@ -294,7 +333,7 @@ def test_year_images_for_the_map_build_offline(ee_offline):
     cfg = load_config(None)
     imgs = year_images(cfg, 2015, e=0.05, e_sd=0.002)
     assert set(imgs) == {"lst", "ddt", "alt", "alt_sd"}
-    for name, img in imgs.items():
+    for img in imgs.values():
         js = ee.serializer.toJSON(img)
         assert "Image" in js
     assert "alt_m" in ee.serializer.toJSON(imgs["alt"]) and "Image.sqrt" in ee.serializer.toJSON(imgs["alt_sd"])
@@ -309,8 +348,20 @@ def test_lst_residual_is_aggregated_radiance_like(ee_offline, cfg):
     fine = ee.Projection("EPSG:32647", [30, 0, 499980, 0, -30, 4210260])
     target = ee.Image(1).rename("t").setDefaultProjection(coarse)
     preds = ee.Image.cat([ee.Image(2).rename("ndvi"), ee.Image(3).rename("elevation_m")]).reproject(crs=fine)
-    args = (target, preds, ["ndvi", "elevation_m"], coarse, 926.625433055833, ee.Geometry.Rectangle(list(SMALL_BBOX)),
-            cfg.rf, cfg.ee_sampling, 7, "v", ["ndvi", "elevation_m"])
+    args = (
+        target,
+        preds,
+        ["ndvi", "elevation_m"],
+        coarse,
+        926.625433055833,
+        ee.Geometry.Rectangle(list(SMALL_BBOX)),
+        cfg.rf,
+        cfg.ee_sampling,
+        7,
+        "v",
+        ["ndvi", "elevation_m"],
+    )
+
     def numbers(img):
         return {c for c in constants_in(img) if isinstance(c, (int, float)) and not isinstance(c, bool)}
 

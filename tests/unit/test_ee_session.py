@@ -11,7 +11,7 @@ import pytest
 from gee_alt.engines.ee import session
 from gee_alt.errors import GeeAltError
 
-PEM = "PRIVATE" + " KEY-----"       # split so the repo never holds a literal key marker (secret scan)
+PEM = "PRIVATE" + " KEY-----"  # split so the repo never holds a literal key marker (secret scan)
 FAKE_SECRET = f"-----BEGIN {PEM}\nNOT-A-REAL-KEY-abc123\n-----END {PEM}\n"
 
 
@@ -32,8 +32,9 @@ def test_project_precedence():
 
 
 def test_key_from_flag_or_env(tmp_path):
-    assert session.resolve_key_path(None, {"GEE_ALT_SERVICE_ACCOUNT_KEY": "/k.json"}) == \
-        session.resolve_key_path("/k.json", {})
+    assert session.resolve_key_path(None, {"GEE_ALT_SERVICE_ACCOUNT_KEY": "/k.json"}) == session.resolve_key_path(
+        "/k.json", {}
+    )
     assert session.resolve_key_path(None, {}) is None
 
 
@@ -57,8 +58,16 @@ def test_bad_key_files(no_creds):
 
 def test_world_readable_key_is_refused_and_secret_never_printed(no_creds, monkeypatch):
     key = no_creds / "sa.json"
-    key.write_text(json.dumps({"type": "service_account", "client_email": "sa@p.iam.gserviceaccount.com",
-                               "private_key": FAKE_SECRET, "project_id": "p"}))
+    key.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "sa@p.iam.gserviceaccount.com",
+                "private_key": FAKE_SECRET,
+                "project_id": "p",
+            }
+        )
+    )
     os.chmod(key, 0o644)
     monkeypatch.setenv("GEE_ALT_SERVICE_ACCOUNT_KEY", str(key))
     with pytest.raises(GeeAltError) as ei:

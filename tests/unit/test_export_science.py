@@ -17,10 +17,9 @@ from gee_alt.export.netcdf import build_alt_dataset
 from gee_alt.export.stac import alt_item
 from gee_alt.grid import make_grid
 from gee_alt.science.stefan import alt_from_ddt
-
 from helpers.export import GRID, TRANSFORM, ddt_cube
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_alt_dataset_is_georeferenced_by_rioxarray():
@@ -44,7 +43,7 @@ def test_alt_dataset_is_georeferenced_by_rioxarray():
     np.testing.assert_array_equal(ds["y"].values, 4_199_985.0 - 30.0 * np.arange(5))
     assert ds["alt_m"].attrs["standard_name"] == "permafrost_active_layer_thickness"
     assert ds["alt_m"].attrs["units"] == "m" and ds["alt_m"].attrs["ancillary_variables"] == "alt_sd_m"
-    assert float(ds["time"].values[1]) == 18444.0        # 2020-07-01 is day 18444 since 1970-01-01
+    assert float(ds["time"].values[1]) == 18444.0  # 2020-07-01 is day 18444 since 1970-01-01
 
 
 def test_netcdf_shape_checked():
@@ -55,7 +54,7 @@ def test_netcdf_shape_checked():
 def test_alt_item_fields_come_from_the_grid():
     item = alt_item(GRID, 2020, "alt_2020.tif", "alt_sd_2020.tif", properties={"gee_alt:E": 0.05})
     d = item.to_dict(include_self_link=False, transform_hrefs=False)
-    validate_dict(d, extensions=[])          # the core Item schema pystac ships (offline)
+    validate_dict(d, extensions=[])  # the core Item schema pystac ships (offline)
     back = pystac.Item.from_dict(d)
     assert back.id == "gee-alt-alt_m-2020" and back.datetime is None
     assert back.common_metadata.start_datetime == dt.datetime(2020, 1, 1, tzinfo=UTC)
@@ -64,9 +63,9 @@ def test_alt_item_fields_come_from_the_grid():
     assert ProjectionExtension.has_extension(back) and RasterExtension.has_extension(back)
     proj = ProjectionExtension.ext(back)
     assert proj.epsg == 32647 and proj.wkt2 is None
-    assert proj.shape == [5, 7]                                       # [height, width]
+    assert proj.shape == [5, 7]  # [height, width]
     assert proj.transform == [30.0, 0.0, 600000.0, 0.0, -30.0, 4200000.0, 0.0, 0.0, 1.0]
-    assert proj.bbox == [600000.0, 4199850.0, 600210.0, 4200000.0]    # 7 x 30 m east, 5 x 30 m south
+    assert proj.bbox == [600000.0, 4199850.0, 600210.0, 4200000.0]  # 7 x 30 m east, 5 x 30 m south
     for key, href in (("alt_m", "alt_2020.tif"), ("alt_sd_m", "alt_sd_2020.tif")):
         asset = back.assets[key]
         assert asset.href == href and asset.media_type == pystac.MediaType.COG and asset.roles == ["data"]
@@ -90,8 +89,7 @@ def test_alt_item_footprint_is_the_grid_outline_in_lonlat():
 
 
 def test_alt_item_without_epsg_carries_wkt2():
-    g = make_grid(MODIS_SINUSOIDAL, (MODIS_1KM, 0.0, 8_621_323.027359463, 0.0, -MODIS_1KM, 4_264_330.243818946),
-                  (4, 3))
+    g = make_grid(MODIS_SINUSOIDAL, (MODIS_1KM, 0.0, 8_621_323.027359463, 0.0, -MODIS_1KM, 4_264_330.243818946), (4, 3))
     proj = ProjectionExtension.ext(pystac.Item.from_dict(alt_item(g, 2015, "a.tif").to_dict()))
     assert proj.epsg is None and CRS.from_wkt(proj.wkt2) == CRS.from_user_input(MODIS_SINUSOIDAL)
     assert proj.shape == [3, 4] and proj.transform[:6] == list(g["crs_transform"])

@@ -4,8 +4,21 @@ import numpy as np
 import pytest
 
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import (DATONG_BBOX, bounds, coarsen, coords, grid_from_bbox, lonlat_to_rowcol, make_grid,
-                          require_projected, rowcol_to_lonlat, same_grid, shape_yx, subgrid, utm_epsg)
+from gee_alt.grid import (
+    DATONG_BBOX,
+    bounds,
+    coarsen,
+    coords,
+    grid_from_bbox,
+    lonlat_to_rowcol,
+    make_grid,
+    require_projected,
+    rowcol_to_lonlat,
+    same_grid,
+    shape_yx,
+    subgrid,
+    utm_epsg,
+)
 
 
 def test_utm_zone_of_datong_is_47n():

@@ -5,8 +5,8 @@ import pytest
 
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import make_grid, rowcol_to_lonlat
-from gee_alt.science.homogeneity import DEFAULT_THRESHOLDS, screen_sites, site_heterogeneity
 from gee_alt.insitu.table import make_insitu_table
+from gee_alt.science.homogeneity import DEFAULT_THRESHOLDS, screen_sites, site_heterogeneity
 
 GRID = make_grid("EPSG:32647", (30.0, 0.0, 500_000.0, 0.0, -30.0, 4_200_000.0), (80, 60))  # width 80, height 60
 
@@ -15,12 +15,12 @@ def _scene(seed=0):
     rng = np.random.default_rng(seed)
     h, w = 60, 80
     yy, xx = np.mgrid[0:h, 0:w]
-    dem = 4000.0 + 0.02 * 30 * xx + rng.normal(0, 0.5, (h, w))          # gentle 2 % slope
-    dem[:, 50:70] += 0.5 * 30 * (xx[:, 50:70] - 50)                      # a 50 % slope band (~27°)
+    dem = 4000.0 + 0.02 * 30 * xx + rng.normal(0, 0.5, (h, w))  # gentle 2 % slope
+    dem[:, 50:70] += 0.5 * 30 * (xx[:, 50:70] - 50)  # a 50 % slope band (~27°)
     ndvi = 0.45 + rng.normal(0, 0.02, (h, w))
-    ndvi[40:55, 5:20] = rng.choice([0.05, 0.7], size=(15, 15))            # bare/meadow mosaic
+    ndvi[40:55, 5:20] = rng.choice([0.05, 0.7], size=(15, 15))  # bare/meadow mosaic
     ddt = 1500.0 + rng.normal(0, 20, (h, w))
-    ddt[5:15, 30:40] = np.nan                                            # cloud-masked hole
+    ddt[5:15, 30:40] = np.nan  # cloud-masked hole
     return {"dem": dem, "ndvi": ndvi, "ddt": ddt}
 
 
@@ -46,11 +46,12 @@ def test_window_metrics_match_numpy():
     r, c = 20, 10
     lon, lat = _lonlat([r], [c])
     het = site_heterogeneity(f, GRID, lon, lat, radius_px=2)
-    win = f["dem"][r - 2:r + 3, c - 2:c + 3]
+    win = f["dem"][r - 2 : r + 3, c - 2 : c + 3]
     assert het["row"][0] == r and het["col"][0] == c
     assert het["dem_std"][0] == pytest.approx(win.std(), rel=1e-12)
-    assert het["ddt_cv"][0] == pytest.approx(f["ddt"][r - 2:r + 3, c - 2:c + 3].std() / f["ddt"][r - 2:r + 3, c - 2:c + 3].mean(),
-                                             rel=1e-12)
+    assert het["ddt_cv"][0] == pytest.approx(
+        f["ddt"][r - 2 : r + 3, c - 2 : c + 3].std() / f["ddt"][r - 2 : r + 3, c - 2 : c + 3].mean(), rel=1e-12
+    )
     assert het["ndvi_valid_frac"][0] == 1.0 and het["inside"][0]
 
 
@@ -60,12 +61,15 @@ def test_screen_keeps_homogeneous_sites_and_explains_drops():
     rows = [SITES[n][0] for n in names]
     cols = [SITES[n][1] for n in names]
     lon, lat = _lonlat(rows, cols)
-    table = make_insitu_table([dict(site_id=n, lon=lo, lat=la, year=2010, alt_m=1.5,
-                                    homogeneous=(False if n == "flagged" else None))
-                               for n, lo, la in zip(names, lon, lat)])
+    table = make_insitu_table(
+        [
+            dict(site_id=n, lon=lo, lat=la, year=2010, alt_m=1.5, homogeneous=(False if n == "flagged" else None))
+            for n, lo, la in zip(names, lon, lat, strict=True)
+        ]
+    )
     het = site_heterogeneity(f, GRID, table.lon, table.lat)
     keep, reasons = screen_sites(table, het)
-    for n, k, why in zip(names, keep, reasons):
+    for n, k, why in zip(names, keep, reasons, strict=True):
         expected = SITES[n][2]
         if expected:
             assert not k and expected in why, (n, why)

@@ -21,7 +21,9 @@ B2,99.50,38.10,2010,2.72,probe,false
 
 
 def test_reads_good_table_with_types():
-    import tempfile, pathlib
+    import pathlib
+    import tempfile
+
     with tempfile.TemporaryDirectory() as d:
         t = read_insitu(_write(pathlib.Path(d), GOOD))
     assert len(t) == 3 and t.rejected == []
@@ -47,20 +49,25 @@ def test_sniff_delimiter():
 
 
 def test_row_level_rejections_carry_row_numbers_and_reasons(tmp_path):
-    text = "\n".join([
-        "site_id,lon,lat,year,alt_m,censored",
-        "A,99.1,38.0,2010,1.5,",        # 2 ok
-        "B,abc,38.0,2010,1.5,",         # 3 non-numeric lon
-        "C,99.1,38.0,2010,nan,",        # 4 NaN alt
-        "D,99.1,38.0,2010,0,",          # 5 alt <= 0
-        "E,99.1,38.0,2010,25,",         # 6 alt > 20
-        "F,99.1,95.0,2010,1.0,",        # 7 lat out of range
-        "G,120.0,38.0,2010,1.0,",       # 8 outside bbox
-        "A,99.1,38.0,2010,1.7,",        # 9 duplicate of row 2
-        "H,99.1,38.0,2010.5,1.0,",      # 10 fractional year
-        "I,99.1,38.0,2011,1.0,?",       # 11 bad censor flag
-        "J,99.2,38.1,2011,2.0,>",       # 12 ok, censored
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "site_id,lon,lat,year,alt_m,censored",
+                "A,99.1,38.0,2010,1.5,",  # 2 ok
+                "B,abc,38.0,2010,1.5,",  # 3 non-numeric lon
+                "C,99.1,38.0,2010,nan,",  # 4 NaN alt
+                "D,99.1,38.0,2010,0,",  # 5 alt <= 0
+                "E,99.1,38.0,2010,25,",  # 6 alt > 20
+                "F,99.1,95.0,2010,1.0,",  # 7 lat out of range
+                "G,120.0,38.0,2010,1.0,",  # 8 outside bbox
+                "A,99.1,38.0,2010,1.7,",  # 9 duplicate of row 2
+                "H,99.1,38.0,2010.5,1.0,",  # 10 fractional year
+                "I,99.1,38.0,2011,1.0,?",  # 11 bad censor flag
+                "J,99.2,38.1,2011,2.0,>",  # 12 ok, censored
+            ]
+        )
+        + "\n"
+    )
     t = read_insitu(_write(tmp_path, text), bbox=(98.8, 37.7, 100.0, 38.4))
     assert list(t.site_id) == ["A", "J"]
     assert list(t.censored) == ["", ">"]
@@ -93,12 +100,30 @@ def test_empty_file_and_no_usable_rows(tmp_path):
 
 
 def test_write_read_roundtrip(tmp_path):
-    t = make_insitu_table([
-        dict(site_id="CN2", lon=97.86666666666666, lat=34.333333333333336, year=2000, alt_m=1.39, method="T/B35",
-             source="CALM", homogeneous=None, notes="a, b"),
-        dict(site_id="CN3", lon=92.88333333333334, lat=34.733333333333334, year=2001, alt_m=2.63, censored=">",
-             homogeneous=False),
-    ])
+    t = make_insitu_table(
+        [
+            dict(
+                site_id="CN2",
+                lon=97.86666666666666,
+                lat=34.333333333333336,
+                year=2000,
+                alt_m=1.39,
+                method="T/B35",
+                source="CALM",
+                homogeneous=None,
+                notes="a, b",
+            ),
+            dict(
+                site_id="CN3",
+                lon=92.88333333333334,
+                lat=34.733333333333334,
+                year=2001,
+                alt_m=2.63,
+                censored=">",
+                homogeneous=False,
+            ),
+        ]
+    )
     p = write_insitu(tmp_path / "out" / "t.csv", t)
     back = read_insitu(p)
     assert isinstance(back, InsituTable)

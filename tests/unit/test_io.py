@@ -1,4 +1,6 @@
-"""Atomic writes, JSON and raster reading: atomicity, clear errors (COG content: tests/integration/test_export_cog.py)."""
+"""Atomic writes, JSON and raster reading: atomicity, clear errors.
+
+COG content is checked in tests/integration/test_export_cog.py."""
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ def test_failed_write_leaves_nothing(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("killed mid-write")
     assert not target.exists() and list_stray_temporaries(tmp_path) == []
-    with pytest.raises(ValueError):       # shape mismatch: no file, no temporary
+    with pytest.raises(ValueError):  # shape mismatch: no file, no temporary
         write_cog(tmp_path / "bad.tif", np.zeros((3, 3)), GRID)
     assert list(tmp_path.iterdir()) == []
 
@@ -31,7 +33,7 @@ def test_write_json_replaces_nan_with_null(tmp_path):
 
 def test_unwritable_destination_is_a_user_error(tmp_path):
     blocker = tmp_path / "a_file"
-    blocker.write_text("x")                 # a folder that cannot exist, even for root
+    blocker.write_text("x")  # a folder that cannot exist, even for root
     with pytest.raises(GeeAltError, match="cannot write"):
         write_json_atomic(blocker / "sub" / "a.json", {})
     with pytest.raises(GeeAltError, match="cannot write"):
@@ -46,8 +48,10 @@ def test_read_raster_errors_name_the_file(tmp_path):
     with pytest.raises(GeeAltError, match="not a readable raster"):
         read_raster(txt)
     p = tmp_path / "nocrs.tif"
-    with pytest.warns(rasterio.errors.NotGeoreferencedWarning), \
-            rasterio.open(p, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32") as dst:
+    with (
+        pytest.warns(rasterio.errors.NotGeoreferencedWarning),
+        rasterio.open(p, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32") as dst,
+    ):
         dst.write(np.zeros((1, 4, 4), "float32"))
     with pytest.raises(GeeAltError, match="no CRS"):
         read_raster(p)

@@ -17,20 +17,25 @@ from hypothesis import strategies as st
 
 from gee_alt.cube import geo_dataarray
 from gee_alt.grid import make_grid
-from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.resample import aggregate
+from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.stefan import StefanCalibration
 from gee_alt.science.thaw import ddt_from_composites
 
 FEW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
-N = 96                      # fine pixels a side (30 m)
+N = 96  # fine pixels a side (30 m)
 FINE = make_grid("EPSG:32647", (30, 0, 500010, 0, -30, 4200000), (N, N))
 COARSE = make_grid("EPSG:32647", (240, 0, 500010, 0, -240, 4200000), (N // 8, N // 8))
 
 
 @FEW
-@given(seed=st.integers(0, 2**16), slope=st.floats(-12, 12), ndvi_coef=st.floats(-15, 15),
-       noise=st.floats(0.0, 0.5), radiance=st.booleans())
+@given(
+    seed=st.integers(0, 2**16),
+    slope=st.floats(-12, 12),
+    ndvi_coef=st.floats(-15, 15),
+    noise=st.floats(0.0, 0.5),
+    radiance=st.booleans(),
+)
 def test_residual_correction_conserves_the_coarse_mean(seed, slope, ndvi_coef, noise, radiance):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:N, 0:N] / N
@@ -50,7 +55,7 @@ def test_residual_correction_conserves_the_coarse_mean(seed, slope, ndvi_coef, n
     err_on = np.abs(agg_on[0] - obs[0])[inner]
     err_off = np.abs(agg_off[0] - obs[0])[inner]
     scale = float(np.std(obs[0][inner])) + 0.05
-    assert abs(float(np.mean((agg_on[0] - obs[0])[inner]))) < 0.05 * scale      # the mean is conserved
+    assert abs(float(np.mean((agg_on[0] - obs[0])[inner]))) < 0.05 * scale  # the mean is conserved
     assert err_on.mean() <= err_off.mean() + 1e-6 and err_on.mean() < 0.35 * scale
 
 

@@ -10,9 +10,25 @@ import gee_alt
 from gee_alt import runs
 
 PACKAGE = Path(gee_alt.__file__).parent
-NAMES = [runs.MANIFEST, runs.CALIBRATION, runs.VALIDATION, runs.INSITU_USED, runs.CUBE_NC, runs.DEM, runs.NDVI_MEAN,
-         runs.LANDCOVER, runs.INSITU_CSV, runs.TREND_SLOPE, runs.TREND_P, runs.TREND_JSON, runs.REPORT_MD,
-         runs.REPORT_HTML, runs.TRUTH_E, runs.PROGRESS, "manifest_ee.json"]
+NAMES = [
+    runs.MANIFEST,
+    runs.CALIBRATION,
+    runs.VALIDATION,
+    runs.INSITU_USED,
+    runs.CUBE_NC,
+    runs.DEM,
+    runs.NDVI_MEAN,
+    runs.LANDCOVER,
+    runs.INSITU_CSV,
+    runs.TREND_SLOPE,
+    runs.TREND_P,
+    runs.TREND_JSON,
+    runs.REPORT_MD,
+    runs.REPORT_HTML,
+    runs.TRUTH_E,
+    runs.PROGRESS,
+    "manifest_ee.json",
+]
 
 
 def code_strings(path: Path) -> list[tuple[int, str]]:
@@ -24,8 +40,11 @@ def code_strings(path: Path) -> list[tuple[int, str]]:
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 docs.add(id(body[0].value))
-    return [(n.lineno, n.value) for n in ast.walk(tree)
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+    return [
+        (n.lineno, n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+    ]
 
 
 def test_each_run_file_name_is_a_literal_in_runs_py_only():
@@ -35,7 +54,7 @@ def test_each_run_file_name_is_a_literal_in_runs_py_only():
             for name in NAMES:
                 if re.search(rf"(?<![\w.]){re.escape(name)}\b", text):
                     found[name].add(path.relative_to(PACKAGE).as_posix())
-    assert found.pop("manifest_ee.json") == set()          # the EE engine has no resume format of its own
+    assert found.pop("manifest_ee.json") == set()  # the EE engine has no resume format of its own
     assert {name: mods for name, mods in found.items() if mods != {"runs.py"}} == {}
 
 
@@ -67,7 +86,7 @@ def test_progress_record_resumes_finished_steps_and_refuses_other_settings(tmp_p
     done = again.start(resume=True)
     assert set(done) == {2001, "site_fields"} and again.record["attempts"] == 2
     assert again.is_done("site_fields", key="abc") and not again.is_done("site_fields", key="other")
-    f.write_bytes(b"changed")                                   # a changed file: that year is redone
+    f.write_bytes(b"changed")  # a changed file: that year is redone
     assert set(runs.Progress(tmp_path, {"engine": "local", "seed": 1}).start(resume=True)) == {"site_fields"}
     with pytest.raises(GeeAltError, match="seed 1 vs 2 now"):
         runs.Progress(tmp_path, {"engine": "local", "seed": 2}).start(resume=True)

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from gee_alt.cube import geo_dataarray
-from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.resample import aggregate, interpolate
-
+from gee_alt.science.sharpen import RandomForestSharpener
 from helpers.scenes import sharpen_scene
 
 
@@ -57,7 +56,7 @@ def test_residual_correction_conserves_the_coarse_observation(scene):
 def test_same_seed_same_result_and_seed_matters(scene):
     X = _X(scene)
     y = geo_dataarray(scene["coarse"][:1], scene["coarse_grid"])
-    kw = dict(radiance=True, linear_base=False)      # forest only, so the seed shows
+    kw = dict(radiance=True, linear_base=False)  # forest only, so the seed shows
     a = RandomForestSharpener(random_state=3, **kw).fit(X, y).predict(X).values
     b = RandomForestSharpener(random_state=3, **kw).fit(X, y).predict(X).values
     c = RandomForestSharpener(random_state=4, **kw).fit(X, y).predict(X).values
@@ -85,7 +84,7 @@ def test_many_bands_share_one_forest_via_components(scene):
     X = _X(scene)
     rng = np.random.default_rng(0)
     base = scene["coarse"][0]
-    stack = np.stack([base + d for d in rng.normal(0, 2, 12)])      # 12 composites, one pattern
+    stack = np.stack([base + d for d in rng.normal(0, 2, 12)])  # 12 composites, one pattern
     stack[:, ~np.isfinite(base)] = np.nan
     m = RandomForestSharpener(radiance=True, max_components=4).fit(X, geo_dataarray(stack, scene["coarse_grid"]))
     assert len(m.models_) == 1 and len(m.models_[0][0]) == 12
@@ -93,7 +92,9 @@ def test_many_bands_share_one_forest_via_components(scene):
     assert comps is not None and comps.shape[0] <= 4
     out = m.predict(X).values
     # every composite is sharpened as well as the single band alone
-    single = RandomForestSharpener(radiance=True).fit(X, geo_dataarray(stack[:1], scene["coarse_grid"])).predict(X).values
+    single = (
+        RandomForestSharpener(radiance=True).fit(X, geo_dataarray(stack[:1], scene["coarse_grid"])).predict(X).values
+    )
     truth0 = scene["truth"][0] + (stack[0] - base)[np.isfinite(base)].mean()
     assert _rmse(out[0], truth0) <= 1.1 * _rmse(single[0], truth0)
 
@@ -111,7 +112,7 @@ def test_forest_takes_over_where_the_truth_is_nonlinear():
     rf = RandomForestSharpener(min_samples_leaf=3, keep_gaps=False).fit(X, y)
     assert rf.models_[0][1]["rf_weight"] > 0
     lin = RandomForestSharpener(min_samples_leaf=3, keep_gaps=False).fit(X, y)
-    lin.models_[0][1]["rf_weight"] = 0.0          # the same model with the forest switched off
+    lin.models_[0][1]["rf_weight"] = 0.0  # the same model with the forest switched off
     r_rf = _rmse(rf.predict(X).values[0], truth)
     r_lin = _rmse(lin.predict(X).values[0], truth)
-    assert r_rf < 0.97 * r_lin, (r_rf, r_lin)   # coarse training smooths a step; the forest still helps
+    assert r_rf < 0.97 * r_lin, (r_rf, r_lin)  # coarse training smooths a step; the forest still helps

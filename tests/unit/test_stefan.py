@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from gee_alt.errors import GeeAltError
-from gee_alt.science.stefan import (StefanCalibration, alt_from_ddt, alt_sd, block_cv, bootstrap_e_ci, fit_e,
-                            fit_e_censored, loo_cv)
+from gee_alt.science.stefan import (
+    StefanCalibration,
+    alt_from_ddt,
+    alt_sd,
+    block_cv,
+    bootstrap_e_ci,
+    fit_e,
+    fit_e_censored,
+    loo_cv,
+)
 
 
 def _synthetic(e_true=0.05, n_sites=40, n_years=8, site_sd=0.08, noise_sd=0.05, seed=1):
@@ -41,17 +49,17 @@ def test_loo_cv_hand_computed_three_sites():
     sst = np.sum((y - y.mean()) ** 2)
     m = loo_cv(x, y, ["A", "B", "C"])
     assert m["n"] == 3
-    assert abs(m["rmse_m"] - math.sqrt(np.mean(r ** 2))) < 1e-9
+    assert abs(m["rmse_m"] - math.sqrt(np.mean(r**2))) < 1e-9
     assert abs(m["bias_m"] - np.mean(r)) < 1e-9
     assert abs(m["mae_m"] - np.mean(np.abs(r))) < 1e-9
-    assert abs(m["r2"] - (1 - np.sum(r ** 2) / sst)) < 1e-9
+    assert abs(m["r2"] - (1 - np.sum(r**2) / sst)) < 1e-9
     # sites with several rows are left out together
     m2 = loo_cv(np.r_[x, 10.0], np.r_[y, 0.6], ["A", "B", "C", "A"])
     # leave A (both rows) out: 64/1300; leave B out: (5+42+6)/(100+900+100); leave C out: (5+22+6)/(100+400+100)
     r2 = np.array([10 * 64 / 1300 - 0.5, 20 * 53 / 1100 - 1.1, 30 * 33 / 600 - 1.4, 10 * 64 / 1300 - 0.6])
     assert m2["n"] == 4
     assert abs(m2["bias_m"] - np.mean(r2)) < 1e-9
-    assert abs(m2["rmse_m"] - math.sqrt(np.mean(r2 ** 2))) < 1e-9
+    assert abs(m2["rmse_m"] - math.sqrt(np.mean(r2**2))) < 1e-9
 
 
 def test_block_cv_equals_loo_when_each_site_has_its_own_block():
@@ -108,8 +116,12 @@ def test_ci_coverage_is_near_nominal():
 
 def test_dropped_rows_counted():
     ddt, alt, sites = _synthetic(n_sites=10, n_years=3)
-    ddt = ddt.copy(); alt = alt.copy()
-    ddt[0] = np.nan; ddt[1] = 0.0; alt[2] = -1.0; alt[3] = np.nan
+    ddt = ddt.copy()
+    alt = alt.copy()
+    ddt[0] = np.nan
+    ddt[1] = 0.0
+    alt[2] = -1.0
+    alt[3] = np.nan
     cal = StefanCalibration(n_boot=100).fit(ddt, alt, sites)
     assert cal.n_dropped_ == 4 and cal.n_used_ == ddt.size - 4
     assert cal.drop_reasons_ == {"DDT not finite": 1, "ALT not finite": 1, "DDT <= 0": 1, "ALT <= 0": 1}
@@ -128,17 +140,23 @@ def test_by_class_recovers_two_e():
     alt = e_site[:, None] * np.sqrt(ddt) + rng.normal(0, 0.03, ddt.shape)
     sites = np.repeat(np.arange(n_sites).astype(str), n_years)
     classes = np.repeat(cls_site, n_years)
-    cal = StefanCalibration(n_boot=200, by_class=True, min_sites_per_class=5).fit(ddt.ravel(), alt.ravel(), sites, classes)
+    cal = StefanCalibration(n_boot=200, by_class=True, min_sites_per_class=5).fit(
+        ddt.ravel(), alt.ravel(), sites, classes
+    )
     assert cal.e_by_class_["meadow"] == pytest.approx(0.04, abs=0.002)
     assert cal.e_by_class_["steppe"] == pytest.approx(0.06, abs=0.002)
     pred = cal.predict(np.full((2, 2), 900.0), classes=np.array([["meadow", "steppe"], ["rock", "meadow"]]))
-    np.testing.assert_allclose(pred, 30.0 * np.array([[cal.e_by_class_["meadow"], cal.e_by_class_["steppe"]],
-                                                      [cal.e_, cal.e_by_class_["meadow"]]]))
+    np.testing.assert_allclose(
+        pred,
+        30.0 * np.array([[cal.e_by_class_["meadow"], cal.e_by_class_["steppe"]], [cal.e_, cal.e_by_class_["meadow"]]]),
+    )
     # per-class model cross-validates better than the pooled one
     pooled = StefanCalibration(n_boot=50).fit(ddt.ravel(), alt.ravel(), sites)
     assert cal.loo_["rmse_m"] < 0.6 * pooled.loo_["rmse_m"]
     # too few sites per class -> no class E
-    few = StefanCalibration(n_boot=50, by_class=True, min_sites_per_class=13).fit(ddt.ravel(), alt.ravel(), sites, classes)
+    few = StefanCalibration(n_boot=50, by_class=True, min_sites_per_class=13).fit(
+        ddt.ravel(), alt.ravel(), sites, classes
+    )
     assert few.e_by_class_ == {}
 
 
@@ -153,10 +171,10 @@ def test_tobit_handles_right_censoring_and_beats_naive():
     assert (cens == ">").sum() > 40
     x = np.sqrt(ddt)
     e_tobit, sigma = fit_e_censored(x, y_obs, cens)
-    e_naive = fit_e(x, y_obs)                      # treating >2.2 as 2.2
+    e_naive = fit_e(x, y_obs)  # treating >2.2 as 2.2
     e_drop = fit_e(x[cens == ""], y_obs[cens == ""])  # dropping censored
     assert abs(e_tobit - e_true) < 0.0015
-    assert e_naive < e_true - 0.003                 # naive is badly biased low
+    assert e_naive < e_true - 0.003  # naive is badly biased low
     assert e_drop < e_true - 0.001 and abs(e_tobit - e_true) < abs(e_drop - e_true)
     assert abs(sigma - 0.2) < 0.02
     # left censoring too
@@ -183,7 +201,7 @@ def test_alt_from_ddt():
 
 def test_alt_sd_formula_and_monte_carlo():
     ddt, ddt_sd, e, e_sd = 1600.0, 80.0, 0.05, 0.004
-    expect = math.sqrt(ddt * e_sd ** 2 + (e / (2 * math.sqrt(ddt))) ** 2 * ddt_sd ** 2)
+    expect = math.sqrt(ddt * e_sd**2 + (e / (2 * math.sqrt(ddt))) ** 2 * ddt_sd**2)
     assert alt_sd(ddt, ddt_sd, e, e_sd) == pytest.approx(expect, rel=1e-12)
     rng = np.random.default_rng(0)
     sim = rng.normal(e, e_sd, 200_000) * np.sqrt(rng.normal(ddt, ddt_sd, 200_000))
@@ -206,12 +224,14 @@ def test_calibration_round_trips_through_its_json_and_predicts_the_same():
     fitted = StefanCalibration(n_boot=300, random_state=1, by_class=True).fit(ddt, alt, sites, classes=classes)
     restored = StefanCalibration.from_dict(json.loads(json.dumps(fitted.to_dict())))
     grid_ddt = rng.uniform(500, 2500, (4, 5)).astype("float32")
-    grid_cls = np.array([[1, 2, 1, 2, 3]] * 4, dtype="float32")          # class 3 has no E of its own
+    grid_cls = np.array([[1, 2, 1, 2, 3]] * 4, dtype="float32")  # class 3 has no E of its own
     np.testing.assert_array_equal(restored.predict(grid_ddt, grid_cls), fitted.predict(grid_ddt, grid_cls))
     sd = np.full_like(grid_ddt, 30.0)
-    np.testing.assert_array_equal(restored.predict_sd(grid_ddt, sd, grid_cls), fitted.predict_sd(grid_ddt, sd, grid_cls))
+    np.testing.assert_array_equal(
+        restored.predict_sd(grid_ddt, sd, grid_cls), fitted.predict_sd(grid_ddt, sd, grid_cls)
+    )
     lo, hi = fitted.e_ci_by_class_[2]
     e_sd = restored.e_sd_map(grid_cls)
     assert e_sd[0, 1] == pytest.approx((hi - lo) / (2 * 1.959963984540054))
-    assert e_sd[0, 4] == fitted.e_sd_                                      # pooled sd where the class has none
+    assert e_sd[0, 4] == fitted.e_sd_  # pooled sd where the class has none
     assert set(restored.e_by_class_) == {1, 2} and abs(restored.e_by_class_[2] - 0.055) < 0.003

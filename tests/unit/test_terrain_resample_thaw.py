@@ -7,14 +7,22 @@ import pytest
 
 from gee_alt.grid import make_grid
 from gee_alt.science.resample import aggregate, coverage_fraction, fill_nearest, interpolate
-from gee_alt.science.terrain import (SUMMER_NOON_SUN_AZIMUTH_DEG, SUMMER_NOON_SUN_ELEVATION_DEG, TERRAIN_PREDICTORS,
-                                     aspect_components, gradients, illumination, slope_deg, terrain_predictors)
+from gee_alt.science.terrain import (
+    SUMMER_NOON_SUN_AZIMUTH_DEG,
+    SUMMER_NOON_SUN_ELEVATION_DEG,
+    TERRAIN_PREDICTORS,
+    aspect_components,
+    gradients,
+    illumination,
+    slope_deg,
+    terrain_predictors,
+)
 from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 
 
 def _plane(rise_east=0.0, rise_north=0.0, n=32, px=30.0):
     yy, xx = np.mgrid[0:n, 0:n]
-    return 4000.0 + rise_east * xx * px - rise_north * yy * px   # rows run south
+    return 4000.0 + rise_east * xx * px - rise_north * yy * px  # rows run south
 
 
 def test_slope_and_aspect_of_planes():
@@ -23,7 +31,7 @@ def test_slope_and_aspect_of_planes():
     north, east = aspect_components(z, 30.0)
     # rising to the east = facing (downslope) west: eastness -sin(20), northness 0
     assert np.allclose(east, -math.sin(math.radians(20)), atol=1e-5) and np.allclose(north, 0, atol=1e-6)
-    north, east = aspect_components(_plane(rise_north=-0.2), 30.0)   # falls towards north: north-facing
+    north, east = aspect_components(_plane(rise_north=-0.2), 30.0)  # falls towards north: north-facing
     assert np.all(north > 0.19) and np.allclose(east, 0, atol=1e-6)
 
 
@@ -35,7 +43,6 @@ def test_illumination_flat_and_facing_sun():
     assert np.allclose(illumination(z, 30, 60, 180), 1.0, atol=1e-6)
 
 
-
 def test_terrain_matches_its_written_definition():
     """northness/eastness = cos/sin(aspect) sin(slope) and illumination = max(0, cos z cos s +
     sin z sin s cos(az - aspect)), the formulas the Earth Engine engine builds."""
@@ -43,7 +50,7 @@ def test_terrain_matches_its_written_definition():
     z = 4000.0 + 200.0 * np.sin(xx / 7.0) * np.cos(yy / 9.0) + 3.0 * xx
     gx, gy = gradients(z, 30.0)
     s = np.arctan(np.hypot(gx, gy))
-    aspect = np.arctan2(-gx, -gy)               # downslope direction, clockwise from north
+    aspect = np.arctan2(-gx, -gy)  # downslope direction, clockwise from north
     north, east = aspect_components(z, 30.0)
     np.testing.assert_allclose(north, np.cos(aspect) * np.sin(s), atol=1e-6)
     np.testing.assert_allclose(east, np.sin(aspect) * np.sin(s), atol=1e-6)
@@ -69,12 +76,12 @@ def test_aggregate_is_the_block_mean_on_nested_grids():
 
 def test_aggregate_radiance_and_nan_and_coverage():
     t = np.full((90, 120), 10.0)
-    t[:, :60] = 20.0                     # left half of every block in column 5 is warmer
+    t[:, :60] = 20.0  # left half of every block in column 5 is warmer
     mean, _, _ = aggregate(t, FINE, COARSE, radiance=True, with_std=False)
-    expected = ((283.15 ** 4 + 293.15 ** 4) / 2) ** 0.25 - 273.15
+    expected = ((283.15**4 + 293.15**4) / 2) ** 0.25 - 273.15
     assert mean[0, 0, 0] == pytest.approx(20.0) and mean[0, 0, 11] == pytest.approx(10.0)
     a = np.ones((90, 120))
-    a[:10, :5] = np.nan                   # half of coarse pixel (0, 0) is missing
+    a[:10, :5] = np.nan  # half of coarse pixel (0, 0) is missing
     mean, _, cover = aggregate(a, FINE, COARSE, with_std=False)
     assert mean[0, 0, 0] == pytest.approx(1.0) and cover[0, 0] == pytest.approx(0.5)
     assert coverage_fraction(np.isfinite(a), FINE, COARSE)[0, 1] == pytest.approx(1.0)
@@ -101,7 +108,7 @@ def test_fill_nearest():
 
 
 def test_ddt_by_hand_and_spread():
-    lst = np.array([[-2.0], [3.0], [5.5], [0.0]])        # (composite, pixel)
+    lst = np.array([[-2.0], [3.0], [5.5], [0.0]])  # (composite, pixel)
     days = np.array([8, 8, 8, 6])
     assert ddt_from_composites(lst, days).tolist() == [8 * 3.0 + 8 * 5.5]
     assert ddt_spread(lst, days, np.array([1.0, 0.5, 0.5, 2.0])).tolist() == [8 * 0.5 + 8 * 0.5]
@@ -118,8 +125,8 @@ def test_ddt_is_monotone_in_temperature():
 def test_fill_gaps_in_time():
     s = np.array([[np.nan, 1.0, np.nan], [2.0, np.nan, np.nan], [4.0, 3.0, np.nan]])
     filled, n = fill_gaps_in_time(s)
-    assert filled[:, 0].tolist() == [2.0, 2.0, 4.0]      # nearest at the start
-    assert filled[:, 1].tolist() == [1.0, 2.0, 3.0]      # linear inside
+    assert filled[:, 0].tolist() == [2.0, 2.0, 4.0]  # nearest at the start
+    assert filled[:, 1].tolist() == [1.0, 2.0, 3.0]  # linear inside
     assert np.isnan(filled[:, 2]).all() and n.tolist() == [2, 2, 0]
 
 
@@ -142,19 +149,19 @@ def test_cached_interpolation_matches_rasterio_across_crs():
     assert np.sqrt(np.mean((ours - gdal) ** 2)) < 1e-3
     near = interpolate(a, coarse, fine, "nearest")
     gdal_n = _warp(a, coarse, fine, Resampling.nearest)
-    assert np.mean(near == gdal_n) > 0.99           # pixels at coarse edges may fall either way
-    a[0, h // 2, w // 2] = np.nan                   # a NaN neighbour is left out of the weights
+    assert np.mean(near == gdal_n) > 0.99  # pixels at coarse edges may fall either way
+    a[0, h // 2, w // 2] = np.nan  # a NaN neighbour is left out of the weights
     with_nan = interpolate(a, coarse, fine, "bilinear")
     assert np.isfinite(with_nan).all()
 
 
 def test_local_engine_workers_fit_in_memory(monkeypatch):
     """Workers are capped by memory, and inputs too large for one worker fail early with one line."""
-    from gee_alt.errors import GeeAltError
     from gee_alt.engines.local import engine
+    from gee_alt.errors import GeeAltError
 
     monkeypatch.setattr(engine, "available_memory_bytes", lambda: 4 * 2**30)
-    assert engine.workers_for_memory(512 * 512, 27, 4) == 3          # ~1.0 GB each in 0.8 x 4 GB
+    assert engine.workers_for_memory(512 * 512, 27, 4) == 3  # ~1.0 GB each in 0.8 x 4 GB
     with pytest.raises(GeeAltError, match="crop the inputs"):
         engine.workers_for_memory(3215 * 2065, 27, 2)
     monkeypatch.setattr(engine, "available_memory_bytes", lambda: None)

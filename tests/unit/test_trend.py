@@ -9,8 +9,16 @@ from scipy import stats
 
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import make_grid, rowcol_to_lonlat
-from gee_alt.science.trend import (area_mean_series, disturbance_contrast, effective_sample_size, rasterize_geojson,
-                           ring_mask, series_trend, theil_sen_mk, trend_cube)
+from gee_alt.science.trend import (
+    area_mean_series,
+    disturbance_contrast,
+    effective_sample_size,
+    rasterize_geojson,
+    ring_mask,
+    series_trend,
+    theil_sen_mk,
+    trend_cube,
+)
 
 YEARS = np.arange(2000, 2025)
 
@@ -31,8 +39,8 @@ def _mk_reference(t, x, continuity=True):
 def test_matches_scipy_and_reference_on_pixels_with_nan_and_ties():
     rng = np.random.default_rng(0)
     v = rng.normal(0, 1, (25, 40)) + 0.03 * np.arange(25)[:, None]
-    v[:, :10] = np.round(v[:, :10], 0)          # many ties
-    v[rng.random(v.shape) < 0.15] = np.nan       # missing years
+    v[:, :10] = np.round(v[:, :10], 0)  # many ties
+    v[rng.random(v.shape) < 0.15] = np.nan  # missing years
     t = YEARS.astype(float)
     res = theil_sen_mk(v, t, min_valid_years=5)
     res_nc = theil_sen_mk(v, t, min_valid_years=5, continuity=False)
@@ -72,7 +80,7 @@ def test_mann_kendall_false_positive_rate_near_alpha():
 def test_few_valid_years_give_nan():
     v = np.full((25, 3), np.nan, np.float32)
     v[:, 0] = np.arange(25)
-    v[:9, 1] = np.arange(9)          # 9 valid < 10
+    v[:9, 1] = np.arange(9)  # 9 valid < 10
     res = theil_sen_mk(v, YEARS, min_valid_years=10)
     assert res["slope"][0] == pytest.approx(1.0) and np.isnan(res["slope"][1]) and np.isnan(res["slope"][2])
     assert np.isnan(res["p_value"][1]) and list(res["n_valid"]) == [25, 9, 0]
@@ -151,7 +159,7 @@ def test_disturbance_contrast_detects_shift_and_not_noise():
     yy, xx = np.mgrid[0:80, 0:80]
     inside = np.c_[yy[m], xx[m]]
     d = np.sqrt(((np.c_[yy.ravel(), xx.ravel()][:, None, :] - inside[None]) ** 2).sum(-1)).min(1).reshape(80, 80)
-    np.testing.assert_array_equal(ring, (~m) & (d <= 5))   # brute-force Euclidean ring
+    np.testing.assert_array_equal(ring, (~m) & (d <= 5))  # brute-force Euclidean ring
     r = disturbance_contrast(field, m, ring_width_px=5)
     assert r["difference"] == pytest.approx(0.5, abs=0.1)
     assert r["welch_p_neff"] < 1e-3 and r["n_inside"] == 300
@@ -178,8 +186,19 @@ def test_rasterize_geojson(tmp_path):
     # polygon through the lon/lat of pixel corners (rows 20..40, cols 10..30)
     corners = [(20, 10), (20, 30), (40, 30), (40, 10), (20, 10)]
     lon, lat = rowcol_to_lonlat(grid, [c[0] for c in corners], [c[1] for c in corners])
-    gj = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
-          "geometry": {"type": "Polygon", "coordinates": [[[float(a), float(b)] for a, b in zip(lon, lat)]]}}]}
+    gj = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[float(a), float(b)] for a, b in zip(lon, lat, strict=True)]],
+                },
+            }
+        ],
+    }
     p = tmp_path / "poly.geojson"
     p.write_text(json.dumps(gj))
     m = rasterize_geojson(p, grid)
@@ -195,11 +214,17 @@ def test_rasterize_geojson(tmp_path):
 def test_bench_script_small_grid(tmp_path):
     import importlib.util
     from pathlib import Path
-    spec = importlib.util.spec_from_file_location("bench_trend", Path(__file__).resolve().parents[2] / "scripts" / "bench_trend.py")
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_trend", Path(__file__).resolve().parents[2] / "scripts" / "bench_trend.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = tmp_path / "b.json"
-    assert mod.main(["--height", "40", "--width", "30", "--years", "25", "--workdir", str(tmp_path), "--out", str(out)]) == 0
+    assert (
+        mod.main(["--height", "40", "--width", "30", "--years", "25", "--workdir", str(tmp_path), "--out", str(out)])
+        == 0
+    )
     r = json.loads(out.read_text())
     assert r["grid_height"] == 40 and r["n_years"] == 25 and r["peak_rss_mb"] > 0
     assert abs(r["median_slope_m_per_yr"] - 0.01) < 0.001

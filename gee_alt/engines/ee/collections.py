@@ -15,8 +15,15 @@ from dataclasses import dataclass
 
 import ee
 
-from gee_alt.science.terrain import (EASTNESS, ELEVATION_M, ILLUMINATION, NORTHNESS, SLOPE_DEG,
-                                     SUMMER_NOON_SUN_AZIMUTH_DEG, SUMMER_NOON_SUN_ELEVATION_DEG)
+from gee_alt.science.terrain import (
+    EASTNESS,
+    ELEVATION_M,
+    ILLUMINATION,
+    NORTHNESS,
+    SLOPE_DEG,
+    SUMMER_NOON_SUN_AZIMUTH_DEG,
+    SUMMER_NOON_SUN_ELEVATION_DEG,
+)
 from gee_alt.units import KELVIN_AT_0_DEGC
 
 # ----------------------------------------------------------------------------- MODIS LST
@@ -62,14 +69,23 @@ def modis_lst_degc(image: ee.Image, max_error_k: int) -> ee.Image:
     ``day_view_h``/``night_view_h`` (local solar hours), each masked by its own QC and fill 0."""
     day_dn = image.select("LST_Day_1km")
     night_dn = image.select("LST_Night_1km")
-    day = lst_dn_to_degc(day_dn).updateMask(day_dn.gt(0)).updateMask(
-        modis_lst_qc_ok(image.select("QC_Day"), max_error_k))
-    night = lst_dn_to_degc(night_dn).updateMask(night_dn.gt(0)).updateMask(
-        modis_lst_qc_ok(image.select("QC_Night"), max_error_k))
+    day = (
+        lst_dn_to_degc(day_dn).updateMask(day_dn.gt(0)).updateMask(modis_lst_qc_ok(image.select("QC_Day"), max_error_k))
+    )
+    night = (
+        lst_dn_to_degc(night_dn)
+        .updateMask(night_dn.gt(0))
+        .updateMask(modis_lst_qc_ok(image.select("QC_Night"), max_error_k))
+    )
     view = image.select(["Day_view_time", "Night_view_time"]).multiply(VIEW_TIME_SCALE_H)
-    out = ee.Image.cat([day.rename("lst_day_degc"), night.rename("lst_night_degc"),
-                        view.select([0]).updateMask(day.mask()).rename("day_view_h"),
-                        view.select([1]).updateMask(night.mask()).rename("night_view_h")])
+    out = ee.Image.cat(
+        [
+            day.rename("lst_day_degc"),
+            night.rename("lst_night_degc"),
+            view.select([0]).updateMask(day.mask()).rename("day_view_h"),
+            view.select([1]).updateMask(night.mask()).rename("night_view_h"),
+        ]
+    )
     return out.toFloat().copyProperties(image, ["system:time_start", "system:index"])
 
 
@@ -81,8 +97,12 @@ def lst_collection_ids(lst_ids: tuple[str, ...] | list[str], season_start: str) 
 
 def modis_lst(collection_id: str, start: str, end: str, region: ee.Geometry, max_error_k: int) -> ee.ImageCollection:
     """QC-masked daily LST (°C) of one MODIS collection over ``[start, end)`` and ``region``."""
-    return (ee.ImageCollection(collection_id).filterDate(start, end).filterBounds(region)
-            .map(lambda img: modis_lst_degc(ee.Image(img), max_error_k)))
+    return (
+        ee.ImageCollection(collection_id)
+        .filterDate(start, end)
+        .filterBounds(region)
+        .map(lambda img: modis_lst_degc(ee.Image(img), max_error_k))
+    )
 
 
 def modis_projection(collection_id: str, band: str) -> ee.Projection:
@@ -107,8 +127,9 @@ MOD09GQ_B2_QUALITY_SHIFT = 8
 MOD09GQ_QUALITY_BITS = 0b1111
 
 
-def modis_ndvi(collection_id: str, start: str, end: str, region: ee.Geometry,
-               max_summary_qa: int = 1) -> ee.ImageCollection:
+def modis_ndvi(
+    collection_id: str, start: str, end: str, region: ee.Geometry, max_summary_qa: int = 1
+) -> ee.ImageCollection:
     """QA-masked MODIS 250 m NDVI (band ``ndvi``, unitless) over ``[start, end)``.
 
     Default **MOD13Q1** (16-day composite, ``SummaryQA`` <= ``max_summary_qa``: 0 good,
@@ -119,22 +140,38 @@ def modis_ndvi(collection_id: str, start: str, end: str, region: ee.Geometry,
     """
     col = ee.ImageCollection(collection_id).filterDate(start, end).filterBounds(region)
     if collection_id == MOD13Q1:
+
         def prep(img):
             img = ee.Image(img)
             ok = img.select("SummaryQA").lte(max_summary_qa)
-            return (img.select("NDVI").multiply(MODIS_NDVI_SCALE).updateMask(ok).rename("ndvi").toFloat()
-                    .copyProperties(img, ["system:time_start"]))
+            return (
+                img.select("NDVI")
+                .multiply(MODIS_NDVI_SCALE)
+                .updateMask(ok)
+                .rename("ndvi")
+                .toFloat()
+                .copyProperties(img, ["system:time_start"])
+            )
     elif collection_id == MOD09GQ:
+
         def prep(img):
             img = ee.Image(img)
             qc = img.select("QC_250m")
-            ok = (qc.bitwiseAnd(MOD09GQ_MODLAND_BITS).lte(1)
-                  .And(qc.rightShift(MOD09GQ_B1_QUALITY_SHIFT).bitwiseAnd(MOD09GQ_QUALITY_BITS).eq(0))
-                  .And(qc.rightShift(MOD09GQ_B2_QUALITY_SHIFT).bitwiseAnd(MOD09GQ_QUALITY_BITS).eq(0)))
+            ok = (
+                qc.bitwiseAnd(MOD09GQ_MODLAND_BITS)
+                .lte(1)
+                .And(qc.rightShift(MOD09GQ_B1_QUALITY_SHIFT).bitwiseAnd(MOD09GQ_QUALITY_BITS).eq(0))
+                .And(qc.rightShift(MOD09GQ_B2_QUALITY_SHIFT).bitwiseAnd(MOD09GQ_QUALITY_BITS).eq(0))
+            )
             refl = img.select(["sur_refl_b02", "sur_refl_b01"]).multiply(MODIS_SR_SCALE)
             ndvi = refl.normalizedDifference(["sur_refl_b02", "sur_refl_b01"])
-            return (ndvi.updateMask(ok).updateMask(refl.select(1).gt(0)).rename("ndvi").toFloat()
-                    .copyProperties(img, ["system:time_start"]))
+            return (
+                ndvi.updateMask(ok)
+                .updateMask(refl.select(1).gt(0))
+                .rename("ndvi")
+                .toFloat()
+                .copyProperties(img, ["system:time_start"])
+            )
     else:
         raise ValueError(f"unknown MODIS NDVI collection {collection_id!r}")
     return col.map(prep)
@@ -169,18 +206,24 @@ class LandsatMission:
     end: str
 
 
-LANDSAT_MISSIONS: dict[str, LandsatMission] = {m.collection_id: m for m in (
-    LandsatMission("LANDSAT/LT05/C02/T1_L2", "L5", "SR_B3", "SR_B4", "ST_B6", "1984-03-16", "2012-05-06"),
-    LandsatMission("LANDSAT/LE07/C02/T1_L2", "L7", "SR_B3", "SR_B4", "ST_B6", "1999-05-28", "2024-01-20"),
-    LandsatMission("LANDSAT/LC08/C02/T1_L2", "L8", "SR_B4", "SR_B5", "ST_B10", "2013-03-18", "9999-12-31"),
-    LandsatMission("LANDSAT/LC09/C02/T1_L2", "L9", "SR_B4", "SR_B5", "ST_B10", "2021-10-31", "9999-12-31"),
-)}
+LANDSAT_MISSIONS: dict[str, LandsatMission] = {
+    m.collection_id: m
+    for m in (
+        LandsatMission("LANDSAT/LT05/C02/T1_L2", "L5", "SR_B3", "SR_B4", "ST_B6", "1984-03-16", "2012-05-06"),
+        LandsatMission("LANDSAT/LE07/C02/T1_L2", "L7", "SR_B3", "SR_B4", "ST_B6", "1999-05-28", "2024-01-20"),
+        LandsatMission("LANDSAT/LC08/C02/T1_L2", "L8", "SR_B4", "SR_B5", "ST_B10", "2013-03-18", "9999-12-31"),
+        LandsatMission("LANDSAT/LC09/C02/T1_L2", "L9", "SR_B4", "SR_B5", "ST_B10", "2021-10-31", "9999-12-31"),
+    )
+}
 
 
 def landsat_missions_for(collection_ids, start: str, end: str) -> list[LandsatMission]:
     """The configured missions that delivered data in ``[start, end)``."""
-    return [LANDSAT_MISSIONS[c] for c in collection_ids
-            if LANDSAT_MISSIONS[c].start < end and LANDSAT_MISSIONS[c].end > start]
+    return [
+        LANDSAT_MISSIONS[c]
+        for c in collection_ids
+        if LANDSAT_MISSIONS[c].start < end and LANDSAT_MISSIONS[c].end > start
+    ]
 
 
 def landsat_clear_mask(image: ee.Image, mask_snow: bool) -> ee.Image:
@@ -193,9 +236,16 @@ def landsat_ndvi_st(image: ee.Image, mission: LandsatMission, mask_snow: bool) -
     """One Landsat scene as ``ndvi`` (1) and ``st_degc`` (°C), cloud/shadow/saturation masked."""
     sr = image.select([mission.nir, mission.red]).multiply(SR_SCALE).add(SR_OFFSET)
     ndvi = sr.normalizedDifference([mission.nir, mission.red]).rename("ndvi")
-    st = image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_AT_0_DEGC).rename("st_degc")
-    return (ee.Image.cat([ndvi, st]).toFloat().updateMask(landsat_clear_mask(image, mask_snow))
-            .copyProperties(image, ["system:time_start", "system:index"]).set("mission", mission.name))
+    st = (
+        image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_AT_0_DEGC).rename("st_degc")
+    )
+    return (
+        ee.Image.cat([ndvi, st])
+        .toFloat()
+        .updateMask(landsat_clear_mask(image, mask_snow))
+        .copyProperties(image, ["system:time_start", "system:index"])
+        .set("mission", mission.name)
+    )
 
 
 def landsat(collection_ids, start: str, end: str, region: ee.Geometry, mask_snow: bool) -> ee.ImageCollection:
@@ -205,8 +255,12 @@ def landsat(collection_ids, start: str, end: str, region: ee.Geometry, mask_snow
     """
     merged = None
     for m in landsat_missions_for(collection_ids, start, end):
-        col = (ee.ImageCollection(m.collection_id).filterDate(start, end).filterBounds(region)
-               .map(lambda img, m=m: landsat_ndvi_st(ee.Image(img), m, mask_snow)))
+        col = (
+            ee.ImageCollection(m.collection_id)
+            .filterDate(start, end)
+            .filterBounds(region)
+            .map(lambda img, m=m: landsat_ndvi_st(ee.Image(img), m, mask_snow))
+        )
         merged = col if merged is None else merged.merge(col)
     return merged
 
@@ -249,10 +303,22 @@ def terrain_predictors(choice: str) -> ee.Image:
     aspect_rad = ee.Terrain.aspect(dem).multiply(math.pi / 180.0)
     sin_slope = slope_rad.sin()
     zenith_rad = math.radians(90.0 - SUMMER_NOON_SUN_ELEVATION_DEG)
-    illumination = (slope_rad.cos().multiply(math.cos(zenith_rad))
-                    .add(sin_slope.multiply(math.sin(zenith_rad))
-                         .multiply(aspect_rad.subtract(math.radians(SUMMER_NOON_SUN_AZIMUTH_DEG)).cos()))
-                    .max(0))
-    return ee.Image.cat([dem, slope.rename(SLOPE_DEG), aspect_rad.cos().multiply(sin_slope).rename(NORTHNESS),
-                         aspect_rad.sin().multiply(sin_slope).rename(EASTNESS),
-                         illumination.rename(ILLUMINATION)]).toFloat()
+    illumination = (
+        slope_rad.cos()
+        .multiply(math.cos(zenith_rad))
+        .add(
+            sin_slope.multiply(math.sin(zenith_rad)).multiply(
+                aspect_rad.subtract(math.radians(SUMMER_NOON_SUN_AZIMUTH_DEG)).cos()
+            )
+        )
+        .max(0)
+    )
+    return ee.Image.cat(
+        [
+            dem,
+            slope.rename(SLOPE_DEG),
+            aspect_rad.cos().multiply(sin_slope).rename(NORTHNESS),
+            aspect_rad.sin().multiply(sin_slope).rename(EASTNESS),
+            illumination.rename(ILLUMINATION),
+        ]
+    ).toFloat()

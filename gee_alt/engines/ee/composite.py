@@ -66,8 +66,7 @@ def lst_windows(year: int, start_mmdd: str, end_mmdd: str, step_days: int) -> li
     return out
 
 
-def landsat_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry,
-                           fine_proj: ee.Projection) -> ee.Image:
+def landsat_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection) -> ee.Image:
     """Growing-season median Landsat NDVI (band ``landsat_ndvi``, 1) on the 30 m grid projection."""
     start, end = season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
     scenes = col.landsat(cfg.collections.landsat, start, end, region, cfg.qa.landsat_mask_snow)
@@ -155,8 +154,12 @@ def lst_season(cfg: StudyConfig, year: int, region: ee.Geometry) -> LstSeason:
     daily = lst_daily_collection(cfg, year, region)
     windows = lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
     raw = [lst_window_degc(daily, w, proj) for w in windows]
-    n_valid = (ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw]).sum()
-               .rename("n_obs").setDefaultProjection(proj))
+    n_valid = (
+        ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw])
+        .sum()
+        .rename("n_obs")
+        .setDefaultProjection(proj)
+    )
     mean = ee.ImageCollection.fromImages(raw).mean().rename("lst_degc").setDefaultProjection(proj)
     filled = [f.setDefaultProjection(proj) for f in gap_fill(raw)]
     return LstSeason(windows, filled, n_valid, mean, proj)

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import json
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 OFFLINE_PROJECT = "gee-alt-offline"
 

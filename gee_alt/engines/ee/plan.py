@@ -30,15 +30,23 @@ def year_inputs(cfg: StudyConfig, year: int) -> dict:
     return {
         "thaw_season": [thaw_start, thaw_end],
         "growing_season": [grow_start, grow_end],
-        "lst": {"collections": col.lst_collection_ids(cfg.collections.lst, thaw_start),
-                "bands": ["LST_Day_1km", "LST_Night_1km", "QC_Day", "QC_Night", "Day_view_time", "Night_view_time"],
-                "windows": len(composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end,
-                                                     cfg.season.lst_step_days))},
-        "modis_ndvi": {"collection": cfg.collections.ndvi,
-                       "bands": ["NDVI", "SummaryQA"] if cfg.collections.ndvi == col.MOD13Q1
-                       else ["sur_refl_b01", "sur_refl_b02", "QC_250m"]},
-        "landsat": [{"collection": m.collection_id, "mission": m.name, "red": m.red, "nir": m.nir,
-                     "thermal": m.thermal} for m in missions],
+        "lst": {
+            "collections": col.lst_collection_ids(cfg.collections.lst, thaw_start),
+            "bands": ["LST_Day_1km", "LST_Night_1km", "QC_Day", "QC_Night", "Day_view_time", "Night_view_time"],
+            "windows": len(
+                composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+            ),
+        },
+        "modis_ndvi": {
+            "collection": cfg.collections.ndvi,
+            "bands": ["NDVI", "SummaryQA"]
+            if cfg.collections.ndvi == col.MOD13Q1
+            else ["sur_refl_b01", "sur_refl_b02", "QC_250m"],
+        },
+        "landsat": [
+            {"collection": m.collection_id, "mission": m.name, "red": m.red, "nir": m.nir, "thermal": m.thermal}
+            for m in missions
+        ],
         "dem": {"choice": cfg.collections.dem, "asset": col.DEM_SOURCES[cfg.collections.dem][0]},
     }
 
@@ -57,14 +65,22 @@ def pulled_with(out_dir: str | Path, year: int) -> str | None:
 def smile_arguments_per_forest(cfg: StudyConfig) -> dict:
     """The ``smileRandomForest`` arguments of the NDVI and the LST forest (``rf`` mapped onto
     their predictors; see :func:`gee_alt.engines.ee.sharpen.smile_random_forest_arguments`)."""
-    return {"ndvi": smile_random_forest_arguments(cfg.rf, len(thaw.NDVI_PREDICTORS),
-                                                  cfg.rf.random_state + thaw.NDVI_SEED_OFFSET),
-            "lst": smile_random_forest_arguments(cfg.rf, len(thaw.LST_PREDICTORS),
-                                                 cfg.rf.random_state + thaw.LST_SEED_OFFSET)}
+    return {
+        "ndvi": smile_random_forest_arguments(
+            cfg.rf, len(thaw.NDVI_PREDICTORS), cfg.rf.random_state + thaw.NDVI_SEED_OFFSET
+        ),
+        "lst": smile_random_forest_arguments(
+            cfg.rf, len(thaw.LST_PREDICTORS), cfg.rf.random_state + thaw.LST_SEED_OFFSET
+        ),
+    }
 
 
-def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs: str | Path | None = None,
-               request_byte_limit: int = pull.REQUEST_BYTE_LIMIT) -> dict:
+def build_plan(
+    cfg: StudyConfig,
+    out_dir: str | Path | None = None,
+    emit_graphs: str | Path | None = None,
+    request_byte_limit: int = pull.REQUEST_BYTE_LIMIT,
+) -> dict:
     """Build every year's graph offline and return the plan (JSON-ready dict).
 
     ``out_dir``: an existing run whose finished years (same graph hash) would be skipped.
@@ -90,33 +106,58 @@ def build_plan(cfg: StudyConfig, out_dir: str | Path | None = None, emit_graphs:
                 skipped.append(year)
             if emit_graphs:
                 write_text_atomic(Path(emit_graphs) / f"graph_{year}.json", graph)
-                write_text_atomic(Path(emit_graphs) / f"validation_{year}.json",
-                                  ee.serializer.toJSON(validate.validation_stats(cfg, year, grid)))
-            years[str(year)] = {**year_inputs(cfg, year), "graph_sha256": ghash, "graph_bytes": len(graph),
-                                "output": runs.ddt_path("", year).as_posix(), "skip": done}
+                write_text_atomic(
+                    Path(emit_graphs) / f"validation_{year}.json",
+                    ee.serializer.toJSON(validate.validation_stats(cfg, year, grid)),
+                )
+            years[str(year)] = {
+                **year_inputs(cfg, year),
+                "graph_sha256": ghash,
+                "graph_bytes": len(graph),
+                "output": runs.ddt_path("", year).as_posix(),
+                "skip": done,
+            }
     to_pull = [int(y) for y, v in years.items() if not v["skip"]]
     return {
         "study": cfg.name,
         "config": cfg.source,
         "engine": "ee",
         "aoi": {"bbox_lonlat": list(cfg.bbox), "geometry": cfg.aoi_geometry},
-        "grid": {"crs": grid["crs"], "crs_transform": list(grid["crs_transform"]),
-                 "shape_2d": list(grid["shape_2d"]), "scale_m": cfg.scale_m},
+        "grid": {
+            "crs": grid["crs"],
+            "crs_transform": list(grid["crs_transform"]),
+            "shape_2d": list(grid["shape_2d"]),
+            "scale_m": cfg.scale_m,
+        },
         "years": cfg.year_list(),
         "years_to_pull": to_pull,
         "skipped_years": skipped,
-        "rf": {**cfg.rf.model_dump(), "output_mode": "REGRESSION", "spread_mode": "RAW_REGRESSION",
-               "smile_random_forest": smile_arguments_per_forest(cfg)},
-        "ee_sampling": {**cfg.ee_sampling.model_dump(), "ndvi_sample_scale_m": thaw.MODIS_250M_SCALE_M,
-                        "lst_sample_scale_m": thaw.MODIS_1KM_SCALE_M},
+        "rf": {
+            **cfg.rf.model_dump(),
+            "output_mode": "REGRESSION",
+            "spread_mode": "RAW_REGRESSION",
+            "smile_random_forest": smile_arguments_per_forest(cfg),
+        },
+        "ee_sampling": {
+            **cfg.ee_sampling.model_dump(),
+            "ndvi_sample_scale_m": thaw.MODIS_250M_SCALE_M,
+            "lst_sample_scale_m": thaw.MODIS_1KM_SCALE_M,
+        },
         "season": cfg.season.model_dump(),
         "qa": cfg.qa.model_dump(),
-        "requests": {"io_chunks": chunks, "request_byte_limit": request_byte_limit, "per_year": n_req,
-                     "total": n_req * len(to_pull), "max_concurrent": cfg.pull.max_workers},
+        "requests": {
+            "io_chunks": chunks,
+            "request_byte_limit": request_byte_limit,
+            "per_year": n_req,
+            "total": n_req * len(to_pull),
+            "max_concurrent": cfg.pull.max_workers,
+        },
         "bytes": {"per_year": n_bytes, "total": n_bytes * len(to_pull)},
-        "outputs": {"dir": str(out_dir) if out_dir else None,
-                    "files": [v["output"] for v in years.values()],
-                    "bands": list(pull.LAYERS)},
+        "outputs": {
+            "dir": str(out_dir) if out_dir else None,
+            "files": [v["output"] for v in years.values()],
+            "bands": list(pull.LAYERS),
+        },
         "graphs_dir": str(emit_graphs) if emit_graphs else None,
         "per_year": years,
     }

@@ -23,20 +23,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
+from gee_alt import runs
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
 from gee_alt.errors import GeeAltError
-from gee_alt import runs
 from gee_alt.grid import Grid, shape_yx
 from gee_alt.io import atomic_path, read_raster, remove_stray_temporaries
 
@@ -44,16 +43,33 @@ LAYERS = (DDT_VAR, DDT_SD_VAR, NOBS_VAR)
 REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels limit (bytes, uncompressed)
 BYTES_PER_PIXEL = 4 + 1  # float32 + Earth Engine's mask byte (as xee counts)
 MAX_SIDE_PX = 32768  # computePixels limit per side
-FIELD_LAYERS = ("elevation_m", "ndvi_mean")   # static site-screen fields, pulled once per run
+FIELD_LAYERS = ("elevation_m", "ndvi_mean")  # static site-screen fields, pulled once per run
 FIELDS_KEY = "site_fields"
 EE_METHOD = "RF sharpening (Earth Engine engine, smileRandomForest)"
 
-TRANSIENT_MARKERS = ("too many concurrent aggregations", "429", "too many requests", "quota exceeded",
-                     "rate limit", "500", "502", "503", "504", "internal error", "service unavailable",
-                     "backend error", "temporarily", "deadline exceeded", "connection reset",
-                     "read timed out", "timeout", "connection aborted", "remote end closed")
-MAX_DELAY_S = 60.0            # one backoff delay never exceeds this
-MAX_TOTAL_SLEEP_S = 900.0     # nor all the backoff of one pull (then: stop with one line)
+TRANSIENT_MARKERS = (
+    "too many concurrent aggregations",
+    "429",
+    "too many requests",
+    "quota exceeded",
+    "rate limit",
+    "500",
+    "502",
+    "503",
+    "504",
+    "internal error",
+    "service unavailable",
+    "backend error",
+    "temporarily",
+    "deadline exceeded",
+    "connection reset",
+    "read timed out",
+    "timeout",
+    "connection aborted",
+    "remote end closed",
+)
+MAX_DELAY_S = 60.0  # one backoff delay never exceeds this
+MAX_TOTAL_SLEEP_S = 900.0  # nor all the backoff of one pull (then: stop with one line)
 FATAL_GUIDANCE = {
     "user memory limit exceeded": "lower ee_sampling.num_samples, raise ee_sampling.tile_scale or use a smaller AOI",
     "computation timed out": "lower ee_sampling.num_samples or rf.n_estimators, or use a smaller AOI",
@@ -170,9 +186,11 @@ class RetryingCall:
                         self.slept_s += delay
                 if attempt == self.max_retries or out_of_time:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                    raise GeeAltError(f"Earth Engine still failing {self.what} after {attempt} retries "
-                                      f"({self.slept_s:.0f} s of backoff): {first} — try again later (the run "
-                                      "resumes) or lower pull.max_workers") from None
+                    raise GeeAltError(
+                        f"Earth Engine still failing {self.what} after {attempt} retries "
+                        f"({self.slept_s:.0f} s of backoff): {first} — try again later (the run "
+                        "resumes) or lower pull.max_workers"
+                    ) from None
                 self.sleep(delay)
 
 
@@ -184,9 +202,9 @@ def retrying_ee_calls(max_retries: int, initial_delay_s: float, sleep=time.sleep
     old_pixels, old_value = ee.data.computePixels, ee.data.computeValue
     pixels = RetryingCall(old_pixels, "computing pixels", max_retries, initial_delay_s, sleep, seed=1)
     value = RetryingCall(old_value, "computing metadata", max_retries, initial_delay_s, sleep, seed=2)
-    state = ee.data._get_state()          # earthengine-api < 2 (pinned): the client's own retry count
+    state = ee.data._get_state()  # earthengine-api < 2 (pinned): the client's own retry count
     old_client_retries = state.max_retries
-    ee.data.setMaxRetries(0)              # retries live in one layer: this one
+    ee.data.setMaxRetries(0)  # retries live in one layer: this one
     ee.data.computePixels, ee.data.computeValue = pixels, value
     try:
         yield pixels, value
@@ -203,14 +221,26 @@ def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS):
     (``year`` 0 for the static site-screen fields)."""
     import ee
 
-    return ee.ImageCollection.fromImages([
-        image.select(name).rename("value").toFloat().set({"gee_alt_year": year, "gee_alt_layer": name,
-                                                          "gee_alt_layer_index": i})
-        for i, name in enumerate(layers)])
+    return ee.ImageCollection.fromImages(
+        [
+            image.select(name)
+            .rename("value")
+            .toFloat()
+            .set({"gee_alt_year": year, "gee_alt_layer": name, "gee_alt_layer_index": i})
+            for i, name in enumerate(layers)
+        ]
+    )
 
 
-def pull_image(image, layers: tuple[str, ...], grid: Grid, *, year: int = 0, max_workers: int = 8,
-               request_byte_limit: int = REQUEST_BYTE_LIMIT) -> np.ndarray:
+def pull_image(
+    image,
+    layers: tuple[str, ...],
+    grid: Grid,
+    *,
+    year: int = 0,
+    max_workers: int = 8,
+    request_byte_limit: int = REQUEST_BYTE_LIMIT,
+) -> np.ndarray:
     """Pull ``layers`` of an image on ``grid``: float32 ``(layer, y, x)``, NaN = masked.
 
     Call inside :func:`retrying_ee_calls` (xee's own retries are off).
@@ -218,20 +248,30 @@ def pull_image(image, layers: tuple[str, ...], grid: Grid, *, year: int = 0, max
     import xarray as xr
 
     chunks = io_chunks_for(grid, len(layers), request_byte_limit)
-    ds = xr.open_dataset(layer_collection(image, year, layers), engine="ee", crs=grid["crs"],
-                         crs_transform=tuple(grid["crs_transform"]), shape_2d=tuple(grid["shape_2d"]),
-                         io_chunks=chunks, primary_dim_property="gee_alt_layer_index",
-                         request_byte_limit=request_byte_limit, executor_kwargs={"max_workers": max_workers},
-                         getitem_kwargs={"max_retries": 0, "initial_delay": 0})
+    ds = xr.open_dataset(
+        layer_collection(image, year, layers),
+        engine="ee",
+        crs=grid["crs"],
+        crs_transform=tuple(grid["crs_transform"]),
+        shape_2d=tuple(grid["shape_2d"]),
+        io_chunks=chunks,
+        primary_dim_property="gee_alt_layer_index",
+        request_byte_limit=request_byte_limit,
+        executor_kwargs={"max_workers": max_workers},
+        getitem_kwargs={"max_retries": 0, "initial_delay": 0},
+    )
     arr = np.asarray(ds["value"].values, dtype="float32")
     if arr.shape != (len(layers), *shape_yx(grid)):
-        raise GeeAltError(f"Earth Engine returned shape {arr.shape} for {year or 'the site fields'}, expected "
-                          f"{(len(layers), *shape_yx(grid))}")
+        raise GeeAltError(
+            f"Earth Engine returned shape {arr.shape} for {year or 'the site fields'}, expected "
+            f"{(len(layers), *shape_yx(grid))}"
+        )
     return arr
 
 
-def pull_year(image, year: int, grid: Grid, *, max_workers: int = 8,
-              request_byte_limit: int = REQUEST_BYTE_LIMIT) -> np.ndarray:
+def pull_year(
+    image, year: int, grid: Grid, *, max_workers: int = 8, request_byte_limit: int = REQUEST_BYTE_LIMIT
+) -> np.ndarray:
     """Pull one year's DDT image on ``grid``: float32 ``(layer, y, x)`` in :data:`LAYERS` order, NaN = masked."""
     return pull_image(image, LAYERS, grid, year=year, max_workers=max_workers, request_byte_limit=request_byte_limit)
 
@@ -246,10 +286,22 @@ def graph_sha256(image) -> str:
     return hashlib.sha256(ee.serializer.toJSON(image).encode("utf-8")).hexdigest()
 
 
-def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year: Callable[[int], object], *,
-              progress_record: runs.Progress | None = None, max_workers: int = 8, max_retries: int = 6,
-              initial_delay_s: float = 0.5, request_byte_limit: int = REQUEST_BYTE_LIMIT, thaw_season: str = "",
-              method: str = EE_METHOD, progress: Callable[[int, str], None] | None = None, sleep=time.sleep):
+def run_years(
+    out_dir: str | Path,
+    years: list[int],
+    grid: Grid,
+    image_for_year: Callable[[int], object],
+    *,
+    progress_record: runs.Progress | None = None,
+    max_workers: int = 8,
+    max_retries: int = 6,
+    initial_delay_s: float = 0.5,
+    request_byte_limit: int = REQUEST_BYTE_LIMIT,
+    thaw_season: str = "",
+    method: str = EE_METHOD,
+    progress: Callable[[int, str], None] | None = None,
+    sleep=time.sleep,
+):
     """Pull every year not already done into ``RUN/ddt``; return the DDT cube of all ``years``.
 
     ``image_for_year(year)`` builds the year's graph (bands :data:`LAYERS`). Each pulled year
@@ -263,7 +315,7 @@ def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year:
         progress_record = runs.Progress(out_dir, {"engine": "ee", "grid": _plain(grid)})
         progress_record.start(resume=True)
     if (out_dir / runs.DDT_DIR).is_dir():
-        remove_stray_temporaries(out_dir / runs.DDT_DIR)      # left by a killed run (atomic writes: never a product)
+        remove_stray_temporaries(out_dir / runs.DDT_DIR)  # left by a killed run (atomic writes: never a product)
     arrays: dict[int, np.ndarray] = {}
     for year in years:
         image = image_for_year(year)
@@ -275,19 +327,39 @@ def run_years(out_dir: str | Path, years: list[int], grid: Grid, image_for_year:
             continue
         with retrying_ee_calls(max_retries, initial_delay_s, sleep) as (pixels, value):
             data = pull_year(image, year, grid, max_workers=max_workers, request_byte_limit=request_byte_limit)
-        path = runs.write_ddt_year(out_dir, year, data[0], grid, ddt_sd_degc_days=data[1], n_obs=data[2], engine="ee",
-                                   method=method, season=thaw_season, extra_tags={"graph_sha256": ghash})
-        progress_record.mark_done(year, [path], key=ghash, requests=pixels.calls,
-                                  retries=pixels.retries + value.retries)
+        path = runs.write_ddt_year(
+            out_dir,
+            year,
+            data[0],
+            grid,
+            ddt_sd_degc_days=data[1],
+            n_obs=data[2],
+            engine="ee",
+            method=method,
+            season=thaw_season,
+            extra_tags={"graph_sha256": ghash},
+        )
+        progress_record.mark_done(
+            year, [path], key=ghash, requests=pixels.calls, retries=pixels.retries + value.retries
+        )
         arrays[year] = data
         if progress:
             progress(year, "pulled")
     return cube_from_years(arrays, grid, thaw_season)
 
 
-def pull_fields(out_dir: str | Path, image, grid: Grid, *, progress_record: runs.Progress, max_workers: int = 8,
-                max_retries: int = 6, initial_delay_s: float = 0.5, request_byte_limit: int = REQUEST_BYTE_LIMIT,
-                sleep=time.sleep) -> np.ndarray:
+def pull_fields(
+    out_dir: str | Path,
+    image,
+    grid: Grid,
+    *,
+    progress_record: runs.Progress,
+    max_workers: int = 8,
+    max_retries: int = 6,
+    initial_delay_s: float = 0.5,
+    request_byte_limit: int = REQUEST_BYTE_LIMIT,
+    sleep=time.sleep,
+) -> np.ndarray:
     """Pull the run's static site-screen fields (bands :data:`FIELD_LAYERS`) once: float32
     ``(layer, y, x)``, kept in ``RUN/.resume/site_fields.npy`` until the run completes."""
     ghash = graph_sha256(image)
@@ -311,5 +383,13 @@ def cube_from_years(arrays: dict[int, np.ndarray], grid: Grid, thaw_season: str 
     years = sorted(arrays)
     stack = np.stack([arrays[y] for y in years]).astype("float32")
     n_obs = np.nan_to_num(stack[:, 2], nan=0.0).round().astype("int16")
-    return make_ddt_cube(stack[:, 0], years, grid, ddt_sd_degc_days=stack[:, 1], n_obs=n_obs, engine="ee",
-                         thaw_season=thaw_season, extra_attrs={"method": EE_METHOD})
+    return make_ddt_cube(
+        stack[:, 0],
+        years,
+        grid,
+        ddt_sd_degc_days=stack[:, 1],
+        n_obs=n_obs,
+        engine="ee",
+        thaw_season=thaw_season,
+        extra_attrs={"method": EE_METHOD},
+    )

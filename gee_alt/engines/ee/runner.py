@@ -68,9 +68,20 @@ class EarthEngine:
             if self.verbose:
                 print(f"ee: {year} {status}", file=sys.stderr, flush=True)
 
-        retry = dict(max_workers=cfg.pull.max_workers, max_retries=cfg.pull.max_retries,
-                     initial_delay_s=cfg.pull.initial_delay_s)
-        cube = pull.run_years(run, years, grid, lambda y: thaw.ddt_image(cfg, y, grid), progress_record=progress_record,
-                              thaw_season=f"{cfg.season.thaw_start}..{cfg.season.thaw_end}", progress=report, **retry)
-        fields = pull.pull_fields(run, thaw.site_fields_image(cfg, grid), grid, progress_record=progress_record, **retry)
+        retry = dict(
+            max_workers=cfg.pull.max_workers, max_retries=cfg.pull.max_retries, initial_delay_s=cfg.pull.initial_delay_s
+        )
+        cube = pull.run_years(
+            run,
+            years,
+            grid,
+            lambda y: thaw.ddt_image(cfg, y, grid),
+            progress_record=progress_record,
+            thaw_season=f"{cfg.season.thaw_start}..{cfg.season.thaw_end}",
+            progress=report,
+            **retry,
+        )
+        fields = pull.pull_fields(
+            run, thaw.site_fields_image(cfg, grid), grid, progress_record=progress_record, **retry
+        )
         return EngineOutput(validate_ddt_cube(cube), SiteFields(dem_m=fields[0], ndvi_mean=fields[1]), done)

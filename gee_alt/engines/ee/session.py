@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,10 @@ from gee_alt.errors import GeeAltError
 
 KEY_ENV = "GEE_ALT_SERVICE_ACCOUNT_KEY"
 PROJECT_ENVS = ("EE_PROJECT", "GOOGLE_CLOUD_PROJECT")
-AUTH_HELP = ("authenticate with `earthengine authenticate` (user) or a service-account key via --key FILE "
-             f"or {KEY_ENV}=FILE, and set --project/EE_PROJECT; see auth/README.md")
+AUTH_HELP = (
+    "authenticate with `earthengine authenticate` (user) or a service-account key via --key FILE "
+    f"or {KEY_ENV}=FILE, and set --project/EE_PROJECT; see auth/README.md"
+)
 
 
 @dataclass(frozen=True)
@@ -66,17 +67,24 @@ def read_service_account_key(path: Path) -> dict:
     if not path.is_file():
         raise GeeAltError(f"service-account key not found: {path} (see auth/README.md)")
     mode = path.stat().st_mode
-    if mode & (stat.S_IROTH | stat.S_IWOTH):      # like ssh: a key others can read is refused, not used
-        raise GeeAltError(f"service-account key {path} is readable by other users; run: chmod 600 {path} "
-                          "(and consider rotating the key; see auth/README.md)")
+    if mode & (stat.S_IROTH | stat.S_IWOTH):  # like ssh: a key others can read is refused, not used
+        raise GeeAltError(
+            f"service-account key {path} is readable by other users; run: chmod 600 {path} "
+            "(and consider rotating the key; see auth/README.md)"
+        )
     try:
         key = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise GeeAltError(f"service-account key {path} is not a readable JSON key file (see auth/README.md)") from None
-    if not isinstance(key, dict) or key.get("type") != "service_account" or not key.get("client_email") \
-            or not key.get("private_key"):
-        raise GeeAltError(f"{path} is not a service-account key (needs type, client_email, private_key; "
-                          "see auth/README.md)")
+    if (
+        not isinstance(key, dict)
+        or key.get("type") != "service_account"
+        or not key.get("client_email")
+        or not key.get("private_key")
+    ):
+        raise GeeAltError(
+            f"{path} is not a service-account key (needs type, client_email, private_key; see auth/README.md)"
+        )
     return key
 
 
@@ -87,8 +95,13 @@ def user_credentials_path() -> Path:
     return Path(oauth.get_credentials_path())
 
 
-def initialize(project: str | None = None, key: str | os.PathLike | None = None, *,
-               high_volume: bool = False, env: dict | None = None) -> SessionInfo:
+def initialize(
+    project: str | None = None,
+    key: str | os.PathLike | None = None,
+    *,
+    high_volume: bool = False,
+    env: dict | None = None,
+) -> SessionInfo:
     """Initialise Earth Engine; raises :class:`GeeAltError` (one line) when it cannot.
 
     ``high_volume`` selects ``ee.data.HIGH_VOLUME_API_BASE_URL`` (good for many parallel
@@ -108,8 +121,9 @@ def initialize(project: str | None = None, key: str | os.PathLike | None = None,
         try:
             credentials = ee.ServiceAccountCredentials(account, key_file=str(key_path))
         except Exception as exc:  # google-auth raises ValueError and friends for bad keys
-            raise GeeAltError(f"service-account key {key_path} was rejected: {type(exc).__name__} "
-                              "(see auth/README.md)") from None
+            raise GeeAltError(
+                f"service-account key {key_path} was rejected: {type(exc).__name__} (see auth/README.md)"
+            ) from None
         method = "service_account"
     elif user_credentials_path().is_file():
         try:
@@ -120,9 +134,10 @@ def initialize(project: str | None = None, key: str | os.PathLike | None = None,
     elif env.get("GOOGLE_APPLICATION_CREDENTIALS") and Path(env["GOOGLE_APPLICATION_CREDENTIALS"]).is_file():
         try:
             import google.auth
+
             credentials, adc_project = google.auth.default(
-                scopes=["https://www.googleapis.com/auth/earthengine",
-                        "https://www.googleapis.com/auth/cloud-platform"])
+                scopes=["https://www.googleapis.com/auth/earthengine", "https://www.googleapis.com/auth/cloud-platform"]
+            )
         except Exception as exc:
             raise GeeAltError(f"application default credentials failed ({type(exc).__name__}); {AUTH_HELP}") from None
         project = project or adc_project
@@ -134,9 +149,11 @@ def initialize(project: str | None = None, key: str | os.PathLike | None = None,
     try:
         ee.Initialize(credentials=credentials, project=project, url=url)
     except ee.EEException as exc:
-        raise GeeAltError(f"Earth Engine initialisation failed: {str(exc).splitlines()[0][:200]} "
-                          "(see auth/README.md)") from None
+        raise GeeAltError(
+            f"Earth Engine initialisation failed: {str(exc).splitlines()[0][:200]} (see auth/README.md)"
+        ) from None
     except OSError as exc:
-        raise GeeAltError(f"cannot reach Earth Engine ({type(exc).__name__}); check the network "
-                          "(see auth/README.md)") from None
+        raise GeeAltError(
+            f"cannot reach Earth Engine ({type(exc).__name__}); check the network (see auth/README.md)"
+        ) from None
     return SessionInfo(method, project, account, "high_volume" if high_volume else "standard")

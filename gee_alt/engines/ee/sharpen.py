@@ -51,11 +51,13 @@ def rf_classifier(rf: RandomForestSettings, n_predictors: int, seed: int, mode: 
     return ee.Classifier.smileRandomForest(**smile_random_forest_arguments(rf, n_predictors, seed)).setOutputMode(mode)
 
 
-def aggregate(fine: ee.Image, coarse_proj: ee.Projection, max_pixels: int,
-              reducer: ee.Reducer | None = None) -> ee.Image:
+def aggregate(
+    fine: ee.Image, coarse_proj: ee.Projection, max_pixels: int, reducer: ee.Reducer | None = None
+) -> ee.Image:
     """Aggregate a 30 m image to ``coarse_proj`` (mean by default; masked fine pixels drop out)."""
-    return fine.reduceResolution(reducer=reducer or ee.Reducer.mean(), bestEffort=False,
-                                 maxPixels=max_pixels).reproject(crs=coarse_proj)
+    return fine.reduceResolution(
+        reducer=reducer or ee.Reducer.mean(), bestEffort=False, maxPixels=max_pixels
+    ).reproject(crs=coarse_proj)
 
 
 def homogeneity_cv(fine: ee.Image, bands: list[str], coarse_proj: ee.Projection, max_pixels: int) -> ee.Image:
@@ -66,29 +68,68 @@ def homogeneity_cv(fine: ee.Image, bands: list[str], coarse_proj: ee.Projection,
     return sd.divide(mean.abs().max(1e-6)).reduce(ee.Reducer.mean()).rename("cv")
 
 
-def homogeneous_mask(cv: ee.Image, region: ee.Geometry, coarse_proj: ee.Projection, coarse_scale_m: float,
-                     drop_fraction: float, tile_scale: int) -> ee.Image:
+def homogeneous_mask(
+    cv: ee.Image,
+    region: ee.Geometry,
+    coarse_proj: ee.Projection,
+    coarse_scale_m: float,
+    drop_fraction: float,
+    tile_scale: int,
+) -> ee.Image:
     """1 where ``cv`` is within its ``1 - drop_fraction`` quantile over ``region`` (all pixels if 0)."""
     if drop_fraction <= 0:
         return cv.mask().gt(0)
     pct = round((1.0 - drop_fraction) * 100, 6)
-    stats = cv.reduceRegion(reducer=ee.Reducer.percentile([pct]), geometry=region, scale=coarse_scale_m,
-                            crs=coarse_proj, bestEffort=True, maxPixels=int(1e9), tileScale=tile_scale)
+    stats = cv.reduceRegion(
+        reducer=ee.Reducer.percentile([pct]),
+        geometry=region,
+        scale=coarse_scale_m,
+        crs=coarse_proj,
+        bestEffort=True,
+        maxPixels=int(1e9),
+        tileScale=tile_scale,
+    )
     return cv.lte(ee.Number(stats.get("cv")))
 
 
-def training_samples(coarse_predictors: ee.Image, target: ee.Image, mask: ee.Image, region: ee.Geometry,
-                     coarse_proj: ee.Projection, coarse_scale_m: float, sampling: EeSamplingConfig,
-                     seed: int) -> ee.FeatureCollection:
+def training_samples(
+    coarse_predictors: ee.Image,
+    target: ee.Image,
+    mask: ee.Image,
+    region: ee.Geometry,
+    coarse_proj: ee.Projection,
+    coarse_scale_m: float,
+    sampling: EeSamplingConfig,
+    seed: int,
+) -> ee.FeatureCollection:
     """Seeded training pixels at the coarse scale: predictor bands + ``target`` property."""
     stack = coarse_predictors.addBands(target.rename(TARGET_PROPERTY)).updateMask(mask)
-    return stack.sample(region=region, scale=coarse_scale_m, projection=coarse_proj, numPixels=sampling.num_samples,
-                        seed=seed, dropNulls=True, tileScale=sampling.tile_scale, geometries=False)
+    return stack.sample(
+        region=region,
+        scale=coarse_scale_m,
+        projection=coarse_proj,
+        numPixels=sampling.num_samples,
+        seed=seed,
+        dropNulls=True,
+        tileScale=sampling.tile_scale,
+        geometries=False,
+    )
 
 
-def sharpen(target: ee.Image, fine_predictors: ee.Image, predictor_names: list[str], coarse_proj: ee.Projection,
-            coarse_scale_m: float, region: ee.Geometry, rf: RandomForestSettings, sampling: EeSamplingConfig,
-            seed: int, name: str, homogeneity_bands: list[str], radiance: bool = False) -> ee.Image:
+def sharpen(
+    target: ee.Image,
+    fine_predictors: ee.Image,
+    predictor_names: list[str],
+    coarse_proj: ee.Projection,
+    coarse_scale_m: float,
+    region: ee.Geometry,
+    rf: RandomForestSettings,
+    sampling: EeSamplingConfig,
+    seed: int,
+    name: str,
+    homogeneity_bands: list[str],
+    radiance: bool = False,
+) -> ee.Image:
     """Sharpen the one-band coarse ``target`` to the 30 m grid of ``fine_predictors``.
 
     The forest uses the bands ``predictor_names`` of ``fine_predictors`` (named here, so
@@ -107,7 +148,8 @@ def sharpen(target: ee.Image, fine_predictors: ee.Image, predictor_names: list[s
     samples = training_samples(coarse_pred, target, mask, region, coarse_proj, coarse_scale_m, sampling, seed)
     n_predictors = len(predictor_names)
     forest = rf_classifier(rf, n_predictors, seed, "REGRESSION").train(
-        features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names)
+        features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names
+    )
     fine_pred = fine_predictors.classify(forest, "prediction")
     if radiance:
         rad = fine_pred.add(KELVIN_AT_0_DEGC).pow(4)
@@ -117,7 +159,12 @@ def sharpen(target: ee.Image, fine_predictors: ee.Image, predictor_names: list[s
     residual = target.subtract(pred_coarse).reproject(crs=coarse_proj).resample("bilinear")
     value = fine_pred.add(residual).rename(name)
     trees = rf_classifier(rf, n_predictors, seed, "RAW_REGRESSION").train(
-        features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names)
-    spread = (fine_predictors.classify(trees, "trees").arrayReduce(ee.Reducer.stdDev(), [0])
-              .arrayGet([0]).rename(name + "_sd"))
+        features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names
+    )
+    spread = (
+        fine_predictors.classify(trees, "trees")
+        .arrayReduce(ee.Reducer.stdDev(), [0])
+        .arrayGet([0])
+        .rename(name + "_sd")
+    )
     return ee.Image.cat([value, spread]).toFloat()

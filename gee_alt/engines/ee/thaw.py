@@ -43,7 +43,7 @@ MODIS_250M_SCALE_M = 231.656358263958  # MOD13Q1 / MOD09GQ sinusoidal pixel (m)
 NDVI_SEED_OFFSET = 0  # NDVI forest / sampling seed = rf.random_state + this
 LST_SEED_OFFSET = 1  # LST forest / sampling seed = rf.random_state + this
 NDVI_PREDICTORS = ["landsat_ndvi", *NDVI_TERRAIN_PREDICTORS]  # the NDVI forest's 30 m predictors
-LST_PREDICTORS = ["ndvi", *TERRAIN_PREDICTORS]                # the LST forest's
+LST_PREDICTORS = ["ndvi", *TERRAIN_PREDICTORS]  # the LST forest's
 
 
 def fine_projection(grid: Grid) -> ee.Projection:
@@ -56,30 +56,67 @@ def region_geometry(cfg: StudyConfig) -> ee.Geometry:
     return ee.Geometry(cfg.aoi_geojson(), "EPSG:4326", False)
 
 
-def sharpened_ndvi(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection,
-                   terrain: ee.Image) -> ee.Image:
+def sharpened_ndvi(
+    cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection, terrain: ee.Image
+) -> ee.Image:
     """30 m NDVI (bands ``ndvi``, ``ndvi_sd``; unitless) for ``year``."""
     modis = composite.modis_ndvi_composite(cfg, year, region)
     modis_proj = col.modis_projection(cfg.collections.ndvi, col.modis_ndvi_band(cfg.collections.ndvi))
     modis_bilinear = modis.reproject(crs=modis_proj).resample("bilinear")
-    landsat_ndvi = (composite.landsat_ndvi_composite(cfg, year, region, fine_proj)
-                    .unmask(modis_bilinear, False).rename("landsat_ndvi"))
+    landsat_ndvi = (
+        composite.landsat_ndvi_composite(cfg, year, region, fine_proj)
+        .unmask(modis_bilinear, False)
+        .rename("landsat_ndvi")
+    )
     predictors = ee.Image.cat([landsat_ndvi, terrain]).reproject(crs=fine_proj)
-    return sharpen(modis, predictors, NDVI_PREDICTORS, modis_proj, MODIS_250M_SCALE_M, region, cfg.rf,
-                   cfg.ee_sampling, cfg.rf.random_state + NDVI_SEED_OFFSET, "ndvi", ["landsat_ndvi", ELEVATION_M])
+    return sharpen(
+        modis,
+        predictors,
+        NDVI_PREDICTORS,
+        modis_proj,
+        MODIS_250M_SCALE_M,
+        region,
+        cfg.rf,
+        cfg.ee_sampling,
+        cfg.rf.random_state + NDVI_SEED_OFFSET,
+        "ndvi",
+        ["landsat_ndvi", ELEVATION_M],
+    )
 
 
-def lst_anomaly(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection,
-                season: composite.LstSeason, ndvi: ee.Image, terrain: ee.Image) -> ee.Image:
+def lst_anomaly(
+    cfg: StudyConfig,
+    year: int,
+    region: ee.Geometry,
+    fine_proj: ee.Projection,
+    season: composite.LstSeason,
+    ndvi: ee.Image,
+    terrain: ee.Image,
+) -> ee.Image:
     """30 m thaw-season LST anomaly (bands ``dlst_degc``, ``dlst_sd_degc``; °C) against the
     bilinear 1 km seasonal mean."""
     predictors = ee.Image.cat([ndvi.select("ndvi"), terrain]).reproject(crs=fine_proj)
-    sharp = sharpen(season.mean_degc, predictors, LST_PREDICTORS, season.projection, MODIS_1KM_SCALE_M, region,
-                    cfg.rf, cfg.ee_sampling, cfg.rf.random_state + LST_SEED_OFFSET, "lst_degc", ["ndvi", ELEVATION_M],
-                    radiance=True)
+    sharp = sharpen(
+        season.mean_degc,
+        predictors,
+        LST_PREDICTORS,
+        season.projection,
+        MODIS_1KM_SCALE_M,
+        region,
+        cfg.rf,
+        cfg.ee_sampling,
+        cfg.rf.random_state + LST_SEED_OFFSET,
+        "lst_degc",
+        ["ndvi", ELEVATION_M],
+        radiance=True,
+    )
     coarse_bilinear = season.mean_degc.reproject(crs=season.projection).resample("bilinear")
-    return ee.Image.cat([sharp.select("lst_degc").subtract(coarse_bilinear).rename("dlst_degc"),
-                         sharp.select("lst_degc_sd").rename("dlst_sd_degc")])
+    return ee.Image.cat(
+        [
+            sharp.select("lst_degc").subtract(coarse_bilinear).rename("dlst_degc"),
+            sharp.select("lst_degc_sd").rename("dlst_sd_degc"),
+        ]
+    )
 
 
 @dataclass
@@ -112,18 +149,22 @@ def ddt_image(cfg: StudyConfig, year: int, grid: Grid | None = None) -> ee.Image
     season, anomaly = f.season, f.anomaly
     dlst = anomaly.select("dlst_degc")
     ddt_parts, thaw_days = [], []
-    for window, lst in zip(season.windows, season.filled):
+    for window, lst in zip(season.windows, season.filled, strict=True):
         t_fine = lst.reproject(crs=season.projection).resample("bilinear").add(dlst)
         ddt_parts.append(t_fine.max(0).multiply(window.days))
         thaw_days.append(t_fine.gt(0).multiply(window.days))
     ddt = ee.ImageCollection.fromImages(ddt_parts).sum().rename("ddt_degc_days")
-    sd = (anomaly.select("dlst_sd_degc").multiply(ee.ImageCollection.fromImages(thaw_days).sum())
-          .rename("ddt_sd_degc_days"))
+    sd = (
+        anomaly.select("dlst_sd_degc")
+        .multiply(ee.ImageCollection.fromImages(thaw_days).sum())
+        .rename("ddt_sd_degc_days")
+    )
     n_obs = season.n_valid.rename("n_obs")
     enough = n_obs.gte(cfg.season.min_valid_fraction * len(season.windows))
     out = ee.Image.cat([ddt.updateMask(enough), sd.updateMask(enough), n_obs]).toFloat()
     return out.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"])).set(
-        {"gee_alt_year": year, "gee_alt_engine": "ee", "system:time_start": ee.Date.fromYMD(year, 1, 1).millis()})
+        {"gee_alt_year": year, "gee_alt_engine": "ee", "system:time_start": ee.Date.fromYMD(year, 1, 1).millis()}
+    )
 
 
 def site_fields_image(cfg: StudyConfig, grid: Grid | None = None) -> ee.Image:
@@ -144,8 +185,9 @@ def site_fields_image(cfg: StudyConfig, grid: Grid | None = None) -> ee.Image:
     return ee.Image.cat([dem, ndvi_mean]).toFloat().reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"]))
 
 
-def year_images(cfg: StudyConfig, year: int, grid: Grid | None = None, e: float | None = None,
-                e_sd: float = 0.0) -> dict[str, ee.Image]:
+def year_images(
+    cfg: StudyConfig, year: int, grid: Grid | None = None, e: float | None = None, e_sd: float = 0.0
+) -> dict[str, ee.Image]:
     """Map layers of one year as server-side images (for geemap; see :func:`gee_alt.viz.notebook.add_ee_layers`).
 
     ``lst`` thaw-season mean 30 m LST (°C), ``ddt`` (°C·day) and, with a Stefan coefficient
@@ -163,6 +205,6 @@ def year_images(cfg: StudyConfig, year: int, grid: Grid | None = None, e: float 
     if e is not None:
         out["alt"] = ddt.max(0).sqrt().multiply(e).rename("alt_m")
         ddt_sd = ddt_all.select("ddt_sd_degc_days")
-        var = ddt.multiply(e_sd ** 2).add(ddt_sd.pow(2).multiply(e * e / 4.0).divide(ddt.max(1)))
+        var = ddt.multiply(e_sd**2).add(ddt_sd.pow(2).multiply(e * e / 4.0).divide(ddt.max(1)))
         out["alt_sd"] = var.sqrt().rename("alt_sd_m")
     return out

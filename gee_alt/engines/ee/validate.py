@@ -26,8 +26,9 @@ SAME_DAY_MS = 12 * 3600 * 1000  # Landsat ~04 UTC vs MODIS day stamp 00 UTC: sam
 VALIDATION_SEED_OFFSET = 2
 
 
-def validation_stats(cfg: StudyConfig, year: int, grid: Grid | None = None,
-                     points_per_scene: int = 200) -> ee.Dictionary:
+def validation_stats(
+    cfg: StudyConfig, year: int, grid: Grid | None = None, points_per_scene: int = 200
+) -> ee.Dictionary:
     """Graph of ``{year, rmse_degc, bias_degc, n}`` for one year (°C, °C, pairs)."""
     grid = grid or cfg.grid()
     f = thaw.year_fields(cfg, year, grid)
@@ -36,8 +37,9 @@ def validation_stats(cfg: StudyConfig, year: int, grid: Grid | None = None,
     if scenes is None:
         raise GeeAltError(f"no configured Landsat mission has data in {year} (collections.landsat)")
     terra = col.modis_lst(col.MOD11A1, start, end, f.region, cfg.qa.lst_max_error_k).select("lst_day_degc")
-    match = ee.Filter.maxDifference(difference=SAME_DAY_MS, leftField="system:time_start",
-                                    rightField="system:time_start")
+    match = ee.Filter.maxDifference(
+        difference=SAME_DAY_MS, leftField="system:time_start", rightField="system:time_start"
+    )
     pairs = ee.Join.saveFirst(matchKey="modis").apply(scenes.select("st_degc"), terra, match)
     dlst = f.anomaly.select("dlst_degc")
     lst_proj = f.season.projection
@@ -48,14 +50,22 @@ def validation_stats(cfg: StudyConfig, year: int, grid: Grid | None = None,
         modis = ee.Image(scene.get("modis")).setDefaultProjection(lst_proj).resample("bilinear")
         diff = scene.select("st_degc").subtract(modis.add(dlst)).rename("diff_degc")
         both = diff.addBands(diff.multiply(diff).rename("sq_degc2"))
-        return both.sample(region=f.region, scale=grid["crs_transform"][0], projection=f.fine_proj,
-                           numPixels=points_per_scene, seed=seed, dropNulls=True, tileScale=cfg.ee_sampling.tile_scale,
-                           geometries=False)
+        return both.sample(
+            region=f.region,
+            scale=grid["crs_transform"][0],
+            projection=f.fine_proj,
+            numPixels=points_per_scene,
+            seed=seed,
+            dropNulls=True,
+            tileScale=cfg.ee_sampling.tile_scale,
+            geometries=False,
+        )
 
     samples = ee.FeatureCollection(ee.ImageCollection(pairs).map(scene_samples)).flatten()
     means = ee.List(samples.reduceColumns(ee.Reducer.mean().repeat(2), ["diff_degc", "sq_degc2"]).get("mean"))
-    return ee.Dictionary({"year": year, "bias_degc": means.get(0),
-                          "rmse_degc": ee.Number(means.get(1)).sqrt(), "n": samples.size()})
+    return ee.Dictionary(
+        {"year": year, "bias_degc": means.get(0), "rmse_degc": ee.Number(means.get(1)).sqrt(), "n": samples.size()}
+    )
 
 
 def fetch_validation(cfg: StudyConfig, years: list[int] | None = None, grid: Grid | None = None) -> list[dict]:

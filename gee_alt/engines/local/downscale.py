@@ -25,9 +25,9 @@ def _overlap_fraction(fine: Grid, coarse: Grid) -> float:
     """Fraction (0..1) of the fine grid's extent covered by the coarse raster's extent."""
     from rasterio.warp import transform_bounds
 
-    l, b, r, t = transform_bounds(coarse["crs"], fine["crs"], *bounds(coarse), densify_pts=21)
+    left, b, r, t = transform_bounds(coarse["crs"], fine["crs"], *bounds(coarse), densify_pts=21)
     fl, fb, fr, ft = bounds(fine)
-    w = max(0.0, min(r, fr) - max(l, fl))
+    w = max(0.0, min(r, fr) - max(left, fl))
     h = max(0.0, min(t, ft) - max(b, fb))
     return (w * h) / ((fr - fl) * (ft - fb))
 
@@ -52,7 +52,9 @@ def fine_predictors(dem: str | Path | None, predictors: list[str | Path]) -> tup
             grid = r.grid
         elif not same_grid(grid, r.grid):
             first = Path(dem).name if dem is not None else Path(predictors[0]).name
-            raise GeeAltError(f"predictor {Path(p).name} is on another grid than {first} (CRS, transform and size must match)")
+            raise GeeAltError(
+                f"predictor {Path(p).name} is on another grid than {first} (CRS, transform and size must match)"
+            )
         if not np.isfinite(r.data).any():
             raise GeeAltError(f"predictor {Path(p).name} has no valid pixel (all nodata)")
         for i, band in enumerate(r.data):
@@ -61,8 +63,18 @@ def fine_predictors(dem: str | Path | None, predictors: list[str | Path]) -> tup
     return np.stack(layers).astype("float32"), names, grid
 
 
-def downscale_files(coarse: str | Path, out: str | Path, *, dem=None, predictors=(), seed: int = 0, trees: int = 40,
-                    residual_correction: bool = True, temperature: bool = False, progress=None) -> dict:
+def downscale_files(
+    coarse: str | Path,
+    out: str | Path,
+    *,
+    dem=None,
+    predictors=(),
+    seed: int = 0,
+    trees: int = 40,
+    residual_correction: bool = True,
+    temperature: bool = False,
+    progress=None,
+) -> dict:
     """Sharpen every band of ``coarse`` onto the fine grid and write ``out`` (float32 COG, nodata NaN)."""
     if trees < 1:
         raise GeeAltError(f"--trees must be at least 1, got {trees}")
@@ -75,17 +87,35 @@ def downscale_files(coarse: str | Path, out: str | Path, *, dem=None, predictors
         raise GeeAltError(f"{Path(coarse).name} does not overlap the fine grid")
     adv = progress("Sharpening", c.data.shape[0]) if progress else (lambda n=1: None)
     band_names = [d or f"b{i + 1}" for i, d in enumerate(c.descriptions)]
-    model = RandomForestSharpener(n_estimators=trees, random_state=seed, residual_correction=residual_correction,
-                                  radiance=temperature, keep_gaps=True)
+    model = RandomForestSharpener(
+        n_estimators=trees,
+        random_state=seed,
+        residual_correction=residual_correction,
+        radiance=temperature,
+        keep_gaps=True,
+    )
     Xda = geo_dataarray(X, grid, names, dim="feature")
     model.fit(Xda, geo_dataarray(c.data, c.grid, band_names))
     fine = model.predict(Xda).values
     adv(c.data.shape[0])
-    tags = {"method": "random-forest sharpening (gee-alt)", "source": Path(coarse).name, "predictors": ",".join(names),
-            "seed": seed, "trees": trees, "residual_correction": int(residual_correction)}
+    tags = {
+        "method": "random-forest sharpening (gee-alt)",
+        "source": Path(coarse).name,
+        "predictors": ",".join(names),
+        "seed": seed,
+        "trees": trees,
+        "residual_correction": int(residual_correction),
+    }
     if "units" in c.tags:
         tags["units"] = c.tags["units"]
     write_cog(out, fine, grid, tags=tags, band_descriptions=band_names)
-    return {"out": str(out), "bands": int(c.data.shape[0]), "width": grid["shape_2d"][0], "height": grid["shape_2d"][1],
-            "n_train": int(model.n_train_), "predictors": names, "oob_rmse": model.oob_rmse_.tolist(),
-            "coarse_overlap_fraction": frac}
+    return {
+        "out": str(out),
+        "bands": int(c.data.shape[0]),
+        "width": grid["shape_2d"][0],
+        "height": grid["shape_2d"][1],
+        "n_train": int(model.n_train_),
+        "predictors": names,
+        "oob_rmse": model.oob_rmse_.tolist(),
+        "coarse_overlap_fraction": frac,
+    }

@@ -3,7 +3,8 @@
 Per year: (1) Landsat NDVI gaps are filled from the per-pixel multi-year median shifted by the
 year's median anomaly; (2) MODIS NDVI (250 m) is sharpened to 30 m with terrain and the filled
 Landsat NDVI, and (``ndvi_fusion``, default) clear Landsat pixels are kept while gaps take the
-sharpened value — the forest fills what Landsat did not see (clouds, SLC-off stripes); (3) the LST composites (1 km) are gap-filled in time at the coarse scale, then sharpened
+sharpened value — the forest fills what Landsat did not see (clouds, SLC-off stripes); (3) the LST
+composites (1 km) are gap-filled in time at the coarse scale, then sharpened
 to 30 m with terrain and the sharpened NDVI (one multi-output forest for all composites of the
 year, radiance-like aggregation); (4) DDT = sum of max(LST, 0) x days.
 """
@@ -14,19 +15,19 @@ import datetime as dt
 import multiprocessing
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import xarray as xr
 
 from gee_alt.cube import geo_dataarray, make_ddt_cube
-from gee_alt.grid import pixel_size
 from gee_alt.engines.local.layout import InputLayout
+from gee_alt.grid import pixel_size
 from gee_alt.science.forest import RandomForestSettings
-from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.resample import fill_nearest, interpolate
+from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, terrain_predictors
 from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 
@@ -37,8 +38,8 @@ class LocalEngineParams:
     ``rf.random_state + Y``), threads, workers and the engine's own steps."""
 
     rf: RandomForestSettings = field(default_factory=RandomForestSettings)
-    n_jobs: int = 1              # threads per forest; 1 keeps sums in a fixed order (byte-identical output)
-    workers: int | None = None   # processes for the yearly loop (None: default_workers())
+    n_jobs: int = 1  # threads per forest; 1 keeps sums in a fixed order (byte-identical output)
+    workers: int | None = None  # processes for the yearly loop (None: default_workers())
     residual_correction: bool = True
     ndvi_fusion: bool = True
     lst_residual_rank: int | None = 2
@@ -48,7 +49,7 @@ def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
     """Fill NaNs of a ``(year, y, x)`` Landsat NDVI stack: the pixel's multi-year median plus the
     year's median anomaly; pixels never observed get the nearest observed value."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)           # never-observed pixels: filled below
+        warnings.simplefilter("ignore", RuntimeWarning)  # never-observed pixels: filled below
         clim = np.nanmedian(stack, axis=0) if np.isfinite(stack).any() else np.zeros(stack.shape[1:])
     clim = fill_nearest(clim)
     out = stack.copy()
@@ -71,21 +72,30 @@ def _terrain_stack(layout: InputLayout) -> tuple[np.ndarray, list[str]]:
     return _TERRAIN_CACHE[key]
 
 
-def process_year(layout: InputLayout, year: int, landsat_filled: np.ndarray, landsat_raw: np.ndarray,
-                 params: LocalEngineParams) -> dict:
+def process_year(
+    layout: InputLayout, year: int, landsat_filled: np.ndarray, landsat_raw: np.ndarray, params: LocalEngineParams
+) -> dict:
     """One year of the local engine: sharpened NDVI and LST, DDT (°C·day), its spread and n_obs."""
     grid = layout.grid
     tstack, names = _terrain_stack(layout)
     ndvi_idx = [k for k, n in enumerate(names) if n in NDVI_TERRAIN_PREDICTORS]
-    common = {**params.rf.model_dump(), "random_state": params.rf.random_state + year,
-              "residual_correction": params.residual_correction, "n_jobs": params.n_jobs}
+    common = {
+        **params.rf.model_dump(),
+        "random_state": params.rf.random_state + year,
+        "residual_correction": params.residual_correction,
+        "n_jobs": params.n_jobs,
+    }
     # 1) NDVI 250 m -> 30 m
-    X_ndvi = geo_dataarray(np.concatenate([tstack[ndvi_idx], landsat_filled[None]]), grid,
-                           [names[k] for k in ndvi_idx] + ["landsat_ndvi"], dim="feature")
+    X_ndvi = geo_dataarray(
+        np.concatenate([tstack[ndvi_idx], landsat_filled[None]]),
+        grid,
+        [names[k] for k in ndvi_idx] + ["landsat_ndvi"],
+        dim="feature",
+    )
     modis_ndvi = layout.modis_ndvi(year)
     y_ndvi = geo_dataarray(modis_ndvi.data, modis_ndvi.grid, ["ndvi"])
     ndvi30 = RandomForestSharpener(keep_gaps=False, **common).fit(X_ndvi, y_ndvi).predict(X_ndvi).values[0]
-    if params.ndvi_fusion:      # clear Landsat pixels are kept; gaps come from the sharpened MODIS NDVI
+    if params.ndvi_fusion:  # clear Landsat pixels are kept; gaps come from the sharpened MODIS NDVI
         ndvi30 = np.where(np.isfinite(landsat_raw), landsat_raw, ndvi30)
     ndvi30 = np.clip(ndvi30, -0.2, 1.0).astype("float32")
     # 2) LST 1 km -> 30 m, all composites at once
@@ -93,18 +103,27 @@ def process_year(layout: InputLayout, year: int, landsat_filled: np.ndarray, lan
     filled, n_valid = fill_gaps_in_time(comp.raster.data)
     y_lst = geo_dataarray(filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
     X_lst = geo_dataarray(np.concatenate([tstack, ndvi30[None]]), grid, names + ["ndvi_30m"], dim="feature")
-    sharp = RandomForestSharpener(radiance=True, keep_gaps=True, residual_rank=params.lst_residual_rank,
-                                   **common).fit(X_lst, y_lst)
+    sharp = RandomForestSharpener(radiance=True, keep_gaps=True, residual_rank=params.lst_residual_rank, **common).fit(
+        X_lst, y_lst
+    )
     lst30 = sharp.predict(X_lst).values
     # 3) DDT
     n_fine = interpolate(np.where(n_valid > 0, n_valid, np.nan).astype("float64"), comp.raster.grid, grid, "nearest")
     end = comp.start_dates[-1] + dt.timedelta(days=float(comp.days[-1]) - 1)
-    return {"year": year, "ddt": ddt_from_composites(lst30, comp.days).astype("float32"),
-            "ddt_sd": ddt_spread(lst30, comp.days, sharp.oob_rmse_).astype("float32"),
-            "n_obs": np.nan_to_num(n_fine, nan=0).astype("int16"),
-            "season": f"{comp.start_dates[0].strftime('%m-%d')} to {end.strftime('%m-%d')}",
-            "products": {"ndvi_30m": ndvi30, "lst_30m_degc": lst30, "lst_coarse": y_lst, "days": comp.days,
-                         "ndvi_coarse": y_ndvi}}
+    return {
+        "year": year,
+        "ddt": ddt_from_composites(lst30, comp.days).astype("float32"),
+        "ddt_sd": ddt_spread(lst30, comp.days, sharp.oob_rmse_).astype("float32"),
+        "n_obs": np.nan_to_num(n_fine, nan=0).astype("int16"),
+        "season": f"{comp.start_dates[0].strftime('%m-%d')} to {end.strftime('%m-%d')}",
+        "products": {
+            "ndvi_30m": ndvi30,
+            "lst_30m_degc": lst30,
+            "lst_coarse": y_lst,
+            "days": comp.days,
+            "ndvi_coarse": y_ndvi,
+        },
+    }
 
 
 def _process_year_in_worker(root: str, year: int, landsat_filled, landsat_raw, params) -> dict:
@@ -145,16 +164,25 @@ def workers_for_memory(n_pixels: int, n_composites: int, requested: int) -> int:
         return requested
     fit = int(0.8 * avail // per_worker)
     if fit < 1:
-        raise GeeAltError(f"the local engine needs about {per_worker / 2**30:.1f} GB per year for {n_pixels:,} px x "
-                          f"{n_composites} composites, {avail / 2**30:.1f} GB is available: crop the inputs to a "
-                          "smaller window or use --engine ee")
+        raise GeeAltError(
+            f"the local engine needs about {per_worker / 2**30:.1f} GB per year for {n_pixels:,} px x "
+            f"{n_composites} composites, {avail / 2**30:.1f} GB is available: crop the inputs to a "
+            "smaller window or use --engine ee"
+        )
     return max(1, min(requested, fit))
 
 
-def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams = LocalEngineParams(), *,
-              synthetic: bool = False, on_year: Callable[[int, dict], None] | None = None,
-              progress: Callable[[int], None] | None = None, skip_years=(),
-              on_result: Callable[[dict], None] | None = None) -> xr.Dataset | None:
+def run_local(
+    layout: InputLayout,
+    years: list[int],
+    params: LocalEngineParams = LocalEngineParams(),
+    *,
+    synthetic: bool = False,
+    on_year: Callable[[int, dict], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    skip_years=(),
+    on_result: Callable[[dict], None] | None = None,
+) -> xr.Dataset | None:
     """Run the local engine over ``years``; returns the DDT cube (see :mod:`gee_alt.cube`).
 
     Years are processed in ``params.workers`` processes (each forest single-threaded, so
@@ -194,17 +222,28 @@ def run_local(layout: InputLayout, years: list[int], params: LocalEngineParams =
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_process_year_in_worker, str(layout.root), y, landsat[i], landsat_raw[i], params)
-                       for i, y in todo]
-            for fut in futures:          # in year order: callbacks and progress are deterministic
+            futures = [
+                pool.submit(_process_year_in_worker, str(layout.root), y, landsat[i], landsat_raw[i], params)
+                for i, y in todo
+            ]
+            for fut in futures:  # in year order: callbacks and progress are deterministic
                 consume(fut.result())
     if not todo:
         return None
     years = [y for _, y in todo]
     season = results[years[-1]]["season"]
-    return make_ddt_cube(np.stack([results[y]["ddt"] for y in years]), years, grid,
-                         ddt_sd_degc_days=np.stack([results[y]["ddt_sd"] for y in years]),
-                         n_obs=np.stack([results[y]["n_obs"] for y in years]),
-                         engine="local", synthetic=synthetic, thaw_season=season,
-                         extra_attrs={"method": "RF sharpening (local engine, scikit-learn)",
-                                      "n_estimators": params.rf.n_estimators, "seed": params.rf.random_state})
+    return make_ddt_cube(
+        np.stack([results[y]["ddt"] for y in years]),
+        years,
+        grid,
+        ddt_sd_degc_days=np.stack([results[y]["ddt_sd"] for y in years]),
+        n_obs=np.stack([results[y]["n_obs"] for y in years]),
+        engine="local",
+        synthetic=synthetic,
+        thaw_season=season,
+        extra_attrs={
+            "method": "RF sharpening (local engine, scikit-learn)",
+            "n_estimators": params.rf.n_estimators,
+            "seed": params.rf.random_state,
+        },
+    )

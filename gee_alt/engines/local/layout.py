@@ -55,9 +55,9 @@ def _years_in(folder: Path) -> set[int]:
 def _overlaps(fine: Grid, coarse: Grid) -> bool:
     from rasterio.warp import transform_bounds
 
-    l, b, r, t = transform_bounds(coarse["crs"], fine["crs"], *bounds(coarse), densify_pts=21)
+    left, b, r, t = transform_bounds(coarse["crs"], fine["crs"], *bounds(coarse), densify_pts=21)
     fl, fb, fr, ft = bounds(fine)
-    return l < fr and r > fl and b < ft and t > fb
+    return left < fr and r > fl and b < ft and t > fb
 
 
 class InputPaths:
@@ -88,7 +88,10 @@ class InputLayout(InputPaths):
             raise GeeAltError(f"input directory not found: {self.root}")
         dem_path = runs.dem_path(self.root)
         if not dem_path.exists():
-            raise GeeAltError(f"{self.root} has no {runs.DEM} (the 30 m DEM that defines the grid); see the input layout in the README")
+            raise GeeAltError(
+                f"{self.root} has no {runs.DEM} (the 30 m DEM that defines the grid); "
+                "see the input layout in the README"
+            )
         self.dem = read_raster(dem_path, bands=1)
         require_projected(self.dem.grid["crs"], runs.DEM)
         if not np.isfinite(self.dem.data).any():
@@ -99,29 +102,37 @@ class InputLayout(InputPaths):
         found = [_years_in(self.root / d) for d in (LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR)]
         self.years: list[int] = sorted(set.intersection(*found))
         if not self.years:
-            raise GeeAltError(f"{self.root}: no year has all of landsat_ndvi/ndvi_YYYY.tif, modis_ndvi/ndvi_YYYY.tif "
-                              "and modis_lst/lst_YYYY.tif")
+            raise GeeAltError(
+                f"{self.root}: no year has all of landsat_ndvi/ndvi_YYYY.tif, modis_ndvi/ndvi_YYYY.tif "
+                "and modis_lst/lst_YYYY.tif"
+            )
         insitu = runs.insitu_csv_path(self.root)
         self.insitu_path: Path | None = insitu if insitu.exists() else None
 
     def _on_grid(self, r: Raster) -> Raster:
         if not same_grid(r.grid, self.grid):
-            raise GeeAltError(f"{Path(r.path).parent.name}/{Path(r.path).name} is not on the DEM grid "
-                              f"(CRS, transform and size must match {runs.DEM}); resample it to the DEM grid")
+            raise GeeAltError(
+                f"{Path(r.path).parent.name}/{Path(r.path).name} is not on the DEM grid "
+                f"(CRS, transform and size must match {runs.DEM}); resample it to the DEM grid"
+            )
         return r
 
     def _coarse(self, r: Raster) -> Raster:
         if not _overlaps(self.grid, r.grid):
-            raise GeeAltError(f"{Path(r.path).parent.name}/{Path(r.path).name} does not overlap {runs.DEM}; "
-                              "check its CRS and georeferencing")
+            raise GeeAltError(
+                f"{Path(r.path).parent.name}/{Path(r.path).name} does not overlap {runs.DEM}; "
+                "check its CRS and georeferencing"
+            )
         return r
 
     def check_years(self, years: list[int]) -> list[int]:
         """The requested years, each of which must be present; raises naming the missing ones."""
         missing = [y for y in years if y not in self.years]
         if missing:
-            raise GeeAltError(f"no inputs for year(s) {', '.join(map(str, missing))} in {self.root} "
-                              f"(available: {self.years[0]}-{self.years[-1]})")
+            raise GeeAltError(
+                f"no inputs for year(s) {', '.join(map(str, missing))} in {self.root} "
+                f"(available: {self.years[0]}-{self.years[-1]})"
+            )
         return years
 
     def preflight(self, years: list[int]) -> list[int]:
@@ -134,8 +145,10 @@ class InputLayout(InputPaths):
             self.modis_ndvi(y)
             self.modis_lst(y)
         if not any_landsat:
-            raise GeeAltError(f"{self.root}/landsat_ndvi: no valid pixel in any year {years[0]}-{years[-1]} "
-                              "(all nodata); give Landsat NDVI with clear pixels")
+            raise GeeAltError(
+                f"{self.root}/landsat_ndvi: no valid pixel in any year {years[0]}-{years[-1]} "
+                "(all nodata); give Landsat NDVI with clear pixels"
+            )
         return years
 
     def landsat_ndvi(self, year: int) -> Raster:
@@ -160,16 +173,22 @@ class InputLayout(InputPaths):
             try:
                 starts.append(dt.date.fromisoformat(d.strip()[:10]))
             except ValueError:
-                raise GeeAltError(f"{path.name}: band {i + 1} description '{d}' is not a start date YYYY-MM-DD") from None
+                raise GeeAltError(
+                    f"{path.name}: band {i + 1} description '{d}' is not a start date YYYY-MM-DD"
+                ) from None
         days = np.asarray(_band_days(path, r.data.shape[0]), "float64")
         if np.any(r.data[np.isfinite(r.data)] < -90) or np.any(r.data[np.isfinite(r.data)] > 90):
-            raise GeeAltError(f"{path.name}: LST values outside -90..90 degC; set the units tag to K if they are kelvin")
+            raise GeeAltError(
+                f"{path.name}: LST values outside -90..90 degC; set the units tag to K if they are kelvin"
+            )
         return LstComposites(r, starts, days)
 
 
 def _valid(r: Raster, folder: str) -> Raster:
     if not np.isfinite(r.data).any():
-        raise GeeAltError(f"{folder}/{Path(r.path).name} has no valid pixel (all nodata); replace it or leave the year out")
+        raise GeeAltError(
+            f"{folder}/{Path(r.path).name} has no valid pixel (all nodata); replace it or leave the year out"
+        )
     return r
 
 

@@ -9,9 +9,9 @@ interrupted run resumes without recomputing finished years and ends byte-identic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -58,9 +58,14 @@ class LocalEngine:
 
     def settings(self) -> dict:
         """What identifies this run for resuming: engine, inputs (and their files), years, seed, forest."""
-        return {"engine": self.name, "inputs": str(Path(self.inputs).resolve()), "years": list(self.years),
-                "rf": self.params.rf.model_dump(),
-                "synthetic": bool(self.synthetic), "input_files": _input_fingerprint(self.layout, self.years)}
+        return {
+            "engine": self.name,
+            "inputs": str(Path(self.inputs).resolve()),
+            "years": list(self.years),
+            "rf": self.params.rf.model_dump(),
+            "synthetic": bool(self.synthetic),
+            "input_files": _input_fingerprint(self.layout, self.years),
+        }
 
     def produce(self, run, progress_record: runs.Progress, progress: ProgressFactory = no_progress) -> EngineOutput:
         """Compute every year not finished in ``progress_record``; return the cube of all years."""
@@ -80,21 +85,39 @@ class LocalEngine:
         def finished(res):
             year = res["year"]
             seasons[year] = res["season"]
-            path = runs.write_ddt_year(run, year, res["ddt"], grid, ddt_sd_degc_days=res["ddt_sd"], n_obs=res["n_obs"],
-                                       engine=self.name, method=LOCAL_METHOD, season=res["season"],
-                                       synthetic=self.synthetic)
+            path = runs.write_ddt_year(
+                run,
+                year,
+                res["ddt"],
+                grid,
+                ddt_sd_degc_days=res["ddt_sd"],
+                n_obs=res["n_obs"],
+                engine=self.name,
+                method=LOCAL_METHOD,
+                season=res["season"],
+                synthetic=self.synthetic,
+            )
             progress_record.mark_done(year, [path, progress_record.extra_path("ndvi", year)])
 
         adv = progress("Sharpening NDVI and LST, DDT", len(todo))
-        computed = run_local(self.layout, self.years, self.params, synthetic=self.synthetic, on_year=keep_ndvi,
-                             progress=adv, skip_years=done, on_result=finished)
+        computed = run_local(
+            self.layout,
+            self.years,
+            self.params,
+            synthetic=self.synthetic,
+            on_year=keep_ndvi,
+            progress=adv,
+            skip_years=done,
+            on_result=finished,
+        )
         cube = self._all_years(run, computed, done, seasons)
         ndvi_sum = 0
         for y in self.years:
             ndvi_sum = ndvi_sum + np.load(progress_record.extra_path("ndvi", y))
         lc = self.layout.landcover.data[0] if self.layout.landcover is not None else None
-        fields = SiteFields(dem_m=self.layout.dem.data[0], ndvi_mean=(ndvi_sum / len(self.years)).astype("float32"),
-                            landcover=lc)
+        fields = SiteFields(
+            dem_m=self.layout.dem.data[0], ndvi_mean=(ndvi_sum / len(self.years)).astype("float32"), landcover=lc
+        )
         return EngineOutput(validate_ddt_cube(cube), fields, sorted(done))
 
     def _all_years(self, run: Path, computed, done: set[int], seasons: dict[int, str]):
@@ -110,11 +133,21 @@ class LocalEngine:
             ddt[y], sd[y], nobs[y] = r.data[0], r.data[1], np.nan_to_num(r.data[2]).astype("int16")
             seasons[y] = r.tags.get("thaw_season", "")
         ys = list(self.years)
-        return make_ddt_cube(np.stack([ddt[y] for y in ys]), ys, self.layout.grid,
-                             ddt_sd_degc_days=np.stack([sd[y] for y in ys]), n_obs=np.stack([nobs[y] for y in ys]),
-                             engine=self.name, synthetic=self.synthetic, thaw_season=seasons[ys[-1]],
-                             extra_attrs={"method": LOCAL_METHOD, "n_estimators": self.params.rf.n_estimators,
-                                          "seed": self.params.rf.random_state})
+        return make_ddt_cube(
+            np.stack([ddt[y] for y in ys]),
+            ys,
+            self.layout.grid,
+            ddt_sd_degc_days=np.stack([sd[y] for y in ys]),
+            n_obs=np.stack([nobs[y] for y in ys]),
+            engine=self.name,
+            synthetic=self.synthetic,
+            thaw_season=seasons[ys[-1]],
+            extra_attrs={
+                "method": LOCAL_METHOD,
+                "n_estimators": self.params.rf.n_estimators,
+                "seed": self.params.rf.random_state,
+            },
+        )
 
 
 def _input_fingerprint(layout: InputLayout, years: list[int]) -> dict:
