@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from gee_alt import downstream, runs
 from gee_alt.cube import grid_of, validate_ddt_cube
@@ -304,13 +303,6 @@ def calibrate_run(
     )
     downstream.write_calibration(run, cal)
     return cal.summary
-
-
-def alt_maps_of_run(run: Path, cube: xr.Dataset | None = None) -> downstream.AltMaps:
-    """The ALT maps of a run from its DDT and ``calibration.json`` (nothing written)."""
-    model, _ = downstream.load_calibration(run)
-    cube = cube if cube is not None else runs.read_ddt_cube(run)
-    return downstream.alt_maps(cube, model, run_fields(run, grid_of(cube)).landcover)
 
 
 def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list[Path]:
