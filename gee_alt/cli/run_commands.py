@@ -20,6 +20,7 @@ from gee_alt.cli._common import (
     progress_bars,
 )
 from gee_alt.errors import GeeAltError
+from gee_alt.science.forest import RandomForestSettings
 
 
 @app.command()
@@ -98,12 +99,18 @@ def run(
     engine: str = typer.Option("local", help="local (your GeoTIFFs) or ee (Google Earth Engine)."),
     inputs: Path | None = typer.Option(None, help="Input directory (local engine; see README: input layout)."),
     insitu: Path | None = typer.Option(None, help="In-situ ALT CSV (site_id, lon, lat, year, alt_m, ...)."),
-    config: Path | None = typer.Option(None, help="Study config TOML (ee engine; default: the Datong study)."),
+    config: Path | None = typer.Option(
+        None,
+        help="Study config TOML: its [rf] table sets the forests of both engines; the ee engine also takes "
+        "the AOI, years and collections from it (default: the Datong study).",
+    ),
     project: str | None = typer.Option(None, help="Google Cloud project (ee engine; or EE_PROJECT)."),
     key: Path | None = typer.Option(None, help="Service-account key JSON (ee engine; or GEE_ALT_SERVICE_ACCOUNT_KEY)."),
     years: str | None = typer.Option(None, help="Years (local engine), e.g. 2000-2024; default: all available."),
-    seed: int = typer.Option(0, help="Seed of the forests (local engine) and of the calibration bootstrap."),
-    trees: int = typer.Option(40, help="Trees per random forest (local engine)."),
+    seed: int | None = typer.Option(
+        None, help="Seed of the forests (overrides [rf] random_state) and of the calibration bootstrap (default 0)."
+    ),
+    trees: int | None = typer.Option(None, help="Trees per random forest (overrides [rf] n_estimators; default 40)."),
     workers: int | None = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
@@ -121,37 +128,40 @@ def run(
         raise GeeAltError(f"--engine must be 'local' or 'ee', got '{engine}'")
     if insitu is not None:
         check_input_file(insitu, "in-situ table")
+    check_at_least(trees, 1, "--trees")
+    check_at_least(seed, 0, "--seed")
+    check_at_least(workers, 1, "--workers")
+    from gee_alt.config import load_config
+
+    study = load_config(config)
+    overrides = {k: v for k, v in (("n_estimators", trees), ("random_state", seed)) if v is not None}
+    # without --config the local engine keeps the forest defaults (seed 0), not the Datong study's
+    rf = (study.rf if config is not None else RandomForestSettings()).model_copy(update=overrides)
     if engine == "local":
         from gee_alt.engines.local.engine import LocalEngineParams
         from gee_alt.engines.local.runner import LocalEngine
-        from gee_alt.science.forest import RandomForestSettings
 
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
-        check_at_least(trees, 1, "--trees")
-        check_at_least(workers, 1, "--workers")
-        eng = LocalEngine(
-            inputs,
-            parse_years(years) if years else None,
-            LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers),
-        )
+        eng = LocalEngine(inputs, parse_years(years) if years else None, LocalEngineParams(rf=rf, workers=workers))
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:
             raise GeeAltError(f"no in-situ table: pass --insitu CSV or put {runs.INSITU_CSV} in {inputs}")
     else:
-        from gee_alt.config import load_config
+        import dataclasses
+
         from gee_alt.engines.ee.runner import EarthEngine
 
         if insitu is None:
             raise GeeAltError("--engine ee needs --insitu CSV to calibrate the Stefan coefficient")
-        eng = EarthEngine(load_config(config), project, key, verbose=not (quiet or as_json))
+        eng = EarthEngine(dataclasses.replace(study, rf=rf), project, key, verbose=not (quiet or as_json))
 
     def said(done, todo):
         if not (quiet or as_json):
             typer.echo(f"resuming {out}: {len(done)} year(s) already done, {len(todo)} to compute", err=True)
 
     with progress_bars(quiet or as_json) as progress:
-        res = pipeline.run(out, eng, insitu, overwrite=overwrite, progress=progress, seed=seed, on_resume=said)
+        res = pipeline.run(out, eng, insitu, overwrite=overwrite, progress=progress, seed=seed or 0, on_resume=said)
     c = res.calibration.summary
     summary = {
         "run": str(out),

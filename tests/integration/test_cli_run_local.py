@@ -106,3 +106,31 @@ def test_run_refuses_to_mix_runs_and_bad_years(run_dir, inputs, tmp_path):
     )
     assert_user_error(cli("run", "--engine", "gpu", "--out", tmp_path / "z"), "--engine")
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_rf_table_of_the_config_drives_the_local_engine_and_flags_override_it(inputs, tmp_path):
+    """One forest settings block for both engines: ``run --engine local --config`` takes ``[rf]``,
+    ``--trees``/``--seed`` override it (recorded in the resume settings, hence in the manifest)."""
+    (tmp_path / "rf.toml").write_text("[rf]\nn_estimators = 7\nrandom_state = 3\n")
+    out = tmp_path / "run"
+    code, _, err = cli(
+        "run",
+        "--engine",
+        "local",
+        "--inputs",
+        inputs / "inputs",
+        "--out",
+        out,
+        "--config",
+        tmp_path / "rf.toml",
+        "--trees",
+        "5",
+        "--years",
+        "2011-2013",
+        "--workers",
+        "1",
+        "--quiet",
+    )
+    assert code == 0, err
+    rf = json.loads((out / "manifest.json").read_text())["settings"]["rf"]
+    assert rf["n_estimators"] == 5 and rf["random_state"] == 3 and rf["min_samples_leaf"] == 10

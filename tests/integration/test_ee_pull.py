@@ -139,3 +139,17 @@ def test_run_ee_without_credentials_says_how_to_authenticate(tmp_path, monkeypat
     )
     assert "auth/README.md" in line and "earthengine authenticate" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_retries_live_in_one_layer(ee_offline):
+    """Inside a pull the earthengine-api client does not retry on its own (ee.data.setMaxRetries(0));
+    its setting is restored afterwards, also when the pull fails."""
+    import ee
+
+    ee.data.setMaxRetries(5)
+    with pull.retrying_ee_calls(max_retries=3, initial_delay_s=0.0):
+        assert ee.data._get_state().max_retries == 0
+    assert ee.data._get_state().max_retries == 5
+    with pytest.raises(RuntimeError), pull.retrying_ee_calls(max_retries=3, initial_delay_s=0.0):
+        raise RuntimeError("pull failed")
+    assert ee.data._get_state().max_retries == 5

@@ -49,8 +49,9 @@ class EarthEngine:
         return site_bbox_lonlat(self.config.grid())
 
     def settings(self) -> dict:
-        """What identifies this run for resuming: the merged config (graphs are keyed per year)."""
-        return {"engine": self.name, "config": self.config.to_dict()}
+        """What identifies this run for resuming: the merged config with its forest settings
+        (each year's graph is also keyed by its hash)."""
+        return {"engine": self.name, "config": self.config.to_dict(), "rf": self.config.rf.model_dump()}
 
     def produce(self, run, progress_record: runs.Progress, progress: ProgressFactory = no_progress) -> EngineOutput:
         """Pull every year not finished in ``progress_record`` and the site fields; return the cube."""
