@@ -45,18 +45,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gee_alt.export.cog import COG_OPTIONS  # noqa: E402
 
 E_TRUE = 0.045
 N_SITES = 60
-COG_OPTS = dict(
-    compress="DEFLATE",
-    level=1,
-    predictor=3,
-    blocksize=512,
-    overview_resampling="average",
-    BIGTIFF="IF_SAFER",
-    num_threads=2,
-)  # the same settings as gee_alt.export.cog.write_cog
+COG_OPTS = COG_OPTIONS  # the floor is written with write_cog's own settings
 
 
 def status_mb(key: str) -> float:
