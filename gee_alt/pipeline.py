@@ -220,15 +220,17 @@ def run_demo(
     seed: int = 42,
     trees: int = 40,
     size_px: int = 512,
+    world: str = "realistic",
+    warming_degc_per_yr: float | None = None,
     workers: int | None = None,
     overwrite: bool = False,
     progress: ProgressFactory = no_progress,
 ) -> dict:
-    """Generate the synthetic demo scene, run the local engine and the whole downstream, and
-    score every stage against the truth. An interrupted demo is started over. Returns the
-    validation dict (also in ``validation.json``)."""
+    """Generate a synthetic world (``realistic`` or ``ideal``, see :mod:`gee_alt.demo.worlds`),
+    run the local engine and the whole downstream, and score every stage against the truth. An
+    interrupted demo is started over. Returns the validation dict (also in ``validation.json``)."""
     from gee_alt.demo.scoring import DemoScorer
-    from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
+    from gee_alt.demo.worlds import make_world, write_world
     from gee_alt.engines.local.engine import LocalEngineParams, default_workers
     from gee_alt.engines.local.runner import LocalEngine
     from gee_alt.science.forest import RandomForestSettings
@@ -236,10 +238,10 @@ def run_demo(
     years = years or list(range(2000, 2025))
     out, _ = runs.prepare_run_dir(out, overwrite, interrupted="restart")
     with removed_on_user_error(out, fresh=True):
-        scene = DemoScene(DemoSpec(seed=seed, years=tuple(years), size_px=size_px))
-        adv = progress("Synthetic scene (inputs + truth)", len(years))
+        scene = make_world(world, seed=seed, years=years, size_px=size_px, warming_degc_per_yr=warming_degc_per_yr)
+        adv = progress(f"Synthetic {world} world (inputs + truth)", len(years))
         inputs = runs.inputs_dir(out)
-        sample = write_demo_inputs(
+        sample = write_world(
             scene, inputs, out / runs.TRUTH_DIR, years, progress=adv, workers=workers or default_workers()
         )
         scorer = DemoScorer(out, scene, sample)

@@ -49,7 +49,6 @@ INSITU_USED, CUBE_NC = "insitu_used.csv", "cube.nc"
 DEM, NDVI_MEAN, LANDCOVER, INSITU_CSV = "dem.tif", "ndvi_mean.tif", "landcover.tif", "insitu.csv"
 TREND_SLOPE, TREND_P, TREND_JSON = "alt_trend_cm_per_yr.tif", "alt_trend_p.tif", "trend.json"
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
-TRUTH_E = "e.tif"
 PROGRESS = "progress.json"
 
 #: Every top-level name a gee-alt run writes (anything else in a run directory is foreign).
@@ -146,8 +145,9 @@ def inputs_dir(run: str | os.PathLike) -> Path:
 
 
 def truth_name(quantity: str, year: int | None = None) -> str:
-    """File name of a synthetic-truth raster: ``<quantity>_YYYY.tif`` (``ddt``, ``alt``) or ``e.tif``."""
-    return TRUTH_E if quantity == "e" else f"{quantity}_{year}.tif"
+    """File name of a synthetic-truth raster: ``<quantity>_YYYY.tif`` for yearly ones (``ddt``,
+    ``alt``), ``<quantity>.tif`` for static ones (``e``, ``landcover``, ``mine``)."""
+    return f"{quantity}.tif" if year is None else f"{quantity}_{year}.tif"
 
 
 def truth_path(run: str | os.PathLike, quantity: str, year: int | None = None) -> Path:

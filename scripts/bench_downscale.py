@@ -64,7 +64,8 @@ def make_scene(size: int, seed: int) -> dict:
     from rasterio.warp import transform_bounds
     from scipy.ndimage import gaussian_filter
 
-    from gee_alt.demo.world import MODIS_1KM, MODIS_SINUSOIDAL, fractal_surface, modis_grid, smooth_field
+    from gee_alt.demo.fields import fractal_surface, smooth_field
+    from gee_alt.demo.lattice import MODIS_1KM, MODIS_SINUSOIDAL, modis_grid
     from gee_alt.grid import DATONG_BBOX, bounds, coarsen, grid_from_bbox, shape_yx, subgrid
     from gee_alt.science.resample import aggregate
     from gee_alt.science.terrain import terrain_predictors

@@ -1,14 +1,22 @@
-"""Scoring a demo run against its synthetic truth: every stage, from NDVI to the ALT trend.
+"""Scoring a demo run against its synthetic truth: every stage, and where the method fails.
 
 :class:`DemoScorer` is handed the engine's intermediate products year by year
 (:meth:`DemoScorer.score_year`, at a fixed sample of pixels) and the finished run
 (:meth:`DemoScorer.finish`, the run's products in memory); it writes the scores to
 ``validation.json`` (``truth``, ``truth_table``, which the report shows). The truth is read
-from ``RUN/truth`` (written by :mod:`gee_alt.demo.world`); nothing of the run is read back.
+from ``RUN/truth`` (written by the world, :mod:`gee_alt.demo.worlds`); nothing of the run is read back.
+
+Breakdowns: LST per composite, per season and per MODIS era (Terra only until 2002, Terra+Aqua
+after); DDT per era; ALT on the pixels that have permafrost in the truth, by true land-cover
+class, elevation band, mine vs undisturbed and era; how often the truth falls inside the ALT
+uncertainty (nominal 68 % and 95 %); permafrost extent; the ALT trend and how many undisturbed
+pixels show a significant trend (a false-positive rate when the world has no trend); the mine's
+effect on ALT against a before-after/control-impact estimate from the maps.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +25,30 @@ from gee_alt import runs
 from gee_alt.grid import lonlat_to_rowcol
 from gee_alt.io import read_raster, write_json_atomic
 
+AQUA_FULL_YEAR = 2003  # first year whose whole thaw season has Aqua as well as Terra
+ELEVATION_BANDS_M = (3700.0, 4000.0, 4300.0)
+SEASONS = {"DJF": (12, 1, 2), "MAM": (3, 4, 5), "JJA": (6, 7, 8), "SON": (9, 10, 11)}
+LANDCOVER_NAMES = {1: "alpine meadow", 2: "swamp meadow", 3: "alpine steppe", 4: "bare rock and scree", 5: "mine"}
+MINE_BEFORE_LAST, MINE_AFTER_FIRST = 2002, 2015  # BACI periods (the mine opens 2003, is full by 2014)
+
 
 def metrics(err: np.ndarray) -> dict:
     """``{rmse, bias, n}`` of the finite errors (float64)."""
     err = np.asarray(err, "float64")
     err = err[np.isfinite(err)]
+    if err.size == 0:
+        return {"rmse": float("nan"), "bias": float("nan"), "n": 0}
     return {"rmse": float(np.sqrt(np.mean(err**2))), "bias": float(np.mean(err)), "n": int(err.size)}
+
+
+def era(year: int) -> str:
+    """``terra_only`` (2000-2002) or ``terra_aqua``."""
+    return "terra_only" if year < AQUA_FULL_YEAR else "terra_aqua"
+
+
+def season_of(start: str) -> str:
+    month = dt.date.fromisoformat(start[:10]).month
+    return next(k for k, months in SEASONS.items() if month in months)
 
 
 class DemoScorer:
@@ -30,115 +56,284 @@ class DemoScorer:
 
     def __init__(self, run: str | Path, scene, sample):
         self.run, self.scene, self.sample = Path(run), scene, sample
-        self.errors: dict[str, list] = {"lst_sharp": [], "lst_bilinear": [], "ndvi_sharp": [], "ndvi_bilinear": []}
+        self.lst: dict[int, dict] = {}
+        self.ndvi_sharp: list[np.ndarray] = []
+        self.ndvi_bilinear: list[np.ndarray] = []
 
     def score_year(self, year: int, p: dict) -> None:
-        """Errors of the year's sharpened 30 m LST (all composites) and NDVI, and of bilinear
+        """Errors of the year's sharpened 30 m LST (every composite) and NDVI, and of bilinear
         interpolation of the coarse inputs, at the sampled pixels."""
         from gee_alt.science.resample import interpolate
 
         idx, scene, truth = self.sample.index, self.scene, self.sample
         lst = p["lst_30m_degc"].reshape(-1, p["lst_30m_degc"][0].size)[:, idx]
         bil = interpolate(p["lst_coarse"].values, scene.lst_grid, scene.grid, "bilinear", index=idx)
-        self.errors["lst_sharp"].append(lst - truth.lst_degc[year])
-        self.errors["lst_bilinear"].append(bil - truth.lst_degc[year])
+        starts = [str(b) for b in p["lst_coarse"]["band"].values]
+        self.lst[year] = {"sharp": lst - truth.lst_degc[year], "bilinear": bil - truth.lst_degc[year], "starts": starts}
         nd_b = interpolate(p["ndvi_coarse"].values, scene.ndvi_grid, scene.grid, "bilinear", index=idx)[0]
-        self.errors["ndvi_sharp"].append(p["ndvi_30m"].reshape(-1)[idx] - truth.ndvi[year])
-        self.errors["ndvi_bilinear"].append(nd_b - truth.ndvi[year])
+        self.ndvi_sharp.append(p["ndvi_30m"].reshape(-1)[idx] - truth.ndvi[year])
+        self.ndvi_bilinear.append(nd_b - truth.ndvi[year])
 
+    # ------------------------------------------------------------------ the finished run
     def finish(self, result) -> None:
         """Score the finished run (a :class:`gee_alt.pipeline.RunResult`) and write the scores
         into ``validation.json`` (the report shows its ``truth_table``)."""
         years = result.years
         validation = runs.read_json(self.run, runs.VALIDATION) or {}
+        spec = self.scene.spec
         validation.update(
             {
                 "synthetic": True,
                 "scene": {
-                    "seed": self.scene.spec.seed,
-                    "size_px": self.scene.spec.size_px,
+                    "world": self.scene.world,
+                    "seed": spec.seed,
+                    "size_px": spec.size_px,
                     "grid": self.scene.grid,
                     "years": [years[0], years[-1]],
+                    **self.sample.world,
                 },
             }
         )
-        validation["truth"] = self._truth_scores(result)
+        truth = self._truth_scores(result)
         if len(years) >= 5 and result.trend is not None:
-            validation["truth"]["alt_trend"] = self._trend_vs_truth(result)
-        validation["truth_table"] = truth_table(validation["truth"])
+            truth["alt_trend"] = self._trend_vs_truth(result, self._always_permafrost)
+        mine = self._mine_effect(result)
+        if mine:
+            truth["mine_effect"] = mine
+        validation["truth"] = truth
+        validation["truth_table"] = truth_table(truth)
         write_json_atomic(self.run / runs.VALIDATION, validation)
         result.validation = validation
 
+    def _strata(self) -> dict[str, np.ndarray]:
+        """Flat per-pixel strata of the window: true land cover, elevation band, mine."""
+        lc = read_raster(runs.truth_path(self.run, "landcover")).data[0].ravel()
+        mine = read_raster(runs.truth_path(self.run, "mine")).data[0].ravel()
+        dem = read_raster(runs.dem_path(runs.inputs_dir(self.run))).data[0].ravel()
+        return {"landcover": np.nan_to_num(lc).astype(int), "mine": np.nan_to_num(mine).astype(int), "dem_m": dem}
+
     def _truth_scores(self, result) -> dict:
-        """Every stage against the synthetic truth (NDVI, LST, DDT, E, ALT)."""
-        e = self.errors
-        lst_s = metrics(np.concatenate([x.ravel() for x in e["lst_sharp"]]))
-        lst_b = metrics(np.concatenate([x.ravel() for x in e["lst_bilinear"]]))
-        nd_s, nd_b = metrics(np.concatenate(e["ndvi_sharp"])), metrics(np.concatenate(e["ndvi_bilinear"]))
+        """Every stage against the synthetic truth (NDVI, LST, DDT, E, ALT, extent)."""
         cube, maps, cal = result.engine.cube, result.alt, result.calibration
-        ddt_err, alt_err = [], []
-        e_true = read_raster(runs.truth_path(self.run, "e")).data[0]
-        num = den = 0.0
+        strata = self._strata()
+        self._strata_cache = strata
+        out = {
+            "ndvi": _ratio(np.concatenate(self.ndvi_sharp), np.concatenate(self.ndvi_bilinear)),
+            "lst_degc": self._lst_scores(),
+        }
+        n_pix = strata["dem_m"].size
+        ddt_err = {"terra_only": [], "terra_aqua": []}
+        alt_err, alt_sd, alt_year = [], [], []
+        pf_truth, pf_engine, mapped_no_pf = [], [], []
+        keep = []
+        self._always_permafrost = np.ones(n_pix, bool)
+        for i, y in enumerate(maps.years):
+            t_ddt = read_raster(runs.truth_path(self.run, "ddt", y)).data[0].ravel()
+            t_alt = read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel()
+            ddt_err[era(y)].append(cube["ddt_degc_days"].values[i].ravel() - t_ddt)
+            pf = np.isfinite(t_alt)
+            self._always_permafrost &= pf
+            ours = maps.alt_m[i].ravel()
+            pf_truth.append(float(pf.mean()))
+            pf_engine.append(float(np.isfinite(ours).mean()))
+            mapped_no_pf.append(np.isfinite(ours[~pf]).sum())
+            alt_err.append((ours - t_alt)[pf])
+            alt_sd.append(maps.alt_sd_m[i].ravel()[pf])
+            alt_year.append(np.full(int(pf.sum()), y))
+            keep.append(np.nonzero(pf)[0])
+        err = np.concatenate(alt_err)
+        sd = np.concatenate(alt_sd)
+        pix = np.concatenate(keep)
+        yr = np.concatenate(alt_year)
+        out["ddt_degc_days"] = {
+            **metrics(np.concatenate(ddt_err["terra_only"] + ddt_err["terra_aqua"])),
+            "by_era": {k: metrics(np.concatenate(v)) for k, v in ddt_err.items() if v},
+        }
+        out["E"] = self._e_scores(cal, maps.years)
+        band = np.digitize(strata["dem_m"], ELEVATION_BANDS_M)
+        band_names = _band_names()
+        lc = strata["landcover"]
+        mine = strata["mine"] > 0
+        out["alt_m"] = {
+            **metrics(err),
+            "on": "pixels with permafrost in the truth",
+            "by_landcover": {
+                LANDCOVER_NAMES.get(int(k), str(k)): metrics(err[lc[pix] == k]) for k in np.unique(lc[pix]) if k > 0
+            },
+            "by_elevation_band": {band_names[b]: metrics(err[band[pix] == b]) for b in range(len(band_names))},
+            "mine": metrics(err[mine[pix]]),
+            "undisturbed": metrics(err[~mine[pix]]),
+        }
+        out["alt_m"]["by_era"] = {
+            "terra_only": metrics(err[yr < AQUA_FULL_YEAR]),
+            "terra_aqua": metrics(err[yr >= AQUA_FULL_YEAR]),
+        }
+        ok = np.isfinite(err) & np.isfinite(sd) & (sd > 0)
+        z = np.abs(err[ok]) / sd[ok]
+        out["alt_sd_coverage"] = {
+            "within_1sd": float(np.mean(z <= 1.0)) if z.size else float("nan"),
+            "nominal_1sd": 0.6827,
+            "within_1.96sd": float(np.mean(z <= 1.959964)) if z.size else float("nan"),
+            "nominal_1.96sd": 0.95,
+            "n": int(z.size),
+        }
+        no_pf = n_pix * len(maps.years) - sum(int(k.size) for k in keep)
+        out["permafrost"] = {
+            "years": list(maps.years),
+            "truth_fraction": pf_truth,
+            "engine_fraction": pf_engine,
+            "engine_maps_extent": bool(np.any(np.array(pf_engine) < 1.0)),
+            "alt_mapped_without_permafrost_fraction": float(sum(mapped_no_pf) / no_pf) if no_pf else 0.0,
+        }
+        return out
+
+    def _lst_scores(self) -> dict:
+        sharp = np.concatenate([v["sharp"].ravel() for v in self.lst.values()])
+        bil = np.concatenate([v["bilinear"].ravel() for v in self.lst.values()])
+        out = _ratio(sharp, bil)
+        by_season: dict[str, list] = {k: [] for k in SEASONS}
+        by_era: dict[str, list] = {"terra_only": [], "terra_aqua": []}
+        per_comp: dict[str, list] = {}
+        for y, v in self.lst.items():
+            by_era[era(y)].append(v["sharp"].ravel())
+            for b, start in enumerate(v["starts"]):
+                by_season[season_of(start)].append(v["sharp"][b])
+                doy = dt.date.fromisoformat(start[:10]).timetuple().tm_yday
+                per_comp.setdefault(f"doy {doy:03d}", []).append(v["sharp"][b])
+        out["by_season"] = {k: metrics(np.concatenate(v)) for k, v in by_season.items() if v}
+        out["by_era"] = {k: metrics(np.concatenate(v)) for k, v in by_era.items() if v}
+        out["per_composite"] = {k: metrics(np.concatenate(v)) for k, v in sorted(per_comp.items())}
+        return out
+
+    def _e_scores(self, cal, years) -> dict:
+        """The fitted E against the effective E of the truth: the least-squares E of true ALT on
+        √(true DDT) at the site-years the calibration used, and over all permafrost pixels."""
         pairs = {(p["site_id"], p["year"]) for p in cal.summary["pairs"]}
         table = cal.table
-        for i, y in enumerate(maps.years):
+        used = np.array([(s, int(yy)) in pairs for s, yy in zip(table.site_id, table.year, strict=True)])
+        num = den = num_a = den_a = 0.0
+        for y in years:
             t_ddt = read_raster(runs.truth_path(self.run, "ddt", y)).data[0]
             t_alt = read_raster(runs.truth_path(self.run, "alt", y)).data[0]
-            ddt_err.append((cube["ddt_degc_days"].values[i] - t_ddt).ravel())
-            alt_err.append((maps.alt_m[i] - t_alt).ravel())
-            # the E a perfect calibration would find on the rows actually used (true DDT, true ALT)
-            used = np.array([(s, int(yy)) in pairs for s, yy in zip(table.site_id, table.year, strict=True)])
+            x = np.sqrt(np.clip(t_ddt, 0, None))
+            ok = np.isfinite(t_alt) & np.isfinite(x)
+            num_a += float(np.sum(x[ok] * t_alt[ok]))
+            den_a += float(np.sum(x[ok] ** 2))
             sel = used & (table.year == y)
             if sel.any():
                 r, c = lonlat_to_rowcol(self.scene.grid, table.lon[sel], table.lat[sel])
                 r, c = r.astype(int), c.astype(int)
-                x = np.sqrt(t_ddt[r, c])
-                num += float(np.sum(x * e_true[r, c] * x))
-                den += float(np.sum(x * x))
+                xs, a = x[r, c], t_alt[r, c]
+                good = np.isfinite(a)
+                num += float(np.sum(xs[good] * a[good]))
+                den += float(np.sum(xs[good] ** 2))
         e_sites = num / den if den else float("nan")
-        e_area = float(np.mean(e_true))
+        e_area = num_a / den_a if den_a else float("nan")
         e_hat = float(cal.summary["E"])
         return {
-            "ndvi": {"sharpened": nd_s, "bilinear": nd_b, "rmse_ratio": nd_s["rmse"] / nd_b["rmse"]},
-            "lst_degc": {"sharpened": lst_s, "bilinear": lst_b, "rmse_ratio": lst_s["rmse"] / lst_b["rmse"]},
-            "ddt_degc_days": metrics(np.concatenate(ddt_err)),
-            "E": {
-                "estimated": e_hat,
-                "ci95": cal.summary["E_ci95"],
-                "truth_at_sites": e_sites,
-                "truth_area_mean": e_area,
-                "rel_error_vs_sites": e_hat / e_sites - 1.0,
-                "rel_error_vs_area_mean": e_hat / e_area - 1.0,
-            },
-            "alt_m": metrics(np.concatenate(alt_err)),
+            "estimated": e_hat,
+            "ci95": cal.summary["E_ci95"],
+            "truth_at_sites": e_sites,
+            "truth_area_mean": e_area,
+            "rel_error_vs_sites": e_hat / e_sites - 1.0,
+            "rel_error_vs_area_mean": e_hat / e_area - 1.0,
+            "definition": "least-squares E of true ALT on sqrt(true DDT)",
         }
 
-    def _trend_vs_truth(self, result) -> dict:
-        """The run's ALT trend against the trend of the true ALT maps (cm/yr)."""
+    def _trend_vs_truth(self, result, always: np.ndarray) -> dict:
+        """The run's ALT trend against the trend of the true ALT maps (cm/yr), on pixels with
+        permafrost in every year; and the share of undisturbed such pixels with p < 0.05."""
         from gee_alt.science.trend import series_trend, theil_sen_mk
 
         years = result.years
-        truth = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in years])
-        ours = result.alt.alt_m
-        pick = np.random.default_rng(0).choice(truth[0].size, size=min(20000, truth[0].size), replace=False)
-        t_px = theil_sen_mk(truth.reshape(len(years), -1)[:, pick], years, min_valid_years=len(years))["slope"] * 100.0
+        truth = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel() for y in years])
+        ours = result.alt.alt_m.reshape(len(years), -1)
+        undisturbed = always & (self._strata_cache["mine"] == 0)
+        cand = np.nonzero(always)[0]
+        pick = np.sort(np.random.default_rng(0).choice(cand, size=min(20000, cand.size), replace=False))
+        t_fit = theil_sen_mk(truth[:, pick], years, min_valid_years=len(years))
+        t_px = t_fit["slope"] * 100.0
         o_px = result.trend.slope_cm_per_yr.reshape(-1)[pick]
-        t_area = series_trend(years, np.nanmean(truth, axis=(1, 2)))
-        o_area = series_trend(years, np.nanmean(ours, axis=(1, 2)))
+        o_p = result.trend.p_value.reshape(-1)[pick]
+        und = undisturbed[pick]
+        t_area = series_trend(years, np.nanmean(truth[:, always], axis=1))
+        o_area = series_trend(years, np.nanmean(ours[:, always], axis=1))
+        warming = self.sample.world.get("warming_degc_per_yr")
+        sig_key = "false_positive_rate" if warming == 0 else "significant_fraction"
         return {
+            "on": "pixels with permafrost in every year",
             "truth_median_cm_per_yr": float(np.nanmedian(t_px)),
             "median_cm_per_yr": float(np.nanmedian(o_px)),
             "truth_area_mean_cm_per_yr": 100.0 * float(t_area["slope"]),
             "area_mean_cm_per_yr": 100.0 * float(o_area["slope"]),
-            "rel_error_area_mean": float(o_area["slope"] / t_area["slope"] - 1.0),
+            "rel_error_area_mean": float(o_area["slope"] / t_area["slope"] - 1.0) if t_area["slope"] else float("nan"),
             "pixel_rmse_cm_per_yr": float(np.sqrt(np.nanmean((o_px - t_px) ** 2))),
+            sig_key: float(np.mean(o_p[und] < 0.05)) if und.any() else float("nan"),
+            "truth_" + sig_key: float(np.mean(np.asarray(t_fit["p_value"])[und] < 0.05)) if und.any() else float("nan"),
+            "world_warming_degc_per_yr": warming,
         }
+
+    def _mine_effect(self, result) -> dict | None:
+        """The mine's effect on ALT: truth (the world recomputed without the mine) against a
+        before-after/control-impact estimate on the engine's maps and on the true maps. Impact:
+        pixels dug by 2014 that had permafrost before; control: undisturbed pixels in the same
+        elevation range with permafrost in every year. Impact pixels whose permafrost the mine
+        removed have no true ALT after (counted in ``impact_permafrost_lost_fraction_after``)."""
+        facts = self.sample.facts
+        years = result.years
+        before = [i for i, y in enumerate(years) if y <= MINE_BEFORE_LAST]
+        after = [i for i, y in enumerate(years) if y >= MINE_AFTER_FIRST]
+        true_eff = [
+            facts[y]["mine_effect_alt_m"]
+            for y in years
+            if y >= MINE_AFTER_FIRST and "mine_effect_alt_m" in facts.get(y, {})
+        ]
+        if not before or not after or not true_eff:
+            return None
+        s = self._strata_cache
+        dem = s["dem_m"]
+        truth = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel() for y in years])
+        had_pf = np.all(np.isfinite(truth[before]), axis=0)  # permafrost before the mine opened
+        impact = (s["mine"] > 0) & (s["mine"] <= MINE_AFTER_FIRST - 1) & had_pf
+        if not impact.any():
+            return None
+        lo, hi = np.percentile(dem[impact], [5, 95])
+        control = (s["mine"] == 0) & (dem >= lo) & (dem <= hi) & np.all(np.isfinite(truth), axis=0)
+        lost = float(np.mean(~np.isfinite(truth[after][:, impact])))
+        ours = result.alt.alt_m.reshape(len(years), -1)
+
+        def baci(maps):
+            d_imp = np.nanmean(maps[after][:, impact]) - np.nanmean(maps[before][:, impact])
+            d_con = np.nanmean(maps[after][:, control]) - np.nanmean(maps[before][:, control])
+            return float(d_imp - d_con)
+
+        return {
+            "truth_m": float(np.mean(true_eff)),
+            "baci_engine_m": baci(ours),
+            "baci_truth_maps_m": baci(truth),
+            "impact_permafrost_lost_fraction_after": lost,
+            "impact_pixels": int(impact.sum()),
+            "control_pixels": int(control.sum()),
+            "periods": f"before <= {MINE_BEFORE_LAST}, after >= {MINE_AFTER_FIRST}",
+        }
+
+
+def _ratio(sharp: np.ndarray, bilinear: np.ndarray) -> dict:
+    s, b = metrics(sharp), metrics(bilinear)
+    return {"sharpened": s, "bilinear": b, "rmse_ratio": s["rmse"] / b["rmse"]}
+
+
+def _band_names() -> list[str]:
+    edges = [int(e) for e in ELEVATION_BANDS_M]
+    inner = [f"{a}-{b} m" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [f"< {edges[0]} m", *inner, f">= {edges[-1]} m"]
 
 
 def truth_table(t: dict) -> dict:
     """The demo's scores as one readable table (numbers for machines are in ``truth``):
     stage -> {gee-alt, reference, comparison, units}."""
     e, tr = t["E"], t.get("alt_trend")
+    lst = t["lst_degc"]
     rows = {
         "NDVI 30 m, RMSE": {
             "gee-alt": f"{t['ndvi']['sharpened']['rmse']:.4f}",
@@ -147,30 +342,54 @@ def truth_table(t: dict) -> dict:
             "units": "1",
         },
         "LST 30 m, RMSE": {
-            "gee-alt": f"{t['lst_degc']['sharpened']['rmse']:.3f}",
-            "reference": f"bilinear {t['lst_degc']['bilinear']['rmse']:.3f}",
-            "comparison": f"ratio {t['lst_degc']['rmse_ratio']:.2f}",
+            "gee-alt": f"{lst['sharpened']['rmse']:.3f}",
+            "reference": f"bilinear {lst['bilinear']['rmse']:.3f}",
+            "comparison": f"ratio {lst['rmse_ratio']:.2f}; bias {lst['sharpened']['bias']:+.2f}",
             "units": "degC",
         },
-        "DDT, RMSE": {
-            "gee-alt": f"{t['ddt_degc_days']['rmse']:.1f}",
-            "reference": "truth",
-            "comparison": f"bias {t['ddt_degc_days']['bias']:+.1f}",
-            "units": "degC day",
-        },
-        "E (Stefan)": {
-            "gee-alt": f"{e['estimated']:.5f}",
-            "reference": f"truth at sites {e['truth_at_sites']:.5f}",
-            "comparison": f"error {100 * e['rel_error_vs_sites']:+.1f} %",
-            "units": "m (degC day)^-0.5",
-        },
-        "ALT, RMSE": {
-            "gee-alt": f"{t['alt_m']['rmse']:.3f}",
-            "reference": "truth",
-            "comparison": f"bias {t['alt_m']['bias']:+.3f}",
-            "units": "m",
-        },
     }
+    for k, m in lst.get("by_era", {}).items():
+        rows[f"LST 30 m, RMSE, {k.replace('_', '+' if k == 'terra_aqua' else ' ')}"] = _row(m, "truth", 3, "degC")
+    for k, m in lst.get("by_season", {}).items():
+        rows[f"LST 30 m, RMSE, {k}"] = _row(m, "truth", 3, "degC")
+    ddt = t["ddt_degc_days"]
+    rows["DDT, RMSE"] = _row(ddt, "truth", 1, "degC day")
+    for k, m in ddt.get("by_era", {}).items():
+        rows[f"DDT, RMSE, {k.replace('_', '+' if k == 'terra_aqua' else ' ')}"] = _row(m, "truth", 1, "degC day")
+    rows["E (Stefan)"] = {
+        "gee-alt": f"{e['estimated']:.5f}",
+        "reference": f"effective E at sites {e['truth_at_sites']:.5f}",
+        "comparison": f"error {100 * e['rel_error_vs_sites']:+.1f} %",
+        "units": "m (degC day)^-0.5",
+    }
+    alt = t["alt_m"]
+    rows["ALT, RMSE"] = _row(alt, "truth (permafrost pixels)", 3, "m")
+    for k, m in alt.get("by_landcover", {}).items():
+        rows[f"ALT, RMSE, {k}"] = _row(m, "truth", 3, "m")
+    for k, m in alt.get("by_elevation_band", {}).items():
+        rows[f"ALT, RMSE, elevation {k}"] = _row(m, "truth", 3, "m")
+    if "mine" in alt:
+        rows["ALT, RMSE, mine"] = _row(alt["mine"], "truth", 3, "m")
+        rows["ALT, RMSE, undisturbed"] = _row(alt["undisturbed"], "truth", 3, "m")
+    for k, m in alt.get("by_era", {}).items():
+        rows[f"ALT, RMSE, {k.replace('_', '+' if k == 'terra_aqua' else ' ')}"] = _row(m, "truth", 3, "m")
+    cov = t.get("alt_sd_coverage")
+    if cov:
+        rows["ALT sd, coverage"] = {
+            "gee-alt": f"{100 * cov['within_1sd']:.0f} % / {100 * cov['within_1.96sd']:.0f} %",
+            "reference": "nominal 68 % / 95 %",
+            "comparison": "truth within 1 sd / 1.96 sd",
+            "units": "%",
+        }
+    pf = t.get("permafrost")
+    if pf:
+        rows[f"Permafrost extent {pf['years'][-1]}"] = {
+            "gee-alt": f"{100 * pf['engine_fraction'][-1]:.0f} %"
+            + ("" if pf["engine_maps_extent"] else " (not mapped)"),
+            "reference": f"truth {100 * pf['truth_fraction'][-1]:.0f} %",
+            "comparison": f"ALT mapped without permafrost: {100 * pf['alt_mapped_without_permafrost_fraction']:.0f} %",
+            "units": "% of area",
+        }
     if tr:
         rows["ALT trend, area mean"] = {
             "gee-alt": f"{tr['area_mean_cm_per_yr']:+.2f}",
@@ -178,4 +397,30 @@ def truth_table(t: dict) -> dict:
             "comparison": f"error {100 * tr['rel_error_area_mean']:+.0f} %",
             "units": "cm/yr",
         }
+        key = "false_positive_rate" if "false_positive_rate" in tr else "significant_fraction"
+        fpr = key == "false_positive_rate"
+        label = "false-positive rate (no trend in the world)" if fpr else "significant (p<0.05)"
+        rows[f"ALT trend, {label}"] = {
+            "gee-alt": f"{100 * tr[key]:.0f} %",
+            "reference": f"truth maps {100 * tr['truth_' + key]:.0f} %",
+            "comparison": "undisturbed pixels" + (", nominal 5 %" if fpr else ""),
+            "units": "% of pixels",
+        }
+    mine = t.get("mine_effect")
+    if mine:
+        rows["Mine effect on ALT"] = {
+            "gee-alt": f"{mine['baci_engine_m']:+.2f}",
+            "reference": f"truth {mine['truth_m']:+.2f}",
+            "comparison": f"BACI on true maps {mine['baci_truth_maps_m']:+.2f}",
+            "units": "m",
+        }
     return rows
+
+
+def _row(m: dict, reference: str, digits: int, units: str) -> dict:
+    return {
+        "gee-alt": f"{m['rmse']:.{digits}f}",
+        "reference": reference,
+        "comparison": f"bias {m['bias']:+.{digits}f}",
+        "units": units,
+    }

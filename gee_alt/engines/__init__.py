@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import xarray as xr
 
-from gee_alt.downstream import SiteFields
+if TYPE_CHECKING:  # the engines package stays light: importing an engine's layout loads no downstream
+    from gee_alt.downstream import SiteFields
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 

@@ -341,9 +341,11 @@ def write_report_files(
         raise GeeAltError(f"run directory not found: {run}")
     year = pick_year(run, year)
     syn = is_synthetic(run, synthetic)
-    truth = (runs.read_json(run, runs.VALIDATION) or {}).get("truth_table")
+    validation = runs.read_json(run, runs.VALIDATION) or {}
+    truth = validation.get("truth_table")
     if extra is None and truth:  # a demo run: its scores against the synthetic truth
-        extra = {TRUTH_TABLE_TITLE: truth}
+        world = (validation.get("scene") or {}).get("world")
+        extra = {TRUTH_TABLE_TITLE + (f" ({world} world)" if world else ""): truth}
     blocks = build_blocks(view or RunView(run), synthetic=syn, extra=extra, year=year)
     out = run / runs.REPORT_DIR
     figs = []

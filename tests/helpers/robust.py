@@ -19,10 +19,10 @@ _CACHE: dict[str, Path] = {}
 def demo_inputs(tmp_path_factory) -> Path:
     """``INPUTS/`` of a 128 px, 3-year synthetic scene (the local layout, with insitu.csv)."""
     if "inputs" not in _CACHE:
-        from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
+        from gee_alt.demo.ideal import IdealScene, IdealSpec, write_demo_inputs
 
         d = tmp_path_factory.mktemp("robust_inputs")
-        write_demo_inputs(DemoScene(DemoSpec(size_px=128, years=YEARS)), d / "inputs", d / "truth", list(YEARS))
+        write_demo_inputs(IdealScene(IdealSpec(size_px=128, years=YEARS)), d / "inputs", d / "truth", list(YEARS))
         _CACHE["inputs"] = d / "inputs"
     return _CACHE["inputs"]
 

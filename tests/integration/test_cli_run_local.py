@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
+from gee_alt.demo.ideal import IdealScene, IdealSpec, write_demo_inputs
 from gee_alt.io import read_raster
 from helpers.cli import assert_user_error, cli
 
@@ -15,7 +15,7 @@ YEARS = [2011, 2012, 2013, 2014]
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("inp")
-    scene = DemoScene(DemoSpec(seed=5, years=tuple(YEARS), size_px=192))
+    scene = IdealScene(IdealSpec(seed=5, years=tuple(YEARS), size_px=192))
     write_demo_inputs(scene, d / "inputs", d / "truth", YEARS, workers=1)
     return d
 

@@ -9,14 +9,14 @@ import rasterio
 import rasterio.io
 
 from gee_alt.cli import main
-from gee_alt.demo.world import DemoScene, DemoSpec, year_truth
+from gee_alt.demo.ideal import IdealScene, IdealSpec, year_truth
 
 YEARS = "2010-2013"
 
 
 def _run(out: Path, *extra):
     with pytest.raises(SystemExit) as e:
-        main(["demo", "--out", str(out), "--years", YEARS, "--size", "320", "--quiet", *extra])
+        main(["demo", "--out", str(out), "--years", YEARS, "--size", "320", "--world", "ideal", "--quiet", *extra])
     assert e.value.code == 0
 
 
@@ -87,7 +87,7 @@ def test_every_stage_beats_its_baseline_against_truth(run_dir):
 
 def test_ddt_in_the_run_matches_the_independent_truth(run_dir):
     """Recompute the truth from the scene definition (not from files the run wrote)."""
-    scene = DemoScene(DemoSpec(seed=42, years=(2011,), size_px=320))
+    scene = IdealScene(IdealSpec(seed=42, years=(2011,), size_px=320))
     truth = year_truth(scene, 2011).ddt_degc_days
     with rasterio.open(run_dir / "ddt/ddt_2011.tif") as src:
         ddt = src.read(1)

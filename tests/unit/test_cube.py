@@ -5,7 +5,7 @@ import pytest
 from rasterio.crs import CRS
 
 from gee_alt.cube import DDT_VAR, geo_dataarray, grid_of, make_ddt_cube, validate_ddt_cube
-from gee_alt.demo.world import MODIS_1KM, MODIS_SINUSOIDAL
+from gee_alt.demo.lattice import MODIS_1KM, MODIS_SINUSOIDAL
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import make_grid, same_grid
 

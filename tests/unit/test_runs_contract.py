@@ -25,7 +25,6 @@ NAMES = [
     runs.TREND_JSON,
     runs.REPORT_MD,
     runs.REPORT_HTML,
-    runs.TRUTH_E,
     runs.PROGRESS,
     "manifest_ee.json",
 ]

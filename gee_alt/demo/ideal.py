@@ -1,4 +1,8 @@
-"""The embedded demo scene: a deterministic, **synthetic** observing-system experiment.
+"""The **ideal** synthetic world (``gee-alt demo --world ideal``): a fast plumbing check.
+
+Its truth is built in the model's own image (LST linear in the forest's predictors, the engine's
+illumination, ALT = E(land cover)·√DDT with the engine's DDT formula), so its good scores are
+expected and say little about real data; :mod:`gee_alt.demo.realistic` is the honest yardstick.
 
 A 30 m "true" world is generated on a window of the real study-area grid (UTM 47N, 30 m, the
 Datong River source region), observed by synthetic sensors (Landsat-like 30 m NDVI with
@@ -23,7 +27,7 @@ DDT = sum over composites of max(T, 0) x 8 days; ALT = E(land cover) x sqrt(DDT)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -31,6 +35,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, uniform_filter
 
 from gee_alt import runs
+from gee_alt.demo.fields import fractal_surface, smooth_field
+from gee_alt.demo.fields import rng_for as _rng
+from gee_alt.demo.lattice import MODIS_1KM, MODIS_250M, modis_grid
+from gee_alt.demo.writer import TruthSample, sample_index
 from gee_alt.engines.local.layout import InputPaths
 from gee_alt.grid import (
     DATONG_BBOX,
@@ -38,7 +46,6 @@ from gee_alt.grid import (
     coarsen,
     grid_from_bbox,
     lonlat_to_rowcol,
-    make_grid,
     pixel_size,
     rowcol_to_lonlat,
     subgrid,
@@ -47,13 +54,8 @@ from gee_alt.science.resample import aggregate
 from gee_alt.science.terrain import illumination
 from gee_alt.units import KELVIN_AT_0_DEGC
 
-# MODIS sinusoidal projection and its global pixel lattice (MODIS land grid, metres).
-MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
-MODIS_ORIGIN_X = -20015109.355798
-MODIS_ORIGIN_Y = 10007554.677899
-MODIS_250M = 231.656358263958
-MODIS_1KM = 926.625433055833
-
+WORLD = "ideal"
+WARMING_DEGC_PER_YR = 0.06
 LANDCOVER_CLASSES = {
     1: "alpine meadow",
     2: "swamp meadow",
@@ -68,7 +70,7 @@ NDVI_BASE = {1: 0.55, 2: 0.66, 3: 0.33, 4: 0.08, 5: 0.05}
 
 
 @dataclass(frozen=True)
-class DemoSpec:
+class IdealSpec:
     """What the demo scene looks like (all defaults give the documented demo).
 
     ``size_px`` is the width/height of the 30 m window (512 px = 15.4 km), centred on
@@ -91,55 +93,16 @@ class DemoSpec:
         return self.season_start_doy + self.composite_days * np.arange(self.n_composites)
 
 
-def _rng(seed: int, *keys: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
-
-
-def smooth_field(shape: tuple[int, int], length_px: float, rng: np.random.Generator) -> np.ndarray:
-    """A zero-mean, unit-std Gaussian random field with correlation length ``length_px`` pixels."""
-    f = gaussian_filter(rng.standard_normal(shape), length_px, mode="wrap")
-    return (f - f.mean()) / (f.std() + 1e-12)
-
-
-def fractal_surface(shape: tuple[int, int], beta: float, rng: np.random.Generator) -> np.ndarray:
-    """A zero-mean, unit-std fractal surface with power spectrum ~ k^-beta."""
-    ky = np.fft.fftfreq(shape[0])[:, None]
-    kx = np.fft.rfftfreq(shape[1])[None, :]
-    k = np.hypot(kx, ky)
-    k[0, 0] = 1.0
-    amp = k ** (-beta / 2.0)
-    amp[0, 0] = 0.0
-    spec = amp * (rng.standard_normal(amp.shape) + 1j * rng.standard_normal(amp.shape))
-    f = np.fft.irfft2(spec, s=shape)
-    return (f - f.mean()) / f.std()
-
-
-def modis_grid(fine_grid: Grid, pixel_m: float, margin_px: int = 1) -> Grid:
-    """The MODIS sinusoidal grid (global MODIS lattice, ``pixel_m``) covering ``fine_grid``."""
-    from rasterio.warp import transform_bounds
-
-    from gee_alt.grid import bounds
-
-    left, bottom, right, top = transform_bounds(fine_grid["crs"], MODIS_SINUSOIDAL, *bounds(fine_grid), densify_pts=51)
-    c0 = math.floor((left - MODIS_ORIGIN_X) / pixel_m) - margin_px
-    c1 = math.ceil((right - MODIS_ORIGIN_X) / pixel_m) + margin_px
-    r0 = math.floor((MODIS_ORIGIN_Y - top) / pixel_m) - margin_px
-    r1 = math.ceil((MODIS_ORIGIN_Y - bottom) / pixel_m) + margin_px
-    return make_grid(
-        MODIS_SINUSOIDAL,
-        (pixel_m, 0.0, MODIS_ORIGIN_X + c0 * pixel_m, 0.0, -pixel_m, MODIS_ORIGIN_Y - r0 * pixel_m),
-        (c1 - c0, r1 - r0),
-    )
-
-
-class DemoScene:
+class IdealScene:
     """The synthetic world: terrain, land cover, yearly NDVI and LST truth, sensors, boreholes.
 
     Every quantity is a deterministic function of ``spec`` (seeded per year and per purpose),
     so truth can be recomputed at any time without storing it.
     """
 
-    def __init__(self, spec: DemoSpec = DemoSpec()):
+    world = WORLD
+
+    def __init__(self, spec: IdealSpec = IdealSpec()):
         self.spec = spec
         study = grid_from_bbox(DATONG_BBOX, 30.0)
         row, col = lonlat_to_rowcol(study, [spec.center_lonlat[0]], [spec.center_lonlat[1]])
@@ -254,7 +217,7 @@ class DemoScene:
         for b, doy in enumerate(doys):
             season = math.sin(2 * math.pi * (doy - 105.0) / 365.0)  # 1 in mid July
             summer = max(season, 0.0)
-            t0 = 0.5 + 13.5 * season + 0.06 * (year - 2012) + year_anom + 1.0 * rng.standard_normal()
+            t0 = 0.5 + 13.5 * season + WARMING_DEGC_PER_YR * (year - 2012) + year_anom + 1.0 * rng.standard_normal()
             gx, gy = 0.6 * rng.standard_normal(2)
             coef[b] = [
                 t0,
@@ -366,7 +329,7 @@ class YearTruth:
     alt_m: np.ndarray
 
 
-def year_truth(scene: DemoScene, year: int) -> YearTruth:
+def year_truth(scene: IdealScene, year: int) -> YearTruth:
     """Recompute the truth of ``year`` on the demo window."""
     ndvi_o = scene.ndvi_true_outer(year)
     lst_o = scene.lst_true_outer(year, ndvi_o)
@@ -378,7 +341,7 @@ def year_truth(scene: DemoScene, year: int) -> YearTruth:
 PROBE_MAX_M = 3.0
 
 
-def borehole_records(scene: DemoScene, alt_by_year: dict[int, np.ndarray]) -> list[dict]:
+def borehole_records(scene: IdealScene, alt_by_year: dict[int, np.ndarray]) -> list[dict]:
     """In-situ records in the tidy schema from true ALT: homogeneous sites measure the pixel's ALT
     with 5 cm noise; heterogeneous sites measure a spot of another surface within 4 px (a
     representativeness error) with 15 cm noise; probes cannot measure beyond 3 m (censored ``>``)."""
@@ -425,16 +388,7 @@ def borehole_records(scene: DemoScene, alt_by_year: dict[int, np.ndarray]) -> li
 INSITU_COLUMNS = ["site_id", "lon", "lat", "year", "alt_m", "method", "source", "homogeneous", "censored"]
 
 
-@dataclass
-class TruthSample:
-    """Truth kept in memory for scoring: values at a fixed random sample of window pixels."""
-
-    index: np.ndarray  # flat pixel indices into the window
-    ndvi: dict[int, np.ndarray] = field(default_factory=dict)  # year -> (n,)
-    lst_degc: dict[int, np.ndarray] = field(default_factory=dict)  # year -> (composite, n)
-
-
-def _write_year(scene: DemoScene, inputs_dir: Path, truth_dir: Path, year: int, index: np.ndarray) -> dict:
+def _write_year(scene: IdealScene, inputs_dir: Path, truth_dir: Path, year: int, index: np.ndarray) -> dict:
     """Write one year's synthetic inputs and truth; returns the truth sample and the true ALT."""
     import datetime as dt
 
@@ -495,15 +449,15 @@ def _write_year(scene: DemoScene, inputs_dir: Path, truth_dir: Path, year: int, 
 _SCENES: dict = {}
 
 
-def _write_year_in_worker(spec: DemoSpec, inputs_dir, truth_dir, year, index) -> dict:
+def _write_year_in_worker(spec: IdealSpec, inputs_dir, truth_dir, year, index) -> dict:
     if spec not in _SCENES:  # one scene per worker process: terrain is built once
         _SCENES.clear()
-        _SCENES[spec] = DemoScene(spec)
+        _SCENES[spec] = IdealScene(spec)
     return _write_year(_SCENES[spec], Path(inputs_dir), Path(truth_dir), year, index)
 
 
 def write_demo_inputs(
-    scene: DemoScene,
+    scene: IdealScene,
     inputs_dir: str | Path,
     truth_dir: str | Path,
     years: list[int],
@@ -546,9 +500,15 @@ def write_demo_inputs(
         scene.grid,
         tags={**syn, "units": "m (degC day)^-0.5", "quantity": "true Stefan coefficient E"},
     )
-    rng = _rng(scene.spec.seed, 50)
-    n_pix = scene.spec.size_px**2
-    sample = TruthSample(index=np.sort(rng.choice(n_pix, size=min(n_sample, n_pix), replace=False)))
+    lc = scene.crop(scene.landcover_outer)
+    lc_tags = {**syn, "units": "class"}
+    write_cog(truth_dir / runs.truth_name("landcover"), lc.astype("float32"), scene.grid, tags=lc_tags)
+    mine = np.where(lc == 5, 1, 0).astype("float32")  # spoil predates the record: no before/after
+    write_cog(truth_dir / runs.truth_name("mine"), mine, scene.grid, tags={**syn, "units": "year"})
+    sample = TruthSample(
+        index=sample_index(scene.spec.seed, scene.spec.size_px**2, n_sample),
+        world={"name": WORLD, "warming_degc_per_yr": WARMING_DEGC_PER_YR},
+    )
     alt_by_year = {}
 
     def consume(res):

@@ -1,0 +1,281 @@
+"""Daily skin and ground temperature, snow, thaw and permafrost of the realistic world.
+
+**Skin temperature** (all-sky daily mean, °C) at pixel ``p`` on day ``d`` is a sum of terms, each a
+spatial field times a daily coefficient (:data:`BASIS`), minus cloud cooling:
+
+    T(p, d) = t_ref(d) + large-scale gradient - lapse(d)·z + exposure_m(p)·gain(d)   (12 months)
+              - vegetation and soil-moisture cooling + cold-air pooling (TPI) + NDVI×z
+              + spoil warming + unexplained micro-climate + soil wetting after rain (k patterns)
+              - kappa(d)·cloud(p, d)
+
+Under snow (from the autumn onset to the spring melt-out, per pixel) the skin is at most
+-1.5 °C. The **ground surface** is insulated under snow, stays at 0 °C through the zero curtain
+after melt-out (longer where the soil is wet), and then follows the skin with a thawing
+n-factor set by vegetation and the organic layer.
+
+**Thaw** follows the two-layer Stefan solution (organic layer over mineral soil, quasi-steady
+conduction through the thawed layers; latent heat of the pore ice): ALT is not E·√DDT of any
+one field. **Permafrost** exists where the mean annual ground temperature (ground surface plus
+thermal offset) is below 0 °C; it warms with the climate and under spoil.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gee_alt.demo.realistic.climate import YearWeather, summer_weight
+from gee_alt.demo.realistic.terrain import MONTH_MID_DOY
+
+LATENT_HEAT_J_PER_M3 = 3.34e8  # fusion heat of water (334 kJ/kg) x 1000 kg/m3
+SNOW_SKIN_MAX_DEGC = -1.5
+CLIMATE_OFFSET_DEGC = 1.8  # level of the scene's climate: puts the lower permafrost limit at ~3600-3750 m
+
+
+def basis_names(n_wetting: int) -> list[str]:
+    """The spatial fields of the skin-temperature model, in order."""
+    return [
+        "one",
+        "x",
+        "y",
+        "z_km",
+        *[f"exposure_{m + 1:02d}" for m in range(12)],
+        "ndvi",
+        "theta",
+        "tpi",
+        "ndvi_z",
+        "spoil",
+        "unexplained",
+        *[f"wetting_{j}" for j in range(n_wetting)],
+    ]
+
+
+def month_weights(doy: np.ndarray) -> np.ndarray:
+    """``(day, 12)`` linear interpolation weights between mid-month days (periodic)."""
+    d = np.asarray(doy, "float64")
+    mids = np.r_[MONTH_MID_DOY[-1] - 365, MONTH_MID_DOY, MONTH_MID_DOY[0] + 365].astype("float64")
+    w = np.zeros((len(d), 12))
+    k = np.searchsorted(mids, d, side="right") - 1
+    frac = (d - mids[k]) / (mids[k + 1] - mids[k])
+    for i, (kk, f) in enumerate(zip(k, frac, strict=True)):
+        w[i, (kk - 1) % 12] += 1 - f
+        w[i, kk % 12] += f
+    return w
+
+
+def cloud_cooling(doy: np.ndarray) -> np.ndarray:
+    """kappa(d): cooling of the daily-mean skin per unit cloud fraction (°C); larger in summer."""
+    return 3.0 * (0.3 + 0.7 * summer_weight(doy))
+
+
+def cooling_blocks(cloud_blocks: np.ndarray, doy: np.ndarray) -> np.ndarray:
+    """``(day, block)`` cloud cooling of the daily-mean skin (°C)."""
+    return (cloud_cooling(doy)[:, None] * cloud_blocks).astype("float32")
+
+
+def daily_coefficients(w: YearWeather) -> np.ndarray:
+    """``(day, K)`` coefficients of :func:`basis_names` for the weather ``w``."""
+    s = summer_weight(w.doy)
+    n_w = w.wetting.shape[1]
+    gain = (1.5 + 1.2 * (1 - s)) * (1 - 0.6 * w.cloud)
+    cols = [
+        w.t_ref_degc + CLIMATE_OFFSET_DEGC,
+        w.gradient[:, 0],
+        w.gradient[:, 1],
+        -w.lapse_degc_per_km,
+        *(month_weights(w.doy) * gain[:, None]).T,
+        -(0.8 + 3.5 * s),
+        -(1.0 + 5.0 * s),
+        0.2 + 1.2 * (1 - s),
+        3.0 * s,
+        1.0 + 2.5 * s,
+        0.35 + 0.25 * s,
+        *(-1.2 * w.wetting.T),
+    ]
+    out = np.stack(cols, axis=1)
+    assert out.shape[1] == len(basis_names(n_w))
+    return out
+
+
+@dataclass
+class SnowSeason:
+    """Per-pixel snow timing of one year (day of year, float): snow-free from ``melt_doy`` until
+    ``onset_doy``; the ground stays at 0 °C until ``thaw_start_doy`` (zero curtain)."""
+
+    melt_doy: np.ndarray
+    onset_doy: np.ndarray
+    thaw_start_doy: np.ndarray
+
+
+def snow_season(
+    z_km: np.ndarray,
+    exposure_apr: np.ndarray,
+    tpi_m: np.ndarray,
+    theta: np.ndarray,
+    noise: tuple[np.ndarray, np.ndarray],
+    year_melt: float,
+    year_onset: float,
+) -> SnowSeason:
+    """Snow melts later high up and on shaded slopes, earlier on wind-swept ridges; it returns
+    earlier high up. The zero curtain lasts 3-16 days, longer on wet soil."""
+    ridge = np.clip((tpi_m - 15.0) / 20.0, 0, 1)
+    melt = year_melt + 30.0 * z_km - 35.0 * (exposure_apr - 1.0) - 15.0 * ridge + 5.0 * noise[0]
+    onset = year_onset - 25.0 * z_km + 12.0 * ridge + 4.0 * noise[1]
+    return SnowSeason(melt.astype("float32"), onset.astype("float32"), (melt + 3.0 + 25.0 * theta).astype("float32"))
+
+
+def thawing_n_factor(ndvi: np.ndarray, organic_m: np.ndarray) -> np.ndarray:
+    """Ground-surface / skin thawing index ratio (0.6-1.15): vegetation and peat shade the ground."""
+    return np.clip(1.05 - 0.6 * (ndvi - 0.2) - 0.5 * organic_m, 0.6, 1.15).astype("float32")
+
+
+@dataclass
+class DailySums:
+    """What a pass over the days of a year returns for a set of pixels.
+
+    ``skin_ddt``: Σ max(T_skin, 0) (°C·day); ``ground_thaw``: ground-surface thawing index
+    (°C·day); ``ground_mean``: mean ground-surface temperature (°C, only when asked for);
+    ``at_sample``: ``(day, s)`` daily skin temperature at the sampled pixels; ``thaw_at_sites``:
+    ``(day, n)`` daily ground thawing increments at the site pixels (°C·day).
+    """
+
+    skin_ddt: np.ndarray
+    ground_thaw: np.ndarray
+    ground_mean: np.ndarray | None
+    at_sample: np.ndarray | None
+    thaw_at_sites: np.ndarray | None
+
+
+@dataclass
+class PixelBlocks:
+    """Which cloud block each pixel is under: ``index`` (flat block id per pixel), and, for a
+    block-aligned window of ``(rows, cols)`` blocks of ``size`` px, the window's block ids
+    (``window``) so clouds broadcast over each block instead of being gathered per pixel."""
+
+    index: np.ndarray
+    window: np.ndarray | None = None
+    rows: int = 0
+    cols: int = 0
+    size: int = 1
+
+    def subset(self, pixels: np.ndarray) -> PixelBlocks:
+        return PixelBlocks(self.index[pixels])
+
+    def subtract(self, t: np.ndarray, cooling: np.ndarray) -> None:
+        """``t`` ``(day, pixel)`` -= ``cooling`` ``(day, block)`` under each pixel (in place)."""
+        if self.window is None:
+            t -= cooling[:, self.index]
+            return
+        c, b = t.shape[0], self.size
+        view = t.reshape(c, self.rows, b, self.cols, b)
+        view -= cooling[:, self.window].reshape(c, self.rows, 1, self.cols, 1)
+
+
+def daily_pass(
+    basis: np.ndarray,
+    coef: np.ndarray,
+    cooling_blocks: np.ndarray,
+    blocks: PixelBlocks,
+    snow: SnowSeason,
+    n_factor: np.ndarray,
+    *,
+    sample: np.ndarray | None = None,
+    sites: np.ndarray | None = None,
+    ground_mean: bool = False,
+    chunk_days: int = 16,
+) -> DailySums:
+    """Evaluate every day of the year for the pixels of ``basis`` (``(K, n)``) and sum.
+
+    ``cooling_blocks`` ``(day, block)`` is the cloud cooling of the daily-mean skin (°C) under
+    each block. Days are processed ``chunk_days`` at a time; a chunk in which no pixel is above
+    0 °C adds nothing to the thawing sums and is skipped after the sampled pixels are read.
+    """
+    n_days = coef.shape[0]
+    n = basis.shape[1]
+    skin_ddt = np.zeros(n, "float64")
+    ground_thaw = np.zeros(n, "float64")
+    ground_sum = np.zeros(n, "float64") if ground_mean else None
+    at_sample = np.empty((n_days, len(sample)), "float32") if sample is not None else None
+    thaw_sites = np.zeros((n_days, len(sites)), "float32") if sites is not None else None
+    coef32 = coef.astype("float32")
+    cool32 = cooling_blocks.astype("float32")
+    # buffers reused by every chunk (large temporaries cost page faults)
+    t_buf = np.empty((chunk_days, n), "float32")
+    w_buf = np.empty((chunk_days, n), "float32")
+    snowy_buf = np.empty((chunk_days, n), bool)
+    b_buf = np.empty((chunk_days, n), bool)
+    for d0 in range(0, n_days, chunk_days):
+        d1 = min(n_days, d0 + chunk_days)
+        c = d1 - d0
+        doy = np.arange(d0 + 1, d1 + 1, dtype="float32")[:, None]
+        t, warm, snowy, b = t_buf[:c], w_buf[:c], snowy_buf[:c], b_buf[:c]
+        np.matmul(coef32[d0:d1], basis, out=t)
+        blocks.subtract(t, cool32[d0:d1])
+        if at_sample is not None:
+            ts = t[:, sample]
+            snowy_s = (doy < snow.melt_doy[sample]) | (doy >= snow.onset_doy[sample])
+            at_sample[d0:d1] = np.where(snowy_s, np.minimum(ts, SNOW_SKIN_MAX_DEGC), ts)
+        if not ground_mean and t.max() <= 0:
+            continue
+        np.less(doy, snow.melt_doy, out=snowy)
+        np.greater_equal(doy, snow.onset_doy, out=b)
+        snowy |= b
+        np.minimum(t, SNOW_SKIN_MAX_DEGC, out=t, where=snowy)  # t is now the skin temperature
+        np.maximum(t, 0, out=warm)
+        skin_ddt += warm.sum(axis=0, dtype="float64")
+        np.greater_equal(doy, snow.thaw_start_doy, out=b)
+        b &= ~snowy  # thawing: after the zero curtain and before the snow returns
+        warm *= n_factor
+        warm *= b
+        ground_thaw += warm.sum(axis=0, dtype="float64")
+        if ground_sum is not None:
+            g = np.where(snowy, 0.75 * t, np.where(b, np.where(t > 0, warm, t), 0.0))
+            ground_sum += g.sum(axis=0, dtype="float64")
+        if thaw_sites is not None:
+            thaw_sites[d0:d1] = warm[:, sites]
+    return DailySums(
+        skin_ddt.astype("float32"),
+        ground_thaw.astype("float32"),
+        None if ground_sum is None else (ground_sum / n_days).astype("float32"),
+        at_sample,
+        thaw_sites,
+    )
+
+
+def organic_properties(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Moisture (m³/m³) and thawed conductivity (W m⁻¹ K⁻¹) of the organic layer."""
+    theta_org = np.minimum(0.85, theta + 0.35)
+    return theta_org, 0.15 + 0.45 * theta_org
+
+
+def thaw_depth_m(
+    thaw_index_degc_days: np.ndarray,
+    organic_m: np.ndarray,
+    theta: np.ndarray,
+    k_mineral: np.ndarray,
+) -> np.ndarray:
+    """Thaw depth (m) after a ground-surface thawing index (°C·day): two-layer Stefan solution.
+
+    Through the organic layer (thickness h, conductivity k_o, latent heat L_o) the front reaches
+    ``sqrt(2 k_o I / L_o)``; once it is through (``I_o = L_o h² / (2 k_o)``), the mineral soil
+    thaws with the organic layer as a series resistance:
+    ``z = h + sqrt((k_m h / k_o)² + 2 k_m (I - I_o) / L_m) - k_m h / k_o``. Capped at 8 m.
+    """
+    seconds = np.maximum(np.asarray(thaw_index_degc_days, "float64"), 0.0) * 86400.0
+    theta_org, k_org = organic_properties(theta.astype("float64"))
+    h = organic_m.astype("float64")
+    lat_o = LATENT_HEAT_J_PER_M3 * theta_org
+    lat_m = LATENT_HEAT_J_PER_M3 * theta.astype("float64")
+    k_m = k_mineral.astype("float64")
+    i_org = lat_o * h**2 / (2 * k_org)
+    in_org = np.sqrt(2 * k_org * seconds / lat_o)
+    r = k_m * h / k_org
+    in_min = h + np.sqrt(r**2 + 2 * k_m * np.maximum(seconds - i_org, 0) / lat_m) - r
+    return np.minimum(np.where(seconds <= i_org, in_org, in_min), 8.0).astype("float32")
+
+
+def thermal_offset_degc(theta: np.ndarray) -> np.ndarray:
+    """Mean annual temperature at the permafrost table minus at the ground surface (°C, <= 0):
+    frozen soil conducts better than thawed, more so when wet."""
+    return (-(0.15 + 1.8 * (theta - 0.06))).astype("float32")

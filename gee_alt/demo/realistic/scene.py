@@ -1,0 +1,580 @@
+"""The realistic world: statics, one year of truth and observations, and the writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from gee_alt.demo.fields import rng_for, smooth_field
+from gee_alt.demo.lattice import MODIS_1KM, MODIS_250M, modis_grid
+from gee_alt.demo.realistic import climate, ground, land, sensors, sites, terrain
+from gee_alt.demo.writer import (
+    TruthSample,
+    sample_index,
+    synthetic_tags,
+    write_insitu_csv,
+    write_static_inputs,
+    write_truth,
+    write_year_inputs,
+)
+from gee_alt.grid import DATONG_BBOX, Grid, grid_from_bbox, lonlat_to_rowcol, rowcol_to_lonlat, subgrid
+
+WORLD = "realistic"
+CLOUD_SCALE_M = 2200.0  # correlation length of the daily cloud patterns
+N_WETTING = 6
+N_CLOUD_PATTERNS = 8
+LAPSE_PF_DEGC_PER_YR_FRACTION = 0.8  # permafrost temperature follows 80 % of the surface warming
+
+
+@dataclass(frozen=True)
+class RealisticSpec:
+    """What the realistic world looks like. ``warming_degc_per_yr`` is the climate trend of the
+    surface temperature (0 gives a world without trend, for false-positive rates)."""
+
+    seed: int = 42
+    years: tuple[int, ...] = tuple(range(2000, 2025))
+    size_px: int = 512
+    center_lonlat: tuple[float, float] = (99.17, 38.10)
+    warming_degc_per_yr: float = 0.05
+    pad_px: int = 80
+
+
+class RealisticScene:
+    """The realistic synthetic world on a window of the study grid (see :mod:`gee_alt.demo.realistic`)."""
+
+    world = WORLD
+
+    def __init__(self, spec: RealisticSpec = RealisticSpec()):
+        self.spec = spec
+        study = grid_from_bbox(DATONG_BBOX, 30.0)
+        row, col = lonlat_to_rowcol(study, [spec.center_lonlat[0]], [spec.center_lonlat[1]])
+        r0 = int(row[0]) - spec.size_px // 2
+        c0 = int(col[0]) - spec.size_px // 2
+        p = spec.pad_px
+        self.grid: Grid = subgrid(study, c0, r0, spec.size_px, spec.size_px)
+        self.outer_grid: Grid = subgrid(study, c0 - p, r0 - p, spec.size_px + 2 * p, spec.size_px + 2 * p)
+        self.ndvi_grid: Grid = modis_grid(self.grid, MODIS_250M)
+        self.lst_grid: Grid = modis_grid(self.grid, MODIS_1KM)
+        self.inner = (slice(p, p + spec.size_px), slice(p, p + spec.size_px))
+        # MODIS LST is simulated on 240 m blocks of the 30 m truth (120 m when the window is not a
+        # multiple of 8 px); the window and the pad are whole blocks
+        self.block_px = 8 if spec.size_px % 8 == 0 and p % 8 == 0 else 4
+
+    # ------------------------------------------------------------------ statics (outer grid)
+    @cached_property
+    def n_outer(self) -> int:
+        return self.outer_grid["shape_2d"][0]
+
+    @cached_property
+    def dem_m(self) -> np.ndarray:
+        return terrain.elevation_m(self.n_outer, self.spec.seed)
+
+    @cached_property
+    def slope_aspect(self) -> tuple[np.ndarray, np.ndarray]:
+        return terrain.slope_aspect(self.dem_m, 30.0)
+
+    @cached_property
+    def exposure(self) -> np.ndarray:
+        """``(12, y, x)`` monthly clear-sky exposure (slope / flat irradiance)."""
+        return terrain.exposure_by_month(*self.slope_aspect, lat_deg=self.spec.center_lonlat[1])
+
+    @cached_property
+    def tpi_m(self) -> np.ndarray:
+        return terrain.topographic_position_m(self.dem_m, 20)
+
+    @cached_property
+    def ground(self) -> land.Ground:
+        summer = self.exposure[5:8].mean(axis=0)
+        return land.ground_fields(self.dem_m, self.slope_aspect[0], self.tpi_m, summer, self.spec.seed)
+
+    @cached_property
+    def mine(self) -> land.Mine:
+        return land.mine_history(self.dem_m, self.slope_aspect[0], self.inner, self.spec.seed)
+
+    @cached_property
+    def patterns(self) -> dict[str, np.ndarray]:
+        """Random patterns no predictor carries: micro-climate, rain-cell wetting, snow noise
+        (outer grid) and cloud patterns (block grid)."""
+        rng = rng_for(self.spec.seed, 601)
+        n = self.n_outer
+        wet = np.clip(smooth_field((N_WETTING, n, n), 15, rng), 0, None)
+        return {
+            "unexplained": smooth_field((n, n), 10, rng).astype("float32"),
+            "wetting": (wet / wet.max(axis=(1, 2), keepdims=True)).astype("float32"),
+            "snow": smooth_field((2, n, n), 8, rng).astype("float32"),
+            "cloud": smooth_field(
+                (N_CLOUD_PATTERNS, n // self.block_px, n // self.block_px), CLOUD_SCALE_M / (30.0 * self.block_px), rng
+            ).astype("float32"),
+        }
+
+    @cached_property
+    def window_index(self) -> np.ndarray:
+        """Flat indices of the window's pixels in the outer grid."""
+        n, p, s = self.n_outer, self.spec.pad_px, self.spec.size_px
+        rr, cc = np.mgrid[p : p + s, p : p + s]
+        return (rr * n + cc).ravel()
+
+    @cached_property
+    def window_blocks(self) -> ground.PixelBlocks:
+        """The cloud block of each window pixel (the window is block-aligned)."""
+        n, p, s = self.n_outer, self.spec.pad_px, self.spec.size_px
+        nb = n // self.block_px
+        rr, cc = np.mgrid[p : p + s, p : p + s]
+        index = ((rr // self.block_px) * nb + cc // self.block_px).ravel()
+        br, bc = np.mgrid[p // self.block_px : (p + s) // self.block_px, p // self.block_px : (p + s) // self.block_px]
+        return ground.PixelBlocks(index, (br * nb + bc).ravel(), s // self.block_px, s // self.block_px, self.block_px)
+
+    @cached_property
+    def block_of_outer_pixel(self) -> np.ndarray:
+        n = self.n_outer
+        rr, cc = np.mgrid[0:n, 0:n]
+        return ((rr // self.block_px) * (n // self.block_px) + cc // self.block_px).ravel()
+
+    @cached_property
+    def exposure_blocks(self) -> np.ndarray:
+        """``(12, block)`` monthly exposure of the 120 m blocks."""
+        return self.blocks(self.exposure).astype("float32")
+
+    def window_flat(self, a: np.ndarray) -> np.ndarray:
+        """``(..., y, x)`` outer-grid array -> ``(..., window pixels)`` (row-major)."""
+        w = self.crop(a)
+        return np.ascontiguousarray(w).reshape(*w.shape[:-2], -1)
+
+    @cached_property
+    def lst_footprints(self) -> sensors.Footprints:
+        return sensors.footprints(self.outer_grid, self.block_px, self.lst_grid)
+
+    @cached_property
+    def ndvi_footprints(self) -> sensors.Footprints:
+        return sensors.footprints(self.outer_grid, 1, self.ndvi_grid)
+
+    def crop(self, a: np.ndarray) -> np.ndarray:
+        """The window part of an outer-grid array (last two axes)."""
+        return a[(..., *self.inner)]
+
+    def blocks(self, a: np.ndarray) -> np.ndarray:
+        """``(..., y, x)`` outer-grid array -> ``(..., n_blocks)`` block means."""
+        nb = self.n_outer // self.block_px
+        lead = a.shape[:-2]
+        return a.reshape(*lead, nb, self.block_px, nb, self.block_px).mean(axis=(-3, -1)).reshape(*lead, nb * nb)
+
+    # ------------------------------------------------------------------ yearly state
+    def ground_in_year(self, year: int) -> dict[str, np.ndarray]:
+        """Moisture, organic layer, conductivity and spoil warming (outer grid) in ``year``."""
+        g, m = self.ground, self.mine
+        dug = m.disturbed(year)
+        theta = np.where(dug, 0.18, g.theta).astype("float32")
+        organic = np.where(dug, 0.0, g.organic_m).astype("float32")
+        k_min = np.where(dug, 1.6, g.k_mineral).astype("float32")
+        spoil = np.where(m.active(year), 1.0, np.where(dug, 0.4, 0.0)).astype("float32")
+        return {"theta": theta, "organic_m": organic, "k_mineral": k_min, "spoil": spoil}
+
+    def basis(self, ndvi: np.ndarray, theta: np.ndarray, spoil: np.ndarray) -> np.ndarray:
+        """``(K, y, x)`` fields of :func:`ground.basis_names` on the outer grid."""
+        n = self.n_outer
+        yy, xx = (np.mgrid[0:n, 0:n] / n - 0.5).astype("float32")
+        z_km = (self.dem_m - 4000.0) / 1000.0
+        dn = ndvi - 0.4
+        fields = [
+            np.ones((n, n), "float32"),
+            xx,
+            yy,
+            z_km,
+            *(self.exposure - 1.0),
+            dn,
+            theta - 0.25,
+            self.tpi_m / 100.0,
+            dn * z_km,
+            spoil,
+            self.patterns["unexplained"],
+            *self.patterns["wetting"],
+        ]
+        return np.stack(fields).astype("float32")
+
+    @cached_property
+    def static_basis(self) -> tuple[np.ndarray, np.ndarray]:
+        """The basis with its yearly rows (:data:`YEARLY_ROWS`) zero, on the window (flat) and
+        as block means."""
+        zero = np.zeros_like(self.dem_m)
+        b = self.basis(zero + 0.4, zero + 0.25, zero)
+        return self.window_flat(b), self.blocks(b)
+
+    def basis_in_year(self, ndvi: np.ndarray, theta: np.ndarray, spoil: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(K, window pixels)`` and ``(K, blocks)`` basis of a year: the static rows plus the
+        year's vegetation, moisture and spoil rows."""
+        names = ground.basis_names(N_WETTING)
+        dn = ndvi - 0.4
+        yearly = {
+            "ndvi": dn,
+            "theta": theta - 0.25,
+            "ndvi_z": dn * (self.dem_m - 4000.0) / 1000.0,
+            "spoil": spoil,
+        }
+        rows = [names.index(k) for k in yearly]
+        stack = np.stack(list(yearly.values())).astype("float32")
+        bw, bb = (a.copy() for a in self.static_basis)
+        bw[rows] = self.window_flat(stack)
+        bb[rows] = self.blocks(stack)
+        return bw, bb
+
+    def cloud_blocks(self, w: climate.YearWeather) -> np.ndarray:
+        """``(day, block)`` cloud fraction: the regional cloud, more over high ground, in daily
+        patterns."""
+        rng = rng_for(self.spec.seed, 602, w.year)
+        z_b = (self.blocks(self.dem_m) - 4000.0) / 1000.0
+        e = (rng.standard_normal((len(w.doy), N_CLOUD_PATTERNS)) * (0.22 / np.sqrt(N_CLOUD_PATTERNS))).astype("float32")
+        cloud = e @ self.patterns["cloud"].reshape(N_CLOUD_PATTERNS, -1)
+        cloud += w.cloud[:, None].astype("float32")
+        cloud += (0.15 * z_b[None]).astype("float32")
+        return np.clip(cloud, 0, 1, out=cloud)
+
+    def snow(self, year: int, climatology: bool = False) -> ground.SnowSeason:
+        rng = rng_for(self.spec.seed, 603, year)
+        dt_warm = 0.0 if climatology else self.spec.warming_degc_per_yr * (year - 2000)
+        melt = 118.0 + (0 if climatology else 7.0 * rng.standard_normal()) - 6.0 * dt_warm
+        onset = 290.0 + (0 if climatology else 6.0 * rng.standard_normal()) + 6.0 * dt_warm
+        return ground.snow_season(
+            (self.dem_m - 4000.0) / 1000.0,
+            self.exposure[3],
+            self.tpi_m,
+            self.ground.theta,
+            (self.patterns["snow"][0], self.patterns["snow"][1]),
+            melt,
+            onset,
+        )
+
+    @cached_property
+    def magt_climate_degc(self) -> np.ndarray:
+        """Mean annual temperature at the top of permafrost (°C) on the window under the 2000
+        climate without weather (undisturbed ground): ground surface + thermal offset."""
+        w = climate.year_weather(self.spec.seed, 2001, 0.0, N_WETTING, climatology=True)
+        g = self.ground
+        b = self.window_flat(self.basis(g.ndvi_static, g.theta, np.zeros_like(g.theta)))
+        sums = ground.daily_pass(
+            b,
+            ground.daily_coefficients(w),
+            ground.cooling_blocks(self.cloud_blocks(w), w.doy),
+            self.window_blocks,
+            _flat_snow(self.snow(2001, climatology=True), self.window_index),
+            self.window_flat(ground.thawing_n_factor(g.ndvi_static, g.organic_m)),
+            ground_mean=True,
+        )
+        return sums.ground_mean + self.window_flat(ground.thermal_offset_degc(g.theta))
+
+    def permafrost(self, year: int) -> np.ndarray:
+        """Flat window mask: permafrost exists in ``year`` (MAGT < 0 °C)."""
+        return self.magt_in_year(year) < 0
+
+    def magt_in_year(self, year: int, undisturbed: bool = False) -> np.ndarray:
+        warm = LAPSE_PF_DEGC_PER_YR_FRACTION * self.spec.warming_degc_per_yr * (year - 2000)
+        magt = self.magt_climate_degc + warm
+        if not undisturbed:
+            d = self.mine.disturbed_year.ravel()[self.window_index]
+            since = np.where((d > 0) & (d <= year), year - d + 1, 0)
+            magt = magt + 1.6 * np.clip(since / 4.0, 0, 1)  # spoil: warmer, drier, no peat
+        return magt
+
+    @cached_property
+    def field_sites(self) -> sites.FieldSites:
+        z = self.crop(self.dem_m)
+        found = (self.magt_climate_degc < -0.2).reshape(z.shape)
+        return sites.place_sites(
+            z,
+            np.degrees(self.crop(self.slope_aspect[0])),
+            found,
+            self.crop(self.mine.disturbed_year),
+            self.spec.seed,
+        )
+
+    @cached_property
+    def classified_landcover(self) -> np.ndarray:
+        """The land-cover map handed to the engine (a 2015 classification with errors), window."""
+        truth = self.crop(land.landcover_in_year(self.ground, self.mine, 2015))
+        return land.classified_landcover(truth, self.spec.seed)
+
+    # ------------------------------------------------------------------ one year
+    def year(self, year: int, sample: np.ndarray) -> dict:
+        """Truth and observations of ``year`` (see :func:`write_realistic_inputs`)."""
+        s = self.spec
+        w = climate.year_weather(s.seed, year, s.warming_degc_per_yr, N_WETTING)
+        coef = ground.daily_coefficients(w)
+        g = self.ground_in_year(year)
+        ndvi, ndvi_undisturbed = land.ndvi_in_year(self.ground, self.mine, year, s.warming_degc_per_yr, s.seed)
+        bw, bb = self.basis_in_year(ndvi, g["theta"], g["spoil"])
+        cloud = self.cloud_blocks(w)
+        cooling = ground.cooling_blocks(cloud, w.doy)
+        snow = self.snow(year)
+        # --- MODIS LST on blocks
+        t_lin = coef.astype("float32") @ bb
+        snow_frac = self._snow_fraction(snow, len(w.doy))
+        clear_sky = t_lin + snow_frac * (np.minimum(t_lin, ground.SNOW_SKIN_MAX_DEGC) - t_lin)
+        summer = climate.summer_weight(w.doy)[:, None].astype("float32")
+        exp_day = ground.month_weights(w.doy).astype("float32") @ self.exposure_blocks
+        amp = (6.0 + 6.0 * summer) * (1 + 1.2 * (0.45 - self.blocks(ndvi)[None]))
+        amp *= 0.5 + 0.5 * exp_day
+        amp *= 1 - 0.6 * snow_frac
+        lst = sensors.modis_lst(w, clear_sky, amp, cloud, self.lst_footprints, s.seed)
+        ndvi_obs = sensors.modis_ndvi(ndvi, self.ndvi_footprints, year, s.seed)
+        landsat = sensors.landsat_ndvi(self.crop(ndvi), year, s.seed)
+        # --- truth on the window, day by day
+        n_t = self.window_flat(ground.thawing_n_factor(ndvi, g["organic_m"]))
+        snow_w = _flat_snow(snow, self.window_index)
+        fs = self.field_sites
+        site_flat = fs.row * s.size_px + fs.col
+        sums = ground.daily_pass(bw, coef, cooling, self.window_blocks, snow_w, n_t, sample=sample, sites=site_flat)
+        ground_w = {key: self.window_flat(v) for key, v in g.items()}
+        alt = ground.thaw_depth_m(sums.ground_thaw, ground_w["organic_m"], ground_w["theta"], ground_w["k_mineral"])
+        pf = self.permafrost(year)
+        alt = np.where(pf, alt, np.nan).astype("float32")
+        facts = {"permafrost_fraction": float(pf.mean()), "landsat": sensors.landsat_era(year)}
+        facts.update(self._mine_effect(year, coef, cooling, snow_w, alt, bw, ndvi_undisturbed))
+        # --- sites: end-of-season depth and what a probe read on its campaign day
+        depth = alt[site_flat]
+        thaw_cum = np.cumsum(sums.thaw_at_sites, axis=0)
+        end_day = np.argmax(thaw_cum >= thaw_cum[-1:] - 1e-3, axis=0)
+        rng = rng_for(s.seed, 604, year)
+        campaign = {}
+        for i in range(len(site_flat)):
+            day = int(rng.integers(205, 259))  # 25 July - 15 September
+            d_i = ground.thaw_depth_m(
+                np.array([thaw_cum[day, i]]),
+                ground_w["organic_m"][site_flat[i] : site_flat[i] + 1],
+                ground_w["theta"][site_flat[i] : site_flat[i] + 1],
+                ground_w["k_mineral"][site_flat[i] : site_flat[i] + 1],
+            )[0]
+            campaign[i] = (float(d_i), (dt.date(year, 1, 1) + dt.timedelta(days=day)).isoformat())
+        wins = sensors.composite_windows(year, len(w.doy))
+        lst_true = np.stack([sums.at_sample[d0 : d0 + nd].mean(axis=0) for d0, nd in wins])
+        return {
+            "year": year,
+            "ndvi_true": self.crop(ndvi),
+            "landsat": landsat,
+            "modis_ndvi": ndvi_obs,
+            "lst": lst,
+            "ddt": sums.skin_ddt.reshape(s.size_px, s.size_px),
+            "alt": alt.reshape(s.size_px, s.size_px),
+            "lst_true_sample": lst_true.astype("float32"),
+            "facts": facts,
+            "site_depth": depth,
+            "site_end_day": end_day,
+            "site_campaign": campaign,
+        }
+
+    def _snow_fraction(self, snow: ground.SnowSeason, n_days: int) -> np.ndarray:
+        """``(day, block)`` fraction of each block's 30 m pixels under snow, with the melt-out (and
+        the onset) days of a block's pixels taken as spread evenly between their min and max."""
+        doy = np.arange(1, n_days + 1, dtype="float32")[:, None]
+
+        def share_passed(days: np.ndarray) -> np.ndarray:  # share of the block's pixels with day <= doy
+            nb = self.n_outer // self.block_px
+            per_block = days.reshape(nb, self.block_px, nb, self.block_px)
+            lo = np.ceil(per_block.min(axis=(1, 3))).ravel().astype("float32")
+            hi = np.ceil(per_block.max(axis=(1, 3))).ravel().astype("float32")
+            return np.clip((doy - lo + 1) / (hi - lo + 1), 0, 1)
+
+        free = share_passed(snow.melt_doy) - share_passed(np.maximum(snow.onset_doy, snow.melt_doy))
+        return (1 - free).astype("float32")
+
+    def _mine_effect(self, year, coef, cooling, snow_w, alt, basis_w, ndvi_undisturbed) -> dict:
+        """The mine's true effect on ALT in ``year``: the same year recomputed on the disturbed
+        pixels as if the mine had never been (mean difference over pixels with permafrost in
+        both; also the share of disturbed pixels whose permafrost the mine removed)."""
+        m = self.mine.disturbed_year.ravel()[self.window_index]
+        dug = np.nonzero((m > 0) & (m <= year))[0]
+        if dug.size == 0:
+            return {"mine_pixels": 0}
+        g = self.ground
+        cols = self.window_index[dug]
+        names = ground.basis_names(N_WETTING)
+        basis = basis_w[:, dug].copy()  # the year's fields on the dug pixels, then undo the mine
+        nd = ndvi_undisturbed.ravel()[cols]
+        z_km = basis[names.index("z_km")]
+        basis[names.index("ndvi")] = nd - 0.4
+        basis[names.index("ndvi_z")] = (nd - 0.4) * z_km
+        basis[names.index("theta")] = g.theta.ravel()[cols] - 0.25
+        basis[names.index("spoil")] = 0.0
+        sub_snow = ground.SnowSeason(snow_w.melt_doy[dug], snow_w.onset_doy[dug], snow_w.thaw_start_doy[dug])
+        sums = ground.daily_pass(
+            basis,
+            coef,
+            cooling,
+            self.window_blocks.subset(dug),
+            sub_snow,
+            ground.thawing_n_factor(nd, g.organic_m.ravel()[cols]),
+        )
+        alt_cf = ground.thaw_depth_m(
+            sums.ground_thaw, g.organic_m.ravel()[cols], g.theta.ravel()[cols], g.k_mineral.ravel()[cols]
+        )
+        pf_cf = self.magt_in_year(year, undisturbed=True)[dug] < 0
+        both = pf_cf & np.isfinite(alt[dug])
+        return {
+            "mine_pixels": int(dug.size),
+            "mine_effect_alt_m": float(np.mean(alt[dug][both] - alt_cf[both])) if both.any() else float("nan"),
+            "mine_permafrost_lost_fraction": float(np.mean(pf_cf & ~np.isfinite(alt[dug]))),
+        }
+
+
+def _flat_snow(snow: ground.SnowSeason, index: np.ndarray) -> ground.SnowSeason:
+    return ground.SnowSeason(
+        snow.melt_doy.ravel()[index], snow.onset_doy.ravel()[index], snow.thaw_start_doy.ravel()[index]
+    )
+
+
+# ---------------------------------------------------------------------- writing the world
+_SCENES: dict = {}
+# statics computed once in the main process and handed to the workers (pickled arrays are cheaper
+# to send than to rebuild)
+_SHARED = (
+    "dem_m",
+    "slope_aspect",
+    "exposure",
+    "exposure_blocks",
+    "tpi_m",
+    "ground",
+    "mine",
+    "patterns",
+    "window_blocks",
+    "block_of_outer_pixel",
+    "lst_footprints",
+    "ndvi_footprints",
+    "magt_climate_degc",
+    "field_sites",
+    "static_basis",
+)
+
+
+def _init_worker(spec: RealisticSpec, shared: dict) -> None:
+    """Pool initializer: one scene per worker process, its statics handed over once."""
+    _SCENES.clear()
+    scene = RealisticScene(spec)
+    scene.__dict__.update(shared)
+    _SCENES[spec] = scene
+
+
+def _write_year(scene: RealisticScene, inputs_dir: Path, truth_dir: Path, year: int, sample: np.ndarray) -> dict:
+    """Write one year's synthetic inputs and truth; return what scoring and the sites need."""
+    r = scene.year(year, sample)
+    tags = synthetic_tags(WORLD, scene.spec.seed)
+    write_year_inputs(
+        inputs_dir,
+        year,
+        tags,
+        landsat=(r["landsat"], scene.grid, f"Landsat-like {sensors.landsat_era(year)} (synthetic)"),
+        modis_ndvi=(r["modis_ndvi"], scene.ndvi_grid),
+        modis_lst=(r["lst"].lst_degc, scene.lst_grid),
+        lst_starts=r["lst"].starts,
+        lst_days=r["lst"].days,
+        lst_quantity="daily-mean land surface temperature, 8-day composite: (mean clear-sky day looks + "
+        "mean clear-sky night looks) / 2 of Terra and Aqua",
+    )
+    ytag = {**tags, "year": year}
+    write_truth(truth_dir, "ddt", r["ddt"], scene.grid, ytag, "degC day", "true all-sky skin DDT", year)
+    write_truth(truth_dir, "alt", r["alt"], scene.grid, ytag, "m", "true ALT (NaN: no permafrost)", year)
+    return {
+        "year": year,
+        "ndvi": r["ndvi_true"].reshape(-1)[sample],
+        "lst": r["lst_true_sample"],
+        "facts": r["facts"],
+        "site_depth": r["site_depth"],
+        "site_end_day": r["site_end_day"],
+        "site_campaign": r["site_campaign"],
+    }
+
+
+def _write_year_in_worker(spec, inputs_dir, truth_dir, year, sample) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one BLAS thread per worker process: no oversubscription
+        return _write_year(_SCENES[spec], Path(inputs_dir), Path(truth_dir), year, sample)
+
+
+def write_realistic_inputs(
+    scene: RealisticScene,
+    inputs_dir: str | Path,
+    truth_dir: str | Path,
+    years: list[int],
+    progress=None,
+    n_sample: int = 20000,
+    workers: int = 1,
+) -> TruthSample:
+    """Write the realistic world's inputs (the local layout), its truth and its field records.
+
+    ``inputs_dir`` gets dem.tif, landcover.tif (a 2015 classification with errors), landsat_ndvi/,
+    modis_ndvi/, modis_lst/ (46 whole-year 8-day composites) and insitu.csv (with ``obs_date``);
+    ``truth_dir`` gets ddt_YYYY.tif (all-sky skin DDT), alt_YYYY.tif (NaN where there is no
+    permafrost), landcover.tif (true classes; 5 = ever dug) and mine.tif (year first dug, 0 =
+    never). ``progress(advance)`` is called once per year; the output does not depend on
+    ``workers``.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    inputs_dir, truth_dir = Path(inputs_dir), Path(truth_dir)
+    s = scene.spec
+    tags = synthetic_tags(WORLD, s.seed)
+    classified = scene.classified_landcover
+    write_static_inputs(inputs_dir, scene.grid, scene.crop(scene.dem_m), classified, tags, land.LANDCOVER_CLASSES)
+    true_lc = scene.crop(land.landcover_in_year(scene.ground, scene.mine, 2024)).copy()
+    dug = scene.crop(scene.mine.disturbed_year)
+    true_lc[dug > 0] = 5
+    write_truth(truth_dir, "landcover", true_lc.astype("float32"), scene.grid, tags, "class", "true land cover")
+    write_truth(truth_dir, "mine", dug.astype("float32"), scene.grid, tags, "year", "year first dug (0 never)")
+    truth_2015 = scene.crop(land.landcover_in_year(scene.ground, scene.mine, 2015))
+    sample = TruthSample(
+        index=sample_index(s.seed, s.size_px**2, n_sample),
+        world={
+            "name": WORLD,
+            "warming_degc_per_yr": s.warming_degc_per_yr,
+            "landcover_misclassified_fraction": float(np.mean(classified != truth_2015)),
+        },
+    )
+    shared = {name: getattr(scene, name) for name in _SHARED}
+    site_info: dict[int, dict] = {}
+
+    def consume(res: dict) -> None:
+        y = res["year"]
+        sample.ndvi[y] = res["ndvi"]
+        sample.lst_degc[y] = res["lst"]
+        sample.facts[y] = res["facts"]
+        site_info[y] = res
+        if progress:
+            progress(1)
+
+    workers = min(workers, len(years))
+    if workers <= 1:
+        for year in years:
+            consume(_write_year(scene, inputs_dir, truth_dir, year, sample.index))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(s, shared)
+        ) as pool:
+            futures = [
+                pool.submit(_write_year_in_worker, s, str(inputs_dir), str(truth_dir), y, sample.index) for y in years
+            ]
+            for fut in futures:
+                consume(fut.result())
+    fs = scene.field_sites
+    lon, lat = _site_lonlat(scene, fs)
+    recs = sites.site_records(
+        fs,
+        (lon, lat),
+        {y: v["site_depth"] for y, v in site_info.items()},
+        {y: v["site_end_day"] for y, v in site_info.items()},
+        {y: v["site_campaign"] for y, v in site_info.items()},
+        s.seed,
+    )
+    write_insitu_csv(inputs_dir, sites.INSITU_COLUMNS, recs)
+    return sample
+
+
+def _site_lonlat(scene: RealisticScene, fs: sites.FieldSites) -> tuple[np.ndarray, np.ndarray]:
+    """Recorded site positions: the pixel centre plus the GPS error (m)."""
+    a = scene.grid["crs_transform"]
+    rows = fs.row + 0.5 + fs.gps_offset_m[:, 1] / a[4]
+    cols = fs.col + 0.5 + fs.gps_offset_m[:, 0] / a[0]
+    return rowcol_to_lonlat(scene.grid, rows, cols)

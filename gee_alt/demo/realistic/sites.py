@@ -1,0 +1,146 @@
+"""Where a field team would measure ALT in the realistic world, and what they would record.
+
+Most boreholes and probe transects are near the valley-floor road (access), some on slopes and
+a few on the mine's spoil, always where drilling found permafrost. Boreholes log the annual
+maximum thaw (dated when the thaw stopped) with thermistor interpolation error; probes are read
+on a summer campaign day (often before the end of thaw) and cannot go deeper than 3 m
+(censored). Point measurements differ persistently from the 30 m pixel (micro-topography), and
+GPS positions are off by a few metres. No column is derived from the truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt, gaussian_filter
+
+from gee_alt.demo.fields import rng_for
+
+PROBE_MAX_M = 3.0
+INSITU_COLUMNS = ["site_id", "lon", "lat", "year", "alt_m", "censored", "method", "source", "obs_date", "notes"]
+
+
+@dataclass
+class FieldSites:
+    """Site pixels on the window (``row``, ``col``), their ``kind`` (access/slope/spoil),
+    ``method`` (borehole/probe), persistent point-vs-pixel factor, first year and GPS offsets (m)."""
+
+    row: np.ndarray
+    col: np.ndarray
+    kind: np.ndarray
+    method: np.ndarray
+    point_factor: np.ndarray
+    first_year: np.ndarray
+    n_years: np.ndarray
+    gps_offset_m: np.ndarray
+
+
+def road_distance_px(z_m: np.ndarray) -> np.ndarray:
+    """Distance (px) to the valley-floor road: the lowest point of each column of the smoothed DEM."""
+    zs = gaussian_filter(z_m.astype("float64"), 6)
+    road = np.zeros(z_m.shape, bool)
+    road[np.argmin(zs, axis=0), np.arange(z_m.shape[1])] = True
+    return distance_transform_edt(~road)
+
+
+def place_sites(
+    z_m: np.ndarray,
+    slope_deg: np.ndarray,
+    permafrost_found: np.ndarray,
+    mine_disturbed_year: np.ndarray,
+    seed: int,
+    n_access: int = 40,
+    n_slope: int = 8,
+    n_spoil: int = 4,
+) -> FieldSites:
+    """Choose site pixels on the window (see the module docstring)."""
+    rng = rng_for(seed, 501)
+    n = z_m.shape[0]
+    edge = max(6, n // 40)
+    inside = np.zeros(z_m.shape, bool)
+    inside[edge:-edge, edge:-edge] = True
+    ok = inside & permafrost_found & (mine_disturbed_year == 0)
+    dist_m = road_distance_px(z_m) * 30.0
+    w_access = np.where(ok & (slope_deg < 15), np.exp(-dist_m / 500.0), 0.0).ravel()
+    w_slope = np.where(ok & (slope_deg >= 10) & (slope_deg < 32), 1.0, 0.0).ravel()
+    spoil = inside & (mine_disturbed_year > 0) & (mine_disturbed_year <= 2010)
+    w_spoil = spoil.ravel().astype("float64")
+    picks, kinds = [], []
+    for w, k, kind in ((w_access, n_access, "access"), (w_slope, n_slope, "slope"), (w_spoil, n_spoil, "spoil")):
+        w = w.copy()
+        if picks:
+            w[np.asarray(picks, int)] = 0.0
+        if w.sum() <= 0:
+            continue
+        got = rng.choice(w.size, size=min(k, int((w > 0).sum())), replace=False, p=w / w.sum())
+        picks += got.tolist()
+        kinds += [kind] * len(got)
+    flat = np.asarray(picks, int)
+    kind = np.asarray(kinds)
+    m = len(flat)
+    row, col = flat // z_m.shape[1], flat % z_m.shape[1]
+    method = np.where(rng.uniform(size=m) < 0.35, "probe", "borehole")
+    first = rng.integers(2000, 2017, size=m)
+    dist_year = mine_disturbed_year[row, col]
+    first = np.where(kind == "spoil", np.maximum(first, dist_year + 1), first)
+    return FieldSites(
+        row=row,
+        col=col,
+        kind=kind,
+        method=method,
+        point_factor=np.exp(0.08 * rng.standard_normal(m)),
+        first_year=first,
+        n_years=rng.integers(3, 13, size=m),
+        gps_offset_m=8.0 * rng.standard_normal((m, 2)),
+    )
+
+
+def site_records(
+    sites: FieldSites,
+    lonlat: tuple[np.ndarray, np.ndarray],
+    depth_by_year: dict[int, np.ndarray],
+    thaw_end_by_year: dict[int, np.ndarray],
+    campaign_depth: dict[int, dict[int, tuple[float, str]]],
+    seed: int,
+) -> list[dict]:
+    """The in-situ table rows. ``depth_by_year[Y]``: true end-of-season thaw depth (m) at each
+    site (NaN without permafrost); ``thaw_end_by_year[Y]``: day index when the thaw stopped;
+    ``campaign_depth[Y][i]``: (depth, ISO date) a probe read on its campaign day."""
+    rng = rng_for(seed, 502)
+    recs = []
+    lon, lat = lonlat
+    years_all = sorted(depth_by_year)
+    for i in range(len(sites.row)):
+        ys = [y for y in years_all if sites.first_year[i] <= y < sites.first_year[i] + sites.n_years[i]]
+        ys = [y for y in ys if rng.uniform() > 0.2]
+        for y in ys:
+            true = float(depth_by_year[y][i])
+            if not np.isfinite(true):
+                continue  # drilling found no permafrost this year: nothing to report
+            if sites.method[i] == "probe":
+                depth, date = campaign_depth[y][i]
+                val = depth * sites.point_factor[i] + rng.normal(0, 0.05)
+            else:
+                date = (dt.date(y, 1, 1) + dt.timedelta(days=int(thaw_end_by_year[y][i]))).isoformat()
+                val = true * sites.point_factor[i] + rng.uniform(-0.15, 0.15) + rng.normal(0, 0.04)
+            val = max(val, 0.05)
+            censored = ""
+            if sites.method[i] == "probe" and val > PROBE_MAX_M:
+                val, censored = PROBE_MAX_M, ">"
+            recs.append(
+                {
+                    "site_id": f"SYN{i + 1:03d}",
+                    "lon": round(float(lon[i]), 6),
+                    "lat": round(float(lat[i]), 6),
+                    "year": int(y),
+                    "alt_m": round(val, 2),
+                    "censored": censored,
+                    "method": str(sites.method[i]),
+                    "source": "synthetic demo (gee-alt realistic world)",
+                    "obs_date": date,
+                    "notes": "probe campaign" if sites.method[i] == "probe" else "thermistor cable, annual maximum",
+                }
+            )
+    return recs

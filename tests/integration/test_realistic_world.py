@@ -1,0 +1,307 @@
+"""The realistic synthetic world: its truth is independent of the engine's science, it is as hard
+as real data in the ways the issue lists, and the demo scores it with breakdowns that show where
+the method fails."""
+
+import ast
+import csv
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from gee_alt.demo.realistic import climate, ground, land, sensors
+from gee_alt.demo.realistic.scene import RealisticScene, RealisticSpec, write_realistic_inputs
+from tests.helpers import REPO
+
+PACKAGE = REPO / "gee_alt"
+TRUTH_MODULES = sorted((PACKAGE / "demo" / "realistic").glob("*.py")) + [
+    PACKAGE / "demo" / n for n in ("fields.py", "lattice.py", "writer.py", "worlds.py")
+]
+FORBIDDEN = ("gee_alt.science", "gee_alt.engines.local.engine", "gee_alt.engines.local.downscale", "gee_alt.downstream")
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_truth_code_imports_nothing_of_the_engine_science():
+    """Statically: no module of the truth path names the engine's science (terrain, thaw, stefan,
+    resample, sharpen, ...) or the engines' processing modules."""
+    bad = {
+        p.relative_to(REPO).as_posix(): sorted(n for n in _imports(p) if n.startswith(FORBIDDEN)) for p in TRUTH_MODULES
+    }
+    assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_generating_a_world_loads_no_science_module(tmp_path):
+    """Dynamically: generating and writing a realistic world in a fresh interpreter leaves every
+    ``gee_alt.science`` module unimported."""
+    code = f"""
+import sys
+from gee_alt.demo.worlds import make_world, write_world
+scene = make_world("realistic", seed=3, years=[2003], size_px=128)
+write_world(scene, {str(tmp_path / "in")!r}, {str(tmp_path / "truth")!r}, [2003])
+print([m for m in sys.modules if m.startswith({FORBIDDEN!r})])
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert res.stdout.strip() == "[]"
+    assert (tmp_path / "in" / "modis_lst" / "lst_2003.tif").exists()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp("realistic")
+    years = [2000, 2001, 2002, 2003, 2010, 2016]
+    scene = RealisticScene(RealisticSpec(seed=11, years=tuple(years), size_px=256))
+    sample = write_realistic_inputs(scene, d / "inputs", d / "truth", years, workers=1)
+    return scene, sample, d
+
+
+def _lst(d: Path, year: int):
+    with rasterio.open(d / "inputs" / "modis_lst" / f"lst_{year}.tif") as src:
+        return src.read(), [src.descriptions[i] for i in range(src.count)], src.tags()
+
+
+def test_lst_composites_cover_the_whole_year_with_the_terra_aqua_record(world):
+    _, _, d = world
+    lst, starts, tags = _lst(d, 2001)
+    assert len(starts) == 46 and starts[0] == "2001-01-01" and starts[-1] == "2001-12-27"
+    with rasterio.open(d / "inputs" / "modis_lst" / "lst_2001.tif") as src:
+        assert [int(src.tags(i + 1)["days"]) for i in (0, 45)] == [8, 5]
+    assert "Terra and Aqua" in tags["quantity"] and tags["synthetic"] == "1"
+    # Terra's outage 2001-06-15 ... 07-02 and no Aqua yet: the window of 06-18 has no look at all
+    assert np.isnan(lst[starts.index("2001-06-18")]).all()
+    assert np.isfinite(lst[starts.index("2001-07-28")]).any()
+    # 2000 starts with Terra's first light on 02-24
+    lst0, starts0, _ = _lst(d, 2000)
+    assert np.isnan(lst0[: starts0.index("2000-02-18")]).all() and np.isfinite(lst0[starts0.index("2000-02-26")]).any()
+
+
+def test_overpass_looks_do_not_average_to_the_daily_mean():
+    """Day + night looks miss the daily mean (the skin is hot for a short afternoon and cools
+    slowly at night), differently for Terra alone (10:30/22:30) and Terra + Aqua (+13:30/01:30),
+    and the view-time jitter of an hour moves a morning look by a tenth of the half-range."""
+    doy = np.array([196.0])
+    full = climate.diurnal_shape(np.arange(0, 24, 0.1)[None], doy).mean()
+    terra = climate.diurnal_shape(np.array([[10.5, 22.5]]), doy).mean()
+    both = climate.diurnal_shape(np.array([[10.5, 22.5, 13.5, 1.5]]), doy).mean()
+    jitter = np.diff(climate.diurnal_shape(np.array([[9.5, 10.5]]), doy))[0, 0]
+    assert abs(full) < 0.01
+    assert terra > 0.03 and both > 0.03 and abs(both - terra) > 0.005
+    assert jitter > 0.1
+
+
+def test_clear_sky_composites_are_warm_biased_and_cloudy_days_are_cold():
+    w = climate.year_weather(5, 2010, 0.05, 6)
+    summer = (w.doy > 150) & (w.doy < 250)
+    cloudy = w.cloud > np.median(w.cloud[summer])
+    assert w.t_ref_degc[summer & cloudy].mean() < w.t_ref_degc[summer & ~cloudy].mean() - 0.5
+
+
+def test_sampled_lst_is_warmer_than_the_all_sky_truth_in_summer(world):
+    scene, sample, d = world
+    lst, starts, _ = _lst(d, 2010)
+    truth = sample.lst_degc[2010]  # (composite, sampled pixels): all-sky daily mean
+    jja = [i for i, s in enumerate(starts) if s[5:7] in ("06", "07", "08")]
+    obs = np.nanmean(lst[jja][:, np.isfinite(lst[jja]).all(axis=0)])
+    assert obs - truth[jja].mean() > 0.5
+
+
+def test_permafrost_has_a_lower_limit_that_depends_on_aspect(world):
+    scene, _, _ = world
+    big = RealisticScene(RealisticSpec(seed=42, size_px=512))
+    magt = big.magt_climate_degc
+    z = big.crop(big.dem_m).ravel()
+    aspect = big.crop(big.slope_aspect[1]).ravel()
+    steep = np.degrees(big.crop(big.slope_aspect[0]).ravel()) > 8
+
+    def limit(mask):
+        bins = np.arange(3400, 4500, 50)
+        frac = np.array([np.mean(magt[mask & (z >= b) & (z < b + 50)] < 0) for b in bins])
+        return bins[np.argmax(frac >= 0.5)]
+
+    north, south = limit(steep & (np.cos(aspect) > 0.5)), limit(steep & (np.cos(aspect) < -0.5))
+    assert 3500 <= north < south <= 3900
+    assert 3600 <= limit(np.ones_like(steep)) <= 3750
+    # and below it there is no active layer in the truth
+    with rasterio.open(world[2] / "truth" / "alt_2010.tif") as src:
+        alt = src.read(1)
+    assert 0.1 < np.isnan(alt).mean() < 0.9
+
+
+def test_alt_truth_is_not_a_stefan_law_of_one_coefficient(world):
+    """Within one land-cover class the ratio ALT / sqrt(DDT) varies a lot: the ground (moisture,
+    peat, conductivity) that sets it is in no input raster."""
+    _, _, d = world
+    with rasterio.open(d / "truth" / "alt_2010.tif") as a, rasterio.open(d / "truth" / "ddt_2010.tif") as t:
+        ratio = a.read(1) / np.sqrt(t.read(1))
+    with rasterio.open(d / "truth" / "landcover.tif") as src:
+        lc = src.read(1)
+    r = ratio[(lc == 1) & np.isfinite(ratio)]
+    assert r.std() / r.mean() > 0.15
+
+
+def test_landcover_handed_over_is_misclassified_on_10_to_20_percent(world):
+    _, sample, d = world
+    assert 0.10 <= sample.world["landcover_misclassified_fraction"] <= 0.20
+
+
+def test_the_mine_opens_in_2003_grows_to_2014_and_is_partly_restored():
+    scene = RealisticScene(RealisticSpec(seed=11, size_px=256))
+    m = scene.mine
+    inside = scene.crop(m.disturbed_year)
+    assert inside.min() == 0 and inside[inside > 0].min() == 2003 and inside.max() == 2014
+    assert m.disturbed(2002).sum() == 0 < m.disturbed(2003).sum() < m.disturbed(2014).sum()
+    restored = m.restored_year[m.restored_year > 0]
+    assert restored.min() >= 2015 and 0.2 < restored.size / m.disturbed(2014).sum() < 0.8
+    assert m.active(2020).sum() < m.disturbed(2020).sum()
+
+
+def test_mine_warms_and_deepens_the_active_layer(world):
+    _, sample, _ = world
+    assert sample.facts[2002]["mine_pixels"] == 0
+    assert sample.facts[2016]["mine_pixels"] > 0 and sample.facts[2016]["mine_effect_alt_m"] > 0.3
+
+
+def test_two_layer_stefan_thaws_less_under_peat_and_more_in_dry_soil():
+    i = np.array([1500.0])
+    base = ground.thaw_depth_m(i, np.array([0.0]), np.array([0.25]), np.array([1.3]))
+    peat = ground.thaw_depth_m(i, np.array([0.2]), np.array([0.25]), np.array([1.3]))
+    dry = ground.thaw_depth_m(i, np.array([0.0]), np.array([0.12]), np.array([1.3]))
+    # hand computation of the mineral-only case: sqrt(2 k I / (L theta))
+    assert base[0] == pytest.approx(np.sqrt(2 * 1.3 * 1500 * 86400 / (3.34e8 * 0.25)), rel=1e-6)
+    assert peat[0] < base[0] < dry[0]
+    # thaw through the organic layer alone follows its own Stefan law
+    small = ground.thaw_depth_m(np.array([5.0]), np.array([0.3]), np.array([0.25]), np.array([1.3]))
+    theta_o, k_o = ground.organic_properties(np.array([0.25]))
+    assert small[0] == pytest.approx(np.sqrt(2 * k_o[0] * 5 * 86400 / (3.34e8 * theta_o[0])), rel=1e-6)
+
+
+def test_insitu_table_is_what_a_field_team_records(world):
+    scene, _, d = world
+    rows = list(csv.DictReader((d / "inputs" / "insitu.csv").open()))
+    assert rows and "homogeneous" not in rows[0] and "obs_date" in rows[0]
+    kinds = {r["method"] for r in rows}
+    assert kinds == {"probe", "borehole"}
+    probes = [r for r in rows if r["method"] == "probe"]
+    dates = [dt.date.fromisoformat(r["obs_date"]) for r in probes]
+    assert min(d.timetuple().tm_yday for d in dates) >= 206 and max(d.timetuple().tm_yday for d in dates) <= 259
+    assert all(float(r["alt_m"]) <= sensors_probe_max() for r in probes)
+    # sites sit near the valley floor more than the terrain at large
+    fs = scene.field_sites
+    z = scene.crop(scene.dem_m)
+    assert np.median(z[fs.row, fs.col]) < np.median(z)
+
+
+def sensors_probe_max() -> float:
+    from gee_alt.demo.realistic.sites import PROBE_MAX_M
+
+    return PROBE_MAX_M
+
+
+def test_landsat_eras_show_in_the_inputs(world):
+    _, _, d = world
+    with rasterio.open(d / "inputs" / "landsat_ndvi" / "ndvi_2016.tif") as src:
+        assert "OLI" in src.tags()["sensor"]
+    assert sensors.landsat_era(2012) == "ETM+ SLC-off only"
+    stripes = sensors.landsat_ndvi(np.full((200, 200), 0.5, "float32"), 2012, 1)
+    assert np.isnan(stripes).mean() > 0.15
+
+
+def test_world_is_deterministic_and_independent_of_workers(tmp_path):
+    spec = RealisticSpec(seed=8, years=(2004, 2005), size_px=128)
+    a = write_realistic_inputs(RealisticScene(spec), tmp_path / "a", tmp_path / "ta", [2004, 2005], workers=1)
+    b = write_realistic_inputs(RealisticScene(spec), tmp_path / "b", tmp_path / "tb", [2004, 2005], workers=2)
+    for rel in ("modis_lst/lst_2005.tif", "landsat_ndvi/ndvi_2004.tif", "insitu.csv", "dem.tif"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert (tmp_path / "ta" / "alt_2005.tif").read_bytes() == (tmp_path / "tb" / "alt_2005.tif").read_bytes()
+    assert np.array_equal(a.lst_degc[2005], b.lst_degc[2005])
+
+
+def test_land_fields_stay_physical():
+    scene = RealisticScene(RealisticSpec(seed=2, size_px=128))
+    g = scene.ground
+    assert 0.06 <= g.theta.min() and g.theta.max() <= 0.52
+    assert g.organic_m.min() >= 0 and g.organic_m[g.landcover == 4].max() == 0
+    assert set(np.unique(g.landcover)) <= set(land.LANDCOVER_CLASSES)
+
+
+DEMO_YEARS = "2001,2002,2010,2016,2018"
+
+
+def _demo(out: Path, *extra) -> dict:
+    from tests.helpers.cli import cli
+
+    code, _, err = cli(
+        "demo", "--out", out, "--size", "192", "--seed", "1", "--years", DEMO_YEARS, "--trees", "10", "--quiet", *extra
+    )
+    assert code == 0, err
+    return json.loads((out / "validation.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo_realistic") / "run"
+    return out, _demo(out)
+
+
+def test_demo_defaults_to_the_realistic_world_and_scores_every_breakdown(demo_run):
+    out, v = demo_run
+    assert v["scene"]["world"] == "realistic" and v["synthetic"] is True
+    t = v["truth"]
+    assert set(t["lst_degc"]["by_era"]) == {"terra_only", "terra_aqua"}
+    assert set(t["lst_degc"]["by_season"]) == {"DJF", "MAM", "JJA", "SON"}
+    assert len(t["lst_degc"]["per_composite"]) == 46
+    assert set(t["ddt_degc_days"]["by_era"]) == {"terra_only", "terra_aqua"}
+    assert "alpine meadow" in t["alt_m"]["by_landcover"] and len(t["alt_m"]["by_elevation_band"]) == 4
+    assert t["alt_m"]["mine"]["n"] > 0 and t["alt_m"]["undisturbed"]["n"] > 0
+    cov = t["alt_sd_coverage"]
+    assert 0 <= cov["within_1sd"] <= cov["within_1.96sd"] <= 1 and cov["n"] > 0
+    pf = t["permafrost"]
+    assert len(pf["truth_fraction"]) == 5 and all(0 < f < 1 for f in pf["truth_fraction"])
+    assert pf["truth_fraction"][-1] < pf["truth_fraction"][0]  # the climate warms: permafrost shrinks
+    assert "significant_fraction" in t["alt_trend"] and t["alt_trend"]["truth_area_mean_cm_per_yr"] > 0
+    m = t["mine_effect"]
+    assert m["truth_m"] > 0.3 and m["impact_pixels"] > 0 and m["control_pixels"] > 0
+    table = v["truth_table"]
+    for row in (
+        "LST 30 m, RMSE, terra only",
+        "DDT, RMSE, terra+aqua",
+        "ALT, RMSE, mine",
+        "ALT sd, coverage",
+        "Mine effect on ALT",
+        "Permafrost extent 2018",
+    ):
+        assert row in table, row
+    # the report shows the truth table
+    assert "Mine effect on ALT" in (out / "report" / "report.md").read_text()
+    with rasterio.open(out / "inputs" / "dem.tif") as src:
+        assert src.tags()["world"] == "realistic"
+
+
+def test_no_trend_world_measures_the_false_positive_rate(tmp_path):
+    v = _demo(tmp_path / "flat", "--trend", "0")
+    tr = v["truth"]["alt_trend"]
+    assert tr["world_warming_degc_per_yr"] == 0
+    assert 0 <= tr["false_positive_rate"] <= 1 and "significant_fraction" not in tr
+    assert "ALT trend, false-positive rate (no trend in the world)" in v["truth_table"]
+
+
+def test_trend_option_needs_the_realistic_world(tmp_path):
+    from tests.helpers.cli import assert_user_error, cli
+
+    assert_user_error(cli("demo", "--out", tmp_path / "x", "--world", "ideal", "--trend", "0"), "--trend")
+    assert_user_error(cli("demo", "--out", tmp_path / "y", "--world", "nowhere"), "--world")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
