@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     - :class:`GeeAltError`: one ``error: ...`` line on stderr, exit 2;
     - anything else is a bug and keeps its traceback.
 
-    typer >= 0.27 vendors its own click, so click's exception classes are not the ones raised:
-    they are caught through typer's public names (``typer.TyperException`` is the base of its
-    usage errors; ``typer.Exit``, ``typer.Abort``). The range is pinned in pyproject.toml.
+    typer >= 0.26 vendors its own click, so click's exception classes are not the ones raised:
+    they are caught through typer's public names (``typer.TyperException``, public since typer
+    0.27.2, is the base of its usage errors; ``typer.Exit``, ``typer.Abort``). The typer range is
+    pinned in pyproject.toml.
     """
     _quiet_library_warnings()
     command = typer.main.get_command(app)
