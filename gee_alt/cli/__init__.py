@@ -42,24 +42,42 @@ def _quiet_library_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; a :class:`GeeAltError` becomes one line on stderr and exit 2."""
-    import click
+    """Entry point: run the app and turn every way it can end into an exit code.
 
+    - usage errors (unknown option or command, missing argument, bad value): typer's usual
+      usage line and one ``Error: ...`` line on stderr, exit 2;
+    - :class:`GeeAltError`: one ``error: ...`` line on stderr, exit 2;
+    - anything else is a bug and keeps its traceback.
+
+    typer >= 0.26 vendors its own click, so click's exception classes are not the ones raised:
+    they are caught through typer's public names (``typer.TyperException``, public since typer
+    0.27.2, is the base of its usage errors; ``typer.Exit``, ``typer.Abort``). The typer range is
+    pinned in pyproject.toml.
+    """
     _quiet_library_warnings()
+    command = typer.main.get_command(app)
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False: errors come back here instead of typer printing them (as a
+        # rich panel) and exiting; an explicit exit (--help, Ctrl-C) comes back as its code.
+        code = command.main(args=argv, prog_name="gee-alt", standalone_mode=False)
     except GeeAltError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)  # click's usage errors: usage line, then "Error: ..."
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    sys.exit(0)
+    # a command returns None; an exit requested with a code (ctx.exit, typer.Exit, Ctrl-C -> 130)
+    # is returned as that code in non-standalone mode
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
