@@ -110,10 +110,20 @@ class _AoiTable(_Table):
 
 
 class _GridTable(_Table):
-    """``[grid]``: pixel size ``scale_m`` (m) and ``crs`` (projected; ``""`` = UTM zone of the AOI centre)."""
+    """``[grid]``: pixel size ``scale_m`` (m), ``crs`` (projected; ``""`` = UTM zone of the AOI centre)
+    and ``origin_offset_m`` (m): pixel edges at this offset plus multiples of ``scale_m``
+    (15 = Landsat Collection 2's UTM pixel edges; 0 = multiples of ``scale_m``)."""
 
     scale_m: float
     crs: str
+    origin_offset_m: float = 0.0
+
+    @field_validator("origin_offset_m")
+    @classmethod
+    def _offset_finite(cls, o: float) -> float:
+        if not (math.isfinite(o) and o >= 0):
+            raise ValueError(f"grid.origin_offset_m must be >= 0 (m), got {o}")
+        return o
 
     @field_validator("scale_m")
     @classmethod
@@ -257,14 +267,15 @@ class EeSamplingConfig(_Table):
     """Earth Engine engine only: how coarse training pixels are drawn and 30 m pixels aggregated.
 
     - ``num_samples``: coarse training pixels drawn per forest (``Image.sample`` ``numPixels``);
-    - ``reduce_max_pixels``: most 30 m pixels per coarse pixel (``reduceResolution`` ``maxPixels``;
-      30 m -> 1 km needs ~1100);
+    - ``reduce_max_pixels``: a floor for ``reduceResolution`` ``maxPixels`` (30 m pixels per coarse
+      pixel); 0 = measured from the MODIS cell footprint on the AOI and grid
+      (:mod:`gee_alt.engines.ee.footprint`; ≈ 2300 at 1 km over Datong), which is used whenever larger;
     - ``tile_scale``: ``tileScale`` (1..16) of sampling and region reductions; raise it when
       Earth Engine reports "User memory limit exceeded".
     """
 
     num_samples: int = Field(ge=10)
-    reduce_max_pixels: int = Field(ge=1)
+    reduce_max_pixels: int = Field(ge=0)
     tile_scale: int = Field(ge=1, le=16)
 
 
@@ -325,6 +336,7 @@ class StudyConfig:
     pull: PullConfig
     source: str = "<defaults>"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+    origin_offset_m: float = 0.0
 
     def year_list(self) -> list[int]:
         """All study years, ascending."""
@@ -332,7 +344,7 @@ class StudyConfig:
 
     def grid(self) -> Grid:
         """The output :class:`~gee_alt.grid.Grid` (``scale_m`` pixels covering ``bbox``)."""
-        return grid_from_bbox(self.bbox, self.scale_m, self.crs)
+        return grid_from_bbox(self.bbox, self.scale_m, self.crs, self.origin_offset_m)
 
     def aoi_geojson(self) -> dict:
         """The AOI as a GeoJSON geometry (degrees): the polygon, or the bbox as a Polygon."""
@@ -532,4 +544,5 @@ def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict
         pull=tables.pull,
         source=source,
         raw=json.loads(json.dumps(d)),
+        origin_offset_m=tables.grid.origin_offset_m,
     )

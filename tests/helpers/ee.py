@@ -232,3 +232,85 @@ def constants_in(obj) -> list:
 
     walk(json.loads(ee.serializer.toJSON(obj)))
     return out
+
+
+COLLECTION_REDUCTIONS = {
+    "ImageCollection.mean",
+    "ImageCollection.median",
+    "ImageCollection.max",
+    "ImageCollection.min",
+    "ImageCollection.sum",
+    "ImageCollection.count",
+    "ImageCollection.mode",
+    "ImageCollection.product",
+    "ImageCollection.mosaic",
+    "ImageCollection.qualityMosaic",
+    "ImageCollection.reduce",
+}
+
+
+def unguarded_reductions(obj) -> list[str]:
+    """Image-collection reductions in ``obj``'s graph whose input could be empty.
+
+    Guarded inputs: ``ImageCollection.fromImages`` of a literal, non-empty list; a ``merge``
+    whose second collection is guarded (the masked guard image of
+    :func:`gee_alt.engines.ee.composite.guarded`); an unfiltered catalog collection
+    (``ImageCollection.load`` through ``map``/``select`` only, e.g. the GLO-30 mosaic).
+    Returns a description of each unguarded one (empty list: all guarded).
+    """
+    import json
+
+    import ee
+
+    values = json.loads(ee.serializer.toJSON(obj))["values"]
+
+    def deref(node):
+        while isinstance(node, dict) and "valueReference" in node:
+            node = values[node["valueReference"]]
+        return node
+
+    def call(node):
+        f = deref(node).get("functionInvocationValue") if isinstance(deref(node), dict) else None
+        return (f["functionName"], f.get("arguments", {})) if f else (None, {})
+
+    def guarded(node) -> bool:
+        name, args = call(node)
+        if name == "ImageCollection.fromImages":
+            images = deref(args.get("images"))
+            return isinstance(images, dict) and bool(images.get("arrayValue", {}).get("values"))
+        if name == "ImageCollection.merge":
+            return guarded(args["collection2"])
+        if name == "ImageCollection.load":
+            return True
+        if name == "Collection.map":
+            return unfiltered_catalog(args["collection"])
+        return False
+
+    def unfiltered_catalog(node) -> bool:
+        name, args = call(node)
+        if name == "ImageCollection.load":
+            return True
+        return name == "Collection.map" and unfiltered_catalog(args["collection"])
+
+    bad = []
+    seen = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("functionInvocationValue")
+            # the client names ImageCollection.mean() & co. "reduce.mean", "reduce.median", ...
+            reduction = f and (f["functionName"] in COLLECTION_REDUCTIONS or f["functionName"].startswith("reduce."))
+            if reduction:
+                key = json.dumps(f, sort_keys=True)[:2000]
+                if key not in seen:
+                    seen.add(key)
+                    if not guarded(f["arguments"]["collection"]):
+                        bad.append(f"{f['functionName']} over {call(f['arguments']['collection'])[0]}")
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(values)
+    return bad

@@ -115,6 +115,12 @@ def test_retry_policy_backoff_and_classification():
     assert pull.classify_error(ee.EEException("Computation timed out.")) == "fatal"
     assert pull.classify_error(ee.EEException("Image.load: Asset not found")) == "fatal"
     assert pull.classify_error(ee.EEException("Quota exceeded (429)")) == "transient"
+    # status codes match as words only: sizes and counts that contain "500"/"503" are not transient
+    assert pull.classify_error(ee.EEException("HTTP 503 Service Unavailable")) == "transient"
+    assert pull.classify_error(ee.EEException("Request payload size exceeds the limit: 50331648 bytes")) == "fatal"
+    assert pull.classify_error(ee.EEException("Collection query aborted after accumulating over 5000 elements")) == (
+        "fatal"
+    )
     always = pull.RetryingCall(
         lambda: (_ for _ in ()).throw(ee.EEException("503")),
         "x",

@@ -108,7 +108,7 @@ def build_plan(
                 write_text_atomic(Path(emit_graphs) / f"graph_{year}.json", graph)
                 write_text_atomic(
                     Path(emit_graphs) / f"validation_{year}.json",
-                    ee.serializer.toJSON(validate.validation_stats(cfg, year, grid)),
+                    ee.serializer.toJSON(validate.validation_sums(cfg, year, grid)),
                 )
             years[str(year)] = {
                 **year_inputs(cfg, year),

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,16 +48,12 @@ FIELD_LAYERS = ("elevation_m", "ndvi_mean")  # static site-screen fields, pulled
 FIELDS_KEY = "site_fields"
 EE_METHOD = "RF sharpening (Earth Engine engine, smileRandomForest)"
 
+TRANSIENT_STATUS = re.compile(r"(?<![\w.])(429|500|502|503|504)(?![\w.])")  # HTTP codes as words only
 TRANSIENT_MARKERS = (
     "too many concurrent aggregations",
-    "429",
     "too many requests",
     "quota exceeded",
     "rate limit",
-    "500",
-    "502",
-    "503",
-    "504",
     "internal error",
     "service unavailable",
     "backend error",
@@ -127,6 +124,8 @@ def classify_error(exc: BaseException) -> str:
     if any(k in msg for k in FATAL_GUIDANCE):
         return "fatal"
     if isinstance(exc, (ConnectionError, TimeoutError)) or any(k in msg for k in TRANSIENT_MARKERS):
+        return "transient"
+    if TRANSIENT_STATUS.search(msg):  # "HTTP 503", "(429)"; not "50331648 bytes" or "5000 elements"
         return "transient"
     return "fatal"
 
