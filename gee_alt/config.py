@@ -295,6 +295,40 @@ class PullConfig(_Table):
         return n
 
 
+class EeRunConfig(_Table):
+    """Earth Engine engine: where the sharpening runs and how each year is computed.
+
+    - ``sharpen``: ``server`` (random forests on Earth Engine) or ``local`` (Earth Engine
+      composites only, pulled into the local input layout and sharpened by the local engine);
+    - ``path``: ``auto``, ``interactive`` (``computePixels`` through xee) or ``batch``
+      (``Export.image.toAsset`` tasks, then a pull of the finished asset); ``auto`` takes
+      ``batch`` when a year's 30 m pixels x forests evaluated at 30 m exceed
+      ``interactive_max_forest_px``;
+    - ``asset_root``: folder for the exported yearly assets (``""`` =
+      ``projects/<project>/assets/gee-alt``); ``poll_interval_s``: seconds between task polls.
+    """
+
+    sharpen: str = "server"
+    path: str = "auto"
+    asset_root: str = ""
+    interactive_max_forest_px: int = Field(default=20_000_000, ge=0)
+    poll_interval_s: float = Field(default=30.0, ge=0.0)
+
+    @field_validator("sharpen")
+    @classmethod
+    def _sharpen(cls, v: str) -> str:
+        if v not in ("server", "local"):
+            raise ValueError(f"ee_run.sharpen must be 'server' or 'local', got {v!r}")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if v not in ("auto", "interactive", "batch"):
+            raise ValueError(f"ee_run.path must be 'auto', 'interactive' or 'batch', got {v!r}")
+        return v
+
+
 class _ConfigFile(BaseModel):
     """The merged TOML: one field per table."""
 
@@ -309,6 +343,7 @@ class _ConfigFile(BaseModel):
     rf: RandomForestSettings
     ee_sampling: EeSamplingConfig
     pull: PullConfig
+    ee_run: EeRunConfig = EeRunConfig()
 
 
 @dataclass(frozen=True)
@@ -337,6 +372,7 @@ class StudyConfig:
     source: str = "<defaults>"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
     origin_offset_m: float = 0.0
+    ee_run: EeRunConfig = field(default_factory=EeRunConfig)
 
     def year_list(self) -> list[int]:
         """All study years, ascending."""
@@ -545,4 +581,5 @@ def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict
         source=source,
         raw=json.loads(json.dumps(d)),
         origin_offset_m=tables.grid.origin_offset_m,
+        ee_run=tables.ee_run,
     )
