@@ -314,3 +314,60 @@ def unguarded_reductions(obj) -> list[str]:
 
     walk(values)
     return bad
+
+
+class BatchStub:
+    """Answers the batch-task calls of earthengine-api (``exportImage``, ``getOperation``,
+    ``getAsset``) like Earth Engine's task queue would, with scripted states: each task goes
+    PENDING -> RUNNING -> SUCCEEDED over ``polls_to_finish`` polls, or FAILED for a year in
+    ``fail_years`` (with ``error``). A finished export makes its asset exist. Counts exports per
+    year. Pixel pulls of the assets are answered by a :class:`StubServer`. Test data only."""
+
+    def __init__(self, fail_years=(), error="Computation timed out.", polls_to_finish=2, existing_assets=()):
+        self.fail_years = set(fail_years)
+        self.error = error
+        self.polls_to_finish = polls_to_finish
+        self.assets: set[str] = set(existing_assets)
+        self.ops: dict[str, dict] = {}
+        self.exports: dict[int, int] = {}
+        self.polls = 0
+
+    def export_image(self, request_id, params):
+        year = years_in_expression(params["expression"]).pop()
+        name = params["assetExportOptions"]["earthEngineDestination"]["name"]
+        asset = name.split("assets/", 1)[1] if name.startswith("projects/earthengine-legacy/") else name
+        op = f"projects/p/operations/{request_id}"
+        self.ops[op] = {"year": year, "asset": asset, "polls": 0}
+        self.exports[year] = self.exports.get(year, 0) + 1
+        return {"name": op, "metadata": {"state": "PENDING", "description": params.get("description", "")}}
+
+    def get_operation(self, name):
+        op = self.ops[name]
+        op["polls"] += 1
+        self.polls += 1
+        meta = {"state": "RUNNING", "description": f"gee-alt {op['year']}"}
+        out = {"name": name, "metadata": meta}
+        if op["polls"] >= self.polls_to_finish:
+            out["done"] = True
+            if op["year"] in self.fail_years:
+                meta["state"] = "FAILED"
+                out["error"] = {"code": 3, "message": self.error}
+            else:
+                meta["state"] = "SUCCEEDED"
+                self.assets.add(op["asset"])
+        return out
+
+    def get_asset(self, asset_id):
+        import ee
+
+        if asset_id not in self.assets:
+            raise ee.EEException(f"Asset '{asset_id}' not found.")
+        return {"id": asset_id, "type": "IMAGE"}
+
+    def install(self, monkeypatch):
+        import ee
+
+        monkeypatch.setattr(ee.data, "exportImage", self.export_image)
+        monkeypatch.setattr(ee.data, "getOperation", self.get_operation)
+        monkeypatch.setattr(ee.data, "getAsset", self.get_asset)
+        return self

@@ -413,6 +413,7 @@ def run_years(
         )
         for t in submitted:
             if t.state != "COMPLETED":
+                progress_record.note_task(t.year, None)  # a failed task is resubmitted by the next attempt
                 failed(t.year, f"batch task {t.state}: {t.error}")
                 continue
             try:
