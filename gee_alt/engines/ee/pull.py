@@ -215,9 +215,9 @@ def retrying_ee_calls(max_retries: int, initial_delay_s: float, sleep=time.sleep
 # ----------------------------------------------------------------------------- pulling one year
 
 
-def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS):
+def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS, properties: dict | None = None):
     """The image's bands as a collection of one-band (``value``) images, in ``layers`` order
-    (``year`` 0 for the static site-screen fields)."""
+    (``year`` 0 for the static site-screen fields); ``properties`` are set on each."""
     import ee
 
     return ee.ImageCollection.fromImages(
@@ -225,7 +225,7 @@ def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS):
             image.select(name)
             .rename("value")
             .toFloat()
-            .set({"gee_alt_year": year, "gee_alt_layer": name, "gee_alt_layer_index": i})
+            .set({"gee_alt_year": year, "gee_alt_layer": name, "gee_alt_layer_index": i, **(properties or {})})
             for i, name in enumerate(layers)
         ]
     )
@@ -239,6 +239,7 @@ def pull_image(
     year: int = 0,
     max_workers: int = 8,
     request_byte_limit: int = REQUEST_BYTE_LIMIT,
+    properties: dict | None = None,
 ) -> np.ndarray:
     """Pull ``layers`` of an image on ``grid``: float32 ``(layer, y, x)``, NaN = masked.
 
@@ -248,7 +249,7 @@ def pull_image(
 
     chunks = io_chunks_for(grid, len(layers), request_byte_limit)
     ds = xr.open_dataset(
-        layer_collection(image, year, layers),
+        layer_collection(image, year, layers, properties),
         engine="ee",
         crs=grid["crs"],
         crs_transform=tuple(grid["crs_transform"]),
