@@ -24,8 +24,8 @@ import numpy as np
 from gee_alt import downstream, runs
 from gee_alt.cube import grid_of, validate_ddt_cube
 from gee_alt.engines import Engine, EngineOutput, ProgressFactory, no_progress
-from gee_alt.io import write_json_atomic
 from gee_alt.errors import GeeAltError, IncompleteRunError
+from gee_alt.io import write_json_atomic
 
 
 @dataclass

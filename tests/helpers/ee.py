@@ -371,3 +371,48 @@ class BatchStub:
         monkeypatch.setattr(ee.data, "getOperation", self.get_operation)
         monkeypatch.setattr(ee.data, "getAsset", self.get_asset)
         return self
+
+
+class InputsStub(StubServer):
+    """Serves the composites of ``--sharpen local`` (DEM, Landsat NDVI, MODIS NDVI, LST windows)
+    from a local input layout's own rasters, each on its own grid: what Earth Engine would
+    answer if its composites were exactly these files. ``served[kind] = (grid, arrays(year))``
+    with ``kind`` the ``gee_alt_input`` code; the requested grid (CRS code and transform) must
+    be that grid. Test data only."""
+
+    def __init__(self, served: dict):
+        first = next(iter(served.values()))[0]
+        super().__init__(first)
+        self.served = served
+        self.requests: dict[tuple[int, int], int] = {}
+
+    def compute_pixels(self, params):
+        from gee_alt.engines.ee.local_inputs import INPUT_KIND, request_grid
+
+        kinds = property_values_in_expression(params["expression"], INPUT_KIND)
+        years = years_in_expression(params["expression"])
+        assert len(kinds) == 1 and len(years) == 1, (kinds, years)
+        kind, year = kinds.pop(), years.pop()
+        grid, arrays = self.served[kind]
+        g = params["grid"]
+        assert g["crsCode"] == request_grid(grid)["crs"], (g["crsCode"], grid["crs"])
+        a, c, e, f = (
+            grid["crs_transform"][0],
+            grid["crs_transform"][2],
+            grid["crs_transform"][4],
+            grid["crs_transform"][5],
+        )
+        assert abs(g["affineTransform"]["scaleX"] - a) < 1e-9 and abs(g["affineTransform"]["scaleY"] - e) < 1e-9
+        col0 = round((g["affineTransform"]["translateX"] - c) / a)
+        row0 = round((g["affineTransform"]["translateY"] - f) / e)
+        wd, ht = g["dimensions"]["width"], g["dimensions"]["height"]
+        with self.lock:
+            self.requests[(kind, year)] = self.requests.get((kind, year), 0) + 1
+        data = np.asarray(arrays(year), "float32")[:, row0 : row0 + ht, col0 : col0 + wd]
+        assert data.shape[1:] == (ht, wd), (data.shape, ht, wd)
+        data = np.where(np.isnan(data), XEE_MASK_VALUE, data).astype("float32")
+        names = ["value"] + [f"value_{i}" for i in range(1, data.shape[0])]
+        out = np.zeros((ht, wd), dtype=[(n, "<f4") for n in names])
+        for i, name in enumerate(out.dtype.names):
+            out[name] = data[i]
+        return out

@@ -119,7 +119,9 @@ def pull_inputs(
     key = _hash(dem)
     if not record.is_done(DEM_KEY, key=key):
         data = fetch(dem, ["elevation_m"], "dem", 0, fine)
-        path = write_cog(runs.dem_path(inputs), data[0], fine, tags={**tags, "units": "m"}, band_descriptions=["elevation_m"])
+        path = write_cog(
+            runs.dem_path(inputs), data[0], fine, tags={**tags, "units": "m"}, band_descriptions=["elevation_m"]
+        )
         record.mark_done(DEM_KEY, [path], key=key)
     if progress:
         progress(DEM_KEY, "pulled")

@@ -145,7 +145,11 @@ def fetch_validation(
         except (GeeAltError, ee.EEException) as exc:
             per_year.append({"year": year, "error": (str(exc).strip().splitlines() or ["error"])[0][:200]})
             continue
-        sums = {k: float(sums[k]) for k in SUM_KEYS}
+        try:
+            sums = {k: float(sums[k]) for k in SUM_KEYS}
+        except (KeyError, TypeError, ValueError):
+            per_year.append({"year": year, "error": f"unexpected answer from Earth Engine: {str(sums)[:80]}"})
+            continue
         per_year.append({"year": year, **statistics(sums), **sums})
     return {
         "method": "Landsat C2 ST vs downscaled LST (same-day Terra day LST, bilinear, + the month's 30 m "
