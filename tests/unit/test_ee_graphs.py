@@ -470,6 +470,9 @@ def test_year_images_for_the_map_build_offline(ee_offline):
         assert "Image" in js
     assert "alt_m" in ee.serializer.toJSON(imgs["alt"]) and "Image.sqrt" in ee.serializer.toJSON(imgs["alt_sd"])
     assert set(year_images(cfg, 2015)) == {"lst", "ddt"}
+    # map layers are computed at the map's zoom scale, not forced onto the 30 m grid per tile
+    for img in imgs.values():
+        assert not [a for a in calls_named(img, "Image.reproject") if a.get("crsTransform")]
 
 
 def test_lst_residual_is_aggregated_radiance_like(ee_offline, cfg):

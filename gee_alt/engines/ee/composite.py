@@ -77,10 +77,11 @@ def masked_image(bands: list[str]) -> ee.Image:
 
 
 def guarded(collection: ee.ImageCollection | None, bands: list[str]) -> ee.ImageCollection:
-    """``collection`` (already filtered; ``None`` = nothing) plus one fully masked image with
-    ``bands``: a reduction over it always has these bands, masked where nothing was observed."""
+    """``collection`` (already filtered, holding exactly ``bands``; ``None`` = nothing) plus one
+    fully masked image with ``bands``: a reduction over it always has these bands, masked where
+    nothing was observed."""
     guard = ee.ImageCollection.fromImages([masked_image(bands)])
-    return guard if collection is None else ee.ImageCollection(collection).select(bands).merge(guard)
+    return guard if collection is None else ee.ImageCollection(collection).merge(guard)
 
 
 def landsat_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection) -> ee.Image:
@@ -88,6 +89,7 @@ def landsat_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry, fin
     (masked everywhere when no configured mission has a clear scene)."""
     start, end = season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
     scenes = col.landsat(cfg.collections.landsat, start, end, region, cfg.qa.landsat_mask_snow)
+    scenes = None if scenes is None else scenes.select("ndvi")
     return guarded(scenes, ["ndvi"]).median().rename("landsat_ndvi").setDefaultProjection(fine_proj)
 
 
@@ -99,7 +101,7 @@ def modis_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee
     """
     start, end = season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
     cid = cfg.collections.ndvi
-    ndvi = guarded(col.modis_ndvi(cid, start, end, region, cfg.qa.modis_ndvi_max_summary_qa), ["ndvi"])
+    ndvi = guarded(col.modis_ndvi(cid, start, end, region, cfg.qa.modis_ndvi_max_summary_qa).select("ndvi"), ["ndvi"])
     comp = ndvi.median() if cid == col.MOD13Q1 else ndvi.max()
     return comp.rename("modis_ndvi").setDefaultProjection(col.modis_projection(cid, col.modis_ndvi_band(cid)))
 
@@ -119,12 +121,14 @@ def lst_projection() -> ee.Projection:
     return col.modis_projection(col.MOD11A1, "LST_Day_1km")
 
 
-def lst_window_degc(daily: ee.ImageCollection, window: Window, proj: ee.Projection) -> ee.Image:
+def lst_window_degc(
+    day_col: ee.ImageCollection, night_col: ee.ImageCollection, window: Window, proj: ee.Projection
+) -> ee.Image:
     """Window daily-mean LST (band ``lst_degc``, °C) = (mean day + mean night) / 2, on ``proj``;
-    masked where the window has no valid day or no valid night look."""
-    w = daily.filterDate(window.start, window.end)
-    day = guarded(w, ["lst_day_degc"]).mean()
-    night = guarded(w, ["lst_night_degc"]).mean()
+    masked where the window has no valid day or no valid night look. ``day_col``/``night_col``:
+    the season's daily ``lst_day_degc`` / ``lst_night_degc`` (one band each)."""
+    day = guarded(day_col.filterDate(window.start, window.end), ["lst_day_degc"]).mean()
+    night = guarded(night_col.filterDate(window.start, window.end), ["lst_night_degc"]).mean()
     return day.add(night).divide(2).rename("lst_degc").setDefaultProjection(proj)
 
 
@@ -182,7 +186,8 @@ def lst_season(cfg: StudyConfig, year: int, region: ee.Geometry) -> LstSeason:
     proj = lst_projection()
     daily = lst_daily_collection(cfg, year, region)
     windows = lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
-    raw = [lst_window_degc(daily, w, proj) for w in windows]
+    day_col, night_col = daily.select("lst_day_degc"), daily.select("lst_night_degc")
+    raw = [lst_window_degc(day_col, night_col, w, proj) for w in windows]
     n_valid = (
         ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw])
         .sum()

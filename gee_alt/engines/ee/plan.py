@@ -128,7 +128,8 @@ def build_plan(
     years, skipped = {}, []
     with offline_ee():
         for year in cfg.year_list():
-            image = thaw.ddt_image(cfg, year, grid)
+            fields = thaw.year_fields(cfg, year, grid)
+            image = thaw.ddt_image(cfg, year, grid, fields=fields)
             graph = ee.serializer.toJSON(image)
             ghash = hashlib.sha256(graph.encode("utf-8")).hexdigest()
             done = bool(out_dir) and pulled_with(out_dir, year) == ghash
@@ -138,7 +139,7 @@ def build_plan(
                 write_text_atomic(Path(emit_graphs) / f"graph_{year}.json", graph)
                 write_text_atomic(
                     Path(emit_graphs) / f"validation_{year}.json",
-                    ee.serializer.toJSON(validate.validation_sums(cfg, year, grid)),
+                    ee.serializer.toJSON(validate.validation_sums(cfg, year, grid, fields=fields)),
                 )
             years[str(year)] = {
                 **year_inputs(cfg, year),

@@ -180,11 +180,15 @@ def forests_per_year(cfg: StudyConfig, year: int) -> dict[str, int]:
     return {"ndvi": 1, "lst_months": months, "at_30m": 1 + months, "holdout": 1 + months}
 
 
-def ddt_image(cfg: StudyConfig, year: int, grid: Grid | None = None) -> ee.Image:
+def ddt_image(
+    cfg: StudyConfig, year: int, grid: Grid | None = None, *, on_grid: bool = True, fields: YearFields | None = None
+) -> ee.Image:
     """The yearly 30 m DDT image: ``ddt_degc_days`` (°C·day), ``ddt_sd_degc_days`` (°C·day),
-    ``n_obs`` (windows with valid LST, count as float), on ``grid`` (default ``cfg.grid()``)."""
+    ``n_obs`` (windows with valid LST, count as float), on ``grid`` (default ``cfg.grid()``).
+    ``on_grid=False`` leaves out the final reprojection (map layers: computed at the map's scale);
+    ``fields``: the year's :func:`year_fields` when already built (same graph)."""
     grid = grid or cfg.grid()
-    f = year_fields(cfg, year, grid)
+    f = fields or year_fields(cfg, year, grid)
     season = f.season
     months = f.month_of_window()
     ddt_parts, sd_parts = [], []
@@ -196,7 +200,9 @@ def ddt_image(cfg: StudyConfig, year: int, grid: Grid | None = None) -> ee.Image
     n_obs = season.n_valid.rename("n_obs")
     enough = n_obs.gte(cfg.season.min_valid_fraction * len(season.windows))
     out = ee.Image.cat([ddt.updateMask(enough), sd.updateMask(enough), n_obs]).toFloat()
-    return out.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"])).set(
+    if on_grid:
+        out = out.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"]))
+    return out.set(
         {"gee_alt_year": year, "gee_alt_engine": "ee", "system:time_start": ee.Date.fromYMD(year, 1, 1).millis()}
     )
 
@@ -231,9 +237,9 @@ def year_images(
     grid = grid or cfg.grid()
     f = year_fields(cfg, year, grid)
     lst = ee.ImageCollection.fromImages(f.window_lst_30m()).mean().rename("lst_degc")
-    ddt_all = ddt_image(cfg, year, grid)
+    ddt_all = ddt_image(cfg, year, grid, on_grid=False, fields=f)
     ddt = ddt_all.select("ddt_degc_days")
-    out = {"lst": lst.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"])), "ddt": ddt}
+    out = {"lst": lst, "ddt": ddt}  # not reprojected: the map computes each tile at its own zoom scale
     if e is not None:
         out["alt"] = ddt.max(0).sqrt().multiply(e).rename("alt_m")
         ddt_sd = ddt_all.select("ddt_sd_degc_days")

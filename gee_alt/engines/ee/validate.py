@@ -40,13 +40,14 @@ def validation_seed(cfg: StudyConfig, year: int) -> int:
 
 
 def validation_sums(
-    cfg: StudyConfig, year: int, grid: Grid | None = None, points_per_scene: int = 200
+    cfg: StudyConfig, year: int, grid: Grid | None = None, points_per_scene: int = 200, fields=None
 ) -> ee.Dictionary:
     """Graph of ``{year, n, sum_d, sum_d2, sum_st, sum_st2}`` for one year (°C, °C², counts)."""
     grid = grid or cfg.grid()
-    f = thaw.year_fields(cfg, year, grid)
+    f = fields or thaw.year_fields(cfg, year, grid)
     start, end = composite.season_bounds(year, cfg.season.thaw_start, cfg.season.thaw_end)
     scenes = col.landsat(cfg.collections.landsat, start, end, f.region, cfg.qa.landsat_mask_snow)
+    scenes = None if scenes is None else scenes.select("st_degc")
     scenes = composite.guarded(scenes, ["st_degc"]).filter(ee.Filter.notNull(["system:time_start"]))
     terra = col.modis_lst(col.MOD11A1, start, end, f.region, cfg.qa.lst_max_error_k).select("lst_day_degc")
     match = ee.Filter.maxDifference(
