@@ -183,3 +183,58 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
     pulled = InputLayout(runs.inputs_dir(ee_run))
     assert pulled.years == list(YEARS) and same_grid(pulled.modis_lst(YEARS[0]).raster.grid, lst_grid)
     assert not (ee_run / runs.RESUME_DIR).exists()
+
+
+def test_a_failed_year_ends_the_run_incomplete_and_a_rerun_fills_it(ee_offline, monkeypatch, tmp_path, local_run):
+    """``run --engine ee`` with one year failing on the server: exit 3, one line naming the year
+    and Earth Engine's reason, products for the other years, no manifest; the same command again
+    pulls only that year and completes."""
+    from gee_alt.engines.ee import session
+    from helpers.ee import years_in_expression
+
+    local, inputs = local_run
+    grid = read_raster(runs.dem_path(local)).grid
+    left, b, r, t = bounds(grid)
+    w, s, e, n = transform_bounds(grid["crs"], "EPSG:4326", left + 9, b + 9, r - 9, t - 9, densify_pts=21)
+    (tmp_path / "s.toml").write_text(
+        f"[study]\nyears = [{YEARS[0]}, {YEARS[-1]}]\n[aoi]\nbbox = [{w}, {s}, {e}, {n}]\n"
+        f'[grid]\ncrs = "{grid["crs"]}"\norigin_offset_m = 0.0\n[pull]\ninitial_delay_s = 0.0\n'
+    )
+    broken = {YEARS[1]}
+
+    class Stub(StubServer):
+        def compute_pixels(self, params):
+            import ee
+
+            if years_in_expression(params["expression"]) & broken:
+                raise ee.EEException("Image.add: If one image has no bands, the other must also have no bands.")
+            return super().compute_pixels(params)
+
+    def served(year, g):
+        if year == 0:
+            return np.stack(
+                [read_raster(runs.dem_path(local)).data[0], read_raster(runs.ndvi_mean_path(local)).data[0]]
+            )
+        return read_raster(runs.ddt_path(local, year), bands=3).data
+
+    monkeypatch.setattr(session, "initialize", lambda *a, **k: None)
+    stub = Stub(grid, arrays=served).install(monkeypatch)
+    args = ["run", "--engine", "ee", "--config", tmp_path / "s.toml", "--project", "p"]
+    args += ["--insitu", runs.insitu_csv_path(inputs), "--out", tmp_path / "ee", "--quiet"]
+    code, out, err = cli(*args)
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert code == 3 and len(lines) == 1, err
+    assert f"1 of {len(YEARS)} year(s) missing ({YEARS[1]}" in lines[0] and "no bands" in lines[0]
+    run = tmp_path / "ee"
+    assert runs.years_of(run, "alt") == [YEARS[0], YEARS[2]] and not (run / runs.MANIFEST).exists()
+    val = json.loads((run / runs.VALIDATION).read_text())
+    assert list(val["missing_years"]) == [str(YEARS[1])]
+    calls = dict(stub.pixel_calls)
+    broken.clear()
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert stub.pixel_calls[YEARS[0]] == calls[YEARS[0]] and stub.pixel_calls[YEARS[2]] == calls[YEARS[2]]
+    assert runs.years_of(run, "alt") == list(YEARS) and (run / runs.MANIFEST).exists()
+    np.testing.assert_array_equal(
+        read_raster(runs.alt_path(run, YEARS[1])).data, read_raster(runs.alt_path(local, YEARS[1])).data
+    )
