@@ -110,10 +110,20 @@ class _AoiTable(_Table):
 
 
 class _GridTable(_Table):
-    """``[grid]``: pixel size ``scale_m`` (m) and ``crs`` (projected; ``""`` = UTM zone of the AOI centre)."""
+    """``[grid]``: pixel size ``scale_m`` (m), ``crs`` (projected; ``""`` = UTM zone of the AOI centre)
+    and ``origin_offset_m`` (m): pixel edges at this offset plus multiples of ``scale_m``
+    (15 = Landsat Collection 2's UTM pixel edges; 0 = multiples of ``scale_m``)."""
 
     scale_m: float
     crs: str
+    origin_offset_m: float = 0.0
+
+    @field_validator("origin_offset_m")
+    @classmethod
+    def _offset_finite(cls, o: float) -> float:
+        if not (math.isfinite(o) and o >= 0):
+            raise ValueError(f"grid.origin_offset_m must be >= 0 (m), got {o}")
+        return o
 
     @field_validator("scale_m")
     @classmethod
@@ -257,14 +267,15 @@ class EeSamplingConfig(_Table):
     """Earth Engine engine only: how coarse training pixels are drawn and 30 m pixels aggregated.
 
     - ``num_samples``: coarse training pixels drawn per forest (``Image.sample`` ``numPixels``);
-    - ``reduce_max_pixels``: most 30 m pixels per coarse pixel (``reduceResolution`` ``maxPixels``;
-      30 m -> 1 km needs ~1100);
+    - ``reduce_max_pixels``: a floor for ``reduceResolution`` ``maxPixels`` (30 m pixels per coarse
+      pixel); 0 = measured from the MODIS cell footprint on the AOI and grid
+      (:mod:`gee_alt.engines.ee.footprint`; ≈ 2300 at 1 km over Datong), which is used whenever larger;
     - ``tile_scale``: ``tileScale`` (1..16) of sampling and region reductions; raise it when
       Earth Engine reports "User memory limit exceeded".
     """
 
     num_samples: int = Field(ge=10)
-    reduce_max_pixels: int = Field(ge=1)
+    reduce_max_pixels: int = Field(ge=0)
     tile_scale: int = Field(ge=1, le=16)
 
 
@@ -284,6 +295,40 @@ class PullConfig(_Table):
         return n
 
 
+class EeRunConfig(_Table):
+    """Earth Engine engine: where the sharpening runs and how each year is computed.
+
+    - ``sharpen``: ``server`` (random forests on Earth Engine) or ``local`` (Earth Engine
+      composites only, pulled into the local input layout and sharpened by the local engine);
+    - ``path``: ``auto``, ``interactive`` (``computePixels`` through xee) or ``batch``
+      (``Export.image.toAsset`` tasks, then a pull of the finished asset); ``auto`` takes
+      ``batch`` when a year's 30 m pixels x forests evaluated at 30 m exceed
+      ``interactive_max_forest_px``;
+    - ``asset_root``: folder for the exported yearly assets (``""`` =
+      ``projects/<project>/assets/gee-alt``); ``poll_interval_s``: seconds between task polls.
+    """
+
+    sharpen: str = "server"
+    path: str = "auto"
+    asset_root: str = ""
+    interactive_max_forest_px: int = Field(default=20_000_000, ge=0)
+    poll_interval_s: float = Field(default=30.0, ge=0.0)
+
+    @field_validator("sharpen")
+    @classmethod
+    def _sharpen(cls, v: str) -> str:
+        if v not in ("server", "local"):
+            raise ValueError(f"ee_run.sharpen must be 'server' or 'local', got {v!r}")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if v not in ("auto", "interactive", "batch"):
+            raise ValueError(f"ee_run.path must be 'auto', 'interactive' or 'batch', got {v!r}")
+        return v
+
+
 class _ConfigFile(BaseModel):
     """The merged TOML: one field per table."""
 
@@ -298,6 +343,7 @@ class _ConfigFile(BaseModel):
     rf: RandomForestSettings
     ee_sampling: EeSamplingConfig
     pull: PullConfig
+    ee_run: EeRunConfig = EeRunConfig()
 
 
 @dataclass(frozen=True)
@@ -325,6 +371,8 @@ class StudyConfig:
     pull: PullConfig
     source: str = "<defaults>"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+    origin_offset_m: float = 0.0
+    ee_run: EeRunConfig = field(default_factory=EeRunConfig)
 
     def year_list(self) -> list[int]:
         """All study years, ascending."""
@@ -332,7 +380,7 @@ class StudyConfig:
 
     def grid(self) -> Grid:
         """The output :class:`~gee_alt.grid.Grid` (``scale_m`` pixels covering ``bbox``)."""
-        return grid_from_bbox(self.bbox, self.scale_m, self.crs)
+        return grid_from_bbox(self.bbox, self.scale_m, self.crs, self.origin_offset_m)
 
     def aoi_geojson(self) -> dict:
         """The AOI as a GeoJSON geometry (degrees): the polygon, or the bbox as a Polygon."""
@@ -532,4 +580,6 @@ def config_from_dict(d: dict, base_dir: Path | None = None, source: str = "<dict
         pull=tables.pull,
         source=source,
         raw=json.loads(json.dumps(d)),
+        origin_offset_m=tables.grid.origin_offset_m,
+        ee_run=tables.ee_run,
     )

@@ -16,3 +16,13 @@ class GeeAltError(Exception):
 
 class GeeAltWarning(UserWarning):
     """Something the user should know that does not stop the command (printed as one line)."""
+
+
+class IncompleteRunError(GeeAltError):
+    """A run that finished its products without some years (exit code 3).
+
+    The run directory keeps its resume record and has no manifest: rerunning the same command
+    retries only the missing years. The message names them and Earth Engine's reasons.
+    """
+
+    exit_code = 3

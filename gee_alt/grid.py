@@ -16,6 +16,8 @@ from affine import Affine
 from gee_alt.errors import GeeAltError
 
 TransformType = tuple[float, float, float, float, float, float]
+#: Landsat Collection 2 UTM pixel edges sit at 15 (mod 30) m (grid.origin_offset_m of the default config).
+LANDSAT_ORIGIN_OFFSET_M = 15.0
 
 
 class Grid(TypedDict):
@@ -51,12 +53,14 @@ def utm_epsg(lon: float, lat: float) -> str:
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
 
 
-def grid_from_bbox(bbox_lonlat, scale_m: float = 30.0, crs: str | None = None) -> Grid:
+def grid_from_bbox(bbox_lonlat, scale_m: float = 30.0, crs: str | None = None, origin_offset_m: float = 0.0) -> Grid:
     """The grid of ``scale_m`` pixels covering a lon/lat bbox ``(west, south, east, north)`` in degrees.
 
     Uses ``xee.helpers.fit_geometry`` (pure, offline); the CRS defaults to the UTM zone of the
-    bbox centre. Pixel edges are snapped to multiples of ``scale_m`` so grids of the same scale
-    nest.
+    bbox centre. Pixel edges are snapped to ``origin_offset_m`` plus multiples of ``scale_m``
+    (CRS units), so grids of the same scale and offset nest. Landsat Collection 2 scenes put
+    their UTM pixel edges at 15 (mod 30) m: :data:`LANDSAT_ORIGIN_OFFSET_M` aligns a 30 m grid
+    with them (no half-pixel shift under nearest-neighbour sampling).
     """
     from shapely.geometry import box
     from xee import helpers as xee_helpers
@@ -70,7 +74,20 @@ def grid_from_bbox(bbox_lonlat, scale_m: float = 30.0, crs: str | None = None) -
     params = xee_helpers.fit_geometry(
         box(w, s, e, n), geometry_crs="EPSG:4326", grid_crs=crs, grid_scale=(scale_m, -scale_m)
     )
-    return make_grid(params["crs"], params["crs_transform"], params["shape_2d"])
+    o = float(origin_offset_m) % scale_m
+    if o == 0:
+        return make_grid(params["crs"], params["crs_transform"], params["shape_2d"])
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    xs, ys = tr.transform([w, e, e, w], [s, s, n, n])  # the box corners, as fit_geometry transforms them
+    x_min, y_min, x_max, y_max = min(xs), min(ys), max(xs), max(ys)
+    x0 = math.floor((x_min - o) / scale_m) * scale_m + o
+    x1 = math.ceil((x_max - o) / scale_m) * scale_m + o
+    y0 = math.floor((y_min - o) / scale_m) * scale_m + o
+    y1 = math.ceil((y_max - o) / scale_m) * scale_m + o
+    shape = (round((x1 - x0) / scale_m), round((y1 - y0) / scale_m))
+    return make_grid(crs, (scale_m, 0.0, x0, 0.0, -scale_m, y1), shape)
 
 
 def affine_of(grid: Grid) -> Affine:
@@ -192,6 +209,32 @@ def rowcol_to_lonlat(grid: Grid, row, col) -> tuple[np.ndarray, np.ndarray]:
     tr = Transformer.from_crs(grid["crs"], "EPSG:4326", always_xy=True)
     lon, lat = tr.transform(np.asarray(x), np.asarray(y))
     return np.asarray(lon), np.asarray(lat)
+
+
+# The MODIS sinusoidal projection and its global pixel lattice (MODIS land grid, metres).
+MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
+MODIS_SINUSOIDAL_EE = "SR-ORG:6974"  # the same projection as Earth Engine names it (pixel-grid requests)
+MODIS_ORIGIN_X = -20015109.355798
+MODIS_ORIGIN_Y = 10007554.677899
+MODIS_250M = 231.656358263958  # MOD13Q1 / MOD09GQ pixel (m)
+MODIS_1KM = 926.625433055833  # MOD11A1 pixel (m)
+
+
+def modis_grid(fine_grid: Grid, pixel_m: float, margin_px: int = 1) -> Grid:
+    """The MODIS sinusoidal grid (global MODIS lattice, ``pixel_m``) covering ``fine_grid``
+    with ``margin_px`` extra pixels on each side (CRS: :data:`MODIS_SINUSOIDAL`)."""
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = transform_bounds(fine_grid["crs"], MODIS_SINUSOIDAL, *bounds(fine_grid), densify_pts=51)
+    c0 = math.floor((left - MODIS_ORIGIN_X) / pixel_m) - margin_px
+    c1 = math.ceil((right - MODIS_ORIGIN_X) / pixel_m) + margin_px
+    r0 = math.floor((MODIS_ORIGIN_Y - top) / pixel_m) - margin_px
+    r1 = math.ceil((MODIS_ORIGIN_Y - bottom) / pixel_m) + margin_px
+    return make_grid(
+        MODIS_SINUSOIDAL,
+        (pixel_m, 0.0, MODIS_ORIGIN_X + c0 * pixel_m, 0.0, -pixel_m, MODIS_ORIGIN_Y - r0 * pixel_m),
+        (c1 - c0, r1 - r0),
+    )
 
 
 # The Datong River source region (Zhang et al. 2025), degrees: (west, south, east, north).

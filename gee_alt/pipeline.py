@@ -24,7 +24,8 @@ import numpy as np
 from gee_alt import downstream, runs
 from gee_alt.cube import grid_of, validate_ddt_cube
 from gee_alt.engines import Engine, EngineOutput, ProgressFactory, no_progress
-from gee_alt.errors import GeeAltError
+from gee_alt.errors import GeeAltError, IncompleteRunError
+from gee_alt.io import write_json_atomic
 
 
 @dataclass
@@ -65,6 +66,8 @@ def removed_on_user_error(out: Path, fresh: bool) -> Iterator[None]:
     (bad input leaves no partial output); an interrupted run being resumed is kept."""
     try:
         yield
+    except IncompleteRunError:
+        raise  # its products and resume record are kept: a rerun retries the missing years
     except GeeAltError:
         if fresh:
             shutil.rmtree(out, ignore_errors=True)
@@ -141,10 +144,24 @@ def execute(
     produced = engine.produce(out, record, progress)
     validate_ddt_cube(produced.cube)  # whatever the engine, the downstream gets the one schema
     result = finish_downstream(out, produced, table, progress=progress, seed=seed)
+    if produced.validation or produced.missing_years:
+        val = runs.read_json(out, runs.VALIDATION) or {}
+        val.update(produced.validation)
+        if produced.missing_years:
+            val["missing_years"] = {str(y): r for y, r in sorted(produced.missing_years.items())}
+        write_json_atomic(out / runs.VALIDATION, val)
     if before_report:
         before_report(result)
     adv = progress("Report and manifest", 1)
     write_report(out, synthetic=engine.synthetic, view=result.view())
+    if produced.missing_years:
+        missing = produced.missing_years
+        first = next(iter(sorted(missing.items())))
+        raise IncompleteRunError(
+            f"run incomplete: {len(missing)} of {len(missing) + len(result.years)} year(s) missing "
+            f"({', '.join(map(str, sorted(missing)))}; {first[0]}: {first[1]}); the products in {out} cover "
+            f"{', '.join(map(str, result.years))}; rerun the same command to retry only the missing years"
+        )
     record.clear()
     runs.write_manifest(out, settings={"command": command, **{k: v for k, v in settings.items() if k != "input_files"}})
     adv(1)

@@ -361,6 +361,8 @@ class Progress:
             "settings": self.settings,
             "attempts": int((prev or {}).get("attempts", 0)) + 1,
             "years": {str(y): done[y] for y in sorted(done, key=str)},
+            "failed": {},  # failed years are retried by every attempt
+            "tasks": dict((prev or {}).get("tasks") or {}),  # Earth Engine batch tasks (re-polled, not resubmitted)
         }
         self._write()
         return done
@@ -389,6 +391,29 @@ class Progress:
             rec["key"] = key
         self.record["years"][str(year)] = rec
         self._write()
+
+    def mark_failed(self, year: int | str, reason: str) -> None:
+        """Record that ``year`` failed in this attempt (one line, e.g. Earth Engine's reason)."""
+        self.record.setdefault("failed", {})[str(year)] = reason
+        self._write()
+
+    def failed(self) -> dict[int | str, str]:
+        """The steps that failed in this attempt: year (or name) -> reason."""
+        return {int(k) if k.isdigit() else k: v for k, v in (self.record.get("failed") or {}).items()}
+
+    def note_task(self, year: int | str, info: dict | None) -> None:
+        """Remember (``info``) or forget (``None``) the Earth Engine batch task of ``year``
+        (operation name, asset id, graph key), so a rerun polls it instead of submitting again."""
+        tasks = self.record.setdefault("tasks", {})
+        if info is None:
+            tasks.pop(str(year), None)
+        else:
+            tasks[str(year)] = info
+        self._write()
+
+    def task_of(self, year: int | str) -> dict | None:
+        """The batch task recorded for ``year``, or ``None``."""
+        return (self.record.get("tasks") or {}).get(str(year))
 
     def _write(self) -> None:
         write_json_atomic(self.path, self.record)

@@ -28,13 +28,16 @@ def plan_summary_lines(plan: dict) -> list[str]:
         f"requests: {plan['requests']['per_year']} per year, {plan['requests']['total']} in all "
         f"({mb:.1f} MiB), io_chunks {plan['requests']['io_chunks']}",
         f"random forest: {plan['rf']['n_estimators']} trees, seed {plan['rf']['random_state']}, REGRESSION "
-        f"(+ RAW_REGRESSION spread)",
+        f"on a ridge trend's residuals; sharpening on {plan['sharpen']}",
+        f"paths: {len(plan['paths']['interactive'])} interactive, {len(plan['paths']['batch'])} batch "
+        f"(ee_run.path {plan['ee_run']['path']})",
     ]
     for year, v in plan["per_year"].items():
         landsat = ",".join(f"{m['mission']}:{m['thermal']}" for m in v["landsat"])
         lst = "+".join(c.split("/")[-1] for c in v["lst"]["collections"])
         lines.append(
-            f"  {year}: LST {lst}; Landsat {landsat}; graph {v['graph_sha256'][:12]}{' (done)' if v['skip'] else ''}"
+            f"  {year}: {v['path']} ({v['forests']['at_30m']} forests at 30 m, {v['bytes'] / 2**20:.0f} MiB); "
+            f"LST {lst}; Landsat {landsat}; graph {v['graph_sha256'][:12]}{' (done)' if v['skip'] else ''}"
         )
     return lines
 

@@ -151,6 +151,11 @@ def run(
         None, help="Seed of the forests (overrides [rf] random_state) and of the calibration bootstrap (default 0)."
     ),
     trees: int | None = typer.Option(None, help="Trees per random forest (overrides [rf] n_estimators; default 40)."),
+    sharpen: str | None = typer.Option(
+        None,
+        help="ee engine: 'server' (forests on Earth Engine) or 'local' (Earth Engine composites, local "
+        "forests); overrides [ee_run] sharpen.",
+    ),
     workers: int | None = WORKERS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
@@ -166,6 +171,8 @@ def run(
 
     if engine not in ("local", "ee"):
         raise GeeAltError(f"--engine must be 'local' or 'ee', got '{engine}'")
+    if sharpen is not None and (engine != "ee" or sharpen not in ("server", "local")):
+        raise GeeAltError(f"--sharpen takes 'server' or 'local' and only with --engine ee, got '{sharpen}'")
     if insitu is not None:
         check_input_file(insitu, "in-situ table")
     check_at_least(trees, 1, "--trees")
@@ -194,7 +201,14 @@ def run(
 
         if insitu is None:
             raise GeeAltError("--engine ee needs --insitu CSV to calibrate the Stefan coefficient")
-        eng = EarthEngine(dataclasses.replace(study, rf=rf), project, key, verbose=not (quiet or as_json))
+        ee_run = study.ee_run if sharpen is None else study.ee_run.model_copy(update={"sharpen": sharpen})
+        eng = EarthEngine(
+            dataclasses.replace(study, rf=rf, ee_run=ee_run),
+            project,
+            key,
+            verbose=not (quiet or as_json),
+            workers=workers,
+        )
 
     def said(done, todo):
         if not (quiet or as_json):

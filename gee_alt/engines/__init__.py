@@ -37,12 +37,16 @@ class EngineOutput:
 
     ``cube``: the DDT cube of all requested years (schema in :mod:`gee_alt.cube`, checked);
     ``fields``: DEM, mean NDVI and land cover on the cube grid; ``resumed_years``: years taken
-    from an interrupted run instead of being recomputed.
+    from an interrupted run instead of being recomputed; ``missing_years``: years that failed
+    (the cube holds the others; the run ends incomplete and a rerun retries them);
+    ``validation``: engine-side scores (e.g. Landsat ST vs downscaled LST) for ``validation.json``.
     """
 
     cube: xr.Dataset
     fields: SiteFields
     resumed_years: list[int] = field(default_factory=list)
+    missing_years: dict[int, str] = field(default_factory=dict)  # year -> one-line reason (run incomplete)
+    validation: dict = field(default_factory=dict)  # engine-side scores merged into validation.json
 
 
 class Engine(Protocol):

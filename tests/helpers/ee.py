@@ -232,3 +232,187 @@ def constants_in(obj) -> list:
 
     walk(json.loads(ee.serializer.toJSON(obj)))
     return out
+
+
+COLLECTION_REDUCTIONS = {
+    "ImageCollection.mean",
+    "ImageCollection.median",
+    "ImageCollection.max",
+    "ImageCollection.min",
+    "ImageCollection.sum",
+    "ImageCollection.count",
+    "ImageCollection.mode",
+    "ImageCollection.product",
+    "ImageCollection.mosaic",
+    "ImageCollection.qualityMosaic",
+    "ImageCollection.reduce",
+}
+
+
+def unguarded_reductions(obj) -> list[str]:
+    """Image-collection reductions in ``obj``'s graph whose input could be empty.
+
+    Guarded inputs: ``ImageCollection.fromImages`` of a literal, non-empty list; a ``merge``
+    whose second collection is guarded (the masked guard image of
+    :func:`gee_alt.engines.ee.composite.guarded`); an unfiltered catalog collection
+    (``ImageCollection.load`` through ``map``/``select`` only, e.g. the GLO-30 mosaic).
+    Returns a description of each unguarded one (empty list: all guarded).
+    """
+    import json
+
+    import ee
+
+    values = json.loads(ee.serializer.toJSON(obj))["values"]
+
+    def deref(node):
+        while isinstance(node, dict) and "valueReference" in node:
+            node = values[node["valueReference"]]
+        return node
+
+    def call(node):
+        f = deref(node).get("functionInvocationValue") if isinstance(deref(node), dict) else None
+        return (f["functionName"], f.get("arguments", {})) if f else (None, {})
+
+    def guarded(node) -> bool:
+        name, args = call(node)
+        if name == "ImageCollection.fromImages":
+            images = deref(args.get("images"))
+            return isinstance(images, dict) and bool(images.get("arrayValue", {}).get("values"))
+        if name == "ImageCollection.merge":
+            return guarded(args["collection2"])
+        if name == "ImageCollection.load":
+            return True
+        if name == "Collection.map":
+            return unfiltered_catalog(args["collection"])
+        return False
+
+    def unfiltered_catalog(node) -> bool:
+        name, args = call(node)
+        if name == "ImageCollection.load":
+            return True
+        return name == "Collection.map" and unfiltered_catalog(args["collection"])
+
+    bad = []
+    seen = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("functionInvocationValue")
+            # the client names ImageCollection.mean() & co. "reduce.mean", "reduce.median", ...
+            reduction = f and (f["functionName"] in COLLECTION_REDUCTIONS or f["functionName"].startswith("reduce."))
+            if reduction:
+                key = json.dumps(f, sort_keys=True)[:2000]
+                if key not in seen:
+                    seen.add(key)
+                    if not guarded(f["arguments"]["collection"]):
+                        bad.append(f"{f['functionName']} over {call(f['arguments']['collection'])[0]}")
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(values)
+    return bad
+
+
+class BatchStub:
+    """Answers the batch-task calls of earthengine-api (``exportImage``, ``getOperation``,
+    ``getAsset``) like Earth Engine's task queue would, with scripted states: each task goes
+    PENDING -> RUNNING -> SUCCEEDED over ``polls_to_finish`` polls, or FAILED for a year in
+    ``fail_years`` (with ``error``). A finished export makes its asset exist. Counts exports per
+    year. Pixel pulls of the assets are answered by a :class:`StubServer`. Test data only."""
+
+    def __init__(self, fail_years=(), error="Computation timed out.", polls_to_finish=2, existing_assets=()):
+        self.fail_years = set(fail_years)
+        self.error = error
+        self.polls_to_finish = polls_to_finish
+        self.assets: set[str] = set(existing_assets)
+        self.ops: dict[str, dict] = {}
+        self.exports: dict[int, int] = {}
+        self.polls = 0
+
+    def export_image(self, request_id, params):
+        year = years_in_expression(params["expression"]).pop()
+        name = params["assetExportOptions"]["earthEngineDestination"]["name"]
+        asset = name.split("assets/", 1)[1] if name.startswith("projects/earthengine-legacy/") else name
+        op = f"projects/p/operations/{request_id}"
+        self.ops[op] = {"year": year, "asset": asset, "polls": 0}
+        self.exports[year] = self.exports.get(year, 0) + 1
+        return {"name": op, "metadata": {"state": "PENDING", "description": params.get("description", "")}}
+
+    def get_operation(self, name):
+        op = self.ops[name]
+        op["polls"] += 1
+        self.polls += 1
+        meta = {"state": "RUNNING", "description": f"gee-alt {op['year']}"}
+        out = {"name": name, "metadata": meta}
+        if op["polls"] >= self.polls_to_finish:
+            out["done"] = True
+            if op["year"] in self.fail_years:
+                meta["state"] = "FAILED"
+                out["error"] = {"code": 3, "message": self.error}
+            else:
+                meta["state"] = "SUCCEEDED"
+                self.assets.add(op["asset"])
+        return out
+
+    def get_asset(self, asset_id):
+        import ee
+
+        if asset_id not in self.assets:
+            raise ee.EEException(f"Asset '{asset_id}' not found.")
+        return {"id": asset_id, "type": "IMAGE"}
+
+    def install(self, monkeypatch):
+        import ee
+
+        monkeypatch.setattr(ee.data, "exportImage", self.export_image)
+        monkeypatch.setattr(ee.data, "getOperation", self.get_operation)
+        monkeypatch.setattr(ee.data, "getAsset", self.get_asset)
+        return self
+
+
+class InputsStub(StubServer):
+    """Serves the composites of ``--sharpen local`` (DEM, Landsat NDVI, MODIS NDVI, LST windows)
+    from a local input layout's own rasters, each on its own grid: what Earth Engine would
+    answer if its composites were exactly these files. ``served[kind] = (grid, arrays(year))``
+    with ``kind`` the ``gee_alt_input`` code; the requested grid (CRS code and transform) must
+    be that grid. Test data only."""
+
+    def __init__(self, served: dict):
+        first = next(iter(served.values()))[0]
+        super().__init__(first)
+        self.served = served
+        self.requests: dict[tuple[int, int], int] = {}
+
+    def compute_pixels(self, params):
+        from gee_alt.engines.ee.local_inputs import INPUT_KIND, request_grid
+
+        kinds = property_values_in_expression(params["expression"], INPUT_KIND)
+        years = years_in_expression(params["expression"])
+        assert len(kinds) == 1 and len(years) == 1, (kinds, years)
+        kind, year = kinds.pop(), years.pop()
+        grid, arrays = self.served[kind]
+        g = params["grid"]
+        assert g["crsCode"] == request_grid(grid)["crs"], (g["crsCode"], grid["crs"])
+        a, c, e, f = (
+            grid["crs_transform"][0],
+            grid["crs_transform"][2],
+            grid["crs_transform"][4],
+            grid["crs_transform"][5],
+        )
+        assert abs(g["affineTransform"]["scaleX"] - a) < 1e-9 and abs(g["affineTransform"]["scaleY"] - e) < 1e-9
+        col0 = round((g["affineTransform"]["translateX"] - c) / a)
+        row0 = round((g["affineTransform"]["translateY"] - f) / e)
+        wd, ht = g["dimensions"]["width"], g["dimensions"]["height"]
+        with self.lock:
+            self.requests[(kind, year)] = self.requests.get((kind, year), 0) + 1
+        data = np.asarray(arrays(year), "float32")[:, row0 : row0 + ht, col0 : col0 + wd]
+        assert data.shape[1:] == (ht, wd), (data.shape, ht, wd)
+        data = np.where(np.isnan(data), XEE_MASK_VALUE, data).astype("float32")
+        names = ["value"] + [f"value_{i}" for i in range(1, data.shape[0])]
+        out = np.zeros((ht, wd), dtype=[(n, "<f4") for n in names])
+        for i, name in enumerate(out.dtype.names):
+            out[name] = data[i]
+        return out

@@ -89,6 +89,15 @@ def test_plan_json_runs_offline_within_budget(cli_plan):
     assert plan["per_year"]["2003"]["lst"]["collections"] == ["MODIS/061/MOD11A1", "MODIS/061/MYD11A1"]
     assert [m["thermal"] for m in plan["per_year"]["2024"]["landsat"]] == ["ST_B10", "ST_B10"]
     assert plan["outputs"]["files"] == [f"ddt/ddt_{y}.tif" for y in range(2000, 2025)]
+    # path, forests and bytes per year: the full Datong extent runs as batch tasks
+    w, h = plan["grid"]["shape_2d"]
+    assert plan["paths"] == {"interactive": [], "batch": plan["years"]}
+    for v in plan["per_year"].values():
+        assert v["path"] == "batch" and "Export.image.toAsset" in v["why"]
+        assert v["forests"] == {"ndvi": 1, "lst_months": 9, "at_30m": 10, "holdout": 10}
+        assert v["pixels_30m"] == w * h and v["forest_px"] == 10 * w * h
+        assert v["bytes"] == plan["bytes"]["per_year"]
+    assert plan["ee_sampling"]["max_pixels_1km"] > 2180
 
 
 def test_graph_hashes_identical_across_runs(cli_plan):
@@ -107,7 +116,7 @@ def test_emitted_graphs_content(cli_plan):
         import hashlib
 
         assert hashlib.sha256(js.encode()).hexdigest() == plan["per_year"][str(year)]["graph_sha256"]
-        assert "Classifier.smileRandomForest" in js and '"REGRESSION"' in js and '"RAW_REGRESSION"' in js
+        assert "Classifier.smileRandomForest" in js and '"REGRESSION"' in js and "Reducer.ridgeRegression" in js
         assert "MODIS/061/MOD11A1" in js
         assert ("MODIS/061/MYD11A1" in js) == (year >= 2003)
         thermal = {m["thermal"] for m in plan["per_year"][str(year)]["landsat"]}
@@ -115,7 +124,7 @@ def test_emitted_graphs_content(cli_plan):
             assert (f'"{band}"' in js) == (band in thermal), (year, band)
         assert (year <= 2011) == ("LANDSAT/LT05/C02/T1_L2" in js)
         assert (year >= 2013) == ("LANDSAT/LC08/C02/T1_L2" in js)
-        assert "rmse_degc" in (gdir / f"validation_{year}.json").read_text()
+        assert "sum_d2" in (gdir / f"validation_{year}.json").read_text()
 
 
 def test_plan_reports_years_already_done(tmp_path, monkeypatch):

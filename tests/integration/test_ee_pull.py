@@ -13,7 +13,7 @@ from gee_alt.engines.ee import pull, thaw
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import grid_from_bbox
 from gee_alt.io import read_raster, sha256_file
-from helpers.ee import StubServer, known_year_arrays
+from helpers.ee import StubServer, known_year_arrays, years_in_expression
 
 GRID = grid_from_bbox((99.0, 38.0, 99.06, 38.04), 30.0, "EPSG:32647")  # 177 x 149 px
 LIMIT = 40_000  # a small request limit so the stub year needs ~10 requests
@@ -84,14 +84,52 @@ def test_transient_faults_give_identical_bytes(ee_offline, monkeypatch, tmp_path
         )
 
 
-def test_non_retryable_error_stops_with_one_line(ee_offline, monkeypatch, tmp_path, cfg):
+def test_non_retryable_error_is_recorded_per_year_with_one_line(ee_offline, monkeypatch, tmp_path, cfg):
+    from gee_alt import runs
+
     stub = StubServer(GRID, fatal="User memory limit exceeded.").install(monkeypatch)
-    with pytest.raises(GeeAltError) as ei:
-        run(cfg, tmp_path)
-    msg = str(ei.value)
-    assert "User memory limit exceeded" in msg and "tile_scale" in msg and "\n" not in msg
-    assert stub.pixel_calls[YEARS[0]] <= 10  # each tile tried once, never retried
-    assert not (tmp_path / "ddt" / f"ddt_{YEARS[0]}.tif").exists()
+    record = runs.Progress(tmp_path, {"engine": "ee"})
+    record.start(resume=False)
+    assert run(cfg, tmp_path, progress_record=record) is None  # no year succeeded
+    failed = record.failed()
+    assert sorted(failed) == YEARS
+    for year in YEARS:
+        msg = failed[year]
+        assert "User memory limit exceeded" in msg and "tile_scale" in msg and "\n" not in msg
+        assert stub.pixel_calls[year] <= 10  # each tile tried once, never retried
+        assert not (tmp_path / "ddt" / f"ddt_{year}.tif").exists()
+
+
+def test_a_failed_year_is_skipped_and_a_rerun_retries_only_it(ee_offline, monkeypatch, tmp_path, cfg):
+    """Terra's 2001 gap used to fail the 2001 graph and stop the in-order pull: now 2001 is
+    recorded as failed, 2003 is pulled, and the rerun requests 2001 only."""
+    from gee_alt import runs
+
+    class FailingYear(StubServer):
+        broken = {2001}
+
+        def compute_pixels(self, params):
+            import ee
+
+            if years_in_expression(params["expression"]) & self.broken:
+                raise ee.EEException("Image.add: If one image has no bands, the other must also have no bands.")
+            return super().compute_pixels(params)
+
+    stub = FailingYear(GRID).install(monkeypatch)
+    record = runs.Progress(tmp_path, {"engine": "ee"})
+    record.start(resume=False)
+    statuses = []
+    cube = run(cfg, tmp_path, progress_record=record, progress=lambda y, st: statuses.append((y, st)))
+    assert list(cube.year.values) == [2003] and statuses == [(2001, "failed"), (2003, "pulled")]
+    assert "no bands" in record.failed()[2001] and not (tmp_path / "ddt" / "ddt_2001.tif").exists()
+    calls_2003 = stub.pixel_calls[2003]
+    FailingYear.broken = set()
+    again = runs.Progress(tmp_path, {"engine": "ee"})
+    again.start(resume=True)
+    cube = run(cfg, tmp_path, progress_record=again)
+    assert list(cube.year.values) == YEARS and again.failed() == {}
+    assert stub.pixel_calls[2003] == calls_2003  # the finished year was not requested again
+    np.testing.assert_array_equal(cube["ddt_degc_days"].values[0], known_year_arrays(2001, GRID)[0])
 
 
 def test_retry_policy_backoff_and_classification():
@@ -115,6 +153,12 @@ def test_retry_policy_backoff_and_classification():
     assert pull.classify_error(ee.EEException("Computation timed out.")) == "fatal"
     assert pull.classify_error(ee.EEException("Image.load: Asset not found")) == "fatal"
     assert pull.classify_error(ee.EEException("Quota exceeded (429)")) == "transient"
+    # status codes match as words only: sizes and counts that contain "500"/"503" are not transient
+    assert pull.classify_error(ee.EEException("HTTP 503 Service Unavailable")) == "transient"
+    assert pull.classify_error(ee.EEException("Request payload size exceeds the limit: 50331648 bytes")) == "fatal"
+    assert pull.classify_error(ee.EEException("Collection query aborted after accumulating over 5000 elements")) == (
+        "fatal"
+    )
     always = pull.RetryingCall(
         lambda: (_ for _ in ()).throw(ee.EEException("503")),
         "x",

@@ -111,14 +111,20 @@ def test_transient_faults_at_30_percent_give_identical_outputs(ee_offline, monke
 
 
 @pytest.mark.parametrize("message", FATAL)
-def test_non_retryable_errors_stop_with_one_line(ee_offline, monkeypatch, tmp_path, cfg, message):
+def test_non_retryable_errors_stop_the_year_with_one_line(ee_offline, monkeypatch, tmp_path, cfg, message):
+    """A non-retryable error stops its year at once (one line, recorded) and the next year is
+    still tried: a failed year never stops the run."""
+    from gee_alt import runs
+
     stub = StubServer(GRID, fatal=message).install(monkeypatch)
-    with pytest.raises(GeeAltError) as ei:
-        _pull(cfg, tmp_path, sleep=lambda s: pytest.fail("a non-retryable error was retried"))
-    msg = str(ei.value)
-    assert "\n" not in msg and message.split(":")[0].rstrip(".") in msg
-    assert stub.pixel_calls[YEARS[0]] <= 10 and YEARS[1] not in stub.pixel_calls
-    assert not (tmp_path / "ddt" / f"ddt_{YEARS[0]}.tif").exists()
+    record = runs.Progress(tmp_path, {"engine": "ee"})
+    record.start(resume=False)
+    assert _pull(cfg, tmp_path, progress_record=record, sleep=lambda s: pytest.fail("retried")) is None
+    for year in YEARS:
+        msg = record.failed()[year]
+        assert "\n" not in msg and message.split(":")[0].rstrip(".") in msg
+        assert stub.pixel_calls[year] <= 10  # each tile tried once
+        assert not (tmp_path / "ddt" / f"ddt_{year}.tif").exists()
     assert list(tmp_path.rglob(".tmp-*")) == []
 
 

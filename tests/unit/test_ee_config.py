@@ -132,7 +132,7 @@ BAD = [
     ("[rff]\nseed = 1\n", "unknown config table [rff]"),
     (
         "foo = 5\n",
-        "unknown config table [foo] (known: aoi, collections, ee_sampling, grid, pull, qa, rf, season, study)",
+        "unknown config table [foo] (known: aoi, collections, ee_run, ee_sampling, grid, pull, qa, rf, season, study)",
     ),
     ('[season]\nthaw_start = "13-01"\n', "MM-DD"),
     ('[aoi]\nbbox = [1, 2, 3, 4]\ngeojson = "a.geojson"\n', "not both"),

@@ -154,42 +154,139 @@ def test_ddt_graph_structure(ee_offline, cfg, small_grid):
         and a.get("maxNodes") is None
         for a in rf
     )
-    # max_features 0.7 as scikit-learn counts it: NDVI forest 5 predictors -> 3, LST forest 6 -> 4
-    assert {a["seed"]: a["variablesPerSplit"] for a in rf} == {42: 3, 43: 4}  # NDVI, LST forests
+    # max_features 0.7 as scikit-learn counts it: NDVI forest 5 predictors -> 3, LST forests 6 -> 4;
+    # one LST forest per thaw-season month (March..November: 9), seeds 43..51
+    assert {a["seed"]: a["variablesPerSplit"] for a in rf} == {42: 3, **{43 + k: 4 for k in range(9)}}
     inputs = {tuple(a["inputProperties"]) for name, a in n if name == "Classifier.train"}
     assert inputs == {
-        ("landsat_ndvi", "elevation_m", "slope_deg", "northness", "eastness"),
-        ("ndvi", "elevation_m", "slope_deg", "northness", "eastness", "illumination"),
+        ("elevation_m", "slope_deg", "northness", "eastness", "landsat_ndvi"),
+        ("elevation_m", "slope_deg", "northness", "eastness", "illumination", "ndvi"),
     }
-    modes = sorted(a["mode"] for name, a in n if name == "Classifier.setOutputMode")
-    assert modes == ["RAW_REGRESSION", "RAW_REGRESSION", "REGRESSION", "REGRESSION"]
+    assert {a["mode"] for name, a in n if name == "Classifier.setOutputMode"} == {"REGRESSION"}
     samples = [a for name, a in n if name == "Image.sample"]
-    assert sorted((round(a["scale"], 3), a["seed"], a["numPixels"]) for a in samples) == [
+    # two draws per forest (ridge trend, forest on its residuals), same seed: the same pixels
+    assert sorted({(round(a["scale"], 3), a["seed"], a["numPixels"]) for a in samples}) == [
         (231.656, 42, 5000),
-        (926.625, 43, 5000),
+        *[(926.625, 43 + k, 5000) for k in range(9)],
     ]
     assert all(a["tileScale"] == 4 and a["dropNulls"] is True for a in samples)
     rr = [a for name, a in n if name == "Image.reduceResolution"]
-    assert rr and all(a["maxPixels"] == 2048 and a["bestEffort"] is False for a in rr)
+    assert rr and all(a["bestEffort"] is False for a in rr)
     # every reduceResolution result is reprojected (to the coarse MODIS grid)
     assert sum(1 for name, _ in n if name == "Image.reproject") >= len(rr)
     # residual correction: bilinear resampling of coarse fields, added back
     assert sum(1 for name, a in n if name == "Image.resample" and a["mode"] == "bilinear") >= 3
-    assert "Image.classify" in {x for x, _ in n} and "Image.arrayReduce" in {x for x, _ in n}
+    assert "Image.classify" in {x for x, _ in n}
     # the output grid
     out = [a for name, a in n if name == "Image.reproject" and a.get("crsTransform")]
     assert [a["crsTransform"] for a in out] == [list(small_grid["crs_transform"])]
     assert out[0]["crs"]["functionInvocationValue"]["functionName"] == "Projection" and "EPSG:32647" in constants_in(
         img
     )
-    # homogeneity screen: no drop by default (as the local engine), so no percentile threshold
-    assert not [a for name, a in n if name == "Reducer.percentile"]
+    # homogeneity: weights only (the 10th percentile of h), no drop by default (as the local engine)
+    assert {tuple(a["percentiles"]) for name, a in n if name == "Reducer.percentile"} == {(10,)}
+
+
+def test_server_graph_has_trend_per_month_sharpening_and_scene_sd_weights(ee_offline, cfg, small_grid):
+    """Parity with the local engine: a ridge trend under every forest, one LST forest per month
+    (not one season-mean anomaly), homogeneity normalised by each predictor's scene-wide sd."""
+    img = thaw.ddt_image(cfg, 2010, small_grid)
+    n = invocations(img)
+    months = thaw.forests_per_year(cfg, 2010)["lst_months"]
+    assert months == 9
+    ridge = [a for name, a in n if name == "Reducer.ridgeRegression"]  # identical reducers are serialized once
+    fits = [a for name, a in n if name == "Collection.reduceColumns" and a["selectors"][-1] == sharpen.TARGET_PROPERTY]
+    assert len(fits) == 1 + months
+    assert {(a["numX"], a["numY"], a["lambda"]) for a in ridge} == {
+        (5, 1, sharpen.RIDGE_LAMBDA),
+        (6, 1, sharpen.RIDGE_LAMBDA),
+    }
+    # forests on the trend's residuals
+    assert {a["classProperty"] for name, a in n if name == "Classifier.train"} == {sharpen.RESIDUAL_PROPERTY}
+    # 30 m evaluations: the NDVI forest and one per month
+    assert len([a for name, a in n if name == "Image.classify"]) == 1 + months
+    # scene-wide sd of the 30 m predictors (at the grid's 30 m), turned into a constant image
+    sd = [a for name, a in n if name == "Image.reduceRegion" and a.get("scale") == 30.0]
+    assert len(sd) == 2  # the NDVI and the LST predictor sets
+    assert {"Dictionary.toImage", "Image.random", "Reducer.stdDev"} <= names(img)
+    # hold-out folds for the error of each forest
+    folds = [a for name, a in n if name == "Collection.randomColumn"]
+    assert len(folds) == 1 + months and {a["columnName"] for a in folds} == {sharpen.FOLD_PROPERTY}
+    # the months' anomalies are targets of monthly means of the raw windows
+    assert [mm for mm, _ in composite.month_groups(composite.lst_windows(2010, "03-01", "11-30", 8))] == [
+        f"{m:02d}" for m in range(3, 12)
+    ]
+
+
+@pytest.mark.parametrize("year", [2001, 2010])
+def test_no_reduction_sees_an_empty_collection_unguarded(ee_offline, cfg, small_grid, year):
+    """Terra's 2001-06-15..07-02 outage leaves empty 8-day windows: every image-collection
+    reduction runs over a guarded collection (masked guard image, literal list or catalog)."""
+    from helpers.ee import unguarded_reductions
+
+    assert unguarded_reductions(thaw.ddt_image(cfg, year, small_grid)) == []
+    from gee_alt.engines.ee import validate
+
+    assert unguarded_reductions(validate.validation_sums(cfg, year, small_grid)) == []
+    # the checker does catch a bare reduction over a filtered collection
+    import ee
+
+    bare = ee.ImageCollection("MODIS/061/MOD11A1").filterDate("2001-06-17", "2001-06-25").mean()
+    assert unguarded_reductions(bare) == ["reduce.mean over Collection.filter"]
+    guarded = composite.guarded(ee.ImageCollection("MODIS/061/MOD11A1").filterDate("2001-06-17", "2001-06-25"), ["x"])
+    assert unguarded_reductions(guarded.mean()) == []
+
+
+@pytest.mark.parametrize("grid_name", ["small", "datong"])
+def test_every_reduce_resolution_covers_the_measured_footprint(ee_offline, cfg, small_grid, grid_name):
+    """maxPixels >= the pyproj-measured bounding-box count of a MODIS cell on the grid (~2000 at
+    1 km over Datong, where the sinusoidal cell is sheared ~47 deg; 2048 was too few)."""
+    from gee_alt.engines.ee.footprint import FOOTPRINT_MARGIN, bbox_pixel_count
+    from gee_alt.grid import MODIS_1KM, MODIS_250M
+
+    grid = small_grid if grid_name == "small" else cfg.grid()
+    bbox = SMALL_BBOX if grid_name == "small" else cfg.bbox
+    c = dataclasses.replace(cfg, bbox=bbox)
+    need_1km, need_250 = bbox_pixel_count(grid, bbox, MODIS_1KM), bbox_pixel_count(grid, bbox, MODIS_250M)
+    assert 1900 <= need_1km <= 2300 and 100 <= need_250 <= 160
+    rr = calls_named(thaw.ddt_image(c, 2010, grid), "Image.reduceResolution")
+    assert {a["maxPixels"] for a in rr} == {
+        math.ceil(need_1km * FOOTPRINT_MARGIN),
+        math.ceil(need_250 * FOOTPRINT_MARGIN),
+    }
+    assert min(a["maxPixels"] for a in rr if a["maxPixels"] > 1000) >= 2180  # above the issue's upper estimate
+    # a configured floor larger than the footprint wins
+    big = dataclasses.replace(c, ee_sampling=c.ee_sampling.model_copy(update={"reduce_max_pixels": 5000}))
+    assert {a["maxPixels"] for a in calls_named(thaw.ddt_image(big, 2010, grid), "Image.reduceResolution")} == {5000}
+
+
+def test_grid_is_aligned_with_landsat_pixel_edges(ee_offline, cfg):
+    """Landsat C2 UTM pixel edges sit at 15 (mod 30) m: so do the default grid's; and Landsat
+    reflectance/temperature are bilinear (QA bits nearest) for scenes in other lattices."""
+    a, _, c, _, e, f = cfg.grid()["crs_transform"]
+    assert (a, e) == (30.0, -30.0) and c % 30 == 15 and f % 30 == 15
+    import ee
+
+    m = col.LANDSAT_MISSIONS["LANDSAT/LC08/C02/T1_L2"]
+    img = col.landsat_ndvi_st(ee.Image("LANDSAT/LC08/C02/T1_L2/X"), m, mask_snow=True)
+    assert [a["mode"] for a in calls_named(img, "Image.resample")] == ["bilinear", "bilinear"]
+    clamp = calls_named(img, "Image.clamp")
+    assert clamp and (clamp[0]["low"], clamp[0]["high"]) == (-1, 1)
+
+
+def test_summary_qa_fill_is_masked(ee_offline):
+    import ee
+
+    c = col.modis_ndvi(col.MOD13Q1, "2010-06-01", "2010-09-16", ee.Geometry.Rectangle(list(SMALL_BBOX)))
+    n = invocations(c)
+    assert any(name == "Image.gte" and a.get("image2") is not None for name, a in n)
+    assert 0 in constants_in(c) and 1 in constants_in(c)
 
 
 def test_homogeneity_drop_is_the_percentile_left_out(ee_offline, cfg, small_grid):
     c = dataclasses.replace(cfg, rf=cfg.rf.model_copy(update={"homogeneity_drop": 0.2}))
     pct = calls_named(thaw.ddt_image(c, 2010, small_grid), "Reducer.percentile")
-    assert pct and all(a["percentiles"] == [80.0] for a in pct)
+    assert pct and all(a["percentiles"] == [10, 80.0] for a in pct)
 
 
 def test_forest_settings_map_onto_smile_arguments():
@@ -209,32 +306,38 @@ def test_forest_settings_map_onto_smile_arguments():
     assert sharpen.smile_random_forest_arguments(RandomForestSettings(max_features=0.1), 5, 0)["variablesPerSplit"] == 1
 
 
-def test_sharpen_residual_correction_structure(ee_offline, cfg):
+def _toy_predictors(cfg):
     import ee
 
     coarse = col.modis_projection(col.MOD11A1, "LST_Day_1km")
-    fine = ee.Projection("EPSG:32647", [30, 0, 499980, 0, -30, 4210260])
+    fine = ee.Projection("EPSG:32647", [30, 0, 499995, 0, -30, 4210245])
     target = ee.Image(1).rename("t").setDefaultProjection(coarse)
     preds = ee.Image.cat([ee.Image(2).rename("ndvi"), ee.Image(3).rename("elevation_m")]).reproject(crs=fine)
-    out = sharpen.sharpen(
-        target,
+    p = sharpen.prepare_predictors(
         preds,
         ["ndvi", "elevation_m"],
         coarse,
         926.625433055833,
+        30.0,
         ee.Geometry.Rectangle(list(SMALL_BBOX)),
-        cfg.rf,
         cfg.ee_sampling,
-        7,
-        "v",
-        ["ndvi", "elevation_m"],
+        2400,
     )
+    return target, p
+
+
+def test_sharpen_residual_correction_structure(ee_offline, cfg):
+    target, p = _toy_predictors(cfg)
+    out = sharpen.sharpen(target, p, cfg.rf, cfg.ee_sampling, 7, "v")
     n = invocations(out)
-    assert [a["outputName"] for name, a in n if name == "Image.classify"].count("prediction") == 1
+    assert [a["outputName"] for name, a in n if name == "Image.classify"] == ["forest"]
     assert "Image.subtract" in {x for x, _ in n} and "Image.add" in {x for x, _ in n}
-    assert {a["mode"] for name, a in n if name == "Classifier.setOutputMode"} == {"REGRESSION", "RAW_REGRESSION"}
+    assert {a["mode"] for name, a in n if name == "Classifier.setOutputMode"} == {"REGRESSION"}
     assert {a["seed"] for name, a in n if name in ("Classifier.smileRandomForest", "Image.sample")} == {7}
-    assert {"v", "v_sd"} <= {c for c in constants_in(out) if isinstance(c, str)}
+    assert {"v", "v_err"} <= {c for c in constants_in(out) if isinstance(c, str)}
+    assert {a["maxPixels"] for a in calls_named(out, "Image.reduceResolution")} == {2400}
+    # guard: too few training pixels -> the bilinear target (an If on the sample count)
+    assert "If" in names(out) and "Collection.size" in names(out)
 
 
 def test_aqua_in_graph_only_from_2003(ee_offline, cfg, small_grid):
@@ -290,37 +393,66 @@ def test_offline_init_without_apitestcase_builds_and_rejects():
 def test_validation_graph(ee_offline, cfg, small_grid):
     from gee_alt.engines.ee import validate
 
-    d = validate.validation_stats(cfg, 2016, small_grid)
+    d = validate.validation_sums(cfg, 2016, small_grid)
     n = invocations(d)
     md = [a for name, a in n if name == "Filter.maxDifference"]
     assert md and md[0]["difference"] == 12 * 3600 * 1000
     s = [a for name, a in n if name == "Image.sample"]
-    assert any(a["scale"] == 30.0 and a["seed"] == 44 for a in s)
+    assert any(a["scale"] == 30.0 for a in s)
     consts = str(constants_in(d))
     assert "ST_B10" in consts and "ST_B6" in consts and "st_degc" in consts  # L7 + L8 in 2016
     import ee
 
     js = ee.serializer.toJSON(d)
-    assert all(f'"{k}"' in js for k in ("rmse_degc", "bias_degc", "n", "diff_degc", "sq_degc2"))
+    assert all(f'"{k}"' in js for k in ("sum_d", "sum_d2", "sum_st", "sum_st2", "n", "dlst_"))
+    # different pixels every year: the seed depends on the year
+    assert validate.validation_seed(cfg, 2016) != validate.validation_seed(cfg, 2017)
+    assert str(validate.validation_seed(cfg, 2016)) in js and str(validate.validation_seed(cfg, 2017)) not in js
 
 
-def test_fetch_validation_client(ee_offline, cfg, small_grid, monkeypatch):
+def test_validation_statistics_pool_years():
+    from gee_alt.engines.ee import validate
+
+    d = [1.0, -1.0, 2.0]
+    st = [10.0, 12.0, 14.0]
+    sums = {
+        "n": 3,
+        "sum_d": sum(d),
+        "sum_d2": sum(x * x for x in d),
+        "sum_st": sum(st),
+        "sum_st2": sum(x * x for x in st),
+    }
+    s = validate.statistics(sums)
+    assert s["n"] == 3 and s["bias_degc"] == pytest.approx(2 / 3) and s["rmse_degc"] == pytest.approx(math.sqrt(2))
+    assert s["r2"] == pytest.approx(1 - 6 / 8)
+    per_year = [{"year": 1, **sums}, {"year": 2, **sums}, {"year": 3, "error": "x"}]
+    both = validate.pooled(per_year)
+    assert both["n"] == 6 and both["rmse_degc"] == pytest.approx(math.sqrt(2))
+    assert validate.statistics({"n": 0}) == {"n": 0, "rmse_degc": None, "bias_degc": None, "r2": None}
+
+
+def test_fetch_validation_one_request_per_year(ee_offline, cfg, small_grid, monkeypatch):
     import ee
 
     from gee_alt.engines.ee import validate
-    from gee_alt.errors import GeeAltError
 
-    served = [{"year": 2016, "rmse_degc": 3.5, "bias_degc": -0.4, "n": 812}]  # stub numbers, not EE results
-    monkeypatch.setattr(ee.data, "computeValue", lambda obj: served)
-    assert validate.fetch_validation(cfg, [2016], small_grid) == served
+    calls = []
 
-    def boom(obj):
-        raise ee.EEException("Collection query aborted after accumulating over 5000 elements.\nmore")
+    def served(obj):  # stub numbers, not EE results
+        calls.append(obj)
+        if len(calls) == 2:
+            raise ee.EEException("Collection query aborted after accumulating over 5000 elements.\nmore")
+        return {"year": 0, "n": 4, "sum_d": 2.0, "sum_d2": 4.0, "sum_st": 40.0, "sum_st2": 404.0}
 
-    monkeypatch.setattr(ee.data, "computeValue", boom)
-    with pytest.raises(GeeAltError, match="validation failed") as ei:
-        validate.fetch_validation(cfg, [2016], small_grid)
-    assert "\n" not in str(ei.value)
+    monkeypatch.setattr(ee.data, "computeValue", served)
+    out = validate.fetch_validation(cfg, [2016, 2017, 2018], small_grid, sleep=lambda s: None)
+    assert len(calls) == 3  # one request a year, the failing one not retried (not transient)
+    assert out["failed_years"] == [2017] and "5000 elements" in out["per_year"][1]["error"]
+    assert "\n" not in out["per_year"][1]["error"]
+    assert out["overall"]["n"] == 8 and out["overall"]["rmse_degc"] == pytest.approx(1.0)
+    assert out["per_year"][0]["bias_degc"] == pytest.approx(0.5) and out["per_year"][0]["r2"] == pytest.approx(
+        1 - 4 / 4
+    )
 
 
 def test_year_images_for_the_map_build_offline(ee_offline):
@@ -338,34 +470,21 @@ def test_year_images_for_the_map_build_offline(ee_offline):
         assert "Image" in js
     assert "alt_m" in ee.serializer.toJSON(imgs["alt"]) and "Image.sqrt" in ee.serializer.toJSON(imgs["alt_sd"])
     assert set(year_images(cfg, 2015)) == {"lst", "ddt"}
+    # map layers are computed at the map's zoom scale, not forced onto the 30 m grid per tile
+    for img in imgs.values():
+        assert not [a for a in calls_named(img, "Image.reproject") if a.get("crsTransform")]
 
 
 def test_lst_residual_is_aggregated_radiance_like(ee_offline, cfg):
     """Temperatures: the residual compares the sensor's view, mean of (T + 273.15)^4, not mean T."""
     import ee
 
-    coarse = col.modis_projection(col.MOD11A1, "LST_Day_1km")
-    fine = ee.Projection("EPSG:32647", [30, 0, 499980, 0, -30, 4210260])
-    target = ee.Image(1).rename("t").setDefaultProjection(coarse)
-    preds = ee.Image.cat([ee.Image(2).rename("ndvi"), ee.Image(3).rename("elevation_m")]).reproject(crs=fine)
-    args = (
-        target,
-        preds,
-        ["ndvi", "elevation_m"],
-        coarse,
-        926.625433055833,
-        ee.Geometry.Rectangle(list(SMALL_BBOX)),
-        cfg.rf,
-        cfg.ee_sampling,
-        7,
-        "v",
-        ["ndvi", "elevation_m"],
-    )
+    target, p = _toy_predictors(cfg)
 
     def numbers(img):
         return {c for c in constants_in(img) if isinstance(c, (int, float)) and not isinstance(c, bool)}
 
-    assert {4, 0.25, 273.15} <= numbers(sharpen.sharpen(*args, radiance=True))
-    assert not {0.25, 273.15} & numbers(sharpen.sharpen(*args))
+    assert {4, 0.25, 273.15} <= numbers(sharpen.sharpen(target, p, cfg.rf, cfg.ee_sampling, 7, "v", radiance=True))
+    assert not {0.25, 273.15} & numbers(sharpen.sharpen(target, p, cfg.rf, cfg.ee_sampling, 7, "v"))
     # the yearly DDT graph uses it for LST
     assert '"Image.pow"' in ee.serializer.toJSON(thaw.ddt_image(cfg, 2015, cfg.grid()))

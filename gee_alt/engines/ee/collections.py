@@ -143,7 +143,8 @@ def modis_ndvi(
 
         def prep(img):
             img = ee.Image(img)
-            ok = img.select("SummaryQA").lte(max_summary_qa)
+            qa = img.select("SummaryQA")
+            ok = qa.gte(0).And(qa.lte(max_summary_qa))  # -1 is fill (no data), never "good"
             return (
                 img.select("NDVI")
                 .multiply(MODIS_NDVI_SCALE)
@@ -166,7 +167,8 @@ def modis_ndvi(
             refl = img.select(["sur_refl_b02", "sur_refl_b01"]).multiply(MODIS_SR_SCALE)
             ndvi = refl.normalizedDifference(["sur_refl_b02", "sur_refl_b01"])
             return (
-                ndvi.updateMask(ok)
+                ndvi.clamp(-1, 1)
+                .updateMask(ok)
                 .updateMask(refl.select(1).gt(0))
                 .rename("ndvi")
                 .toFloat()
@@ -234,10 +236,18 @@ def landsat_clear_mask(image: ee.Image, mask_snow: bool) -> ee.Image:
 
 def landsat_ndvi_st(image: ee.Image, mission: LandsatMission, mask_snow: bool) -> ee.Image:
     """One Landsat scene as ``ndvi`` (1) and ``st_degc`` (°C), cloud/shadow/saturation masked."""
-    sr = image.select([mission.nir, mission.red]).multiply(SR_SCALE).add(SR_OFFSET)
-    ndvi = sr.normalizedDifference([mission.nir, mission.red]).rename("ndvi")
+    # reflectance and temperature are resampled bilinearly (set on the input bands, before any
+    # operation); the QA bit masks stay nearest-neighbour. On a grid aligned with Landsat's
+    # (grid.origin_offset_m = 15) bilinear at pixel centres returns the pixels themselves.
+    sr = image.select([mission.nir, mission.red]).resample("bilinear").multiply(SR_SCALE).add(SR_OFFSET)
+    ndvi = sr.normalizedDifference([mission.nir, mission.red]).clamp(-1, 1).rename("ndvi")
     st = (
-        image.select(mission.thermal).multiply(ST_SCALE_K).add(ST_OFFSET_K).subtract(KELVIN_AT_0_DEGC).rename("st_degc")
+        image.select(mission.thermal)
+        .resample("bilinear")
+        .multiply(ST_SCALE_K)
+        .add(ST_OFFSET_K)
+        .subtract(KELVIN_AT_0_DEGC)
+        .rename("st_degc")
     )
     return (
         ee.Image.cat([ndvi, st])

@@ -22,6 +22,12 @@ then the nearest single neighbour). Gaps longer than that count as 0 °C·day (l
 ``n_obs`` (raw valid windows) flags them and DDT is masked where the valid fraction is below
 ``season.min_valid_fraction``.
 
+**Empty collections.** Every reduction of an image collection here runs over
+:func:`guarded`: the collection plus one fully masked image with the expected bands, so a
+window without any look (Terra's 2001-06-15..07-02 outage, a year without Landsat) gives a
+masked composite with the right bands, never a zero-band image that breaks the arithmetic
+after it ("If one image has no bands, the other must also have no bands").
+
 **Projections.** Composites have no projection (1° WGS84 default): every composite gets
 ``setDefaultProjection`` with the projection of one image of its source collection (MODIS
 sinusoidal 1 km / 250 m) or of the 30 m output grid (Landsat).
@@ -36,7 +42,6 @@ import ee
 
 from gee_alt.config import StudyConfig
 from gee_alt.engines.ee import collections as col
-from gee_alt.errors import GeeAltError
 
 
 def season_bounds(year: int, start_mmdd: str, end_mmdd: str) -> tuple[str, str]:
@@ -66,13 +71,26 @@ def lst_windows(year: int, start_mmdd: str, end_mmdd: str, step_days: int) -> li
     return out
 
 
+def masked_image(bands: list[str]) -> ee.Image:
+    """A float image with ``bands``, masked everywhere (the guard of :func:`guarded`)."""
+    return ee.Image.constant([0] * len(bands)).rename(bands).toFloat().updateMask(0)
+
+
+def guarded(collection: ee.ImageCollection | None, bands: list[str]) -> ee.ImageCollection:
+    """``collection`` (already filtered, holding exactly ``bands``; ``None`` = nothing) plus one
+    fully masked image with ``bands``: a reduction over it always has these bands, masked where
+    nothing was observed."""
+    guard = ee.ImageCollection.fromImages([masked_image(bands)])
+    return guard if collection is None else ee.ImageCollection(collection).merge(guard)
+
+
 def landsat_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry, fine_proj: ee.Projection) -> ee.Image:
-    """Growing-season median Landsat NDVI (band ``landsat_ndvi``, 1) on the 30 m grid projection."""
+    """Growing-season median Landsat NDVI (band ``landsat_ndvi``, 1) on the 30 m grid projection
+    (masked everywhere when no configured mission has a clear scene)."""
     start, end = season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
     scenes = col.landsat(cfg.collections.landsat, start, end, region, cfg.qa.landsat_mask_snow)
-    if scenes is None:
-        raise GeeAltError(f"no configured Landsat mission has data in {year} (collections.landsat)")
-    return scenes.select("ndvi").median().rename("landsat_ndvi").setDefaultProjection(fine_proj)
+    scenes = None if scenes is None else scenes.select("ndvi")
+    return guarded(scenes, ["ndvi"]).median().rename("landsat_ndvi").setDefaultProjection(fine_proj)
 
 
 def modis_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee.Image:
@@ -83,7 +101,7 @@ def modis_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee
     """
     start, end = season_bounds(year, cfg.season.growing_start, cfg.season.growing_end)
     cid = cfg.collections.ndvi
-    ndvi = col.modis_ndvi(cid, start, end, region, cfg.qa.modis_ndvi_max_summary_qa).select("ndvi")
+    ndvi = guarded(col.modis_ndvi(cid, start, end, region, cfg.qa.modis_ndvi_max_summary_qa).select("ndvi"), ["ndvi"])
     comp = ndvi.median() if cid == col.MOD13Q1 else ndvi.max()
     return comp.rename("modis_ndvi").setDefaultProjection(col.modis_projection(cid, col.modis_ndvi_band(cid)))
 
@@ -103,12 +121,14 @@ def lst_projection() -> ee.Projection:
     return col.modis_projection(col.MOD11A1, "LST_Day_1km")
 
 
-def lst_window_degc(daily: ee.ImageCollection, window: Window, proj: ee.Projection) -> ee.Image:
+def lst_window_degc(
+    day_col: ee.ImageCollection, night_col: ee.ImageCollection, window: Window, proj: ee.Projection
+) -> ee.Image:
     """Window daily-mean LST (band ``lst_degc``, °C) = (mean day + mean night) / 2, on ``proj``;
-    masked where the window has no valid day or no valid night look."""
-    w = daily.filterDate(window.start, window.end)
-    day = w.select("lst_day_degc").mean()
-    night = w.select("lst_night_degc").mean()
+    masked where the window has no valid day or no valid night look. ``day_col``/``night_col``:
+    the season's daily ``lst_day_degc`` / ``lst_night_degc`` (one band each)."""
+    day = guarded(day_col.filterDate(window.start, window.end), ["lst_day_degc"]).mean()
+    night = guarded(night_col.filterDate(window.start, window.end), ["lst_night_degc"]).mean()
     return day.add(night).divide(2).rename("lst_degc").setDefaultProjection(proj)
 
 
@@ -132,19 +152,32 @@ def gap_fill(raw: list[ee.Image]) -> list[ee.Image]:
     return out
 
 
+def month_groups(windows: list[Window]) -> list[tuple[str, list[int]]]:
+    """Windows grouped by the calendar month they start in: ``[("MM", [window indices]), ...]``
+    (the unit of server-side LST sharpening)."""
+    groups: dict[str, list[int]] = {}
+    for k, w in enumerate(windows):
+        groups.setdefault(w.start[5:7], []).append(k)
+    return list(groups.items())
+
+
 @dataclass
 class LstSeason:
     """The thaw-season LST windows of one year at 1 km (graph objects).
 
-    ``filled``: gap-filled window LST (°C) on the MODIS projection; ``days``: days per window;
-    ``n_valid``: count of windows with a raw observation (band ``n_obs``); ``mean_degc``:
-    thaw-season mean of raw windows (band ``lst_degc``), the sharpening target.
+    ``raw``: window LST (°C, masked where the window had no valid day or night look);
+    ``filled``: gap-filled window LST on the MODIS projection; ``n_valid``: count of windows
+    with a raw observation (band ``n_obs``); ``months``: :func:`month_groups` of the windows;
+    ``month_degc``: per month the mean of its raw windows (band ``lst_degc``, masked where
+    the month had none), the sharpening targets.
     """
 
     windows: list[Window]
+    raw: list[ee.Image]
     filled: list[ee.Image]
     n_valid: ee.Image
-    mean_degc: ee.Image
+    months: list[tuple[str, list[int]]]
+    month_degc: list[ee.Image]
     projection: ee.Projection
 
 
@@ -153,13 +186,18 @@ def lst_season(cfg: StudyConfig, year: int, region: ee.Geometry) -> LstSeason:
     proj = lst_projection()
     daily = lst_daily_collection(cfg, year, region)
     windows = lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
-    raw = [lst_window_degc(daily, w, proj) for w in windows]
+    day_col, night_col = daily.select("lst_day_degc"), daily.select("lst_night_degc")
+    raw = [lst_window_degc(day_col, night_col, w, proj) for w in windows]
     n_valid = (
         ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw])
         .sum()
         .rename("n_obs")
         .setDefaultProjection(proj)
     )
-    mean = ee.ImageCollection.fromImages(raw).mean().rename("lst_degc").setDefaultProjection(proj)
+    months = month_groups(windows)
+    month_degc = [
+        ee.ImageCollection.fromImages([raw[k] for k in idx]).mean().rename("lst_degc").setDefaultProjection(proj)
+        for _, idx in months
+    ]
     filled = [f.setDefaultProjection(proj) for f in gap_fill(raw)]
-    return LstSeason(windows, filled, n_valid, mean, proj)
+    return LstSeason(windows, raw, filled, n_valid, months, month_degc, proj)

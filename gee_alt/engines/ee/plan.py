@@ -18,7 +18,7 @@ from gee_alt.config import StudyConfig
 from gee_alt.engines.ee import collections as col
 from gee_alt.engines.ee import composite, pull, thaw
 from gee_alt.engines.ee.offline import offline_ee
-from gee_alt.engines.ee.sharpen import smile_random_forest_arguments
+from gee_alt.engines.ee.sharpen import HOLDOUT_FRACTION, RIDGE_LAMBDA, smile_random_forest_arguments
 from gee_alt.io import write_text_atomic
 
 
@@ -49,6 +49,36 @@ def year_inputs(cfg: StudyConfig, year: int) -> dict:
         ],
         "dem": {"choice": cfg.collections.dem, "asset": col.DEM_SOURCES[cfg.collections.dem][0]},
     }
+
+
+def year_path(cfg: StudyConfig, year: int, grid) -> dict:
+    """How a year is computed and why: ``path`` (``interactive``/``batch``), ``why``, and the
+    estimate it rests on (30 m pixels, forests, forest-pixels, bytes pulled)."""
+    w, h = grid["shape_2d"]
+    px = w * h
+    if cfg.ee_run.sharpen == "local":
+        return {
+            "path": "interactive",
+            "why": "--sharpen local: composites only (no forest on the server), small inputs pulled with computePixels",
+            "pixels_30m": px,
+            "forests": {"at_30m": 0, "holdout": 0},
+            "forest_px": 0,
+        }
+    forests = thaw.forests_per_year(cfg, year)
+    fpx = px * forests["at_30m"]
+    limit = cfg.ee_run.interactive_max_forest_px
+    if cfg.ee_run.path != "auto":
+        path, why = cfg.ee_run.path, f"ee_run.path = {cfg.ee_run.path}"
+    elif fpx > limit:
+        path = "batch"
+        why = (
+            f"{px:,} px x {forests['at_30m']} forests at 30 m = {fpx:,} > ee_run.interactive_max_forest_px "
+            f"{limit:,}: one Export.image.toAsset task (batch limits), then a pull of the stored asset"
+        )
+    else:
+        path = "interactive"
+        why = f"{px:,} px x {forests['at_30m']} forests at 30 m = {fpx:,} <= {limit:,}: computePixels tiles via xee"
+    return {"path": path, "why": why, "pixels_30m": px, "forests": forests, "forest_px": fpx}
 
 
 def pulled_with(out_dir: str | Path, year: int) -> str | None:
@@ -98,7 +128,8 @@ def build_plan(
     years, skipped = {}, []
     with offline_ee():
         for year in cfg.year_list():
-            image = thaw.ddt_image(cfg, year, grid)
+            fields = thaw.year_fields(cfg, year, grid)
+            image = thaw.ddt_image(cfg, year, grid, fields=fields)
             graph = ee.serializer.toJSON(image)
             ghash = hashlib.sha256(graph.encode("utf-8")).hexdigest()
             done = bool(out_dir) and pulled_with(out_dir, year) == ghash
@@ -108,10 +139,12 @@ def build_plan(
                 write_text_atomic(Path(emit_graphs) / f"graph_{year}.json", graph)
                 write_text_atomic(
                     Path(emit_graphs) / f"validation_{year}.json",
-                    ee.serializer.toJSON(validate.validation_stats(cfg, year, grid)),
+                    ee.serializer.toJSON(validate.validation_sums(cfg, year, grid, fields=fields)),
                 )
             years[str(year)] = {
                 **year_inputs(cfg, year),
+                **year_path(cfg, year, grid),
+                "bytes": n_bytes,
                 "graph_sha256": ghash,
                 "graph_bytes": len(graph),
                 "output": runs.ddt_path("", year).as_posix(),
@@ -132,14 +165,20 @@ def build_plan(
         "years": cfg.year_list(),
         "years_to_pull": to_pull,
         "skipped_years": skipped,
+        "sharpen": cfg.ee_run.sharpen,
+        "paths": {p: [int(y) for y, v in years.items() if v["path"] == p] for p in ("interactive", "batch")},
         "rf": {
             **cfg.rf.model_dump(),
             "output_mode": "REGRESSION",
-            "spread_mode": "RAW_REGRESSION",
+            "trend": f"ridgeRegression lambda {RIDGE_LAMBDA} on predictors scaled 0..1, forest on its residuals",
+            "error": f"hold-out RMSE ({HOLDOUT_FRACTION:.0%} fold, same settings) as DDT sd",
             "smile_random_forest": smile_arguments_per_forest(cfg),
         },
+        "ee_run": cfg.ee_run.model_dump(),
         "ee_sampling": {
             **cfg.ee_sampling.model_dump(),
+            "max_pixels_1km": thaw.max_pixels_for(cfg, grid, thaw.MODIS_1KM_SCALE_M),
+            "max_pixels_250m": thaw.max_pixels_for(cfg, grid, thaw.MODIS_250M_SCALE_M),
             "ndvi_sample_scale_m": thaw.MODIS_250M_SCALE_M,
             "lst_sample_scale_m": thaw.MODIS_1KM_SCALE_M,
         },

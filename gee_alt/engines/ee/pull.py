@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,16 +48,12 @@ FIELD_LAYERS = ("elevation_m", "ndvi_mean")  # static site-screen fields, pulled
 FIELDS_KEY = "site_fields"
 EE_METHOD = "RF sharpening (Earth Engine engine, smileRandomForest)"
 
+TRANSIENT_STATUS = re.compile(r"(?<![\w.])(429|500|502|503|504)(?![\w.])")  # HTTP codes as words only
 TRANSIENT_MARKERS = (
     "too many concurrent aggregations",
-    "429",
     "too many requests",
     "quota exceeded",
     "rate limit",
-    "500",
-    "502",
-    "503",
-    "504",
     "internal error",
     "service unavailable",
     "backend error",
@@ -127,6 +124,8 @@ def classify_error(exc: BaseException) -> str:
     if any(k in msg for k in FATAL_GUIDANCE):
         return "fatal"
     if isinstance(exc, (ConnectionError, TimeoutError)) or any(k in msg for k in TRANSIENT_MARKERS):
+        return "transient"
+    if TRANSIENT_STATUS.search(msg):  # "HTTP 503", "(429)"; not "50331648 bytes" or "5000 elements"
         return "transient"
     return "fatal"
 
@@ -216,9 +215,9 @@ def retrying_ee_calls(max_retries: int, initial_delay_s: float, sleep=time.sleep
 # ----------------------------------------------------------------------------- pulling one year
 
 
-def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS):
+def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS, properties: dict | None = None):
     """The image's bands as a collection of one-band (``value``) images, in ``layers`` order
-    (``year`` 0 for the static site-screen fields)."""
+    (``year`` 0 for the static site-screen fields); ``properties`` are set on each."""
     import ee
 
     return ee.ImageCollection.fromImages(
@@ -226,7 +225,7 @@ def layer_collection(image, year: int, layers: tuple[str, ...] = LAYERS):
             image.select(name)
             .rename("value")
             .toFloat()
-            .set({"gee_alt_year": year, "gee_alt_layer": name, "gee_alt_layer_index": i})
+            .set({"gee_alt_year": year, "gee_alt_layer": name, "gee_alt_layer_index": i, **(properties or {})})
             for i, name in enumerate(layers)
         ]
     )
@@ -240,6 +239,7 @@ def pull_image(
     year: int = 0,
     max_workers: int = 8,
     request_byte_limit: int = REQUEST_BYTE_LIMIT,
+    properties: dict | None = None,
 ) -> np.ndarray:
     """Pull ``layers`` of an image on ``grid``: float32 ``(layer, y, x)``, NaN = masked.
 
@@ -249,7 +249,7 @@ def pull_image(
 
     chunks = io_chunks_for(grid, len(layers), request_byte_limit)
     ds = xr.open_dataset(
-        layer_collection(image, year, layers),
+        layer_collection(image, year, layers, properties),
         engine="ee",
         crs=grid["crs"],
         crs_transform=tuple(grid["crs_transform"]),
@@ -286,6 +286,17 @@ def graph_sha256(image) -> str:
     return hashlib.sha256(ee.serializer.toJSON(image).encode("utf-8")).hexdigest()
 
 
+@dataclass
+class BatchOptions:
+    """Where and how batch years run: asset folder (:func:`gee_alt.engines.ee.tasks.asset_root`),
+    study name (in asset names), seconds between polls, and an optional cap on polls."""
+
+    asset_root: str
+    study: str
+    poll_interval_s: float = 30.0
+    max_polls: int | None = None
+
+
 def run_years(
     out_dir: str | Path,
     years: list[int],
@@ -301,30 +312,47 @@ def run_years(
     method: str = EE_METHOD,
     progress: Callable[[int, str], None] | None = None,
     sleep=time.sleep,
+    path_for_year: Callable[[int], str] | None = None,
+    batch: BatchOptions | None = None,
 ):
-    """Pull every year not already done into ``RUN/ddt``; return the DDT cube of all ``years``.
+    """Compute and pull every year not already done into ``RUN/ddt``; return the DDT cube of the
+    years that succeeded (``None`` if none did).
 
-    ``image_for_year(year)`` builds the year's graph (bands :data:`LAYERS`). Each pulled year
-    is written with :func:`gee_alt.runs.write_ddt_year` (tag ``graph_sha256``) and recorded in
-    ``progress_record`` (the run's :class:`gee_alt.runs.Progress`; by default one with the
-    grid as settings) keyed by its graph hash, so a rerun with the same graph skips it without
-    any request. ``progress(year, status)`` is told ``"skipped"`` or ``"pulled"``.
+    ``image_for_year(year)`` builds the year's graph (bands :data:`LAYERS`). Each year goes the
+    way ``path_for_year(year)`` says (default ``"interactive"``): ``interactive`` pulls the
+    graph with xee (``computePixels``); ``batch`` exports it to an asset with a batch task
+    (:mod:`gee_alt.engines.ee.tasks`; every batch year is submitted first, so they run in
+    parallel while interactive years are pulled) and pulls the finished asset.
+
+    Each pulled year is written with :func:`gee_alt.runs.write_ddt_year` (tag ``graph_sha256``)
+    and recorded in ``progress_record`` keyed by its graph hash, so a rerun skips it without any
+    request. A year that fails (graph, task or pull) is recorded with its one-line reason
+    (:meth:`gee_alt.runs.Progress.mark_failed`) and skipped; the others continue.
+    ``progress(year, status)`` hears ``skipped``, ``pulled``, ``failed`` (terminal) and batch
+    task states (``submitted``, ``RUNNING``, ...).
     """
+    import ee
+
+    from gee_alt.engines.ee import tasks
+
     out_dir = Path(out_dir)
     if progress_record is None:
         progress_record = runs.Progress(out_dir, {"engine": "ee", "grid": _plain(grid)})
         progress_record.start(resume=True)
     if (out_dir / runs.DDT_DIR).is_dir():
         remove_stray_temporaries(out_dir / runs.DDT_DIR)  # left by a killed run (atomic writes: never a product)
+    path_for_year = path_for_year or (lambda year: "interactive")
     arrays: dict[int, np.ndarray] = {}
-    for year in years:
-        image = image_for_year(year)
-        ghash = graph_sha256(image)
-        if progress_record.is_done(year, key=ghash):
-            arrays[year] = read_raster(runs.ddt_path(out_dir, year), bands=len(LAYERS)).data
-            if progress:
-                progress(year, "skipped")
-            continue
+
+    def tell(year, status):
+        if progress:
+            progress(year, status)
+
+    def failed(year, reason):
+        progress_record.mark_failed(year, reason)
+        tell(year, "failed")
+
+    def pull_and_write(year, image, ghash, extra=None):
         with retrying_ee_calls(max_retries, initial_delay_s, sleep) as (pixels, value):
             data = pull_year(image, year, grid, max_workers=max_workers, request_byte_limit=request_byte_limit)
         path = runs.write_ddt_year(
@@ -337,15 +365,70 @@ def run_years(
             engine="ee",
             method=method,
             season=thaw_season,
-            extra_tags={"graph_sha256": ghash},
+            extra_tags={"graph_sha256": ghash, **(extra or {})},
         )
         progress_record.mark_done(
-            year, [path], key=ghash, requests=pixels.calls, retries=pixels.retries + value.retries
+            year, [path], key=ghash, requests=pixels.calls, retries=pixels.retries + value.retries, **(extra or {})
         )
         arrays[year] = data
-        if progress:
-            progress(year, "pulled")
-    return cube_from_years(arrays, grid, thaw_season)
+        tell(year, "pulled")
+
+    todo = []
+    for year in years:
+        try:
+            image = image_for_year(year)
+            ghash = graph_sha256(image)
+        except (GeeAltError, ee.EEException) as exc:
+            failed(year, f"graph not built: {_first_line(exc)}")
+            continue
+        if progress_record.is_done(year, key=ghash):
+            arrays[year] = read_raster(runs.ddt_path(out_dir, year), bands=len(LAYERS)).data
+            tell(year, "skipped")
+            continue
+        todo.append((year, image, ghash, path_for_year(year)))
+    submitted: list = []
+    for year, image, ghash, path in todo:
+        if path != "batch":
+            continue
+        if batch is None:
+            raise GeeAltError("internal: a batch year needs BatchOptions")
+        asset = tasks.asset_id(batch.asset_root, batch.study, year, ghash)
+        submitted.append(
+            tasks.submit(year, image, ghash, asset, grid, progress_record, f"gee-alt {batch.study} {year}")
+        )
+        tell(year, "submitted")
+    for year, image, ghash, path in todo:
+        if path == "batch":
+            continue
+        try:
+            pull_and_write(year, image, ghash)
+        except (GeeAltError, ee.EEException) as exc:
+            failed(year, _first_line(exc))
+    if submitted:
+        tasks.wait_for_tasks(
+            submitted,
+            poll_interval_s=batch.poll_interval_s,
+            sleep=sleep,
+            on_state=tell,
+            max_polls=batch.max_polls,
+        )
+        for t in submitted:
+            if t.state != "COMPLETED":
+                progress_record.note_task(t.year, None)  # a failed task is resubmitted by the next attempt
+                failed(t.year, f"batch task {t.state}: {t.error}")
+                continue
+            try:
+                pull_and_write(t.year, ee.Image(t.asset), t.key, {"asset": t.asset})
+                progress_record.note_task(t.year, None)
+            except (GeeAltError, ee.EEException) as exc:
+                failed(t.year, f"pulling {t.asset}: {_first_line(exc)}")
+    if not arrays:
+        return None
+    return cube_from_years({y: arrays[y] for y in years if y in arrays}, grid, thaw_season)
+
+
+def _first_line(exc) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def pull_fields(

@@ -1,26 +1,35 @@
-"""Random-forest sharpening of a coarse field to 30 m (pure graph builders), after pyDMS.
+"""Sharpening of a coarse field to 30 m on Earth Engine (pure graph builders): the local
+engine's method (:mod:`gee_alt.science.sharpen`) expressed as an ``ee`` graph.
 
 1. Fine predictors (30 m, on the output grid projection) are aggregated to the coarse pixels
-   with ``reduceResolution(mean/stdDev, maxPixels=ee_sampling.reduce_max_pixels).reproject(coarse)``.
-2. Homogeneity screen: CV = mean over ``homogeneity_bands`` of |std/mean| within each coarse
-   pixel; the ``rf.homogeneity_drop`` least homogeneous coarse pixels do not train.
-3. ``sample`` (seeded, explicit coarse ``scale`` and ``projection``) draws training pixels;
-   ``smileRandomForest`` in ``REGRESSION`` mode, with the arguments
-   :func:`smile_random_forest_arguments` maps from the shared
-   :class:`~gee_alt.science.forest.RandomForestSettings`, is trained on them.
-4. The forest is applied to the 30 m predictors.
-5. Residual correction: coarse residual = target − (30 m prediction aggregated to coarse),
-   fixed on the coarse grid, bilinearly resampled to 30 m and added back, so the result
-   re-aggregates to the observation.
-6. Spread: the same forest (same samples and seed) in ``RAW_REGRESSION`` mode gives one value
-   per tree; their standard deviation is the 1-sigma band ``<name>_sd``.
+   with ``reduceResolution(mean/stdDev, maxPixels).reproject(coarse)``; ``maxPixels`` comes from
+   the measured footprint (:func:`gee_alt.engines.ee.footprint.required_max_pixels`).
+2. Homogeneity, as locally: ``h`` = mean over predictors of (within-coarse-pixel sd / scene-wide
+   sd of that predictor). The local weight ``1 / max(h, q10(h))`` becomes a sampling
+   probability ``q10(h) / max(h, q10(h))`` (in 0..1; ``smileRandomForest`` takes no sample
+   weights, so pixels are kept with that probability: weighting in expectation). No pixel is
+   dropped unless ``rf.homogeneity_drop`` > 0 (then the least homogeneous fraction is).
+3. Linear trend under the forest: predictors scaled to 0..1 over their coarse range (capped at
+   half a range beyond it, as locally), ``ee.Reducer.ridgeRegression`` (fixed λ
+   :data:`RIDGE_LAMBDA`) on the sampled coarse pixels; the lapse rate extrapolates to ridge
+   tops and plateaus instead of being clipped at the forest's training range.
+4. ``smileRandomForest`` (``REGRESSION``; :func:`smile_random_forest_arguments` maps the shared
+   :class:`~gee_alt.science.forest.RandomForestSettings`) on the trend's residuals; the fine
+   prediction is trend + forest.
+5. Residual correction: coarse residual = target − aggregated fine prediction (radiance-like,
+   mean of (T + 273.15)^4, for temperatures), bilinear to 30 m and added back.
+6. Error (the local engine's out-of-bag RMSE, band ``<name>_err``): a second forest with the
+   same settings trained on the samples outside a seeded 20 % hold-out fold; RMSE of trend +
+   forest on the hold-out at the coarse scale (°C for LST). Cheap: no 30 m evaluation.
 
-Units follow the target (°C for LST, 1 for NDVI). Aggregation is a plain mean of T, not of
-radiance (T⁴); at plateau temperatures the difference is below 0.1 °C for sub-pixel
-contrasts of a few °C.
+Guards: with fewer than :data:`MIN_TRAINING_PIXELS` sampled pixels (an empty or fully masked
+target) the result is the bilinear target with error NaN — never a reduction or a training
+over an empty collection.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import ee
 
@@ -29,6 +38,13 @@ from gee_alt.science.forest import RandomForestSettings, features_per_split
 from gee_alt.units import KELVIN_AT_0_DEGC
 
 TARGET_PROPERTY = "target"
+RESIDUAL_PROPERTY = "trend_residual"
+FOLD_PROPERTY = "fold"
+HOLDOUT_FRACTION = 0.2
+RIDGE_LAMBDA = 0.01  # on predictors scaled to 0..1 (the local engine chooses it by GCV in 1e-4..10)
+MIN_TRAINING_PIXELS = 20
+SCALED_PREFIX = "s_"
+HOMOGENEITY_QUANTILE = 10  # percentile of h below which every pixel gets the full weight (as locally)
 
 
 def smile_random_forest_arguments(rf: RandomForestSettings, n_predictors: int, seed: int) -> dict:
@@ -47,7 +63,7 @@ def smile_random_forest_arguments(rf: RandomForestSettings, n_predictors: int, s
 
 
 def rf_classifier(rf: RandomForestSettings, n_predictors: int, seed: int, mode: str = "REGRESSION") -> ee.Classifier:
-    """A seeded ``smileRandomForest`` for ``n_predictors`` in ``mode`` (``REGRESSION`` or ``RAW_REGRESSION``)."""
+    """A seeded ``smileRandomForest`` for ``n_predictors`` in ``mode``."""
     return ee.Classifier.smileRandomForest(**smile_random_forest_arguments(rf, n_predictors, seed)).setOutputMode(mode)
 
 
@@ -60,54 +76,114 @@ def aggregate(
     ).reproject(crs=coarse_proj)
 
 
-def homogeneity_cv(fine: ee.Image, bands: list[str], coarse_proj: ee.Projection, max_pixels: int) -> ee.Image:
-    """Band ``cv`` (1): mean over ``bands`` of |std / mean| of the 30 m values in each coarse pixel."""
-    sel = fine.select(bands)
-    mean = aggregate(sel, coarse_proj, max_pixels, ee.Reducer.mean())
-    sd = aggregate(sel, coarse_proj, max_pixels, ee.Reducer.stdDev())
-    return sd.divide(mean.abs().max(1e-6)).reduce(ee.Reducer.mean()).rename("cv")
+@dataclass
+class Predictors:
+    """What every target sharpened on one predictor set shares (graph objects).
+
+    ``fine``: the 30 m predictors; ``coarse``: their coarse means; ``scaled_fine`` /
+    ``scaled_coarse``: both scaled to 0..1 over the coarse range (capped); ``keep``: the
+    homogeneity sampling probability (coarse, 0..1); ``names``; coarse ``projection`` and
+    ``scale_m``; ``region``; ``max_pixels``.
+    """
+
+    fine: ee.Image
+    coarse: ee.Image
+    scaled_fine: ee.Image
+    scaled_coarse: ee.Image
+    keep: ee.Image
+    names: list[str]
+    projection: ee.Projection
+    scale_m: float
+    region: ee.Geometry
+    max_pixels: int
+    tile_scale: int
 
 
-def homogeneous_mask(
-    cv: ee.Image,
-    region: ee.Geometry,
+def scene_sd_image(fine: ee.Image, names: list[str], region: ee.Geometry, fine_scale_m: float, tile_scale: int):
+    """Constant image of each predictor's scene-wide sd over ``region`` (30 m pixels), 1 where 0."""
+    sd = fine.reduceRegion(
+        reducer=ee.Reducer.stdDev(),
+        geometry=region,
+        scale=fine_scale_m,
+        bestEffort=True,
+        maxPixels=int(1e9),
+        tileScale=tile_scale,
+    )
+    img = ee.Dictionary(sd).toImage(names).rename(names)
+    return img.where(img.lte(0), 1)
+
+
+def homogeneity(
+    fine: ee.Image, names: list[str], coarse_proj: ee.Projection, max_pixels: int, scene_sd: ee.Image
+) -> ee.Image:
+    """Band ``h`` (1): mean over predictors of (within-coarse-pixel sd / scene sd), as locally."""
+    sd = aggregate(fine, coarse_proj, max_pixels, ee.Reducer.stdDev())
+    return sd.divide(scene_sd).reduce(ee.Reducer.mean()).rename("h")
+
+
+def prepare_predictors(
+    fine: ee.Image,
+    names: list[str],
     coarse_proj: ee.Projection,
     coarse_scale_m: float,
-    drop_fraction: float,
-    tile_scale: int,
-) -> ee.Image:
-    """1 where ``cv`` is within its ``1 - drop_fraction`` quantile over ``region`` (all pixels if 0)."""
-    if drop_fraction <= 0:
-        return cv.mask().gt(0)
-    pct = round((1.0 - drop_fraction) * 100, 6)
-    stats = cv.reduceRegion(
-        reducer=ee.Reducer.percentile([pct]),
+    fine_scale_m: float,
+    region: ee.Geometry,
+    sampling: EeSamplingConfig,
+    max_pixels: int,
+    homogeneity_drop: float = 0.0,
+) -> Predictors:
+    """Aggregate, scale and weigh one predictor set (see the module docstring, steps 1-3)."""
+    fine = fine.select(names)
+    coarse = aggregate(fine, coarse_proj, max_pixels)
+    h = homogeneity(
+        fine, names, coarse_proj, max_pixels, scene_sd_image(fine, names, region, fine_scale_m, sampling.tile_scale)
+    )
+    region_args = dict(
         geometry=region,
         scale=coarse_scale_m,
         crs=coarse_proj,
         bestEffort=True,
         maxPixels=int(1e9),
-        tileScale=tile_scale,
+        tileScale=sampling.tile_scale,
     )
-    return cv.lte(ee.Number(stats.get("cv")))
+    pcts = [HOMOGENEITY_QUANTILE] + ([round((1.0 - homogeneity_drop) * 100, 6)] if homogeneity_drop > 0 else [])
+    hq = ee.Dictionary(h.reduceRegion(reducer=ee.Reducer.percentile(pcts), **region_args))
+    q10 = ee.Image.constant(hq.getNumber(f"h_p{HOMOGENEITY_QUANTILE}")).max(1e-6)
+    keep = q10.divide(h.max(q10)).rename("keep")
+    if homogeneity_drop > 0:
+        keep = keep.updateMask(h.lte(ee.Image.constant(hq.getNumber(f"h_p{pcts[1]:g}"))))
+    mm = ee.Dictionary(coarse.reduceRegion(reducer=ee.Reducer.minMax(), **region_args))
+    lo = mm.toImage([f"{b}_min" for b in names]).rename(names)
+    hi = mm.toImage([f"{b}_max" for b in names]).rename(names)
+    span = hi.subtract(lo)
+    span = span.where(span.lte(0), 1)
+
+    def scaled(img):
+        capped = img.max(lo.subtract(span.multiply(0.5))).min(hi.add(span.multiply(0.5)))
+        return capped.subtract(lo).divide(span).rename([SCALED_PREFIX + b for b in names])
+
+    return Predictors(
+        fine,
+        coarse,
+        scaled(fine),
+        scaled(coarse),
+        keep,
+        list(names),
+        coarse_proj,
+        coarse_scale_m,
+        region,
+        max_pixels,
+        sampling.tile_scale,
+    )
 
 
-def training_samples(
-    coarse_predictors: ee.Image,
-    target: ee.Image,
-    mask: ee.Image,
-    region: ee.Geometry,
-    coarse_proj: ee.Projection,
-    coarse_scale_m: float,
-    sampling: EeSamplingConfig,
-    seed: int,
-) -> ee.FeatureCollection:
-    """Seeded training pixels at the coarse scale: predictor bands + ``target`` property."""
-    stack = coarse_predictors.addBands(target.rename(TARGET_PROPERTY)).updateMask(mask)
-    return stack.sample(
-        region=region,
-        scale=coarse_scale_m,
-        projection=coarse_proj,
+def _sample(p: Predictors, stack: ee.Image, sampling: EeSamplingConfig, seed: int) -> ee.FeatureCollection:
+    """Seeded coarse training pixels of ``stack``, each kept with the homogeneity probability."""
+    accept = ee.Image.random(seed).lt(p.keep)
+    return stack.updateMask(accept).sample(
+        region=p.region,
+        scale=p.scale_m,
+        projection=p.projection,
         numPixels=sampling.num_samples,
         seed=seed,
         dropNulls=True,
@@ -116,55 +192,64 @@ def training_samples(
     )
 
 
+def linear_trend(coefficients: ee.Array, scaled: ee.Image, n: int) -> ee.Image:
+    """Trend = Σ coef_i · scaled_i + intercept (``ridgeRegression``'s (n + 1) × 1 array: intercept last)."""
+    coefs = ee.Array(coefficients)
+    slopes = ee.Image.constant(coefs.slice(0, 0, n).project([0]).toList())
+    return scaled.multiply(slopes).reduce(ee.Reducer.sum()).add(ee.Image.constant(coefs.get([n, 0])))
+
+
 def sharpen(
     target: ee.Image,
-    fine_predictors: ee.Image,
-    predictor_names: list[str],
-    coarse_proj: ee.Projection,
-    coarse_scale_m: float,
-    region: ee.Geometry,
+    p: Predictors,
     rf: RandomForestSettings,
     sampling: EeSamplingConfig,
     seed: int,
     name: str,
-    homogeneity_bands: list[str],
     radiance: bool = False,
 ) -> ee.Image:
-    """Sharpen the one-band coarse ``target`` to the 30 m grid of ``fine_predictors``.
+    """Sharpen the one-band coarse ``target`` (default projection ``p.projection``) to 30 m.
 
-    The forest uses the bands ``predictor_names`` of ``fine_predictors`` (named here, so
-    ``max_features`` becomes a count of predictors before anything runs). Returns bands
-    ``name`` (residual-corrected prediction, target units) and ``name + "_sd"`` (std over
-    trees, target units). ``fine_predictors`` must carry the 30 m grid projection; ``target``
-    must carry ``coarse_proj`` as default projection. With ``radiance`` (temperatures in °C)
-    the prediction is aggregated radiance-like for the residual, as the sensor sees it: mean of
-    (T + KELVIN_AT_0_DEGC)^4, back to °C (as the local engine does).
+    Returns bands ``name`` (trend + forest + residual correction, target units) and
+    ``name + "_err"`` (hold-out RMSE at the coarse scale, a constant, target units; NaN-masked
+    when the guard falls back to the bilinear target).
     """
-    max_pixels = sampling.reduce_max_pixels
-    fine_predictors = fine_predictors.select(predictor_names)
-    coarse_pred = aggregate(fine_predictors, coarse_proj, max_pixels)
-    cv = homogeneity_cv(fine_predictors, homogeneity_bands, coarse_proj, max_pixels)
-    mask = homogeneous_mask(cv, region, coarse_proj, coarse_scale_m, rf.homogeneity_drop, sampling.tile_scale)
-    samples = training_samples(coarse_pred, target, mask, region, coarse_proj, coarse_scale_m, sampling, seed)
-    n_predictors = len(predictor_names)
-    forest = rf_classifier(rf, n_predictors, seed, "REGRESSION").train(
-        features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names
-    )
-    fine_pred = fine_predictors.classify(forest, "prediction")
+    n = len(p.names)
+    snames = [SCALED_PREFIX + b for b in p.names]
+    target = target.rename(TARGET_PROPERTY)
+    samples = _sample(p, p.scaled_coarse.addBands(target), sampling, seed)
+    enough = samples.size().gte(max(MIN_TRAINING_PIXELS, n + 2))
+    ridge = samples.reduceColumns(ee.Reducer.ridgeRegression(n, 1, RIDGE_LAMBDA), [*snames, TARGET_PROPERTY])
+    coefs = ee.Array(ridge.get("coefficients"))
+    trend_coarse = linear_trend(coefs, p.scaled_coarse, n)
+    resid_stack = p.coarse.addBands(target.subtract(trend_coarse).rename(RESIDUAL_PROPERTY))
+    train = _sample(p, resid_stack, sampling, seed).randomColumn(FOLD_PROPERTY, seed)
+    forest = rf_classifier(rf, n, seed).train(features=train, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names)
+    fine_pred = linear_trend(coefs, p.scaled_fine, n).add(p.fine.classify(forest, "forest"))
     if radiance:
         rad = fine_pred.add(KELVIN_AT_0_DEGC).pow(4)
-        pred_coarse = aggregate(rad, coarse_proj, max_pixels).pow(0.25).subtract(KELVIN_AT_0_DEGC)
+        pred_coarse = aggregate(rad, p.projection, p.max_pixels).pow(0.25).subtract(KELVIN_AT_0_DEGC)
     else:
-        pred_coarse = aggregate(fine_pred, coarse_proj, max_pixels)
-    residual = target.subtract(pred_coarse).reproject(crs=coarse_proj).resample("bilinear")
+        pred_coarse = aggregate(fine_pred, p.projection, p.max_pixels)
+    residual = target.subtract(pred_coarse).reproject(crs=p.projection).resample("bilinear")
     value = fine_pred.add(residual).rename(name)
-    trees = rf_classifier(rf, n_predictors, seed, "RAW_REGRESSION").train(
-        features=samples, classProperty=TARGET_PROPERTY, inputProperties=predictor_names
+    # hold-out error of the same procedure (trend fixed, forest refitted without the fold)
+    fit = train.filter(ee.Filter.gte(FOLD_PROPERTY, HOLDOUT_FRACTION))
+    held = train.filter(ee.Filter.lt(FOLD_PROPERTY, HOLDOUT_FRACTION))
+    check = rf_classifier(rf, n, seed).train(features=fit, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names)
+    sq = held.classify(check, "forest").map(
+        lambda f: f.set("sq", ee.Number(f.get(RESIDUAL_PROPERTY)).subtract(f.get("forest")).pow(2))
     )
-    spread = (
-        fine_predictors.classify(trees, "trees")
-        .arrayReduce(ee.Reducer.stdDev(), [0])
-        .arrayGet([0])
-        .rename(name + "_sd")
+    err = ee.Number(sq.reduceColumns(ee.Reducer.mean(), ["sq"]).get("mean")).sqrt()
+    err_img = ee.Image.constant(err).rename(name + "_err")
+    fallback = ee.Image.cat(
+        [
+            target.reproject(crs=p.projection).resample("bilinear").rename(name),
+            ee.Image.constant(0).updateMask(0).rename(name + "_err"),
+        ]
     )
-    return ee.Image.cat([value, spread]).toFloat()
+    enough_holdout = held.size().gte(2)
+    sharpened = ee.Image.cat(
+        [value, ee.Image(ee.Algorithms.If(enough_holdout, err_img, fallback.select(name + "_err")))]
+    )
+    return ee.Image(ee.Algorithms.If(enough, sharpened, fallback)).toFloat()
