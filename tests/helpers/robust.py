@@ -17,12 +17,14 @@ _CACHE: dict[str, Path] = {}
 
 
 def demo_inputs(tmp_path_factory) -> Path:
-    """``INPUTS/`` of a 128 px, 3-year synthetic scene (the local layout, with insitu.csv)."""
+    """``INPUTS/`` of a 128 px, 3-year realistic synthetic world (the local layout: whole-year LST
+    composites, a misclassified land-cover map, insitu.csv with measurement dates)."""
     if "inputs" not in _CACHE:
-        from gee_alt.demo.ideal import IdealScene, IdealSpec, write_demo_inputs
+        from gee_alt.demo.worlds import make_world, write_world
 
         d = tmp_path_factory.mktemp("robust_inputs")
-        write_demo_inputs(IdealScene(IdealSpec(size_px=128, years=YEARS)), d / "inputs", d / "truth", list(YEARS))
+        scene = make_world("realistic", seed=42, years=list(YEARS), size_px=128)
+        write_world(scene, d / "inputs", d / "truth", list(YEARS))
         _CACHE["inputs"] = d / "inputs"
     return _CACHE["inputs"]
 
