@@ -1,6 +1,6 @@
 """MODIS granules as distributed: HDF4-EOS tiles (read with pyhdf) or GeoTIFF exports.
 
-A :class:`ModisGranule` names the product (``MOD11A1``, ``MYD11A1``, ``MOD13Q1``, ``MYD13Q1``),
+A :class:`ModisGranule` names the product (``MOD11A1``, ``MYD11A1``, ``MOD13Q1``),
 collection (``"6"`` or ``"6.1"``), date (first day), its pixel grid (MODIS sinusoidal) and reads
 any of its layers over a pixel window, so only the AOI's part of a tile is ever in memory.
 
@@ -31,7 +31,6 @@ PRODUCTS = {  # short name -> (platform, kind)
     "MOD11A1": ("terra", "lst"),
     "MYD11A1": ("aqua", "lst"),
     "MOD13Q1": ("terra", "ndvi"),
-    "MYD13Q1": ("aqua", "ndvi"),
 }
 #: Layer names per kind: the name used here (= Earth Engine band) -> HDF SDS name.
 HDF_LAYERS = {
@@ -130,7 +129,7 @@ def _open_hdf(path: Path) -> ModisGranule:
     if product not in PRODUCTS:
         raise GeeAltError(
             f"{path}: product {product or 'unknown'} is not one gee-alt prepares "
-            "(MOD11A1/MYD11A1 daily LST, MOD13Q1/MYD13Q1 NDVI)"
+            "(MOD11A1/MYD11A1 daily LST, MOD13Q1 NDVI)"
         )
     version = _ecs_value(core, "VERSIONID")
     m = _NAME_COLLECTION.search("." + path.name)
@@ -174,7 +173,7 @@ def _open_tiff(path: Path) -> ModisGranule:
     if product not in PRODUCTS:
         raise GeeAltError(
             f"{path}: product {product or 'unknown'} is not one gee-alt prepares "
-            "(MOD11A1/MYD11A1 daily LST, MOD13Q1/MYD13Q1 NDVI)"
+            "(MOD11A1/MYD11A1 daily LST, MOD13Q1 NDVI)"
         )
     c = tags.get("collection", "").replace("0", "", 1) if tags.get("collection") else None
     mc = _NAME_COLLECTION.search("." + path.name)
