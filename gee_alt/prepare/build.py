@@ -94,6 +94,14 @@ def check_inputs(
     _coverage(lst, grids["lst"], "MOD11A1/MYD11A1")
     _coverage(ndvi, grids["ndvi"], "MOD13Q1")
     scenes = [prep_landsat.open_scene(p) for p in _landsat_sources(landsat)]
+    in_seasons = [
+        s for s in scenes if any(a <= s.date < b for a, b in (prep_ndvi.growing_season(cfg, y) for y in years))
+    ]
+    if not in_seasons:
+        raise GeeAltError(
+            f"no Landsat Collection 2 Level-2 scene in the growing season ({cfg.season.growing_start} to "
+            f"{cfg.season.growing_end}) of any year {years[0]}-{years[-1]} among the --landsat inputs"
+        )
     for y in years:
         if not prep_lst.year_granules(lst, cfg, y):
             raise GeeAltError(f"no MOD11A1/MYD11A1 granule in the {y} thaw season among the --modis-lst files")
@@ -111,7 +119,8 @@ def _landsat_sources(items) -> list[Path]:
     out = []
     for it in items or []:
         p = Path(it)
-        if p.is_dir() and not any(q.name.upper().endswith("_QA_PIXEL.TIF") for q in p.iterdir()):
+        is_scene = prep_landsat.looks_like_scene(p)
+        if p.is_dir() and not is_scene:
             out += sorted(q for q in p.iterdir() if q.is_dir() or q.suffix.lower() == ".tar")
         else:
             out.append(p)

@@ -46,6 +46,13 @@ class LandsatScene:
         return self.files[band]
 
 
+def looks_like_scene(path: Path) -> bool:
+    """A scene folder/tar: its name is a product id, or it holds a ``*_QA_PIXEL.TIF``."""
+    if _ID.search(path.name):
+        return True
+    return path.is_dir() and any(q.name.upper().endswith("_QA_PIXEL.TIF") for q in path.iterdir())
+
+
 def _members(source: Path) -> list[str]:
     if source.is_dir():
         return [str(p) for p in sorted(source.iterdir())]
@@ -118,22 +125,20 @@ def _on_grid(path: str, grid: Grid, resampling, dtype) -> np.ndarray:
 
 
 def scene_ndvi(scene: LandsatScene, grid: Grid, mask_snow: bool) -> np.ndarray:
-    """One scene's clear-sky NDVI (float32, NaN elsewhere) on ``grid``."""
+    """One scene's clear-sky NDVI (float64, NaN elsewhere) on ``grid``."""
     from rasterio.warp import Resampling
 
     try:
-        red_dn = _on_grid(scene.band_path("red"), grid, Resampling.bilinear, "float32")
-        nir_dn = _on_grid(scene.band_path("nir"), grid, Resampling.bilinear, "float32")
+        red_dn = _on_grid(scene.band_path("red"), grid, Resampling.bilinear, "float64")
+        nir_dn = _on_grid(scene.band_path("nir"), grid, Resampling.bilinear, "float64")
         qa = _on_grid(scene.band_path("QA_PIXEL"), grid, Resampling.nearest, "uint16")
         rad = _on_grid(scene.band_path("QA_RADSAT"), grid, Resampling.nearest, "uint16")
     except GeeAltError:
         raise
     except Exception as exc:
         raise GeeAltError(f"{scene.source}: cannot read its bands ({str(exc).splitlines()[0][:100]})") from None
-    red = np.where(np.isfinite(red_dn), red_dn * np.float32(rules.SR_SCALE) + np.float32(rules.SR_OFFSET), np.nan)
-    nir = np.where(np.isfinite(nir_dn), nir_dn * np.float32(rules.SR_SCALE) + np.float32(rules.SR_OFFSET), np.nan)
-    v = rules.ndvi(nir, red)
-    return np.where(rules.landsat_clear(qa, rad, mask_snow), v, np.nan).astype("float32")
+    v = rules.ndvi(rules.landsat_reflectance(nir_dn), rules.landsat_reflectance(red_dn))
+    return np.where(rules.landsat_clear(qa, rad, mask_snow), v, np.nan)
 
 
 def composite_year(

@@ -44,7 +44,7 @@ def composite_year(
     """Growing-season median NDVI (float32, NaN = no accepted composite) of ``year`` on ``grid``."""
     chosen = year_granules(granules, cfg, year)
     dates = sorted({(g.date, g.platform) for g in chosen})
-    stack = np.full((max(len(dates), 1), *shape_yx(grid)), np.nan, "float32")
+    stack = np.full((max(len(dates), 1), *shape_yx(grid)), np.nan)  # float64 until the median
     for g in chosen:
         k = dates.index((g.date, g.platform))
         win = window_in(g.grid, grid)

@@ -61,10 +61,10 @@ def lst_qc_ok(qc: np.ndarray, max_error_k: int) -> np.ndarray:
 
 
 def lst_degc(dn: np.ndarray, qc: np.ndarray, max_error_k: int) -> np.ndarray:
-    """LST DN and QC -> °C (float32), NaN where fill (DN 0) or QC rejects the look."""
+    """LST DN and QC -> °C (float64, for accumulation), NaN where fill (DN 0) or QC rejects the look."""
     dn = np.asarray(dn)
     ok = (dn != LST_FILL_DN) & lst_qc_ok(qc, max_error_k)
-    return np.where(ok, dn.astype("float64") * LST_SCALE_K - KELVIN_AT_0_DEGC, np.nan).astype("float32")
+    return np.where(ok, dn.astype("float64") * LST_SCALE_K - KELVIN_AT_0_DEGC, np.nan)
 
 
 def view_time_h(dn: np.ndarray) -> np.ndarray:
@@ -99,10 +99,10 @@ MOD09GQ_QUALITY_BITS = 0b1111
 
 
 def mod13q1_ndvi(dn: np.ndarray, summary_qa: np.ndarray, max_summary_qa: int) -> np.ndarray:
-    """MOD13Q1 NDVI DN and SummaryQA -> NDVI (float32, clamped to -1..1), NaN at fill or rejected QA."""
+    """MOD13Q1 NDVI DN and SummaryQA -> NDVI (float64, clamped to -1..1), NaN at fill or rejected QA."""
     dn, qa = np.asarray(dn), np.asarray(summary_qa).astype("int16")
     ok = (dn != MODIS_NDVI_FILL_DN) & (qa >= 0) & (qa <= max_summary_qa)
-    return np.where(ok, np.clip(dn.astype("float32") * np.float32(MODIS_NDVI_SCALE), -1, 1), np.nan).astype("float32")
+    return np.where(ok, np.clip(dn.astype("float64") * MODIS_NDVI_SCALE, -1, 1), np.nan)
 
 
 # ----------------------------------------------------------------------------- Landsat C2 L2
@@ -129,16 +129,13 @@ def landsat_clear(qa_pixel: np.ndarray, qa_radsat: np.ndarray, mask_snow: bool) 
 
 
 def landsat_reflectance(dn: np.ndarray) -> np.ndarray:
-    """SR DN -> surface reflectance (float32), NaN at DN 0 (fill)."""
-    dn = np.asarray(dn)
-    return np.where(dn != 0, dn.astype("float32") * np.float32(SR_SCALE) + np.float32(SR_OFFSET), np.nan).astype(
-        "float32"
-    )
+    """SR DN (resampled DNs may be fractional) -> surface reflectance (float64), NaN at DN 0 (fill) or NaN."""
+    dn = np.asarray(dn, "float64")
+    return np.where(dn != 0, dn * SR_SCALE + SR_OFFSET, np.nan)
 
 
 def ndvi(nir: np.ndarray, red: np.ndarray) -> np.ndarray:
-    """(nir − red)/(nir + red), clamped to -1..1 (float32), NaN where undefined."""
+    """(nir − red)/(nir + red), clamped to -1..1 (float64), NaN where undefined."""
     with np.errstate(invalid="ignore", divide="ignore"):
         v = (nir - red) / (nir + red)
-    v = np.where(np.isfinite(v), np.clip(v, -1, 1), np.nan)
-    return v.astype("float32")
+    return np.where(np.isfinite(v), np.clip(v, -1, 1), np.nan)
