@@ -47,9 +47,7 @@ def prepare(
     landsat: list[Path] = typer.Option(
         [], "--landsat", help="Landsat C2 L2 scene folder or .tar, or a folder of them (repeatable)."
     ),
-    config: Path | None = typer.Option(
-        None, "--config", help="Study config TOML: seasons, QA, grid."
-    ),
+    config: Path | None = typer.Option(None, "--config", help="Study config TOML: seasons, QA, grid."),
     quiet: bool = QUIET,
     as_json: bool = JSON,
 ) -> None:
