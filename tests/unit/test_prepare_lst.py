@@ -157,3 +157,49 @@ def test_bad_granules_one_line_naming_the_file(tmp_path):
     noqc = write_hdf(tmp_path / "MOD11A1.A2019070.h25v05.061.hdf", "MOD11A1", dt.date(2019, 3, 11), ul, layers)
     with pytest.raises(GeeAltError, match="layer\\(s\\) missing: QC_Night"):
         open_granule(noqc)
+
+
+@pytest.mark.skipif(not REAL_TILE.exists(), reason=f"real MOD11A1 tile not present at {REAL_TILE}")
+def test_real_tile_window_composite_matches_independent_decoding():
+    """An AOI inside h14v09 (Brazil, partly cloudy on 2019-11-01): the composite of that one day
+    is (day + night)/2 where both looks pass QC, NaN elsewhere — checked cell by cell against
+    raw pyhdf reads decoded here with explicit bit arithmetic."""
+    import math
+
+    from gee_alt.grid import MODIS_SINUSOIDAL
+    from gee_alt.prepare.modis_files import window_in
+
+    g = open_granule(REAL_TILE)
+    # lon/lat of the tile cells rows 430..450, cols 130..150 (inverse sinusoidal)
+    r_earth = 6371007.181
+    x0, y0, px = g.grid["crs_transform"][2], g.grid["crs_transform"][5], g.grid["crs_transform"][0]
+    lat = [-(y0 - (r + 0.5) * px) / r_earth * -180 / math.pi for r in (430, 450)]
+    lon = [(x0 + (c + 0.5) * px) / (r_earth * math.cos(math.radians(lat[0]))) * 180 / math.pi for c in (130, 150)]
+    cfg = small_cfg((min(lon), min(lat), max(lon), max(lat)))
+    grid = prep_lst.lst_grid(cfg.grid())
+    assert grid["crs"] == MODIS_SINUSOIDAL and cfg.grid()["crs"].startswith("EPSG:327")  # UTM south
+    lst, windows = prep_lst.composite_year([g], cfg, 2019, grid)
+    k = next(i for i, w in enumerate(windows) if w.start <= "2019-11-01" < w.end)
+    assert np.isnan(np.delete(lst, k, axis=0)).all()  # one day: the other windows are empty
+    tr, tc, gr, gc, hh, ww = window_in(g.grid, grid)
+    assert (gr, gc, hh, ww) == (0, 0, *shape_yx(grid))  # the AOI lies inside the tile
+    sd = pyhdf_sd.SD(str(REAL_TILE), pyhdf_sd.SDC.READ)
+    try:
+        raw = {n: sd.select(n).get(start=(tr, tc), count=(hh, ww)) for n in prep_lst_layers()}
+    finally:
+        sd.end()
+
+    def ok(dn, qc):
+        return (dn > 0) & ((qc & 0b11) <= 1) & (((qc >> 6) & 0b11) <= 1)  # lst_max_error_k = 2
+
+    both = ok(raw["LST_Day_1km"], raw["QC_Day"]) & ok(raw["LST_Night_1km"], raw["QC_Night"])
+    expected = np.where(both, (raw["LST_Day_1km"] * 0.02 + raw["LST_Night_1km"] * 0.02) / 2 - 273.15, np.nan).astype(
+        "float32"
+    )
+    np.testing.assert_allclose(lst[k], expected, atol=1e-4, equal_nan=True)
+    assert 0.2 < both.mean() < 0.9  # some clear cells, some clouded: both cases are checked
+    assert 15 < np.nanmean(lst[k]) < 35
+
+
+def prep_lst_layers():
+    return ("LST_Day_1km", "QC_Day", "LST_Night_1km", "QC_Night")
