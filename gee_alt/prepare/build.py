@@ -158,8 +158,11 @@ def prepare(
 ) -> dict[str, list[str]]:
     """Write the layout under ``out``; returns ``{"written": [...], "skipped": [...]}`` (paths)."""
     from gee_alt.export.cog import write_cog
+    from gee_alt.io import remove_stray_temporaries
 
     paths = InputPaths(out)
+    if Path(out).is_dir():
+        remove_stray_temporaries(out)  # left by an interrupted prepare
     fine, lst_grid, ndvi_grid = inputs.grids["fine"], inputs.grids["lst"], inputs.grids["ndvi"]
     done: dict[str, list[str]] = {"written": [], "skipped": []}
     bar = progress or (lambda description, total: lambda n=1: None)

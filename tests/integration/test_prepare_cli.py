@@ -98,11 +98,14 @@ def test_prepared_composites_equal_the_independent_ones(world, prepared):
 
 def test_rerun_skips_what_is_prepared(world, prepared):
     before = {p: p.stat().st_mtime_ns for p in prepared.rglob("*.tif")}
+    stray = prepared / "modis_lst" / ".tmp-lst_2019.tif.abc123"  # as a killed prepare leaves it
+    stray.write_bytes(b"partial")
     code, stdout, err = cli(*prepare_args(world, prepared))
     assert code == 0, err
     res = json.loads(stdout)
     assert res["written"] == [] and len(res["skipped"]) == 4
     assert before == {p: p.stat().st_mtime_ns for p in prepared.rglob("*.tif")}
+    assert not stray.exists()
 
 
 def test_prepare_then_run_equals_direct_composites(world, prepared, tmp_path):
