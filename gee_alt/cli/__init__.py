@@ -20,7 +20,14 @@ import sys
 
 import typer
 
-from gee_alt.cli import ee_commands, run_commands, step_commands, tool_commands, viz_commands  # noqa: F401 (registers)
+from gee_alt.cli import (  # noqa: F401 (registers)
+    ee_commands,
+    prepare_commands,
+    run_commands,
+    step_commands,
+    tool_commands,
+    viz_commands,
+)
 from gee_alt.cli._common import app
 from gee_alt.errors import GeeAltError, GeeAltWarning
 

@@ -15,6 +15,28 @@ from dataclasses import dataclass
 
 import ee
 
+from gee_alt.science.product_rules import (  # the shared QA rules and scales (numpy readers use them too)
+    AQUA_LST_START,
+    LST_SCALE_K,
+    MOD09GQ_B1_QUALITY_SHIFT,
+    MOD09GQ_B2_QUALITY_SHIFT,
+    MOD09GQ_MODLAND_BITS,
+    MOD09GQ_QUALITY_BITS,
+    MODIS_NDVI_SCALE,
+    MODIS_SR_SCALE,
+    QA_PIXEL_CLEAR_BITS,
+    QA_PIXEL_SNOW_BIT,
+    QC_LST_ERROR_BITS,
+    QC_LST_ERROR_SHIFT,
+    QC_MANDATORY_BITS,
+    QC_MANDATORY_MAX_OK,
+    SR_OFFSET,
+    SR_SCALE,
+    ST_OFFSET_K,
+    ST_SCALE_K,
+    VIEW_TIME_SCALE_H,
+    lst_error_class_max,
+)
 from gee_alt.science.terrain import (
     EASTNESS,
     ELEVATION_M,
@@ -30,25 +52,7 @@ from gee_alt.units import KELVIN_AT_0_DEGC
 
 MOD11A1 = "MODIS/061/MOD11A1"  # Terra, from 2000-02-24, overpass ~10:30 / ~22:30 local solar time
 MYD11A1 = "MODIS/061/MYD11A1"  # Aqua, from 2002-07-04, overpass ~13:30 / ~01:30
-TERRA_LST_START = "2000-02-24"
-AQUA_LST_START = "2002-07-04"
-
-LST_SCALE_K = 0.02  # DN -> K
-VIEW_TIME_SCALE_H = 0.1  # Day_view_time/Night_view_time DN -> hours (local solar time)
-# QC_Day / QC_Night: bits 0-1 mandatory QA (00 good, 01 produced but check other bits,
-# 10 not produced: cloud, 11 not produced: other); bits 6-7 LST error (00 <=1 K, 01 <=2 K,
-# 10 <=3 K, 11 >3 K).
-QC_MANDATORY_BITS = 0b11
-QC_MANDATORY_MAX_OK = 1
-QC_LST_ERROR_SHIFT = 6
-QC_LST_ERROR_BITS = 0b11
-
-
-def lst_error_class_max(max_error_k: int) -> int:
-    """The highest accepted QC bits 6-7 class for an LST error bound (K): 1→0, 2→1, 3→2, 4(any)→3."""
-    if max_error_k not in (1, 2, 3, 4):
-        raise ValueError(f"max_error_k must be 1, 2, 3 or 4, got {max_error_k}")
-    return max_error_k - 1
+# Terra/Aqua start dates, LST scale and QC bits: gee_alt.science.product_rules
 
 
 def modis_lst_qc_ok(qc: ee.Image, max_error_k: int) -> ee.Image:
@@ -117,14 +121,7 @@ def modis_projection(collection_id: str, band: str) -> ee.Projection:
 
 MOD13Q1 = "MODIS/061/MOD13Q1"
 MOD09GQ = "MODIS/061/MOD09GQ"
-MODIS_NDVI_SCALE = 0.0001  # MOD13Q1 NDVI DN -> 1
-MODIS_SR_SCALE = 0.0001  # MOD09GQ sur_refl DN -> reflectance
-# MOD09GQ QC_250m: bits 0-1 MODLAND QA (00 ideal, 01 less than ideal), bits 4-7 band 1 and
-# bits 8-11 band 2 data quality (0000 = highest).
-MOD09GQ_MODLAND_BITS = 0b11
-MOD09GQ_B1_QUALITY_SHIFT = 4
-MOD09GQ_B2_QUALITY_SHIFT = 8
-MOD09GQ_QUALITY_BITS = 0b1111
+# MOD13Q1/MOD09GQ scales and QC bits: gee_alt.science.product_rules
 
 
 def modis_ndvi(
@@ -186,13 +183,7 @@ def modis_ndvi_band(collection_id: str) -> str:
 
 # ----------------------------------------------------------------------------- Landsat C2 L2
 
-SR_SCALE = 0.0000275  # SR_B* DN -> reflectance ...
-SR_OFFSET = -0.2  # ... plus this offset
-ST_SCALE_K = 0.00341802  # ST_B* DN -> K ...
-ST_OFFSET_K = 149.0  # ... plus this offset (K)
-# QA_PIXEL bits 0-4: fill, dilated cloud, cirrus (L8/9), cloud, cloud shadow; bit 5: snow.
-QA_PIXEL_CLEAR_BITS = 0b11111
-QA_PIXEL_SNOW_BIT = 1 << 5
+# Landsat C2 L2 scale/offset and QA_PIXEL bits: gee_alt.science.product_rules
 
 
 @dataclass(frozen=True)
