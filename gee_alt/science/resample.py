@@ -119,6 +119,12 @@ def coverage_fraction(valid: np.ndarray, fine_grid: Grid, coarse_grid: Grid) -> 
     full = _full_counts(repr(fine_grid), repr(coarse_grid))
     valid = np.asarray(valid, bool)
     counts = full if valid.all() else _warp(valid.astype("float64"), fine_grid, coarse_grid, Resampling.sum, fill=0.0)
+    return coverage_from_counts(counts, full)
+
+
+def coverage_from_counts(counts: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Covered fraction (0..1) from the area-weighted count of valid fine pixels in each coarse
+    pixel (``counts``) and of all fine pixels (``full``); see :func:`coverage_fraction`."""
     interior = full[full > 0]
     if interior.size == 0:
         return np.zeros_like(counts)
