@@ -221,6 +221,8 @@ def run_demo(
     trees: int = 40,
     size_px: int = 512,
     workers: int | None = None,
+    tile_px: int | None = None,
+    dask_address: str | None = None,
     overwrite: bool = False,
     progress: ProgressFactory = no_progress,
 ) -> dict:
@@ -229,7 +231,7 @@ def run_demo(
     validation dict (also in ``validation.json``)."""
     from gee_alt.demo.scoring import DemoScorer
     from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
-    from gee_alt.engines.local.engine import LocalEngineParams, default_workers
+    from gee_alt.engines.local.engine import DEFAULT_TILE_PX, LocalEngineParams, default_workers
     from gee_alt.engines.local.runner import LocalEngine
     from gee_alt.science.forest import RandomForestSettings
 
@@ -243,7 +245,12 @@ def run_demo(
             scene, inputs, out / runs.TRUTH_DIR, years, progress=adv, workers=workers or default_workers()
         )
         scorer = DemoScorer(out, scene, sample)
-        params = LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers)
+        params = LocalEngineParams(
+            rf=RandomForestSettings(n_estimators=trees, random_state=seed),
+            workers=workers,
+            tile_px=tile_px or DEFAULT_TILE_PX,
+            dask_address=dask_address,
+        )
         engine = LocalEngine(inputs, years, params, synthetic=True, on_year=scorer.score_year)
         engine.preflight()
         table = read_insitu_for(engine, runs.insitu_csv_path(inputs))

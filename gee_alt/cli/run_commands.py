@@ -8,9 +8,11 @@ import typer
 
 from gee_alt import runs
 from gee_alt.cli._common import (
+    DASK_ADDRESS,
     JSON,
     OVERWRITE,
     QUIET,
+    TILE_SIZE,
     WORKERS,
     app,
     check_at_least,
@@ -31,6 +33,8 @@ def demo(
     trees: int = typer.Option(40, help="Trees per random forest."),
     size: int = typer.Option(512, help="Width/height of the 30 m demo window in pixels (multiple of 4, 128-2048)."),
     workers: int | None = WORKERS,
+    tile_size: int = TILE_SIZE,
+    dask_address: str | None = DASK_ADDRESS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -48,6 +52,7 @@ def demo(
         raise GeeAltError(f"--size must be a multiple of 4 between 128 and 2048, got {size}")
     check_at_least(trees, 1, "--trees")
     check_at_least(workers, 1, "--workers")
+    check_at_least(tile_size, 64, "--tile-size")
     with progress_bars(quiet or as_json) as progress:
         validation = run_demo(
             out,
@@ -56,6 +61,8 @@ def demo(
             trees=trees,
             size_px=size,
             workers=workers,
+            tile_px=tile_size,
+            dask_address=dask_address,
             overwrite=overwrite,
             progress=progress,
         )
@@ -112,6 +119,8 @@ def run(
     ),
     trees: int | None = typer.Option(None, help="Trees per random forest (overrides [rf] n_estimators; default 40)."),
     workers: int | None = WORKERS,
+    tile_size: int = TILE_SIZE,
+    dask_address: str | None = DASK_ADDRESS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -131,6 +140,7 @@ def run(
     check_at_least(trees, 1, "--trees")
     check_at_least(seed, 0, "--seed")
     check_at_least(workers, 1, "--workers")
+    check_at_least(tile_size, 64, "--tile-size")
     from gee_alt.config import load_config
 
     study = load_config(config)
@@ -143,7 +153,8 @@ def run(
 
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
-        eng = LocalEngine(inputs, parse_years(years) if years else None, LocalEngineParams(rf=rf, workers=workers))
+        params = LocalEngineParams(rf=rf, workers=workers, tile_px=tile_size, dask_address=dask_address)
+        eng = LocalEngine(inputs, parse_years(years) if years else None, params)
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:
             raise GeeAltError(f"no in-situ table: pass --insitu CSV or put {runs.INSITU_CSV} in {inputs}")
