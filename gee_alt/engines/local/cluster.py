@@ -73,6 +73,20 @@ def dask_client(address: str | None, workers: int) -> Iterator:
         yield client
 
 
+def _lost_cluster_types() -> tuple[type[BaseException], ...]:
+    """What the driver sees when the scheduler or all workers are gone (not a task's own error)."""
+    import asyncio
+
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+
+    return (CommClosedError, KilledWorker, FutureCancelledError, asyncio.CancelledError, TimeoutError)
+
+
+LOST_CLUSTER = _lost_cluster_types()
+
+
 def lost_cluster_error(address: str | None, exc: BaseException) -> GeeAltError:
     where = f"the Dask cluster at {address}" if address else "the local Dask cluster"
     msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__

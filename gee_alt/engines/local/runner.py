@@ -87,7 +87,7 @@ class LocalEngine:
 
     def produce(self, run, progress_record: runs.Progress, progress: ProgressFactory = no_progress) -> EngineOutput:
         """Compute every tile and year not finished; return the cube of all years."""
-        from gee_alt.engines.local.cluster import dask_client, lost_cluster_error
+        from gee_alt.engines.local.cluster import LOST_CLUSTER, dask_client, lost_cluster_error
         from gee_alt.engines.local.tiled import Job, clean_year, run_tiled
         from gee_alt.engines.local.tiles import n_tiles
 
@@ -141,12 +141,8 @@ class LocalEngine:
                         engine=self.name,
                         synthetic=self.synthetic,
                     )
-            except (OSError, TimeoutError) as exc:
+            except LOST_CLUSTER as exc:
                 raise lost_cluster_error(self.address, exc) from None
-            except Exception as exc:
-                if type(exc).__name__ in ("CommClosedError", "FutureCancelledError", "CancelledError", "KilledWorker"):
-                    raise lost_cluster_error(self.address, exc) from None
-                raise
         cube = self._all_years(run, seasons)
         fields = SiteFields(
             dem_m=self.layout.dem.data[0],

@@ -163,9 +163,10 @@ def climate_tile(job: Job, tile: Tile) -> tuple[bool, bool]:
     return bool((~ok).any()), bool(ok.any())
 
 
-def climate_final(job: Job, flags: list[tuple[bool, bool]]) -> str:
+def climate_final(job: Job, flags: list[tuple[bool, bool]], _terrain: list[str]) -> str:
     """C: the climatology step the years use: ``clim`` as it is, or ``climf`` with never-observed
-    pixels given the nearest observed value (over the whole scene, as in memory)."""
+    pixels given the nearest observed value (over the whole scene, as in memory). Every later
+    task depends on it, so on the terrain tiles too (``_terrain``)."""
     if not any(gap for gap, _ in flags):
         return "clim"
     tiles = job.tiles
@@ -358,7 +359,7 @@ def _corrected(job: Job, year: int, kind: str, tile: Tile, model_path: str, basi
 
 
 def ndvi_final_tile(
-    job: Job, year: int, tile: Tile, model_path: str, basis_path: str | None, clim_step: str, anom: float
+    job: Job, year: int, tile: Tile, model_path: str, basis_path: str | None, clim_step: str, anom: float, _pred: str
 ) -> str:
     """T: the tile's 30 m NDVI (model + residual; clear Landsat kept, clipped) and the LST forest's predictors."""
     out = job.path(year, "ndvi30", tile)
@@ -378,7 +379,7 @@ def ndvi_final_tile(
     return str(out)
 
 
-def lst_final_tile(job: Job, year: int, tile: Tile, model_path: str, basis_path: str | None) -> str:
+def lst_final_tile(job: Job, year: int, tile: Tile, model_path: str, basis_path: str | None, _pred: str) -> str:
     """T: the tile's 30 m LST (model + rank-2 residual, gaps kept) -> DDT, DDT sd, n_obs."""
     out = job.path(year, "ddt", tile)
     if out.exists() and (not job.keep_lst or job.path(year, "lst30", tile).exists()):
@@ -456,7 +457,7 @@ def run_tiled(
     sub = functools.partial(client.submit, pure=False)
     terr = [sub(terrain_tile, job, t, key=f"terrain-{t.name}", priority=100) for t in tiles]
     flags = [sub(climate_tile, job, t, key=f"clim-{t.name}", priority=100) for t in tiles]
-    clim = sub(climate_final, job, flags, key="clim-final", priority=100)
+    clim = sub(climate_final, job, flags, terr, key="clim-final", priority=100)
     finals, cogs, keep = {}, {}, [terr, flags, clim]
     for i, y in enumerate(todo):
         pr = -i  # earlier years first: each year's COG streams out as soon as it can
@@ -464,7 +465,7 @@ def run_tiled(
         feats = [
             sub(ndvi_features_tile, job, y, t, clim, anom, key=f"ndvi-fit-{y}-{t.name}", priority=pr) for t in tiles
         ]
-        nmodel = sub(fit_forest, job, y, "ndvi", feats + terr, key=f"ndvi-forest-{y}", priority=pr)
+        nmodel = sub(fit_forest, job, y, "ndvi", feats, key=f"ndvi-forest-{y}", priority=pr)
         npred = [
             sub(predict_tile, job, y, "ndvi", t, nmodel, clim, anom, key=f"ndvi-model-{y}-{t.name}", priority=pr)
             for t in tiles
@@ -475,8 +476,8 @@ def run_tiled(
             else None
         )
         nfin = [
-            sub(ndvi_final_tile, job, y, t, nmodel, nbasis, clim, anom, key=f"ndvi30-{y}-{t.name}", priority=pr)
-            for t in tiles
+            sub(ndvi_final_tile, job, y, t, nmodel, nbasis, clim, anom, p, key=f"ndvi30-{y}-{t.name}", priority=pr)
+            for t, p in zip(tiles, npred, strict=True)
         ]
         lmodel = sub(fit_forest, job, y, "lst", nfin, key=f"lst-forest-{y}", priority=pr)
         lpred = [
@@ -488,7 +489,10 @@ def run_tiled(
             if job.params.residual_correction
             else None
         )
-        lfin = [sub(lst_final_tile, job, y, t, lmodel, lbasis, key=f"ddt-{y}-{t.name}", priority=pr) for t in tiles]
+        lfin = [
+            sub(lst_final_tile, job, y, t, lmodel, lbasis, p, key=f"ddt-{y}-{t.name}", priority=pr)
+            for t, p in zip(tiles, lpred, strict=True)
+        ]
         cog = sub(ddt_year, job, y, lmodel, lfin, method, engine, synthetic, key=f"ddt-cog-{y}", priority=pr + 1)
         keep += [anom, feats, nmodel, npred, nbasis, nfin, lmodel, lpred, lbasis]
         finals.update({f.key: f for f in lfin})
