@@ -22,8 +22,12 @@ from gee_alt.io import atomic_path
 # GDAL's block cache of the processes reading tiles (MB): the default (5 % of RAM) would grow
 # with the extent; a small cache keeps memory about the tile.
 GDAL_CACHE_MB = 64
-# The warper's working memory (MB), as in gee_alt.science.resample._warp.
-WARP_MEM_MB = 512
+# The warper's working memory (MB) when it reads a mosaic: GDAL reads the source a chunk at a
+# time within this budget, so memory does not grow with the extent. The 512 x 512 demo window
+# (27 composites) fits in one chunk, as in memory (gee_alt.science.resample._warp, 512 MB), so
+# its bytes are the in-memory engine's; larger scenes are chunked the same way whatever the
+# tile size (the mosaic is the same raster).
+WARP_MEM_MB = 128
 _GDAL_TYPES = {"float32": "Float32", "float64": "Float64"}
 
 
