@@ -26,7 +26,6 @@ from gee_alt.engines.local.layout import InputLayout
 from gee_alt.engines.local.tiles import read_tile
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import shape_yx
-from gee_alt.io import read_raster
 
 LOCAL_METHOD = "RF sharpening (local engine, scikit-learn)"
 
@@ -113,14 +112,16 @@ class LocalEngine:
 
         def year_done(yd):
             seasons[yd.year] = yd.season
-            progress_record.mark_done(yd.year, [yd.ddt_path, *yd.ndvi_tiles])
+            progress_record.mark_done(
+                yd.year, [yd.ddt_path, *yd.ndvi_tiles, *(job.path(yd.year, "ddt", t) for t in tiles)]
+            )
             adv_years(1)
             waiting[yd.year] = yd
             while state["next"] in waiting:  # on_year in year order, as the in-memory engine
                 y = state["next"]
                 if self.on_year:
                     self.on_year(y, _products(job, y))
-                clean_year(job, y)
+                clean_year(job, y, keep=("ndvi30", "ddt"))
                 del waiting[y]
                 state["next"] = next(next_year, None)
 
@@ -143,7 +144,7 @@ class LocalEngine:
                     )
             except LOST_CLUSTER as exc:
                 raise lost_cluster_error(self.address, exc) from None
-        cube = self._all_years(run, seasons)
+        cube = self._all_years(job, seasons)
         fields = SiteFields(
             dem_m=self.layout.dem.data[0],
             ndvi_mean=_ndvi_mean(job),
@@ -151,13 +152,23 @@ class LocalEngine:
         )
         return EngineOutput(validate_ddt_cube(cube), fields, sorted(done))
 
-    def _all_years(self, run: Path, seasons: dict[int, str]):
-        """The cube of all years read from their COGs. Its ``thaw_season`` is the last year's."""
+    def _all_years(self, job, seasons: dict[int, str]):
+        """The cube of all years, assembled from the DDT tiles kept in the run's scratch (the
+        products are not decoded again). Its ``thaw_season`` is the last year's."""
+        import rasterio
+
+        h, w = shape_yx(job.grid)
         ddt, sd, nobs = {}, {}, {}
         for y in self.years:
-            r = read_raster(runs.ddt_path(run, y), bands=3)
-            ddt[y], sd[y], nobs[y] = r.data[0], r.data[1], np.nan_to_num(r.data[2]).astype("int16")
-            seasons[y] = r.tags.get("thaw_season", "")
+            if y not in seasons:  # a year finished by an earlier attempt: its season from the COG's tags
+                with rasterio.open(runs.ddt_path(job.run, y)) as src:
+                    seasons[y] = src.tags().get("thaw_season", "")
+            ddt[y], sd[y], nobs[y] = (np.empty((h, w), "float32") for _ in range(3))
+            for t in job.tiles:
+                a = read_tile(job.path(y, "ddt", t))
+                r, c = t.slices()
+                ddt[y][r, c], sd[y][r, c], nobs[y][r, c] = a
+            nobs[y] = np.nan_to_num(nobs[y]).astype("int16")
         ys = list(self.years)
         return make_ddt_cube(
             np.stack([ddt[y] for y in ys]),
