@@ -240,6 +240,8 @@ def run_demo(
     world: str = "realistic",
     warming_degc_per_yr: float | None = None,
     workers: int | None = None,
+    tile_px: int | None = None,
+    dask_address: str | None = None,
     overwrite: bool = False,
     progress: ProgressFactory = no_progress,
 ) -> dict:
@@ -248,7 +250,7 @@ def run_demo(
     interrupted demo is started over. Returns the validation dict (also in ``validation.json``)."""
     from gee_alt.demo.scoring import DemoScorer
     from gee_alt.demo.worlds import make_world, write_world
-    from gee_alt.engines.local.engine import LocalEngineParams, default_workers
+    from gee_alt.engines.local.engine import DEFAULT_TILE_PX, LocalEngineParams, default_workers
     from gee_alt.engines.local.runner import LocalEngine
     from gee_alt.science.forest import RandomForestSettings
 
@@ -262,7 +264,12 @@ def run_demo(
             scene, inputs, out / runs.TRUTH_DIR, years, progress=adv, workers=workers or default_workers()
         )
         scorer = DemoScorer(out, scene, sample)
-        params = LocalEngineParams(rf=RandomForestSettings(n_estimators=trees, random_state=seed), workers=workers)
+        params = LocalEngineParams(
+            rf=RandomForestSettings(n_estimators=trees, random_state=seed),
+            workers=workers,
+            tile_px=tile_px or DEFAULT_TILE_PX,
+            dask_address=dask_address,
+        )
         engine = LocalEngine(inputs, years, params, synthetic=True, on_year=scorer.score_year)
         engine.preflight()
         table = read_insitu_for(engine, runs.insitu_csv_path(inputs))

@@ -50,6 +50,8 @@ DEM, NDVI_MEAN, LANDCOVER, INSITU_CSV = "dem.tif", "ndvi_mean.tif", "landcover.t
 TREND_SLOPE, TREND_P, TREND_JSON = "alt_trend_cm_per_yr.tif", "alt_trend_p.tif", "trend.json"
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 PROGRESS = "progress.json"
+# the local engine's tile scratch inside RESUME_DIR: work-<tile px>/<static|YYYY>/<step>/<tile>.tif
+WORK_PREFIX, STATIC_WORK = "work-", "static"
 
 #: Every top-level name a gee-alt run writes (anything else in a run directory is foreign).
 RUN_ENTRIES = frozenset(
@@ -211,6 +213,21 @@ def product_tags(
     return tags
 
 
+def _ddt_tags(year, *, engine, method, season, synthetic, extra_tags=None) -> dict:
+    from gee_alt.cube import DDT_UNITS
+
+    return product_tags(
+        "thawing degree-days of land surface temperature",
+        DDT_UNITS,
+        year=year,
+        engine=engine,
+        method=method,
+        season=season,
+        synthetic=synthetic,
+        **(extra_tags or {}),
+    )
+
+
 def write_ddt_year(
     run: str | os.PathLike,
     year: int,
@@ -238,16 +255,7 @@ def write_ddt_year(
             bands.append(np.asarray(arr).astype("float32"))
             names.append(var)
             units.append(unit)
-    tags = product_tags(
-        "thawing degree-days of land surface temperature",
-        DDT_UNITS,
-        year=year,
-        engine=engine,
-        method=method,
-        season=season,
-        synthetic=synthetic,
-        **(extra_tags or {}),
-    )
+    tags = _ddt_tags(year, engine=engine, method=method, season=season, synthetic=synthetic, extra_tags=extra_tags)
     return write_cog(
         ddt_path(run, year),
         np.stack(bands),
@@ -255,6 +263,30 @@ def write_ddt_year(
         tags=tags,
         band_descriptions=names,
         band_tags=[{"units": u} for u in units],
+    )
+
+
+def write_ddt_year_from(
+    run: str | os.PathLike,
+    year: int,
+    source: str | os.PathLike,
+    *,
+    engine: str,
+    method: str,
+    season: str,
+    synthetic=False,
+) -> Path:
+    """:func:`write_ddt_year` from a 3-band float32 raster on disk (DDT, DDT sd, n_obs; e.g. the
+    VRT mosaic of the local engine's tiles), streamed: the same bytes, memory about a block."""
+    from gee_alt.cube import DDT_SD_VAR, DDT_UNITS, DDT_VAR, NOBS_VAR
+    from gee_alt.export.cog import write_cog_from
+
+    return write_cog_from(
+        ddt_path(run, year),
+        source,
+        tags=_ddt_tags(year, engine=engine, method=method, season=season, synthetic=synthetic),
+        band_descriptions=[DDT_VAR, DDT_SD_VAR, NOBS_VAR],
+        band_tags=[{"units": u} for u in (DDT_UNITS, DDT_UNITS, "1")],
     )
 
 
@@ -302,6 +334,29 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
 
 
 # -------------------------------------------------------------------------- resume record
+def work_dir(run: str | os.PathLike, tile_px: int) -> Path:
+    """``RUN/.resume/work-<tile_px>/``: the local engine's per-tile intermediate files (each
+    written atomically, so a file that exists is finished: the tile-level resume record)."""
+    return Path(run) / RESUME_DIR / f"{WORK_PREFIX}{int(tile_px)}"
+
+
+def work_path(
+    run: str | os.PathLike, tile_px: int, year: int | None, step: str, tile: str | None = None, ext: str = ".tif"
+) -> Path:
+    """``work-<tile_px>/<YYYY or static>/<step>/<tile><ext>``, or ``.../<step><ext>`` without a tile."""
+    d = work_dir(run, tile_px) / (STATIC_WORK if year is None else str(int(year)))
+    return d / step / f"{tile}{ext}" if tile is not None else d / f"{step}{ext}"
+
+
+def drop_other_work(run: str | os.PathLike, tile_px: int) -> None:
+    """Remove tile scratch of another tile size (an interrupted run resumed with a new tile size)."""
+    root = Path(run) / RESUME_DIR
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.name.startswith(WORK_PREFIX) and p.name != f"{WORK_PREFIX}{int(tile_px)}":
+                shutil.rmtree(p, ignore_errors=True)
+
+
 class Progress:
     """The resume record of an unfinished run, the same for both engines (``RUN/.resume/progress.json``).
 

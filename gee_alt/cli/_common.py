@@ -29,7 +29,18 @@ app.add_typer(insitu_app, name="insitu")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries (errors still print).")
 JSON = typer.Option(False, "--json", help="Print the results as JSON on stdout (nothing else there).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
-WORKERS = typer.Option(None, "--workers", help="Worker processes for the yearly loop (default: CPUs, at most 4).")
+WORKERS = typer.Option(
+    None, "--workers", help="Local Dask worker processes (default: CPUs, at most 4, as many as memory allows)."
+)
+TILE_SIZE = typer.Option(
+    512, "--tile-size", help="Tile side in 30 m pixels (local engine): memory is about the tile, not the extent."
+)
+DASK_ADDRESS = typer.Option(
+    None,
+    "--dask-address",
+    envvar="GEE_ALT_DASK_ADDRESS",
+    help="tcp://HOST:PORT of an existing dask.distributed scheduler (local engine; default: a local cluster).",
+)
 
 
 @contextlib.contextmanager

@@ -8,9 +8,11 @@ import typer
 
 from gee_alt import runs
 from gee_alt.cli._common import (
+    DASK_ADDRESS,
     JSON,
     OVERWRITE,
     QUIET,
+    TILE_SIZE,
     WORKERS,
     app,
     check_at_least,
@@ -41,6 +43,8 @@ def demo(
         "false-positive rate).",
     ),
     workers: int | None = WORKERS,
+    tile_size: int = TILE_SIZE,
+    dask_address: str | None = DASK_ADDRESS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -63,6 +67,7 @@ def demo(
         raise GeeAltError(f"--trend takes -0.5..0.5 degC/yr and only with --world realistic, got {trend} ({world})")
     check_at_least(trees, 1, "--trees")
     check_at_least(workers, 1, "--workers")
+    check_at_least(tile_size, 64, "--tile-size")
     with progress_bars(quiet or as_json) as progress:
         validation = run_demo(
             out,
@@ -73,6 +78,8 @@ def demo(
             world=world,
             warming_degc_per_yr=trend,
             workers=workers,
+            tile_px=tile_size,
+            dask_address=dask_address,
             overwrite=overwrite,
             progress=progress,
         )
@@ -157,6 +164,8 @@ def run(
         "forests); overrides [ee_run] sharpen.",
     ),
     workers: int | None = WORKERS,
+    tile_size: int = TILE_SIZE,
+    dask_address: str | None = DASK_ADDRESS,
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
     as_json: bool = JSON,
@@ -178,6 +187,7 @@ def run(
     check_at_least(trees, 1, "--trees")
     check_at_least(seed, 0, "--seed")
     check_at_least(workers, 1, "--workers")
+    check_at_least(tile_size, 64, "--tile-size")
     from gee_alt.config import load_config
 
     study = load_config(config)
@@ -190,7 +200,8 @@ def run(
 
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
-        eng = LocalEngine(inputs, parse_years(years) if years else None, LocalEngineParams(rf=rf, workers=workers))
+        params = LocalEngineParams(rf=rf, workers=workers, tile_px=tile_size, dask_address=dask_address)
+        eng = LocalEngine(inputs, parse_years(years) if years else None, params)
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:
             raise GeeAltError(f"no in-situ table: pass --insitu CSV or put {runs.INSITU_CSV} in {inputs}")

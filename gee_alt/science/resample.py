@@ -119,6 +119,12 @@ def coverage_fraction(valid: np.ndarray, fine_grid: Grid, coarse_grid: Grid) -> 
     full = _full_counts(repr(fine_grid), repr(coarse_grid))
     valid = np.asarray(valid, bool)
     counts = full if valid.all() else _warp(valid.astype("float64"), fine_grid, coarse_grid, Resampling.sum, fill=0.0)
+    return coverage_from_counts(counts, full)
+
+
+def coverage_from_counts(counts: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Covered fraction (0..1) from the area-weighted count of valid fine pixels in each coarse
+    pixel (``counts``) and of all fine pixels (``full``); see :func:`coverage_fraction`."""
     interior = full[full > 0]
     if interior.size == 0:
         return np.zeros_like(counts)
@@ -136,7 +142,12 @@ def _full_counts(fine_key: str, coarse_key: str) -> np.ndarray:
 
 
 def interpolate(
-    coarse: np.ndarray, coarse_grid: Grid, fine_grid: Grid, method: str = "bilinear", index: np.ndarray | None = None
+    coarse: np.ndarray,
+    coarse_grid: Grid,
+    fine_grid: Grid,
+    method: str = "bilinear",
+    index: np.ndarray | None = None,
+    window: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Resample coarse ``(band, y, x)`` (or ``(y, x)``) onto ``fine_grid``; method: bilinear, cubic, nearest.
 
@@ -145,7 +156,9 @@ def interpolate(
     per-year calls of a run cost a few milliseconds per band. NaN neighbours are left out of
     the bilinear weights (as GDAL does); a fine pixel with no valid neighbour is NaN. Cubic
     goes through rasterio's warper. With ``index`` (flat fine-pixel indices) only those pixels
-    are sampled and ``(band, n)`` is returned.
+    are sampled and ``(band, n)`` is returned. With ``window`` = ``(row_off, col_off, height,
+    width)`` only that window of ``fine_grid`` is sampled (a tile): its pixels get exactly the
+    values the whole grid's call gives them.
     """
     if method == "cubic":
         return _warp(coarse, coarse_grid, fine_grid, Resampling.cubic)
@@ -157,8 +170,12 @@ def interpolate(
     squeeze = a.ndim == 2
     if squeeze:
         a = a[None]
-    rows, cols = _fine_positions(repr(coarse_grid), repr(fine_grid))
-    h, w = shape_yx(fine_grid)
+    if window is None:
+        rows, cols = _fine_positions(repr(coarse_grid), repr(fine_grid))
+        h, w = shape_yx(fine_grid)
+    else:
+        rows, cols = _fine_positions(repr(coarse_grid), repr(fine_grid), tuple(int(v) for v in window))
+        h, w = int(window[2]), int(window[3])
     if index is not None:
         rows, cols = rows[index], cols[index]
         h, w = 1, len(rows)
@@ -188,14 +205,19 @@ def interpolate(
 
 
 @functools.lru_cache(maxsize=8)
-def _fine_positions(coarse_key: str, fine_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional (row, col) array indices in the coarse grid of every fine pixel centre (cached)."""
+def _fine_positions(coarse_key: str, fine_key: str, window=None) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional (row, col) array indices in the coarse grid of every fine pixel centre (cached);
+    ``window`` (row_off, col_off, height, width): of that window's pixels only, computed with the
+    same arithmetic as for the whole grid (pixel by pixel, so the bits are the same)."""
     from pyproj import Transformer
 
     from gee_alt.grid import coords
 
     coarse_grid, fine_grid = ast.literal_eval(coarse_key), ast.literal_eval(fine_key)
     x, y = coords(fine_grid)
+    if window is not None:
+        r0, c0, h, w = window
+        x, y = x[c0 : c0 + w], y[r0 : r0 + h]
     xx, yy = np.meshgrid(x, y)
     if coarse_grid["crs"] != fine_grid["crs"]:
         tr = Transformer.from_crs(fine_grid["crs"], coarse_grid["crs"], always_xy=True)

@@ -26,6 +26,7 @@ transform (see :func:`gee_alt.cube.geo_dataarray`; :func:`gee_alt.cube.grid_of` 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -46,6 +47,8 @@ RIDGE_ALPHAS = np.logspace(-4, 1, 11)
 # The homogeneity drop is skipped when fewer than this many training pixels per predictor would remain.
 MIN_SAMPLES_PER_FEATURE = 20
 RF_DEFAULTS = RandomForestSettings()
+# Pixels go to BLAS in blocks of a multiple of this many (see RandomForestSharpener.predict_model).
+PIXEL_BLOCK = 16
 
 
 class RandomForestSharpener(BaseEstimator):
@@ -117,18 +120,19 @@ class RandomForestSharpener(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X: xr.DataArray, y: xr.DataArray) -> RandomForestSharpener:
         """Train at the coarse scale. ``X``: fine predictors (feature, y, x); ``y``: coarse bands (band, y, x)."""
-        fine_grid, coarse_grid = grid_of(X), grid_of(y)
-        Xf = np.asarray(X.values, dtype="float64")
+        return self.fit_coarse(coarse_statistics(X, grid_of(y)), y, grid_of(X))
+
+    def fit_coarse(self, stats: CoarseStatistics, y: xr.DataArray, fine_grid) -> RandomForestSharpener:
+        """Train from the fine predictors already summarised on the coarse grid of ``y`` (see
+        :func:`coarse_statistics`; the tiled engine builds the same summary tile by tile).
+        ``fine_grid``: the grid of the whole fine scene."""
+        coarse_grid = grid_of(y)
         Y = np.asarray(y.values, dtype="float64")
         if Y.ndim == 2:
             Y = Y[None]
-        valid_fine = np.all(np.isfinite(Xf), axis=0)
-        if not valid_fine.any():
-            raise GeeAltError("the fine predictors have no pixel where all are valid")
-        xmean, xstd, _ = aggregate(np.where(valid_fine, Xf, np.nan), fine_grid, coarse_grid, cache=True)
-        cover = coverage_fraction(valid_fine, fine_grid, coarse_grid)
-        scene_std = np.nanstd(np.where(valid_fine, Xf, np.nan), axis=(1, 2))
-        scene_std = np.where(scene_std > 0, scene_std, 1.0)
+        xmean, xstd, cover = stats.mean, stats.std, stats.cover
+        n_features = xmean.shape[0]
+        scene_std = np.where(stats.scene_std > 0, stats.scene_std, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # coarse pixels outside the fine grid
             h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
@@ -138,7 +142,7 @@ class RandomForestSharpener(BaseEstimator):
         # the drop only applies when enough pixels remain (>= MIN_SAMPLES_PER_FEATURE per predictor):
         # with few coarse pixels (small scenes) every sample is worth more than its homogeneity
         n_keep = ok.sum() * (1.0 - self.homogeneity_drop)
-        if self.homogeneity_drop > 0 and ok.sum() >= 10 and n_keep >= MIN_SAMPLES_PER_FEATURE * Xf.shape[0]:
+        if self.homogeneity_drop > 0 and ok.sum() >= 10 and n_keep >= MIN_SAMPLES_PER_FEATURE * n_features:
             ok &= h <= np.quantile(h[ok], 1.0 - self.homogeneity_drop)
         n_ok = int(ok.sum())
         if n_ok < 10:
@@ -230,10 +234,22 @@ class RandomForestSharpener(BaseEstimator):
 
     # -------------------------------------------------------------- predict
     def predict_model(self, X: xr.DataArray) -> np.ndarray:
-        """The model alone on the fine predictors, ``(band, y, x)`` float64, NaN where a predictor is NaN."""
+        """The model alone on the fine predictors, ``(band, y, x)`` float32, NaN where a predictor is NaN.
+
+        Every pixel's value depends on that pixel alone, whatever else is predicted with it: the
+        pixels go to BLAS in a block whose length is a multiple of :data:`PIXEL_BLOCK` (padded),
+        for which OpenBLAS gives each pixel the same bits at any position and block length
+        (tested); a tile of a scene therefore gets the bytes the whole scene gets.
+        """
         Xf = np.asarray(X.values, dtype="float64")
         valid = np.all(np.isfinite(Xf), axis=0)
-        feats = Xf[:, valid].T
+        picked = Xf[:, valid]  # (feature, pixel)
+        n = picked.shape[1]
+        if n % PIXEL_BLOCK:
+            padded = np.zeros((picked.shape[0], n + PIXEL_BLOCK - n % PIXEL_BLOCK))
+            padded[:, :n] = picked
+            picked = padded
+        feats = picked.T
         out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan, dtype="float32")
         scaled = self._scale(feats) if any(g["lin"] is not None for _, g in self.models_) else None
         for bands, g in self.models_:  # predictions are built band-major: (band, pixel)
@@ -245,6 +261,7 @@ class RandomForestSharpener(BaseEstimator):
             if g["lin"] is not None:  # ridge by hand: coef @ X.T + b (sklearn's checks cost more than the product)
                 coef = np.atleast_2d(g["lin"].coef_)
                 pred += coef @ scaled.T + np.atleast_1d(g["lin"].intercept_)[:, None]
+            pred = pred[:, :n]
             if valid.all():
                 out[bands] = pred.reshape(len(bands), *Xf.shape[1:])
             else:
@@ -252,21 +269,55 @@ class RandomForestSharpener(BaseEstimator):
                     out[b][valid] = pred[j]
         return out
 
-    def _interpolated_residual(self, resid: np.ndarray, fine_grid) -> np.ndarray:
-        """The coarse residuals ``(band, y, x)`` interpolated (bilinear) to the fine grid.
+    def residual_basis(self, aggregated: np.ndarray, cover: np.ndarray) -> ResidualBasis:
+        """The coarse residual to add back, from the model's prediction aggregated to the coarse
+        grid (``aggregated``, band, cy, cx) and the coarse pixels' cover by valid predictions.
 
         With many bands of one season (composites), sensor noise is independent from band to
         band while a surface pattern the model missed repeats: with ``residual_rank`` = k only
         the k leading components of an SVD over bands are kept, which drops most of the noise.
-        Interpolation is linear, so only the k component images are interpolated.
+        Interpolation is linear, so only the k component images are interpolated later
+        (:meth:`add_residual`).
         """
+        resid = self.y_coarse_ - aggregated
+        resid[:, cover < self.min_coverage] = np.nan
+        resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
         k = self.residual_rank
         n_b = resid.shape[0]
         if k is None or n_b <= max(k, 3):
-            return interpolate(resid, self.coarse_grid_, fine_grid, "bilinear")
+            return ResidualBasis(None, resid)
         u, sv, vt = np.linalg.svd(resid.reshape(n_b, -1), full_matrices=False)
-        comps = interpolate(vt[:k].reshape(k, *resid.shape[1:]), self.coarse_grid_, fine_grid, "bilinear")
-        return ((u[:, :k] * sv[:k]) @ comps.reshape(k, -1)).reshape(n_b, *comps.shape[1:])
+        return ResidualBasis(u[:, :k] * sv[:k], vt[:k].reshape(k, *resid.shape[1:]))
+
+    def add_residual(self, pred: np.ndarray, basis: ResidualBasis, fine_grid, window=None) -> np.ndarray:
+        """Add the residual ``basis``, interpolated (bilinear) to the fine pixels, to ``pred`` in
+        place. ``window`` = ``(row_off, col_off, height, width)`` of ``pred`` in ``fine_grid``
+        (``None``: the whole grid); a window gets the bytes of the whole grid's call."""
+        comps = interpolate(basis.images, self.coarse_grid_, fine_grid, "bilinear", window=window)
+        if basis.weights is None:
+            pred += comps
+            return pred
+        k = comps.shape[0]
+        flat = comps.reshape(k, -1)
+        n = flat.shape[1]
+        if n % PIXEL_BLOCK:  # same bits per pixel whatever the window (see predict_model)
+            flat = np.concatenate([flat, np.zeros((k, PIXEL_BLOCK - n % PIXEL_BLOCK))], axis=1)
+        pred += (basis.weights @ flat)[:, :n].reshape(basis.weights.shape[0], *comps.shape[1:])
+        return pred
+
+    def mask_gaps(self, pred: np.ndarray, fine_grid, window=None) -> np.ndarray:
+        """Set ``pred`` to NaN (in place) where the coarse observation of its band is NaN."""
+        masks = {}
+        for b in range(pred.shape[0]):
+            bad = ~np.isfinite(self.y_coarse_[b])
+            if bad.any():
+                key = bad.tobytes()
+                if key not in masks:
+                    masks[key] = interpolate(
+                        np.where(bad, np.nan, 1.0), self.coarse_grid_, fine_grid, "nearest", window=window
+                    )
+                pred[b][~np.isfinite(masks[key])] = np.nan
+        return pred
 
     def predict(self, X: xr.DataArray) -> xr.DataArray:
         """Sharpened bands on the fine grid of ``X`` (float32, NaN = no data)."""
@@ -275,17 +326,43 @@ class RandomForestSharpener(BaseEstimator):
         if self.residual_correction:
             agg, _, _ = aggregate(pred, fine_grid, self.coarse_grid_, radiance=self.radiance, with_std=False)
             cover = coverage_fraction(np.all(np.isfinite(pred), axis=0), fine_grid, self.coarse_grid_)
-            resid = self.y_coarse_ - agg
-            resid[:, cover < self.min_coverage] = np.nan
-            resid = np.stack([np.nan_to_num(fill_nearest(r), nan=0.0) for r in resid])
-            pred += self._interpolated_residual(resid, fine_grid)  # in place, float32
+            self.add_residual(pred, self.residual_basis(agg, cover), fine_grid)  # in place, float32
         if self.keep_gaps:
-            masks = {}
-            for b in range(pred.shape[0]):
-                bad = ~np.isfinite(self.y_coarse_[b])
-                if bad.any():
-                    key = bad.tobytes()
-                    if key not in masks:
-                        masks[key] = interpolate(np.where(bad, np.nan, 1.0), self.coarse_grid_, fine_grid, "nearest")
-                    pred[b][~np.isfinite(masks[key])] = np.nan
+            self.mask_gaps(pred, fine_grid)
         return geo_dataarray(pred.astype("float32", copy=False), fine_grid, self.band_names_)
+
+
+@dataclass
+class CoarseStatistics:
+    """The fine predictors summarised on the coarse grid, all a sharpener's training needs of them:
+    ``mean`` and ``std`` (feature, cy, cx) of the valid fine pixels, ``cover`` (cy, cx) the
+    fraction of each coarse pixel covered by fine pixels where every predictor is valid, and
+    ``scene_std`` (feature,) the standard deviation of each predictor over the scene."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    cover: np.ndarray
+    scene_std: np.ndarray
+
+
+@dataclass
+class ResidualBasis:
+    """A coarse residual ready to interpolate: ``images`` (k, cy, cx) and, when the residual was
+    reduced to k components over bands, ``weights`` (band, k); else ``weights`` is None and
+    ``images`` are the bands' residuals."""
+
+    weights: np.ndarray | None
+    images: np.ndarray
+
+
+def coarse_statistics(X: xr.DataArray, coarse_grid) -> CoarseStatistics:
+    """:class:`CoarseStatistics` of fine predictors ``X`` (feature, y, x) held in memory."""
+    fine_grid = grid_of(X)
+    Xf = np.asarray(X.values, dtype="float64")
+    valid_fine = np.all(np.isfinite(Xf), axis=0)
+    if not valid_fine.any():
+        raise GeeAltError("the fine predictors have no pixel where all are valid")
+    masked = np.where(valid_fine, Xf, np.nan)
+    xmean, xstd, _ = aggregate(masked, fine_grid, coarse_grid, cache=True)
+    cover = coverage_fraction(valid_fine, fine_grid, coarse_grid)
+    return CoarseStatistics(xmean, xstd, cover, np.nanstd(masked, axis=(1, 2)))

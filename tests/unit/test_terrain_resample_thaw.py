@@ -155,14 +155,16 @@ def test_cached_interpolation_matches_rasterio_across_crs():
     assert np.isfinite(with_nan).all()
 
 
-def test_local_engine_workers_fit_in_memory(monkeypatch):
-    """Workers are capped by memory, and inputs too large for one worker fail early with one line."""
+def test_local_engine_memory_guard_is_about_the_tile(monkeypatch):
+    """Workers are capped by the tile's memory; a tile too large fails early with one line; the
+    extent (the mission's full grid) does not."""
     from gee_alt.engines.local import engine
     from gee_alt.errors import GeeAltError
 
     monkeypatch.setattr(engine, "available_memory_bytes", lambda: 4 * 2**30)
     assert engine.workers_for_memory(512 * 512, 27, 4) == 3  # ~1.0 GB each in 0.8 x 4 GB
-    with pytest.raises(GeeAltError, match="crop the inputs"):
-        engine.workers_for_memory(3215 * 2065, 27, 2)
+    assert engine.workers_for_memory(512 * 512, 27, 4, scene_pixels=3215 * 2065) == 3
+    with pytest.raises(GeeAltError, match="smaller --tile-size"):
+        engine.workers_for_memory(2048 * 2048, 27, 2)
     monkeypatch.setattr(engine, "available_memory_bytes", lambda: None)
-    assert engine.workers_for_memory(3215 * 2065, 27, 2) == 2
+    assert engine.workers_for_memory(2048 * 2048, 27, 2) == 2

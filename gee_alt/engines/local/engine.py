@@ -1,5 +1,9 @@
 """The local engine: input layout -> sharpened NDVI and LST -> yearly 30 m DDT cube.
 
+The science of one year, held in memory (:func:`process_year`, :func:`run_local`): the
+reference the tiled Dask engine (:mod:`gee_alt.engines.local.tiled`, what runs use) matches
+byte for byte on any tile size. Settings and the memory guard live here too.
+
 Per year: (1) Landsat NDVI gaps are filled from the per-pixel multi-year median shifted by the
 year's median anomaly; (2) MODIS NDVI (250 m) is sharpened to 30 m with terrain and the filled
 Landsat NDVI, and (``ndvi_fusion``, default) clear Landsat pixels are kept while gaps take the
@@ -12,11 +16,9 @@ year, radiance-like aggregation); (4) DDT = sum of max(LST, 0) x days.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +33,8 @@ from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, terrain_predictors
 from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 
+DEFAULT_TILE_PX = 512
+
 
 @dataclass
 class LocalEngineParams:
@@ -39,7 +43,9 @@ class LocalEngineParams:
 
     rf: RandomForestSettings = field(default_factory=RandomForestSettings)
     n_jobs: int = 1  # threads per forest; 1 keeps sums in a fixed order (byte-identical output)
-    workers: int | None = None  # processes for the yearly loop (None: default_workers())
+    workers: int | None = None  # local Dask worker processes (None: default_workers(), memory permitting)
+    tile_px: int = DEFAULT_TILE_PX  # tiles of the fine grid (memory is about the tile, not the extent)
+    dask_address: str | None = None  # an existing dask.distributed scheduler (None: a local cluster)
     residual_correction: bool = True
     ndvi_fusion: bool = True
     lst_residual_rank: int | None = 2
@@ -126,18 +132,17 @@ def process_year(
     }
 
 
-def _process_year_in_worker(root: str, year: int, landsat_filled, landsat_raw, params) -> dict:
-    return process_year(InputLayout(root), year, landsat_filled, landsat_raw, params)
-
-
 def default_workers() -> int:
     """Worker processes for the yearly loop: the CPU count, at most 4 (memory), at least 1."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
-# Measured: one worker on the 512 x 512 demo window with 27 composites peaks at ~1.0 GB, of which
-# ~0.25 GB is the interpreter and libraries: ~110 bytes per fine pixel and composite.
+# Measured (issue 12): one tile task of 512 x 512 px with 27 composites peaks at ~0.45 GB above
+# the interpreter and libraries (~0.3 GB): ~60 bytes per fine pixel and composite, taken with
+# margin. The coarse tasks hold a few 2-D float64 bands of the scene (scene standard deviation):
+# ~40 bytes per fine pixel of the extent.
 BYTES_PER_PIXEL_COMPOSITE = 110
+SCENE_BYTES_PER_PIXEL = 40
 WORKER_BASE_BYTES = 300 * 2**20
 
 
@@ -153,21 +158,23 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def workers_for_memory(n_pixels: int, n_composites: int, requested: int) -> int:
-    """The number of workers (<= ``requested``) whose estimated peak fits in 80 % of available
-    memory; raises :class:`GeeAltError` when even one does not (the inputs must be cropped)."""
+def workers_for_memory(tile_pixels: int, n_composites: int, requested: int, scene_pixels: int = 0) -> int:
+    """The number of workers (<= ``requested``) whose estimated peak (a tile task of
+    ``tile_pixels`` x ``n_composites``, or a coarse task over ``scene_pixels``) fits in 80 % of
+    available memory; raises :class:`GeeAltError` when even one does not (a smaller tile)."""
     from gee_alt.errors import GeeAltError
 
-    per_worker = WORKER_BASE_BYTES + BYTES_PER_PIXEL_COMPOSITE * n_pixels * max(n_composites, 1)
+    tile = BYTES_PER_PIXEL_COMPOSITE * tile_pixels * max(n_composites, 1)
+    per_worker = WORKER_BASE_BYTES + max(tile, SCENE_BYTES_PER_PIXEL * scene_pixels)
     avail = available_memory_bytes()
     if avail is None:
         return requested
     fit = int(0.8 * avail // per_worker)
     if fit < 1:
+        side = int(tile_pixels**0.5)
         raise GeeAltError(
-            f"the local engine needs about {per_worker / 2**30:.1f} GB per year for {n_pixels:,} px x "
-            f"{n_composites} composites, {avail / 2**30:.1f} GB is available: crop the inputs to a "
-            "smaller window or use --engine ee"
+            f"a {side} x {side} px tile with {n_composites} composites needs about {per_worker / 2**30:.1f} GB "
+            f"per worker, {avail / 2**30:.1f} GB is available: pass a smaller --tile-size"
         )
     return max(1, min(requested, fit))
 
@@ -179,68 +186,30 @@ def run_local(
     *,
     synthetic: bool = False,
     on_year: Callable[[int, dict], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-    skip_years=(),
-    on_result: Callable[[dict], None] | None = None,
-) -> xr.Dataset | None:
-    """Run the local engine over ``years``; returns the DDT cube (see :mod:`gee_alt.cube`).
-
-    Years are processed in ``params.workers`` processes (each forest single-threaded, so
-    results do not depend on the number of workers); ``on_year(year, products)`` is called in
-    year order with the year's ``ndvi_30m`` (y, x), ``lst_30m_degc`` (composite, y, x),
-    ``lst_coarse`` and ``ndvi_coarse`` (coarse inputs as DataArrays) and ``days``.
-
-    Resume: years in ``skip_years`` are not computed (Landsat gap filling still uses all
-    ``years``, so the others come out byte-identical); ``on_result(res)`` gets each computed
-    year's ``year, ddt, ddt_sd, n_obs, season`` in year order; the cube holds the computed
-    years only (``None`` when every year was skipped).
-    """
+) -> xr.Dataset:
+    """The local engine held in memory, one year after the other: the reference the tiled engine
+    (:mod:`gee_alt.engines.local.tiled`) matches byte for byte. Returns the DDT cube;
+    ``on_year(year, products)`` gets each year's ``ndvi_30m``, ``lst_30m_degc``, ``lst_coarse``,
+    ``ndvi_coarse`` and ``days``."""
     layout.check_years(years)
     grid = layout.grid
     landsat_raw = np.stack([layout.landsat_ndvi(y).data[0] for y in years])
     landsat = fill_landsat_gaps(landsat_raw)
-    todo = [(i, y) for i, y in enumerate(years) if y not in set(skip_years)]
-    workers = min(params.workers or default_workers(), max(len(todo), 1))
-    if todo:
-        n_comp = layout.modis_lst(todo[0][1]).raster.data.shape[0]
-        workers = workers_for_memory(grid["shape_2d"][0] * grid["shape_2d"][1], n_comp, workers)
-    results: dict[int, dict] = {}
-
-    def consume(res: dict) -> None:
+    results = []
+    for i, year in enumerate(years):
+        res = process_year(layout, year, landsat[i], landsat_raw[i], params)
         if on_year:
-            on_year(res["year"], res["products"])
-        res.pop("products")
-        if on_result:
-            on_result(res)
-        results[res["year"]] = res
-        if progress:
-            progress(1)
-
-    if workers <= 1:
-        for i, year in todo:
-            consume(process_year(layout, year, landsat[i], landsat_raw[i], params))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [
-                pool.submit(_process_year_in_worker, str(layout.root), y, landsat[i], landsat_raw[i], params)
-                for i, y in todo
-            ]
-            for fut in futures:  # in year order: callbacks and progress are deterministic
-                consume(fut.result())
-    if not todo:
-        return None
-    years = [y for _, y in todo]
-    season = results[years[-1]]["season"]
+            on_year(year, res["products"])
+        results.append(res)
     return make_ddt_cube(
-        np.stack([results[y]["ddt"] for y in years]),
+        np.stack([r["ddt"] for r in results]),
         years,
         grid,
-        ddt_sd_degc_days=np.stack([results[y]["ddt_sd"] for y in years]),
-        n_obs=np.stack([results[y]["n_obs"] for y in years]),
+        ddt_sd_degc_days=np.stack([r["ddt_sd"] for r in results]),
+        n_obs=np.stack([r["n_obs"] for r in results]),
         engine="local",
         synthetic=synthetic,
-        thaw_season=season,
+        thaw_season=results[-1]["season"],
         extra_attrs={
             "method": "RF sharpening (local engine, scikit-learn)",
             "n_estimators": params.rf.n_estimators,

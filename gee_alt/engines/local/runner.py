@@ -1,10 +1,12 @@
 """The local engine's side of a run: settings, preflight, resume, and the products it hands over.
 
 :class:`LocalEngine` keeps the :class:`gee_alt.engines.Engine` contract on an input directory
-(:mod:`gee_alt.engines.local.layout`): each finished year's DDT is written with
-:func:`gee_alt.runs.write_ddt_year` and recorded in the run's :class:`gee_alt.runs.Progress`
-together with its 30 m NDVI (kept in ``RUN/.resume`` for the run's NDVI mean), so an
-interrupted run resumes without recomputing finished years and ends byte-identical.
+(:mod:`gee_alt.engines.local.layout`). The work runs tiled on Dask
+(:mod:`gee_alt.engines.local.tiled`, :mod:`gee_alt.engines.local.cluster`); each finished
+year's DDT COG is streamed from its tiles and recorded in the run's :class:`gee_alt.runs.Progress`
+together with its 30 m NDVI tiles (kept in ``RUN/.resume`` for the run's NDVI mean), and every
+finished tile's files stay in ``RUN/.resume/work-<tile px>/``, so an interrupted run resumes
+without recomputing finished tiles or years and ends byte-identical.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from gee_alt import runs
 from gee_alt.cube import make_ddt_cube, validate_ddt_cube
 from gee_alt.downstream import SiteFields, site_bbox_lonlat
 from gee_alt.engines import EngineOutput, ProgressFactory, no_progress
-from gee_alt.engines.local.engine import LocalEngineParams, run_local
+from gee_alt.engines.local.engine import LocalEngineParams
 from gee_alt.engines.local.layout import InputLayout
-from gee_alt.io import atomic_path, read_raster
+from gee_alt.engines.local.tiles import read_tile
+from gee_alt.errors import GeeAltError
+from gee_alt.grid import shape_yx
 
 LOCAL_METHOD = "RF sharpening (local engine, scikit-learn)"
 
@@ -49,8 +53,21 @@ class LocalEngine:
         self.params = self.params or LocalEngineParams()
 
     def preflight(self) -> None:
-        """Open and check every input file of the run's years before any output is written."""
+        """Open and check every input file of the run's years, the tile's memory and the Dask
+        scheduler before any output is written."""
+        from gee_alt.engines.local.cluster import check_reachable, dask_address
+        from gee_alt.engines.local.engine import default_workers, workers_for_memory
+
         self.layout.preflight(self.years)
+        tile = self.params.tile_px
+        if tile < 64:
+            raise GeeAltError(f"--tile-size must be at least 64 px, got {tile}")
+        h, w = shape_yx(self.layout.grid)
+        n_comp = max(self.layout.modis_lst(y).raster.data.shape[0] for y in self.years[:1])
+        self.address = dask_address(self.params.dask_address)
+        requested = self.params.workers or default_workers()
+        self.workers = workers_for_memory(min(tile, h) * min(tile, w), n_comp, requested, h * w)
+        check_reachable(self.address)
 
     def bbox_lonlat(self) -> tuple[float, float, float, float]:
         """The DEM grid's lon/lat bounds (degrees)."""
@@ -68,70 +85,90 @@ class LocalEngine:
         }
 
     def produce(self, run, progress_record: runs.Progress, progress: ProgressFactory = no_progress) -> EngineOutput:
-        """Compute every year not finished in ``progress_record``; return the cube of all years."""
+        """Compute every tile and year not finished; return the cube of all years."""
+        from gee_alt.engines.local.cluster import LOST_CLUSTER, dask_client, lost_cluster_error
+        from gee_alt.engines.local.tiled import Job, clean_year, run_tiled
+        from gee_alt.engines.local.tiles import n_tiles
+
         run = Path(run)
+        if not hasattr(self, "workers"):
+            self.preflight()
         done = {y for y in self.years if progress_record.is_done(y)}
         todo = [y for y in self.years if y not in done]
         grid = self.layout.grid
-
-        def keep_ndvi(year, products):
-            with atomic_path(progress_record.extra_path("ndvi", year)) as tmp, open(tmp, "wb") as f:
-                np.save(f, np.asarray(products["ndvi_30m"], "float32"))
-            if self.on_year:
-                self.on_year(year, products)
-
-        seasons: dict[int, str] = {}
-
-        def finished(res):
-            year = res["year"]
-            seasons[year] = res["season"]
-            path = runs.write_ddt_year(
-                run,
-                year,
-                res["ddt"],
-                grid,
-                ddt_sd_degc_days=res["ddt_sd"],
-                n_obs=res["n_obs"],
-                engine=self.name,
-                method=LOCAL_METHOD,
-                season=res["season"],
-                synthetic=self.synthetic,
-            )
-            progress_record.mark_done(year, [path, progress_record.extra_path("ndvi", year)])
-
-        adv = progress("Sharpening NDVI and LST, DDT", len(todo))
-        computed = run_local(
-            self.layout,
-            self.years,
+        job = Job(
+            str(Path(self.inputs).resolve()),
+            str(run.resolve()),
+            tuple(self.years),
             self.params,
-            synthetic=self.synthetic,
-            on_year=keep_ndvi,
-            progress=adv,
-            skip_years=done,
-            on_result=finished,
+            self.params.tile_px,
+            keep_lst=self.on_year is not None,
         )
-        cube = self._all_years(run, computed, done, seasons)
-        ndvi_sum = 0
-        for y in self.years:
-            ndvi_sum = ndvi_sum + np.load(progress_record.extra_path("ndvi", y))
-        lc = self.layout.landcover.data[0] if self.layout.landcover is not None else None
+        tiles = job.tiles
+        seasons: dict[int, str] = {}
+        waiting: dict[int, object] = {}
+        next_year = iter(todo)
+        state = {"next": next(next_year, None)}
+
+        def year_done(yd):
+            seasons[yd.year] = yd.season
+            progress_record.mark_done(
+                yd.year, [yd.ddt_path, *yd.ndvi_tiles, *(job.path(yd.year, "ddt", t) for t in tiles)]
+            )
+            adv_years(1)
+            waiting[yd.year] = yd
+            while state["next"] in waiting:  # on_year in year order, as the in-memory engine
+                y = state["next"]
+                if self.on_year:
+                    self.on_year(y, _products(job, y))
+                clean_year(job, y, keep=("ndvi30", "ddt"))
+                del waiting[y]
+                state["next"] = next(next_year, None)
+
+        adv_tiles = progress(
+            f"Sharpening and DDT, {n_tiles(grid, job.tile_px)} tiles x {len(todo)} years", len(todo) * len(tiles)
+        )
+        adv_years = progress("Years written (DDT COG)", len(todo))
+        if todo:
+            try:
+                with dask_client(self.address, self.workers) as client:
+                    run_tiled(
+                        job,
+                        client,
+                        skip_years=done,
+                        on_year_done=year_done,
+                        tile_progress=adv_tiles,
+                        method=LOCAL_METHOD,
+                        engine=self.name,
+                        synthetic=self.synthetic,
+                    )
+            except LOST_CLUSTER as exc:
+                raise lost_cluster_error(self.address, exc) from None
+        cube = self._all_years(job, seasons)
         fields = SiteFields(
-            dem_m=self.layout.dem.data[0], ndvi_mean=(ndvi_sum / len(self.years)).astype("float32"), landcover=lc
+            dem_m=self.layout.dem.data[0],
+            ndvi_mean=_ndvi_mean(job),
+            landcover=self.layout.landcover.data[0] if self.layout.landcover is not None else None,
         )
         return EngineOutput(validate_ddt_cube(cube), fields, sorted(done))
 
-    def _all_years(self, run: Path, computed, done: set[int], seasons: dict[int, str]):
-        """The cube of all years: computed ones from memory, finished ones read once from their
-        COG. Its ``thaw_season`` is the last year's (as in an uninterrupted run)."""
+    def _all_years(self, job, seasons: dict[int, str]):
+        """The cube of all years, assembled from the DDT tiles kept in the run's scratch (the
+        products are not decoded again). Its ``thaw_season`` is the last year's."""
+        import rasterio
+
+        h, w = shape_yx(job.grid)
         ddt, sd, nobs = {}, {}, {}
-        if computed is not None:
-            for i, y in enumerate(computed["year"].values):
-                y = int(y)
-                ddt[y], sd[y], nobs[y] = (computed[v].values[i] for v in ("ddt_degc_days", "ddt_sd_degc_days", "n_obs"))
-        for y in sorted(done):
-            r = read_raster(runs.ddt_path(run, y), bands=3)
-            ddt[y], sd[y], nobs[y] = r.data[0], r.data[1], np.nan_to_num(r.data[2]).astype("int16")
-            seasons[y] = r.tags.get("thaw_season", "")
+        for y in self.years:
+            if y not in seasons:  # a year finished by an earlier attempt: its season from the COG's tags
+                with rasterio.open(runs.ddt_path(job.run, y)) as src:
+                    seasons[y] = src.tags().get("thaw_season", "")
+            ddt[y], sd[y], nobs[y] = (np.empty((h, w), "float32") for _ in range(3))
+            for t in job.tiles:
+                a = read_tile(job.path(y, "ddt", t))
+                r, c = t.slices()
+                ddt[y][r, c], sd[y][r, c], nobs[y][r, c] = a
+            nobs[y] = np.nan_to_num(nobs[y]).astype("int16")
         ys = list(self.years)
         return make_ddt_cube(
             np.stack([ddt[y] for y in ys]),
@@ -148,6 +185,40 @@ class LocalEngine:
                 "seed": self.params.rf.random_state,
             },
         )
+
+
+def _ndvi_mean(job) -> np.ndarray:
+    """The run's mean 30 m NDVI, tile by tile (summed in year order, as in memory)."""
+    out = np.empty(shape_yx(job.grid), "float32")
+    for t in job.tiles:
+        total = 0
+        for y in job.years:
+            total = total + read_tile(job.path(y, "ndvi30", t))[0]
+        out[t.slices()] = (total / len(job.years)).astype("float32")
+    return out
+
+
+def _products(job, year: int) -> dict:
+    """A year's intermediate products for ``on_year`` (the demo's scoring), assembled from the tiles."""
+    from gee_alt.engines.local.tiled import _load
+
+    grid = job.grid
+    lst = _load(str(job.path(year, "lst_model", ext=".pkl")))
+    ndvi = _load(str(job.path(year, "ndvi_model", ext=".pkl")))
+    n_comp = lst["y"].shape[0]
+    ndvi30 = np.empty(shape_yx(grid), "float32")
+    lst30 = np.empty((n_comp, *shape_yx(grid)), "float32")
+    for t in job.tiles:
+        r, c = t.slices()
+        ndvi30[r, c] = read_tile(job.path(year, "ndvi30", t))[0]
+        lst30[:, r, c] = read_tile(job.path(year, "lst30", t))
+    return {
+        "ndvi_30m": ndvi30,
+        "lst_30m_degc": lst30,
+        "lst_coarse": lst["y"],
+        "days": lst["days"],
+        "ndvi_coarse": ndvi["y"],
+    }
 
 
 def _input_fingerprint(layout: InputLayout, years: list[int]) -> dict:

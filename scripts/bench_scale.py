@@ -1,0 +1,193 @@
+"""Benchmark how the local engine scales with the extent (issue 12).
+
+For each window size it writes the synthetic demo inputs once (not timed), then runs
+``gee-alt run --engine local`` on them in a fresh process and measures wall time, CPU time of
+the whole process tree and the peak RSS of every process (the driver and each Dask worker,
+polled from ``/proc``). Cost per megapixel-year = CPU seconds / (Mpx x years), reported
+relative to the 512 x 512 window of the same bench. Targets (2 cores, 24 GB): cost <= 1.2 x the
+512 figure; peak RSS at the largest window <= 1.5 x at 512 with the same tile size.
+
+    python scripts/bench_scale.py [--sizes 512,1024,2048] [--years 2000-2004] [--tile-size 512]
+        [--workers 2] [--schedulers default,cluster] [--out bench/bench_scale.json]
+
+``--schedulers cluster`` also runs the 512 window on a 2-worker ``dask.distributed``
+LocalCluster started by the bench (``--dask-address``). ``full`` in ``--sizes`` needs a demo
+generator that writes the study grid tile by tile (issue 12 item 5) and is skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_inputs(size: int, years: list[int], folder: Path) -> Path:
+    from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
+
+    inputs = folder / f"inputs_{size}"
+    if not (inputs / "dem.tif").exists():
+        scene = DemoScene(DemoSpec(seed=42, years=tuple(years), size_px=size))
+        write_demo_inputs(scene, inputs, folder / f"truth_{size}", years, workers=1)
+    return inputs
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _hwm_mb(pid: int) -> tuple[str, float] | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        return cmd, hwm / 1024
+    except (OSError, StopIteration):
+        return None
+
+
+def run_once(inputs: Path, out: Path, years: str, tile: int, workers: int, address: str | None) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "gee_alt", "run", "--engine", "local", "--inputs", str(inputs), "--out", str(out)]
+    cmd += ["--years", years, "--tile-size", str(tile), "--workers", str(workers), "--quiet"]
+    if address:
+        cmd += ["--dask-address", address]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env)
+    peaks: dict[int, tuple[str, float]] = {}
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            for p in _tree(proc.pid):
+                got = _hwm_mb(p)
+                if got:
+                    peaks[p] = (got[0], max(got[1], peaks.get(p, ("", 0.0))[1]))
+            time.sleep(0.2)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    code = proc.wait()
+    stop.set()
+    th.join()
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if code != 0:
+        raise SystemExit(f"run failed ({code}): {' '.join(cmd)}")
+    procs = sorted(
+        ({"pid": p, "role": _role(c, p == proc.pid), "peak_rss_mb": round(m, 1)} for p, (c, m) in peaks.items()),
+        key=lambda r: -r["peak_rss_mb"],
+    )
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
+        "peak_rss_mb_driver": round(after.ru_maxrss / 1024, 1) if not procs else procs_driver(procs),
+        "peak_rss_mb_any_process": max((r["peak_rss_mb"] for r in procs), default=after.ru_maxrss / 1024),
+        "processes": procs,
+    }
+
+
+def procs_driver(procs: list[dict]) -> float:
+    return max((r["peak_rss_mb"] for r in procs if r["role"] == "driver"), default=0.0)
+
+
+def _role(cmd: str, is_root: bool) -> str:
+    if is_root:
+        return "driver"
+    if "multiprocessing" in cmd or "spawn" in cmd:
+        return "dask worker"
+    return "other"
+
+
+def start_cluster(workers: int):
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="512,1024,2048")
+    ap.add_argument("--years", default="2000-2004")
+    ap.add_argument("--tile-size", type=int, default=512)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--schedulers", default="default,cluster")
+    ap.add_argument("--work", default=None, help="folder for inputs and runs (default: a temporary one)")
+    ap.add_argument("--out", default="bench/bench_scale.json")
+    a = ap.parse_args()
+    y0, y1 = (int(v) for v in a.years.split("-"))
+    years = list(range(y0, y1 + 1))
+    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    rows = []
+    for s in a.sizes.split(","):
+        if s == "full":
+            print("full extent: skipped (the demo generator writes windows only; issue 12 item 5)", file=sys.stderr)
+            continue
+        size = int(s)
+        t = time.perf_counter()
+        inputs = write_inputs(size, years, work)
+        gen = time.perf_counter() - t
+        scheds = ["default"] + (["cluster"] if "cluster" in a.schedulers and size == 512 else [])
+        for sched in scheds:
+            if sched == "cluster":
+                with start_cluster(a.workers) as cluster:
+                    r = run_once(
+                        inputs, work / f"run_{size}_{sched}", a.years, a.tile_size, a.workers, cluster.scheduler_address
+                    )
+            else:
+                r = run_once(inputs, work / f"run_{size}_{sched}", a.years, a.tile_size, a.workers, None)
+            mpx_years = size * size / 1e6 * len(years)
+            row = {"size_px": size, "scheduler": sched, "years": len(years), "inputs_s": round(gen, 1), **r}
+            row["cpu_s_per_mpx_year"] = round(r["cpu_s"] / mpx_years, 2)
+            row["wall_s_per_mpx_year"] = round(r["wall_s"] / mpx_years, 2)
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "processes"}), file=sys.stderr)
+    base = next((r for r in rows if r["size_px"] == 512 and r["scheduler"] == "default"), None)
+    for r in rows:
+        if base:
+            r["cost_vs_512"] = round(r["cpu_s_per_mpx_year"] / base["cpu_s_per_mpx_year"], 2)
+            r["peak_rss_vs_512"] = round(r["peak_rss_mb_any_process"] / base["peak_rss_mb_any_process"], 2)
+    res = {
+        "cores": os.cpu_count(),
+        "years": a.years,
+        "tile_size": a.tile_size,
+        "workers": a.workers,
+        "rows": rows,
+        "targets": {"cost_vs_512": 1.2, "peak_rss_vs_512": 1.5},
+    }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    print("| size | scheduler | wall s | CPU s | peak RSS MB (any process) | CPU s / Mpx-year | vs 512 |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['size_px']}² | {r['scheduler']} | {r['wall_s']} | {r['cpu_s']} | {r['peak_rss_mb_any_process']} "
+            f"| {r['cpu_s_per_mpx_year']} | {r.get('cost_vs_512', '')} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
