@@ -332,11 +332,18 @@ def write_trend(
     ring_width_px: int = 10,
     min_valid_years: int = TREND_MIN_YEARS,
     synthetic: bool = False,
+    calibration: dict | None = None,
 ) -> TrendMaps:
     """Per-pixel trend of the ALT maps, the area-mean series and (with ``inside``) the
     inside-vs-ring contrast; writes ``RUN/trend/*``."""
     from gee_alt.export.cog import write_cog
-    from gee_alt.science.trend import area_mean_series, disturbance_contrast, series_trend, trend_cube
+    from gee_alt.science.trend import (
+        area_mean_series,
+        disturbance_contrast,
+        fdr_bh,
+        series_trend,
+        trend_cube,
+    )
 
     years, alt = maps.years, maps.alt_m
     if len(years) < 3:
@@ -345,7 +352,8 @@ def write_trend(
     slope_cm = (res["slope"] * 100.0).astype("float32")
     p_value = res["p_value"].astype("float32")
     common = dict(
-        method="Theil-Sen slope, Mann-Kendall test (tie-corrected)",
+        method="Theil-Sen slope, Mann-Kendall test (tie-corrected; Hamed-Rao 1998 AR(1) variance "
+        f"correction, map-wide rho={res['serial_rho']:.3f}; exact distribution below 8 years)",
         synthetic=synthetic,
         years=f"{years[0]}-{years[-1]}",
     )
@@ -362,11 +370,24 @@ def write_trend(
         tags=runs.product_tags("Mann-Kendall p-value of the ALT trend", "1", **common),
     )
     series = area_mean_series(alt, years)
+    rel_e_sd = 0.0
+    ci = (calibration or {}).get("E_ci95")
+    if ci and calibration.get("E"):
+        rel_e_sd = float((ci[1] - ci[0]) / (2 * 1.959964) / float(calibration["E"]))
+    finite_p = np.isfinite(p_value)
     out = {
         "years": years,
         "area_mean_alt_m": series,
-        "area_trend": series_trend(years, series["mean"]),
+        "area_trend": series_trend(years, series["mean"], rel_scale_sd=rel_e_sd),
+        "area_trend_note": "Theil-Sen slope of the area-mean ALT; CI from the series itself (Sen's CI with "
+        "the Hamed-Rao AR(1) inflation) plus the calibration's E uncertainty (slope * se(E)/E) in quadrature",
+        "serial_rho": res["serial_rho"],
+        "mk_method": "Hamed-Rao (1998) variance correction with AR(1) rank autocorrelation, one bias-corrected "
+        "map-wide rho; exact MK distribution below 8 years",
         "pixels_significant_frac_p05": float(np.nanmean(p_value < 0.05)),
+        "pixels_significant_frac_fdr05": float(fdr_bh(p_value, 0.05)[finite_p].mean()) if finite_p.any() else 0.0,
+        "fdr_note": "share of pixels significant with Benjamini-Hochberg false-discovery rate 0.05 (the p<0.05 "
+        "share has no multiple-testing control)",
         "median_slope_cm_per_yr": float(np.nanmedian(slope_cm)),
     }
     if inside is not None:
