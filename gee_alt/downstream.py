@@ -23,6 +23,7 @@ from gee_alt.io import write_json_atomic
 
 STEFAN_METHOD = "Stefan ALT = E*sqrt(DDT)"
 BLOCK_CV_M = 5000.0  # spatial-block size of the calibration's block cross-validation (m)
+UNCERTAINTY_FALLBACK = "parameter (sd of E) and DDT parts only (calibration without a residual spread)"
 TREND_MIN_YEARS = 8  # a pixel's trend needs this many valid years (fewer when the run is shorter)
 
 
@@ -274,7 +275,13 @@ def write_alt(
             runs.alt_sd_path(run, y),
             maps.alt_sd_m[i],
             maps.grid,
-            tags=runs.product_tags("1-sigma uncertainty of active-layer thickness", "m", year=y, **common),
+            tags=runs.product_tags(
+                "1-sigma predictive uncertainty of active-layer thickness",
+                "m",
+                year=y,
+                uncertainty=summary.get("alt_sd_definition", UNCERTAINTY_FALLBACK),
+                **common,
+            ),
             band_descriptions=["alt_sd_m"],
         )
         paths += [a, s]

@@ -47,7 +47,17 @@ __all__ = [
     "group_cv",
     "cv_metrics",
     "StefanCalibration",
+    "residual_e_sd",
+    "UNCERTAINTY_DOC",
 ]
+
+UNCERTAINTY_DOC = (
+    "1-sigma predictive uncertainty of ALT: var = DDT*(sd_E^2 + tau^2) + (E/(2*sqrt(DDT)))^2*sd_DDT^2; "
+    "sd_E = bootstrap sd of the fitted E (parameter part, per class where a class E is used), "
+    "tau = residual spread of E between places and years, max(Tobit sigma^2/mean(DDT), "
+    "leave-one-site-out error variance in E units - sd_E^2) (per class where a class E is used), "
+    "sd_DDT = the DDT spread of the sharpened cube; errors treated as independent and Gaussian"
+)
 
 
 # ---------------------------------------------------------------- fitting
@@ -322,18 +332,20 @@ def alt_from_ddt(ddt_degc_days, e):
     return out if out.ndim else float(out)
 
 
-def alt_sd(ddt, ddt_sd, e, e_sd):
+def alt_sd(ddt, ddt_sd, e, e_sd, resid_e_sd=0.0):
     """First-order 1-sigma spread of ALT (m) from the spreads of DDT (°C·day) and E.
 
-    ``var = DDT · e_sd² + (e / (2√DDT))² · ddt_sd²`` (independent errors). Where DDT ≤ 0 the
-    derivative is unbounded, so the spread is taken as ``e · √ddt_sd`` — the ALT a thaw index
-    one sd above zero would give. NaN propagates.
+    ``var = DDT · (e_sd² + resid_e_sd²) + (e / (2√DDT))² · ddt_sd²`` (independent errors):
+    ``e_sd`` the uncertainty of the fitted E (parameter part), ``resid_e_sd`` the place-to-place
+    and year-to-year spread of E around it (residual part, see :data:`UNCERTAINTY_DOC`; 0 gives
+    the parameter + DDT spread alone). Where DDT ≤ 0 the derivative is unbounded, so the spread
+    is taken as ``e · √ddt_sd`` — the ALT a thaw index one sd above zero would give. NaN propagates.
     """
     ft = _float_type(ddt)
     d = np.asarray(ddt, ft)
     sd = np.asarray(ddt_sd, ft)
     e = np.asarray(e, ft)
-    es = np.asarray(e_sd, ft)
+    es = np.sqrt(np.asarray(e_sd, ft) ** 2 + np.asarray(resid_e_sd, ft) ** 2)
     # (e / (2 sqrt d))^2 sd^2 = e^2 sd^2 / (4 d): written with few full-size temporaries (this runs
     # on every pixel of every year); NaN in d or sd propagates through the arithmetic.
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -348,6 +360,38 @@ def alt_sd(ddt, ddt_sd, e, e_sd):
             alt0 = np.broadcast_to(e * np.sqrt(np.maximum(sd, 0.0)), out.shape)
             out = np.where(nonpos, alt0, out)
     return out if out.ndim else float(out)
+
+
+def residual_e_sd(sqrt_ddt, alt_m, censored, loo_pred_m, e_sd: float) -> float:
+    """Residual spread τ of E (m (°C·day)^-½) between places and years, for predictive intervals.
+
+    ALT = E·√DDT with a site's own E scattered around the fitted E, so the residual of a new
+    place scales with √DDT: ``y − ŷ = (E_site − E)·x``. Two estimates, the larger is returned:
+
+    - the Tobit residual variance in E units, ``σ² / mean(x²)`` (censored rows through their
+      likelihood, so the deepest sites are not lost), and
+    - the leave-one-site-out error variance in E units, ``mean(((y − ŷ_loo)/x)²)`` over exact
+      held-out rows, minus the parameter variance ``e_sd²`` already carried separately (the
+      out-of-sample check: larger when sites differ more than the in-sample residuals show).
+    """
+    x = np.asarray(sqrt_ddt, float).ravel()
+    y = np.asarray(alt_m, float).ravel()
+    code = _censor_codes(censored, x.size)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
+    try:
+        _, sigma = fit_e_censored(x[ok], y[ok], cflags[ok])
+    except GeeAltError:
+        sigma = float("nan")
+    tobit = sigma**2 / float(np.mean(x[ok] ** 2)) if np.isfinite(sigma) else float("nan")
+    p = np.asarray(loo_pred_m, float).ravel()
+    sel = ok & (code == 0) & np.isfinite(p)
+    loo = float(np.mean(((y[sel] - p[sel]) / x[sel]) ** 2)) - (e_sd**2 if np.isfinite(e_sd) else 0.0)
+    loo = loo if sel.sum() >= 2 else float("nan")
+    v = np.nanmax([tobit, loo, 0.0])
+    return float(math.sqrt(v))
 
 
 # ---------------------------------------------------------------- cross-validation
@@ -592,8 +636,17 @@ class StefanCalibration:
             return_pred=True,
         )
         # held-out predictions back in the caller's row order (NaN for rows not used)
+        loo_pred = self.loo_.pop("pred_m")
         self.loo_pred_m_ = np.full(n, np.nan)
-        self.loo_pred_m_[np.nonzero(keep)[0][order]] = self.loo_.pop("pred_m")
+        self.loo_pred_m_[np.nonzero(keep)[0][order]] = loo_pred
+        # residual (place-to-place) spread of E: pooled, and per class where a class E is used
+        self.resid_e_sd_ = residual_e_sd(x, y, cflags, loo_pred, self.e_sd_)
+        z = float(stats.norm.ppf(0.5 + self.level / 2.0))
+        self.resid_e_sd_by_class_ = {}
+        for k, (lo, hi) in self.e_ci_by_class_.items():
+            m = cls == k
+            sd_k = (hi - lo) / (2.0 * z) if np.isfinite(lo) and np.isfinite(hi) else self.e_sd_
+            self.resid_e_sd_by_class_[k] = residual_e_sd(x[m], y[m], cflags[m], loo_pred[m], sd_k)
         self.n_used_ = int(keep.sum())
         self.n_dropped_ = int(n - keep.sum())
         self.n_sites_ = int(len(np.unique(sites)))
@@ -634,14 +687,29 @@ class StefanCalibration:
         c = np.asarray(classes)
         return _e_lookup(self.e_sd_, sd_cls, c, shape or c.shape)
 
-    def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None):
-        """1-sigma ALT spread (m) from the DDT spread and the sd of E (:func:`alt_sd`; per class
-        with ``classes``, see :meth:`e_sd_map`)."""
+    def resid_e_sd_map(self, classes=None, shape=None):
+        """Residual spread τ of E per element of a class array (:func:`residual_e_sd`): the
+        class's own where it has a class E, the pooled one elsewhere; 0 for an old calibration
+        without it (then only parameter + DDT parts are known)."""
+        self._check()
+        pooled = getattr(self, "resid_e_sd_", float("nan"))
+        pooled = pooled if np.isfinite(pooled) else 0.0
+        by = {k: v for k, v in getattr(self, "resid_e_sd_by_class_", {}).items() if np.isfinite(v)}
+        if classes is None or not by:
+            return pooled
+        c = np.asarray(classes)
+        return _e_lookup(pooled, by, c, shape or c.shape)
+
+    def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None, predictive: bool = True):
+        """1-sigma ALT uncertainty (m), see :data:`UNCERTAINTY_DOC`: parameter part (sd of E),
+        residual part (τ, :meth:`resid_e_sd_map`) and DDT part (:func:`alt_sd`; per class with
+        ``classes``). ``predictive=False``: parameter + DDT parts only (the sd of the mean ALT)."""
         self._check()
         d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
         e = self.e_map(classes, d.shape) if classes is not None else self.e_
         e_sd = self.e_sd_map(classes, d.shape) if classes is not None else self.e_sd_
-        return alt_sd(d, ddt_sd_degc_days, e, e_sd)
+        tau = self.resid_e_sd_map(classes, d.shape) if predictive else 0.0
+        return alt_sd(d, ddt_sd_degc_days, e, e_sd, tau)
 
     def to_dict(self) -> dict:
         """JSON-ready summary: E, E_ci95, E_sd, level, n_used, n_dropped, loo, ... ."""
@@ -662,6 +730,9 @@ class StefanCalibration:
             "loo": {k: self.loo_[k] for k in ("rmse_m", "bias_m", "mae_m", "r2", "n")},
             "E_by_class": {str(k): v for k, v in self.e_by_class_.items()},
             "E_ci_by_class": {str(k): list(v) for k, v in self.e_ci_by_class_.items()},
+            "resid_E_sd": getattr(self, "resid_e_sd_", float("nan")),
+            "resid_E_sd_by_class": {str(k): v for k, v in getattr(self, "resid_e_sd_by_class_", {}).items()},
+            "alt_sd_definition": UNCERTAINTY_DOC,
             "params": {
                 "n_boot": self.n_boot,
                 "level": self.level,
@@ -696,6 +767,10 @@ class StefanCalibration:
         self.e_ci_by_class_ = {
             key(k): tuple(float("nan") if x is None else float(x) for x in v)
             for k, v in (d.get("E_ci_by_class") or {}).items()
+        }
+        self.resid_e_sd_ = float(d["resid_E_sd"]) if d.get("resid_E_sd") is not None else float("nan")
+        self.resid_e_sd_by_class_ = {
+            key(k): float("nan") if v is None else float(v) for k, v in (d.get("resid_E_sd_by_class") or {}).items()
         }
         self.loo_ = dict(d.get("loo") or {})
         self.n_used_, self.n_dropped_ = int(d.get("n_used", 0)), int(d.get("n_dropped", 0))

@@ -235,3 +235,46 @@ def test_calibration_round_trips_through_its_json_and_predicts_the_same():
     assert e_sd[0, 1] == pytest.approx((hi - lo) / (2 * 1.959963984540054))
     assert e_sd[0, 4] == fitted.e_sd_  # pooled sd where the class has none
     assert set(restored.e_by_class_) == {1, 2} and abs(restored.e_by_class_[2] - 0.055) < 0.003
+
+
+# ------------------------------------------------------------ predictive uncertainty (issue 17, item 1)
+def _sites_with_e_spread(rng, n_sites, e=0.03, tau=0.004, noise=0.05):
+    d, a, sid = [], [], []
+    for s in range(n_sites):
+        es = e + tau * rng.standard_normal()
+        for _ in range(int(rng.integers(3, 10))):
+            ddt = rng.uniform(900, 2200)
+            d.append(ddt)
+            a.append(es * np.sqrt(ddt) + noise * rng.standard_normal())
+            sid.append(f"s{s}")
+    return np.array(d), np.array(a), np.array(sid)
+
+
+def test_predictive_alt_intervals_cover_held_out_places_at_nominal_rate():
+    """Sites whose own E scatters around the mean (known tau): the 95 % interval ALT +- 1.96 sd
+    must cover 92-98 % of the errors at NEW places (simulated, independent of the estimator);
+    the parameter-only sd (the old maps) covers far less."""
+    rng = np.random.default_rng(3)
+    e, tau, noise = 0.03, 0.004, 0.05
+    cov95, cov68, cov_param = [], [], []
+    for rep in range(40):
+        d, a, sid = _sites_with_e_spread(rng, 30, e, tau, noise)
+        cal = StefanCalibration(n_boot=300, random_state=rep).fit(d, a, sid)
+        e_new = e + tau * rng.standard_normal(200)
+        d_new = rng.uniform(900, 2200, 200)
+        truth = e_new * np.sqrt(d_new) + noise * rng.standard_normal(200)
+        err = np.abs(truth - cal.predict(d_new))
+        sd = cal.predict_sd(d_new, np.zeros(200))
+        cov95.append(np.mean(err <= 1.959964 * sd))
+        cov68.append(np.mean(err <= sd))
+        cov_param.append(np.mean(err <= 1.959964 * cal.predict_sd(d_new, np.zeros(200), predictive=False)))
+    assert 0.92 <= np.mean(cov95) <= 0.98
+    assert 0.62 <= np.mean(cov68) <= 0.74
+    assert np.mean(cov_param) < 0.6
+    # the residual spread recovered: sqrt(tau^2 + noise^2 / mean DDT) in E units
+    expected = np.sqrt(tau**2 + noise**2 / np.mean(np.linspace(900, 2200, 1001)))
+    assert cal.resid_e_sd_ == pytest.approx(expected, rel=0.35)
+    # and it survives calibration.json
+    back = StefanCalibration.from_dict(cal.to_dict())
+    np.testing.assert_allclose(back.predict_sd(d_new, np.zeros(200)), cal.predict_sd(d_new, np.zeros(200)))
+    assert "residual" in cal.to_dict()["alt_sd_definition"]
