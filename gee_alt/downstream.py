@@ -138,6 +138,9 @@ def calibrate(
             np.asarray(y)[keep],
             BLOCK_CV_M,
             censored=table.censored[keep],
+            classes=None if classes is None else classes[keep],
+            deployed_classes=list(cal.e_by_class_) or None,
+            site_ids=np.asarray(table.site_id)[keep],
         ),
         "block_m": BLOCK_CV_M,
     }

@@ -23,8 +23,9 @@ right-censored value ``log(1 − Φ((c − E x)/σ))``, a left-censored one ``lo
 (E, log σ) are found by maximum likelihood (BFGS with analytic gradient). Why Tobit rather
 than dropping them: the ``>`` values are the *deepest* sites (probe too short); dropping them
 biases E low. Without censored rows the Tobit estimate equals the closed-form least squares
-(it is then not run at all). Cross-validation scores only exact held-out values (a censored
-value has no exact residual), and ``n`` in the CV dicts counts those.
+(it is then not run at all). Cross-validation refits the deployed model (its classes) in every
+fold; exact held-out values give RMSE/bias (``n`` counts those) and censored held-out values
+are scored by their likelihood (``censored_mean_loglik``, see :func:`group_cv`).
 """
 
 from __future__ import annotations
@@ -417,19 +418,29 @@ def cv_metrics(pred_m, obs_m) -> dict:
     }
 
 
-def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites):
-    """Fit E (and per-class E); returns (predict(x, classes) -> alt_m, e, e_by_class, sigma)."""
+def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, deployed=None):
+    """Fit E (and per-class E); returns (predict(x, classes) -> alt_m, e, e_by_class, sigma).
+
+    ``deployed``: the classes of the deployed model (a CV fold refits exactly these, whatever
+    their size in the fold — a class at the minimum keeps its own E when one of its sites is held
+    out); ``None`` selects classes with ≥ ``min_sites`` distinct sites (the deployed choice).
+    A class whose rows in the fold cannot be fitted falls back to the pooled E.
+    """
     cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
     e, sigma = fit_e_censored(x, y, cflags)
     e_cls: dict = {}
     if by_class and classes is not None:
-        for k in _unique_classes(classes):
+        wanted = _unique_classes(classes) if deployed is None else [k for k in deployed]
+        for k in wanted:
             m = classes == k
-            if len(np.unique(sites[m])) >= min_sites:
-                try:
-                    e_cls[k] = fit_e_censored(x[m], y[m], cflags[m])[0]
-                except GeeAltError:
-                    pass
+            if not m.any():
+                continue
+            if deployed is None and len(np.unique(sites[m])) < min_sites:
+                continue
+            try:
+                e_cls[k] = fit_e_censored(x[m], y[m], cflags[m])[0]
+            except GeeAltError:
+                pass
 
     def predict(xq, cq=None):
         return np.asarray(xq, float) * _e_lookup(e, e_cls, cq, np.shape(xq))
@@ -462,11 +473,19 @@ def group_cv(
     min_sites_per_class: int = 5,
     site_ids=None,
     return_pred: bool = False,
+    deployed_classes=None,
 ) -> dict:
     """Leave-one-group-out CV of the through-origin fit: metrics over exact held-out values.
 
-    Each group is held out in turn, E is refitted (Tobit if any censored) on the rest and the
-    held-out exact values predicted. Groups whose complement cannot be fitted are skipped.
+    Each group is held out in turn, the model is refitted (Tobit if any censored) on the rest and
+    the held-out values predicted. With ``deployed_classes`` (the class E's of the deployed
+    model) every fold refits exactly those classes (see :func:`_fit_predictor`), so the CV
+    scores the mapped model. Groups whose complement cannot be fitted are skipped.
+
+    Exact held-out values give ``rmse_m`` etc. (``n``); censored held-out values are scored by
+    their likelihood under the fold's fit, ``log P(ALT > c)`` (``>``) or ``log P(ALT < c)``
+    (``<``) with ALT ~ N(prediction, σ_fold²): ``censored_n``, ``censored_mean_loglik`` and
+    ``censored_consistent_frac`` (share whose prediction lies on the flagged side of the bound).
     """
     x = np.asarray(sqrt_ddt, float).ravel()
     y = np.asarray(alt_m, float).ravel()
@@ -476,13 +495,14 @@ def group_cv(
     cls = None if classes is None else np.asarray(classes, dtype=object).ravel()
     ok = np.isfinite(x) & np.isfinite(y)
     pred = np.full(x.size, np.nan)
+    sig = np.full(x.size, np.nan)
     for k in np.unique(g[ok]):
         test = ok & (g == k)
         train = ok & (g != k)
         if not train.any():
             continue
         try:
-            predict, *_ = _fit_predictor(
+            predict, _e, _ec, sigma = _fit_predictor(
                 x[train],
                 y[train],
                 code[train],
@@ -490,12 +510,24 @@ def group_cv(
                 by_class,
                 min_sites_per_class,
                 sites[train],
+                deployed=deployed_classes,
             )
         except GeeAltError:
             continue
         pred[test] = predict(x[test], None if cls is None else cls[test])
+        sig[test] = sigma
     scored = ok & (code == 0)
     out = cv_metrics(pred[scored], y[scored])
+    cens = ok & (code != 0) & np.isfinite(pred) & np.isfinite(sig) & (sig > 0)
+    if cens.any():
+        z = (y[cens] - pred[cens]) / sig[cens]
+        ll = np.where(code[cens] == 1, stats.norm.logcdf(-z), stats.norm.logcdf(z))
+        consistent = np.where(code[cens] == 1, pred[cens] > y[cens], pred[cens] < y[cens])
+        out["censored_n"] = int(cens.sum())
+        out["censored_mean_loglik"] = float(np.mean(ll))
+        out["censored_consistent_frac"] = float(np.mean(consistent))
+    else:
+        out["censored_n"] = 0
     if return_pred:  # held-out prediction of every row (m; NaN where not predicted)
         out["pred_m"] = pred
     return out
@@ -515,13 +547,25 @@ def spatial_blocks(x_m, y_m, block_m: float) -> np.ndarray:
     return np.array([f"{i}_{j}" for i, j in zip(bx.ravel(), by.ravel(), strict=True)], dtype=object)
 
 
-def block_cv(sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None) -> dict:
+def block_cv(
+    sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None, classes=None, deployed_classes=None, site_ids=None
+) -> dict:
     """Spatial-block CV: hold out each ``block_m`` × ``block_m`` square (projected metres) in turn.
 
-    Returns the :func:`cv_metrics` dict plus ``n_blocks``.
+    With ``classes`` and ``deployed_classes`` every fold refits the deployed per-class model
+    (:func:`group_cv`). Returns the :func:`group_cv` dict plus ``n_blocks``.
     """
     blocks = spatial_blocks(x_m, y_m, block_m)
-    out = group_cv(sqrt_ddt, alt_m, blocks, censored=censored)
+    out = group_cv(
+        sqrt_ddt,
+        alt_m,
+        blocks,
+        censored=censored,
+        classes=classes,
+        by_class=bool(deployed_classes) and classes is not None,
+        site_ids=site_ids,
+        deployed_classes=deployed_classes,
+    )
     out["n_blocks"] = int(len(np.unique(blocks)))
     return out
 
@@ -634,6 +678,7 @@ class StefanCalibration:
             min_sites_per_class=self.min_sites_per_class,
             site_ids=sites,
             return_pred=True,
+            deployed_classes=list(self.e_by_class_) if self.by_class else None,
         )
         # held-out predictions back in the caller's row order (NaN for rows not used)
         loo_pred = self.loo_.pop("pred_m")
@@ -727,7 +772,20 @@ class StefanCalibration:
             "n_sites": self.n_sites_,
             "n_censored": self.n_censored_,
             "censoring": "tobit" if self.n_censored_ else "none",
-            "loo": {k: self.loo_[k] for k in ("rmse_m", "bias_m", "mae_m", "r2", "n")},
+            "loo": {
+                k: self.loo_[k]
+                for k in (
+                    "rmse_m",
+                    "bias_m",
+                    "mae_m",
+                    "r2",
+                    "n",
+                    "censored_n",
+                    "censored_mean_loglik",
+                    "censored_consistent_frac",
+                )
+                if k in self.loo_
+            },
             "E_by_class": {str(k): v for k, v in self.e_by_class_.items()},
             "E_ci_by_class": {str(k): list(v) for k, v in self.e_ci_by_class_.items()},
             "resid_E_sd": getattr(self, "resid_e_sd_", float("nan")),

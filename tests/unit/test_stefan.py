@@ -87,7 +87,7 @@ def test_estimator_recovers_known_e_and_ci_covers_it():
     assert abs(cal.loo_["bias_m"]) < 0.03
     d = cal.to_dict()
     assert d["E"] == cal.e_ and d["E_ci95"] == [lo, hi] and d["n_used"] == ddt.size and d["n_dropped"] == 0
-    assert set(d["loo"]) == {"rmse_m", "bias_m", "mae_m", "r2", "n"}
+    assert set(d["loo"]) == {"rmse_m", "bias_m", "mae_m", "r2", "n", "censored_n"}
     # deterministic
     cal2 = StefanCalibration(n_boot=500, random_state=3).fit(ddt, alt, sites)
     assert cal2.to_dict() == d
@@ -278,3 +278,51 @@ def test_predictive_alt_intervals_cover_held_out_places_at_nominal_rate():
     back = StefanCalibration.from_dict(cal.to_dict())
     np.testing.assert_allclose(back.predict_sd(d_new, np.zeros(200)), cal.predict_sd(d_new, np.zeros(200)))
     assert "residual" in cal.to_dict()["alt_sd_definition"]
+
+
+# ------------------------------------------------------------ CV of the deployed model (issue 17, item 3)
+def test_class_at_minimum_size_is_scored_with_its_class_e_in_every_fold():
+    """Class A has exactly min_sites_per_class = 5 sites (E 0.02), class B 10 sites (E 0.06). The
+    deployed model has a class E for A; holding out an A site must predict it with the class E
+    refitted on the other four A sites (closed form by hand), never with the pooled E."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for s in range(15):
+        cls, e = ("A", 0.02) if s < 5 else ("B", 0.06)
+        for _ in range(3):
+            ddt = rng.uniform(900, 2000)
+            rows.append((ddt, e * np.sqrt(ddt) * (1 + 0.03 * rng.standard_normal()), f"s{s:02d}", cls))
+    d, a, sid, cl = (np.array(v) for v in zip(*rows, strict=True))
+    cal = StefanCalibration(n_boot=50, by_class=True, min_sites_per_class=5).fit(d, a, sid, classes=cl)
+    assert set(cal.e_by_class_) == {"A", "B"}
+    x = np.sqrt(d)
+    for s in [f"s{k:02d}" for k in range(5)]:
+        held = sid == s
+        rest = (cl == "A") & ~held
+        e_fold = np.sum(x[rest] * a[rest]) / np.sum(x[rest] ** 2)  # class-A E without the site
+        np.testing.assert_allclose(cal.loo_pred_m_[held], e_fold * x[held], rtol=1e-9)
+    # the class A LOO error is tiny (its own E), the pooled E would miss by ~0.69 m
+    err_a = np.abs(cal.loo_pred_m_[cl == "A"] - a[cl == "A"])
+    assert err_a.max() < 0.1
+    # block CV of the deployed model: one block per site gives the same predictions as LOO
+    idx = np.array([int(v[1:]) for v in sid])
+    b = block_cv(x, a, idx * 10_000.0 + 5.0, np.full(idx.size, 5.0), 5_000.0, classes=cl, deployed_classes=["A", "B"])
+    assert b["rmse_m"] == pytest.approx(cal.loo_["rmse_m"], rel=1e-9)
+
+
+def test_censored_held_out_rows_are_scored_by_likelihood():
+    rng = np.random.default_rng(4)
+    d = rng.uniform(900, 2000, 40)
+    sid = np.repeat([f"s{k}" for k in range(20)], 2)
+    a = 0.04 * np.sqrt(d) + 0.05 * rng.standard_normal(40)
+    cens = np.array([""] * 40, dtype=object)
+    # a probe shorter than ALT at 4 rows: "> 1.0 m" though ALT is ~1.2-1.8 m
+    cens[:4] = ">"
+    a_obs = a.copy()
+    a_obs[:4] = 1.0
+    cal = StefanCalibration(n_boot=50).fit(d, a_obs, sid, censored=cens)
+    loo = cal.loo_
+    assert loo["n"] == 36 and loo["censored_n"] == 4
+    assert loo["censored_consistent_frac"] == 1.0  # every prediction lies above the 1.0 m bound
+    # by hand: log P(ALT > 1.0) under N(pred, sigma) is near 0 when pred >> 1.0
+    assert -0.05 < loo["censored_mean_loglik"] <= 0.0
