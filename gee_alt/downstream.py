@@ -228,6 +228,7 @@ class AltMaps:
     alt_m: np.ndarray
     alt_sd_m: np.ndarray
     grid: Grid
+    e_source: np.ndarray | None = None  # (y, x): 1 class-calibrated E, 0 pooled E, NaN no ALT
 
 
 def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> AltMaps:
@@ -239,7 +240,19 @@ def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> Al
     ddt_sd = cube[DDT_SD_VAR].values if DDT_SD_VAR in cube else np.zeros_like(ddt)
     alt = np.stack([model.predict(ddt[i], classes) for i in range(len(years))]).astype("float32")
     sd = np.stack([model.predict_sd(ddt[i], ddt_sd[i], classes) for i in range(len(years))]).astype("float32")
-    return AltMaps(years, alt, sd, grid_of(cube))
+    src = np.zeros(alt.shape[1:], "float32")
+    if classes is not None:
+        src[np.isin(np.asarray(landcover), [float(k) for k in model.e_by_class_ if _is_number(k)])] = 1.0
+    src[~np.any(np.isfinite(alt), axis=0)] = np.nan
+    return AltMaps(years, alt, sd, grid_of(cube), src)
+
+
+def _is_number(k) -> bool:
+    try:
+        float(k)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def write_alt(
@@ -299,6 +312,20 @@ def write_alt(
             write_item(runs.alt_stac_path(run, y), item)
         if progress:
             progress(1)
+    if maps.e_source is not None:
+        paths.append(
+            write_cog(
+                runs.e_source_path(run),
+                maps.e_source,
+                maps.grid,
+                tags=runs.product_tags(
+                    "source of the Stefan E: 1 calibrated on this land-cover class, 0 extrapolated from the pool",
+                    "1",
+                    **common,
+                ),
+                band_descriptions=["e_class_calibrated"],
+            )
+        )
     return paths
 
 

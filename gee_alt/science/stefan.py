@@ -49,6 +49,7 @@ __all__ = [
     "cv_metrics",
     "StefanCalibration",
     "residual_e_sd",
+    "partial_pool",
     "UNCERTAINTY_DOC",
 ]
 
@@ -418,19 +419,52 @@ def cv_metrics(pred_m, obs_m) -> dict:
     }
 
 
-def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, deployed=None):
+def _site_e(x, y, code, sites) -> tuple[np.ndarray, np.ndarray]:
+    """Per-site least-squares E over each site's exact rows: ``(site labels, E)``."""
+    ex = code == 0
+    labels = np.unique(sites[ex])
+    e = np.array(
+        [np.sum(x[ex & (sites == s)] * y[ex & (sites == s)]) / np.sum(x[ex & (sites == s)] ** 2) for s in labels]
+    )
+    return labels, e
+
+
+def partial_pool(e_pool: float, e_raw: dict, se: dict) -> tuple[dict, dict, float]:
+    """Shrink class E's toward the pooled E (empirical Bayes, normal–normal):
+    ``E_k* = E_pool + B_k (Ê_k − E_pool)``, ``B_k = τ²/(τ² + se_k²)``, with the between-class
+    variance τ² by the DerSimonian–Laird moment estimator about the pooled E,
+    ``τ² = max(0, (Σ w_k (Ê_k − E_pool)² − K) / Σ w_k)``, ``w_k = 1/se_k²`` (``se_k`` the standard
+    error of the class mean of its site-level E's). Classes without a finite ``se_k`` are not
+    shrunk (B = 1). Returns ``(E*, B, τ²)``."""
+    ks = [k for k in e_raw if np.isfinite(se.get(k, np.nan)) and se[k] > 0]
+    if not ks:
+        return dict(e_raw), {k: 1.0 for k in e_raw}, float("nan")
+    w = np.array([1.0 / se[k] ** 2 for k in ks])
+    d = np.array([e_raw[k] - e_pool for k in ks])
+    tau2 = max(0.0, (float(np.sum(w * d**2)) - len(ks)) / float(np.sum(w)))
+    b = {k: 1.0 for k in e_raw}
+    out = dict(e_raw)
+    for k in ks:
+        b[k] = tau2 / (tau2 + se[k] ** 2)
+        out[k] = e_pool + b[k] * (e_raw[k] - e_pool)
+    return out, b, tau2
+
+
+def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, deployed=None, info=None):
     """Fit E (and per-class E); returns (predict(x, classes) -> alt_m, e, e_by_class, sigma).
 
-    ``deployed``: the classes of the deployed model (a CV fold refits exactly these, whatever
-    their size in the fold — a class at the minimum keeps its own E when one of its sites is held
-    out); ``None`` selects classes with ≥ ``min_sites`` distinct sites (the deployed choice).
-    A class whose rows in the fold cannot be fitted falls back to the pooled E.
+    Class E's are partially pooled (:func:`partial_pool`). ``deployed``: the classes of the
+    deployed model (a CV fold refits exactly these, whatever their size in the fold — a class at
+    the minimum keeps its own E when one of its sites is held out); ``None`` selects classes with
+    ≥ ``min_sites`` distinct sites (the deployed choice). A class whose rows in the fold cannot be
+    fitted falls back to the pooled E. ``info`` (a dict) receives raw E, se, B, τ², n sites.
     """
     cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
     e, sigma = fit_e_censored(x, y, cflags)
     e_cls: dict = {}
     if by_class and classes is not None:
         wanted = _unique_classes(classes) if deployed is None else [k for k in deployed]
+        raw, se, nsites = {}, {}, {}
         for k in wanted:
             m = classes == k
             if not m.any():
@@ -438,9 +472,15 @@ def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, d
             if deployed is None and len(np.unique(sites[m])) < min_sites:
                 continue
             try:
-                e_cls[k] = fit_e_censored(x[m], y[m], cflags[m])[0]
+                raw[k] = fit_e_censored(x[m], y[m], cflags[m])[0]
             except GeeAltError:
-                pass
+                continue
+            _, es = _site_e(x[m], y[m], code[m], sites[m])
+            nsites[k] = int(len(np.unique(sites[m])))
+            se[k] = float(np.std(es, ddof=1) / math.sqrt(es.size)) if es.size >= 2 else float("nan")
+        e_cls, b, tau2 = partial_pool(e, raw, se)
+        if info is not None:
+            info.update(raw=raw, se=se, shrink=b, tau2=tau2, n_sites=nsites)
 
     def predict(xq, cq=None):
         return np.asarray(xq, float) * _e_lookup(e, e_cls, cq, np.shape(xq))
@@ -650,8 +690,9 @@ class StefanCalibration:
         x, y, sites, code = x[order], y[order], sites[order], code[order]
         cls = None if cls is None else cls[order]
         cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
-        _, self.e_, self.e_by_class_, self.sigma_m_ = _fit_predictor(
-            x, y, code, cls, self.by_class, self.min_sites_per_class, sites
+        info: dict = {}
+        _, self.e_, e_cls, self.sigma_m_ = _fit_predictor(
+            x, y, code, cls, self.by_class, self.min_sites_per_class, sites, info=info
         )
         draws = (
             bootstrap_e_draws(x, y, sites, n_boot=self.n_boot, seed=self.random_state, censored=cflags)
@@ -662,24 +703,70 @@ class StefanCalibration:
         a = (1.0 - self.level) / 2.0
         self.e_sd_ = float(np.std(ok, ddof=1)) if ok.size >= 2 else float("nan")
         self.e_ci95_ = (float(np.quantile(ok, a)), float(np.quantile(ok, 1 - a))) if ok.size else (float("nan"),) * 2
+        # per-class E is a model choice: kept only where it lowers the leave-one-site-out error
+        cv_kw = dict(censored=cflags, classes=cls, min_sites_per_class=self.min_sites_per_class, site_ids=sites)
+        loo_pooled = group_cv(x, y, sites, return_pred=True, **cv_kw)
+        self.class_choice_ = {}
+        self.warnings_ = []
+        if e_cls:
+            loo_cls = group_cv(x, y, sites, by_class=True, return_pred=True, deployed_classes=list(e_cls), **cv_kw)
+            use = bool(loo_cls["rmse_m"] < loo_pooled["rmse_m"])
+            ex = code == 0
+            per = {}
+            for k in e_cls:
+                m = (cls == k) & ex
+                per[str(k)] = {
+                    "n_sites": info["n_sites"].get(k),
+                    "E_raw": info["raw"].get(k),
+                    "E_partial_pooled": e_cls[k],
+                    "shrinkage_B": info["shrink"].get(k),
+                    "loo_rmse_pooled_m": cv_metrics(loo_pooled["pred_m"][m], y[m])["rmse_m"],
+                    "loo_rmse_by_class_m": cv_metrics(loo_cls["pred_m"][m], y[m])["rmse_m"],
+                }
+            self.class_choice_ = {
+                "estimator": "partial pooling: E_k* = E_pool + B_k (E_k - E_pool), B_k = tau^2/(tau^2 + se_k^2), "
+                "tau^2 by DerSimonian-Laird about the pooled E, se_k from the class's site-level E",
+                "tau2": info.get("tau2"),
+                "loo_rmse_pooled_m": loo_pooled["rmse_m"],
+                "loo_rmse_by_class_m": loo_cls["rmse_m"],
+                "used": use,
+                "by_class": per,
+            }
+            self.loo_ = loo_cls if use else loo_pooled
+            self.e_by_class_ = e_cls if use else {}
+            if not use:
+                self.warnings_.append(
+                    f"per-class E not used: leave-one-site-out RMSE {loo_cls['rmse_m']:.3f} m with classes vs "
+                    f"{loo_pooled['rmse_m']:.3f} m pooled"
+                )
+        else:
+            self.loo_ = loo_pooled
+            self.e_by_class_ = {}
+        # class CIs: Student-t on the class's site-level E (n_k - 1 dof), the sd of the partially
+        # pooled estimate sqrt(B se_k^2 + (1 - B)^2 sd(E_pool)^2); bootstrap when the class has < 2 sites
         self.e_ci_by_class_ = {}
         for k in self.e_by_class_:
             m = cls == k
-            self.e_ci_by_class_[k] = bootstrap_e_ci(
-                x[m], y[m], sites[m], n_boot=self.n_boot, seed=self.random_state, level=self.level, censored=cflags[m]
-            )
-        self.loo_ = group_cv(
-            x,
-            y,
-            sites,
-            censored=cflags,
-            classes=cls,
-            by_class=self.by_class,
-            min_sites_per_class=self.min_sites_per_class,
-            site_ids=sites,
-            return_pred=True,
-            deployed_classes=list(self.e_by_class_) if self.by_class else None,
-        )
+            nk = info["n_sites"].get(k, 0)
+            se_k, bk = info["se"].get(k, float("nan")), info["shrink"].get(k, 1.0)
+            if nk >= 2 and np.isfinite(se_k):
+                sd_k = math.sqrt(bk * se_k**2 + (1 - bk) ** 2 * (self.e_sd_ if np.isfinite(self.e_sd_) else 0.0) ** 2)
+                half = float(stats.t.ppf(1 - a, nk - 1)) * sd_k
+                self.e_ci_by_class_[k] = (self.e_by_class_[k] - half, self.e_by_class_[k] + half)
+            else:
+                self.e_ci_by_class_[k] = bootstrap_e_ci(
+                    x[m],
+                    y[m],
+                    sites[m],
+                    n_boot=self.n_boot,
+                    seed=self.random_state,
+                    level=self.level,
+                    censored=cflags[m],
+                )
+            if nk < 15:
+                self.warnings_.append(
+                    f"class {k}: E from {nk} sites (< 15): its interval is a t-interval on site-level E"
+                )
         # held-out predictions back in the caller's row order (NaN for rows not used)
         loo_pred = self.loo_.pop("pred_m")
         self.loo_pred_m_ = np.full(n, np.nan)
@@ -791,6 +878,8 @@ class StefanCalibration:
             "resid_E_sd": getattr(self, "resid_e_sd_", float("nan")),
             "resid_E_sd_by_class": {str(k): v for k, v in getattr(self, "resid_e_sd_by_class_", {}).items()},
             "alt_sd_definition": UNCERTAINTY_DOC,
+            "class_choice": getattr(self, "class_choice_", {}),
+            "warnings": list(getattr(self, "warnings_", [])),
             "params": {
                 "n_boot": self.n_boot,
                 "level": self.level,
