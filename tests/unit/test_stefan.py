@@ -186,7 +186,11 @@ def test_tobit_handles_right_censoring_and_beats_naive():
     assert fit_e_censored(x, alt, None)[0] == fit_e(x, alt)
     cal = StefanCalibration(n_boot=40).fit(ddt, y_obs, np.arange(n).astype(str), censored=cens)
     assert cal.e_ == pytest.approx(e_tobit) and cal.to_dict()["censoring"] == "tobit"
-    assert cal.loo_["n"] == int((cens == "").sum())  # only exact values scored
+    assert cal.loo_["n"] == int((cens == "").sum())  # exact values scored by their error
+    assert cal.loo_["censored_n"] == int((cens == ">").sum())  # censored ones by their likelihood
+    # a held-out ">2.2" row is consistent when its prediction is deeper than 2.2 m: count it by hand
+    deeper = cal.loo_pred_m_[cens == ">"] > cap
+    assert cal.loo_["censored_consistent_frac"] == pytest.approx(deeper.mean())
     with pytest.raises(GeeAltError, match="fewer than two exact"):
         fit_e_censored([10.0, 20.0, 30.0], [1.0, 1.0, 1.0], [">", ">", ""])
 
