@@ -23,6 +23,7 @@ from gee_alt.io import write_json_atomic
 
 STEFAN_METHOD = "Stefan ALT = E*sqrt(DDT)"
 BLOCK_CV_M = 5000.0  # spatial-block size of the calibration's block cross-validation (m)
+UNCERTAINTY_FALLBACK = "parameter (sd of E) and DDT parts only (calibration without a residual spread)"
 TREND_MIN_YEARS = 8  # a pixel's trend needs this many valid years (fewer when the run is shorter)
 
 
@@ -137,6 +138,9 @@ def calibrate(
             np.asarray(y)[keep],
             BLOCK_CV_M,
             censored=table.censored[keep],
+            classes=None if classes is None else classes[keep],
+            deployed_classes=list(cal.e_by_class_) or None,
+            site_ids=np.asarray(table.site_id)[keep],
         ),
         "block_m": BLOCK_CV_M,
     }
@@ -224,6 +228,7 @@ class AltMaps:
     alt_m: np.ndarray
     alt_sd_m: np.ndarray
     grid: Grid
+    e_source: np.ndarray | None = None  # (y, x): 1 class-calibrated E, 0 pooled E, NaN no ALT
 
 
 def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> AltMaps:
@@ -235,7 +240,19 @@ def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> Al
     ddt_sd = cube[DDT_SD_VAR].values if DDT_SD_VAR in cube else np.zeros_like(ddt)
     alt = np.stack([model.predict(ddt[i], classes) for i in range(len(years))]).astype("float32")
     sd = np.stack([model.predict_sd(ddt[i], ddt_sd[i], classes) for i in range(len(years))]).astype("float32")
-    return AltMaps(years, alt, sd, grid_of(cube))
+    src = np.zeros(alt.shape[1:], "float32")
+    if classes is not None:
+        src[np.isin(np.asarray(landcover), [float(k) for k in model.e_by_class_ if _is_number(k)])] = 1.0
+    src[~np.any(np.isfinite(alt), axis=0)] = np.nan
+    return AltMaps(years, alt, sd, grid_of(cube), src)
+
+
+def _is_number(k) -> bool:
+    try:
+        float(k)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def write_alt(
@@ -274,7 +291,13 @@ def write_alt(
             runs.alt_sd_path(run, y),
             maps.alt_sd_m[i],
             maps.grid,
-            tags=runs.product_tags("1-sigma uncertainty of active-layer thickness", "m", year=y, **common),
+            tags=runs.product_tags(
+                "1-sigma predictive uncertainty of active-layer thickness",
+                "m",
+                year=y,
+                uncertainty=summary.get("alt_sd_definition", UNCERTAINTY_FALLBACK),
+                **common,
+            ),
             band_descriptions=["alt_sd_m"],
         )
         paths += [a, s]
@@ -289,6 +312,20 @@ def write_alt(
             write_item(runs.alt_stac_path(run, y), item)
         if progress:
             progress(1)
+    if maps.e_source is not None:
+        paths.append(
+            write_cog(
+                runs.e_source_path(run),
+                maps.e_source,
+                maps.grid,
+                tags=runs.product_tags(
+                    "source of the Stefan E: 1 calibrated on this land-cover class, 0 extrapolated from the pool",
+                    "1",
+                    **common,
+                ),
+                band_descriptions=["e_class_calibrated"],
+            )
+        )
     return paths
 
 
@@ -332,11 +369,18 @@ def write_trend(
     ring_width_px: int = 10,
     min_valid_years: int = TREND_MIN_YEARS,
     synthetic: bool = False,
+    calibration: dict | None = None,
 ) -> TrendMaps:
     """Per-pixel trend of the ALT maps, the area-mean series and (with ``inside``) the
     inside-vs-ring contrast; writes ``RUN/trend/*``."""
     from gee_alt.export.cog import write_cog
-    from gee_alt.science.trend import area_mean_series, disturbance_contrast, series_trend, trend_cube
+    from gee_alt.science.trend import (
+        area_mean_series,
+        disturbance_contrast,
+        fdr_bh,
+        series_trend,
+        trend_cube,
+    )
 
     years, alt = maps.years, maps.alt_m
     if len(years) < 3:
@@ -345,7 +389,8 @@ def write_trend(
     slope_cm = (res["slope"] * 100.0).astype("float32")
     p_value = res["p_value"].astype("float32")
     common = dict(
-        method="Theil-Sen slope, Mann-Kendall test (tie-corrected)",
+        method="Theil-Sen slope, Mann-Kendall test (tie-corrected; Hamed-Rao 1998 AR(1) variance "
+        f"correction, map-wide rho={res['serial_rho']:.3f}; exact distribution below 8 years)",
         synthetic=synthetic,
         years=f"{years[0]}-{years[-1]}",
     )
@@ -362,11 +407,24 @@ def write_trend(
         tags=runs.product_tags("Mann-Kendall p-value of the ALT trend", "1", **common),
     )
     series = area_mean_series(alt, years)
+    rel_e_sd = 0.0
+    ci = (calibration or {}).get("E_ci95")
+    if ci and calibration.get("E"):
+        rel_e_sd = float((ci[1] - ci[0]) / (2 * 1.959964) / float(calibration["E"]))
+    finite_p = np.isfinite(p_value)
     out = {
         "years": years,
         "area_mean_alt_m": series,
-        "area_trend": series_trend(years, series["mean"]),
+        "area_trend": series_trend(years, series["mean"], rel_scale_sd=rel_e_sd),
+        "area_trend_note": "Theil-Sen slope of the area-mean ALT; CI from the series itself (Sen's CI with "
+        "the Hamed-Rao AR(1) inflation) plus the calibration's E uncertainty (slope * se(E)/E) in quadrature",
+        "serial_rho": res["serial_rho"],
+        "mk_method": "Hamed-Rao (1998) variance correction with AR(1) rank autocorrelation, one bias-corrected "
+        "map-wide rho; exact MK distribution below 8 years",
         "pixels_significant_frac_p05": float(np.nanmean(p_value < 0.05)),
+        "pixels_significant_frac_fdr05": float(fdr_bh(p_value, 0.05)[finite_p].mean()) if finite_p.any() else 0.0,
+        "fdr_note": "share of pixels significant with Benjamini-Hochberg false-discovery rate 0.05 (the p<0.05 "
+        "share has no multiple-testing control)",
         "median_slope_cm_per_yr": float(np.nanmedian(slope_cm)),
     }
     if inside is not None:

@@ -222,7 +222,11 @@ def finish_downstream(
         progress=adv,
     )
     adv = progress("Trend and NetCDF cube", 2)
-    trend = downstream.write_trend(out, maps, synthetic=syn) if len(maps.years) >= 3 else None
+    trend = (
+        downstream.write_trend(out, maps, synthetic=syn, calibration=calibrated.summary)
+        if len(maps.years) >= 3
+        else None
+    )
     adv(1)
     downstream.write_netcdf(out, cube, maps, calibrated.summary)
     adv(1)
@@ -374,5 +378,10 @@ def trend_run(run: str | Path, *, mask_geojson: str | Path | None = None, ring_w
         raise GeeAltError(f"a trend needs at least 3 years of ALT, the run has {len(maps.years)}; run more years")
     inside = downstream.check_mask(mask_geojson, maps.grid)
     return downstream.write_trend(
-        run, maps, inside=inside, ring_width_px=ring_width_px, synthetic=is_synthetic(Path(run))
+        run,
+        maps,
+        inside=inside,
+        ring_width_px=ring_width_px,
+        synthetic=is_synthetic(Path(run)),
+        calibration=runs.read_json(Path(run), runs.CALIBRATION),
     ).summary

@@ -13,7 +13,8 @@ commands (``calibrate``, ``alt``, ``trend``, ``report``, ``map``) this layout is
       landcover.tif               when the inputs have one: per-class E in calibration and ALT
       ddt/ddt_YYYY.tif            thawing degree-days (°C·day); bands ddt_degc_days, ddt_sd_degc_days, n_obs
       alt/alt_YYYY.tif            active-layer thickness (m)
-      alt/alt_sd_YYYY.tif         1-sigma ALT uncertainty (m)
+      alt/alt_sd_YYYY.tif         1-sigma predictive ALT uncertainty (m)
+      alt/e_source.tif            1 = E calibrated on the pixel's land-cover class, 0 = E from the pool
       alt/alt_YYYY.stac.json      STAC Item of each yearly ALT COG
       trend/alt_trend_cm_per_yr.tif, trend/alt_trend_p.tif, trend/trend.json
       cube.nc                     NetCDF (CF) cube of all years: ALT, ALT sd, DDT
@@ -93,6 +94,15 @@ def alt_path(run: str | os.PathLike, year: int) -> Path:
 def alt_sd_path(run: str | os.PathLike, year: int) -> Path:
     """``RUN/alt/alt_sd_YYYY.tif``."""
     return Path(run) / ALT_DIR / f"alt_sd_{year}.tif"
+
+
+E_SOURCE = "e_source.tif"
+
+
+def e_source_path(run: str | os.PathLike) -> Path:
+    """``RUN/alt/e_source.tif``: 1 where E was calibrated on the pixel's class, 0 where it is the
+    pooled E carried from other ground (NaN outside the map)."""
+    return Path(run) / ALT_DIR / E_SOURCE
 
 
 def alt_stac_path(run: str | os.PathLike, year: int) -> Path:

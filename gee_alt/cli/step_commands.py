@@ -128,5 +128,7 @@ def trend(
     elif not quiet:
         typer.echo(
             f"median ALT trend {res['median_slope_cm_per_yr']:+.2f} cm/yr; "
-            f"{100 * res['pixels_significant_frac_p05']:.1f} % of pixels with p < 0.05"
+            f"{100 * res['pixels_significant_frac_p05']:.1f} % of pixels with p < 0.05 "
+            f"({100 * res.get('pixels_significant_frac_fdr05', float('nan')):.1f} % at false-discovery rate 0.05; "
+            "MK corrected for serial correlation)"
         )

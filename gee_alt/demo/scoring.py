@@ -177,6 +177,16 @@ class DemoScorer:
             "nominal_1.96sd": 0.95,
             "n": int(z.size),
         }
+        lc_ok = lc[pix][ok]
+        out["alt_sd_coverage"]["by_landcover"] = {
+            LANDCOVER_NAMES.get(int(k), str(k)): {
+                "within_1sd": float(np.mean(z[lc_ok == k] <= 1.0)),
+                "within_1.96sd": float(np.mean(z[lc_ok == k] <= 1.959964)),
+                "n": int(np.sum(lc_ok == k)),
+            }
+            for k in np.unique(lc_ok)
+            if k > 0 and np.any(lc_ok == k)
+        }
         no_pf = n_pix * len(maps.years) - sum(int(k.size) for k in keep)
         out["permafrost"] = {
             "years": list(maps.years),

@@ -94,9 +94,10 @@ def build_alt_dataset(
             sd,
             {
                 "standard_name": "permafrost_active_layer_thickness standard_error",
-                "long_name": "1-sigma spread of active-layer thickness (first-order "
-                "propagation of DDT spread and the uncertainty of E)",
+                "long_name": "1-sigma predictive uncertainty of active-layer thickness (parameter part: "
+                "uncertainty of E; residual part: place-to-place spread of E; DDT part)",
                 "units": "m",
+                "comment": str((calibration or {}).get("alt_sd_definition") or ""),
             },
         )
         data_vars["alt_m"][2]["ancillary_variables"] = "alt_sd_m"

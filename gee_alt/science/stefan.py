@@ -23,8 +23,9 @@ right-censored value ``log(1 − Φ((c − E x)/σ))``, a left-censored one ``lo
 (E, log σ) are found by maximum likelihood (BFGS with analytic gradient). Why Tobit rather
 than dropping them: the ``>`` values are the *deepest* sites (probe too short); dropping them
 biases E low. Without censored rows the Tobit estimate equals the closed-form least squares
-(it is then not run at all). Cross-validation scores only exact held-out values (a censored
-value has no exact residual), and ``n`` in the CV dicts counts those.
+(it is then not run at all). Cross-validation refits the deployed model (its classes) in every
+fold; exact held-out values give RMSE/bias (``n`` counts those) and censored held-out values
+are scored by their likelihood (``censored_mean_loglik``, see :func:`group_cv`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,18 @@ __all__ = [
     "group_cv",
     "cv_metrics",
     "StefanCalibration",
+    "residual_e_sd",
+    "partial_pool",
+    "UNCERTAINTY_DOC",
 ]
+
+UNCERTAINTY_DOC = (
+    "1-sigma predictive uncertainty of ALT: var = DDT*(sd_E^2 + tau^2) + (E/(2*sqrt(DDT)))^2*sd_DDT^2; "
+    "sd_E = bootstrap sd of the fitted E (parameter part, per class where a class E is used), "
+    "tau = residual spread of E between places and years, max(Tobit sigma^2/mean(DDT), "
+    "leave-one-site-out error variance in E units - sd_E^2) (per class where a class E is used), "
+    "sd_DDT = the DDT spread of the sharpened cube; errors treated as independent and Gaussian"
+)
 
 
 # ---------------------------------------------------------------- fitting
@@ -322,18 +334,20 @@ def alt_from_ddt(ddt_degc_days, e):
     return out if out.ndim else float(out)
 
 
-def alt_sd(ddt, ddt_sd, e, e_sd):
+def alt_sd(ddt, ddt_sd, e, e_sd, resid_e_sd=0.0):
     """First-order 1-sigma spread of ALT (m) from the spreads of DDT (°C·day) and E.
 
-    ``var = DDT · e_sd² + (e / (2√DDT))² · ddt_sd²`` (independent errors). Where DDT ≤ 0 the
-    derivative is unbounded, so the spread is taken as ``e · √ddt_sd`` — the ALT a thaw index
-    one sd above zero would give. NaN propagates.
+    ``var = DDT · (e_sd² + resid_e_sd²) + (e / (2√DDT))² · ddt_sd²`` (independent errors):
+    ``e_sd`` the uncertainty of the fitted E (parameter part), ``resid_e_sd`` the place-to-place
+    and year-to-year spread of E around it (residual part, see :data:`UNCERTAINTY_DOC`; 0 gives
+    the parameter + DDT spread alone). Where DDT ≤ 0 the derivative is unbounded, so the spread
+    is taken as ``e · √ddt_sd`` — the ALT a thaw index one sd above zero would give. NaN propagates.
     """
     ft = _float_type(ddt)
     d = np.asarray(ddt, ft)
     sd = np.asarray(ddt_sd, ft)
     e = np.asarray(e, ft)
-    es = np.asarray(e_sd, ft)
+    es = np.sqrt(np.asarray(e_sd, ft) ** 2 + np.asarray(resid_e_sd, ft) ** 2)
     # (e / (2 sqrt d))^2 sd^2 = e^2 sd^2 / (4 d): written with few full-size temporaries (this runs
     # on every pixel of every year); NaN in d or sd propagates through the arithmetic.
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -348,6 +362,38 @@ def alt_sd(ddt, ddt_sd, e, e_sd):
             alt0 = np.broadcast_to(e * np.sqrt(np.maximum(sd, 0.0)), out.shape)
             out = np.where(nonpos, alt0, out)
     return out if out.ndim else float(out)
+
+
+def residual_e_sd(sqrt_ddt, alt_m, censored, loo_pred_m, e_sd: float) -> float:
+    """Residual spread τ of E (m (°C·day)^-½) between places and years, for predictive intervals.
+
+    ALT = E·√DDT with a site's own E scattered around the fitted E, so the residual of a new
+    place scales with √DDT: ``y − ŷ = (E_site − E)·x``. Two estimates, the larger is returned:
+
+    - the Tobit residual variance in E units, ``σ² / mean(x²)`` (censored rows through their
+      likelihood, so the deepest sites are not lost), and
+    - the leave-one-site-out error variance in E units, ``mean(((y − ŷ_loo)/x)²)`` over exact
+      held-out rows, minus the parameter variance ``e_sd²`` already carried separately (the
+      out-of-sample check: larger when sites differ more than the in-sample residuals show).
+    """
+    x = np.asarray(sqrt_ddt, float).ravel()
+    y = np.asarray(alt_m, float).ravel()
+    code = _censor_codes(censored, x.size)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
+    try:
+        _, sigma = fit_e_censored(x[ok], y[ok], cflags[ok])
+    except GeeAltError:
+        sigma = float("nan")
+    tobit = sigma**2 / float(np.mean(x[ok] ** 2)) if np.isfinite(sigma) else float("nan")
+    p = np.asarray(loo_pred_m, float).ravel()
+    sel = ok & (code == 0) & np.isfinite(p)
+    loo = float(np.mean(((y[sel] - p[sel]) / x[sel]) ** 2)) - (e_sd**2 if np.isfinite(e_sd) else 0.0)
+    loo = loo if sel.sum() >= 2 else float("nan")
+    v = np.nanmax([tobit, loo, 0.0])
+    return float(math.sqrt(v))
 
 
 # ---------------------------------------------------------------- cross-validation
@@ -373,19 +419,68 @@ def cv_metrics(pred_m, obs_m) -> dict:
     }
 
 
-def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites):
-    """Fit E (and per-class E); returns (predict(x, classes) -> alt_m, e, e_by_class, sigma)."""
+def _site_e(x, y, code, sites) -> tuple[np.ndarray, np.ndarray]:
+    """Per-site least-squares E over each site's exact rows: ``(site labels, E)``."""
+    ex = code == 0
+    labels = np.unique(sites[ex])
+    e = np.array(
+        [np.sum(x[ex & (sites == s)] * y[ex & (sites == s)]) / np.sum(x[ex & (sites == s)] ** 2) for s in labels]
+    )
+    return labels, e
+
+
+def partial_pool(e_pool: float, e_raw: dict, se: dict) -> tuple[dict, dict, float]:
+    """Shrink class E's toward the pooled E (empirical Bayes, normal–normal):
+    ``E_k* = E_pool + B_k (Ê_k − E_pool)``, ``B_k = τ²/(τ² + se_k²)``, with the between-class
+    variance τ² by the DerSimonian–Laird moment estimator about the pooled E,
+    ``τ² = max(0, (Σ w_k (Ê_k − E_pool)² − K) / Σ w_k)``, ``w_k = 1/se_k²`` (``se_k`` the standard
+    error of the class mean of its site-level E's). Classes without a finite ``se_k`` are not
+    shrunk (B = 1). Returns ``(E*, B, τ²)``."""
+    ks = [k for k in e_raw if np.isfinite(se.get(k, np.nan)) and se[k] > 0]
+    if not ks:
+        return dict(e_raw), {k: 1.0 for k in e_raw}, float("nan")
+    w = np.array([1.0 / se[k] ** 2 for k in ks])
+    d = np.array([e_raw[k] - e_pool for k in ks])
+    tau2 = max(0.0, (float(np.sum(w * d**2)) - len(ks)) / float(np.sum(w)))
+    b = {k: 1.0 for k in e_raw}
+    out = dict(e_raw)
+    for k in ks:
+        b[k] = tau2 / (tau2 + se[k] ** 2)
+        out[k] = e_pool + b[k] * (e_raw[k] - e_pool)
+    return out, b, tau2
+
+
+def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, deployed=None, info=None):
+    """Fit E (and per-class E); returns (predict(x, classes) -> alt_m, e, e_by_class, sigma).
+
+    Class E's are partially pooled (:func:`partial_pool`). ``deployed``: the classes of the
+    deployed model (a CV fold refits exactly these, whatever their size in the fold — a class at
+    the minimum keeps its own E when one of its sites is held out); ``None`` selects classes with
+    ≥ ``min_sites`` distinct sites (the deployed choice). A class whose rows in the fold cannot be
+    fitted falls back to the pooled E. ``info`` (a dict) receives raw E, se, B, τ², n sites.
+    """
     cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
     e, sigma = fit_e_censored(x, y, cflags)
     e_cls: dict = {}
     if by_class and classes is not None:
-        for k in _unique_classes(classes):
+        wanted = _unique_classes(classes) if deployed is None else [k for k in deployed]
+        raw, se, nsites = {}, {}, {}
+        for k in wanted:
             m = classes == k
-            if len(np.unique(sites[m])) >= min_sites:
-                try:
-                    e_cls[k] = fit_e_censored(x[m], y[m], cflags[m])[0]
-                except GeeAltError:
-                    pass
+            if not m.any():
+                continue
+            if deployed is None and len(np.unique(sites[m])) < min_sites:
+                continue
+            try:
+                raw[k] = fit_e_censored(x[m], y[m], cflags[m])[0]
+            except GeeAltError:
+                continue
+            _, es = _site_e(x[m], y[m], code[m], sites[m])
+            nsites[k] = int(len(np.unique(sites[m])))
+            se[k] = float(np.std(es, ddof=1) / math.sqrt(es.size)) if es.size >= 2 else float("nan")
+        e_cls, b, tau2 = partial_pool(e, raw, se)
+        if info is not None:
+            info.update(raw=raw, se=se, shrink=b, tau2=tau2, n_sites=nsites)
 
     def predict(xq, cq=None):
         return np.asarray(xq, float) * _e_lookup(e, e_cls, cq, np.shape(xq))
@@ -418,11 +513,19 @@ def group_cv(
     min_sites_per_class: int = 5,
     site_ids=None,
     return_pred: bool = False,
+    deployed_classes=None,
 ) -> dict:
     """Leave-one-group-out CV of the through-origin fit: metrics over exact held-out values.
 
-    Each group is held out in turn, E is refitted (Tobit if any censored) on the rest and the
-    held-out exact values predicted. Groups whose complement cannot be fitted are skipped.
+    Each group is held out in turn, the model is refitted (Tobit if any censored) on the rest and
+    the held-out values predicted. With ``deployed_classes`` (the class E's of the deployed
+    model) every fold refits exactly those classes (see :func:`_fit_predictor`), so the CV
+    scores the mapped model. Groups whose complement cannot be fitted are skipped.
+
+    Exact held-out values give ``rmse_m`` etc. (``n``); censored held-out values are scored by
+    their likelihood under the fold's fit, ``log P(ALT > c)`` (``>``) or ``log P(ALT < c)``
+    (``<``) with ALT ~ N(prediction, σ_fold²): ``censored_n``, ``censored_mean_loglik`` and
+    ``censored_consistent_frac`` (share whose prediction lies on the flagged side of the bound).
     """
     x = np.asarray(sqrt_ddt, float).ravel()
     y = np.asarray(alt_m, float).ravel()
@@ -432,13 +535,14 @@ def group_cv(
     cls = None if classes is None else np.asarray(classes, dtype=object).ravel()
     ok = np.isfinite(x) & np.isfinite(y)
     pred = np.full(x.size, np.nan)
+    sig = np.full(x.size, np.nan)
     for k in np.unique(g[ok]):
         test = ok & (g == k)
         train = ok & (g != k)
         if not train.any():
             continue
         try:
-            predict, *_ = _fit_predictor(
+            predict, _e, _ec, sigma = _fit_predictor(
                 x[train],
                 y[train],
                 code[train],
@@ -446,12 +550,24 @@ def group_cv(
                 by_class,
                 min_sites_per_class,
                 sites[train],
+                deployed=deployed_classes,
             )
         except GeeAltError:
             continue
         pred[test] = predict(x[test], None if cls is None else cls[test])
+        sig[test] = sigma
     scored = ok & (code == 0)
     out = cv_metrics(pred[scored], y[scored])
+    cens = ok & (code != 0) & np.isfinite(pred) & np.isfinite(sig) & (sig > 0)
+    if cens.any():
+        z = (y[cens] - pred[cens]) / sig[cens]
+        ll = np.where(code[cens] == 1, stats.norm.logcdf(-z), stats.norm.logcdf(z))
+        consistent = np.where(code[cens] == 1, pred[cens] > y[cens], pred[cens] < y[cens])
+        out["censored_n"] = int(cens.sum())
+        out["censored_mean_loglik"] = float(np.mean(ll))
+        out["censored_consistent_frac"] = float(np.mean(consistent))
+    else:
+        out["censored_n"] = 0
     if return_pred:  # held-out prediction of every row (m; NaN where not predicted)
         out["pred_m"] = pred
     return out
@@ -471,13 +587,25 @@ def spatial_blocks(x_m, y_m, block_m: float) -> np.ndarray:
     return np.array([f"{i}_{j}" for i, j in zip(bx.ravel(), by.ravel(), strict=True)], dtype=object)
 
 
-def block_cv(sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None) -> dict:
+def block_cv(
+    sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None, classes=None, deployed_classes=None, site_ids=None
+) -> dict:
     """Spatial-block CV: hold out each ``block_m`` × ``block_m`` square (projected metres) in turn.
 
-    Returns the :func:`cv_metrics` dict plus ``n_blocks``.
+    With ``classes`` and ``deployed_classes`` every fold refits the deployed per-class model
+    (:func:`group_cv`). Returns the :func:`group_cv` dict plus ``n_blocks``.
     """
     blocks = spatial_blocks(x_m, y_m, block_m)
-    out = group_cv(sqrt_ddt, alt_m, blocks, censored=censored)
+    out = group_cv(
+        sqrt_ddt,
+        alt_m,
+        blocks,
+        censored=censored,
+        classes=classes,
+        by_class=bool(deployed_classes) and classes is not None,
+        site_ids=site_ids,
+        deployed_classes=deployed_classes,
+    )
     out["n_blocks"] = int(len(np.unique(blocks)))
     return out
 
@@ -562,8 +690,9 @@ class StefanCalibration:
         x, y, sites, code = x[order], y[order], sites[order], code[order]
         cls = None if cls is None else cls[order]
         cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
-        _, self.e_, self.e_by_class_, self.sigma_m_ = _fit_predictor(
-            x, y, code, cls, self.by_class, self.min_sites_per_class, sites
+        info: dict = {}
+        _, self.e_, e_cls, self.sigma_m_ = _fit_predictor(
+            x, y, code, cls, self.by_class, self.min_sites_per_class, sites, info=info
         )
         draws = (
             bootstrap_e_draws(x, y, sites, n_boot=self.n_boot, seed=self.random_state, censored=cflags)
@@ -574,26 +703,82 @@ class StefanCalibration:
         a = (1.0 - self.level) / 2.0
         self.e_sd_ = float(np.std(ok, ddof=1)) if ok.size >= 2 else float("nan")
         self.e_ci95_ = (float(np.quantile(ok, a)), float(np.quantile(ok, 1 - a))) if ok.size else (float("nan"),) * 2
+        # per-class E is a model choice: kept only where it lowers the leave-one-site-out error
+        cv_kw = dict(censored=cflags, classes=cls, min_sites_per_class=self.min_sites_per_class, site_ids=sites)
+        loo_pooled = group_cv(x, y, sites, return_pred=True, **cv_kw)
+        self.class_choice_ = {}
+        self.warnings_ = []
+        if e_cls:
+            loo_cls = group_cv(x, y, sites, by_class=True, return_pred=True, deployed_classes=list(e_cls), **cv_kw)
+            use = bool(loo_cls["rmse_m"] < loo_pooled["rmse_m"])
+            ex = code == 0
+            per = {}
+            for k in e_cls:
+                m = (cls == k) & ex
+                per[str(k)] = {
+                    "n_sites": info["n_sites"].get(k),
+                    "E_raw": info["raw"].get(k),
+                    "E_partial_pooled": e_cls[k],
+                    "shrinkage_B": info["shrink"].get(k),
+                    "loo_rmse_pooled_m": cv_metrics(loo_pooled["pred_m"][m], y[m])["rmse_m"],
+                    "loo_rmse_by_class_m": cv_metrics(loo_cls["pred_m"][m], y[m])["rmse_m"],
+                }
+            self.class_choice_ = {
+                "estimator": "partial pooling: E_k* = E_pool + B_k (E_k - E_pool), B_k = tau^2/(tau^2 + se_k^2), "
+                "tau^2 by DerSimonian-Laird about the pooled E, se_k from the class's site-level E",
+                "tau2": info.get("tau2"),
+                "loo_rmse_pooled_m": loo_pooled["rmse_m"],
+                "loo_rmse_by_class_m": loo_cls["rmse_m"],
+                "used": use,
+                "by_class": per,
+            }
+            self.loo_ = loo_cls if use else loo_pooled
+            self.e_by_class_ = e_cls if use else {}
+            if not use:
+                self.warnings_.append(
+                    f"per-class E not used: leave-one-site-out RMSE {loo_cls['rmse_m']:.3f} m with classes vs "
+                    f"{loo_pooled['rmse_m']:.3f} m pooled"
+                )
+        else:
+            self.loo_ = loo_pooled
+            self.e_by_class_ = {}
+        # class CIs: Student-t on the class's site-level E (n_k - 1 dof), the sd of the partially
+        # pooled estimate sqrt(B se_k^2 + (1 - B)^2 sd(E_pool)^2); bootstrap when the class has < 2 sites
         self.e_ci_by_class_ = {}
         for k in self.e_by_class_:
             m = cls == k
-            self.e_ci_by_class_[k] = bootstrap_e_ci(
-                x[m], y[m], sites[m], n_boot=self.n_boot, seed=self.random_state, level=self.level, censored=cflags[m]
-            )
-        self.loo_ = group_cv(
-            x,
-            y,
-            sites,
-            censored=cflags,
-            classes=cls,
-            by_class=self.by_class,
-            min_sites_per_class=self.min_sites_per_class,
-            site_ids=sites,
-            return_pred=True,
-        )
+            nk = info["n_sites"].get(k, 0)
+            se_k, bk = info["se"].get(k, float("nan")), info["shrink"].get(k, 1.0)
+            if nk >= 2 and np.isfinite(se_k):
+                sd_k = math.sqrt(bk * se_k**2 + (1 - bk) ** 2 * (self.e_sd_ if np.isfinite(self.e_sd_) else 0.0) ** 2)
+                half = float(stats.t.ppf(1 - a, nk - 1)) * sd_k
+                self.e_ci_by_class_[k] = (self.e_by_class_[k] - half, self.e_by_class_[k] + half)
+            else:
+                self.e_ci_by_class_[k] = bootstrap_e_ci(
+                    x[m],
+                    y[m],
+                    sites[m],
+                    n_boot=self.n_boot,
+                    seed=self.random_state,
+                    level=self.level,
+                    censored=cflags[m],
+                )
+            if nk < 15:
+                self.warnings_.append(
+                    f"class {k}: E from {nk} sites (< 15): its interval is a t-interval on site-level E"
+                )
         # held-out predictions back in the caller's row order (NaN for rows not used)
+        loo_pred = self.loo_.pop("pred_m")
         self.loo_pred_m_ = np.full(n, np.nan)
-        self.loo_pred_m_[np.nonzero(keep)[0][order]] = self.loo_.pop("pred_m")
+        self.loo_pred_m_[np.nonzero(keep)[0][order]] = loo_pred
+        # residual (place-to-place) spread of E: pooled, and per class where a class E is used
+        self.resid_e_sd_ = residual_e_sd(x, y, cflags, loo_pred, self.e_sd_)
+        z = float(stats.norm.ppf(0.5 + self.level / 2.0))
+        self.resid_e_sd_by_class_ = {}
+        for k, (lo, hi) in self.e_ci_by_class_.items():
+            m = cls == k
+            sd_k = (hi - lo) / (2.0 * z) if np.isfinite(lo) and np.isfinite(hi) else self.e_sd_
+            self.resid_e_sd_by_class_[k] = residual_e_sd(x[m], y[m], cflags[m], loo_pred[m], sd_k)
         self.n_used_ = int(keep.sum())
         self.n_dropped_ = int(n - keep.sum())
         self.n_sites_ = int(len(np.unique(sites)))
@@ -634,14 +819,29 @@ class StefanCalibration:
         c = np.asarray(classes)
         return _e_lookup(self.e_sd_, sd_cls, c, shape or c.shape)
 
-    def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None):
-        """1-sigma ALT spread (m) from the DDT spread and the sd of E (:func:`alt_sd`; per class
-        with ``classes``, see :meth:`e_sd_map`)."""
+    def resid_e_sd_map(self, classes=None, shape=None):
+        """Residual spread τ of E per element of a class array (:func:`residual_e_sd`): the
+        class's own where it has a class E, the pooled one elsewhere; 0 for an old calibration
+        without it (then only parameter + DDT parts are known)."""
+        self._check()
+        pooled = getattr(self, "resid_e_sd_", float("nan"))
+        pooled = pooled if np.isfinite(pooled) else 0.0
+        by = {k: v for k, v in getattr(self, "resid_e_sd_by_class_", {}).items() if np.isfinite(v)}
+        if classes is None or not by:
+            return pooled
+        c = np.asarray(classes)
+        return _e_lookup(pooled, by, c, shape or c.shape)
+
+    def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None, predictive: bool = True):
+        """1-sigma ALT uncertainty (m), see :data:`UNCERTAINTY_DOC`: parameter part (sd of E),
+        residual part (τ, :meth:`resid_e_sd_map`) and DDT part (:func:`alt_sd`; per class with
+        ``classes``). ``predictive=False``: parameter + DDT parts only (the sd of the mean ALT)."""
         self._check()
         d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
         e = self.e_map(classes, d.shape) if classes is not None else self.e_
         e_sd = self.e_sd_map(classes, d.shape) if classes is not None else self.e_sd_
-        return alt_sd(d, ddt_sd_degc_days, e, e_sd)
+        tau = self.resid_e_sd_map(classes, d.shape) if predictive else 0.0
+        return alt_sd(d, ddt_sd_degc_days, e, e_sd, tau)
 
     def to_dict(self) -> dict:
         """JSON-ready summary: E, E_ci95, E_sd, level, n_used, n_dropped, loo, ... ."""
@@ -659,9 +859,27 @@ class StefanCalibration:
             "n_sites": self.n_sites_,
             "n_censored": self.n_censored_,
             "censoring": "tobit" if self.n_censored_ else "none",
-            "loo": {k: self.loo_[k] for k in ("rmse_m", "bias_m", "mae_m", "r2", "n")},
+            "loo": {
+                k: self.loo_[k]
+                for k in (
+                    "rmse_m",
+                    "bias_m",
+                    "mae_m",
+                    "r2",
+                    "n",
+                    "censored_n",
+                    "censored_mean_loglik",
+                    "censored_consistent_frac",
+                )
+                if k in self.loo_
+            },
             "E_by_class": {str(k): v for k, v in self.e_by_class_.items()},
             "E_ci_by_class": {str(k): list(v) for k, v in self.e_ci_by_class_.items()},
+            "resid_E_sd": getattr(self, "resid_e_sd_", float("nan")),
+            "resid_E_sd_by_class": {str(k): v for k, v in getattr(self, "resid_e_sd_by_class_", {}).items()},
+            "alt_sd_definition": UNCERTAINTY_DOC,
+            "class_choice": getattr(self, "class_choice_", {}),
+            "warnings": list(getattr(self, "warnings_", [])),
             "params": {
                 "n_boot": self.n_boot,
                 "level": self.level,
@@ -696,6 +914,10 @@ class StefanCalibration:
         self.e_ci_by_class_ = {
             key(k): tuple(float("nan") if x is None else float(x) for x in v)
             for k, v in (d.get("E_ci_by_class") or {}).items()
+        }
+        self.resid_e_sd_ = float(d["resid_E_sd"]) if d.get("resid_E_sd") is not None else float("nan")
+        self.resid_e_sd_by_class_ = {
+            key(k): float("nan") if v is None else float(v) for k, v in (d.get("resid_E_sd_by_class") or {}).items()
         }
         self.loo_ = dict(d.get("loo") or {})
         self.n_used_, self.n_dropped_ = int(d.get("n_used", 0)), int(d.get("n_dropped", 0))

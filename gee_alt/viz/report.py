@@ -176,6 +176,42 @@ def calibration_blocks(cal: dict | None) -> list[Block]:
         )
         h, r = metrics_table({"leave-one-site-out": cal["loo"]}, "scheme")
         bl.append(Block("table", header=h, rows=r))
+    choice = cal.get("class_choice") or {}
+    if choice.get("by_class"):
+        used = "used" if choice.get("used") else "not used (it does not lower the leave-one-site-out error)"
+        bl.append(
+            Block(
+                "para",
+                f"Per-class E (partial pooling toward the pooled E) is {used}: leave-one-site-out RMSE "
+                f"{fmt(choice.get('loo_rmse_by_class_m'))} m by class vs {fmt(choice.get('loo_rmse_pooled_m'))} m "
+                "pooled. Pixels of classes without their own E carry the pooled E (alt/e_source.tif = 0).",
+            )
+        )
+        ci_cls = cal.get("E_ci_by_class") or {}
+        rows = []
+        for k, v in choice["by_class"].items():
+            ci_k = ci_cls.get(k) or [None, None]
+            rows.append(
+                [
+                    k,
+                    v.get("n_sites"),
+                    v.get("E_partial_pooled"),
+                    f"{fmt(ci_k[0])} – {fmt(ci_k[1])}",
+                    v.get("loo_rmse_by_class_m"),
+                    v.get("loo_rmse_pooled_m"),
+                ]
+            )
+        bl.append(
+            Block(
+                "table",
+                header=["class", "sites", "E", "95 % CI", "LOO RMSE class E (m)", "LOO RMSE pooled E (m)"],
+                rows=rows,
+            )
+        )
+    for w in cal.get("warnings") or []:
+        bl.append(Block("para", f"Warning: {w}"))
+    if cal.get("alt_sd_definition"):
+        bl.append(Block("para", f"ALT uncertainty maps: {cal['alt_sd_definition']}."))
     return bl
 
 

@@ -43,7 +43,13 @@ def test_lst_qc_bits_and_scale(ee_offline):
     assert {"QC_Day", "QC_Night", "LST_Day_1km", "LST_Night_1km"} <= {c for c in consts if isinstance(c, str)} | {
         x for c in consts if isinstance(c, list) for x in c
     }
-    assert "Image.rightShift" in names(img) and "Image.lte" in names(img) and ands is not None
+    assert "Image.rightShift" in names(img) and "Image.lte" in names(img)
+    # MOD11A1 QC (user guide table 10): every bitwiseAnd masks two bits, 0b11 = 3 (bits 0-1 mandatory QA,
+    # bits 6-7 LST error after the shift by 6), two per QC band (day, night)
+    and_values = [
+        a.get("functionInvocationValue", {}).get("arguments", {}).get("value", {}).get("constantValue") for a in ands
+    ]
+    assert len(and_values) == 4 and and_values == [3, 3, 3, 3]
     # error class accepted per threshold: <=1 K -> 0, <=2 K -> 1, <=3 K -> 2, any -> 3
     assert [col.lst_error_class_max(k) for k in (1, 2, 3, 4)] == [0, 1, 2, 3]
     assert col.QC_MANDATORY_MAX_OK == 1  # 00 good and 01 "check other bits" pass, cloud 10/11 do not

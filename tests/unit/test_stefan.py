@@ -87,7 +87,7 @@ def test_estimator_recovers_known_e_and_ci_covers_it():
     assert abs(cal.loo_["bias_m"]) < 0.03
     d = cal.to_dict()
     assert d["E"] == cal.e_ and d["E_ci95"] == [lo, hi] and d["n_used"] == ddt.size and d["n_dropped"] == 0
-    assert set(d["loo"]) == {"rmse_m", "bias_m", "mae_m", "r2", "n"}
+    assert set(d["loo"]) == {"rmse_m", "bias_m", "mae_m", "r2", "n", "censored_n"}
     # deterministic
     cal2 = StefanCalibration(n_boot=500, random_state=3).fit(ddt, alt, sites)
     assert cal2.to_dict() == d
@@ -186,7 +186,11 @@ def test_tobit_handles_right_censoring_and_beats_naive():
     assert fit_e_censored(x, alt, None)[0] == fit_e(x, alt)
     cal = StefanCalibration(n_boot=40).fit(ddt, y_obs, np.arange(n).astype(str), censored=cens)
     assert cal.e_ == pytest.approx(e_tobit) and cal.to_dict()["censoring"] == "tobit"
-    assert cal.loo_["n"] == int((cens == "").sum())  # only exact values scored
+    assert cal.loo_["n"] == int((cens == "").sum())  # exact values scored by their error
+    assert cal.loo_["censored_n"] == int((cens == ">").sum())  # censored ones by their likelihood
+    # a held-out ">2.2" row is consistent when its prediction is deeper than 2.2 m: count it by hand
+    deeper = cal.loo_pred_m_[cens == ">"] > cap
+    assert cal.loo_["censored_consistent_frac"] == pytest.approx(deeper.mean())
     with pytest.raises(GeeAltError, match="fewer than two exact"):
         fit_e_censored([10.0, 20.0, 30.0], [1.0, 1.0, 1.0], [">", ">", ""])
 
@@ -235,3 +239,132 @@ def test_calibration_round_trips_through_its_json_and_predicts_the_same():
     assert e_sd[0, 1] == pytest.approx((hi - lo) / (2 * 1.959963984540054))
     assert e_sd[0, 4] == fitted.e_sd_  # pooled sd where the class has none
     assert set(restored.e_by_class_) == {1, 2} and abs(restored.e_by_class_[2] - 0.055) < 0.003
+
+
+# ------------------------------------------------------------ predictive uncertainty (issue 17, item 1)
+def _sites_with_e_spread(rng, n_sites, e=0.03, tau=0.004, noise=0.05):
+    d, a, sid = [], [], []
+    for s in range(n_sites):
+        es = e + tau * rng.standard_normal()
+        for _ in range(int(rng.integers(3, 10))):
+            ddt = rng.uniform(900, 2200)
+            d.append(ddt)
+            a.append(es * np.sqrt(ddt) + noise * rng.standard_normal())
+            sid.append(f"s{s}")
+    return np.array(d), np.array(a), np.array(sid)
+
+
+def test_predictive_alt_intervals_cover_held_out_places_at_nominal_rate():
+    """Sites whose own E scatters around the mean (known tau): the 95 % interval ALT +- 1.96 sd
+    must cover 92-98 % of the errors at NEW places (simulated, independent of the estimator);
+    the parameter-only sd (the old maps) covers far less."""
+    rng = np.random.default_rng(3)
+    e, tau, noise = 0.03, 0.004, 0.05
+    cov95, cov68, cov_param = [], [], []
+    for rep in range(40):
+        d, a, sid = _sites_with_e_spread(rng, 30, e, tau, noise)
+        cal = StefanCalibration(n_boot=300, random_state=rep).fit(d, a, sid)
+        e_new = e + tau * rng.standard_normal(200)
+        d_new = rng.uniform(900, 2200, 200)
+        truth = e_new * np.sqrt(d_new) + noise * rng.standard_normal(200)
+        err = np.abs(truth - cal.predict(d_new))
+        sd = cal.predict_sd(d_new, np.zeros(200))
+        cov95.append(np.mean(err <= 1.959964 * sd))
+        cov68.append(np.mean(err <= sd))
+        cov_param.append(np.mean(err <= 1.959964 * cal.predict_sd(d_new, np.zeros(200), predictive=False)))
+    assert 0.92 <= np.mean(cov95) <= 0.98
+    assert 0.62 <= np.mean(cov68) <= 0.74
+    assert np.mean(cov_param) < 0.6
+    # the residual spread recovered: sqrt(tau^2 + noise^2 / mean DDT) in E units
+    expected = np.sqrt(tau**2 + noise**2 / np.mean(np.linspace(900, 2200, 1001)))
+    assert cal.resid_e_sd_ == pytest.approx(expected, rel=0.35)
+    # and it survives calibration.json
+    back = StefanCalibration.from_dict(cal.to_dict())
+    np.testing.assert_allclose(back.predict_sd(d_new, np.zeros(200)), cal.predict_sd(d_new, np.zeros(200)))
+    assert "residual" in cal.to_dict()["alt_sd_definition"]
+
+
+# ------------------------------------------------------------ CV of the deployed model (issue 17, item 3)
+def test_class_at_minimum_size_is_scored_with_its_class_e_in_every_fold():
+    """Class A has exactly min_sites_per_class = 5 sites (E 0.02), class B 10 sites (E 0.06). The
+    deployed model has a class E for A; holding out an A site must predict it with the class E
+    refitted on the other four A sites (closed form by hand), never with the pooled E."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for s in range(15):
+        cls, e = ("A", 0.02) if s < 5 else ("B", 0.06)
+        for _ in range(3):
+            ddt = rng.uniform(900, 2000)
+            rows.append((ddt, e * np.sqrt(ddt) * (1 + 0.03 * rng.standard_normal()), f"s{s:02d}", cls))
+    d, a, sid, cl = (np.array(v) for v in zip(*rows, strict=True))
+    cal = StefanCalibration(n_boot=50, by_class=True, min_sites_per_class=5).fit(d, a, sid, classes=cl)
+    assert set(cal.e_by_class_) == {"A", "B"}
+    x = np.sqrt(d)
+
+    def ls(m):
+        return np.sum(x[m] * a[m]) / np.sum(x[m] ** 2)
+
+    for s in [f"s{k:02d}" for k in range(5)]:
+        held = sid == s
+        train = ~held
+        # by hand: class E's of the fold partially pooled toward the fold's pooled E (DerSimonian-Laird)
+        e_pool = ls(train)
+        raw, se2 = {}, {}
+        for c in ("A", "B"):
+            m = train & (cl == c)
+            raw[c] = ls(m)
+            site_e = [ls(m & (sid == t)) for t in np.unique(sid[m])]
+            se2[c] = np.var(site_e, ddof=1) / len(site_e)
+        w = {c: 1 / se2[c] for c in raw}
+        tau2 = max(0.0, (sum(w[c] * (raw[c] - e_pool) ** 2 for c in raw) - 2) / sum(w.values()))
+        e_a = e_pool + tau2 / (tau2 + se2["A"]) * (raw["A"] - e_pool)
+        np.testing.assert_allclose(cal.loo_pred_m_[held], e_a * x[held], rtol=1e-9)
+        assert abs(e_a - raw["A"]) < 0.01 * raw["A"]  # the class E, not the pooled one (x2 away)
+    # the class A LOO error is tiny (its own E), the pooled E would miss by ~0.69 m
+    err_a = np.abs(cal.loo_pred_m_[cl == "A"] - a[cl == "A"])
+    assert err_a.max() < 0.1
+    # block CV of the deployed model: one block per site gives the same predictions as LOO
+    idx = np.array([int(v[1:]) for v in sid])
+    b = block_cv(x, a, idx * 10_000.0 + 5.0, np.full(idx.size, 5.0), 5_000.0, classes=cl, deployed_classes=["A", "B"])
+    assert b["rmse_m"] == pytest.approx(cal.loo_["rmse_m"], rel=1e-9)
+
+
+def test_censored_held_out_rows_are_scored_by_likelihood():
+    rng = np.random.default_rng(4)
+    d = rng.uniform(900, 2000, 40)
+    sid = np.repeat([f"s{k}" for k in range(20)], 2)
+    a = 0.04 * np.sqrt(d) + 0.05 * rng.standard_normal(40)
+    cens = np.array([""] * 40, dtype=object)
+    # a probe shorter than ALT at 4 rows: "> 1.0 m" though ALT is ~1.2-1.8 m
+    cens[:4] = ">"
+    a_obs = a.copy()
+    a_obs[:4] = 1.0
+    cal = StefanCalibration(n_boot=50).fit(d, a_obs, sid, censored=cens)
+    loo = cal.loo_
+    assert loo["n"] == 36 and loo["censored_n"] == 4
+    assert loo["censored_consistent_frac"] == 1.0  # every prediction lies above the 1.0 m bound
+    # by hand: log P(ALT > 1.0) under N(pred, sigma) is near 0 when pred >> 1.0
+    assert -0.05 < loo["censored_mean_loglik"] <= 0.0
+
+
+def test_small_class_interval_keeps_nominal_coverage():
+    """A class at the 5-site minimum: its 95 % interval (t on site-level E, partially pooled) must
+    cover the class's true mean E in ~95 % of simulated worlds (the bootstrap covered ~82 %)."""
+    rng = np.random.default_rng(8)
+    hits = []
+    for rep in range(150):
+        rows = []
+        for s in range(25):
+            cls, e = ("A", 0.03) if s < 5 else ("B", 0.05)
+            es = e + 0.004 * rng.standard_normal()
+            for _ in range(3):
+                ddt = rng.uniform(900, 2000)
+                rows.append((ddt, es * np.sqrt(ddt) + 0.03 * rng.standard_normal(), f"s{s:02d}", cls))
+        d, a, sid, cl = (np.array(v) for v in zip(*rows, strict=True))
+        cal = StefanCalibration(n_boot=20, by_class=True, min_sites_per_class=5, random_state=rep).fit(
+            d, a, sid, classes=cl
+        )
+        lo, hi = cal.e_ci_by_class_["A"]
+        hits.append(lo <= 0.03 <= hi)
+        assert any("class A: E from 5 sites" in w for w in cal.warnings_)
+    assert 0.90 <= np.mean(hits) <= 0.99

@@ -13,6 +13,8 @@ from gee_alt.science.trend import (
     area_mean_series,
     disturbance_contrast,
     effective_sample_size,
+    fdr_bh,
+    mk_exact_p,
     rasterize_geojson,
     ring_mask,
     series_trend,
@@ -92,8 +94,9 @@ def test_chunked_driver_all_inputs_agree(tmp_path):
     rng = np.random.default_rng(3)
     cube = (rng.normal(0, 1, (25, 37, 11)) + 0.05 * np.arange(25)[:, None, None]).astype(np.float32)
     cube[:, 5, 5] = np.nan
-    whole = theil_sen_mk(cube, YEARS)
-    a = trend_cube(cube, YEARS, rows_per_chunk=4)
+    a = trend_cube(cube, YEARS, rows_per_chunk=4)  # default: one map-wide serial-correlation rho
+    assert 0.0 <= a["serial_rho"] <= 0.95
+    whole = theil_sen_mk(cube, YEARS, serial=a["serial_rho"])
     np.testing.assert_array_equal(a["slope"], whole["slope"])
     np.testing.assert_array_equal(a["p_value"], whole["p_value"])
     # memmap input, memmap outputs
@@ -112,7 +115,8 @@ def test_chunked_driver_all_inputs_agree(tmp_path):
     def writer(r0, r1, res):
         got[r0:r1] = res["p_value"]
 
-    assert trend_cube(reader, YEARS, shape_yx=(37, 11), writer=writer, rows_per_chunk=10) is None
+    rho = a["serial_rho"]
+    assert trend_cube(reader, YEARS, shape_yx=(37, 11), writer=writer, rows_per_chunk=10, serial=rho) is None
     assert calls == [(0, 10), (10, 20), (20, 30), (30, 37)]
     np.testing.assert_array_equal(got, whole["p_value"])
     # xarray Dataset with a named variable
@@ -229,3 +233,87 @@ def test_bench_script_small_grid(tmp_path):
     assert r["grid_height"] == 40 and r["n_years"] == 25 and r["peak_rss_mb"] > 0
     assert abs(r["median_slope_m_per_yr"] - 0.01) < 0.001
     assert r["nan_pixels"] == 10 * 30  # the no-data stripe
+
+
+# ----------------------------------------------------------- serial correlation, exact MK, FDR (issue 17)
+def _ar1(n_years, shape, rho, rng):
+    e = rng.standard_normal((n_years, *shape))
+    x = np.empty_like(e)
+    x[0] = e[0] / np.sqrt(1 - rho**2)
+    for k in range(1, n_years):
+        x[k] = rho * x[k - 1] + e[k]
+    return x
+
+
+def test_mk_false_positive_rate_under_ar1_is_controlled_and_power_reported():
+    """AR(1) rho = 0.4, 25 years, no trend: the independent-years MK rejects ~17 % at alpha = 0.05;
+    the Hamed-Rao-corrected map test must stay <= 7 % (simulation is the independent truth)."""
+    rng = np.random.default_rng(17)
+    x = _ar1(25, (60, 60), 0.4, rng)
+    plain = trend_cube(x, YEARS, serial="none")
+    corrected = trend_cube(x, YEARS)
+    fpr_plain = float(np.mean(plain["p_value"] < 0.05))
+    fpr = float(np.mean(corrected["p_value"] < 0.05))
+    assert fpr_plain > 0.12  # the defect this fixes
+    assert fpr <= 0.07
+    assert corrected["serial_rho"] == pytest.approx(0.4, abs=0.08)  # map-wide rho recovered
+    # power with a real trend (0.1 sd/yr of the marginal sd): reported, and far above the false-positive rate
+    xt = x + 0.1 * np.arange(25)[:, None, None]
+    power = float(np.mean(trend_cube(xt, YEARS)["p_value"] < 0.05))
+    print(f"AR(1) rho=0.4, n=25: FPR plain {fpr_plain:.3f}, corrected {fpr:.3f}; power at 0.1/yr {power:.3f}")
+    assert power > 0.5
+    # white noise: the correction does not make the test anticonservative or useless
+    w = trend_cube(rng.standard_normal((25, 60, 60)), YEARS)
+    assert 0.02 <= float(np.mean(w["p_value"] < 0.05)) <= 0.07
+
+
+def test_single_series_fpr_and_ci_coverage_under_ar1():
+    rng = np.random.default_rng(5)
+    x = _ar1(25, (1500,), 0.4, rng)
+    res = [series_trend(YEARS, x[:, k]) for k in range(x.shape[1])]
+    fpr = np.mean([r["p_value"] < 0.05 for r in res])
+    cover = np.mean([r["slope_lo"] <= 0.0 <= r["slope_hi"] for r in res])
+    plain = np.mean([series_trend(YEARS, x[:, k], serial="none")["p_value"] < 0.05 for k in range(300)])
+    assert fpr <= 0.09 and plain > 0.12  # one short series' own rho is noisy: ~7 % (documented)
+    assert cover >= 0.91
+
+
+def test_series_trend_without_serial_correction_is_scipys_sen_ci():
+    rng = np.random.default_rng(2)
+    y = 0.5 + 0.01 * (YEARS - 2000) + 0.02 * rng.standard_normal(YEARS.size)
+    ref = stats.theilslopes(y, YEARS, alpha=0.95)
+    r = series_trend(YEARS, y, serial="none")
+    assert r["slope"] == pytest.approx(ref.slope, rel=1e-6)
+    assert r["slope_lo"] == pytest.approx(ref.low_slope, rel=1e-6)
+    assert r["slope_hi"] == pytest.approx(ref.high_slope, rel=1e-6)
+    assert r["intercept"] == pytest.approx(ref.intercept, rel=1e-6)
+    # a common multiplicative error (E) widens the CI by slope * rel_sd in quadrature
+    r2 = series_trend(YEARS, y, serial="none", rel_scale_sd=0.1)
+    z = stats.norm.ppf(0.975)
+    sd = np.hypot((r["slope_hi"] - r["slope_lo"]) / (2 * z), 0.1 * r["slope"])
+    assert r2["slope_hi"] - r2["slope_lo"] == pytest.approx(2 * z * sd, rel=1e-9)
+
+
+def test_few_years_use_the_exact_mk_distribution():
+    rng = np.random.default_rng(0)
+    for n in (4, 5, 6, 7):
+        t = np.arange(n, dtype=float)
+        for _ in range(5):
+            y = rng.permutation(n).astype(float) + 0.1 * rng.random()
+            ref = stats.kendalltau(t, y, method="exact").pvalue
+            got = theil_sen_mk(y[:, None], t, min_valid_years=3, serial="pixel")["p_value"][0]
+            assert got == pytest.approx(ref, rel=1e-5)
+    # n = 5, perfectly monotone: 2/120 by counting permutations
+    assert mk_exact_p([10], [5])[0] == pytest.approx(2 / 120)
+
+
+def test_fdr_bh_hand_example_and_null_control():
+    p = np.array([0.01, 0.04, 0.03, 0.2, np.nan])
+    # sorted 0.01, 0.03, 0.04, 0.2 vs k*0.05/4 = 0.0125, 0.025, 0.0375, 0.05 -> only 0.01 passes
+    np.testing.assert_array_equal(fdr_bh(p, 0.05), [True, False, False, False, False])
+    p2 = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216])
+    # step-up: largest k with p_(k) <= 0.05 k / 10 is k = 2 (0.008 <= 0.01; 0.039 > 0.015 ... 0.042 > 0.025)
+    assert fdr_bh(p2, 0.05).sum() == 2
+    rng = np.random.default_rng(1)
+    null = rng.random((400, 500))
+    assert np.mean([fdr_bh(row).any() for row in null]) <= 0.08  # under the global null P(any) = q = 0.05
