@@ -33,11 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def write_inputs(size: int, years: list[int], folder: Path) -> Path:
-    from gee_alt.demo.world import DemoScene, DemoSpec, write_demo_inputs
+    from gee_alt.demo.ideal import IdealScene, IdealSpec, write_demo_inputs  # inputs of the ideal world
 
     inputs = folder / f"inputs_{size}"
     if not (inputs / "dem.tif").exists():
-        scene = DemoScene(DemoSpec(seed=42, years=tuple(years), size_px=size))
+        scene = IdealScene(IdealSpec(seed=42, years=tuple(years), size_px=size))
         write_demo_inputs(scene, inputs, folder / f"truth_{size}", years, workers=1)
     return inputs
 
