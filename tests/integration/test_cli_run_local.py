@@ -85,7 +85,10 @@ def test_step_commands_rerun_on_the_run_directory(run_dir, inputs):
     cal = json.loads(out)
     assert cal["E_by_class"] == {} and cal["E_ci95"][0] < cal["E"] < cal["E_ci95"][1]
     code, out, err = cli("alt", run_dir, "--json")
-    assert code == 0 and len(json.loads(out)["written"]) == 2 * len(YEARS)
+    # ALT and ALT sd per year, plus the E-source flag (pooled E everywhere with --by-class no)
+    assert code == 0 and len(json.loads(out)["written"]) == 2 * len(YEARS) + 1
+    src = read_raster(run_dir / "alt/e_source.tif").data[0]
+    assert np.nanmax(src) == 0.0
     alt = read_raster(run_dir / "alt/alt_2013.tif").data[0]
     ddt = read_raster(run_dir / "ddt/ddt_2013.tif").data[0]
     np.testing.assert_allclose(alt, (cal["E"] * np.sqrt(ddt)).astype("float32"), rtol=1e-6, equal_nan=True)
