@@ -58,9 +58,10 @@ def cli_plan(tmp_path_factory):
     return json.loads(res.stdout), seconds, tmp / "g"
 
 
-def test_plan_json_runs_offline_within_budget(cli_plan):
-    plan, seconds, _ = cli_plan
-    assert seconds <= 20.0, f"plan took {seconds:.1f} s"
+def test_plan_json_runs_offline(cli_plan):
+    """The plan's content; its 20 s budget is measured by scripts/bench_plan.py (no timed tests:
+    the machines are shared)."""
+    plan, _, _ = cli_plan
     assert plan["years"] == list(range(2000, 2025)) and plan["years_to_pull"] == plan["years"]
     assert plan["grid"]["crs"] == "EPSG:32647" and plan["grid"]["shape_2d"] == list(load_config().grid()["shape_2d"])
     assert plan["requests"]["per_year"] == 2 and plan["requests"]["total"] == 50
