@@ -65,8 +65,17 @@ def make_scene(size: int, seed: int) -> dict:
     from scipy.ndimage import gaussian_filter
 
     from gee_alt.demo.fields import fractal_surface, smooth_field
-    from gee_alt.demo.lattice import MODIS_1KM, MODIS_SINUSOIDAL, modis_grid
-    from gee_alt.grid import DATONG_BBOX, bounds, coarsen, grid_from_bbox, shape_yx, subgrid
+    from gee_alt.grid import (
+        DATONG_BBOX,
+        MODIS_1KM,
+        MODIS_SINUSOIDAL,
+        bounds,
+        coarsen,
+        grid_from_bbox,
+        modis_grid,
+        shape_yx,
+        subgrid,
+    )
     from gee_alt.science.resample import aggregate
     from gee_alt.science.terrain import terrain_predictors
     from gee_alt.units import KELVIN_AT_0_DEGC

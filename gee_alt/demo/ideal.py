@@ -37,18 +37,13 @@ from scipy.ndimage import gaussian_filter, uniform_filter
 from gee_alt import runs
 from gee_alt.demo.fields import fractal_surface, smooth_field
 from gee_alt.demo.fields import rng_for as _rng
-from gee_alt.demo.lattice import MODIS_1KM, MODIS_250M, modis_grid
+from gee_alt.demo.window import demo_window
 from gee_alt.demo.writer import TruthSample, sample_index
 from gee_alt.engines.local.layout import InputPaths
 from gee_alt.grid import (
-    DATONG_BBOX,
-    Grid,
     coarsen,
-    grid_from_bbox,
-    lonlat_to_rowcol,
     pixel_size,
     rowcol_to_lonlat,
-    subgrid,
 )
 from gee_alt.science.resample import aggregate
 from gee_alt.science.terrain import illumination
@@ -104,16 +99,9 @@ class IdealScene:
 
     def __init__(self, spec: IdealSpec = IdealSpec()):
         self.spec = spec
-        study = grid_from_bbox(DATONG_BBOX, 30.0)
-        row, col = lonlat_to_rowcol(study, [spec.center_lonlat[0]], [spec.center_lonlat[1]])
-        r0 = int(row[0]) - spec.size_px // 2
-        c0 = int(col[0]) - spec.size_px // 2
-        self.grid: Grid = subgrid(study, c0, r0, spec.size_px, spec.size_px)
-        p = spec.pad_px
-        self.outer_grid: Grid = subgrid(study, c0 - p, r0 - p, spec.size_px + 2 * p, spec.size_px + 2 * p)
-        self.ndvi_grid: Grid = modis_grid(self.grid, MODIS_250M)
-        self.lst_grid: Grid = modis_grid(self.grid, MODIS_1KM)
-        self.inner = (slice(p, p + spec.size_px), slice(p, p + spec.size_px))
+        w = demo_window(spec.center_lonlat, spec.size_px, spec.pad_px)
+        self.grid, self.outer_grid, self.ndvi_grid, self.lst_grid = w.grid, w.outer_grid, w.ndvi_grid, w.lst_grid
+        self.inner = w.inner
 
     # ------------------------------------------------------------- static truth
     @cached_property

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gee_alt.demo.fields import fractal_surface, smooth_field
-from gee_alt.demo.lattice import MODIS_1KM, modis_grid
-from gee_alt.grid import make_grid
+from gee_alt.grid import MODIS_1KM, make_grid, modis_grid
 from gee_alt.science.resample import aggregate
 from gee_alt.science.terrain import terrain_predictors
 

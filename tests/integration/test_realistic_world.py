@@ -20,7 +20,7 @@ from tests.helpers import REPO
 
 PACKAGE = REPO / "gee_alt"
 TRUTH_MODULES = sorted((PACKAGE / "demo" / "realistic").glob("*.py")) + [
-    PACKAGE / "demo" / n for n in ("fields.py", "lattice.py", "writer.py", "worlds.py")
+    PACKAGE / "demo" / n for n in ("fields.py", "window.py", "writer.py", "worlds.py")
 ]
 FORBIDDEN = ("gee_alt.science", "gee_alt.engines.local.engine", "gee_alt.engines.local.downscale", "gee_alt.downstream")
 

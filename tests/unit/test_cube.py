@@ -5,9 +5,8 @@ import pytest
 from rasterio.crs import CRS
 
 from gee_alt.cube import DDT_VAR, geo_dataarray, grid_of, make_ddt_cube, validate_ddt_cube
-from gee_alt.demo.lattice import MODIS_1KM, MODIS_SINUSOIDAL
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import make_grid, same_grid
+from gee_alt.grid import MODIS_1KM, MODIS_SINUSOIDAL, make_grid, same_grid
 
 GRID = make_grid("EPSG:32647", (30.0, 0.0, 600_000.0, 0.0, -30.0, 4_200_000.0), (7, 5))
 YEARS = [2019, 2020]

@@ -11,11 +11,10 @@ from pystac.extensions.raster import DataType, RasterExtension
 from pystac.validation import validate_dict
 
 from gee_alt.cube import grid_of
-from gee_alt.demo.lattice import MODIS_1KM, MODIS_SINUSOIDAL
 from gee_alt.errors import GeeAltError
 from gee_alt.export.netcdf import build_alt_dataset
 from gee_alt.export.stac import alt_item
-from gee_alt.grid import make_grid
+from gee_alt.grid import MODIS_1KM, MODIS_SINUSOIDAL, make_grid
 from gee_alt.science.stefan import alt_from_ddt
 from helpers.export import GRID, TRANSFORM, ddt_cube
 

@@ -134,7 +134,7 @@ def test_cached_interpolation_matches_rasterio_across_crs():
     """Our cached bilinear/nearest sampling agrees with GDAL's warper (sinusoidal -> UTM)."""
     from rasterio.enums import Resampling
 
-    from gee_alt.demo.lattice import MODIS_1KM, modis_grid
+    from gee_alt.grid import MODIS_1KM, modis_grid
     from gee_alt.science.resample import _warp
 
     fine = make_grid("EPSG:32647", (30, 0, 507210, 0, -30, 4224630), (200, 150))

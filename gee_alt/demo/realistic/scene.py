@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from gee_alt.demo.fields import rng_for, smooth_field
-from gee_alt.demo.lattice import MODIS_1KM, MODIS_250M, modis_grid
 from gee_alt.demo.realistic import climate, ground, land, sensors, sites, terrain
+from gee_alt.demo.window import demo_window
 from gee_alt.demo.writer import (
     TruthSample,
     sample_index,
@@ -21,7 +21,7 @@ from gee_alt.demo.writer import (
     write_truth,
     write_year_inputs,
 )
-from gee_alt.grid import DATONG_BBOX, Grid, grid_from_bbox, lonlat_to_rowcol, rowcol_to_lonlat, subgrid
+from gee_alt.grid import rowcol_to_lonlat
 
 WORLD = "realistic"
 CLOUD_SCALE_M = 2200.0  # correlation length of the daily cloud patterns
@@ -50,16 +50,10 @@ class RealisticScene:
 
     def __init__(self, spec: RealisticSpec = RealisticSpec()):
         self.spec = spec
-        study = grid_from_bbox(DATONG_BBOX, 30.0)
-        row, col = lonlat_to_rowcol(study, [spec.center_lonlat[0]], [spec.center_lonlat[1]])
-        r0 = int(row[0]) - spec.size_px // 2
-        c0 = int(col[0]) - spec.size_px // 2
+        w = demo_window(spec.center_lonlat, spec.size_px, spec.pad_px)
+        self.grid, self.outer_grid, self.ndvi_grid, self.lst_grid = w.grid, w.outer_grid, w.ndvi_grid, w.lst_grid
+        self.inner = w.inner
         p = spec.pad_px
-        self.grid: Grid = subgrid(study, c0, r0, spec.size_px, spec.size_px)
-        self.outer_grid: Grid = subgrid(study, c0 - p, r0 - p, spec.size_px + 2 * p, spec.size_px + 2 * p)
-        self.ndvi_grid: Grid = modis_grid(self.grid, MODIS_250M)
-        self.lst_grid: Grid = modis_grid(self.grid, MODIS_1KM)
-        self.inner = (slice(p, p + spec.size_px), slice(p, p + spec.size_px))
         # MODIS LST is simulated on 240 m blocks of the 30 m truth (120 m when the window is not a
         # multiple of 8 px); the window and the pad are whole blocks
         self.block_px = 8 if spec.size_px % 8 == 0 and p % 8 == 0 else 4
