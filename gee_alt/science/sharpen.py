@@ -37,6 +37,7 @@ from sklearn.linear_model import RidgeCV
 from gee_alt.cube import geo_dataarray, grid_of
 from gee_alt.errors import GeeAltError
 from gee_alt.science.forest import RandomForestSettings, bootstrap_size
+from gee_alt.science.nanstats import nanmean_first_axis
 from gee_alt.science.resample import aggregate, coverage_fraction, fill_nearest, interpolate
 
 # Ridge penalties tried for the linear trend (features scaled to 0..1 over the training range);
@@ -133,9 +134,8 @@ class RandomForestSharpener(BaseEstimator):
         xmean, xstd, cover = stats.mean, stats.std, stats.cover
         n_features = xmean.shape[0]
         scene_std = np.where(stats.scene_std > 0, stats.scene_std, 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # coarse pixels outside the fine grid
-            h = np.nanmean(xstd / scene_std[:, None, None], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h = nanmean_first_axis(xstd / scene_std[:, None, None])  # NaN: coarse pixels outside the fine grid
 
         ok = (cover >= self.min_coverage) & np.all(np.isfinite(xmean), axis=0) & np.isfinite(h)
         ok &= np.any(np.isfinite(Y), axis=0)

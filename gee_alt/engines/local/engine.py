@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from gee_alt.cube import geo_dataarray, make_ddt_cube
 from gee_alt.engines.local.layout import InputLayout
 from gee_alt.grid import pixel_size
 from gee_alt.science.forest import RandomForestSettings
+from gee_alt.science.nanstats import nanmedian_first_axis
 from gee_alt.science.resample import fill_nearest, interpolate
 from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, terrain_predictors
@@ -54,9 +54,8 @@ class LocalEngineParams:
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
     """Fill NaNs of a ``(year, y, x)`` Landsat NDVI stack: the pixel's multi-year median plus the
     year's median anomaly; pixels never observed get the nearest observed value."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # never-observed pixels: filled below
-        clim = np.nanmedian(stack, axis=0) if np.isfinite(stack).any() else np.zeros(stack.shape[1:])
+    # never-observed pixels: filled below
+    clim = nanmedian_first_axis(stack) if np.isfinite(stack).any() else np.zeros(stack.shape[1:])
     clim = fill_nearest(clim)
     out = stack.copy()
     for i in range(stack.shape[0]):

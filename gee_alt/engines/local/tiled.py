@@ -30,7 +30,6 @@ import json
 import os
 import pickle
 import shutil
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from gee_alt.engines.local.tiles import (
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import pixel_size
 from gee_alt.io import atomic_path
+from gee_alt.science.nanstats import nanmedian_first_axis
 from gee_alt.science.resample import coverage_from_counts, fill_nearest, interpolate
 from gee_alt.science.sharpen import CoarseStatistics, RandomForestSharpener
 from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, TERRAIN_PREDICTORS, terrain_predictors
@@ -155,9 +155,7 @@ def climate_tile(job: Job, tile: Tile) -> tuple[bool, bool]:
     else:
         with _task():
             stack = np.stack([_read(job.layout.landsat_ndvi_path(y), tile)[0] for y in job.years])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # never-observed pixels: NaN, filled later
-                clim = np.nanmedian(stack, axis=0)
+            clim = nanmedian_first_axis(stack)  # never-observed pixels: NaN, filled later
             write_tile(out, clim, job.grid, tile)
     ok = np.isfinite(clim)
     return bool((~ok).any()), bool(ok.any())
