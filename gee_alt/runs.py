@@ -72,6 +72,7 @@ RUN_ENTRIES = frozenset(
         NDVI_MEAN,
         LANDCOVER,
         RESUME_DIR,
+        "disturbance.json",  # gee_alt.disturbance_run
     }
 )
 #: What an engine writes before the downstream starts (kept when a run resumes).

@@ -312,6 +312,43 @@ def figure_blocks(view, year: int, synthetic: bool) -> list[Block]:
     return out
 
 
+def disturbance_blocks(res: dict | None, synthetic: bool) -> list[Block]:
+    """The BACI disturbance analysis (``disturbance.json``): a table and the impact/control figure."""
+    if not res or "effect_alt_m" not in res:
+        return []
+    ci = res.get("effect_alt_ci95_m") or [None, None]
+    rows = [
+        ["effect on ALT", fmt(res["effect_alt_m"]), f"{fmt(ci[0])} – {fmt(ci[1])}", "m"],
+    ]
+    if res.get("effect_trend_cm_per_yr") is not None:
+        tc = res["effect_trend_ci95_cm_per_yr"]
+        rows.append(
+            ["change of ALT trend", fmt(res["effect_trend_cm_per_yr"]), f"{fmt(tc[0])} – {fmt(tc[1])}", "cm/yr"]
+        )
+    d = res.get("design", {})
+    m = res.get("matched_on", {})
+    bl = [
+        Block("heading", "Disturbance (before/after–control/impact)"),
+        Block("table", header=["quantity", "estimate", "95 % CI", "units"], rows=rows),
+        Block(
+            "para",
+            f"Before {res['before'][0]}–{res['before'][-1]}, after {res['after'][0]}–{res['after'][-1]}; "
+            f"{res['impact_pixels_used']} of {res['impact_pixels']} disturbed pixels used (ALT in every year of "
+            f"both periods), {res['control_pixels']} control pixels at ≥ {fmt(d.get('buffer_m'))} m from any "
+            f"disturbance, matched on elevation band ({fmt(d.get('elev_band_m'))} m), aspect class and land "
+            "cover (pixels matched on: " + ", ".join(f"{k} {v}" for k, v in m.items()) + "). "
+            f"CI: {res.get('ci_method', '')}.",
+        ),
+        Block(
+            "figure",
+            "Mean ALT of the disturbed pixels and of their matched controls",
+            png=figures.png_bytes(figures.disturbance_figure(res, synthetic=synthetic)),
+            file="disturbance_series.png",
+        ),
+    ]
+    return bl
+
+
 def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> list[Block]:
     """All report blocks, in reading order (``view``: a :class:`~gee_alt.viz.runview.RunView`)."""
     from gee_alt.grid import pixel_size
@@ -345,6 +382,7 @@ def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> lis
     bl += calibration_blocks(load_json(run, runs.CALIBRATION))
     bl += validation_blocks(load_json(run, runs.VALIDATION))
     bl += extra_blocks(extra)
+    bl += disturbance_blocks(load_json(run, "disturbance.json"), synthetic)
     bl.append(Block("heading", "Figures"))
     bl += figure_blocks(view, year, synthetic)
     bl.append(
