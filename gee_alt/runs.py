@@ -73,6 +73,8 @@ RUN_ENTRIES = frozenset(
         LANDCOVER,
         RESUME_DIR,
         "disturbance.json",  # gee_alt.disturbance_run
+        "aoa.tif",  # gee_alt.applicability_run
+        "applicability.json",
     }
 )
 #: What an engine writes before the downstream starts (kept when a run resumes).
