@@ -73,6 +73,14 @@ def test_block_cv_equals_loo_when_each_site_has_its_own_block():
         assert b[k] == pytest.approx(loo[k], abs=1e-12)
     # one huge block: nothing left to train on -> no prediction
     assert block_cv(np.sqrt(ddt), alt, x_m, y_m, block_m=1e7)["n"] == 0
+    # by hand: A and B share a block, C has its own. Hold out {A, B}: E = 42/900 (C alone);
+    # hold out C: E = (5 + 22)/(100 + 400)
+    x3, y3 = np.array([10.0, 20.0, 30.0]), np.array([0.5, 1.1, 1.4])
+    b3 = block_cv(x3, y3, np.array([100.0, 200.0, 9000.0]), np.zeros(3), 5_000.0)
+    r3 = np.array([10 * 42 / 900 - 0.5, 20 * 42 / 900 - 1.1, 30 * 27 / 500 - 1.4])
+    assert b3["n_blocks"] == 2 and b3["n"] == 3
+    assert b3["rmse_m"] == pytest.approx(math.sqrt(np.mean(r3**2)), abs=1e-12)
+    assert b3["bias_m"] == pytest.approx(np.mean(r3), abs=1e-12)
 
 
 def test_estimator_recovers_known_e_and_ci_covers_it():
@@ -182,8 +190,10 @@ def test_tobit_handles_right_censoring_and_beats_naive():
     cens_l = np.where(alt < lo_cap, "<", "")
     y_l = np.where(alt < lo_cap, lo_cap, alt)
     assert abs(fit_e_censored(x, y_l, cens_l)[0] - e_true) < 0.0015
-    # no censored rows -> closed form exactly
-    assert fit_e_censored(x, alt, None)[0] == fit_e(x, alt)
+    # no censored rows -> the closed form, checked by hand on three points: E = 69/1400, sigma = RMS residual
+    e3, s3 = fit_e_censored([10.0, 20.0, 30.0], [0.5, 1.1, 1.4], None)
+    r3 = np.array([0.5, 1.1, 1.4]) - 69 / 1400 * np.array([10.0, 20.0, 30.0])
+    assert e3 == pytest.approx(69 / 1400, rel=1e-12) and s3 == pytest.approx(math.sqrt(np.mean(r3**2)), rel=1e-12)
     cal = StefanCalibration(n_boot=40).fit(ddt, y_obs, np.arange(n).astype(str), censored=cens)
     assert cal.e_ == pytest.approx(e_tobit) and cal.to_dict()["censoring"] == "tobit"
     assert cal.loo_["n"] == int((cens == "").sum())  # exact values scored by their error
