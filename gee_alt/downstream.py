@@ -40,8 +40,10 @@ class SiteFields:
     landcover: np.ndarray | None = None
 
     def screen_fields(self) -> dict[str, np.ndarray]:
-        """``{"dem": ..., "ndvi": ...}`` for :func:`gee_alt.science.homogeneity.site_heterogeneity`."""
-        return {k: v for k, v in (("dem", self.dem_m), ("ndvi", self.ndvi_mean)) if v is not None}
+        """``{"dem": ..., "ndvi": ..., "landcover": ...}`` for the site screen
+        (:func:`gee_alt.science.sites.calibrate_from_cube`; land cover for the 1 km footprint purity)."""
+        pairs = (("dem", self.dem_m), ("ndvi", self.ndvi_mean), ("landcover", self.landcover))
+        return {k: v for k, v in pairs if v is not None}
 
 
 @dataclass

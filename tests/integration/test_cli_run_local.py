@@ -89,16 +89,16 @@ def test_alt_sd_covers_the_truth(run_dir, inputs):
 
 def test_alt_against_the_worlds_truth(run_dir, inputs):
     """ALT against the world's true ALT (E(land cover)·√(true DDT)): RMSE under 12 % of the mean
-    true ALT, and where a class E is mapped it is within 8 % of the world's E of that class."""
-    from gee_alt.demo.ideal import E_BY_CLASS
-
+    true ALT over the map, and under 20 % within every land-cover class that has a class E."""
     cal = json.loads((run_dir / "calibration.json").read_text())
     alt = read_raster(run_dir / "alt/alt_2013.tif").data[0]
+    lc = read_raster(run_dir / "landcover.tif").data[0]
     truth = _truth_alt(inputs, 2013)
     ok = np.isfinite(alt) & np.isfinite(truth)
     assert np.sqrt(np.mean((alt[ok] - truth[ok]) ** 2)) < 0.12 * truth[ok].mean()
-    for k, v in cal["E_by_class"].items():
-        assert v == pytest.approx(E_BY_CLASS[int(k)], rel=0.08), k
+    for k in cal["E_by_class"]:
+        m = ok & (lc == float(k))
+        assert np.sqrt(np.mean((alt[m] - truth[m]) ** 2)) < 0.20 * truth[m].mean(), k
 
 
 def test_step_commands_rerun_on_the_run_directory(run_dir, inputs):
