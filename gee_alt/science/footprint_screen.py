@@ -2,7 +2,8 @@
 
 The downscaled DDT at a 30 m pixel still carries the 1 km MODIS LST it was sharpened from, so a
 site represents its pixel only if its 1 km neighbourhood is not a mix of unlike ground. For each
-site, a window of ``footprint_m`` (default 1000 m; 35 × 35 px at 30 m, radius round(500 m / 30 m) = 17, centred on the site) gives:
+site, a window of ``footprint_m`` (default 1000 m; 35 × 35 px at 30 m, radius round(500 m / 30 m)
+= 17, centred on the site) gives:
 
 - ``dem_std_1km`` (m), ``ndvi_std_1km`` (1): predictor spread inside the footprint;
 - ``landcover_impurity_1km`` (1): share of the footprint *not* in the site's own land-cover class
