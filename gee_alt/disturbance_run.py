@@ -76,6 +76,18 @@ def disturbance_run(
         impact_mask=impact_mask,
     )
     res["mines_file"] = Path(mines).name
+    aoa_p = run / "aoa.tif"  # gee_alt.applicability_run: is E on the disturbed ground calibrated?
+    if aoa_p.exists():
+        inside = read_raster(aoa_p).data[1]
+        imp = (start > 0) & np.isfinite(inside)
+        frac = float(np.mean(inside[imp] < 0.5)) if imp.any() else float("nan")
+        res["impact_outside_aoa_fraction"] = frac
+        if frac > 0.5:
+            res["warning"] = (
+                f"{100 * frac:.0f} % of the disturbed pixels are outside the calibration's area of applicability: "
+                "their E is extrapolated and does not change with the disturbance, so the effect shown is the part "
+                "carried by the thaw index (surface temperature) only, not a change of the ground itself"
+            )
     if write:
         write_json_atomic(run / DISTURBANCE_JSON, res)
     return res

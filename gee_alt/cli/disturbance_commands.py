@@ -46,6 +46,8 @@ def disturbance(
             f"{res['impact_pixels_used']} impact pixels, {res['control_pixels']} controls; "
             f"before {res['before'][0]}-{res['before'][-1]}, after {res['after'][0]}-{res['after'][-1]}"
         )
+        if res.get("warning"):
+            typer.echo(f"warning: {res['warning']}", err=True)
         if res.get("effect_trend_cm_per_yr") is not None:
             tl, th = res["effect_trend_ci95_cm_per_yr"]
             typer.echo(

@@ -339,6 +339,7 @@ def disturbance_blocks(res: dict | None, synthetic: bool) -> list[Block]:
             "cover (pixels matched on: " + ", ".join(f"{k} {v}" for k, v in m.items()) + "). "
             f"CI: {res.get('ci_method', '')}.",
         ),
+        *([Block("para", "Warning: " + res["warning"] + ".")] if res.get("warning") else []),
         Block(
             "figure",
             "Mean ALT of the disturbed pixels and of their matched controls",
