@@ -25,7 +25,7 @@ each year before any variance is estimated, so the unit of replication is the ye
 pixel (pixels of one year share their weather, their DDT error and their map error; counting
 them as independent would shrink the CI by √n_pixels). Temporal: ``d_t`` is modelled as
 ``α + δ·after + ε_t`` with AR(1) errors, ``corr(ε_s, ε_t) = ρ^|s−t|`` (ρ from the residuals of
-the ordinary fit, 0 ≤ ρ ≤ 0.9), and δ is the generalised-least-squares estimate with its
+the ordinary fit, bias-corrected, 0 ≤ ρ ≤ 0.9), and δ is the generalised-least-squares estimate with its
 Student-t interval (n − p degrees of freedom). The calibration's E uncertainty scales the whole
 map, hence the effect: ``effect · sd(E)/E`` is added in quadrature.
 """
@@ -209,8 +209,9 @@ def match_controls(
 def gls_ar1(t, d, design_x, rho_max: float = 0.9) -> dict:
     """GLS fit of ``d = X β + ε``, ``corr(ε_s, ε_t) = ρ^|t_s − t_t|``: ``{beta, cov, rho, dof}``.
 
-    ρ is the lag-1 autocorrelation of the ordinary-least-squares residuals (in time order),
-    clipped to [0, ``rho_max``]; σ² from the GLS residuals with n − p degrees of freedom."""
+    ρ is the lag-1 autocorrelation of the ordinary-least-squares residuals (in time order) plus
+    its small-sample bias ``(1 + 3ρ)/n`` (Kendall 1954), clipped to [0, ``rho_max``]; σ² from the
+    GLS residuals with n − p degrees of freedom."""
     t = np.asarray(t, float)
     d = np.asarray(d, float)
     x = np.asarray(design_x, float)
@@ -220,6 +221,7 @@ def gls_ar1(t, d, design_x, rho_max: float = 0.9) -> dict:
     o = np.argsort(t)
     r = r[o]
     rho = float(np.sum(r[1:] * r[:-1]) / np.sum(r**2)) if n > 2 and np.sum(r**2) > 0 else 0.0
+    rho = rho + (1.0 + 3.0 * rho) / n  # small-sample bias of the lag-1 estimate (Kendall 1954)
     rho = min(max(rho, 0.0), rho_max)
     omega = rho ** np.abs(t[:, None] - t[None, :])
     w = np.linalg.inv(omega)
