@@ -101,6 +101,9 @@ class DemoScorer:
         mine = self._mine_effect(result)
         if mine:
             truth["mine_effect"] = mine
+        app = self._applicability(truth, result)
+        if app:
+            truth["applicability"] = app
         validation["truth"] = truth
         validation["truth_table"] = truth_table(truth)
         write_json_atomic(self.run / runs.VALIDATION, validation)
@@ -328,6 +331,38 @@ class DemoScorer:
             "impact_pixels": int(impact.sum()),
             "control_pixels": int(control.sum()),
             "periods": f"before <= {MINE_BEFORE_LAST}, after >= {MINE_AFTER_FIRST}",
+        }
+
+    def _applicability(self, truth: dict, result) -> dict | None:
+        """The run's map-error estimate (``applicability.json``) against the true map RMSE, and the
+        share of each true land-cover class outside the area of applicability. The estimate is
+        re-aggregated over the pixel-years the truth scores (permafrost in the truth, ALT mapped)."""
+        from gee_alt.science.applicability import map_error_estimate
+
+        app = runs.read_json(self.run, "applicability.json") if (self.run / "applicability.json").exists() else None
+        if not app or "alt_m" not in truth:
+            return None
+        me = app["map_error"]
+        aoa2 = read_raster(self.run / "aoa.tif").data[1]
+        ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, float)
+        t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
+        ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)
+        est = map_error_estimate(ddt, aoa2 > 0.5, me["mse_e_inside"], me["mse_e_outside"])["rmse_m"]
+        true = truth["alt_m"]["rmse"]
+        aoa = aoa2.ravel()
+        lc = self._strata_cache["landcover"]
+        out_by = {
+            LANDCOVER_NAMES.get(int(k), str(k)): float(np.mean(aoa[(lc == k) & np.isfinite(aoa)] < 0.5))
+            for k in np.unique(lc)
+            if ((lc == k) & np.isfinite(aoa)).any()
+        }
+        return {
+            "map_rmse_estimate_m": est,
+            "map_rmse_estimate_all_mapped_m": me["rmse_m"],
+            "map_rmse_true_m": true,
+            "rel_error": float(est / true - 1.0) if true else float("nan"),
+            "site_classes": app.get("site_classes"),
+            "outside_aoa_by_true_class": out_by,
         }
 
     def _disturbance_analysis(self, result, truth, before, after) -> dict:

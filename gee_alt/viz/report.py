@@ -312,6 +312,35 @@ def figure_blocks(view, year: int, synthetic: bool) -> list[Block]:
     return out
 
 
+def applicability_blocks(app: dict | None) -> list[Block]:
+    """Area of applicability and the map-error estimate (``applicability.json``)."""
+    if not app or "map_error" not in app:
+        return []
+    me = app["map_error"]
+    rows = [
+        ["map RMSE estimate (AOA-stratified)", fmt(me["rmse_m"]), "m"],
+        ["  inside the area of applicability", fmt(me["rmse_inside_m"]), "m"],
+        ["  outside it", fmt(me["rmse_outside_m"]), "m"],
+        ["share of pixel-years outside", fmt(me["outside_fraction"]), ""],
+        ["dissimilarity-index threshold", fmt(app["threshold_di"]), ""],
+    ]
+    rows += [
+        [f"land-cover class {k}: share outside", fmt(v), ""] for k, v in (app.get("outside_by_class") or {}).items()
+    ]
+    return [
+        Block("heading", "Where the calibration applies (map error, not site error)"),
+        Block("table", header=["quantity", "value", "units"], rows=rows),
+        Block(
+            "para",
+            "Area of applicability after Meyer & Pebesma (2021) from " + ", ".join(app["predictors"]) + "; "
+            f"inside: {me['inside_from']}; outside: {me['outside_from']}. The leave-one-site-out error above is "
+            "the error at the sites, not the map's: sites sit where people can reach. Layer: aoa.tif "
+            "(band 1 dissimilarity index, band 2 inside 1/0); ALT sd inflated outside "
+            f"({app.get('alt_sd_outside', '')}).",
+        ),
+    ]
+
+
 def disturbance_blocks(res: dict | None, synthetic: bool) -> list[Block]:
     """The BACI disturbance analysis (``disturbance.json``): a table and the impact/control figure."""
     if not res or "effect_alt_m" not in res:
@@ -383,6 +412,7 @@ def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> lis
     bl += calibration_blocks(load_json(run, runs.CALIBRATION))
     bl += validation_blocks(load_json(run, runs.VALIDATION))
     bl += extra_blocks(extra)
+    bl += applicability_blocks(load_json(run, "applicability.json"))
     bl += disturbance_blocks(load_json(run, "disturbance.json"), synthetic)
     bl.append(Block("heading", "Figures"))
     bl += figure_blocks(view, year, synthetic)
