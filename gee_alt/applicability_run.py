@@ -82,7 +82,7 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
     else:
         loco, mse_out, out_kind = None, mse_in, "no land-cover classes: site LOO used outside too (not conservative)"
     ddt = cube[DDT_VAR].values
-    err = map_error_estimate(ddt, inside & np.isfinite(di), mse_in, mse_out)
+    err = map_error_estimate(np.where(np.isfinite(maps.alt_m), ddt, np.nan), inside & np.isfinite(di), mse_in, mse_out)
     # inflate the ALT sd outside the area of applicability: var += DDT * max(0, MSE_out - sd_E^2 - tau^2)
     e_sd = float(summ.get("E_sd") or 0.0)
     tau = float(summ.get("resid_E_sd") or 0.0) if np.isfinite(summ.get("resid_E_sd") or np.nan) else 0.0
