@@ -266,6 +266,11 @@ def baci_effect(
     y_first = int(start_year[disturbed].min())
     after_first = int(after_first) if after_first is not None else int(start_year[disturbed].max()) + 1
     before_last = int(before_last) if before_last is not None else y_first - 1
+    if before_last >= y_first or after_first <= before_last:
+        raise GeeAltError(
+            f"the before period must end before the first disturbance ({y_first}) and the after period start "
+            f"after it: got before <= {before_last}, after >= {after_first}"
+        )
     impact = disturbed & (start_year < after_first)
     if impact_mask is not None:  # e.g. scoring on the pixels where the truth defines the effect
         impact &= impact_mask
