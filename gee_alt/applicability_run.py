@@ -15,7 +15,7 @@ import numpy as np
 from gee_alt import runs
 from gee_alt.io import write_json_atomic
 
-AOA_TIF, APPLICABILITY_JSON = "aoa.tif", "applicability.json"
+AOA_TIF, APPLICABILITY_JSON = runs.AOA_TIF, runs.APPLICABILITY_JSON
 
 
 def _site_pixels(grid, table, site_ids) -> dict[str, tuple[int, int]]:

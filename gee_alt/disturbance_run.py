@@ -16,7 +16,7 @@ from gee_alt import runs
 from gee_alt.errors import GeeAltError
 from gee_alt.io import write_json_atomic
 
-DISTURBANCE_JSON = "disturbance.json"
+DISTURBANCE_JSON = runs.DISTURBANCE_JSON
 
 
 def rel_e_sd(calibration: dict | None) -> float:
@@ -76,7 +76,7 @@ def disturbance_run(
         impact_mask=impact_mask,
     )
     res["mines_file"] = Path(mines).name
-    aoa_p = run / "aoa.tif"  # gee_alt.applicability_run: is E on the disturbed ground calibrated?
+    aoa_p = run / runs.AOA_TIF  # gee_alt.applicability_run: is E on the disturbed ground calibrated?
     if aoa_p.exists():
         inside = read_raster(aoa_p).data[1]
         imp = (start > 0) & np.isfinite(inside)

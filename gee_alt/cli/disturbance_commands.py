@@ -12,7 +12,7 @@ from gee_alt.errors import GeeAltError
 
 @app.command()
 def disturbance(
-    run_dir: Path = typer.Argument(..., help="Run directory with alt/*.tif and dem.tif."),
+    run_dir: Path = typer.Argument(..., help="Run directory with alt/*.tif and the DEM of the run."),
     mines: Path = typer.Option(
         ...,
         help="GeoJSON (lon/lat) whose features carry start_year (optional restoration_year), "

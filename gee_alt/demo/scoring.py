@@ -339,11 +339,13 @@ class DemoScorer:
         re-aggregated over the pixel-years the truth scores (permafrost in the truth, ALT mapped)."""
         from gee_alt.science.applicability import map_error_estimate
 
-        app = runs.read_json(self.run, "applicability.json") if (self.run / "applicability.json").exists() else None
+        app = (
+            runs.read_json(self.run, runs.APPLICABILITY_JSON) if (self.run / runs.APPLICABILITY_JSON).exists() else None
+        )
         if not app or "alt_m" not in truth:
             return None
         me = app["map_error"]
-        aoa2 = read_raster(self.run / "aoa.tif").data[1]
+        aoa2 = read_raster(self.run / runs.AOA_TIF).data[1]
         ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, float)
         t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
         ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)

@@ -334,8 +334,9 @@ def applicability_blocks(app: dict | None) -> list[Block]:
             "para",
             "Area of applicability after Meyer & Pebesma (2021) from " + ", ".join(app["predictors"]) + "; "
             f"inside: {me['inside_from']}; outside: {me['outside_from']}. The leave-one-site-out error above is "
-            "the error at the sites, not the map's: sites sit where people can reach. Layer: aoa.tif "
-            "(band 1 dissimilarity index, band 2 inside 1/0); ALT sd inflated outside "
+            "the error at the sites, not the map's: sites sit where people can reach. Layer: "
+            + runs.AOA_TIF
+            + " (band 1 dissimilarity index, band 2 inside 1/0); ALT sd inflated outside "
             f"({app.get('alt_sd_outside', '')}).",
         ),
     ]
@@ -412,8 +413,8 @@ def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> lis
     bl += calibration_blocks(load_json(run, runs.CALIBRATION))
     bl += validation_blocks(load_json(run, runs.VALIDATION))
     bl += extra_blocks(extra)
-    bl += applicability_blocks(load_json(run, "applicability.json"))
-    bl += disturbance_blocks(load_json(run, "disturbance.json"), synthetic)
+    bl += applicability_blocks(load_json(run, runs.APPLICABILITY_JSON))
+    bl += disturbance_blocks(load_json(run, runs.DISTURBANCE_JSON), synthetic)
     bl.append(Block("heading", "Figures"))
     bl += figure_blocks(view, year, synthetic)
     bl.append(
