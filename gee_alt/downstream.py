@@ -22,7 +22,7 @@ from gee_alt.grid import Grid, bounds, lonlat_to_rowcol
 from gee_alt.io import write_json_atomic
 
 STEFAN_METHOD = "Stefan ALT = E*sqrt(DDT)"
-BLOCK_CV_M = 5000.0  # spatial-block size of the calibration's block cross-validation (m)
+BLOCK_CV_M = 5000.0  # block-CV size (m) when the residuals show no spatial range (see _block_size)
 UNCERTAINTY_FALLBACK = "parameter (sd of E) and DDT parts only (calibration without a residual spread)"
 TREND_MIN_YEARS = 8  # a pixel's trend needs this many valid years (fewer when the run is shorter)
 
@@ -40,8 +40,10 @@ class SiteFields:
     landcover: np.ndarray | None = None
 
     def screen_fields(self) -> dict[str, np.ndarray]:
-        """``{"dem": ..., "ndvi": ...}`` for :func:`gee_alt.science.homogeneity.site_heterogeneity`."""
-        return {k: v for k, v in (("dem", self.dem_m), ("ndvi", self.ndvi_mean)) if v is not None}
+        """``{"dem": ..., "ndvi": ..., "landcover": ...}`` for the site screen
+        (:func:`gee_alt.science.sites.calibrate_from_cube`; land cover for the 1 km footprint purity)."""
+        pairs = (("dem", self.dem_m), ("ndvi", self.ndvi_mean), ("landcover", self.landcover))
+        return {k: v for k, v in pairs if v is not None}
 
 
 @dataclass
@@ -130,19 +132,22 @@ def calibrate(
     out = cal.to_dict()
     x, y = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True).transform(table.lon, table.lat)
     sqrt_ddt = np.sqrt(np.clip(res.ddt_degc_days, 0, None))
+    block = _block_size(cal, sqrt_ddt[keep], table, keep, np.asarray(x), np.asarray(y))
     out["block_cv"] = {
         **block_cv(
             sqrt_ddt[keep],
             table.alt_m[keep],
             np.asarray(x)[keep],
             np.asarray(y)[keep],
-            BLOCK_CV_M,
+            block["block_m"],
             censored=table.censored[keep],
             classes=None if classes is None else classes[keep],
             deployed_classes=list(cal.e_by_class_) or None,
             site_ids=np.asarray(table.site_id)[keep],
         ),
-        "block_m": BLOCK_CV_M,
+        "block_m": block["block_m"],
+        "block_m_source": block["source"],
+        "residual_range_m": block["range_m"],
     }
     out["n_dropped"] = int((~keep).sum())
     out["dropped"] = [
@@ -185,6 +190,24 @@ def calibrate(
         "insitu_block_cv": out["block_cv"],
     }
     return Calibrated(cal, out, table, validation)
+
+
+def _block_size(cal, sqrt_ddt_kept, table, keep, x_m, y_m) -> dict:
+    """Block-CV size from the residuals' spatial range (issue 17 item 5; :mod:`gee_alt.science.variogram`):
+    site-mean LOO residuals in E units; ``BLOCK_CV_M`` when no range can be fitted."""
+    from gee_alt.science.variogram import block_size_m
+
+    sid = np.asarray(table.site_id)[keep].astype(str)
+    obs = np.asarray(table.alt_m, float)[keep]
+    pred = np.asarray(cal.loo_pred_m_, float)  # already one per kept row
+    exact = np.array([not c for c in np.asarray(table.censored, dtype=object)[keep]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(exact & (sqrt_ddt_kept > 0), (obs - pred) / sqrt_ddt_kept, np.nan)
+    sites = sorted(set(sid))
+    vals = np.array([np.nanmean(r[sid == s]) if np.isfinite(r[sid == s]).any() else np.nan for s in sites])
+    xs = np.array([x_m[keep][sid == s][0] for s in sites])
+    ys = np.array([y_m[keep][sid == s][0] for s in sites])
+    return block_size_m(xs, ys, vals, default_m=BLOCK_CV_M)
 
 
 def write_calibration(run: str | Path, calibrated: Calibrated) -> None:

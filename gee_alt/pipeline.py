@@ -211,6 +211,10 @@ def finish_downstream(
     )
     downstream.write_calibration(out, calibrated)
     maps = downstream.alt_maps(cube, calibrated.model, fields.landcover)
+    # issue 17 item 6: area of applicability (aoa.tif, applicability.json); ALT sd inflated outside it
+    from gee_alt.applicability_run import assess
+
+    assess(out, cube, fields, calibrated, maps, synthetic=syn)
     adv = progress("ALT maps", len(maps.years))
     downstream.write_alt(
         out,

@@ -48,6 +48,8 @@ INPUTS_DIR, TRUTH_DIR, RESUME_DIR = "inputs", "truth", ".resume"
 MANIFEST, CALIBRATION, VALIDATION = "manifest.json", "calibration.json", "validation.json"
 INSITU_USED, CUBE_NC = "insitu_used.csv", "cube.nc"
 DEM, NDVI_MEAN, LANDCOVER, INSITU_CSV = "dem.tif", "ndvi_mean.tif", "landcover.tif", "insitu.csv"
+# issue 17: the calibration's area of applicability, and `gee-alt disturbance`
+AOA_TIF, APPLICABILITY_JSON, DISTURBANCE_JSON = "aoa.tif", "applicability.json", "disturbance.json"
 TREND_SLOPE, TREND_P, TREND_JSON = "alt_trend_cm_per_yr.tif", "alt_trend_p.tif", "trend.json"
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 PROGRESS = "progress.json"
@@ -72,6 +74,9 @@ RUN_ENTRIES = frozenset(
         NDVI_MEAN,
         LANDCOVER,
         RESUME_DIR,
+        AOA_TIF,
+        APPLICABILITY_JSON,
+        DISTURBANCE_JSON,
     }
 )
 #: What an engine writes before the downstream starts (kept when a run resumes).

@@ -21,6 +21,7 @@ import sys
 import typer
 
 from gee_alt.cli import (  # noqa: F401 (registers)
+    disturbance_commands,
     ee_commands,
     prepare_commands,
     run_commands,

@@ -134,7 +134,21 @@ def print_demo_summary(out: Path, v: dict) -> None:
             typer.echo(f"  trend false-positive rate {100 * tr['false_positive_rate']:.0f} % (nominal 5 %)")
     if "mine_effect" in t:
         m = t["mine_effect"]
-        typer.echo(f"  mine effect on ALT {m['baci_engine_m']:+.2f} m (BACI) vs truth {m['truth_m']:+.2f} m")
+        if "disturbance_engine_same_pixels_m" in m:
+            lo, hi = m["disturbance_engine_same_pixels_ci95_m"]
+            typer.echo(
+                f"  mine effect on ALT {m['disturbance_engine_same_pixels_m']:+.2f} m (BACI, 95 % CI {lo:+.2f} to "
+                f"{hi:+.2f}) vs truth {m['truth_m']:+.2f} m (pixels with permafrost in the truth)"
+            )
+        else:
+            typer.echo(f"  mine effect on ALT {m['baci_engine_m']:+.2f} m (BACI) vs truth {m['truth_m']:+.2f} m")
+    if "applicability" in t:
+        a = t["applicability"]
+        flagged = ", ".join(f"{k} {100 * f:.0f} %" for k, f in a["outside_aoa_by_true_class"].items())
+        typer.echo(
+            f"  map error estimate {a['map_rmse_estimate_m']:.3f} m vs true map RMSE {a['map_rmse_true_m']:.3f} m "
+            f"({100 * a['rel_error']:+.0f} %); outside the area of applicability: {flagged}"
+        )
     lo = v["insitu_loo"]
     typer.echo(f"  in-situ leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, n {lo['n']}")
     typer.echo(f"  report: {runs.report_paths(out)[0]}")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gee_alt import runs
+from gee_alt.errors import GeeAltError
 from gee_alt.grid import lonlat_to_rowcol
 from gee_alt.io import read_raster, write_json_atomic
 
@@ -100,6 +101,9 @@ class DemoScorer:
         mine = self._mine_effect(result)
         if mine:
             truth["mine_effect"] = mine
+        app = self._applicability(truth, result)
+        if app:
+            truth["applicability"] = app
         validation["truth"] = truth
         validation["truth_table"] = truth_table(truth)
         write_json_atomic(self.run / runs.VALIDATION, validation)
@@ -317,7 +321,9 @@ class DemoScorer:
             d_con = np.nanmean(maps[after][:, control]) - np.nanmean(maps[before][:, control])
             return float(d_imp - d_con)
 
+        design = self._disturbance_analysis(result, truth, before, after)
         return {
+            **design,
             "truth_m": float(np.mean(true_eff)),
             "baci_engine_m": baci(ours),
             "baci_truth_maps_m": baci(truth),
@@ -325,6 +331,70 @@ class DemoScorer:
             "impact_pixels": int(impact.sum()),
             "control_pixels": int(control.sum()),
             "periods": f"before <= {MINE_BEFORE_LAST}, after >= {MINE_AFTER_FIRST}",
+        }
+
+    def _applicability(self, truth: dict, result) -> dict | None:
+        """The run's map-error estimate (``applicability.json``) against the true map RMSE, and the
+        share of each true land-cover class outside the area of applicability. The estimate is
+        re-aggregated over the pixel-years the truth scores (permafrost in the truth, ALT mapped)."""
+        from gee_alt.science.applicability import map_error_estimate
+
+        app = (
+            runs.read_json(self.run, runs.APPLICABILITY_JSON) if (self.run / runs.APPLICABILITY_JSON).exists() else None
+        )
+        if not app or "alt_m" not in truth:
+            return None
+        me = app["map_error"]
+        aoa2 = read_raster(self.run / runs.AOA_TIF).data[1]
+        ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, float)
+        t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
+        ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)
+        est = map_error_estimate(ddt, aoa2 > 0.5, me["mse_e_inside"], me["mse_e_outside"])["rmse_m"]
+        true = truth["alt_m"]["rmse"]
+        aoa = aoa2.ravel()
+        lc = self._strata_cache["landcover"]
+        out_by = {
+            LANDCOVER_NAMES.get(int(k), str(k)): float(np.mean(aoa[(lc == k) & np.isfinite(aoa)] < 0.5))
+            for k in np.unique(lc)
+            if ((lc == k) & np.isfinite(aoa)).any()
+        }
+        return {
+            "map_rmse_estimate_m": est,
+            "map_rmse_estimate_all_mapped_m": me["rmse_m"],
+            "map_rmse_true_m": true,
+            "rel_error": float(est / true - 1.0) if true else float("nan"),
+            "site_classes": app.get("site_classes"),
+            "outside_aoa_by_true_class": out_by,
+        }
+
+    def _disturbance_analysis(self, result, truth, before, after) -> dict:
+        """``gee-alt disturbance`` run on the demo (the truth's mine.tif as MINES, as a user would
+        have the mine's opening years): writes ``disturbance.json`` for the report, and scores the
+        estimate where the truth defines the effect — the same pixels (dug by 2014, with permafrost
+        in the truth in every year of both periods, as the world's own counterfactual effect is a
+        mean over pixels with permafrost with and without the mine) and the same contrast (after
+        2015-2024 minus before 2000-2002, where the true effect is 0)."""
+        from gee_alt.disturbance_run import disturbance_run
+
+        mines = runs.truth_path(self.run, "mine")
+        kw = dict(before_last=MINE_BEFORE_LAST, after_first=MINE_AFTER_FIRST, maps=result.alt)
+        try:
+            user = disturbance_run(self.run, mines, **kw)
+            panel = np.all(np.isfinite(truth[before + after]), axis=0).reshape(result.alt.alt_m.shape[1:])
+            same = disturbance_run(self.run, mines, impact_mask=panel, write=False, **kw)
+            tmaps = type(result.alt)(result.years, truth.reshape(result.alt.alt_m.shape), truth, result.alt.grid)
+            on_truth = disturbance_run(self.run, mines, impact_mask=panel, write=False, **{**kw, "maps": tmaps})
+        except GeeAltError as exc:
+            return {"disturbance_error": str(exc)}
+        return {
+            "disturbance_engine_m": user["effect_alt_m"],
+            "disturbance_engine_ci95_m": user["effect_alt_ci95_m"],
+            "disturbance_engine_same_pixels_m": same["effect_alt_m"],
+            "disturbance_engine_same_pixels_ci95_m": same["effect_alt_ci95_m"],
+            "disturbance_truth_maps_same_pixels_m": on_truth["effect_alt_m"],
+            "disturbance_truth_maps_same_pixels_ci95_m": on_truth["effect_alt_ci95_m"],
+            "disturbance_same_pixels_n": same["impact_pixels_used"],
+            "disturbance_engine_trend_cm_per_yr": user.get("effect_trend_cm_per_yr"),
         }
 
 

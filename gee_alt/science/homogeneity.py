@@ -21,6 +21,9 @@ threshold, applied only to metrics that were computed):
 - ``ddt_cv`` 0.10 — ALT ∝ √DDT, so a 10 % DDT spread is ≈ 5 % ALT spread across the window.
 - ``min_valid_frac`` 0.5 — at least half of each field's window must be finite.
 
+The 1 km footprint metrics (``dem_std_1km``, ``ndvi_std_1km``, ``landcover_impurity_1km``) are
+computed by :mod:`gee_alt.science.footprint_screen` and screened here with the same rule.
+
 Pass ``thresholds={...}`` to override any of them (``None`` disables one).
 """
 
@@ -36,6 +39,10 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
     "ndvi_std": 0.10,
     "ddt_cv": 0.10,
     "min_valid_frac": 0.5,
+    # the 1 km MODIS footprint (gee_alt.science.footprint_screen documents them)
+    "dem_std_1km": 80.0,
+    "ndvi_std_1km": 0.15,
+    "landcover_impurity_1km": 0.6,
 }
 
 

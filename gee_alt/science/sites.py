@@ -15,6 +15,7 @@ from gee_alt.cube import DDT_VAR, grid_of
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import lonlat_to_rowcol
 from gee_alt.insitu.table import InsituTable
+from gee_alt.science.footprint_screen import footprint_metrics
 from gee_alt.science.homogeneity import screen_sites, site_heterogeneity, window_stack, window_stats
 from gee_alt.science.stefan import StefanCalibration
 
@@ -78,7 +79,9 @@ def calibrate_from_cube(
     """Screen sites and fit ``ALT = E·√DDT`` on the DDT cube sampled at each row's site and year.
 
     ``fields`` (name → 2-D array on the cube grid, e.g. ``{"dem": ..., "ndvi": ...}``) feed the
-    homogeneity screen together with the multi-year mean DDT (``"ddt"``). Rows whose year is
+    homogeneity screen together with the multi-year mean DDT (``"ddt"``), at 210 m and over the
+    1 km MODIS footprint (:mod:`gee_alt.science.footprint_screen`; ``"landcover"`` there only,
+    for the footprint's land-cover purity). Rows whose year is
     missing from the cube or whose DDT is NaN are dropped with a reason.
     ``calibration_params`` go to :class:`StefanCalibration` (``n_boot``, ``random_state``,
     ``by_class``...); ``classes`` (one per table row, e.g. land cover at the site) feed ``by_class``.
@@ -90,8 +93,11 @@ def calibrate_from_cube(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean_ddt = np.nanmean(np.asarray(cube[DDT_VAR].values, float), axis=0)
-    all_fields = {"ddt": mean_ddt, **(fields or {})}
+    fields = dict(fields or {})
+    landcover = fields.pop("landcover", None)
+    all_fields = {"ddt": mean_ddt, **fields}
     het = site_heterogeneity(all_fields, grid, table.lon, table.lat, radius_px=radius_px)
+    het.update(footprint_metrics(fields, landcover, grid, het["row"], het["col"]))
     keep, reasons = screen_sites(table, het, thresholds)
     ddt = sample_ddt_at_sites(cube, table, radius_px=sample_radius_px)
     cube_years = {int(y) for y in cube["year"].values}

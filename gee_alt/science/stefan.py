@@ -429,19 +429,34 @@ def _site_e(x, y, code, sites) -> tuple[np.ndarray, np.ndarray]:
     return labels, e
 
 
+def dl_tau2(e_raw: np.ndarray, se: np.ndarray) -> float:
+    """Between-class variance τ² of E by the DerSimonian–Laird (1986) moment estimator.
+
+    ``Q = Σ w_k (Ê_k − Ē_w)²`` about the inverse-variance weighted mean ``Ē_w = Σ w_k Ê_k / Σ w_k``
+    (``w_k = 1/se_k²``), ``τ² = max(0, (Q − (K − 1)) / (Σ w_k − Σ w_k² / Σ w_k))``; 0 with fewer
+    than two classes. (The denominator matters: with ``Σ w_k`` alone a dominant class — most sites
+    in one land cover — deflates τ² and over-shrinks every other class.)
+    """
+    e = np.asarray(e_raw, float)
+    w = 1.0 / np.asarray(se, float) ** 2
+    if e.size < 2:
+        return 0.0
+    mean_w = float(np.sum(w * e) / np.sum(w))
+    q = float(np.sum(w * (e - mean_w) ** 2))
+    c = float(np.sum(w) - np.sum(w**2) / np.sum(w))
+    return max(0.0, (q - (e.size - 1)) / c) if c > 0 else 0.0
+
+
 def partial_pool(e_pool: float, e_raw: dict, se: dict) -> tuple[dict, dict, float]:
     """Shrink class E's toward the pooled E (empirical Bayes, normal–normal):
     ``E_k* = E_pool + B_k (Ê_k − E_pool)``, ``B_k = τ²/(τ² + se_k²)``, with the between-class
-    variance τ² by the DerSimonian–Laird moment estimator about the pooled E,
-    ``τ² = max(0, (Σ w_k (Ê_k − E_pool)² − K) / Σ w_k)``, ``w_k = 1/se_k²`` (``se_k`` the standard
-    error of the class mean of its site-level E's). Classes without a finite ``se_k`` are not
-    shrunk (B = 1). Returns ``(E*, B, τ²)``."""
+    variance τ² by the DerSimonian–Laird estimator (:func:`dl_tau2`; ``se_k`` the standard error
+    of the class mean of its site-level E's). Classes without a finite ``se_k`` are not shrunk
+    (B = 1). Returns ``(E*, B, τ²)``."""
     ks = [k for k in e_raw if np.isfinite(se.get(k, np.nan)) and se[k] > 0]
     if not ks:
         return dict(e_raw), {k: 1.0 for k in e_raw}, float("nan")
-    w = np.array([1.0 / se[k] ** 2 for k in ks])
-    d = np.array([e_raw[k] - e_pool for k in ks])
-    tau2 = max(0.0, (float(np.sum(w * d**2)) - len(ks)) / float(np.sum(w)))
+    tau2 = dl_tau2(np.array([e_raw[k] for k in ks]), np.array([se[k] for k in ks]))
     b = {k: 1.0 for k in e_raw}
     out = dict(e_raw)
     for k in ks:
@@ -725,7 +740,7 @@ class StefanCalibration:
                 }
             self.class_choice_ = {
                 "estimator": "partial pooling: E_k* = E_pool + B_k (E_k - E_pool), B_k = tau^2/(tau^2 + se_k^2), "
-                "tau^2 by DerSimonian-Laird about the pooled E, se_k from the class's site-level E",
+                "tau^2 by DerSimonian-Laird (Q about the weighted class mean), se_k from the class's site-level E",
                 "tau2": info.get("tau2"),
                 "loo_rmse_pooled_m": loo_pooled["rmse_m"],
                 "loo_rmse_by_class_m": loo_cls["rmse_m"],

@@ -312,6 +312,74 @@ def figure_blocks(view, year: int, synthetic: bool) -> list[Block]:
     return out
 
 
+def applicability_blocks(app: dict | None) -> list[Block]:
+    """Area of applicability and the map-error estimate (``applicability.json``)."""
+    if not app or "map_error" not in app:
+        return []
+    me = app["map_error"]
+    rows = [
+        ["map RMSE estimate (AOA-stratified)", fmt(me["rmse_m"]), "m"],
+        ["  inside the area of applicability", fmt(me["rmse_inside_m"]), "m"],
+        ["  outside it", fmt(me["rmse_outside_m"]), "m"],
+        ["share of pixel-years outside", fmt(me["outside_fraction"]), ""],
+        ["dissimilarity-index threshold", fmt(app["threshold_di"]), ""],
+    ]
+    rows += [
+        [f"land-cover class {k}: share outside", fmt(v), ""] for k, v in (app.get("outside_by_class") or {}).items()
+    ]
+    return [
+        Block("heading", "Where the calibration applies (map error, not site error)"),
+        Block("table", header=["quantity", "value", "units"], rows=rows),
+        Block(
+            "para",
+            "Area of applicability after Meyer & Pebesma (2021) from " + ", ".join(app["predictors"]) + "; "
+            f"inside: {me['inside_from']}; outside: {me['outside_from']}. The leave-one-site-out error above is "
+            "the error at the sites, not the map's: sites sit where people can reach. Layer: "
+            + runs.AOA_TIF
+            + " (band 1 dissimilarity index, band 2 inside 1/0); ALT sd inflated outside "
+            f"({app.get('alt_sd_outside', '')}).",
+        ),
+    ]
+
+
+def disturbance_blocks(res: dict | None, synthetic: bool) -> list[Block]:
+    """The BACI disturbance analysis (``disturbance.json``): a table and the impact/control figure."""
+    if not res or "effect_alt_m" not in res:
+        return []
+    ci = res.get("effect_alt_ci95_m") or [None, None]
+    rows = [
+        ["effect on ALT", fmt(res["effect_alt_m"]), f"{fmt(ci[0])} – {fmt(ci[1])}", "m"],
+    ]
+    if res.get("effect_trend_cm_per_yr") is not None:
+        tc = res["effect_trend_ci95_cm_per_yr"]
+        rows.append(
+            ["change of ALT trend", fmt(res["effect_trend_cm_per_yr"]), f"{fmt(tc[0])} – {fmt(tc[1])}", "cm/yr"]
+        )
+    d = res.get("design", {})
+    m = res.get("matched_on", {})
+    bl = [
+        Block("heading", "Disturbance (before/after–control/impact)"),
+        Block("table", header=["quantity", "estimate", "95 % CI", "units"], rows=rows),
+        Block(
+            "para",
+            f"Before {res['before'][0]}–{res['before'][-1]}, after {res['after'][0]}–{res['after'][-1]}; "
+            f"{res['impact_pixels_used']} of {res['impact_pixels']} disturbed pixels used (ALT in every year of "
+            f"both periods), {res['control_pixels']} control pixels at ≥ {fmt(d.get('buffer_m'))} m from any "
+            f"disturbance, matched on elevation band ({fmt(d.get('elev_band_m'))} m), aspect class and land "
+            "cover (pixels matched on: " + ", ".join(f"{k} {v}" for k, v in m.items()) + "). "
+            f"CI: {res.get('ci_method', '')}.",
+        ),
+        *([Block("para", "Warning: " + res["warning"] + ".")] if res.get("warning") else []),
+        Block(
+            "figure",
+            "Mean ALT of the disturbed pixels and of their matched controls",
+            png=figures.png_bytes(figures.disturbance_figure(res, synthetic=synthetic)),
+            file="disturbance_series.png",
+        ),
+    ]
+    return bl
+
+
 def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> list[Block]:
     """All report blocks, in reading order (``view``: a :class:`~gee_alt.viz.runview.RunView`)."""
     from gee_alt.grid import pixel_size
@@ -345,6 +413,8 @@ def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> lis
     bl += calibration_blocks(load_json(run, runs.CALIBRATION))
     bl += validation_blocks(load_json(run, runs.VALIDATION))
     bl += extra_blocks(extra)
+    bl += applicability_blocks(load_json(run, runs.APPLICABILITY_JSON))
+    bl += disturbance_blocks(load_json(run, runs.DISTURBANCE_JSON), synthetic)
     bl.append(Block("heading", "Figures"))
     bl += figure_blocks(view, year, synthetic)
     bl.append(

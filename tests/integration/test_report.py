@@ -78,7 +78,9 @@ def test_html_is_self_contained(written):
     assert page.count('src="data:image/png;base64,') == len(written["figures"])
     assert "http://" not in page and "https://" not in page
     assert 'class="banner"' in page and SYNTHETIC_LABEL in page
-    assert "0.045" in page
+    # the calibration table's E row carries the fixture's E (0.045) and its CI, cell by cell
+    assert f"<tr><td>E</td><td>{E:g}</td>" in page
+    assert "<td>0.041 – 0.049</td>" in page
 
 
 def test_report_is_deterministic(run, written):

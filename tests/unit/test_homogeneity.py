@@ -86,6 +86,31 @@ def test_screen_keeps_homogeneous_sites_and_explains_drops():
 
 
 def test_defaults_documented_and_shape_checked():
-    assert set(DEFAULT_THRESHOLDS) == {"dem_std", "ndvi_std", "ddt_cv", "min_valid_frac"}
+    assert set(DEFAULT_THRESHOLDS) == {
+        "dem_std",
+        "ndvi_std",
+        "ddt_cv",
+        "min_valid_frac",
+        "dem_std_1km",
+        "ndvi_std_1km",
+        "landcover_impurity_1km",
+    }
     with pytest.raises(GeeAltError, match="shape"):
         site_heterogeneity({"dem": np.zeros((3, 3))}, GRID, [99.0], [38.0])
+
+
+def test_footprint_metrics_against_hand_values():
+    """1 km footprint (35 x 35 px at 30 m: radius round(500/30) = 17): on a plane rising 0.2 m per m
+    eastward the DEM std is the std of 35 equally spaced columns, 30 m * 0.2 * sqrt((35^2 - 1)/12);
+    a footprint split between two classes after column 10 of 35 has impurity 10/35 for a site in
+    the larger class."""
+    from gee_alt.grid import make_grid
+    from gee_alt.science.footprint_screen import footprint_metrics
+
+    grid = make_grid("EPSG:32647", (30.0, 0.0, 500000.0, 0.0, -30.0, 4000000.0), (101, 101))
+    cols = np.arange(101, dtype=float)
+    dem = np.tile(cols * 30.0 * 0.2, (101, 1))
+    lc = np.where(np.arange(101)[None, :] < 50 - 17 + 10, 3.0, 1.0) * np.ones((101, 1))
+    m = footprint_metrics({"dem": dem}, lc, grid, np.array([50]), np.array([50]))
+    assert m["dem_std_1km"][0] == pytest.approx(30.0 * 0.2 * np.sqrt((35**2 - 1) / 12), rel=1e-9)
+    assert m["landcover_impurity_1km"][0] == pytest.approx(10 / 35, rel=1e-9)

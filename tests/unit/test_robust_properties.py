@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -94,9 +95,12 @@ def test_ddt_is_monotone_in_temperature(seed, n, warm):
     delta = rng.uniform(0, warm, lst.shape) * (rng.random(lst.shape) < 0.5)
     warmer = ddt_from_composites(lst + delta, days)
     assert np.all(warmer >= base - 1e-9)
-    assert np.all(base >= 0)
+    # an independent value: pixel 0 summed by hand, composite by composite
+    by_hand = sum(max(float(lst[k, 0, 0]), 0.0) * float(days[k]) for k in range(n))
+    assert base[0, 0] == pytest.approx(by_hand, rel=1e-12, abs=1e-9)
     # frost does not count: cooling sub-zero composites changes nothing
     colder = np.where(lst < 0, lst - warm, lst)
     np.testing.assert_array_equal(ddt_from_composites(colder, days), base)
-    # one more thawed day per composite adds exactly that composite's positive temperature
-    np.testing.assert_allclose(ddt_from_composites(lst, days + 1) - base, np.clip(lst, 0, None).sum(axis=0))
+    # a hand-computed case: composites at -5, 3, 10 degC lasting 8, 8, 5 days -> 3*8 + 10*5 = 74 degC day
+    hand = ddt_from_composites(np.array([-5.0, 3.0, 10.0]).reshape(3, 1, 1), np.array([8.0, 8.0, 5.0]))
+    assert float(hand[0, 0]) == pytest.approx(74.0)

@@ -26,6 +26,9 @@ NAMES = [
     runs.REPORT_MD,
     runs.REPORT_HTML,
     runs.PROGRESS,
+    runs.AOA_TIF,
+    runs.APPLICABILITY_JSON,
+    runs.DISTURBANCE_JSON,
     "manifest_ee.json",
 ]
 

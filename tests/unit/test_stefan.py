@@ -73,6 +73,14 @@ def test_block_cv_equals_loo_when_each_site_has_its_own_block():
         assert b[k] == pytest.approx(loo[k], abs=1e-12)
     # one huge block: nothing left to train on -> no prediction
     assert block_cv(np.sqrt(ddt), alt, x_m, y_m, block_m=1e7)["n"] == 0
+    # by hand: A and B share a block, C has its own. Hold out {A, B}: E = 42/900 (C alone);
+    # hold out C: E = (5 + 22)/(100 + 400)
+    x3, y3 = np.array([10.0, 20.0, 30.0]), np.array([0.5, 1.1, 1.4])
+    b3 = block_cv(x3, y3, np.array([100.0, 200.0, 9000.0]), np.zeros(3), 5_000.0)
+    r3 = np.array([10 * 42 / 900 - 0.5, 20 * 42 / 900 - 1.1, 30 * 27 / 500 - 1.4])
+    assert b3["n_blocks"] == 2 and b3["n"] == 3
+    assert b3["rmse_m"] == pytest.approx(math.sqrt(np.mean(r3**2)), abs=1e-12)
+    assert b3["bias_m"] == pytest.approx(np.mean(r3), abs=1e-12)
 
 
 def test_estimator_recovers_known_e_and_ci_covers_it():
@@ -182,8 +190,10 @@ def test_tobit_handles_right_censoring_and_beats_naive():
     cens_l = np.where(alt < lo_cap, "<", "")
     y_l = np.where(alt < lo_cap, lo_cap, alt)
     assert abs(fit_e_censored(x, y_l, cens_l)[0] - e_true) < 0.0015
-    # no censored rows -> closed form exactly
-    assert fit_e_censored(x, alt, None)[0] == fit_e(x, alt)
+    # no censored rows -> the closed form, checked by hand on three points: E = 69/1400, sigma = RMS residual
+    e3, s3 = fit_e_censored([10.0, 20.0, 30.0], [0.5, 1.1, 1.4], None)
+    r3 = np.array([0.5, 1.1, 1.4]) - 69 / 1400 * np.array([10.0, 20.0, 30.0])
+    assert e3 == pytest.approx(69 / 1400, rel=1e-12) and s3 == pytest.approx(math.sqrt(np.mean(r3**2)), rel=1e-12)
     cal = StefanCalibration(n_boot=40).fit(ddt, y_obs, np.arange(n).astype(str), censored=cens)
     assert cal.e_ == pytest.approx(e_tobit) and cal.to_dict()["censoring"] == "tobit"
     assert cal.loo_["n"] == int((cens == "").sum())  # exact values scored by their error
@@ -316,7 +326,9 @@ def test_class_at_minimum_size_is_scored_with_its_class_e_in_every_fold():
             site_e = [ls(m & (sid == t)) for t in np.unique(sid[m])]
             se2[c] = np.var(site_e, ddof=1) / len(site_e)
         w = {c: 1 / se2[c] for c in raw}
-        tau2 = max(0.0, (sum(w[c] * (raw[c] - e_pool) ** 2 for c in raw) - 2) / sum(w.values()))
+        mean_w = sum(w[c] * raw[c] for c in raw) / sum(w.values())
+        q = sum(w[c] * (raw[c] - mean_w) ** 2 for c in raw)
+        tau2 = max(0.0, (q - 1) / (sum(w.values()) - sum(v * v for v in w.values()) / sum(w.values())))
         e_a = e_pool + tau2 / (tau2 + se2["A"]) * (raw["A"] - e_pool)
         np.testing.assert_allclose(cal.loo_pred_m_[held], e_a * x[held], rtol=1e-9)
         assert abs(e_a - raw["A"]) < 0.01 * raw["A"]  # the class E, not the pooled one (x2 away)
@@ -368,3 +380,16 @@ def test_small_class_interval_keeps_nominal_coverage():
         hits.append(lo <= 0.03 <= hi)
         assert any("class A: E from 5 sites" in w for w in cal.warnings_)
     assert 0.90 <= np.mean(hits) <= 0.99
+
+
+def test_dersimonian_laird_tau2_is_unbiased_with_one_dominant_class():
+    """Simulated class E's with a known between-class sd (tau = 0.004) and one class 20x better
+    measured than the others (most sites in one land cover): the DL estimate of tau^2 averages to
+    the true tau^2 (within 15 %); the old denominator (sum of weights) deflated it ~5x."""
+    from gee_alt.science.stefan import dl_tau2
+
+    rng = np.random.default_rng(3)
+    tau = 0.004
+    se = np.array([0.0004, 0.002, 0.0012, 0.002, 0.0015])
+    est = [dl_tau2(0.045 + tau * rng.standard_normal(5) + se * rng.standard_normal(5), se) for _ in range(4000)]
+    assert np.mean(est) == pytest.approx(tau**2, rel=0.15)

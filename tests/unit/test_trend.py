@@ -173,10 +173,14 @@ def test_disturbance_contrast_detects_shift_and_not_noise():
     r0 = disturbance_contrast(null, m0, ring_width_px=5)
     assert r0["welch_p_neff"] > 0.05
     # cube input: per-year differences
-    cube = np.stack([field + 0.01 * k for k in range(5)])
+    # cube input: the shift inside grows by 0.1 a year; each year's difference equals the brute-force
+    # mean inside minus mean over the ring (the Euclidean ring computed above, independently)
+    cube = np.stack([field + 0.01 * k + np.where(m, 0.1 * k, 0.0) for k in range(5)])
     rc = disturbance_contrast(cube, m, ring_width_px=5, years=range(2020, 2025))
     assert rc["by_year"]["years"] == [2020, 2021, 2022, 2023, 2024]
-    assert np.allclose(rc["by_year"]["difference"], rc["difference"], atol=1e-9)
+    by_hand = [float(cube[k][m].mean() - cube[k][(~m) & (d <= 5)].mean()) for k in range(5)]
+    np.testing.assert_allclose(rc["by_year"]["difference"], by_hand, atol=1e-9)
+    np.testing.assert_allclose(np.diff(by_hand), 0.1, atol=1e-9)
 
 
 def test_effective_sample_size_white_noise_close_to_n():

@@ -1,0 +1,134 @@
+"""The calibration's area of applicability on a run (see :mod:`gee_alt.science.applicability`).
+
+:func:`assess` is called by the pipeline between the ALT maps and their writing: it writes
+``RUN/aoa.tif`` (band 1 dissimilarity index, band 2 inside the area of applicability 1/0) and
+``RUN/applicability.json`` (threshold, map-error estimate), and inflates the ALT sd outside the
+area of applicability in place (the leave-one-class-out error replaces the residual spread).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gee_alt import runs
+from gee_alt.io import write_json_atomic
+
+AOA_TIF, APPLICABILITY_JSON = runs.AOA_TIF, runs.APPLICABILITY_JSON
+
+
+def _site_pixels(grid, table, site_ids) -> dict[str, tuple[int, int]]:
+    from gee_alt.grid import lonlat_to_rowcol
+
+    r, c = lonlat_to_rowcol(grid, table.lon, table.lat)
+    h, w = grid["shape_2d"][1], grid["shape_2d"][0]
+    out = {}
+    for s, ri, ci in zip(np.asarray(table.site_id).astype(str), r, c, strict=True):
+        if s in site_ids and np.isfinite(ri) and np.isfinite(ci) and 0 <= ri < h and 0 <= ci < w:
+            out.setdefault(s, (int(ri), int(ci)))
+    return out
+
+
+def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool = False) -> dict | None:
+    """AOA + map-error estimate of a calibrated run; ``None`` without a DEM (no predictors)."""
+    from gee_alt.cube import DDT_VAR
+    from gee_alt.export.cog import write_cog
+    from gee_alt.grid import pixel_size
+    from gee_alt.science.applicability import (
+        AreaOfApplicability,
+        class_holdout_mse_e,
+        map_error_estimate,
+        predictors,
+    )
+
+    if fields.dem_m is None:
+        return None
+    grid = maps.grid
+    summ = calibrated.summary
+    pairs = summ.get("pairs") or []
+    if len(pairs) < 3:
+        return None
+    pred = predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid))
+    names = list(pred)
+    stack = np.stack([pred[k] for k in names], axis=-1)
+    site_ids = {p["site_id"] for p in pairs}
+    px = _site_pixels(grid, calibrated.table, site_ids)
+    sites = sorted(px)
+    xs = np.array([stack[px[s]] for s in sites])
+    lc = fields.landcover
+    cs = None if lc is None else np.array([lc[px[s]] for s in sites])
+    aoa = AreaOfApplicability().fit(xs, cs)
+    di, inside = aoa.predict(stack.reshape(-1, len(names)), None if lc is None else lc.ravel())
+    di, inside = di.reshape(fields.dem_m.shape), inside.reshape(fields.dem_m.shape)
+    # errors in E units: site LOO inside, leave-one-class-out outside
+    x = np.sqrt(np.clip([p["ddt_degc_days"] for p in pairs], 0, None))
+    y = np.array([p["alt_obs_m"] for p in pairs])
+    loo = np.array([p["alt_loo_m"] for p in pairs])
+    cens = np.array([p["censored"] or "" for p in pairs], dtype=object)
+    ex = (cens == "") & np.isfinite(loo) & (x > 0)
+    mse_in = float(np.mean(((loo[ex] - y[ex]) / x[ex]) ** 2))
+    classes = [p.get("class") for p in pairs]
+    if lc is not None and all(c is not None for c in classes) and len(set(classes)) >= 2:
+        loco = class_holdout_mse_e(
+            x,
+            y,
+            np.array(classes, dtype=object),
+            np.array([p["site_id"] for p in pairs], dtype=object),
+            censored=cens,
+            deployed_classes=[int(k) if str(k).lstrip("-").isdigit() else k for k in summ.get("E_by_class") or {}],
+        )
+        mse_out, out_kind = max(loco["mse_e"], mse_in), "leave-one-land-cover-class-out CV (E units)"
+    else:
+        loco, mse_out, out_kind = None, mse_in, "no land-cover classes: site LOO used outside too (not conservative)"
+    ddt = cube[DDT_VAR].values
+    err = map_error_estimate(np.where(np.isfinite(maps.alt_m), ddt, np.nan), inside & np.isfinite(di), mse_in, mse_out)
+    # inflate the ALT sd outside the area of applicability: var += DDT * max(0, MSE_out - sd_E^2 - tau^2)
+    e_sd = float(summ.get("E_sd") or 0.0)
+    tau = float(summ.get("resid_E_sd") or 0.0) if np.isfinite(summ.get("resid_E_sd") or np.nan) else 0.0
+    extra = max(0.0, mse_out - e_sd**2 - tau**2)
+    out_px = ~inside
+    with np.errstate(invalid="ignore"):
+        add = np.clip(ddt, 0, None) * extra
+        maps.alt_sd_m[:] = np.where(out_px[None], np.sqrt(maps.alt_sd_m.astype("float64") ** 2 + add), maps.alt_sd_m)
+    layer = np.stack([di, inside.astype("float32")]).astype("float32")
+    layer[:, ~np.isfinite(di)] = np.nan
+    write_cog(
+        Path(out) / AOA_TIF,
+        layer,
+        grid,
+        tags=runs.product_tags(
+            "dissimilarity index of the calibration (Meyer & Pebesma 2021) and area of applicability",
+            "1",
+            synthetic=synthetic,
+            predictors=",".join(names) + ",landcover (categorical)",
+            threshold=f"{aoa.threshold_:.4f}",
+        ),
+        band_descriptions=["dissimilarity_index", "inside_aoa"],
+    )
+    res = {
+        "predictors": names
+        + (["landcover (categorical: compared with sites of the same class)"] if lc is not None else []),
+        "threshold_di": aoa.threshold_,
+        "n_sites": len(sites),
+        "site_classes": sorted({int(c) for c in cs if np.isfinite(c)}) if cs is not None else None,
+        "inside_fraction": float(np.mean(inside[np.isfinite(di)])),
+        "outside_by_class": (
+            {str(int(k)): float(np.mean(~inside[(lc == k) & np.isfinite(di)])) for k in np.unique(lc[np.isfinite(lc)])}
+            if lc is not None
+            else None
+        ),
+        "map_error": {
+            **err,
+            "mse_e_inside": mse_in,
+            "mse_e_outside": mse_out,
+            "inside_from": "leave-one-site-out CV of the deployed model (E units)",
+            "outside_from": out_kind,
+            "class_holdout": loco,
+            "note": "AOA-stratified map-error estimate (the site LOO alone is not map accuracy: sites sit "
+            "where people can reach)",
+        },
+        "alt_sd_outside": "var += DDT * max(0, MSE_E outside - sd_E^2 - tau^2)",
+    }
+    write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
+    return res

@@ -1,0 +1,32 @@
+"""Area of applicability: hand-computed dissimilarity index, classes without sites flagged, map error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gee_alt.science.applicability import AreaOfApplicability, map_error_estimate
+
+
+def test_dissimilarity_index_by_hand():
+    # three sites of class 1 on a line (one predictor, sd 1 by construction: values -1, 0, 1)
+    x = np.array([[-1.0], [0.0], [1.0]])
+    aoa = AreaOfApplicability().fit(x, np.array([1, 1, 1]))
+    # mean pairwise distance (scaled by sd = 1): (1 + 2 + 1)/3
+    assert aoa.mean_dist_ == pytest.approx(4 / 3)
+    # each site's distance to the nearest other site is 1 -> DI 0.75, threshold = max = 0.75
+    np.testing.assert_allclose(aoa.train_di_, 0.75)
+    assert aoa.threshold_ == pytest.approx(0.75)
+    di, inside = aoa.predict(np.array([[0.5], [2.0], [3.0], [0.0]]), np.array([1, 1, 1, 2]))
+    np.testing.assert_allclose(di, [0.5 * 0.75, 1.0 * 0.75, 2.0 * 0.75, 0.0])
+    # inside: DI <= 0.75 and a class with sites; class 2 has none -> outside even at DI 0
+    assert inside.tolist() == [True, True, False, False]
+
+
+def test_map_error_weights_pixels_by_their_thaw():
+    ddt = np.array([[[100.0, 400.0]], [[100.0, 400.0]]])  # 2 years, 1 x 2 pixels
+    inside = np.array([[True, False]])
+    r = map_error_estimate(ddt, inside, mse_e_in=1e-4, mse_e_out=4e-4)
+    # by hand: pixel-years 100*1e-4 (x2) and 400*4e-4 (x2) -> mean 0.085, sqrt
+    assert r["rmse_m"] == pytest.approx(np.sqrt((2 * 0.01 + 2 * 0.16) / 4))
+    assert r["outside_fraction"] == pytest.approx(0.5)
