@@ -200,7 +200,17 @@ def run(
 
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
-        params = LocalEngineParams(rf=rf, workers=workers, tile_px=tile_size, dask_address=dask_address)
+        season = study.season
+        params = LocalEngineParams(
+            rf=rf,
+            workers=workers,
+            tile_px=tile_size,
+            dask_address=dask_address,
+            thaw_start=season.thaw_start,
+            thaw_end=season.thaw_end,
+            min_valid_fraction=season.min_valid_fraction,
+            frost_number_min=season.frost_number_min,
+        )
         eng = LocalEngine(inputs, parse_years(years) if years else None, params)
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:

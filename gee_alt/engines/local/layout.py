@@ -7,11 +7,16 @@
       landcover.tif                optional: integer land-cover classes on the DEM grid.
       landsat_ndvi/ndvi_YYYY.tif   growing-season Landsat NDVI (unitless) on the DEM grid; NaN = gap.
       modis_ndvi/ndvi_YYYY.tif     MODIS NDVI (~250 m), any CRS (e.g. MODIS sinusoidal).
-      modis_lst/lst_YYYY.tif       MODIS LST composites (~1 km) for the thaw season, any CRS:
-                                   one band per composite, band description = first day
-                                   ("YYYY-MM-DD"), band tag ``days`` = composite length in
-                                   days (default 8), dataset tag ``units`` = "degC" (default)
-                                   or "K". NaN (or the nodata value) = cloud gap.
+      modis_lst/lst_YYYY.tif       MODIS LST composites (~1 km), any CRS, covering the thaw
+                                   season or the whole year (the engine takes the thaw season
+                                   for DDT and the rest for the freezing index): one band per
+                                   composite, band description = first day ("YYYY-MM-DD"),
+                                   band tag ``days`` = composite length in days (default 8),
+                                   dataset tag ``units`` = "degC" (default) or "K", and dataset
+                                   tag ``quantity`` saying what each band is: it must state a
+                                   daily mean (e.g. "daily-mean land surface temperature,
+                                   8-day composite"); files without it are refused.
+                                   NaN (or the nodata value) = cloud gap.
       insitu.csv                   optional: in-situ ALT (site_id, lon, lat, year, alt_m, ...).
 
 A year is processed when all three yearly files exist. Coarse rasters must overlap the DEM.
@@ -35,6 +40,8 @@ from gee_alt.units import KELVIN_AT_0_DEGC
 LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR = "landsat_ndvi", "modis_ndvi", "modis_lst"
 YEAR_FILE = re.compile(r"^(?:ndvi|lst)_(\d{4})\.tif$")
 DEFAULT_COMPOSITE_DAYS = 8
+#: What the ``quantity`` tag of an LST file must state: each band is a daily mean.
+LST_DAILY_MEAN = re.compile(r"daily[- _]mean", re.IGNORECASE)
 
 
 @dataclass
@@ -180,6 +187,13 @@ class InputLayout(InputPaths):
         if np.any(r.data[np.isfinite(r.data)] < -90) or np.any(r.data[np.isfinite(r.data)] > 90):
             raise GeeAltError(
                 f"{path.name}: LST values outside -90..90 degC; set the units tag to K if they are kelvin"
+            )
+        quantity = r.tags.get("quantity", "").strip()
+        if not LST_DAILY_MEAN.search(quantity):
+            said = f"says '{quantity[:60]}'" if quantity else "has no 'quantity' tag"
+            raise GeeAltError(
+                f"{path.name} {said}: tag the file quantity='daily-mean land surface temperature' "
+                "(each band the composite's daily mean LST); day/night looks are not read by the local engine"
             )
         return LstComposites(r, starts, days)
 
