@@ -110,7 +110,7 @@ def print_demo_summary(out: Path, v: dict) -> None:
     )
     typer.echo(
         f"  ALT   RMSE {t['alt_m']['rmse']:.3f} m, bias {t['alt_m']['bias']:+.3f} m "
-        "(permafrost pixels of the truth, all years)"
+        "(permafrost pixels of the truth the engine maps too, all years)"
     )
     cov = t.get("alt_sd_coverage")
     if cov:
@@ -124,6 +124,12 @@ def print_demo_summary(out: Path, v: dict) -> None:
             f"  permafrost {pf['years'][-1]}: truth {100 * pf['truth_fraction'][-1]:.0f} % of the area; "
             f"ALT mapped without permafrost on {100 * pf['alt_mapped_without_permafrost_fraction']:.0f} % of it"
         )
+        if "accuracy_mean" in pf:
+            typer.echo(
+                f"  permafrost extent ({pf['engine_rule']}): accuracy {100 * pf['accuracy_mean']:.1f} %, "
+                f"area error {100 * pf['area_error_mean_fraction']:+.1f} % (mean), "
+                f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} %"
+            )
     if "alt_trend" in t:
         tr = t["alt_trend"]
         typer.echo(

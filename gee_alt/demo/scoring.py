@@ -167,7 +167,7 @@ class DemoScorer:
         mine = strata["mine"] > 0
         out["alt_m"] = {
             **metrics(err),
-            "on": "pixels with permafrost in the truth",
+            "on": "pixels with permafrost in the truth (where the engine maps ALT: its permafrost)",
             "by_landcover": {
                 LANDCOVER_NAMES.get(int(k), str(k)): metrics(err[lc[pix] == k]) for k in np.unique(lc[pix]) if k > 0
             },
