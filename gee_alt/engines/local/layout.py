@@ -200,12 +200,6 @@ class InputLayout(InputPaths):
         quantity = r.tags.get("quantity", "").strip()
         band_tags = _band_tags(path, r.data.shape[0])
         day_night = bool(LST_DAY_NIGHT.search(quantity)) and not LST_DAILY_MEAN.search(quantity)
-        if not (day_night or LST_DAILY_MEAN.search(quantity)):
-            said = f"says '{quantity[:60]}'" if quantity else "has no 'quantity' tag"
-            raise GeeAltError(
-                f"{path.name} {said}: tag the file quantity='daily-mean land surface temperature' (one band per "
-                "composite) or 'day/night land surface temperature with view times' (sensor/look band tags)"
-            )
         is_time = np.array([t.get("look", "").endswith("view_time") for t in band_tags])
         units = r.tags.get("units", "degC").strip()
         if units in ("K", "kelvin", "Kelvin"):
@@ -225,6 +219,12 @@ class InputLayout(InputPaths):
         if np.any(lst[np.isfinite(lst)] < -90) or np.any(lst[np.isfinite(lst)] > 90):
             raise GeeAltError(
                 f"{path.name}: LST values outside -90..90 degC; set the units tag to K if they are kelvin"
+            )
+        if not (day_night or LST_DAILY_MEAN.search(quantity)):
+            said = f"says '{quantity[:60]}'" if quantity else "has no 'quantity' tag"
+            raise GeeAltError(
+                f"{path.name} {said}: tag the file quantity='daily-mean land surface temperature' (one band per "
+                "composite) or 'day/night land surface temperature with view times' (sensor/look band tags)"
             )
         if not day_night:
             return LstComposites(r, starts, days)
