@@ -194,7 +194,8 @@ class CollectionsConfig(_Table):
 
 class SeasonConfig(_Table):
     """Seasons as ``MM-DD`` day-of-year bounds (inclusive), the LST window length (days) and the
-    fewest valid windows (fraction 0..1) for a DDT value."""
+    fewest valid windows (fraction 0..1) for a DDT value; the frost number at and above which a
+    pixel is mapped as permafrost (ALT is written only there)."""
 
     thaw_start: str
     thaw_end: str
@@ -202,6 +203,7 @@ class SeasonConfig(_Table):
     growing_start: str
     growing_end: str
     min_valid_fraction: float
+    frost_number_min: float = 0.5
 
     @field_validator("thaw_start", "thaw_end", "growing_start", "growing_end")
     @classmethod
@@ -229,6 +231,13 @@ class SeasonConfig(_Table):
     def _fraction(cls, f: float) -> float:
         if not 0 <= f <= 1:
             raise ValueError(f"season.min_valid_fraction must be in 0..1, got {f}")
+        return f
+
+    @field_validator("frost_number_min")
+    @classmethod
+    def _frost(cls, f: float) -> float:
+        if not 0 < f < 1:
+            raise ValueError(f"season.frost_number_min must be between 0 and 1, got {f}")
         return f
 
     @model_validator(mode="after")

@@ -7,6 +7,12 @@ Schema (checked by :func:`validate_ddt_cube`):
   thaw season (°C·day), NaN where unknown;
 - optional ``ddt_sd_degc_days`` float32: 1-sigma spread of DDT (°C·day), e.g. from tree spread;
 - optional ``n_obs`` int16: valid composites that went into DDT;
+- optional ``ddf_degc_days`` float32: freezing degree-days of the winter before the thaw season
+  (°C·day, positive), and with it ``frost_number`` float32 = √DDF/(√DDF+√DDT) (derived here, so
+  both engines define it the same way);
+- optional ``clear_sky_fraction`` float32: share of the year's composites with a valid (clear) LST;
+- optional ``ddt_fraction_by_doy`` float32, dims ``(year, doy)`` (doy 1..366): share of the
+  season's DDT reached by the end of each day (area median), for in-situ depths read mid-season;
 - georeferencing as rioxarray writes it: a scalar ``spatial_ref`` coordinate holding the CRS
   (``crs_wkt`` and CF grid-mapping attributes) and the GDAL ``GeoTransform``, named by each
   variable's ``grid_mapping`` encoding, so ``.rio.crs`` and ``.rio.transform()`` work on the cube
@@ -31,6 +37,10 @@ from gee_alt.grid import Grid, affine_of, coords, grid_from_rasterio, shape_yx
 DDT_VAR = "ddt_degc_days"
 DDT_SD_VAR = "ddt_sd_degc_days"
 NOBS_VAR = "n_obs"
+DDF_VAR = "ddf_degc_days"
+FROST_VAR = "frost_number"
+CLEAR_VAR = "clear_sky_fraction"
+THAW_FRACTION_VAR = "ddt_fraction_by_doy"
 DDT_UNITS = "degC day"
 # Transforms that agree to this fraction of a pixel are the same lattice (they differ by float rounding only).
 SAME_ORIGIN_PX = 1e-6
@@ -43,6 +53,9 @@ def make_ddt_cube(
     *,
     ddt_sd_degc_days=None,
     n_obs=None,
+    ddf_degc_days=None,
+    clear_sky_fraction=None,
+    ddt_fraction_by_doy=None,
     engine: str = "local",
     synthetic: bool = False,
     thaw_season: str = "",
@@ -75,6 +88,37 @@ def make_ddt_cube(
         )
     if n_obs is not None:
         data_vars[NOBS_VAR] = (dims, np.asarray(n_obs, "int16"), {"units": "1", "long_name": "valid composites in DDT"})
+    if ddf_degc_days is not None:
+        from gee_alt.science.thaw import frost_number
+
+        ddf = np.asarray(ddf_degc_days, "float32")
+        data_vars[DDF_VAR] = (
+            dims,
+            ddf,
+            {"units": DDT_UNITS, "long_name": "freezing degree-days of surface temperature, winter before the thaw"},
+        )
+        data_vars[FROST_VAR] = (
+            dims,
+            frost_number(ddf, ddt).astype("float32"),
+            {"units": "1", "long_name": "surface frost number sqrt(DDF)/(sqrt(DDF)+sqrt(DDT))"},
+        )
+    if clear_sky_fraction is not None:
+        data_vars[CLEAR_VAR] = (
+            dims,
+            np.asarray(clear_sky_fraction, "float32"),
+            {"units": "1", "long_name": "fraction of the year's LST composites with a clear-sky value"},
+        )
+    extra_coords = {}
+    if ddt_fraction_by_doy is not None:
+        frac = np.asarray(ddt_fraction_by_doy, "float32")
+        if frac.shape != (len(years), 366):
+            raise ValueError(f"ddt_fraction_by_doy shape {frac.shape} != (years={len(years)}, 366)")
+        data_vars[THAW_FRACTION_VAR] = (
+            ("year", "doy"),
+            frac,
+            {"units": "1", "long_name": "share of the season's DDT reached by the end of the day (area median)"},
+        )
+        extra_coords["doy"] = ("doy", np.arange(1, 367, dtype="int16"))
     attrs = {
         "engine": engine,
         "synthetic": int(bool(synthetic)),
@@ -83,7 +127,9 @@ def make_ddt_cube(
     }
     attrs.update(extra_attrs or {})
     ds = xr.Dataset(
-        data_vars, coords={"year": ("year", np.asarray(years, "int32")), "y": ("y", y), "x": ("x", x)}, attrs=attrs
+        data_vars,
+        coords={"year": ("year", np.asarray(years, "int32")), "y": ("y", y), "x": ("x", x), **extra_coords},
+        attrs=attrs,
     )
     return write_georeferencing(ds, grid)
 

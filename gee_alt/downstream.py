@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from gee_alt import __version__, runs
-from gee_alt.cube import DDT_SD_VAR, DDT_VAR, grid_of
+from gee_alt.cube import DDT_SD_VAR, DDT_VAR, FROST_VAR, grid_of
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, bounds, lonlat_to_rowcol
 from gee_alt.io import write_json_atomic
@@ -252,11 +252,34 @@ class AltMaps:
     alt_sd_m: np.ndarray
     grid: Grid
     e_source: np.ndarray | None = None  # (y, x): 1 class-calibrated E, 0 pooled E, NaN no ALT
+    #: frost number (1) per year, ``(year, y, x)``, when the cube has a freezing index
+    frost_number: np.ndarray | None = None
+    frost_number_min: float = 0.5
+
+    @property
+    def permafrost(self) -> np.ndarray | None:
+        """``(year, y, x)`` float32: 1 permafrost (F ≥ threshold), 0 none, NaN unknown; or None."""
+        if self.frost_number is None:
+            return None
+        f = self.frost_number
+        return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
 
 
-def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> AltMaps:
+def alt_maps(
+    cube: xr.Dataset, model, landcover: np.ndarray | None = None, frost_number_min: float | None = None
+) -> AltMaps:
     """ALT = E·√DDT for every year of the cube, with the estimator's own ``predict``/``predict_sd``
-    (per-class E where the calibration has it and a land-cover map is given)."""
+    (per-class E where the calibration has it and a land-cover map is given).
+
+    When the cube has a frost number, ALT is kept only on permafrost pixels (F ≥
+    ``frost_number_min``, default the cube's attr ``frost_number_min`` or
+    :data:`gee_alt.science.thaw.FROST_NUMBER_PERMAFROST`) and is
+    NaN elsewhere: seasonally frozen ground has no active layer."""
+    from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
+
+    if frost_number_min is None:
+        frost_number_min = cube.attrs.get("frost_number_min", FROST_NUMBER_PERMAFROST)
+    fmin = float(frost_number_min)
     classes = landcover if (landcover is not None and model.e_by_class_) else None
     years = [int(y) for y in cube["year"].values]
     ddt = cube[DDT_VAR].values
@@ -266,8 +289,13 @@ def alt_maps(cube: xr.Dataset, model, landcover: np.ndarray | None = None) -> Al
     src = np.zeros(alt.shape[1:], "float32")
     if classes is not None:
         src[np.isin(np.asarray(landcover), [float(k) for k in model.e_by_class_ if _is_number(k)])] = 1.0
+    frost = cube[FROST_VAR].values.astype("float32") if FROST_VAR in cube else None
+    if frost is not None:
+        pf = frost >= fmin  # NaN frost number: unknown, not permafrost
+        alt = np.where(pf, alt, np.nan).astype("float32")
+        sd = np.where(pf, sd, np.nan).astype("float32")
     src[~np.any(np.isfinite(alt), axis=0)] = np.nan
-    return AltMaps(years, alt, sd, grid_of(cube), src)
+    return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin)
 
 
 def _is_number(k) -> bool:
@@ -302,13 +330,17 @@ def write_alt(
     }
     common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
     paths = []
+    pf = maps.permafrost
+    alt_band = "alt_m" if pf is None else f"alt_m (NaN: no permafrost, frost number < {maps.frost_number_min:g})"
     for i, y in enumerate(maps.years):
+        if pf is not None:
+            paths.append(write_permafrost_year(run, y, pf[i], maps, engine=engine, season=season, synthetic=synthetic))
         a = write_cog(
             runs.alt_path(run, y),
             maps.alt_m[i],
             maps.grid,
             tags=runs.product_tags("active-layer thickness", "m", year=y, **common),
-            band_descriptions=["alt_m"],
+            band_descriptions=[alt_band],
         )
         s = write_cog(
             runs.alt_sd_path(run, y),
@@ -350,6 +382,56 @@ def write_alt(
             )
         )
     return paths
+
+
+def write_permafrost_year(
+    run: str | Path, year: int, permafrost: np.ndarray, maps: AltMaps, *, engine="", season="", synthetic=False
+) -> Path:
+    """``RUN/permafrost/permafrost_YYYY.tif``: band 1 class (1 permafrost, 0 none, NaN unknown),
+    band 2 the frost number."""
+    from gee_alt.export.cog import write_cog
+
+    i = maps.years.index(year)
+    return write_cog(
+        runs.permafrost_path(run, year),
+        np.stack([permafrost, maps.frost_number[i]]).astype("float32"),
+        maps.grid,
+        tags=runs.product_tags(
+            "permafrost (frost number >= threshold) and surface frost number",
+            "1",
+            year=year,
+            engine=engine,
+            method="frost number F = sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)), Nelson & Outcalt 1987",
+            season=season,
+            synthetic=synthetic,
+            frost_number_min=f"{maps.frost_number_min:g}",
+        ),
+        band_descriptions=["permafrost_class", "frost_number"],
+    )
+
+
+def extent_series(maps: AltMaps) -> dict | None:
+    """Yearly permafrost extent: area (km²) and fraction of the pixels with a known frost number,
+    and the Theil–Sen/Mann–Kendall trend of the area; None without a frost number."""
+    from gee_alt.grid import pixel_size
+    from gee_alt.science.trend import series_trend
+
+    pf = maps.permafrost
+    if pf is None:
+        return None
+    px_km2 = pixel_size(maps.grid) ** 2 / 1e6
+    known = np.isfinite(pf).sum(axis=(1, 2))
+    n_pf = np.nansum(pf.astype("float64"), axis=(1, 2))
+    area = (n_pf * px_km2).astype(float)
+    frac = np.where(known > 0, n_pf / np.maximum(known, 1), np.nan)
+    return {
+        "years": list(maps.years),
+        "area_km2": [float(a) for a in area],
+        "fraction": [float(f) for f in frac],
+        "frost_number_min": maps.frost_number_min,
+        "area_trend_km2_per_yr": series_trend(maps.years, area),
+        "fraction_trend_per_yr": series_trend(maps.years, frac),
+    }
 
 
 # -------------------------------------------------------------------------------- trend
@@ -450,6 +532,10 @@ def write_trend(
         "share has no multiple-testing control)",
         "median_slope_cm_per_yr": float(np.nanmedian(slope_cm)),
     }
+    extent = extent_series(maps)
+    if extent is not None:
+        out["area_note"] = "area means and trends cover permafrost pixels only (ALT is NaN elsewhere)"
+        out["permafrost_extent"] = extent
     if inside is not None:
         out["disturbance"] = {
             "alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),

@@ -370,7 +370,14 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
         else np.full(alt[0].data.shape[1:], np.nan, "float32")
         for y in years
     ]
-    return downstream.AltMaps(years, np.stack([r.data[0] for r in alt]), np.stack(sd), alt[0].grid)
+    frost, fmin = None, 0.5
+    if all(runs.permafrost_path(run, y).exists() for y in years):
+        pf = [read_raster(runs.permafrost_path(run, y), bands=None) for y in years]
+        frost = np.stack([r.data[1] for r in pf])
+        fmin = float(pf[0].tags.get("frost_number_min", fmin))
+    return downstream.AltMaps(
+        years, np.stack([r.data[0] for r in alt]), np.stack(sd), alt[0].grid, frost_number=frost, frost_number_min=fmin
+    )
 
 
 def trend_run(run: str | Path, *, mask_geojson: str | Path | None = None, ring_width_px: int = 10) -> dict:

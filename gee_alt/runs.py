@@ -12,6 +12,8 @@ commands (``calibrate``, ``alt``, ``trend``, ``report``, ``map``) this layout is
       dem.tif, ndvi_mean.tif      DEM (m) and mean 30 m NDVI of the run (site homogeneity screen)
       landcover.tif               when the inputs have one: per-class E in calibration and ALT
       ddt/ddt_YYYY.tif            thawing degree-days (°C·day); bands ddt_degc_days, ddt_sd_degc_days, n_obs
+                                  (+ ddf_degc_days, clear_sky_fraction when the engine has them)
+      permafrost/permafrost_YYYY.tif  permafrost class (1 permafrost, 0 none) and frost number
       alt/alt_YYYY.tif            active-layer thickness (m)
       alt/alt_sd_YYYY.tif         1-sigma predictive ALT uncertainty (m)
       alt/e_source.tif            1 = E calibrated on the pixel's land-cover class, 0 = E from the pool
@@ -44,6 +46,7 @@ from gee_alt.io import TMP_PREFIX, sha256_file, write_json_atomic
 
 # ------------------------------------------------------------------------------------ names
 DDT_DIR, ALT_DIR, TREND_DIR, REPORT_DIR = "ddt", "alt", "trend", "report"
+PERMAFROST_DIR = "permafrost"
 INPUTS_DIR, TRUTH_DIR, RESUME_DIR = "inputs", "truth", ".resume"
 MANIFEST, CALIBRATION, VALIDATION = "manifest.json", "calibration.json", "validation.json"
 INSITU_USED, CUBE_NC = "insitu_used.csv", "cube.nc"
@@ -63,6 +66,7 @@ RUN_ENTRIES = frozenset(
         TRUTH_DIR,
         DDT_DIR,
         ALT_DIR,
+        PERMAFROST_DIR,
         TREND_DIR,
         REPORT_DIR,
         MANIFEST,
@@ -89,6 +93,11 @@ _YEAR = re.compile(r"_(\d{4})\.(?:tif|npy)$")
 def ddt_path(run: str | os.PathLike, year: int) -> Path:
     """``RUN/ddt/ddt_YYYY.tif``."""
     return Path(run) / DDT_DIR / f"ddt_{year}.tif"
+
+
+def permafrost_path(run: str | os.PathLike, year: int) -> Path:
+    """``RUN/permafrost/permafrost_YYYY.tif``."""
+    return Path(run) / PERMAFROST_DIR / f"permafrost_{year}.tif"
 
 
 def alt_path(run: str | os.PathLike, year: int) -> Path:
@@ -251,6 +260,9 @@ def write_ddt_year(
     *,
     ddt_sd_degc_days: np.ndarray | None = None,
     n_obs: np.ndarray | None = None,
+    ddf_degc_days: np.ndarray | None = None,
+    clear_sky_fraction: np.ndarray | None = None,
+    ddt_fraction_by_doy: np.ndarray | None = None,
     engine: str,
     method: str,
     season: str,
@@ -258,19 +270,27 @@ def write_ddt_year(
     extra_tags: dict | None = None,
 ) -> Path:
     """Write one year's ``RUN/ddt/ddt_YYYY.tif`` atomically: bands ``ddt_degc_days`` (°C·day),
-    ``ddt_sd_degc_days`` (°C·day) and ``n_obs`` (valid composites), each when given.
+    ``ddt_sd_degc_days`` (°C·day), ``n_obs`` (valid composites), ``ddf_degc_days`` (°C·day, the
+    winter before) and ``clear_sky_fraction`` (1), each when given.
 
     The one DDT writer of both engines (same bands, same tags)."""
-    from gee_alt.cube import DDT_SD_VAR, DDT_UNITS, DDT_VAR, NOBS_VAR
+    from gee_alt.cube import CLEAR_VAR, DDF_VAR, DDT_SD_VAR, DDT_UNITS, DDT_VAR, NOBS_VAR
     from gee_alt.export.cog import write_cog
 
     bands, names, units = [np.asarray(ddt_degc_days, "float32")], [DDT_VAR], [DDT_UNITS]
-    for var, arr, unit in ((DDT_SD_VAR, ddt_sd_degc_days, DDT_UNITS), (NOBS_VAR, n_obs, "1")):
+    for var, arr, unit in (
+        (DDT_SD_VAR, ddt_sd_degc_days, DDT_UNITS),
+        (NOBS_VAR, n_obs, "1"),
+        (DDF_VAR, ddf_degc_days, DDT_UNITS),
+        (CLEAR_VAR, clear_sky_fraction, "1"),
+    ):
         if arr is not None:
             bands.append(np.asarray(arr).astype("float32"))
             names.append(var)
             units.append(unit)
     tags = _ddt_tags(year, engine=engine, method=method, season=season, synthetic=synthetic, extra_tags=extra_tags)
+    if ddt_fraction_by_doy is not None:  # 366 numbers: a tag, read back by read_ddt_cube
+        tags["ddt_fraction_by_doy"] = json.dumps([round(float(v), 5) for v in ddt_fraction_by_doy])
     return write_cog(
         ddt_path(run, year),
         np.stack(bands),
@@ -290,18 +310,26 @@ def write_ddt_year_from(
     method: str,
     season: str,
     synthetic=False,
+    band_names: list[str] | None = None,
+    extra_tags: dict | None = None,
+    ddt_fraction_by_doy: np.ndarray | None = None,
 ) -> Path:
-    """:func:`write_ddt_year` from a 3-band float32 raster on disk (DDT, DDT sd, n_obs; e.g. the
-    VRT mosaic of the local engine's tiles), streamed: the same bytes, memory about a block."""
+    """:func:`write_ddt_year` from a float32 raster on disk (bands ``band_names``, default DDT,
+    DDT sd, n_obs; e.g. the VRT mosaic of the local engine's tiles), streamed: the same bytes,
+    memory about a block."""
     from gee_alt.cube import DDT_SD_VAR, DDT_UNITS, DDT_VAR, NOBS_VAR
     from gee_alt.export.cog import write_cog_from
 
+    names = list(band_names or [DDT_VAR, DDT_SD_VAR, NOBS_VAR])
+    tags = _ddt_tags(year, engine=engine, method=method, season=season, synthetic=synthetic, extra_tags=extra_tags)
+    if ddt_fraction_by_doy is not None:
+        tags["ddt_fraction_by_doy"] = json.dumps([round(float(v), 5) for v in ddt_fraction_by_doy])
     return write_cog_from(
         ddt_path(run, year),
         source,
-        tags=_ddt_tags(year, engine=engine, method=method, season=season, synthetic=synthetic),
-        band_descriptions=[DDT_VAR, DDT_SD_VAR, NOBS_VAR],
-        band_tags=[{"units": u} for u in (DDT_UNITS, DDT_UNITS, "1")],
+        tags=tags,
+        band_descriptions=names,
+        band_tags=[{"units": DDT_UNITS if n.endswith("degc_days") else "1"} for n in names],
     )
 
 
@@ -309,7 +337,7 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
     """The DDT cube of a run read back from ``RUN/ddt/ddt_YYYY.tif`` (for the single-step
     commands; inside a run the engine hands the cube over in memory). ``extras=False``: the DDT
     band only (a third of the memory)."""
-    from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
+    from gee_alt.cube import CLEAR_VAR, DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
     from gee_alt.grid import same_grid
     from gee_alt.io import read_raster
 
@@ -320,9 +348,11 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
     if missing:
         raise GeeAltError(f"{run}/{DDT_DIR} has no file for year(s) {missing}")
     arrays: dict[str, list] = {}
-    grid, tags = None, {}
+    grid, tags, fractions = None, {}, []
     for y in years:
         r = read_raster(ddt_path(run, y), bands=None)
+        if "ddt_fraction_by_doy" in r.tags:
+            fractions.append(json.loads(r.tags["ddt_fraction_by_doy"]))
         if grid is None:
             grid, tags = r.grid, r.tags
         elif not same_grid(grid, r.grid):
@@ -341,10 +371,16 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
         grid,
         ddt_sd_degc_days=sd,
         n_obs=nobs,
+        ddf_degc_days=np.stack(arrays[DDF_VAR]) if len(arrays.get(DDF_VAR, [])) == len(years) else None,
+        clear_sky_fraction=np.stack(arrays[CLEAR_VAR]) if len(arrays.get(CLEAR_VAR, [])) == len(years) else None,
+        ddt_fraction_by_doy=np.asarray(fractions, "float32") if len(fractions) == len(years) else None,
         engine=tags.get("engine", ""),
         synthetic=tags.get("synthetic", "0") in ("1", "True"),
         thaw_season=tags.get("thaw_season", ""),
-        extra_attrs={"method": tags.get("method", "")},
+        extra_attrs={
+            "method": tags.get("method", ""),
+            **({"frost_number_min": float(tags["frost_number_min"])} if "frost_number_min" in tags else {}),
+        },
     )
 
 

@@ -110,7 +110,7 @@ def print_demo_summary(out: Path, v: dict) -> None:
     )
     typer.echo(
         f"  ALT   RMSE {t['alt_m']['rmse']:.3f} m, bias {t['alt_m']['bias']:+.3f} m "
-        "(permafrost pixels of the truth, all years)"
+        "(permafrost pixels of the truth the engine maps too, all years)"
     )
     cov = t.get("alt_sd_coverage")
     if cov:
@@ -124,6 +124,12 @@ def print_demo_summary(out: Path, v: dict) -> None:
             f"  permafrost {pf['years'][-1]}: truth {100 * pf['truth_fraction'][-1]:.0f} % of the area; "
             f"ALT mapped without permafrost on {100 * pf['alt_mapped_without_permafrost_fraction']:.0f} % of it"
         )
+        if "accuracy_mean" in pf:
+            typer.echo(
+                f"  permafrost extent ({pf['engine_rule']}): accuracy {100 * pf['accuracy_mean']:.1f} %, "
+                f"area error {100 * pf['area_error_mean_fraction']:+.1f} % (mean), "
+                f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} %"
+            )
     if "alt_trend" in t:
         tr = t["alt_trend"]
         typer.echo(
@@ -214,7 +220,17 @@ def run(
 
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
-        params = LocalEngineParams(rf=rf, workers=workers, tile_px=tile_size, dask_address=dask_address)
+        season = study.season
+        params = LocalEngineParams(
+            rf=rf,
+            workers=workers,
+            tile_px=tile_size,
+            dask_address=dask_address,
+            thaw_start=season.thaw_start,
+            thaw_end=season.thaw_end,
+            min_valid_fraction=season.min_valid_fraction,
+            frost_number_min=season.frost_number_min,
+        )
         eng = LocalEngine(inputs, parse_years(years) if years else None, params)
         insitu = insitu or eng.layout.insitu_path
         if insitu is None:

@@ -129,6 +129,8 @@ class DemoScorer:
         ddt_err = {"terra_only": [], "terra_aqua": []}
         alt_err, alt_sd, alt_year = [], [], []
         pf_truth, pf_engine, mapped_no_pf = [], [], []
+        accuracy, area_err, kappa = [], [], []
+        engine_pf = maps.permafrost
         keep = []
         self._always_permafrost = np.ones(n_pix, bool)
         for i, y in enumerate(maps.years):
@@ -141,6 +143,15 @@ class DemoScorer:
             pf_truth.append(float(pf.mean()))
             pf_engine.append(float(np.isfinite(ours).mean()))
             mapped_no_pf.append(np.isfinite(ours[~pf]).sum())
+            if engine_pf is not None:
+                e = engine_pf[i].ravel()
+                ok = np.isfinite(e)
+                agree = (e[ok] > 0.5) == pf[ok]
+                accuracy.append(float(agree.mean()) if ok.any() else float("nan"))
+                n_t, n_e = float(pf.sum()), float(np.nansum(e))
+                area_err.append((n_e - n_t) / n_t if n_t else float("nan"))
+                po, pe = accuracy[-1], (pf[ok].mean() * (e[ok] > 0.5).mean() + (~pf[ok]).mean() * (e[ok] <= 0.5).mean())
+                kappa.append(float((po - pe) / (1 - pe)) if pe < 1 else float("nan"))
             alt_err.append((ours - t_alt)[pf])
             alt_sd.append(maps.alt_sd_m[i].ravel()[pf])
             alt_year.append(np.full(int(pf.sum()), y))
@@ -160,7 +171,7 @@ class DemoScorer:
         mine = strata["mine"] > 0
         out["alt_m"] = {
             **metrics(err),
-            "on": "pixels with permafrost in the truth",
+            "on": "pixels with permafrost in the truth (where the engine maps ALT: its permafrost)",
             "by_landcover": {
                 LANDCOVER_NAMES.get(int(k), str(k)): metrics(err[lc[pix] == k]) for k in np.unique(lc[pix]) if k > 0
             },
@@ -199,6 +210,18 @@ class DemoScorer:
             "engine_maps_extent": bool(np.any(np.array(pf_engine) < 1.0)),
             "alt_mapped_without_permafrost_fraction": float(sum(mapped_no_pf) / no_pf) if no_pf else 0.0,
         }
+        if engine_pf is not None:
+            out["permafrost"].update(
+                {
+                    "engine_rule": f"frost number >= {maps.frost_number_min:g}",
+                    "accuracy": accuracy,
+                    "kappa": kappa,
+                    "area_error_fraction": area_err,
+                    "accuracy_mean": float(np.nanmean(accuracy)),
+                    "area_error_mean_fraction": float(np.nanmean(area_err)),
+                    "area_error_max_abs_fraction": float(np.nanmax(np.abs(area_err))),
+                }
+            )
         return out
 
     def _lst_scores(self) -> dict:
@@ -470,6 +493,14 @@ def truth_table(t: dict) -> dict:
             "comparison": f"ALT mapped without permafrost: {100 * pf['alt_mapped_without_permafrost_fraction']:.0f} %",
             "units": "% of area",
         }
+        if "accuracy" in pf:
+            rows["Permafrost extent, all years"] = {
+                "gee-alt": f"accuracy {100 * pf['accuracy_mean']:.1f} %",
+                "reference": "truth (MAGT < 0 °C)",
+                "comparison": f"area error mean {100 * pf['area_error_mean_fraction']:+.1f} %, "
+                f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} %",
+                "units": "%",
+            }
     if tr:
         rows["ALT trend, area mean"] = {
             "gee-alt": f"{tr['area_mean_cm_per_yr']:+.2f}",

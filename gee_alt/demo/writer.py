@@ -72,8 +72,12 @@ def write_year_inputs(
     lst_starts: list[dt.date],
     lst_days: np.ndarray,
     lst_quantity: str,
+    lst_looks: tuple[dict, dict] | None = None,
 ) -> None:
-    """One year's Landsat NDVI, MODIS NDVI and MODIS LST composites in the input layout."""
+    """One year's Landsat NDVI, MODIS NDVI and MODIS LST composites in the input layout.
+
+    ``lst_looks`` = ``(looks, view_hours)`` (each ``{"terra_day": (window, y, x), ...}``): the
+    day/night layout instead of daily means (see :mod:`gee_alt.engines.local.layout`)."""
     from gee_alt.export.cog import write_cog
 
     layout = InputPaths(inputs_dir)
@@ -92,13 +96,18 @@ def write_year_inputs(
         tags={**ytag, "units": "1", "sensor": "MODIS-like 250 m (synthetic)"},
         band_descriptions=["ndvi"],
     )
+    data, desc, btags = modis_lst[0], [d.isoformat() for d in lst_starts], [{"days": int(d)} for d in lst_days]
+    if lst_looks is not None:
+        from gee_alt.engines.local.layout import day_night_bands
+
+        data, desc, btags = day_night_bands(lst_looks[0], lst_looks[1], lst_starts, lst_days)
     write_cog(
         layout.modis_lst_path(year),
-        modis_lst[0],
+        data,
         modis_lst[1],
         tags={**ytag, "units": "degC", "sensor": "MODIS-like 1 km LST (synthetic)", "quantity": lst_quantity},
-        band_descriptions=[d.isoformat() for d in lst_starts],
-        band_tags=[{"days": int(d)} for d in lst_days],
+        band_descriptions=desc,
+        band_tags=btags,
     )
 
 

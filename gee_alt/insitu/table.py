@@ -14,6 +14,8 @@ censored       no        ``""`` exact; ``">"`` true ALT is deeper than ``alt_m``
 method         no        measurement method (text, e.g. ``T/B35``)
 source         no        where the value came from (text)
 homogeneous    no        ``true``/``false``/empty: whether the site is known homogeneous
+obs_date       no        ISO date ``YYYY-MM-DD`` the depth was read (in ``year``); empty =
+                         end of the thaw season. Calibration sums DDT to this date.
 notes          no        free text (flags such as ``*`` from the source table)
 =============  ========  ==============================================================
 
@@ -39,7 +41,7 @@ from gee_alt.errors import GeeAltError
 from gee_alt.io import write_text_atomic
 
 REQUIRED_COLUMNS = ("site_id", "lon", "lat", "year", "alt_m")
-OPTIONAL_COLUMNS = ("censored", "method", "source", "homogeneous", "notes")
+OPTIONAL_COLUMNS = ("censored", "method", "source", "homogeneous", "notes", "obs_date")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CENSOR_FLAGS = ("", ">", "<")
 ALT_MAX_M = 20.0
@@ -90,6 +92,11 @@ class InsituTable:
         return self.df["censored"].to_numpy(dtype=object)
 
     @property
+    def obs_date(self) -> np.ndarray:
+        """Object array of ISO date strings (``""`` = end of the thaw season) per row."""
+        return self.df["obs_date"].to_numpy(dtype=object)
+
+    @property
     def homogeneous(self) -> np.ndarray:
         """Object array of True/False/None per row."""
         return np.array([None if pd.isna(v) else bool(v) for v in self.df["homogeneous"]], dtype=object)
@@ -111,7 +118,7 @@ def make_insitu_table(
         [None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v) for v in df["homogeneous"]],
         dtype="boolean",
     )
-    for c in ("censored", "method", "source", "notes"):
+    for c in ("censored", "method", "source", "notes", "obs_date"):
         df[c] = df[c].fillna("").astype(str)
     return InsituTable(df, list(rejected or []), source_path)
 
@@ -214,6 +221,18 @@ def validate_row(raw: dict, bbox=None, decimal_comma: bool = False) -> dict:
         ) from None
     for c in ("method", "source", "notes"):
         rec[c] = clean_cell(raw.get(c, ""))
+    rec["obs_date"] = ""
+    od = clean_cell(raw.get("obs_date", ""))
+    if od:
+        import datetime as dt
+
+        try:
+            day = dt.date.fromisoformat(od[:10])
+        except ValueError:
+            raise ValueError(f"obs_date must be an ISO date YYYY-MM-DD, got {od!r}") from None
+        if day.year != int(rec["year"]):
+            raise ValueError(f"obs_date {od} is not in the row's year {rec['year']}")
+        rec["obs_date"] = day.isoformat()
     if bbox is not None:
         w, s, e, n = bbox
         if not (w <= rec["lon"] <= e and s <= rec["lat"] <= n):

@@ -42,6 +42,26 @@ def sample_ddt_at_sites(cube: xr.Dataset, table: InsituTable, radius_px: int = 0
         field = np.asarray(ddt.isel(year=cube_years[int(y)]).values, float)
         win, _ = window_stack(field, row[sel], col[sel], radius_px)
         out[sel] = window_stats(win)["mean"]
+    return out * fraction_at_obs_date(cube, table)
+
+
+def fraction_at_obs_date(cube: xr.Dataset, table: InsituTable) -> np.ndarray:
+    """Per table row, the share of the season's DDT reached on the row's ``obs_date`` (1 where
+    no date is given or the cube has no thaw-progress curve, ``ddt_fraction_by_doy``)."""
+    import datetime as dt
+
+    from gee_alt.cube import THAW_FRACTION_VAR
+
+    out = np.ones(len(table))
+    dates = getattr(table, "obs_date", None)
+    if dates is None or THAW_FRACTION_VAR not in cube:
+        return out
+    cube_years = {int(y): k for k, y in enumerate(cube["year"].values)}
+    curve = np.asarray(cube[THAW_FRACTION_VAR].values, float)
+    for i, (y, d) in enumerate(zip(table.year, dates, strict=True)):
+        if d and int(y) in cube_years:
+            f = curve[cube_years[int(y)], dt.date.fromisoformat(d).timetuple().tm_yday - 1]
+            out[i] = f if np.isfinite(f) else 1.0
     return out
 
 

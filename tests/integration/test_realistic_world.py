@@ -74,19 +74,38 @@ def _lst(d: Path, year: int):
         return src.read(), [src.descriptions[i] for i in range(src.count)], src.tags()
 
 
+def _bands_of(starts: list[str], day: str) -> list[int]:
+    return [i for i, s in enumerate(starts) if s == day]
+
+
 def test_lst_composites_cover_the_whole_year_with_the_terra_aqua_record(world):
+    """The world hands over what MOD11A2 + MYD11A2 carry: per 8-day window and sensor, the day and
+    night LST and their view times (8 bands per window, tagged sensor/look)."""
     _, _, d = world
     lst, starts, tags = _lst(d, 2001)
-    assert len(starts) == 46 and starts[0] == "2001-01-01" and starts[-1] == "2001-12-27"
+    windows = sorted(set(starts))
+    assert len(windows) == 46 and windows[0] == "2001-01-01" and windows[-1] == "2001-12-27"
     with rasterio.open(d / "inputs" / "modis_lst" / "lst_2001.tif") as src:
-        assert [int(src.tags(i + 1)["days"]) for i in (0, 45)] == [8, 5]
-    assert "Terra and Aqua" in tags["quantity"] and tags["synthetic"] == "1"
+        bt = [src.tags(i + 1) for i in range(src.count)]
+    assert len(bt) == 46 * 8
+    assert {(t["sensor"], t["look"]) for t in bt} == {
+        (s, k) for s in ("terra", "aqua") for k in ("day", "night", "day_view_time", "night_view_time")
+    }
+    assert [int(bt[i]["days"]) for i in (0, len(bt) - 1)] == [8, 5]
+    assert "Terra and Aqua" in tags["quantity"] and "view times" in tags["quantity"] and tags["synthetic"] == "1"
     # Terra's outage 2001-06-15 ... 07-02 and no Aqua yet: the window of 06-18 has no look at all
-    assert np.isnan(lst[starts.index("2001-06-18")]).all()
-    assert np.isfinite(lst[starts.index("2001-07-28")]).any()
+    assert np.isnan(lst[_bands_of(starts, "2001-06-18")]).all()
+    assert np.isfinite(lst[_bands_of(starts, "2001-07-28")]).any()
+    # no Aqua before 2002-07-04; view times near the nominal overpasses (± 1 h jitter)
+    aqua = [i for i, t in enumerate(bt) if t["sensor"] == "aqua"]
+    assert np.isnan(lst[aqua]).all()
+    td = np.array([i for i, t in enumerate(bt) if t["sensor"] == "terra" and t["look"] == "day_view_time"])
+    h = lst[td][np.isfinite(lst[td])]
+    assert h.size and np.all(np.abs(h - 10.5) <= 1.0 + 1e-4)
     # 2000 starts with Terra's first light on 02-24
     lst0, starts0, _ = _lst(d, 2000)
-    assert np.isnan(lst0[: starts0.index("2000-02-18")]).all() and np.isfinite(lst0[starts0.index("2000-02-26")]).any()
+    early = [i for i, s in enumerate(starts0) if s < "2000-02-18"]
+    assert np.isnan(lst0[early]).all() and np.isfinite(lst0[_bands_of(starts0, "2000-02-26")]).any()
 
 
 def test_overpass_looks_do_not_average_to_the_daily_mean():
@@ -113,9 +132,21 @@ def test_clear_sky_composites_are_warm_biased_and_cloudy_days_are_cold():
 def test_sampled_lst_is_warmer_than_the_all_sky_truth_in_summer(world):
     scene, sample, d = world
     lst, starts, _ = _lst(d, 2010)
+    with rasterio.open(d / "inputs" / "modis_lst" / "lst_2010.tif") as src:
+        looks = [src.tags(i + 1)["look"] for i in range(src.count)]
     truth = sample.lst_degc[2010]  # (composite, sampled pixels): all-sky daily mean
-    jja = [i for i, s in enumerate(starts) if s[5:7] in ("06", "07", "08")]
-    obs = np.nanmean(lst[jja][:, np.isfinite(lst[jja]).all(axis=0)])
+    windows = sorted(set(starts))
+    jja = [k for k, s in enumerate(windows) if s[5:7] in ("06", "07", "08")]
+    # (clear day + clear night looks) / 2 per window, Terra and Aqua pooled
+    dn = np.stack(
+        [
+            np.nanmean(
+                lst[[i for i, s in enumerate(starts) if s == windows[k] and looks[i] in ("day", "night")]], axis=0
+            )
+            for k in jja
+        ]
+    )
+    obs = np.nanmean(dn[:, np.isfinite(dn).all(axis=0)])
     assert obs - truth[jja].mean() > 0.5
 
 

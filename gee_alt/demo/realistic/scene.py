@@ -462,8 +462,9 @@ def _write_year(scene: RealisticScene, inputs_dir: Path, truth_dir: Path, year: 
         modis_lst=(r["lst"].lst_degc, scene.lst_grid),
         lst_starts=r["lst"].starts,
         lst_days=r["lst"].days,
-        lst_quantity="daily-mean land surface temperature, 8-day composite: (mean clear-sky day looks + "
-        "mean clear-sky night looks) / 2 of Terra and Aqua",
+        lst_quantity="day/night land surface temperature with view times, Terra and Aqua 8-day composites "
+        "(MOD11A2/MYD11A2-like: mean clear-sky look and its mean local solar view time per overpass)",
+        lst_looks=(r["lst"].looks, r["lst"].view_hours),
     )
     ytag = {**tags, "year": year}
     write_truth(truth_dir, "ddt", r["ddt"], scene.grid, ytag, "degC day", "true all-sky skin DDT", year)

@@ -87,11 +87,16 @@ def footprints(source: Grid, cell_px: int, target: Grid) -> Footprints:
 @dataclass
 class LstComposites:
     """8-day composites of one year on the MODIS grid: ``lst_degc`` ``(window, y, x)``, first
-    days ``starts`` and lengths ``days``."""
+    days ``starts`` and lengths ``days``; and what MOD11A2/MYD11A2 deliver per sensor:
+    ``looks[name]`` ``(window, y, x)`` mean of the clear looks of overpass ``name`` (one of
+    :data:`OVERPASSES`, °C, NaN without one) and ``view_hours[name]`` their mean local solar
+    view time (hours)."""
 
     lst_degc: np.ndarray
     starts: list[dt.date]
     days: np.ndarray
+    looks: dict[str, np.ndarray] | None = None
+    view_hours: dict[str, np.ndarray] | None = None
 
 
 def composite_windows(year: int, n_days: int, step: int = 8) -> list[tuple[int, int]]:
@@ -119,6 +124,8 @@ def modis_lst(
     aggregated as radiance through the PSF, plus 0.6 K noise. Some cloud edges pass the cloud
     mask and read 3-12 K too cold. Each 8-day window's value is (mean of day looks + mean of
     night looks) / 2, as the Earth Engine engine composites; NaN without a day or a night look.
+    The same looks are also kept per overpass with their mean view time (``looks``,
+    ``view_hours``: what the MODIS 8-day products carry), from the same draws.
     """
     year = weather.year
     rng = rng_for(seed, 401, year)
@@ -128,6 +135,7 @@ def modis_lst(
     summer = (0.5 + 0.5 * np.sin(2 * np.pi * (weather.doy - 105.0) / 365.25))[:, None, None]
     sums = {"day": np.zeros((n_days, *ops.shape)), "night": np.zeros((n_days, *ops.shape))}
     counts = {"day": np.zeros((n_days, *ops.shape)), "night": np.zeros((n_days, *ops.shape))}
+    per_look: dict[str, tuple] = {}
     for k, name in enumerate(OVERPASSES):
         on = avail[name]
         if not on.any():
@@ -151,6 +159,7 @@ def modis_lst(
         part = "day" if name.endswith("day") else "night"
         sums[part] += np.where(valid, t, 0.0)
         counts[part] += valid
+        per_look[name] = (np.where(valid, t, 0.0), valid, np.where(valid, hours[:, None, None], 0.0))
     wins = composite_windows(year, n_days)
     out = np.full((len(wins), *ops.shape), np.nan, "float32")
     for i, (d0, nd) in enumerate(wins):
@@ -160,8 +169,15 @@ def modis_lst(
             s = sums[part][d0 : d0 + nd].sum(axis=0)
             means[part] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
         out[i] = (means["day"] + means["night"]) / 2
+    looks = {n: np.full((len(wins), *ops.shape), np.nan, "float32") for n in OVERPASSES}
+    view = {n: np.full((len(wins), *ops.shape), np.nan, "float32") for n in OVERPASSES}
+    for name, (t_sum, valid, h_sum) in per_look.items():
+        for i, (d0, nd) in enumerate(wins):
+            c = valid[d0 : d0 + nd].sum(axis=0)
+            looks[name][i] = np.where(c > 0, t_sum[d0 : d0 + nd].sum(axis=0) / np.maximum(c, 1), np.nan)
+            view[name][i] = np.where(c > 0, h_sum[d0 : d0 + nd].sum(axis=0) / np.maximum(c, 1), np.nan)
     starts = [dt.date(year, 1, 1) + dt.timedelta(days=d0) for d0, _ in wins]
-    return LstComposites(out, starts, np.array([nd for _, nd in wins], "float64"))
+    return LstComposites(out, starts, np.array([nd for _, nd in wins], "float64"), looks, view)
 
 
 def modis_ndvi(ndvi_30m: np.ndarray, ops: Footprints, year: int, seed: int) -> np.ndarray:

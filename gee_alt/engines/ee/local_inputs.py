@@ -156,7 +156,7 @@ def pull_inputs(
                 paths.modis_lst_path(year),
                 lst,
                 grids["modis_lst"],
-                tags={**tags, "units": "degC"},
+                tags={**tags, "units": "degC", "quantity": "daily-mean land surface temperature, window composite"},
                 band_descriptions=[w.start for w in windows],
                 band_tags=[{"days": w.days} for w in windows],
             ),

@@ -382,7 +382,7 @@ def run_years(
             failed(year, f"graph not built: {_first_line(exc)}")
             continue
         if progress_record.is_done(year, key=ghash):
-            arrays[year] = read_raster(runs.ddt_path(out_dir, year), bands=len(LAYERS)).data
+            arrays[year] = read_raster(runs.ddt_path(out_dir, year)).data[: len(LAYERS)]
             tell(year, "skipped")
             continue
         todo.append((year, image, ghash, path_for_year(year)))

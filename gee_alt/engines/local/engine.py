@@ -8,14 +8,16 @@ Per year: (1) Landsat NDVI gaps are filled from the per-pixel multi-year median 
 year's median anomaly; (2) MODIS NDVI (250 m) is sharpened to 30 m with terrain and the filled
 Landsat NDVI, and (``ndvi_fusion``, default) clear Landsat pixels are kept while gaps take the
 sharpened value — the forest fills what Landsat did not see (clouds, SLC-off stripes); (3) the LST
-composites (1 km) are gap-filled in time at the coarse scale, then sharpened
-to 30 m with terrain and the sharpened NDVI (one multi-output forest for all composites of the
-year, radiance-like aggregation); (4) DDT = sum of max(LST, 0) x days.
+composites (1 km; the thaw season or the whole year) are gap-filled at the coarse scale from the
+pixel's multi-year climatology plus the year's anomaly, then sharpened to 30 m with terrain and
+the sharpened NDVI (one multi-output forest for all composites of the year, radiance-like
+aggregation); (4) DDT = sum of max(LST, 0) x days over the thaw season's composites, masked where
+too few were valid; the freezing degree-days of the winter before it (whole-year composites)
+and the clear-sky fraction (:mod:`gee_alt.engines.local.season`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,10 +30,9 @@ from gee_alt.engines.local.layout import InputLayout
 from gee_alt.grid import pixel_size
 from gee_alt.science.forest import RandomForestSettings
 from gee_alt.science.nanstats import nanmedian_first_axis
-from gee_alt.science.resample import fill_nearest, interpolate
+from gee_alt.science.resample import fill_nearest
 from gee_alt.science.sharpen import RandomForestSharpener
 from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, terrain_predictors
-from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 
 DEFAULT_TILE_PX = 512
 
@@ -49,6 +50,10 @@ class LocalEngineParams:
     residual_correction: bool = True
     ndvi_fusion: bool = True
     lst_residual_rank: int | None = 2
+    thaw_start: str = "03-01"  # MM-DD: the thaw season for DDT (config season.thaw_start/thaw_end)
+    thaw_end: str = "11-30"
+    min_valid_fraction: float = 0.5  # DDT masked below this fraction of valid season composites (EE's rule)
+    frost_number_min: float = 0.5  # permafrost threshold, carried by the cube (attr frost_number_min)
 
 
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
@@ -78,9 +83,17 @@ def _terrain_stack(layout: InputLayout) -> tuple[np.ndarray, list[str]]:
 
 
 def process_year(
-    layout: InputLayout, year: int, landsat_filled: np.ndarray, landsat_raw: np.ndarray, params: LocalEngineParams
+    layout: InputLayout,
+    year: int,
+    landsat_filled: np.ndarray,
+    landsat_raw: np.ndarray,
+    params: LocalEngineParams,
+    climatology: dict | None = None,
 ) -> dict:
-    """One year of the local engine: sharpened NDVI and LST, DDT (°C·day), its spread and n_obs."""
+    """One year of the local engine: sharpened NDVI and LST, then :func:`season.fine_products`
+    (DDT, its spread, n_obs, clear-sky fraction, the freezing halves) and the season plan."""
+    from gee_alt.engines.local.season import composite_key, fine_products, plan_season
+
     grid = layout.grid
     tstack, names = _terrain_stack(layout)
     ndvi_idx = [k for k, n in enumerate(names) if n in NDVI_TERRAIN_PREDICTORS]
@@ -105,22 +118,20 @@ def process_year(
     ndvi30 = np.clip(ndvi30, -0.2, 1.0).astype("float32")
     # 2) LST 1 km -> 30 m, all composites at once
     comp = layout.modis_lst(year)
-    filled, n_valid = fill_gaps_in_time(comp.raster.data)
-    y_lst = geo_dataarray(filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
+    plan = plan_season(comp, (climatology or {}).get(composite_key(comp)), params, layout.modis_lst_path(year).name)
+    y_lst = geo_dataarray(plan.filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
     X_lst = geo_dataarray(np.concatenate([tstack, ndvi30[None]]), grid, names + ["ndvi_30m"], dim="feature")
     sharp = RandomForestSharpener(radiance=True, keep_gaps=True, residual_rank=params.lst_residual_rank, **common).fit(
         X_lst, y_lst
     )
     lst30 = sharp.predict(X_lst).values
-    # 3) DDT
-    n_fine = interpolate(np.where(n_valid > 0, n_valid, np.nan).astype("float64"), comp.raster.grid, grid, "nearest")
-    end = comp.start_dates[-1] + dt.timedelta(days=float(comp.days[-1]) - 1)
+    # 3) DDT over the thaw season, freezing halves, clear-sky fraction
     return {
         "year": year,
-        "ddt": ddt_from_composites(lst30, comp.days).astype("float32"),
-        "ddt_sd": ddt_spread(lst30, comp.days, sharp.oob_rmse_).astype("float32"),
-        "n_obs": np.nan_to_num(n_fine, nan=0).astype("int16"),
-        "season": f"{comp.start_dates[0].strftime('%m-%d')} to {end.strftime('%m-%d')}",
+        **fine_products(lst30, sharp.oob_rmse_, plan, grid),
+        "has_freezing_season": plan.has_winter,
+        "ddt_fraction": plan.fraction_by_doy,
+        "season": plan.season_label,
         "products": {
             "ndvi_30m": ndvi30,
             "lst_30m_degc": lst30,
@@ -190,22 +201,31 @@ def run_local(
     (:mod:`gee_alt.engines.local.tiled`) matches byte for byte. Returns the DDT cube;
     ``on_year(year, products)`` gets each year's ``ndvi_30m``, ``lst_30m_degc``, ``lst_coarse``,
     ``ndvi_coarse`` and ``days``."""
+    from gee_alt.engines.local.season import freezing_season_ddf, lst_climatology
+
     layout.check_years(years)
     grid = layout.grid
     landsat_raw = np.stack([layout.landsat_ndvi(y).data[0] for y in years])
     landsat = fill_landsat_gaps(landsat_raw)
+    climatology = lst_climatology(layout, years)
     results = []
     for i, year in enumerate(years):
-        res = process_year(layout, year, landsat[i], landsat_raw[i], params)
+        res = process_year(layout, year, landsat[i], landsat_raw[i], params, climatology)
+        before = results[-1]["ddf_autumn"] if results and years[i - 1] == year - 1 else None
+        res["ddf"] = freezing_season_ddf(res["ddf_spring"], before, res["ddf_autumn"])
         if on_year:
             on_year(year, res["products"])
         results.append(res)
+    winter = all(r["has_freezing_season"] for r in results)
     return make_ddt_cube(
         np.stack([r["ddt"] for r in results]),
         years,
         grid,
         ddt_sd_degc_days=np.stack([r["ddt_sd"] for r in results]),
         n_obs=np.stack([r["n_obs"] for r in results]),
+        ddf_degc_days=np.stack([r["ddf"] for r in results]) if winter else None,
+        clear_sky_fraction=np.stack([r["clear"] for r in results]),
+        ddt_fraction_by_doy=np.stack([r["ddt_fraction"] for r in results]),
         engine="local",
         synthetic=synthetic,
         thaw_season=results[-1]["season"],
@@ -213,5 +233,6 @@ def run_local(
             "method": "RF sharpening (local engine, scikit-learn)",
             "n_estimators": params.rf.n_estimators,
             "seed": params.rf.random_state,
+            "frost_number_min": params.frost_number_min,
         },
     )

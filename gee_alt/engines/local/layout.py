@@ -7,11 +7,23 @@
       landcover.tif                optional: integer land-cover classes on the DEM grid.
       landsat_ndvi/ndvi_YYYY.tif   growing-season Landsat NDVI (unitless) on the DEM grid; NaN = gap.
       modis_ndvi/ndvi_YYYY.tif     MODIS NDVI (~250 m), any CRS (e.g. MODIS sinusoidal).
-      modis_lst/lst_YYYY.tif       MODIS LST composites (~1 km) for the thaw season, any CRS:
-                                   one band per composite, band description = first day
-                                   ("YYYY-MM-DD"), band tag ``days`` = composite length in
-                                   days (default 8), dataset tag ``units`` = "degC" (default)
-                                   or "K". NaN (or the nodata value) = cloud gap.
+      modis_lst/lst_YYYY.tif       MODIS LST composites (~1 km), any CRS, covering the thaw
+                                   season or the whole year (the engine takes the thaw season
+                                   for DDT and the rest for the freezing index): one band per
+                                   composite, band description = first day ("YYYY-MM-DD"),
+                                   band tag ``days`` = composite length in days (default 8),
+                                   dataset tag ``units`` = "degC" (default) or "K", and dataset
+                                   tag ``quantity`` saying what the bands are, one of
+                                   - a daily mean (e.g. "daily-mean land surface temperature,
+                                     8-day composite"): one band per composite;
+                                   - "day/night ... with view times" (MOD11A2 + MYD11A2): per
+                                     composite, bands with tags ``sensor`` (terra|aqua) and
+                                     ``look`` (day|night|day_view_time|night_view_time; view
+                                     times in local solar hours), all with the same start date
+                                     description; the engine makes one Terra-referenced daily
+                                     mean from them (:mod:`gee_alt.science.daily_lst`).
+                                   Files saying neither are refused.
+                                   NaN (or the nodata value) = cloud gap.
       insitu.csv                   optional: in-situ ALT (site_id, lon, lat, year, alt_m, ...).
 
 A year is processed when all three yearly files exist. Coarse rasters must overlap the DEM.
@@ -35,6 +47,27 @@ from gee_alt.units import KELVIN_AT_0_DEGC
 LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR = "landsat_ndvi", "modis_ndvi", "modis_lst"
 YEAR_FILE = re.compile(r"^(?:ndvi|lst)_(\d{4})\.tif$")
 DEFAULT_COMPOSITE_DAYS = 8
+#: What the ``quantity`` tag of an LST file must state: each band is a daily mean.
+LST_DAILY_MEAN = re.compile(r"daily[- _]mean", re.IGNORECASE)
+#: ... or that the bands are day and night looks with their view times.
+LST_DAY_NIGHT = re.compile(r"day[- _]?(/|and)[- _]?night", re.IGNORECASE)
+LST_SENSORS = ("terra", "aqua")
+LST_LOOKS = ("day", "night", "day_view_time", "night_view_time")
+
+
+def day_night_bands(looks: dict, view_hours: dict, starts: list[dt.date], days) -> tuple[np.ndarray, list, list]:
+    """The day/night layout's bands from ``looks``/``view_hours`` ``{"terra_day": (window, y, x), ...}``:
+    (data, band descriptions, band tags), per window Terra then Aqua, day, night and view times."""
+    data, desc, tags = [], [], []
+    for i, (d, n) in enumerate(zip(starts, days, strict=True)):
+        for sensor in LST_SENSORS:
+            for look in LST_LOOKS:
+                part = look.split("_")[0]
+                src = view_hours if look.endswith("view_time") else looks
+                data.append(src[f"{sensor}_{part}"][i])
+                desc.append(d.isoformat())
+                tags.append({"days": int(n), "sensor": sensor, "look": look})
+    return np.stack(data).astype("float32"), desc, tags
 
 
 @dataclass
@@ -160,12 +193,17 @@ class InputLayout(InputPaths):
         return _valid(self._coarse(read_raster(self.modis_ndvi_path(year), bands=1)), MODIS_NDVI_DIR)
 
     def modis_lst(self, year: int) -> LstComposites:
-        """MODIS LST composites of ``year`` in °C with their dates and lengths."""
+        """MODIS LST composites of ``year``: daily means in °C with their dates and lengths (from
+        day/night looks when the file has those; see the module docstring)."""
         path = self.modis_lst_path(year)
         r = _valid(self._coarse(read_raster(path)), MODIS_LST_DIR)
+        quantity = r.tags.get("quantity", "").strip()
+        band_tags = _band_tags(path, r.data.shape[0])
+        day_night = bool(LST_DAY_NIGHT.search(quantity)) and not LST_DAILY_MEAN.search(quantity)
+        is_time = np.array([t.get("look", "").endswith("view_time") for t in band_tags])
         units = r.tags.get("units", "degC").strip()
         if units in ("K", "kelvin", "Kelvin"):
-            r.data = r.data - KELVIN_AT_0_DEGC
+            r.data[~is_time] = r.data[~is_time] - KELVIN_AT_0_DEGC
         elif units not in ("degC", "C", "celsius", "Celsius", "deg_C"):
             raise GeeAltError(f"{path.name}: units tag '{units}' is not degC or K")
         starts = []
@@ -176,12 +214,111 @@ class InputLayout(InputPaths):
                 raise GeeAltError(
                     f"{path.name}: band {i + 1} description '{d}' is not a start date YYYY-MM-DD"
                 ) from None
-        days = np.asarray(_band_days(path, r.data.shape[0]), "float64")
-        if np.any(r.data[np.isfinite(r.data)] < -90) or np.any(r.data[np.isfinite(r.data)] > 90):
+        days = np.asarray([float(t.get("days", DEFAULT_COMPOSITE_DAYS)) for t in band_tags], "float64")
+        lst = r.data[~is_time]
+        if np.any(lst[np.isfinite(lst)] < -90) or np.any(lst[np.isfinite(lst)] > 90):
             raise GeeAltError(
                 f"{path.name}: LST values outside -90..90 degC; set the units tag to K if they are kelvin"
             )
-        return LstComposites(r, starts, days)
+        if not (day_night or LST_DAILY_MEAN.search(quantity)):
+            said = f"says '{quantity[:60]}'" if quantity else "has no 'quantity' tag"
+            raise GeeAltError(
+                f"{path.name} {said}: tag the file quantity='daily-mean land surface temperature' (one band per "
+                "composite) or 'day/night land surface temperature with view times' (sensor/look band tags)"
+            )
+        if not day_night:
+            return LstComposites(r, starts, days)
+        looks = _day_night_looks(path, r, band_tags, starts, days)
+        return self._terra_referenced(year, looks, r)
+
+    def _terra_referenced(self, year: int, looks: dict, r: Raster) -> LstComposites:
+        """One Terra-referenced daily-mean record from a year's day/night looks (with the Aqua
+        offset fitted over every year of the inputs)."""
+        from gee_alt.science.daily_lst import terra_referenced
+
+        terra, aqua, doy = self._sensor_means(year, looks, r.grid)
+        daily = terra_referenced(terra, aqua, self._aqua_offset()).astype("float32")
+        out = Raster(daily, r.grid, [d.isoformat() for d in looks["starts"]], dict(r.tags), r.path)
+        return LstComposites(out, looks["starts"], looks["days"])
+
+    def _sensor_means(self, year: int, looks: dict, grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per sensor the daily mean of each composite from its day/night pair (diurnal model),
+        cold outliers screened: ``(terra, aqua, middle day of year)``."""
+        from gee_alt.science.daily_lst import daily_mean_from_pair, screen_cold_outliers
+
+        starts, days = looks["starts"], looks["days"]
+        doy = np.array([s.timetuple().tm_yday + (n - 1) / 2 for s, n in zip(starts, days, strict=True)])
+        doy3 = doy[:, None, None]
+        lat = self._latitude()
+        means = []
+        for sensor in LST_SENSORS:
+            b = looks[sensor]
+            m = daily_mean_from_pair(b["day"], b["night"], b["day_view_time"], b["night_view_time"], doy3, lat)
+            means.append(screen_cold_outliers(m))
+        return means[0], means[1], doy
+
+    def _latitude(self) -> float:
+        from rasterio.warp import transform_bounds
+
+        _, s, _, n = transform_bounds(self.grid["crs"], "EPSG:4326", *bounds(self.grid))
+        return 0.5 * (s + n)
+
+    def _aqua_offset(self) -> np.ndarray:
+        """``(window, y, x)`` Aqua − Terra offset (K) over every year of the inputs whose LST
+        has day/night looks (cached)."""
+        if getattr(self, "_offset", None) is None:
+            from gee_alt.science.daily_lst import aqua_offset
+
+            terra, aqua = [], []
+            for y in self.years:
+                path = self.modis_lst_path(y)
+                r = read_raster(path)
+                if not LST_DAY_NIGHT.search(r.tags.get("quantity", "")):
+                    continue
+                if r.tags.get("units", "degC").strip() in ("K", "kelvin", "Kelvin"):
+                    tags = _band_tags(path, r.data.shape[0])
+                    is_time = np.array([t.get("look", "").endswith("view_time") for t in tags])
+                    r.data[~is_time] -= KELVIN_AT_0_DEGC
+                starts = [dt.date.fromisoformat(d.strip()[:10]) for d in r.descriptions]
+                tags = _band_tags(path, r.data.shape[0])
+                days = np.asarray([float(t.get("days", DEFAULT_COMPOSITE_DAYS)) for t in tags])
+                t, a, _ = self._sensor_means(y, _day_night_looks(path, r, tags, starts, days), r.grid)
+                terra.append(t)
+                aqua.append(a)
+            self._offset = aqua_offset(terra, aqua) if terra else None
+        return self._offset
+
+
+def _band_tags(path: Path, count: int) -> list[dict]:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return [dict(src.tags(i + 1)) for i in range(count)]
+
+
+def _day_night_looks(path: Path, r: Raster, band_tags: list[dict], starts: list, days: np.ndarray) -> dict:
+    """``{"terra": {"day": (window, y, x), "night": ..., "day_view_time": ..., ...}, "aqua": ...,
+    "starts": [...], "days": array}`` from the day/night layout's bands (missing sensor: NaN)."""
+    windows = sorted(set(starts))
+    index = {d: i for i, d in enumerate(windows)}
+    shape = (len(windows), *r.data.shape[1:])
+    out = {s: {look: np.full(shape, np.nan, "float32") for look in LST_LOOKS} for s in LST_SENSORS}
+    wdays = np.full(len(windows), float(DEFAULT_COMPOSITE_DAYS))
+    for k, (t, d) in enumerate(zip(band_tags, starts, strict=True)):
+        sensor, look = t.get("sensor", "").lower(), t.get("look", "").lower()
+        if sensor not in LST_SENSORS or look not in LST_LOOKS:
+            raise GeeAltError(
+                f"{path.name}: band {k + 1} needs tags sensor=terra|aqua and look=day|night|day_view_time|"
+                f"night_view_time (day/night layout), has sensor='{sensor}' look='{look}'"
+            )
+        out[sensor][look][index[d]] = r.data[k]
+        wdays[index[d]] = days[k]
+    for s in LST_SENSORS:
+        for part in ("day", "night"):
+            h = out[s][f"{part}_view_time"]
+            if np.any((h[np.isfinite(h)] < 0) | (h[np.isfinite(h)] > 24)):
+                raise GeeAltError(f"{path.name}: {s} {part}_view_time outside 0..24 h (local solar time)")
+    return {**out, "starts": windows, "days": wdays}
 
 
 def _valid(r: Raster, folder: str) -> Raster:
@@ -190,10 +327,3 @@ def _valid(r: Raster, folder: str) -> Raster:
             f"{folder}/{Path(r.path).name} has no valid pixel (all nodata); replace it or leave the year out"
         )
     return r
-
-
-def _band_days(path: Path, count: int) -> list[float]:
-    import rasterio
-
-    with rasterio.open(path) as src:
-        return [float(src.tags(i + 1).get("days", DEFAULT_COMPOSITE_DAYS)) for i in range(count)]

@@ -155,27 +155,39 @@ class LocalEngine:
     def _all_years(self, job, seasons: dict[int, str]):
         """The cube of all years, assembled from the DDT tiles kept in the run's scratch (the
         products are not decoded again). Its ``thaw_season`` is the last year's."""
+        import json
+
         import rasterio
 
+        from gee_alt.cube import CLEAR_VAR, DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR
+        from gee_alt.engines.local.tiled import year_bands
+
         h, w = shape_yx(job.grid)
-        ddt, sd, nobs = {}, {}, {}
+        bands: dict[int, dict[str, np.ndarray]] = {}
+        fractions = {}
         for y in self.years:
-            if y not in seasons:  # a year finished by an earlier attempt: its season from the COG's tags
-                with rasterio.open(runs.ddt_path(job.run, y)) as src:
-                    seasons[y] = src.tags().get("thaw_season", "")
-            ddt[y], sd[y], nobs[y] = (np.empty((h, w), "float32") for _ in range(3))
+            with rasterio.open(runs.ddt_path(job.run, y)) as src:  # season, bands, thaw progress: the COG's tags
+                tags, names = src.tags(), list(src.descriptions)
+            seasons.setdefault(y, tags.get("thaw_season", ""))
+            fractions[y] = json.loads(tags.get("ddt_fraction_by_doy", "null")) or [float("nan")] * 366
+            bands[y] = {n: np.empty((h, w), "float32") for n in names}
             for t in job.tiles:
-                a = read_tile(job.path(y, "ddt", t))
+                got, stack = year_bands(job, y, t, DDF_VAR in names)
                 r, c = t.slices()
-                ddt[y][r, c], sd[y][r, c], nobs[y][r, c] = a
-            nobs[y] = np.nan_to_num(nobs[y]).astype("int16")
+                for n, a in zip(got, stack, strict=True):
+                    bands[y][n][r, c] = a
+            bands[y][NOBS_VAR] = np.nan_to_num(bands[y][NOBS_VAR]).astype("int16")
         ys = list(self.years)
+        winter = all(DDF_VAR in bands[y] for y in ys)
         return make_ddt_cube(
-            np.stack([ddt[y] for y in ys]),
+            np.stack([bands[y][DDT_VAR] for y in ys]),
             ys,
             self.layout.grid,
-            ddt_sd_degc_days=np.stack([sd[y] for y in ys]),
-            n_obs=np.stack([nobs[y] for y in ys]),
+            ddt_sd_degc_days=np.stack([bands[y][DDT_SD_VAR] for y in ys]),
+            n_obs=np.stack([bands[y][NOBS_VAR] for y in ys]),
+            ddf_degc_days=np.stack([bands[y][DDF_VAR] for y in ys]) if winter else None,
+            clear_sky_fraction=np.stack([bands[y][CLEAR_VAR] for y in ys]),
+            ddt_fraction_by_doy=np.stack([np.asarray(fractions[y], "float32") for y in ys]),
             engine=self.name,
             synthetic=self.synthetic,
             thaw_season=seasons[ys[-1]],
@@ -183,6 +195,7 @@ class LocalEngine:
                 "method": LOCAL_METHOD,
                 "n_estimators": self.params.rf.n_estimators,
                 "seed": self.params.rf.random_state,
+                "frost_number_min": self.params.frost_number_min,
             },
         )
 

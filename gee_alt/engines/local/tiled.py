@@ -8,9 +8,12 @@ plus GDAL's bounded warp buffers::
               C climatology fill (only when a pixel was never observed)
     per year  C Landsat anomaly (median over the scene)
               T NDVI predictors -> C NDVI forest (coarse) -> T NDVI model -> C NDVI residual
-              T 30 m NDVI (+ residual, Landsat fusion) and LST predictors -> C LST forest
-              T LST model -> C LST residual (rank 2) -> T 30 m LST, DDT, DDT sd, n_obs
-              C the year's DDT COG (from the tiles, streamed)
+              T 30 m NDVI (+ residual, Landsat fusion) and LST predictors
+              C LST forest (and the season plan: climatology fill, thaw/freezing selections)
+              T LST model -> C LST residual (rank 2) -> T 30 m LST, DDT, DDT sd, n_obs,
+                clear-sky fraction, freezing halves (:mod:`gee_alt.engines.local.season`)
+              C the year's DDT COG (from the tiles, streamed; the freezing index takes the
+                autumn half of the year before from that year's tiles)
 
 Coarse aggregation reads the tiles of a quantity through a VRT mosaic with GDAL's warper (the
 same bytes as in memory, whatever the tile size); residual interpolation and terrain need no
@@ -53,10 +56,9 @@ from gee_alt.errors import GeeAltError
 from gee_alt.grid import pixel_size
 from gee_alt.io import atomic_path
 from gee_alt.science.nanstats import nanmedian_first_axis
-from gee_alt.science.resample import coverage_from_counts, fill_nearest, interpolate
+from gee_alt.science.resample import coverage_from_counts, fill_nearest
 from gee_alt.science.sharpen import CoarseStatistics, RandomForestSharpener
 from gee_alt.science.terrain import NDVI_TERRAIN_PREDICTORS, TERRAIN_PREDICTORS, terrain_predictors
-from gee_alt.science.thaw import ddt_from_composites, ddt_spread, fill_gaps_in_time
 from gee_alt.units import KELVIN_AT_0_DEGC
 
 NDVI_IDX = [k for k, n in enumerate(TERRAIN_PREDICTORS) if n in NDVI_TERRAIN_PREDICTORS]
@@ -272,18 +274,14 @@ def fit_forest(job: Job, year: int, kind: str, _features: list[str]) -> str:
             y = geo_dataarray(modis.data, modis.grid, ["ndvi"])
             model = job.sharpener(year, keep_gaps=False)
         else:
-            comp = job.layout.modis_lst(year)
-            filled, n_valid = fill_gaps_in_time(comp.raster.data)
-            y = geo_dataarray(filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
-            model = job.sharpener(year, radiance=True, keep_gaps=True, residual_rank=job.params.lst_residual_rank)
-            import datetime as dt
+            from gee_alt.engines.local.season import composite_key, lst_climatology, plan_season
 
-            end = comp.start_dates[-1] + dt.timedelta(days=float(comp.days[-1]) - 1)
-            extra = {
-                "n_valid": n_valid,
-                "days": comp.days,
-                "season": f"{comp.start_dates[0].strftime('%m-%d')} to {end.strftime('%m-%d')}",
-            }
+            comp = job.layout.modis_lst(year)
+            clim = lst_climatology(job.layout, list(job.years)).get(composite_key(comp))
+            plan = plan_season(comp, clim, job.params, job.layout.modis_lst_path(year).name)
+            y = geo_dataarray(plan.filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
+            model = job.sharpener(year, radiance=True, keep_gaps=True, residual_rank=job.params.lst_residual_rank)
+            extra = {"plan": plan, "days": comp.days, "season": plan.season_label}
         coarse = modis.grid if kind == "ndvi" else comp.raster.grid
         mean = warp_mosaic(vrt, list(range(1, n_feat + 1)), coarse, Resampling.average)
         sq = warp_mosaic(vrt, list(range(n_feat + 1, 2 * n_feat + 1)), coarse, Resampling.average)
@@ -377,36 +375,57 @@ def ndvi_final_tile(
     return str(out)
 
 
+#: Bands of a year's ``ddt`` tile (the season's products before the freezing index is assembled).
+TILE_BANDS = ("ddt", "ddt_sd", "n_obs", "clear", "ddf_spring", "ddf_autumn")
+
+
 def lst_final_tile(job: Job, year: int, tile: Tile, model_path: str, basis_path: str | None, _pred: str) -> str:
-    """T: the tile's 30 m LST (model + rank-2 residual, gaps kept) -> DDT, DDT sd, n_obs."""
+    """T: the tile's 30 m LST (model + rank-2 residual, gaps kept) -> :data:`TILE_BANDS`."""
+    from gee_alt.engines.local.season import fine_products
+
     out = job.path(year, "ddt", tile)
     if out.exists() and (not job.keep_lst or job.path(year, "lst30", tile).exists()):
         return str(out)
     with _task():
         m, lst30 = _corrected(job, year, "lst", tile, model_path, basis_path)
-        info = _load(model_path)
-        n_valid = info["n_valid"]
-        n_fine = interpolate(
-            np.where(n_valid > 0, n_valid, np.nan).astype("float64"),
-            m.coarse_grid_,
-            job.grid,
-            "nearest",
-            window=tile.window,
-        )
-        ddt = ddt_from_composites(lst30, info["days"]).astype("float32")
-        sd = ddt_spread(lst30, info["days"], m.oob_rmse_).astype("float32")
-        n_obs = np.nan_to_num(n_fine, nan=0).astype("int16").astype("float32")
+        fp = fine_products(lst30, m.oob_rmse_, _load(model_path)["plan"], job.grid, window=tile.window)
         if job.keep_lst:
             write_tile(job.path(year, "lst30", tile), lst30, job.grid, tile)
-        write_tile(out, np.stack([ddt, sd, n_obs]), job.grid, tile)
+        write_tile(out, np.stack([np.asarray(fp[k], "float32") for k in TILE_BANDS]), job.grid, tile)
     return str(out)
 
 
-def ddt_year(job: Job, year: int, lst_model: str, _ddt: list[str], method: str, engine: str, synthetic: bool) -> str:
+def year_bands(job: Job, year: int, tile: Tile, has_winter: bool) -> tuple[list[str], np.ndarray]:
+    """The DDT COG's bands of a tile (names, float32 stack): DDT, DDT sd, n_obs, the freezing
+    index (autumn half of the year before, from its tile when the run has that year, plus this
+    year's spring half; only with a cold season) and the clear-sky fraction."""
+    from gee_alt.cube import CLEAR_VAR, DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR
+    from gee_alt.engines.local.season import freezing_season_ddf
+
+    a = dict(zip(TILE_BANDS, read_tile(job.path(year, "ddt", tile)), strict=True))
+    names, bands = [DDT_VAR, DDT_SD_VAR, NOBS_VAR], [a["ddt"], a["ddt_sd"], a["n_obs"]]
+    if has_winter:
+        before = None
+        if year - 1 in job.years:
+            before = read_tile(job.path(year - 1, "ddt", tile))[TILE_BANDS.index("ddf_autumn")]
+        names.append(DDF_VAR)
+        bands.append(freezing_season_ddf(a["ddf_spring"], before, a["ddf_autumn"]))
+    names.append(CLEAR_VAR)
+    bands.append(a["clear"])
+    return names, np.stack(bands).astype("float32")
+
+
+def ddt_year(job: Job, year: int, lst_model: str, _ddt: list, method: str, engine: str, synthetic: bool) -> str:
     """C: the year's DDT COG from its tiles (streamed through a VRT; the bytes of the in-memory writer)."""
     with _task():
-        vrt = job.path(year, "ddt", ext=".vrt")
-        write_mosaic(vrt, [(t, job.path(year, "ddt", t)) for t in job.tiles], job.grid, 3, "float32")
+        info = _load(lst_model)
+        plan = info["plan"]
+        names = None
+        for t in job.tiles:
+            names, stack = year_bands(job, year, t, plan.has_winter)
+            write_tile(job.path(year, "ddtcog", t), stack, job.grid, t)
+        vrt = job.path(year, "ddtcog", ext=".vrt")
+        write_mosaic(vrt, [(t, job.path(year, "ddtcog", t)) for t in job.tiles], job.grid, len(names), "float32")
         return str(
             runs.write_ddt_year_from(
                 job.run,
@@ -414,8 +433,11 @@ def ddt_year(job: Job, year: int, lst_model: str, _ddt: list[str], method: str, 
                 vrt,
                 engine=engine,
                 method=method,
-                season=_load(lst_model)["season"],
+                season=info["season"],
                 synthetic=synthetic,
+                band_names=names,
+                extra_tags={"frost_number_min": f"{job.params.frost_number_min:g}"},
+                ddt_fraction_by_doy=plan.fraction_by_doy,
             )
         )
 
@@ -457,6 +479,7 @@ def run_tiled(
     flags = [sub(climate_tile, job, t, key=f"clim-{t.name}", priority=100) for t in tiles]
     clim = sub(climate_final, job, flags, terr, key="clim-final", priority=100)
     finals, cogs, keep = {}, {}, [terr, flags, clim]
+    lfin_of: dict[int, list] = {}
     for i, y in enumerate(todo):
         pr = -i  # earlier years first: each year's COG streams out as soon as it can
         anom = sub(landsat_anomaly, job, y, clim, key=f"anomaly-{y}", priority=pr)
@@ -491,7 +514,9 @@ def run_tiled(
             sub(lst_final_tile, job, y, t, lmodel, lbasis, p, key=f"ddt-{y}-{t.name}", priority=pr)
             for t, p in zip(tiles, lpred, strict=True)
         ]
-        cog = sub(ddt_year, job, y, lmodel, lfin, method, engine, synthetic, key=f"ddt-cog-{y}", priority=pr + 1)
+        lfin_of[y] = lfin
+        deps = lfin + lfin_of.get(y - 1, [])  # the freezing index needs the year before's tiles
+        cog = sub(ddt_year, job, y, lmodel, deps, method, engine, synthetic, key=f"ddt-cog-{y}", priority=pr + 1)
         keep += [anom, feats, nmodel, npred, nbasis, nfin, lmodel, lpred, lbasis]
         finals.update({f.key: f for f in lfin})
         cogs[cog.key] = (y, cog, lmodel)
