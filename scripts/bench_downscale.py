@@ -304,12 +304,6 @@ def run_method(sc: dict, method: str, n_jobs: int = 2, sharpener_kw: dict | None
         X, names = sc["X"], sc["names"]
         if method == "sharpener":
             kw.update(sharpener_kw or {})
-            if kw.pop("landforms", False):  # what `gee-alt downscale --landforms` adds
-                from gee_alt.science.terrain import landform_predictors
-
-                lf = landform_predictors(X[names.index("elevation_m")], float(fine["crs_transform"][0]))
-                X = np.concatenate([X, np.stack(list(lf.values()))])
-                names = names + list(lf)
         if method == "rf_noweight":
             kw.update(linear_base=False, homogeneity_drop=0.0, residual_correction=False)
         Xda = geo_dataarray(X, fine, names, dim="feature")
