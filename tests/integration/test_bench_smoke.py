@@ -48,6 +48,11 @@ def test_bench_downscale_smoke(tmp_path):
         assert 0 < c["rmse"] < 5 and c["wall_s"] > 0 and c["peak_rss_mb"] > 0
     assert by["sharpener"]["rmse"] < by["bilinear"]["rmse"]
     assert "rmse_le_0.6_bilinear_every_scene" in rep["targets"]
+    # the default family is the hard scenes: seed 0 is a tuning seed on the sinusoidal grid, with a floor
+    sh = by["sharpener"]
+    assert rep["family"] == "hard" and sh["set"] == "tuning" and sh["kind"] == "sinusoidal"
+    assert sh["rmse_ratio_floor"] == pytest.approx(sh["rmse"] / sh["floor_rmse"]) and sh["rmse_ratio_floor"] > 1
+    assert "tuning_abs_bias_le_0.05" in rep["targets"]
 
 
 def test_bench_downstream_smoke(tmp_path):
