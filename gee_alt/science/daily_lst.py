@@ -26,11 +26,12 @@ afterwards has a step. Here:
 
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import brentq
+
+from gee_alt.science.nanstats import nanmean_first_axis, nanmedian_first_axis
 
 #: Local solar time of the diurnal maximum (h): 1-1.5 h after noon in GOT01's fits.
 T_MAX_H = 13.0
@@ -99,13 +100,11 @@ def screen_cold_outliers(series: np.ndarray, min_drop_k: float = 3.0, n_mad: flo
     the pixel's residuals (K)."""
     s = np.asarray(series, "float64")
     big = np.where(np.isfinite(s), s, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        pad = np.concatenate([np.full((2, *s.shape[1:]), np.nan), big, np.full((2, *s.shape[1:]), np.nan)])
-        windows = np.stack([pad[i : i + len(s)] for i in range(5)])
-        med = np.nanmedian(windows, axis=0)
-        res = s - med
-        mad = 1.4826 * np.nanmedian(np.abs(res - np.nanmedian(res, axis=0)), axis=0)
+    pad = np.concatenate([np.full((2, *s.shape[1:]), np.nan), big, np.full((2, *s.shape[1:]), np.nan)])
+    windows = np.stack([pad[i : i + len(s)] for i in range(5)])
+    med = nanmedian_first_axis(windows)
+    res = s - med
+    mad = 1.4826 * nanmedian_first_axis(np.abs(res - nanmedian_first_axis(res)))
     limit = np.maximum(min_drop_k, n_mad * np.nan_to_num(mad, nan=0.0))
     return np.where(res < -limit, np.nan, s)
 
@@ -120,9 +119,9 @@ def aqua_offset(terra: list[np.ndarray], aqua: list[np.ndarray], pool: int = 2) 
     diffs = np.full((len(terra), n_win, *shape), np.nan)
     for i, (t, a) in enumerate(zip(terra, aqua, strict=True)):
         diffs[i, : t.shape[0]] = a - t
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        off = np.stack([np.nanmedian(diffs[:, max(0, k - pool) : k + pool + 1], axis=(0, 1)) for k in range(n_win)])
+    off = np.stack(
+        [nanmedian_first_axis(diffs[:, max(0, k - pool) : k + pool + 1].reshape(-1, *shape)) for k in range(n_win)]
+    )
     return np.nan_to_num(off, nan=0.0)
 
 
@@ -130,6 +129,4 @@ def terra_referenced(terra: np.ndarray, aqua: np.ndarray, offset: np.ndarray) ->
     """One record (°C, ``(window, y, x)``): Terra where only Terra, Aqua − offset where only Aqua,
     their mean where both."""
     a = aqua - offset[: aqua.shape[0]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(np.stack([terra, a]), axis=0)
+    return nanmean_first_axis(np.stack([terra, a]))

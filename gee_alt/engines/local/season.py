@@ -19,12 +19,12 @@ the spring half of Y (:func:`freezing_season_ddf`).
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from gee_alt.errors import GeeAltError
+from gee_alt.science.nanstats import nanmedian_first_axis
 from gee_alt.science.resample import interpolate
 from gee_alt.science.thaw import (
     before_split,
@@ -51,10 +51,8 @@ def lst_climatology(layout, years: list[int]) -> dict[tuple, np.ndarray | None]:
         comp = layout.modis_lst(y)
         groups.setdefault(composite_key(comp), []).append(comp.raster.data)
     out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # composites never observed: NaN
-        for key, stacks in groups.items():
-            out[key] = np.nanmedian(np.stack(stacks), axis=0) if len(stacks) > 1 else None
+    for key, stacks in groups.items():  # composites never observed: NaN
+        out[key] = nanmedian_first_axis(np.stack(stacks)) if len(stacks) > 1 else None
     return out
 
 
