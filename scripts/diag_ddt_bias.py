@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 
-from gee_alt.demo.realistic import climate, ground, land, sensors
-from gee_alt.demo.realistic.scene import N_WETTING, RealisticScene, RealisticSpec
+from gee_alt.demo.realistic import sensors
+from gee_alt.demo.realistic.scene import RealisticScene, RealisticSpec
 from gee_alt.science.daily_lst import daily_mean_from_pair, screen_cold_outliers
 
 warnings.simplefilter("ignore")
@@ -18,24 +18,9 @@ seed = int(sys.argv[1])
 year = int(sys.argv[2])
 sc = RealisticScene(RealisticSpec(seed=seed, size_px=256))
 s = sc.spec
-w = climate.year_weather(s.seed, year, s.warming_degc_per_yr, N_WETTING)
-coef = ground.daily_coefficients(w)
-g = sc.ground_in_year(year)
-ndvi, _ = land.ndvi_in_year(sc.ground, sc.mine, year, s.warming_degc_per_yr, s.seed)
-bw, bb = sc.basis_in_year(ndvi, g["theta"], g["spoil"])
-cloud = sc.cloud_blocks(w)
-cooling = ground.cooling_blocks(cloud, w.doy)
-snow = sc.snow(year)
-t_lin = coef.astype("float32") @ bb
-snow_frac = sc._snow_fraction(snow, len(w.doy))
-clear_sky = t_lin + snow_frac * (np.minimum(t_lin, ground.SNOW_SKIN_MAX_DEGC) - t_lin)
-summer = climate.summer_weight(w.doy)[:, None].astype("float32")
-exp_day = ground.month_weights(w.doy).astype("float32") @ sc.exposure_blocks
-amp = (6.0 + 6.0 * summer) * (1 + 1.2 * (0.45 - sc.blocks(ndvi)[None]))
-amp *= 0.5 + 0.5 * exp_day
-amp *= 1 - 0.6 * snow_frac
+sky = sc.sky_in_year(year)
+w, cooling, clear_sky, lst = sky.weather, sky.cooling, sky.clear_sky, sky.lst
 ops = sc.lst_footprints
-lst = sensors.modis_lst(w, clear_sky, amp, cloud, ops, s.seed)
 wins = sensors.composite_windows(year, len(w.doy))
 
 

@@ -31,6 +31,24 @@ LAPSE_PF_DEGC_PER_YR_FRACTION = 0.8  # permafrost temperature follows 80 % of th
 
 
 @dataclass(frozen=True)
+class SkyYear:
+    """One year of :class:`RealisticScene` before the ground: weather, daily coefficients, ground
+    state, NDVI (with and without the mine), the window's basis, cloud cooling (K, 1 km blocks),
+    snow, the clear-sky daily skin temperature (°C, 1 km blocks) and the MODIS LST looks."""
+
+    weather: climate.YearWeather
+    coef: np.ndarray
+    ground_state: dict
+    ndvi: np.ndarray
+    ndvi_undisturbed: np.ndarray
+    basis_w: np.ndarray
+    cooling: np.ndarray
+    snow: ground.SnowSeason
+    clear_sky: np.ndarray
+    lst: sensors.LstComposites
+
+
+@dataclass(frozen=True)
 class RealisticSpec:
     """What the realistic world looks like. ``warming_degc_per_yr`` is the climate trend of the
     surface temperature (0 gives a world without trend, for false-positive rates)."""
@@ -291,8 +309,8 @@ class RealisticScene:
         return land.classified_landcover(truth, self.spec.seed)
 
     # ------------------------------------------------------------------ one year
-    def year(self, year: int, sample: np.ndarray) -> dict:
-        """Truth and observations of ``year`` (see :func:`write_realistic_inputs`)."""
+    def sky_in_year(self, year: int) -> SkyYear:
+        """The year's weather, surface and skin temperature on the 1 km blocks, and what MODIS saw."""
         s = self.spec
         w = climate.year_weather(s.seed, year, s.warming_degc_per_yr, N_WETTING)
         coef = ground.daily_coefficients(w)
@@ -312,6 +330,14 @@ class RealisticScene:
         amp *= 0.5 + 0.5 * exp_day
         amp *= 1 - 0.6 * snow_frac
         lst = sensors.modis_lst(w, clear_sky, amp, cloud, self.lst_footprints, s.seed)
+        return SkyYear(w, coef, g, ndvi, ndvi_undisturbed, bw, cooling, snow, clear_sky, lst)
+
+    def year(self, year: int, sample: np.ndarray) -> dict:
+        """Truth and observations of ``year`` (see :func:`write_realistic_inputs`)."""
+        s = self.spec
+        sky = self.sky_in_year(year)
+        w, coef, g, ndvi, ndvi_undisturbed = sky.weather, sky.coef, sky.ground_state, sky.ndvi, sky.ndvi_undisturbed
+        bw, cooling, snow, lst = sky.basis_w, sky.cooling, sky.snow, sky.lst
         ndvi_obs = sensors.modis_ndvi(ndvi, self.ndvi_footprints, year, s.seed)
         landsat = sensors.landsat_ndvi(self.crop(ndvi), year, s.seed)
         # --- truth on the window, day by day
