@@ -127,8 +127,23 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
             "class_holdout": loco,
             "note": "AOA-stratified map-error estimate (the site LOO alone is not map accuracy: sites sit "
             "where people can reach)",
+            **_unsampled(lc, cs, np.isfinite(maps.alt_m).any(axis=0) & np.isfinite(di)),
         },
         "alt_sd_outside": "var += DDT * max(0, MSE_E outside - sd_E^2 - tau^2)",
     }
     write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
     return res
+
+
+def _unsampled(lc: np.ndarray | None, site_classes: np.ndarray | None, mapped: np.ndarray) -> dict:
+    """Land-cover classes on the map with no calibration site, and their share of the mapped pixels.
+
+    Where such ground is mapped, no cross-validation of the sites can measure the error there (E is
+    carried over from other ground), so the map-error estimate is a lower bound: ``lower_bound``."""
+    if lc is None or site_classes is None:
+        return {"unsampled_classes": None, "unsampled_fraction": None, "lower_bound": False}
+    sampled = {int(c) for c in site_classes if np.isfinite(c)}
+    on_map = lc[mapped & np.isfinite(lc)].astype(int)
+    missing = sorted(int(k) for k in np.unique(on_map) if int(k) not in sampled)
+    frac = float(np.isin(on_map, missing).mean()) if on_map.size else 0.0
+    return {"unsampled_classes": missing, "unsampled_fraction": frac, "lower_bound": bool(missing)}

@@ -151,10 +151,17 @@ def print_demo_summary(out: Path, v: dict) -> None:
     if "applicability" in t:
         a = t["applicability"]
         flagged = ", ".join(f"{k} {100 * f:.0f} %" for k, f in a["outside_aoa_by_true_class"].items())
-        typer.echo(
-            f"  map error estimate {a['map_rmse_estimate_m']:.3f} m vs true map RMSE {a['map_rmse_true_m']:.3f} m "
-            f"({100 * a['rel_error']:+.0f} %); outside the area of applicability: {flagged}"
+        bound = (
+            f" (a lower bound: {100 * a['unsampled_fraction']:.0f} % of the map is on classes without sites)"
+            if a.get("lower_bound")
+            else ""
         )
+        typer.echo(
+            f"  map error estimate {a['map_rmse_estimate_m']:.3f} m{bound} vs true map RMSE "
+            f"{a['map_rmse_true_m']:.3f} m ({100 * a['rel_error']:+.0f} %); inside the area of applicability "
+            f"{a['inside_aoa_estimate_m']:.3f} m vs true {a['inside_aoa_true_m']:.3f} m"
+        )
+        typer.echo(f"  outside the area of applicability: {flagged}")
     lo = v["insitu_loo"]
     typer.echo(f"  in-situ leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, n {lo['n']}")
     typer.echo(f"  report: {runs.report_paths(out)[0]}")

@@ -372,8 +372,12 @@ class DemoScorer:
         ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, float)
         t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
         ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)
-        est = map_error_estimate(ddt, aoa2 > 0.5, me["mse_e_inside"], me["mse_e_outside"])["rmse_m"]
+        err = map_error_estimate(ddt, aoa2 > 0.5, me["mse_e_inside"], me["mse_e_outside"])
+        est = err["rmse_m"]
         true = truth["alt_m"]["rmse"]
+        e_alt = np.asarray(result.alt.alt_m, float)
+        ins = np.broadcast_to(aoa2 > 0.5, t_alt.shape) & np.isfinite(t_alt) & np.isfinite(e_alt)
+        true_in = float(np.sqrt(np.mean((e_alt[ins] - t_alt[ins]) ** 2))) if ins.any() else float("nan")
         aoa = aoa2.ravel()
         lc = self._strata_cache["landcover"]
         out_by = {
@@ -386,6 +390,10 @@ class DemoScorer:
             "map_rmse_estimate_all_mapped_m": me["rmse_m"],
             "map_rmse_true_m": true,
             "rel_error": float(est / true - 1.0) if true else float("nan"),
+            "lower_bound": bool(me.get("lower_bound")),
+            "unsampled_fraction": me.get("unsampled_fraction"),
+            "inside_aoa_estimate_m": err["rmse_inside_m"],
+            "inside_aoa_true_m": true_in,
             "site_classes": app.get("site_classes"),
             "outside_aoa_by_true_class": out_by,
         }

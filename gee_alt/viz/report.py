@@ -341,7 +341,11 @@ def applicability_blocks(app: dict | None) -> list[Block]:
         return []
     me = app["map_error"]
     rows = [
-        ["map RMSE estimate (AOA-stratified)", fmt(me["rmse_m"]), "m"],
+        [
+            "map RMSE estimate (AOA-stratified)" + (" — a lower bound" if me.get("lower_bound") else ""),
+            fmt(me["rmse_m"]),
+            "m",
+        ],
         ["  inside the area of applicability", fmt(me["rmse_inside_m"]), "m"],
         ["  outside it", fmt(me["rmse_outside_m"]), "m"],
         ["share of pixel-years outside", fmt(me["outside_fraction"]), ""],
@@ -350,6 +354,21 @@ def applicability_blocks(app: dict | None) -> list[Block]:
     rows += [
         [f"land-cover class {k}: share outside", fmt(v), ""] for k, v in (app.get("outside_by_class") or {}).items()
     ]
+    if me.get("lower_bound"):
+        rows.append(["share of the mapped pixels on classes without any site", fmt(me["unsampled_fraction"]), ""])
+    caveat = (
+        [
+            Block(
+                "para",
+                "Land-cover classes "
+                + ", ".join(str(k) for k in me["unsampled_classes"])
+                + " have no calibration site: their E is carried over from other ground, and no cross-validation "
+                "of the sites can measure the error there. The map RMSE above is therefore a lower bound.",
+            )
+        ]
+        if me.get("lower_bound")
+        else []
+    )
     return [
         Block("heading", "Where the calibration applies (map error, not site error)"),
         Block("table", header=["quantity", "value", "units"], rows=rows),
@@ -362,6 +381,7 @@ def applicability_blocks(app: dict | None) -> list[Block]:
             + " (band 1 dissimilarity index, band 2 inside 1/0); ALT sd inflated outside "
             f"({app.get('alt_sd_outside', '')}).",
         ),
+        *caveat,
     ]
 
 

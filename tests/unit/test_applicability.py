@@ -30,3 +30,15 @@ def test_map_error_weights_pixels_by_their_thaw():
     # by hand: pixel-years 100*1e-4 (x2) and 400*4e-4 (x2) -> mean 0.085, sqrt
     assert r["rmse_m"] == pytest.approx(np.sqrt((2 * 0.01 + 2 * 0.16) / 4))
     assert r["outside_fraction"] == pytest.approx(0.5)
+
+
+def test_classes_without_sites_make_the_map_error_a_lower_bound():
+    from gee_alt.applicability_run import _unsampled
+
+    lc = np.array([[1, 1, 2, 2], [3, 3, 3, np.nan]], dtype=float)
+    mapped = np.array([[True, True, True, False], [True, True, False, True]])
+    r = _unsampled(lc, np.array([1.0, 2.0, np.nan]), mapped)
+    # mapped pixels with a class: 1, 1, 2, 3, 3 -> class 3 has no site and holds 2 of 5
+    assert r == {"unsampled_classes": [3], "unsampled_fraction": 0.4, "lower_bound": True}
+    assert _unsampled(lc, np.array([1.0, 2.0, 3.0]), mapped)["lower_bound"] is False
+    assert _unsampled(None, None, mapped)["lower_bound"] is False
