@@ -9,6 +9,7 @@ import typer
 from gee_alt import runs
 from gee_alt.cli._common import JSON, QUIET, app, check_input_file, echo_json, progress_bars
 from gee_alt.errors import GeeAltError
+from gee_alt.science.homogeneity import DEFAULT_THRESHOLDS
 
 
 @app.command()
@@ -20,6 +21,16 @@ def calibrate(
     dem_std_max: float = typer.Option(15.0, help="Drop sites whose 7x7 DEM std exceeds this (m)."),
     ndvi_std_max: float = typer.Option(0.10, help="Drop sites whose 7x7 NDVI std exceeds this."),
     ddt_cv_max: float = typer.Option(0.10, help="Drop sites whose 7x7 DDT coefficient of variation exceeds this."),
+    dem_std_1km_max: float = typer.Option(
+        DEFAULT_THRESHOLDS["dem_std_1km"], help="Drop sites whose 1 km MODIS footprint DEM std exceeds this (m)."
+    ),
+    ndvi_std_1km_max: float = typer.Option(
+        DEFAULT_THRESHOLDS["ndvi_std_1km"], help="Drop sites whose 1 km MODIS footprint NDVI std exceeds this."
+    ),
+    landcover_impurity_1km_max: float = typer.Option(
+        DEFAULT_THRESHOLDS["landcover_impurity_1km"],
+        help="Drop sites whose 1 km footprint has more than this share of other land-cover classes.",
+    ),
     by_class: str = typer.Option("auto", help=f"One E per land-cover class (RUN/{runs.LANDCOVER}): auto, yes or no."),
     as_json: bool = JSON,
     quiet: bool = QUIET,
@@ -39,7 +50,15 @@ def calibrate(
         seed=seed,
         n_boot=n_boot,
         by_class=modes[by_class],
-        thresholds={"dem_std": dem_std_max, "ndvi_std": ndvi_std_max, "ddt_cv": ddt_cv_max, "min_valid_frac": 0.5},
+        thresholds={
+            "dem_std": dem_std_max,
+            "ndvi_std": ndvi_std_max,
+            "ddt_cv": ddt_cv_max,
+            "min_valid_frac": 0.5,
+            "dem_std_1km": dem_std_1km_max,
+            "ndvi_std_1km": ndvi_std_1km_max,
+            "landcover_impurity_1km": landcover_impurity_1km_max,
+        },
     )
     keys = ("E", "E_ci95", "E_sd", "n_used", "n_dropped", "loo", "block_cv", "censoring", "E_by_class")
     if as_json:

@@ -136,7 +136,7 @@ def calibrate_from_cube(
         raise GeeAltError(
             f"no in-situ row left for calibration after screening ({len(table)} rows; e.g. {first}); "
             "add sites at homogeneous places or loosen the screen (gee-alt calibrate --ddt-cv-max, "
-            "--dem-std-max, --ndvi-std-max)"
+            "--dem-std-max, --ndvi-std-max, --dem-std-1km-max, --ndvi-std-1km-max, --landcover-impurity-1km-max)"
         )
     cls = None if classes is None else np.asarray(classes, dtype=object)[keep]
     cal = StefanCalibration(**calibration_params).fit(

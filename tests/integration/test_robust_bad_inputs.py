@@ -476,6 +476,7 @@ case("I04")(lambda c: _cal(c, HEAD + _rows(alt="0") + _rows(alt="-1.2")))
 case("I05")(lambda c: _cal(c, HEAD + _rows(alt="25")))
 case("I06")(lambda c: _cal(c, HEAD + _rows(lon=10.0, lat=50.0)))
 LOOSE = ["--ddt-cv-max", "100", "--dem-std-max", "1e9", "--ndvi-std-max", "100"]
+LOOSE += ["--dem-std-1km-max", "1e9", "--ndvi-std-1km-max", "100", "--landcover-impurity-1km-max", "1"]
 
 
 def _cal_loose(c, text):
