@@ -475,8 +475,8 @@ case("I03")(lambda c: _cal(c, HEAD + _rows(alt="nan")))
 case("I04")(lambda c: _cal(c, HEAD + _rows(alt="0") + _rows(alt="-1.2")))
 case("I05")(lambda c: _cal(c, HEAD + _rows(alt="25")))
 case("I06")(lambda c: _cal(c, HEAD + _rows(lon=10.0, lat=50.0)))
-LOOSE = ["--ddt-cv-max", "100", "--dem-std-max", "1e9", "--ndvi-std-max", "100"]
-LOOSE += ["--dem-std-1km-max", "1e9", "--ndvi-std-1km-max", "100", "--landcover-impurity-1km-max", "1"]
+LOOSE_1KM = ["--dem-std-1km-max", "1e9", "--ndvi-std-1km-max", "100", "--landcover-impurity-1km-max", "1"]
+LOOSE = ["--ddt-cv-max", "100", "--dem-std-max", "1e9", "--ndvi-std-max", "100", *LOOSE_1KM]
 
 
 def _cal_loose(c, text):
@@ -811,7 +811,8 @@ def test_acceptable_quirks_are_read_and_bad_rows_reported(variant, tmp_path, tmp
         text = "\n".join(lines + [lines[1].replace("SYN001", "BAD1").rsplit(",", 5)[0] + ",x,y,,,", lines[1]]) + "\n"
         bad = 2
     argv, _ = _cal(ctx, text, encoding=enc)
-    code, out, err = cli(*argv, "--json")
+    # the 128 px test world's 1 km footprints are mostly mixed: that screen is not what this test is about
+    code, out, err = cli(*argv, *LOOSE_1KM, "--json")
     assert code == 0, err
     cal = json.loads((ctx.tmp / "run" / "calibration.json").read_text())
     assert cal["n_rejected_rows"] == bad and cal["n_used"] > 10

@@ -151,7 +151,8 @@ def test_ee_run_outputs_and_logs_hold_no_key_material(ee_offline, no_creds, tmp_
     StubServer(grid).install(monkeypatch)
     from gee_alt.science import homogeneity
 
-    for metric in ("ddt_cv", "dem_std", "ndvi_std"):  # the stub's DDT and site fields are pixel noise
+    # the stub's DDT and site fields are pixel noise
+    for metric in ("ddt_cv", "dem_std", "ndvi_std", "dem_std_1km", "ndvi_std_1km", "landcover_impurity_1km"):
         monkeypatch.setitem(homogeneity.DEFAULT_THRESHOLDS, metric, None)
     (tmp_path / "s.toml").write_text(
         "[study]\nyears = [2010, 2012]\n[aoi]\nbbox = [99.0, 38.0, 99.06, 38.04]\n[pull]\ninitial_delay_s = 0.0\n"
