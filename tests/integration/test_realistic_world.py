@@ -129,6 +129,7 @@ def test_clear_sky_composites_are_warm_biased_and_cloudy_days_are_cold():
     assert w.t_ref_degc[summer & cloudy].mean() < w.t_ref_degc[summer & ~cloudy].mean() - 0.5
 
 
+@pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")  # windows with no clear look: NaN
 def test_sampled_lst_is_warmer_than_the_all_sky_truth_in_summer(world):
     scene, sample, d = world
     lst, starts, _ = _lst(d, 2010)
