@@ -18,7 +18,7 @@ XEE_MASK_VALUE = np.float32(np.iinfo(np.int32).max)
 
 
 def known_year_arrays(year: int, grid: Grid) -> np.ndarray:
-    """Deterministic synthetic ``(3, y, x)`` float32 arrays for a year (DDT, sd, n_obs), some NaN."""
+    """Deterministic synthetic ``(4, y, x)`` float32 arrays for a year (DDT, sd, n_obs, DDF), some NaN."""
     h, w = shape_yx(grid)
     rng = np.random.default_rng(year)
     ddt = rng.uniform(200, 2500, (h, w)).astype("float32")
@@ -27,7 +27,9 @@ def known_year_arrays(year: int, grid: Grid) -> np.ndarray:
     hole = rng.random((h, w)) < 0.05
     ddt[hole] = np.nan
     sd[hole] = np.nan
-    return np.stack([ddt, sd, nobs])
+    ddf = rng.uniform(300, 3000, (h, w)).astype("float32")
+    ddf[rng.random((h, w)) < 0.05] = np.nan
+    return np.stack([ddt, sd, nobs, ddf])
 
 
 def known_field_arrays(grid: Grid) -> np.ndarray:

@@ -64,7 +64,7 @@ def test_plan_json_runs_offline(cli_plan):
     plan, _, _ = cli_plan
     assert plan["years"] == list(range(2000, 2025)) and plan["years_to_pull"] == plan["years"]
     assert plan["grid"]["crs"] == "EPSG:32647" and plan["grid"]["shape_2d"] == list(load_config().grid()["shape_2d"])
-    assert plan["requests"]["per_year"] == 2 and plan["requests"]["total"] == 50
+    assert plan["requests"]["per_year"] == 3 and plan["requests"]["total"] == 75  # 4 layers a year
     assert plan["bytes"]["per_year"] == pull.bytes_per_year(load_config().grid())
     assert plan["rf"]["output_mode"] == "REGRESSION" and plan["rf"]["random_state"] == 42
     assert plan["rf"]["n_estimators"] == 40 and plan["ee_sampling"]["num_samples"] == 5000

@@ -43,10 +43,11 @@ def test_outputs_equal_served_arrays_and_requests_are_bounded(ee_offline, monkey
         np.testing.assert_array_equal(cube["ddt_degc_days"].values[i], known[0])
         np.testing.assert_array_equal(cube["ddt_sd_degc_days"].values[i], known[1])
         np.testing.assert_array_equal(cube["n_obs"].values[i], known[2].astype("int16"))
-        r = read_raster(tmp_path / "ddt" / f"ddt_{year}.tif", bands=3)
+        np.testing.assert_array_equal(cube["ddf_degc_days"].values[i], known[3])
+        r = read_raster(tmp_path / "ddt" / f"ddt_{year}.tif", bands=4)
         np.testing.assert_array_equal(r.data, known)
-        assert r.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs"]
-        assert stub.pixel_calls[year] <= bound and stub.pixel_calls[year] == 10
+        assert r.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs", "ddf_degc_days"]
+        assert stub.pixel_calls[year] <= bound and stub.pixel_calls[year] == 14  # 4 layers
     assert stub.value_calls == len(YEARS)  # one metadata call per year
     # tiles cover each year's grid exactly once
     for year in YEARS:
@@ -63,11 +64,11 @@ def test_outputs_equal_served_arrays_and_requests_are_bounded(ee_offline, monkey
     assert stub.pixel_calls[2001] == calls[2001] and stub.pixel_calls[2003] == 2 * calls[2003]
 
 
-def test_datong_grid_needs_two_requests_per_year():
+def test_datong_grid_needs_three_requests_per_year():
     grid = load_config().grid()
     chunks = pull.io_chunks_for(grid)
     n = pull.requests_per_year(grid, chunks)
-    assert n == 2 and n <= 1.1 * math.ceil(pull.bytes_per_year(grid) / pull.REQUEST_BYTE_LIMIT)
+    assert n == 3 and n <= 1.1 * math.ceil(pull.bytes_per_year(grid) / pull.REQUEST_BYTE_LIMIT)  # 4 layers
     assert chunks["index"] * chunks["width"] * chunks["height"] * pull.BYTES_PER_PIXEL <= pull.REQUEST_BYTE_LIMIT
 
 

@@ -494,3 +494,34 @@ def test_lst_residual_is_aggregated_radiance_like(ee_offline, cfg):
     assert not {0.25, 273.15} & numbers(sharpen.sharpen(target, p, cfg.rf, cfg.ee_sampling, 7, "v"))
     # the yearly DDT graph uses it for LST
     assert '"Image.pow"' in ee.serializer.toJSON(thaw.ddt_image(cfg, 2015, cfg.grid()))
+
+
+def dates_in(obj) -> set[str]:
+    """ISO dates (YYYY-MM-DD) among a graph's string constants."""
+    return {c for c in constants_in(obj) if isinstance(c, str) and len(c) == 10 and c[4] == "-" and c[7] == "-"}
+
+
+def test_freezing_index_is_the_winter_before_the_thaw_season(ee_offline, cfg, small_grid):
+    """DDF of 2010 = autumn 2009 (07-01..12-31) + spring 2010 (01-01..06-30) in 8-day windows
+    covering each half exactly, the thaw season's sparse rule, −T clipped at 0; the first MODIS
+    year (2000) takes its own autumn (no 1999 data)."""
+    import ee
+
+    region = ee.Geometry.Rectangle(list(SMALL_BBOX))
+    ddf = composite.freezing_season_ddf(cfg, 2010, region)
+    d = dates_in(ddf)
+    assert min(d) == "2009-07-01" and max(d) == "2010-07-01"  # the half-open end of the spring half
+    assert "2010-07-09" not in d and "2009-06-23" not in d
+    for y, spring, days in ((2010, True, 181), (2009, False, 184)):
+        ws = composite.lst_windows(y, *(("01-01", "06-30") if spring else ("07-01", "12-31")), 8)
+        assert sum(w.days for w in ws) == days and all(w.start in d for w in ws)
+    # sparse rule: n_valid >= min_valid_fraction x windows of the half (23 windows each)
+    consts = constants_in(ddf)
+    assert cfg.season.min_valid_fraction * 23 in consts and -1 in consts
+    d2000 = dates_in(composite.freezing_season_ddf(cfg, 2000, region))
+    assert min(d2000) == "2000-01-01" and max(d2000) == "2001-01-01"
+    # the yearly image carries it as its fourth band, pulled with the others
+    from gee_alt.engines.ee import pull
+
+    assert pull.LAYERS == ("ddt_degc_days", "ddt_sd_degc_days", "n_obs", "ddf_degc_days")
+    assert "2009-07-01" in dates_in(thaw.ddt_image(cfg, 2010, small_grid))

@@ -201,3 +201,42 @@ def lst_season(cfg: StudyConfig, year: int, region: ee.Geometry) -> LstSeason:
     ]
     filled = [f.setDefaultProjection(proj) for f in gap_fill(raw)]
     return LstSeason(windows, raw, filled, n_valid, months, month_degc, proj)
+
+
+# ------------------------------------------------------------------ freezing index (DDF)
+FREEZE_SPLIT_MMDD = "07-01"  # the local engine's split (:func:`gee_alt.science.thaw.before_split`)
+MODIS_FIRST_YEAR = 2000  # no MODIS LST before 2000: the first winter takes its own year's autumn
+
+
+def freezing_half_ddf(cfg: StudyConfig, year: int, region: ee.Geometry, spring: bool) -> ee.Image:
+    """Freezing degree-days (band ``ddf_degc_days``, °C·day, positive) of one half of ``year``
+    at 1 km: spring = 01-01..06-30, autumn = 07-01..12-31. Windows of ``season.lst_step_days``
+    (daily mean as in :func:`lst_window_degc`, gaps filled by :func:`gap_fill`), DDF =
+    Σ_windows days · max(−T, 0) (:func:`gee_alt.science.thaw.ddf_from_composites`); masked
+    where fewer than ``season.min_valid_fraction`` of the half's windows have a look (the
+    thaw season's rule). Empty windows are guarded (masked, never zero-band)."""
+    start_mmdd, end_mmdd = ("01-01", "06-30") if spring else (FREEZE_SPLIT_MMDD, "12-31")
+    proj = lst_projection()
+    start, end = season_bounds(year, start_mmdd, end_mmdd)
+    merged = None
+    for cid in col.lst_collection_ids(cfg.collections.lst, start):
+        c = col.modis_lst(cid, start, end, region, cfg.qa.lst_max_error_k)
+        merged = c if merged is None else merged.merge(c)
+    windows = lst_windows(year, start_mmdd, end_mmdd, cfg.season.lst_step_days)
+    day_col, night_col = merged.select("lst_day_degc"), merged.select("lst_night_degc")
+    raw = [lst_window_degc(day_col, night_col, w, proj) for w in windows]
+    n_valid = ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw]).sum()
+    parts = [t.multiply(-1).max(0).multiply(w.days) for t, w in zip(gap_fill(raw), windows, strict=True)]
+    ddf = ee.ImageCollection.fromImages(parts).sum().rename("ddf_degc_days")
+    enough = n_valid.gte(cfg.season.min_valid_fraction * len(windows))
+    return ddf.updateMask(enough).setDefaultProjection(proj)
+
+
+def freezing_season_ddf(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee.Image:
+    """DDF (band ``ddf_degc_days``, °C·day) of the winter before ``year``'s thaw season: the
+    autumn half of ``year − 1`` plus the spring half of ``year`` (the local engine's
+    :func:`gee_alt.engines.local.season.freezing_season_ddf`); for the first MODIS year the
+    year's own autumn stands in. Masked where either half is too sparse."""
+    autumn_year = year - 1 if year - 1 >= MODIS_FIRST_YEAR else year
+    autumn = freezing_half_ddf(cfg, autumn_year, region, spring=False)
+    return freezing_half_ddf(cfg, year, region, spring=True).add(autumn).rename("ddf_degc_days")

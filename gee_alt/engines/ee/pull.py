@@ -1,8 +1,8 @@
 """Pull yearly DDT images through xee into COGs and the shared DDT cube (the I/O edge).
 
-Per year, the three output bands become a 3-image collection of one band each, so xee packs
+Per year, the four output bands (:data:`LAYERS`) become a 4-image collection of one band each, so xee packs
 them into the same ``computePixels`` request (its ``index`` chunk) and every request carries
-all three bands of a tile. ``io_chunks`` are full-width row blocks sized just under the
+all four bands of a tile. ``io_chunks`` are full-width row blocks sized just under the
 request limit (48 MiB, counting xee's extra mask byte per pixel), so a year needs
 ``ceil(bytes / limit)`` requests (plus at most one for row rounding).
 
@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from gee_alt import runs
-from gee_alt.cube import DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
+from gee_alt.cube import DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, shape_yx
 from gee_alt.io import atomic_path, read_raster, remove_stray_temporaries
+from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
 
-LAYERS = (DDT_VAR, DDT_SD_VAR, NOBS_VAR)
+LAYERS = (DDT_VAR, DDT_SD_VAR, NOBS_VAR, DDF_VAR)
 REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels limit (bytes, uncompressed)
 BYTES_PER_PIXEL = 4 + 1  # float32 + Earth Engine's mask byte (as xee counts)
 MAX_SIDE_PX = 32768  # computePixels limit per side
@@ -314,6 +315,7 @@ def run_years(
     sleep=time.sleep,
     path_for_year: Callable[[int], str] | None = None,
     batch: BatchOptions | None = None,
+    frost_number_min: float = FROST_NUMBER_PERMAFROST,
 ):
     """Compute and pull every year not already done into ``RUN/ddt``; return the DDT cube of the
     years that succeeded (``None`` if none did).
@@ -329,7 +331,8 @@ def run_years(
     request. A year that fails (graph, task or pull) is recorded with its one-line reason
     (:meth:`gee_alt.runs.Progress.mark_failed`) and skipped; the others continue.
     ``progress(year, status)`` hears ``skipped``, ``pulled``, ``failed`` (terminal) and batch
-    task states (``submitted``, ``RUNNING``, ...).
+    task states (``submitted``, ``RUNNING``, ...). ``frost_number_min``: the permafrost
+    threshold on the frost number (``season.frost_number_min``), tagged on each year and on the cube.
     """
     import ee
 
@@ -362,10 +365,11 @@ def run_years(
             grid,
             ddt_sd_degc_days=data[1],
             n_obs=data[2],
+            ddf_degc_days=data[3],
             engine="ee",
             method=method,
             season=thaw_season,
-            extra_tags={"graph_sha256": ghash, **(extra or {})},
+            extra_tags={"graph_sha256": ghash, "frost_number_min": f"{frost_number_min:g}", **(extra or {})},
         )
         progress_record.mark_done(
             year, [path], key=ghash, requests=pixels.calls, retries=pixels.retries + value.retries, **(extra or {})
@@ -424,7 +428,7 @@ def run_years(
                 failed(t.year, f"pulling {t.asset}: {_first_line(exc)}")
     if not arrays:
         return None
-    return cube_from_years({y: arrays[y] for y in years if y in arrays}, grid, thaw_season)
+    return cube_from_years({y: arrays[y] for y in years if y in arrays}, grid, thaw_season, frost_number_min)
 
 
 def _first_line(exc) -> str:
@@ -461,8 +465,14 @@ def _plain(grid: Grid) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()}
 
 
-def cube_from_years(arrays: dict[int, np.ndarray], grid: Grid, thaw_season: str = ""):
-    """The shared DDT cube from ``{year: (layer, y, x)}`` arrays (``n_obs`` NaN → 0)."""
+def cube_from_years(
+    arrays: dict[int, np.ndarray],
+    grid: Grid,
+    thaw_season: str = "",
+    frost_number_min: float = FROST_NUMBER_PERMAFROST,
+):
+    """The shared DDT cube from ``{year: (layer, y, x)}`` arrays in :data:`LAYERS` order
+    (``n_obs`` NaN → 0); the cube derives the frost number from DDF and DDT."""
     years = sorted(arrays)
     stack = np.stack([arrays[y] for y in years]).astype("float32")
     n_obs = np.nan_to_num(stack[:, 2], nan=0.0).round().astype("int16")
@@ -472,7 +482,8 @@ def cube_from_years(arrays: dict[int, np.ndarray], grid: Grid, thaw_season: str 
         grid,
         ddt_sd_degc_days=stack[:, 1],
         n_obs=n_obs,
+        ddf_degc_days=stack[:, 3],
         engine="ee",
         thaw_season=thaw_season,
-        extra_attrs={"method": EE_METHOD},
+        extra_attrs={"method": EE_METHOD, "frost_number_min": float(frost_number_min)},
     )

@@ -100,6 +100,7 @@ class EarthEngine:
             progress=report,
             path_for_year=paths.get,
             batch=batch,
+            frost_number_min=cfg.season.frost_number_min,
             **retry,
         )
         missing = {y: r for y, r in progress_record.failed().items() if isinstance(y, int)}

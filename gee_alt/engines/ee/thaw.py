@@ -19,7 +19,11 @@ ridge trend + forest on its residuals, radiance-like residual correction for LST
 remaining differences from the local engine are tabled in the README ("Earth Engine and local
 engine: what still differs").
 
-Output bands: ``ddt_degc_days``, ``ddt_sd_degc_days``, ``n_obs`` (float32), reprojected to the
+4. DDF (°C·day) of the winter before (autumn of Y−1 + spring of Y, 8-day windows, same
+   sparse-season rule) at 1 km, bilinear to 30 m (the local engine sums its sharpened 30 m
+   LST); the frost number F = √DDF/(√DDF+√DDT) is derived from it in the shared cube.
+
+Output bands: ``ddt_degc_days``, ``ddt_sd_degc_days``, ``n_obs``, ``ddf_degc_days`` (float32), reprojected to the
 output grid (``crs`` + ``crsTransform``). See :mod:`gee_alt.engines.ee.composite` for the LST
 time step, day/night handling, gap filling and empty-window guards.
 """
@@ -184,7 +188,9 @@ def ddt_image(
     cfg: StudyConfig, year: int, grid: Grid | None = None, *, on_grid: bool = True, fields: YearFields | None = None
 ) -> ee.Image:
     """The yearly 30 m DDT image: ``ddt_degc_days`` (°C·day), ``ddt_sd_degc_days`` (°C·day),
-    ``n_obs`` (windows with valid LST, count as float), on ``grid`` (default ``cfg.grid()``).
+    ``n_obs`` (windows with valid LST, count as float), ``ddf_degc_days`` (°C·day, the winter
+    before: :func:`gee_alt.engines.ee.composite.freezing_season_ddf`, 1 km bilinear), on
+    ``grid`` (default ``cfg.grid()``).
     ``on_grid=False`` leaves out the final reprojection (map layers: computed at the map's scale);
     ``fields``: the year's :func:`year_fields` when already built (same graph)."""
     grid = grid or cfg.grid()
@@ -199,7 +205,8 @@ def ddt_image(
     sd = ee.ImageCollection.fromImages(sd_parts).sum().rename("ddt_sd_degc_days")
     n_obs = season.n_valid.rename("n_obs")
     enough = n_obs.gte(cfg.season.min_valid_fraction * len(season.windows))
-    out = ee.Image.cat([ddt.updateMask(enough), sd.updateMask(enough), n_obs]).toFloat()
+    ddf = composite.freezing_season_ddf(cfg, year, f.region).reproject(crs=season.projection).resample("bilinear")
+    out = ee.Image.cat([ddt.updateMask(enough), sd.updateMask(enough), n_obs, ddf]).toFloat()
     if on_grid:
         out = out.reproject(crs=grid["crs"], crsTransform=list(grid["crs_transform"]))
     return out.set(
