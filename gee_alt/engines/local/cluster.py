@@ -66,7 +66,9 @@ def dask_client(address: str | None, workers: int) -> Iterator:
             processes=workers > 1,
             dashboard_address=":0",
             memory_limit=0,  # the memory guard sized the workers; Dask must not pause the forests
-            silence_logs=logging.ERROR,
+            # workers log a heartbeat that misses a closing scheduler as an ERROR with a traceback; what
+            # matters reaches the driver (a task's error, a lost cluster) and is reported in one line
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
