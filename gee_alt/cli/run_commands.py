@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -158,8 +159,13 @@ def print_demo_summary(out: Path, v: dict) -> None:
         )
         typer.echo(
             f"  map error estimate {a['map_rmse_estimate_m']:.3f} m{bound} vs true map RMSE "
-            f"{a['map_rmse_true_m']:.3f} m ({100 * a['rel_error']:+.0f} %); inside the area of applicability "
-            f"{a['inside_aoa_estimate_m']:.3f} m vs true {a['inside_aoa_true_m']:.3f} m"
+            f"{a['map_rmse_true_m']:.3f} m ({100 * a['rel_error']:+.0f} %); "
+            + (
+                f"inside the area of applicability {a['inside_aoa_estimate_m']:.3f} m "
+                f"vs true {a['inside_aoa_true_m']:.3f} m"
+                if a.get("inside_aoa_estimate_m") is not None and math.isfinite(a["inside_aoa_estimate_m"])
+                else "no scored pixel inside the area of applicability"
+            )
         )
         typer.echo(f"  outside the area of applicability: {flagged}")
     lo = v["insitu_loo"]

@@ -160,7 +160,8 @@ def map_error_estimate(ddt_degc_days: np.ndarray, inside: np.ndarray, mse_e_in: 
     s_out = float(dd[~ins & fin].sum()) * mse_e_out
     return {
         "rmse_m": float(np.sqrt((s_in + s_out) / n)) if n else float("nan"),
-        "rmse_inside_m": float(np.sqrt(s_in / max((ins & fin).sum(), 1))),
-        "rmse_outside_m": float(np.sqrt(s_out / max((~ins & fin).sum(), 1))),
+        # NaN when no pixel-year is on that side (not 0: an empty side has no error estimate)
+        "rmse_inside_m": float(np.sqrt(s_in / (ins & fin).sum())) if (ins & fin).any() else float("nan"),
+        "rmse_outside_m": float(np.sqrt(s_out / (~ins & fin).sum())) if (~ins & fin).any() else float("nan"),
         "outside_fraction": float((~ins & fin).sum() / n) if n else float("nan"),
     }

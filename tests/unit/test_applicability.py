@@ -42,3 +42,10 @@ def test_classes_without_sites_make_the_map_error_a_lower_bound():
     assert r == {"unsampled_classes": [3], "unsampled_fraction": 0.4, "lower_bound": True}
     assert _unsampled(lc, np.array([1.0, 2.0, 3.0]), mapped)["lower_bound"] is False
     assert _unsampled(None, None, mapped)["lower_bound"] is False
+
+
+def test_an_empty_side_has_no_error_estimate_not_zero():
+    ddt = np.full((2, 2, 2), 900.0)
+    r = map_error_estimate(ddt, np.zeros((2, 2), bool), mse_e_in=1e-4, mse_e_out=4e-4)
+    assert np.isnan(r["rmse_inside_m"]) and r["outside_fraction"] == 1.0
+    assert r["rmse_outside_m"] == pytest.approx(np.sqrt(900.0 * 4e-4))
