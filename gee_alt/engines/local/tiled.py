@@ -254,9 +254,19 @@ def _coverage(job: Job, mask_vrt: Path, band: int, coarse_grid) -> np.ndarray:
     return coverage_from_counts(counts, full)
 
 
-def fit_forest(job: Job, year: int, kind: str, _features: list[str]) -> str:
+def lst_climatology_of_run(job: Job) -> dict:
+    """C: the per-pixel multi-year median of each coarse LST composite calendar over the run's years
+    (:func:`gee_alt.engines.local.season.lst_climatology`), computed once for every year's LST forest."""
+    from gee_alt.engines.local.season import lst_climatology
+
+    with _task():
+        return lst_climatology(job.layout, list(job.years))
+
+
+def fit_forest(job: Job, year: int, kind: str, _features: list[str], lst_climatology: dict | None = None) -> str:
     """C: train the year's NDVI (``kind="ndvi"``) or LST forest at the coarse scale from the tiles'
-    predictors (VRT mosaic -> GDAL aggregation; scene standard deviation band by band)."""
+    predictors (VRT mosaic -> GDAL aggregation; scene standard deviation band by band).
+    ``lst_climatology``: :func:`lst_climatology_of_run` (LST only)."""
     out = job.path(year, f"{kind}_model", ext=".pkl")
     if out.exists():
         return str(out)
@@ -274,10 +284,10 @@ def fit_forest(job: Job, year: int, kind: str, _features: list[str]) -> str:
             y = geo_dataarray(modis.data, modis.grid, ["ndvi"])
             model = job.sharpener(year, keep_gaps=False)
         else:
-            from gee_alt.engines.local.season import composite_key, lst_climatology, plan_season
+            from gee_alt.engines.local.season import composite_key, plan_season
 
             comp = job.layout.modis_lst(year)
-            clim = lst_climatology(job.layout, list(job.years)).get(composite_key(comp))
+            clim = lst_climatology.get(composite_key(comp))
             plan = plan_season(comp, clim, job.params, job.layout.modis_lst_path(year).name)
             y = geo_dataarray(plan.filled, comp.raster.grid, [d.isoformat() for d in comp.start_dates])
             model = job.sharpener(year, radiance=True, keep_gaps=True, residual_rank=job.params.lst_residual_rank)
@@ -478,7 +488,8 @@ def run_tiled(
     terr = [sub(terrain_tile, job, t, key=f"terrain-{t.name}", priority=100) for t in tiles]
     flags = [sub(climate_tile, job, t, key=f"clim-{t.name}", priority=100) for t in tiles]
     clim = sub(climate_final, job, flags, terr, key="clim-final", priority=100)
-    finals, cogs, keep = {}, {}, [terr, flags, clim]
+    lst_clim = sub(lst_climatology_of_run, job, key="lst-clim", priority=100)
+    finals, cogs, keep = {}, {}, [terr, flags, clim, lst_clim]
     lfin_of: dict[int, list] = {}
     for i, y in enumerate(todo):
         pr = -i  # earlier years first: each year's COG streams out as soon as it can
@@ -500,7 +511,7 @@ def run_tiled(
             sub(ndvi_final_tile, job, y, t, nmodel, nbasis, clim, anom, p, key=f"ndvi30-{y}-{t.name}", priority=pr)
             for t, p in zip(tiles, npred, strict=True)
         ]
-        lmodel = sub(fit_forest, job, y, "lst", nfin, key=f"lst-forest-{y}", priority=pr)
+        lmodel = sub(fit_forest, job, y, "lst", nfin, lst_clim, key=f"lst-forest-{y}", priority=pr)
         lpred = [
             sub(predict_tile, job, y, "lst", t, lmodel, clim, anom, key=f"lst-model-{y}-{t.name}", priority=pr)
             for t in tiles
