@@ -82,3 +82,70 @@ def test_bench_pull_smoke(tmp_path):
     y = rep["years"][0]
     assert y["bytes"] >= y["min_bytes"] > 0 and y["pixel_requests"] >= 1
     assert set(rep["targets"]) == {"bytes_le_1.05_min", "pixel_requests_le_1.1_ceil"}
+
+
+def test_bench_downscale_pydms_skipped_without_path(tmp_path, capsys):
+    mod = _load("bench_downscale")
+    out = tmp_path / "d.json"
+    args = ["--sizes", "256", "--seeds", "0", "--repeats", "1", "--methods", "bilinear", "pydms", "--out", str(out)]
+    assert mod.main(args) == 0
+    assert "pydms: skipped (no --pydms-path" in capsys.readouterr().out
+    rep = json.loads(out.read_text())
+    assert {c["method"] for c in rep["cases"]} == {"bilinear"} and rep["pydms"] == "not run"
+
+
+FAKE_PYDMS = '''
+"""A stand-in with pyDMS's interface (not pyDMS): applySharpener = bilinear warp of the coarse band
+onto the fine grid through osgeo.gdal (the shim); residual correction adds 1 K."""
+from osgeo import gdal
+
+
+class DecisionTreeSharpener:
+    def __init__(self, highResFiles, lowResFiles, disaggregatingTemperature=False, **kw):
+        assert disaggregatingTemperature and kw["baggingRegressorOpt"]["random_state"] == 0
+        self.kw = kw
+
+    def trainSharpener(self):
+        pass
+
+    def applySharpener(self, hr, lr):
+        h = gdal.Open(hr)
+        gt = h.GetGeoTransform()
+        bounds = [gt[0], gt[3] + gt[5] * h.RasterYSize, gt[0] + gt[1] * h.RasterXSize, gt[3]]
+        return gdal.Warp("", gdal.Open(lr), format="MEM", dstSRS=h.GetProjection(), xRes=gt[1], yRes=gt[5],
+                         outputBounds=bounds, resampleAlg="bilinear")
+
+    def residualAnalysis(self, down, lr, q=None, doCorrection=True):
+        a = down.GetRasterBand(1).ReadAsArray() + 1.0
+        ds = gdal.GetDriverByName("MEM").Create("MEM", a.shape[1], a.shape[0], 1, gdal.GDT_Float32)
+        ds.SetGeoTransform(down.GetGeoTransform())
+        ds.SetProjection(down.GetProjection())
+        ds.GetRasterBand(1).WriteArray(a)
+        return None, ds
+'''
+
+
+def test_bench_downscale_pydms_runner_with_a_stand_in(tmp_path):
+    # the runner's plumbing (GeoTIFFs, kelvin, the shim on sys.path, variants, common-pixel ratios)
+    # with a fake pyDMS package whose answer is known: the bilinear warp of the coarse LST (+1 K)
+    pkg = tmp_path / "fake" / "pyDMS"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "pyDMS.py").write_text(FAKE_PYDMS)
+    mod = _load("bench_downscale")
+    out = tmp_path / "d.json"
+    args = ["--sizes", "256", "--seeds", "1000", "--repeats", "1", "--methods", "bilinear", "sharpener", "pydms"]
+    args += ["--pydms-path", str(tmp_path / "fake"), "--pydms-configs", "global", "--out", str(out)]
+    assert mod.main(args) == 0
+    rep = json.loads(out.read_text())
+    by = {c["method"]: c for c in rep["cases"]}
+    assert set(by) == {"bilinear", "sharpener", "pydms_global", "pydms_global_rc"}
+    # GDAL's bilinear warp in the shim = gee_alt's bilinear interpolation (same kernel via rasterio)
+    assert by["pydms_global"]["rmse"] == pytest.approx(by["bilinear"]["rmse"], rel=0.02)
+    assert by["pydms_global"]["bias"] == pytest.approx(by["bilinear"]["bias"], abs=0.02)
+    assert by["pydms_global_rc"]["bias"] == pytest.approx(by["pydms_global"]["bias"] + 1.0, abs=1e-3)
+    sh = by["sharpener"]
+    assert sh["pydms_best"] == "pydms_global"
+    assert sh["rmse_ratio_best_pydms"] == pytest.approx(sh["common"]["rmse"] / by["pydms_global"]["common"]["rmse"])
+    assert sh["wall_ratio_best_pydms"] == pytest.approx(sh["wall_s"] / by["pydms_global"]["wall_s"])
+    assert "untuned_rmse_le_0.8_best_pydms_every_scene" in rep["targets"]
