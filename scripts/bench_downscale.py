@@ -369,7 +369,7 @@ def import_pydms(pydms_path: str, extra_paths: list[str]):
     sys.path.insert(0, str(SHIM_DIR))
     sys.path.insert(0, str(Path(pydms_path).resolve()))
     sys.path.extend(str(Path(e).resolve()) for e in extra_paths)
-    from pyDMS.pyDMS import DecisionTreeSharpener  # noqa: PLC0415  (third party, user-supplied)
+    from pyDMS.pyDMS import DecisionTreeSharpener  # third party, user-supplied
 
     return DecisionTreeSharpener
 
