@@ -119,6 +119,11 @@ def print_demo_summary(out: Path, v: dict) -> None:
             f"  ALT sd covers the truth {100 * cov['within_1sd']:.0f} % (nominal 68) / "
             f"{100 * cov['within_1.96sd']:.0f} % (nominal 95)"
         )
+        if cov.get("by_landcover"):
+            typer.echo(
+                "  ALT 95 % coverage by class: "
+                + ", ".join(f"{k} {100 * c['within_1.96sd']:.0f} %" for k, c in cov["by_landcover"].items())
+            )
     pf = t.get("permafrost")
     if pf:
         typer.echo(
@@ -180,6 +185,11 @@ def print_demo_summary(out: Path, v: dict) -> None:
             )
         )
         typer.echo(f"  outside the area of applicability: {flagged}")
+        if a.get("aoa_stratified_estimate_m") is not None:
+            typer.echo(
+                f"  (map error: {a.get('method', '')}; the AOA-stratified site-LOO/class-hold-out estimate "
+                f"was {a['aoa_stratified_estimate_m']:.3f} m)"
+            )
     lo = v["insitu_loo"]
     typer.echo(f"  in-situ leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, n {lo['n']}")
     typer.echo(f"  report: {runs.report_paths(out)[0]}")

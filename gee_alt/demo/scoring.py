@@ -373,7 +373,19 @@ class DemoScorer:
         t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
         ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)
         err = map_error_estimate(ddt, aoa2 > 0.5, me["mse_e_inside"], me["mse_e_outside"])
-        est = err["rmse_m"]
+        aoa_strat = err["rmse_m"]
+        est = aoa_strat
+        if "mse_e_map_sampled_classes" in me:  # NNDM estimate by class stratum (gee_alt.applicability_run)
+            lc_run = read_raster(self.run / runs.LANDCOVER).data[0] if (self.run / runs.LANDCOVER).exists() else None
+            sites_cls = app.get("site_classes") or []
+            sampled = (
+                np.isin(np.nan_to_num(lc_run, nan=-1).astype(int), sites_cls)
+                if lc_run is not None
+                else np.ones(aoa2.shape, bool)
+            )
+            est = map_error_estimate(ddt, sampled, me["mse_e_map_sampled_classes"], me["mse_e_map_unsampled_classes"])[
+                "rmse_m"
+            ]
         true = truth["alt_m"]["rmse"]
         e_alt = np.asarray(result.alt.alt_m, float)
         ins = np.broadcast_to(aoa2 > 0.5, t_alt.shape) & np.isfinite(t_alt) & np.isfinite(e_alt)
@@ -387,6 +399,8 @@ class DemoScorer:
         }
         return {
             "map_rmse_estimate_m": est,
+            "method": me.get("method"),
+            "aoa_stratified_estimate_m": aoa_strat,
             "map_rmse_estimate_all_mapped_m": me["rmse_m"],
             "map_rmse_true_m": true,
             "rel_error": float(est / true - 1.0) if true else float("nan"),
