@@ -95,6 +95,16 @@ def disturbance_run(
             quantities[name] = baci_quantity(values, maps.years, start, dem, px, what=label, **kw)
         except GeeAltError as exc:
             errors[name] = str(exc)
+    depth = stefan_depth_m(ddt_degc_days, cal, lc)
+    if depth is not None:
+        try:
+            quantities["stefan_depth_m"] = baci_quantity(depth, maps.years, start, dem, px, what="the thaw depth", **kw)
+            quantities["stefan_depth_m"]["on"] = (
+                "E·√DDT on every pixel (the depth ALT would have with permafrost): the thaw-index part of the "
+                "effect on ALT, E of the pixel's (one-date) land cover"
+            )
+        except GeeAltError as exc:
+            errors["stefan_depth_m"] = str(exc)
     try:
         res = baci_effect(
             maps.alt_m, maps.years, start, dem, px, restoration_year=restore, rel_e_sd=rel_e_sd(cal), **kw
@@ -150,6 +160,20 @@ def disturbance_run(
     if write:
         write_json_atomic(run / DISTURBANCE_JSON, res)
     return res
+
+
+def stefan_depth_m(ddt_degc_days, calibration: dict | None, landcover) -> np.ndarray | None:
+    """``E·√DDT`` (m) on every pixel, ``(year, y, x)``: the calibration's E (its class E where the
+    deployed model has one and the pixel's land cover is that class), not masked by permafrost;
+    None without DDT or calibration."""
+    if ddt_degc_days is None or not calibration or not calibration.get("E"):
+        return None
+    ddt = np.asarray(ddt_degc_days, "float64")
+    e = np.full(ddt.shape[1:], float(calibration["E"]))
+    if landcover is not None:
+        for k, ek in (calibration.get("E_by_class") or {}).items():
+            e[landcover == float(k)] = float(ek)
+    return e[None] * np.sqrt(np.clip(ddt, 0, None))
 
 
 def _read_ddt(run: Path, years: list[int]) -> np.ndarray | None:

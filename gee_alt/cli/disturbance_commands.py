@@ -49,6 +49,7 @@ def disturbance(
 QUANTITY_LABELS = {
     "ddt_degc_days": ("thaw index (DDT)", "degC day", 0),
     "permafrost_fraction": ("permafrost presence", "fraction of pixels", 3),
+    "stefan_depth_m": ("thaw depth E·√DDT (thaw-index part of ALT)", "m", 2),
     "alt_m": ("ALT where permafrost persists", "m", 2),
 }
 

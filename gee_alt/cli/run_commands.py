@@ -151,6 +151,7 @@ def print_demo_summary(out: Path, v: dict) -> None:
             ("ddt_degc_days", "thaw index", "degC day", 0),
             ("permafrost_fraction", "permafrost presence", "", 3),
             ("alt_m", "ALT (truth's permafrost pixels)", "m", 2),
+            ("stefan_depth_m", "E·sqrt(DDT) (truth's permafrost pixels)", "m", 2),
         ):
             q = (m.get("disturbance") or {}).get(name)
             if not q or q.get("truth") is None:

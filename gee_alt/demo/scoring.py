@@ -471,6 +471,7 @@ class DemoScorer:
             ("ddt_degc_days", "mine_effect_ddt_degc_days", user, on_truth),
             ("permafrost_fraction", "mine_effect_permafrost_fraction", user, on_truth),
             ("alt_m", "mine_effect_alt_m", same, on_truth_same),
+            ("stefan_depth_m", "mine_effect_alt_m", same, on_truth_same),
         ):
             q = (est.get("quantities") or {}).get(name)
             r = (ref.get("quantities") or {}).get(name)
@@ -620,6 +621,7 @@ def truth_table(t: dict) -> dict:
             ("ddt_degc_days", "thaw index", "degC day", 0),
             ("permafrost_fraction", "permafrost presence", "fraction", 3),
             ("alt_m", "ALT (truth's permafrost pixels)", "m", 2),
+            ("stefan_depth_m", "E·√DDT (truth's permafrost pixels)", "m", 2),
         ):
             q = (mine.get("disturbance") or {}).get(name)
             if not q or q.get("truth") is None:

@@ -299,6 +299,7 @@ def disturbance_figure(res: dict, *, synthetic: bool = False, size_in=(6.4, 4.0)
     for name, label, unit in (
         ("ddt_degc_days", "Thaw index", "DDT (°C·day)"),
         ("permafrost_fraction", "Permafrost presence", "fraction with permafrost"),
+        ("stefan_depth_m", "Thaw depth E·√DDT", "mean depth (m)"),
         ("alt_m", "ALT where permafrost persists", "mean ALT (m)"),
     ):
         q = (res.get("quantities") or {}).get(name)
