@@ -320,6 +320,12 @@ def baci_quantity(
     m = match_controls(impact & panel, disturbed, dem_m, landcover, pixel_m, design, control_valid=panel)
     level, control = m["level"], m["control"]
     imp_idx = np.flatnonzero((impact & (level >= 0) & panel).ravel())
+    if not (impact & panel).any():
+        had = int((impact & np.all(np.isfinite(flat[before]), axis=0).reshape(impact.shape)).sum())
+        raise GeeAltError(
+            f"no disturbed pixel has {what} in every year of both periods ({had} of {int(impact.sum())} have it "
+            f"in every year before; for ALT: the disturbance removed the mapped permafrost)"
+        )
     if imp_idx.size == 0:
         raise GeeAltError(
             f"no disturbed pixel with {what} in every year has {design.min_controls} control pixels with {what} "
