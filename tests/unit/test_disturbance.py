@@ -149,3 +149,14 @@ def test_permafrost_presence_thaw_index_and_alt_where_permafrost_persists():
     # the controls used have ALT in every year: none of the flickering columns
     assert a["control_pixels"] <= int(((start == 0) & ~flicker).sum())
     assert a["effect_alt_m"] == pytest.approx(0.4, abs=0.1)
+
+
+def test_stefan_depth_uses_the_class_e_where_deployed_and_ignores_permafrost():
+    from gee_alt.disturbance_run import stefan_depth_m
+
+    ddt = np.array([[[400.0, 900.0], [1600.0, -5.0]]])
+    lc = np.array([[1.0, 2.0], [2.0, np.nan]])
+    d = stefan_depth_m(ddt, {"E": 0.03, "E_by_class": {"2": 0.05}}, lc)
+    # by hand: 0.03*20, 0.05*30, 0.05*40, 0 (no thaw)
+    assert np.allclose(d[0], [[0.6, 1.5], [2.0, 0.0]])
+    assert stefan_depth_m(ddt, None, lc) is None
