@@ -611,10 +611,10 @@ def truth_table(t: dict) -> dict:
         }
     mine = t.get("mine_effect")
     if mine:
-        rows["Mine effect on ALT (plain contrast)"] = {
+        rows["Mine effect on ALT"] = {
             "gee-alt": f"{mine['baci_engine_m']:+.2f}",
             "reference": f"truth {mine['truth_m']:+.2f}",
-            "comparison": f"on true maps {mine['baci_truth_maps_m']:+.2f}",
+            "comparison": f"plain before/after contrast; on true maps {mine['baci_truth_maps_m']:+.2f}",
             "units": "m",
         }
         for name, label, units, dig in (
