@@ -447,19 +447,19 @@ class DemoScorer:
             return {"disturbance_error": str(exc)}
         out = {"disturbance": {}}
         panel = np.all(np.isfinite(truth[before + after]), axis=0).reshape(shape[1:])
-        try:
-            same = disturbance_run(
-                self.run, mines, maps=result.alt, ddt_degc_days=ddt, impact_mask=panel, write=False, **kw
-            )
-        except GeeAltError as exc:
-            same = {"quantities": {}, "quantity_errors": {"alt_m": str(exc)}}
-        try:
-            on_truth = disturbance_run(self.run, mines, maps=tmaps, ddt_degc_days=t_ddt, write=False, **kw)
-            on_truth_same = disturbance_run(
-                self.run, mines, maps=tmaps, ddt_degc_days=t_ddt, impact_mask=panel, write=False, **kw
-            )
-        except GeeAltError:
-            on_truth, on_truth_same = {"quantities": {}}, {"quantities": {}}
+        names = ("ddt_degc_days", "permafrost_fraction", "stefan_depth_m", "alt_m")
+
+        def attempt(maps_, ddt_, mask, write=False):
+            try:
+                return disturbance_run(
+                    self.run, mines, maps=maps_, ddt_degc_days=ddt_, impact_mask=mask, write=write, **kw
+                )
+            except GeeAltError as exc:  # e.g. too few impact pixels with permafrost in the truth
+                return {"quantities": {}, "quantity_errors": dict.fromkeys(names, str(exc))}
+
+        same = attempt(result.alt, ddt, panel)
+        on_truth = attempt(tmaps, t_ddt, None)
+        on_truth_same = attempt(tmaps, t_ddt, panel)
         after_years = [y for y in result.years if y >= MINE_AFTER_FIRST]
 
         def truth_mean(key):
