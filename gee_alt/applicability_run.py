@@ -39,6 +39,8 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
         AreaOfApplicability,
         class_holdout_mse_e,
         map_error_estimate,
+        nndm_exclusions,
+        nndm_mse_e,
         predictors,
     )
 
@@ -82,14 +84,41 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
     else:
         loco, mse_out, out_kind = None, mse_in, "no land-cover classes: site LOO used outside too (not conservative)"
     ddt = cube[DDT_VAR].values
-    err = map_error_estimate(np.where(np.isfinite(maps.alt_m), ddt, np.nan), inside & np.isfinite(di), mse_in, mse_out)
-    # inflate the ALT sd outside the area of applicability: var += DDT * max(0, MSE_out - sd_E^2 - tau^2)
+    mapped_years = np.isfinite(maps.alt_m).sum(axis=0)
+    err_aoa = map_error_estimate(
+        np.where(np.isfinite(maps.alt_m), ddt, np.nan), inside & np.isfinite(di), mse_in, mse_out
+    )
+    # NNDM LOO CV (Milà et al. 2022): folds whose held-out-to-training distances in predictor space
+    # match the mapped pixels' distances to the nearest site, so the CV error is that of the map
+    nn = _nndm(aoa, stack, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e)
+    sampled = (
+        np.isin(np.nan_to_num(lc, nan=-1).astype(int), [int(c) for c in cs if np.isfinite(c)])
+        if lc is not None and cs is not None
+        else np.ones(fields.dem_m.shape, bool)
+    )
+    if nn is not None and np.isfinite(nn["mse_e"]):
+        mse_map_sampled = nn["mse_e"]
+        mse_map_unsampled = max(nn["mse_e"], mse_out)
+        err = map_error_estimate(
+            np.where(np.isfinite(maps.alt_m), ddt, np.nan), sampled, mse_map_sampled, mse_map_unsampled
+        )
+        err_kind = (
+            "NNDM LOO CV (Milà et al. 2022) of the deployed model in E units on land-cover classes with sites; "
+            "max(NNDM, leave-one-class-out) on classes without sites; weighted by each pixel-year's DDT"
+        )
+    else:
+        mse_map_sampled, mse_map_unsampled = mse_in, mse_out
+        err = err_aoa
+        err_kind = "AOA-stratified: site LOO inside, leave-one-class-out outside (NNDM not possible)"
+    # inflate the ALT sd outside the area of applicability: var += DDT * max(0, MSE_E - sd_E^2 - tau^2),
+    # MSE_E the map-error estimate's mean square in E units for the pixel's stratum
     e_sd = float(summ.get("E_sd") or 0.0)
     tau = float(summ.get("resid_E_sd") or 0.0) if np.isfinite(summ.get("resid_E_sd") or np.nan) else 0.0
-    extra = max(0.0, mse_out - e_sd**2 - tau**2)
+    mse_px = np.where(sampled, max(mse_map_sampled, mse_in), max(mse_map_unsampled, mse_out))
+    extra = np.clip(mse_px - e_sd**2 - tau**2, 0.0, None)
     out_px = ~inside
     with np.errstate(invalid="ignore"):
-        add = np.clip(ddt, 0, None) * extra
+        add = np.clip(ddt, 0, None) * extra[None]
         maps.alt_sd_m[:] = np.where(out_px[None], np.sqrt(maps.alt_sd_m.astype("float64") ** 2 + add), maps.alt_sd_m)
     layer = np.stack([di, inside.astype("float32")]).astype("float32")
     layer[:, ~np.isfinite(di)] = np.nan
@@ -120,6 +149,11 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
         ),
         "map_error": {
             **err,
+            "method": err_kind,
+            "nndm": nn,
+            "mse_e_map_sampled_classes": mse_map_sampled,
+            "mse_e_map_unsampled_classes": mse_map_unsampled,
+            "aoa_stratified": err_aoa,
             "mse_e_inside": mse_in,
             "mse_e_outside": mse_out,
             "inside_from": "leave-one-site-out CV of the deployed model (E units)",
@@ -129,10 +163,49 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
             "where people can reach)",
             **_unsampled(lc, cs, np.isfinite(maps.alt_m).any(axis=0) & np.isfinite(di)),
         },
-        "alt_sd_outside": "var += DDT * max(0, MSE_E outside - sd_E^2 - tau^2)",
+        "alt_sd_outside": "var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the map-error mean square (E units) "
+        "of the pixel's stratum (classes with sites: max(NNDM, site LOO); without: max(NNDM, class hold-out))",
     }
     write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
     return res
+
+
+def _nndm(aoa, stack, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e):
+    """NNDM exclusion sets in the area-of-applicability's scaled predictor space (prediction points:
+    up to 5000 mapped pixels drawn with probability ∝ their mapped years, seed 0) and the NNDM CV
+    mean square of the deployed model in E units; ``None`` when nothing is mapped."""
+    flat = stack.reshape(-1, stack.shape[-1])
+    w = mapped_years.ravel().astype(float) * np.all(np.isfinite(flat), axis=1)
+    if w.sum() <= 0 or len(sites) < 4:
+        return None
+    rng = np.random.default_rng(0)
+    idx = rng.choice(w.size, size=min(5000, int((w > 0).sum())), replace=False, p=w / w.sum())
+    xp = flat[idx] / aoa.scale_
+    xs = np.array([stack[px[s]] for s in sites]) / aoa.scale_
+    fin = np.all(np.isfinite(xs), axis=1)
+    ok_sites = [s for s, f in zip(sites, fin, strict=True) if f]
+    res = nndm_exclusions(xs[fin], xp)
+    excl = {s: {ok_sites[j] for j in res["exclude"][i]} for i, s in enumerate(ok_sites)}
+    classes = [p.get("class") for p in pairs]
+    deployed = [int(k) if str(k).lstrip("-").isdigit() else k for k in summ.get("E_by_class") or {}]
+    cv = nndm_mse_e(
+        x,
+        y,
+        np.array([p["site_id"] for p in pairs]),
+        excl,
+        censored=cens,
+        classes=np.array(classes, dtype=object) if all(c is not None for c in classes) else None,
+        deployed_classes=deployed,
+    )
+    return {
+        **cv,
+        "w_loo": res["w_loo"],
+        "w_nndm": res["w"],
+        "mean_excluded_sites": float(np.mean([len(e) - 1 for e in res["exclude"]])),
+        "median_distance_prediction": float(np.median(res["nnd_pred"])),
+        "median_distance_cv": float(np.median(res["nnd_cv"])),
+        "reference": "Milà, Mateu, Pebesma & Meyer 2022, Methods Ecol. Evol. 13:1304 (NNDM LOO CV)",
+    }
 
 
 def _unsampled(lc: np.ndarray | None, site_classes: np.ndarray | None, mapped: np.ndarray) -> dict:

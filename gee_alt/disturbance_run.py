@@ -1,8 +1,15 @@
 """``gee-alt disturbance RUN --mines MINES``: the BACI analysis of a run's ALT maps.
 
-Reads the run's ALT (``alt/*.tif``), DEM, land cover and calibration, the disturbance file
+Reads the run's ALT (``alt/*.tif``), thaw index (``ddt/*.tif``), permafrost (``permafrost/*.tif``),
+DEM, land cover and calibration, the disturbance file
 (:func:`gee_alt.science.disturbance.read_disturbance`), and writes ``RUN/disturbance.json``
-(shown by the report with a figure of the impact and matched-control series). The science is in
+(shown by the report with a figure of the impact and matched-control series).
+
+Three BACI analyses, one per quantity (``quantities``): the thaw index DDT and permafrost presence
+(defined on every pixel, whatever the engine's permafrost map) and ALT where permafrost persists.
+The top-level ``effect_alt_*`` keys are the ALT analysis; when it has no matched control (e.g. the
+disturbance removed the permafrost, or the map has too little permafrost around it), ``alt_error``
+says why and the other two quantities still stand. The science is in
 :mod:`gee_alt.science.disturbance`.
 """
 
@@ -37,14 +44,23 @@ def disturbance_run(
     after_first: int | None = None,
     maps=None,
     impact_mask: np.ndarray | None = None,
+    ddt_degc_days: np.ndarray | None = None,
     write: bool = True,
 ) -> dict:
     """The BACI effect of the disturbances in ``mines`` on the run's ALT; writes
     ``RUN/disturbance.json`` (``write``). ``maps``: the run's :class:`~gee_alt.downstream.AltMaps`
-    when already in memory."""
+    when already in memory; ``ddt_degc_days`` ``(year, y, x)`` the run's thaw index (read from
+    ``RUN/ddt`` otherwise)."""
     from gee_alt.grid import pixel_size
     from gee_alt.io import read_raster
-    from gee_alt.science.disturbance import BaciDesign, baci_effect, read_disturbance
+    from gee_alt.science.disturbance import (
+        CI_METHOD,
+        BaciDesign,
+        _design_dict,
+        baci_effect,
+        baci_quantity,
+        read_disturbance,
+    )
 
     run = Path(run)
     if maps is None:
@@ -61,20 +77,73 @@ def disturbance_run(
     if dem.shape != start.shape or (lc is not None and lc.shape != start.shape):
         raise GeeAltError(f"{runs.DEM}/{runs.LANDCOVER} of {run} are not on the ALT grid; rerun the run")
     cal = runs.read_json(run, runs.CALIBRATION) if (run / runs.CALIBRATION).exists() else None
-    res = baci_effect(
-        maps.alt_m,
-        maps.years,
-        start,
-        dem,
-        pixel_size(maps.grid),
-        landcover=lc,
-        restoration_year=restore,
-        design=design or BaciDesign(),
-        before_last=before_last,
-        after_first=after_first,
-        rel_e_sd=rel_e_sd(cal),
-        impact_mask=impact_mask,
-    )
+    design = design or BaciDesign()
+    kw = dict(landcover=lc, design=design, before_last=before_last, after_first=after_first, impact_mask=impact_mask)
+    px = pixel_size(maps.grid)
+    if ddt_degc_days is None:
+        ddt_degc_days = _read_ddt(run, maps.years)
+    pf = maps.permafrost
+    quantities, errors = {}, {}
+    for name, values, label in (
+        ("ddt_degc_days", ddt_degc_days, "the thaw index"),
+        ("permafrost_fraction", pf, "permafrost presence"),
+    ):
+        if values is None:
+            errors[name] = f"the run has no {label} maps"
+            continue
+        try:
+            quantities[name] = baci_quantity(values, maps.years, start, dem, px, what=label, **kw)
+        except GeeAltError as exc:
+            errors[name] = str(exc)
+    depth = stefan_depth_m(ddt_degc_days, cal, lc)
+    if depth is not None:
+        try:
+            quantities["stefan_depth_m"] = baci_quantity(depth, maps.years, start, dem, px, what="the thaw depth", **kw)
+            quantities["stefan_depth_m"]["on"] = (
+                "E·√DDT on every pixel (the depth ALT would have with permafrost): the thaw-index part of the "
+                "effect on ALT, E of the pixel's (one-date) land cover"
+            )
+        except GeeAltError as exc:
+            errors["stefan_depth_m"] = str(exc)
+    try:
+        res = baci_effect(
+            maps.alt_m, maps.years, start, dem, px, restoration_year=restore, rel_e_sd=rel_e_sd(cal), **kw
+        )
+        quantities["alt_m"] = {
+            "effect": res["effect_alt_m"],
+            "effect_ci95": res["effect_alt_ci95_m"],
+            "effect_trend_per_yr": None
+            if res["effect_trend_cm_per_yr"] is None
+            else res["effect_trend_cm_per_yr"] / 100,
+            "effect_trend_ci95_per_yr": [c / 100 for c in res.get("effect_trend_ci95_cm_per_yr") or [np.nan, np.nan]],
+            "impact_series": res["impact_series_m"],
+            "control_series": res["control_series_m"],
+            "impact_pixels": res["impact_pixels"],
+            "impact_pixels_used": res["impact_pixels_used"],
+            "control_pixels": res["control_pixels"],
+            "ar1_rho": res["ar1_rho"],
+            "on": "impact and control pixels with ALT (permafrost) in every year of both periods",
+        }
+    except GeeAltError as exc:
+        if not quantities:
+            raise
+        errors["alt_m"] = str(exc)
+        any_q = next(iter(quantities.values()))
+        res = {
+            "effect_alt_m": None,
+            "alt_error": str(exc),
+            "years": any_q["years"],
+            "before": any_q["before"],
+            "after": any_q["after"],
+            "impact_pixels": any_q["impact_pixels"],
+            "impact_pixels_used": 0,
+            "control_pixels": 0,
+            "design": _design_dict(design),
+            "ci_method": CI_METHOD,
+        }
+    res["quantities"] = quantities
+    if errors:
+        res["quantity_errors"] = errors
     res["mines_file"] = Path(mines).name
     aoa_p = run / runs.AOA_TIF  # gee_alt.applicability_run: is E on the disturbed ground calibrated?
     if aoa_p.exists():
@@ -91,3 +160,26 @@ def disturbance_run(
     if write:
         write_json_atomic(run / DISTURBANCE_JSON, res)
     return res
+
+
+def stefan_depth_m(ddt_degc_days, calibration: dict | None, landcover) -> np.ndarray | None:
+    """``E·√DDT`` (m) on every pixel, ``(year, y, x)``: the calibration's E (its class E where the
+    deployed model has one and the pixel's land cover is that class), not masked by permafrost;
+    None without DDT or calibration."""
+    if ddt_degc_days is None or not calibration or not calibration.get("E"):
+        return None
+    ddt = np.asarray(ddt_degc_days, "float64")
+    e = np.full(ddt.shape[1:], float(calibration["E"]))
+    if landcover is not None:
+        for k, ek in (calibration.get("E_by_class") or {}).items():
+            e[landcover == float(k)] = float(ek)
+    return e[None] * np.sqrt(np.clip(ddt, 0, None))
+
+
+def _read_ddt(run: Path, years: list[int]) -> np.ndarray | None:
+    """The run's yearly DDT maps ``(year, y, x)`` (°C·day) from ``RUN/ddt``, or None."""
+    from gee_alt.cube import DDT_VAR
+
+    if not all(runs.ddt_path(run, y).exists() for y in years):
+        return None
+    return np.asarray(runs.read_ddt_cube(run, years, extras=False)[DDT_VAR].values, "float64")

@@ -26,7 +26,7 @@ def disturbance(
     as_json: bool = JSON,
     quiet: bool = QUIET,
 ) -> None:
-    """Effect of disturbances (e.g. mines) on ALT and its trend: BACI with matched controls."""
+    """Effect of disturbances (e.g. mines) on the thaw index, permafrost presence and ALT (BACI, matched controls)."""
     from gee_alt.disturbance_run import disturbance_run
     from gee_alt.science.disturbance import BaciDesign
 
@@ -40,16 +40,37 @@ def disturbance(
     if as_json:
         echo_json(res)
     elif not quiet:
-        lo, hi = res["effect_alt_ci95_m"]
-        typer.echo(
-            f"effect on ALT {res['effect_alt_m']:+.2f} m (95 % CI {lo:+.2f} to {hi:+.2f}); "
-            f"{res['impact_pixels_used']} impact pixels, {res['control_pixels']} controls; "
-            f"before {res['before'][0]}-{res['before'][-1]}, after {res['after'][0]}-{res['after'][-1]}"
-        )
+        for line in summary_lines(res):
+            typer.echo(line)
         if res.get("warning"):
             typer.echo(f"warning: {res['warning']}", err=True)
-        if res.get("effect_trend_cm_per_yr") is not None:
-            tl, th = res["effect_trend_ci95_cm_per_yr"]
-            typer.echo(
-                f"change of ALT trend {res['effect_trend_cm_per_yr']:+.2f} cm/yr (95 % CI {tl:+.2f} to {th:+.2f})"
-            )
+
+
+QUANTITY_LABELS = {
+    "ddt_degc_days": ("thaw index (DDT)", "degC day", 0),
+    "permafrost_fraction": ("permafrost presence", "fraction of pixels", 3),
+    "stefan_depth_m": ("thaw depth E·√DDT (thaw-index part of ALT)", "m", 2),
+    "alt_m": ("ALT where permafrost persists", "m", 2),
+}
+
+
+def summary_lines(res: dict) -> list[str]:
+    """One line per quantity of a ``disturbance.json`` (effect, 95 % CI, pixels), then the periods."""
+    out = []
+    for name, (label, units, dig) in QUANTITY_LABELS.items():
+        q = (res.get("quantities") or {}).get(name)
+        if q is None:
+            err = (res.get("quantity_errors") or {}).get(name)
+            if err:
+                out.append(f"effect on {label}: none ({err})")
+            continue
+        lo, hi = q["effect_ci95"]
+        out.append(
+            f"effect on {label} {q['effect']:+.{dig}f} {units} (95 % CI {lo:+.{dig}f} to {hi:+.{dig}f}); "
+            f"{q['impact_pixels_used']} impact pixels, {q['control_pixels']} controls"
+        )
+    out.append(f"before {res['before'][0]}-{res['before'][-1]}, after {res['after'][0]}-{res['after'][-1]}")
+    if res.get("effect_trend_cm_per_yr") is not None:
+        tl, th = res["effect_trend_ci95_cm_per_yr"]
+        out.append(f"change of ALT trend {res['effect_trend_cm_per_yr']:+.2f} cm/yr (95 % CI {tl:+.2f} to {th:+.2f})")
+    return out

@@ -119,6 +119,11 @@ def print_demo_summary(out: Path, v: dict) -> None:
             f"  ALT sd covers the truth {100 * cov['within_1sd']:.0f} % (nominal 68) / "
             f"{100 * cov['within_1.96sd']:.0f} % (nominal 95)"
         )
+        if cov.get("by_landcover"):
+            typer.echo(
+                "  ALT 95 % coverage by class: "
+                + ", ".join(f"{k} {100 * c['within_1.96sd']:.0f} %" for k, c in cov["by_landcover"].items())
+            )
     pf = t.get("permafrost")
     if pf:
         typer.echo(
@@ -141,14 +146,27 @@ def print_demo_summary(out: Path, v: dict) -> None:
             typer.echo(f"  trend false-positive rate {100 * tr['false_positive_rate']:.0f} % (nominal 5 %)")
     if "mine_effect" in t:
         m = t["mine_effect"]
-        if "disturbance_engine_same_pixels_m" in m:
-            lo, hi = m["disturbance_engine_same_pixels_ci95_m"]
-            typer.echo(
-                f"  mine effect on ALT {m['disturbance_engine_same_pixels_m']:+.2f} m (BACI, 95 % CI {lo:+.2f} to "
-                f"{hi:+.2f}) vs truth {m['truth_m']:+.2f} m (pixels with permafrost in the truth)"
-            )
-        else:
-            typer.echo(f"  mine effect on ALT {m['baci_engine_m']:+.2f} m (BACI) vs truth {m['truth_m']:+.2f} m")
+        typer.echo(f"  mine effect on ALT, plain contrast {m['baci_engine_m']:+.2f} m vs truth {m['truth_m']:+.2f} m")
+        for name, label, units, dig in (
+            ("ddt_degc_days", "thaw index", "degC day", 0),
+            ("permafrost_fraction", "permafrost presence", "", 3),
+            ("alt_m", "ALT (truth's permafrost pixels)", "m", 2),
+            ("stefan_depth_m", "E·sqrt(DDT) (truth's permafrost pixels)", "m", 2),
+        ):
+            q = (m.get("disturbance") or {}).get(name)
+            if not q or q.get("truth") is None:
+                continue
+            if "estimate" in q:
+                lo, hi = q["ci95"]
+                typer.echo(
+                    f"  mine effect on {label} {q['estimate']:+.{dig}f} {units} (BACI, 95 % CI {lo:+.{dig}f} to "
+                    f"{hi:+.{dig}f}) vs truth {q['truth']:+.{dig}f}: "
+                    + ("inside" if q["truth_within_ci"] else "outside")
+                )
+            else:
+                typer.echo(f"  mine effect on {label}: no BACI ({q.get('error')}); truth {q['truth']:+.{dig}f}")
+        if m.get("disturbance_error"):
+            typer.echo(f"  mine BACI: {m['disturbance_error']}")
     if "applicability" in t:
         a = t["applicability"]
         flagged = ", ".join(f"{k} {100 * f:.0f} %" for k, f in a["outside_aoa_by_true_class"].items())
@@ -168,6 +186,11 @@ def print_demo_summary(out: Path, v: dict) -> None:
             )
         )
         typer.echo(f"  outside the area of applicability: {flagged}")
+        if a.get("aoa_stratified_estimate_m") is not None:
+            typer.echo(
+                f"  (map error: {a.get('method', '')}; the AOA-stratified site-LOO/class-hold-out estimate "
+                f"was {a['aoa_stratified_estimate_m']:.3f} m)"
+            )
     lo = v["insitu_loo"]
     typer.echo(f"  in-situ leave-one-site-out: RMSE {lo['rmse_m']:.3f} m, bias {lo['bias_m']:+.3f} m, n {lo['n']}")
     typer.echo(f"  report: {runs.report_paths(out)[0]}")

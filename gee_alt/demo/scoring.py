@@ -373,7 +373,19 @@ class DemoScorer:
         t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
         ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)
         err = map_error_estimate(ddt, aoa2 > 0.5, me["mse_e_inside"], me["mse_e_outside"])
-        est = err["rmse_m"]
+        aoa_strat = err["rmse_m"]
+        est = aoa_strat
+        if "mse_e_map_sampled_classes" in me:  # NNDM estimate by class stratum (gee_alt.applicability_run)
+            lc_run = read_raster(self.run / runs.LANDCOVER).data[0] if (self.run / runs.LANDCOVER).exists() else None
+            sites_cls = app.get("site_classes") or []
+            sampled = (
+                np.isin(np.nan_to_num(lc_run, nan=-1).astype(int), sites_cls)
+                if lc_run is not None
+                else np.ones(aoa2.shape, bool)
+            )
+            est = map_error_estimate(ddt, sampled, me["mse_e_map_sampled_classes"], me["mse_e_map_unsampled_classes"])[
+                "rmse_m"
+            ]
         true = truth["alt_m"]["rmse"]
         e_alt = np.asarray(result.alt.alt_m, float)
         ins = np.broadcast_to(aoa2 > 0.5, t_alt.shape) & np.isfinite(t_alt) & np.isfinite(e_alt)
@@ -387,6 +399,8 @@ class DemoScorer:
         }
         return {
             "map_rmse_estimate_m": est,
+            "method": me.get("method"),
+            "aoa_stratified_estimate_m": aoa_strat,
             "map_rmse_estimate_all_mapped_m": me["rmse_m"],
             "map_rmse_true_m": true,
             "rel_error": float(est / true - 1.0) if true else float("nan"),
@@ -400,33 +414,103 @@ class DemoScorer:
 
     def _disturbance_analysis(self, result, truth, before, after) -> dict:
         """``gee-alt disturbance`` run on the demo (the truth's mine.tif as MINES, as a user would
-        have the mine's opening years): writes ``disturbance.json`` for the report, and scores the
-        estimate where the truth defines the effect — the same pixels (dug by 2014, with permafrost
-        in the truth in every year of both periods, as the world's own counterfactual effect is a
-        mean over pixels with permafrost with and without the mine) and the same contrast (after
-        2015-2024 minus before 2000-2002, where the true effect is 0)."""
+        have the mine's opening years): writes ``disturbance.json`` for the report, and scores each
+        quantity against the world's own counterfactual effect (``facts``, the mine pixels
+        recomputed without the mine), averaged over the after years:
+
+        - thaw index: truth = mean over every dug pixel of skin DDT with − without the mine;
+          estimate = the BACI on the engine's DDT over every dug pixel;
+        - permafrost presence: truth = share of dug pixels with permafrost with − without the mine;
+          estimate = the BACI on the engine's permafrost map;
+        - ALT: truth = mean over the dug pixels with permafrost both with and without the mine;
+          the comparable estimate is the BACI on the engine's ALT restricted to the dug pixels with
+          permafrost in the truth in every year of both periods (``same_pixels``; the user's run
+          uses the pixels with the *engine's* permafrost, a different set). The BACI's contrast
+          (after 2015-2024 minus before 2000-2002, where the true effect is 0) equals the truth's
+          mean effect over the after years when the controls carry the counterfactual.
+
+        Each is also run on the true maps (the design's own error, separate from the engine's)."""
         from gee_alt.disturbance_run import disturbance_run
 
+        facts = self.sample.facts
         mines = runs.truth_path(self.run, "mine")
-        kw = dict(before_last=MINE_BEFORE_LAST, after_first=MINE_AFTER_FIRST, maps=result.alt)
+        shape = result.alt.alt_m.shape
+        kw = dict(before_last=MINE_BEFORE_LAST, after_first=MINE_AFTER_FIRST)
+        ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, "float64")
+        t_ddt = np.stack([read_raster(runs.truth_path(self.run, "ddt", y)).data[0] for y in result.years])
+        t_pf = np.isfinite(truth).astype("float32").reshape(shape)
+        tmaps = type(result.alt)(result.years, truth.reshape(shape), truth.reshape(shape), result.alt.grid)
+        tmaps.frost_number = t_pf  # presence 1/0 read as F >= 0.5
         try:
-            user = disturbance_run(self.run, mines, **kw)
-            panel = np.all(np.isfinite(truth[before + after]), axis=0).reshape(result.alt.alt_m.shape[1:])
-            same = disturbance_run(self.run, mines, impact_mask=panel, write=False, **kw)
-            tmaps = type(result.alt)(result.years, truth.reshape(result.alt.alt_m.shape), truth, result.alt.grid)
-            on_truth = disturbance_run(self.run, mines, impact_mask=panel, write=False, **{**kw, "maps": tmaps})
+            user = disturbance_run(self.run, mines, maps=result.alt, ddt_degc_days=ddt, **kw)
         except GeeAltError as exc:
             return {"disturbance_error": str(exc)}
-        return {
-            "disturbance_engine_m": user["effect_alt_m"],
-            "disturbance_engine_ci95_m": user["effect_alt_ci95_m"],
-            "disturbance_engine_same_pixels_m": same["effect_alt_m"],
-            "disturbance_engine_same_pixels_ci95_m": same["effect_alt_ci95_m"],
-            "disturbance_truth_maps_same_pixels_m": on_truth["effect_alt_m"],
-            "disturbance_truth_maps_same_pixels_ci95_m": on_truth["effect_alt_ci95_m"],
-            "disturbance_same_pixels_n": same["impact_pixels_used"],
-            "disturbance_engine_trend_cm_per_yr": user.get("effect_trend_cm_per_yr"),
-        }
+        out = {"disturbance": {}}
+        panel = np.all(np.isfinite(truth[before + after]), axis=0).reshape(shape[1:])
+        names = ("ddt_degc_days", "permafrost_fraction", "stefan_depth_m", "alt_m")
+
+        def attempt(maps_, ddt_, mask, write=False):
+            try:
+                return disturbance_run(
+                    self.run, mines, maps=maps_, ddt_degc_days=ddt_, impact_mask=mask, write=write, **kw
+                )
+            except GeeAltError as exc:  # e.g. too few impact pixels with permafrost in the truth
+                return {"quantities": {}, "quantity_errors": dict.fromkeys(names, str(exc))}
+
+        same = attempt(result.alt, ddt, panel)
+        on_truth = attempt(tmaps, t_ddt, None)
+        on_truth_same = attempt(tmaps, t_ddt, panel)
+        after_years = [y for y in result.years if y >= MINE_AFTER_FIRST]
+
+        def truth_mean(key):
+            v = [facts[y][key] for y in after_years if key in facts.get(y, {})]
+            v = [x for x in v if np.isfinite(x)]
+            return float(np.mean(v)) if v else None
+
+        for name, fact, est, ref in (
+            ("ddt_degc_days", "mine_effect_ddt_degc_days", user, on_truth),
+            ("permafrost_fraction", "mine_effect_permafrost_fraction", user, on_truth),
+            ("alt_m", "mine_effect_alt_m", same, on_truth_same),
+            ("stefan_depth_m", "mine_effect_alt_m", same, on_truth_same),
+        ):
+            q = (est.get("quantities") or {}).get(name)
+            r = (ref.get("quantities") or {}).get(name)
+            t = truth_mean(fact)
+            row = {"truth": t, "truth_definition": fact}
+            if q is not None:
+                lo, hi = q["effect_ci95"]
+                row.update(
+                    {
+                        "estimate": q["effect"],
+                        "ci95": q["effect_ci95"],
+                        "impact_pixels_used": q["impact_pixels_used"],
+                        "control_pixels": q["control_pixels"],
+                        "truth_within_ci": bool(t is not None and lo <= t <= hi),
+                    }
+                )
+            else:
+                row["error"] = (est.get("quantity_errors") or {}).get(name)
+            if r is not None:
+                row["estimate_on_true_maps"] = r["effect"]
+                row["ci95_on_true_maps"] = r["effect_ci95"]
+            out["disturbance"][name] = row
+        ua = (user.get("quantities") or {}).get("alt_m")
+        out["disturbance"]["alt_m_engine_permafrost_pixels"] = (
+            {"estimate": ua["effect"], "ci95": ua["effect_ci95"], "impact_pixels_used": ua["impact_pixels_used"]}
+            if ua
+            else {"error": (user.get("quantity_errors") or {}).get("alt_m")}
+        )
+        a = out["disturbance"]["alt_m"]
+        if "estimate" in a:  # the keys the summary line reads since issue 17
+            out.update(
+                {
+                    "disturbance_engine_same_pixels_m": a["estimate"],
+                    "disturbance_engine_same_pixels_ci95_m": a["ci95"],
+                    "disturbance_same_pixels_n": a["impact_pixels_used"],
+                }
+            )
+        out["disturbance_engine_trend_cm_per_yr"] = user.get("effect_trend_cm_per_yr")
+        return out
 
 
 def _ratio(sharp: np.ndarray, bilinear: np.ndarray) -> dict:
@@ -530,9 +614,34 @@ def truth_table(t: dict) -> dict:
         rows["Mine effect on ALT"] = {
             "gee-alt": f"{mine['baci_engine_m']:+.2f}",
             "reference": f"truth {mine['truth_m']:+.2f}",
-            "comparison": f"BACI on true maps {mine['baci_truth_maps_m']:+.2f}",
+            "comparison": f"plain before/after contrast; on true maps {mine['baci_truth_maps_m']:+.2f}",
             "units": "m",
         }
+        for name, label, units, dig in (
+            ("ddt_degc_days", "thaw index", "degC day", 0),
+            ("permafrost_fraction", "permafrost presence", "fraction", 3),
+            ("alt_m", "ALT (truth's permafrost pixels)", "m", 2),
+            ("stefan_depth_m", "E·√DDT (truth's permafrost pixels)", "m", 2),
+        ):
+            q = (mine.get("disturbance") or {}).get(name)
+            if not q or q.get("truth") is None:
+                continue
+            ci = q.get("ci95")
+            rows[f"Mine effect on {label}, BACI"] = {
+                "gee-alt": f"{q['estimate']:+.{dig}f} [{ci[0]:+.{dig}f}, {ci[1]:+.{dig}f}]" if ci else "none",
+                "reference": f"truth {q['truth']:+.{dig}f}",
+                "comparison": (
+                    ("truth inside the CI" if q.get("truth_within_ci") else "truth outside the CI")
+                    + (
+                        f"; BACI on true maps {q['estimate_on_true_maps']:+.{dig}f}"
+                        if "estimate_on_true_maps" in q
+                        else ""
+                    )
+                )
+                if ci
+                else str(q.get("error")),
+                "units": units,
+            }
     return rows
 
 

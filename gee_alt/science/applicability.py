@@ -165,3 +165,106 @@ def map_error_estimate(ddt_degc_days: np.ndarray, inside: np.ndarray, mse_e_in: 
         "rmse_outside_m": float(np.sqrt(s_out / (~ins & fin).sum())) if (~ins & fin).any() else float("nan"),
         "outside_fraction": float((~ins & fin).sum() / n) if n else float("nan"),
     }
+
+
+# ------------------------------------------------------------ NNDM cross-validation (map error)
+def _ecdf(sorted_ref: np.ndarray, r: np.ndarray) -> np.ndarray:
+    return np.searchsorted(sorted_ref, r, side="right") / max(sorted_ref.size, 1)
+
+
+def nndm_exclusions(x_sites, x_pred, max_iter: int = 10_000, min_train: int = 3) -> dict:
+    """Nearest-neighbour-distance-matching leave-one-out folds (NNDM LOO CV; Milà, Mateu,
+    Pebesma & Meyer 2022, *Methods Ecol. Evol.* 13:1304, their Algorithm 1).
+
+    ``x_sites`` (n, p) and ``x_pred`` (m, p), scaled predictors. The prediction distances
+    ``G_ij`` are each prediction point's distance to its nearest site; a fold holds out site
+    ``i`` and also excludes from its training set the sites in ``exclude[i]``, chosen so that the
+    distribution of held-out-to-nearest-training distances ``G*_j`` matches ``G_ij``: while some
+    ``G*_j(r) > G_ij(r)`` (CV distances too short), the site with the smallest distance where
+    this happens loses its current nearest training neighbour, kept only if the Wasserstein-type
+    discrepancy ``W = ∫|G*_j − G_ij| dr`` decreases. Returns ``{exclude: list[set], nnd_cv,
+    nnd_pred, w_loo, w}``. Deterministic (no random draw)."""
+    xs = np.asarray(x_sites, float)
+    xp = np.asarray(x_pred, float)
+    n = len(xs)
+    dist = np.sqrt(((xs[:, None, :] - xs[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(dist, np.inf)
+    g_pred = np.sort(cKDTree(xs).query(xp)[0])
+    grid_r = np.unique(np.concatenate([g_pred, dist[np.isfinite(dist)].ravel()]))
+
+    def w_of(nnd):
+        diff = np.abs(_ecdf(np.sort(nnd), grid_r) - _ecdf(g_pred, grid_r))
+        return float(np.sum(diff[:-1] * np.diff(grid_r)))
+
+    exclude = [{i} for i in range(n)]
+
+    def nnd_i(i):
+        d = dist[i].copy()
+        d[list(exclude[i])] = np.inf
+        return float(d.min())
+
+    nnd = np.array([nnd_i(i) for i in range(n)])
+    w0 = w = w_of(nnd)
+    tried: set[tuple[int, int]] = set()
+    for _ in range(max_iter):
+        g_cv = _ecdf(np.sort(nnd), nnd)
+        too_short = np.flatnonzero((g_cv > _ecdf(g_pred, nnd)) & np.isfinite(nnd))
+        cand = [i for i in too_short[np.argsort(nnd[too_short], kind="stable")] if (i, len(exclude[i])) not in tried]
+        if not cand:
+            break
+        i = cand[0]
+        tried.add((i, len(exclude[i])))
+        if n - len(exclude[i]) - 1 < min_train:
+            continue
+        d = dist[i].copy()
+        d[list(exclude[i])] = np.inf
+        j = int(np.argmin(d))
+        exclude[i].add(j)
+        old = nnd[i]
+        nnd[i] = nnd_i(i)
+        w_new = w_of(nnd)
+        if w_new < w:
+            w = w_new
+        else:
+            exclude[i].discard(j)
+            nnd[i] = old
+    return {"exclude": exclude, "nnd_cv": nnd, "nnd_pred": g_pred, "w_loo": w0, "w": w}
+
+
+def nndm_mse_e(sqrt_ddt, alt_m, row_site, exclude_by_site: dict, censored=None, classes=None, deployed_classes=None):
+    """NNDM CV of the deployed model in E units: each site's rows predicted by the model refitted
+    without the site and its exclusion set (:func:`nndm_exclusions`); ``{mse_e, n, n_folds}``
+    over exact held-out rows (``((pred − obs)/√DDT)²``)."""
+    from gee_alt.errors import GeeAltError
+    from gee_alt.science.stefan import _censor_codes, _fit_predictor
+
+    x = np.asarray(sqrt_ddt, float)
+    y = np.asarray(alt_m, float)
+    site = np.asarray(row_site).astype(str)
+    code = _censor_codes(censored, x.size)
+    cls = None if classes is None else np.asarray(classes, dtype=object)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    e2 = np.full(x.size, np.nan)
+    folds = 0
+    for s, excl in exclude_by_site.items():
+        test = ok & (site == s)
+        train = ok & ~np.isin(site, list(excl))
+        if not test.any() or not train.any():
+            continue
+        try:
+            predict, *_ = _fit_predictor(
+                x[train],
+                y[train],
+                code[train],
+                None if cls is None else cls[train],
+                bool(deployed_classes),
+                5,
+                site[train],
+                deployed=deployed_classes or None,
+            )
+        except GeeAltError:
+            continue
+        folds += 1
+        e2[test] = ((predict(x[test], None if cls is None else cls[test]) - y[test]) / x[test]) ** 2
+    sc = np.isfinite(e2) & (code == 0)
+    return {"mse_e": float(np.mean(e2[sc])) if sc.any() else float("nan"), "n": int(sc.sum()), "n_folds": folds}

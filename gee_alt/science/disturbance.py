@@ -8,13 +8,20 @@
   where such a stratum has fewer than ``min_controls`` pixels, land cover and then aspect are
   dropped (the level used is counted). A one-date land-cover map shows the disturbance itself
   on the impact pixels (e.g. "mine"): a class that exists only there is matched on terrain.
-- :func:`baci_effect` — the effect on ALT and on its trend, with a CI.
+- :func:`baci_quantity` — the effect on any yearly map (the thaw index DDT and permafrost
+  presence 0/1, defined on every pixel; ALT, defined only where there is permafrost), and on its
+  trend, with a CI; :func:`baci_effect` — the same on ALT with ALT-named keys.
 
-**Estimator.** Each impact pixel ``p`` gets a counterfactual series, the mean ALT of its control
-stratum in the same year; ``d_t = mean_p(ALT_pt − C_pt)`` over impact pixels with ALT that year
-over the impact pixels that have ALT in every year of both periods (ALT is NaN off permafrost: a
-pixel whose permafrost the disturbance removed has no effect on ALT defined, and letting it drop
-out of the after mean only would change the pixels compared). The effect on ALT is
+**Estimator.** Each impact pixel ``p`` gets a counterfactual series, the mean of the quantity
+over its control stratum in the same year; ``d_t = mean_p(V_pt − C_pt)`` over the impact pixels
+that have the quantity in every year of both periods, and the controls are likewise only pixels
+with the quantity in every year of both periods (ALT is NaN off permafrost: a pixel whose
+permafrost the disturbance removed has no effect on ALT defined, and letting it drop out of the
+after mean only would change the pixels compared; a control whose permafrost comes and goes
+would do the same on the control side). The effect of the disturbance on the permafrost itself is
+therefore measured by the BACI on permafrost presence (the share of impact pixels with permafrost
+against the share of their controls), and the effect on ALT is the effect *where permafrost
+persists*. The effect is
 ``mean(d_after) − mean(d_before)``; the effect on the trend is the change of slope of ``d_t``
 between the periods (piecewise-linear model). Periods: *before* = years before the earliest
 start, *after* = years after the latest start of the impact pixels (the transition in between
@@ -42,7 +49,15 @@ from scipy import ndimage, stats
 
 from gee_alt.errors import GeeAltError
 
-__all__ = ["BaciDesign", "read_disturbance", "aspect_class", "match_controls", "baci_effect", "gls_ar1"]
+__all__ = [
+    "BaciDesign",
+    "read_disturbance",
+    "aspect_class",
+    "match_controls",
+    "baci_quantity",
+    "baci_effect",
+    "gls_ar1",
+]
 
 
 @dataclass(frozen=True)
@@ -172,14 +187,19 @@ def match_controls(
     landcover: np.ndarray | None,
     pixel_m: float,
     design: BaciDesign = BaciDesign(),
+    control_valid: np.ndarray | None = None,
 ) -> dict:
     """Strata for the impact pixels: ``{"stratum": (y, x) int (−1 = none), "control": bool
     (y, x), "level": counts of impact pixels matched on (elevation, aspect, land cover) /
     (elevation, aspect) / (elevation) / unmatched}``. A control stratum is a set of control
     pixels; ``stratum`` labels impact and control pixels alike (a control pixel may belong to
-    strata at several levels: the label array is per level, combined in ``labels``)."""
+    strata at several levels: the label array is per level, combined in ``labels``).
+    ``control_valid`` (y, x) bool: only these pixels can be controls (e.g. those where the
+    quantity compared is defined in every year: ALT where permafrost persists)."""
     dist_m = ndimage.distance_transform_edt(~disturbed_any, sampling=pixel_m)
     control = (~disturbed_any) & (dist_m >= design.buffer_m) & np.isfinite(dem_m)
+    if control_valid is not None:
+        control &= np.asarray(control_valid, bool)
     band = np.where(np.isfinite(dem_m), np.floor(np.nan_to_num(dem_m) / design.elev_band_m), -1).astype(np.int64)
     asp = aspect_class(np.nan_to_num(dem_m), pixel_m, design.n_aspect, design.flat_slope_deg).astype(np.int64)
     lc = (
@@ -241,6 +261,172 @@ def _ci(est: float, sd: float, dof: int, level: float = 0.95) -> list[float]:
     return [est - h, est + h]
 
 
+def _periods(years, start_year, before_last, after_first):
+    disturbed = start_year > 0
+    y_first = int(start_year[disturbed].min())
+    after_first = int(after_first) if after_first is not None else int(start_year[disturbed].max()) + 1
+    before_last = int(before_last) if before_last is not None else y_first - 1
+    if before_last >= y_first or after_first <= before_last:
+        raise GeeAltError(
+            f"the before period must end before the first disturbance ({y_first}) and the after period start "
+            f"after it: got before <= {before_last}, after >= {after_first}"
+        )
+    before = [i for i, y in enumerate(years) if y <= before_last]
+    after = [i for i, y in enumerate(years) if y >= after_first]
+    if len(before) < 1 or len(after) < 1 or len(before) + len(after) < 4:
+        raise GeeAltError(
+            f"the run's years {years[0]}-{years[-1]} do not span before (<= {before_last}) and after "
+            f"(>= {after_first}) the disturbance with at least 4 years in all; run more years"
+        )
+    return before, after, after_first
+
+
+def _series(x: np.ndarray) -> list:
+    return [None if not np.isfinite(v) else float(v) for v in x]
+
+
+def baci_quantity(
+    values: np.ndarray,
+    years: list[int],
+    start_year: np.ndarray,
+    dem_m: np.ndarray,
+    pixel_m: float,
+    *,
+    landcover: np.ndarray | None = None,
+    design: BaciDesign = BaciDesign(),
+    before_last: int | None = None,
+    after_first: int | None = None,
+    rel_scale_sd: float = 0.0,
+    impact_mask: np.ndarray | None = None,
+    what: str = "the quantity",
+) -> dict:
+    """The BACI effect of the disturbance on any yearly map ``values`` ``(year, y, x)`` (NaN =
+    undefined), in its own units (see the module docstring): ``{effect, effect_sd, effect_ci95,
+    effect_trend_per_yr, effect_trend_ci95_per_yr, impact_series, control_series,
+    difference_series, ...}``. Impact and control pixels alike count only where ``values`` is
+    defined in every year of both periods (for ALT: where permafrost persists), so both sides
+    are the same pixels before and after. ``rel_scale_sd``: a relative uncertainty scaling the
+    whole map (E for ALT), added in quadrature. Raises :class:`GeeAltError` when the years do
+    not span before and after or no impact pixel has a matched control stratum."""
+    years = [int(y) for y in years]
+    v = np.asarray(values, float)
+    disturbed = start_year > 0
+    before, after, after_first = _periods(years, start_year, before_last, after_first)
+    impact = disturbed & (start_year < after_first)
+    if impact_mask is not None:  # e.g. scoring on the pixels where the truth defines the effect
+        impact &= impact_mask
+    flat = v.reshape(len(years), -1)
+    panel = np.all(np.isfinite(flat[before + after]), axis=0).reshape(impact.shape)
+    m = match_controls(impact & panel, disturbed, dem_m, landcover, pixel_m, design, control_valid=panel)
+    level, control = m["level"], m["control"]
+    imp_idx = np.flatnonzero((impact & (level >= 0) & panel).ravel())
+    if not (impact & panel).any():
+        had = int((impact & np.all(np.isfinite(flat[before]), axis=0).reshape(impact.shape)).sum())
+        raise GeeAltError(
+            f"no disturbed pixel has {what} in every year of both periods ({had} of {int(impact.sum())} have it "
+            f"in every year before; for ALT: the disturbance removed the mapped permafrost)"
+        )
+    if imp_idx.size == 0:
+        raise GeeAltError(
+            f"no disturbed pixel with {what} in every year has {design.min_controls} control pixels with {what} "
+            f"at >= {design.buffer_m:.0f} m in its elevation band; lower --buffer-m or --min-controls"
+        )
+    ctrl_idx = np.flatnonzero(control.ravel())
+    counter = np.full((len(years), imp_idx.size), np.nan)
+    lev_imp = level.ravel()[imp_idx]
+    vals = flat[:, ctrl_idx]
+    fin = np.isfinite(vals)
+    for li, key in enumerate(m["keys"]):
+        sel = lev_imp == li
+        if not sel.any():
+            continue
+        uniq, inv = np.unique(key.ravel()[ctrl_idx], return_inverse=True)
+        sums = np.zeros((len(years), uniq.size))
+        cnts = np.zeros((len(years), uniq.size))
+        for t in range(len(years)):
+            sums[t] = np.bincount(inv, np.where(fin[t], vals[t], 0.0), minlength=uniq.size)
+            cnts[t] = np.bincount(inv, fin[t].astype(float), minlength=uniq.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
+        counter[:, sel] = means[:, np.searchsorted(uniq, key.ravel()[imp_idx[sel]])]
+    imp_vals = flat[:, imp_idx]
+    diff = imp_vals - counter
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d_t = np.nanmean(diff, axis=1)
+        impact_series = np.nanmean(np.where(np.isfinite(diff), imp_vals, np.nan), axis=1)
+        control_series = np.nanmean(np.where(np.isfinite(diff), counter, np.nan), axis=1)
+    use = [i for i in before + after if np.isfinite(d_t[i])]
+    tt = np.array([years[i] for i in use], float)
+    dd = d_t[use]
+    aft = np.array([1.0 if i in after else 0.0 for i in use])
+    if aft.sum() < 1 or (1 - aft).sum() < 1 or len(use) < 4:
+        raise GeeAltError(f"the impact pixels have {what} in too few years before or after the disturbance")
+    fit = gls_ar1(tt, dd, np.column_stack([np.ones_like(tt), aft]))
+    eff = float(fit["beta"][1])
+    sd_series = math.sqrt(fit["cov"][1, 1]) if np.isfinite(fit["cov"][1, 1]) else float("nan")
+    sd = math.hypot(sd_series, eff * rel_scale_sd)
+    out = {
+        "effect": eff,
+        "effect_sd": sd,
+        "effect_ci95": _ci(eff, sd, fit["dof"]),
+        "series_sd": sd_series,
+        "scale_sd": abs(eff) * rel_scale_sd,
+        "ar1_rho": fit["rho"],
+        "dof": fit["dof"],
+    }
+    # trend: piecewise linear, change of slope between the periods (needs >= 2 years in each)
+    t0 = float(after_first)
+    if aft.sum() >= 2 and (1 - aft).sum() >= 2 and len(use) >= 5:
+        xt = np.column_stack([np.ones_like(tt), tt - t0, aft, aft * (tt - t0)])
+        ft = gls_ar1(tt, dd, xt)
+        g = float(ft["beta"][3])
+        gsd = math.sqrt(ft["cov"][3, 3]) if np.isfinite(ft["cov"][3, 3]) else float("nan")
+        gsd = math.hypot(gsd, abs(g) * rel_scale_sd)
+        out["effect_trend_per_yr"] = g
+        out["effect_trend_ci95_per_yr"] = _ci(g, gsd, ft["dof"])
+        out["trend_ar1_rho"] = ft["rho"]
+    else:
+        out["effect_trend_per_yr"] = None
+        out["effect_trend_note"] = "fewer than 2 years before or after: no change of trend estimated"
+    out.update(
+        {
+            "years": years,
+            "before": [years[i] for i in before],
+            "after": [years[i] for i in after],
+            "impact_series": _series(impact_series),
+            "control_series": _series(control_series),
+            "difference_series": _series(d_t),
+            "impact_pixels": int(impact.sum()),
+            "impact_pixels_matched": int((impact & panel & (level >= 0)).sum()),
+            "impact_pixels_used": int(imp_idx.size),
+            "impact_pixels_undefined": int((impact & ~panel).sum()),
+            "control_pixels": int(control.sum()),
+            "matched_on": m["level_counts"],
+        }
+    )
+    return out
+
+
+def _design_dict(design: BaciDesign) -> dict:
+    return {
+        "buffer_m": design.buffer_m,
+        "elev_band_m": design.elev_band_m,
+        "n_aspect": design.n_aspect,
+        "flat_slope_deg": design.flat_slope_deg,
+        "min_controls": design.min_controls,
+    }
+
+
+CI_METHOD = (
+    "yearly impact-minus-matched-control differences (the year is the replicate: spatial correlation within a "
+    "year cannot shrink the CI); GLS with AR(1) errors over years, Student-t interval; for ALT the calibration's "
+    "relative E uncertainty added in quadrature"
+)
+
+
 def baci_effect(
     alt_m: np.ndarray,
     years: list[int],
@@ -257,132 +443,59 @@ def baci_effect(
     impact_mask: np.ndarray | None = None,
 ) -> dict:
     """The BACI effect of the disturbance on ALT (m) and on its trend (cm/yr), see the module
-    docstring. ``alt_m`` ``(year, y, x)`` (NaN = no ALT); ``start_year`` int ``(y, x)``, 0 = never.
-    Raises :class:`GeeAltError` when the run's years do not span before and after, or no
-    impact pixel has a matched control stratum."""
-    years = [int(y) for y in years]
-    alt = np.asarray(alt_m, float)
-    disturbed = start_year > 0
-    y_first = int(start_year[disturbed].min())
-    after_first = int(after_first) if after_first is not None else int(start_year[disturbed].max()) + 1
-    before_last = int(before_last) if before_last is not None else y_first - 1
-    if before_last >= y_first or after_first <= before_last:
-        raise GeeAltError(
-            f"the before period must end before the first disturbance ({y_first}) and the after period start "
-            f"after it: got before <= {before_last}, after >= {after_first}"
-        )
-    impact = disturbed & (start_year < after_first)
-    if impact_mask is not None:  # e.g. scoring on the pixels where the truth defines the effect
-        impact &= impact_mask
-    before = [i for i, y in enumerate(years) if y <= before_last]
-    after = [i for i, y in enumerate(years) if y >= after_first]
-    if len(before) < 1 or len(after) < 1 or len(before) + len(after) < 4:
-        raise GeeAltError(
-            f"the run's years {years[0]}-{years[-1]} do not span before (<= {before_last}) and after "
-            f"(>= {after_first}) the disturbance with at least 4 years in all; run more years"
-        )
-    m = match_controls(impact, disturbed, dem_m, landcover, pixel_m, design)
-    level, control = m["level"], m["control"]
-    flat = alt.reshape(len(years), -1)
-    # the same pixels before and after: impact pixels with ALT in every year of both periods (a
-    # pixel whose permafrost the disturbance removed has no ALT after; its effect is not defined)
-    panel = np.all(np.isfinite(flat[before + after]), axis=0).reshape(impact.shape)
-    imp_idx = np.flatnonzero((impact & (level >= 0) & panel).ravel())
-    if imp_idx.size == 0:
-        raise GeeAltError(
-            f"no disturbed pixel has {design.min_controls} control pixels at >= {design.buffer_m:.0f} m in its "
-            "elevation band; lower --buffer-m or --min-controls"
-        )
-    ctrl_idx = np.flatnonzero(control.ravel())
-    counter = np.full((len(years), imp_idx.size), np.nan)
-    lev_imp = level.ravel()[imp_idx]
-    for li, key in enumerate(m["keys"]):
-        sel = lev_imp == li
-        if not sel.any():
-            continue
-        kc = key.ravel()[ctrl_idx]
-        ki = key.ravel()[imp_idx[sel]]
-        uniq, inv = np.unique(kc, return_inverse=True)
-        vals = flat[:, ctrl_idx]
-        fin = np.isfinite(vals)
-        sums = np.zeros((len(years), uniq.size))
-        cnts = np.zeros((len(years), uniq.size))
-        for t in range(len(years)):
-            sums[t] = np.bincount(inv, np.where(fin[t], vals[t], 0.0), minlength=uniq.size)
-            cnts[t] = np.bincount(inv, fin[t].astype(float), minlength=uniq.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
-        counter[:, sel] = means[:, np.searchsorted(uniq, ki)]
-    imp_vals = flat[:, imp_idx]
-    diff = imp_vals - counter
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        d_t = np.nanmean(diff, axis=1)
-        impact_series = np.nanmean(np.where(np.isfinite(diff), imp_vals, np.nan), axis=1)
-        control_series = np.nanmean(np.where(np.isfinite(diff), counter, np.nan), axis=1)
-    use = [i for i in before + after if np.isfinite(d_t[i])]
-    tt = np.array([years[i] for i in use], float)
-    dd = d_t[use]
-    aft = np.array([1.0 if i in after else 0.0 for i in use])
-    if aft.sum() < 1 or (1 - aft).sum() < 1 or len(use) < 4:
-        raise GeeAltError("the impact pixels have ALT in too few years before or after the disturbance")
-    fit = gls_ar1(tt, dd, np.column_stack([np.ones_like(tt), aft]))
-    eff = float(fit["beta"][1])
-    sd_series = math.sqrt(fit["cov"][1, 1]) if np.isfinite(fit["cov"][1, 1]) else float("nan")
-    sd = math.hypot(sd_series, eff * rel_e_sd)
+    docstring: :func:`baci_quantity` on ALT (impact and controls where permafrost persists, i.e.
+    ALT in every year of both periods), with ALT-named keys (``effect_alt_m`` ...)."""
+    r = baci_quantity(
+        alt_m,
+        years,
+        start_year,
+        dem_m,
+        pixel_m,
+        landcover=landcover,
+        design=design,
+        before_last=before_last,
+        after_first=after_first,
+        rel_scale_sd=rel_e_sd,
+        impact_mask=impact_mask,
+        what="ALT",
+    )
     out = {
-        "effect_alt_m": eff,
-        "effect_alt_sd_m": sd,
-        "effect_alt_ci95_m": _ci(eff, sd, fit["dof"]),
-        "series_sd_m": sd_series,
-        "e_scale_sd_m": abs(eff) * rel_e_sd,
-        "ar1_rho": fit["rho"],
-        "dof": fit["dof"],
+        "effect_alt_m": r["effect"],
+        "effect_alt_sd_m": r["effect_sd"],
+        "effect_alt_ci95_m": r["effect_ci95"],
+        "series_sd_m": r["series_sd"],
+        "e_scale_sd_m": r["scale_sd"],
+        "ar1_rho": r["ar1_rho"],
+        "dof": r["dof"],
     }
-    # trend: piecewise linear, change of slope between the periods (needs >= 2 years in each)
-    t0 = float(after_first)
-    if aft.sum() >= 2 and (1 - aft).sum() >= 2 and len(use) >= 5:
-        xt = np.column_stack([np.ones_like(tt), tt - t0, aft, aft * (tt - t0)])
-        ft = gls_ar1(tt, dd, xt)
-        g = float(ft["beta"][3]) * 100.0
-        gsd = math.sqrt(ft["cov"][3, 3]) * 100.0 if np.isfinite(ft["cov"][3, 3]) else float("nan")
-        gsd = math.hypot(gsd, abs(g) * rel_e_sd)
-        out["effect_trend_cm_per_yr"] = g
-        out["effect_trend_ci95_cm_per_yr"] = _ci(g, gsd, ft["dof"])
-        out["trend_ar1_rho"] = ft["rho"]
+    if r["effect_trend_per_yr"] is not None:
+        out["effect_trend_cm_per_yr"] = 100.0 * r["effect_trend_per_yr"]
+        out["effect_trend_ci95_cm_per_yr"] = [100.0 * c for c in r["effect_trend_ci95_per_yr"]]
+        out["trend_ar1_rho"] = r["trend_ar1_rho"]
     else:
         out["effect_trend_cm_per_yr"] = None
-        out["effect_trend_note"] = "fewer than 2 years before or after: no change of trend estimated"
+        out["effect_trend_note"] = r["effect_trend_note"]
+    impact = (start_year > 0) & (start_year < _periods(list(years), start_year, before_last, after_first)[2])
     restored = None
     if restoration_year is not None and (restoration_year[impact] > 0).any():
         restored = int((restoration_year[impact] > 0).sum())
     out.update(
         {
-            "years": years,
-            "before": [years[i] for i in before],
-            "after": [years[i] for i in after],
-            "impact_series_m": [None if not np.isfinite(v) else float(v) for v in impact_series],
-            "control_series_m": [None if not np.isfinite(v) else float(v) for v in control_series],
-            "difference_series_m": [None if not np.isfinite(v) else float(v) for v in d_t],
-            "impact_pixels": int(impact.sum()),
-            "impact_pixels_matched": int((impact & (level >= 0)).sum()),
-            "impact_pixels_used": int(imp_idx.size),
-            "impact_pixels_without_alt": int((impact & ~panel).sum()),
-            "control_pixels": int(control.sum()),
+            "years": r["years"],
+            "before": r["before"],
+            "after": r["after"],
+            "impact_series_m": r["impact_series"],
+            "control_series_m": r["control_series"],
+            "difference_series_m": r["difference_series"],
+            "impact_pixels": r["impact_pixels"],
+            "impact_pixels_matched": r["impact_pixels_matched"],
+            "impact_pixels_used": r["impact_pixels_used"],
+            "impact_pixels_without_alt": r["impact_pixels_undefined"],
+            "control_pixels": r["control_pixels"],
             "impact_restored_pixels": restored,
-            "matched_on": m["level_counts"],
-            "design": {
-                "buffer_m": design.buffer_m,
-                "elev_band_m": design.elev_band_m,
-                "n_aspect": design.n_aspect,
-                "flat_slope_deg": design.flat_slope_deg,
-                "min_controls": design.min_controls,
-            },
-            "ci_method": "yearly impact-minus-matched-control differences (the year is the replicate: spatial "
-            "correlation within a year cannot shrink the CI); GLS with AR(1) errors over years, Student-t "
-            "interval; the calibration's relative E uncertainty added in quadrature",
+            "matched_on": r["matched_on"],
+            "design": _design_dict(design),
+            "ci_method": CI_METHOD,
         }
     )
     return out

@@ -292,30 +292,53 @@ def readme_figure(alt_m, grid: Grid, year: int, series: dict, *, synthetic: bool
 
 
 def disturbance_figure(res: dict, *, synthetic: bool = False, size_in=(6.4, 4.0)):
-    """Impact vs matched-control ALT series (m) of a BACI analysis
-    (:func:`gee_alt.science.disturbance.baci_effect`), before/after periods shaded."""
-    fig = new_figure(*size_in)
-    ax = fig.add_subplot(1, 1, 1)
+    """Impact vs matched-control series of a BACI analysis
+    (:func:`gee_alt.science.disturbance.baci_quantity`), before/after periods shaded: one panel
+    per quantity of ``res["quantities"]`` (thaw index, permafrost presence, ALT), else ALT only."""
+    panels = []
+    for name, label, unit in (
+        ("ddt_degc_days", "Thaw index", "DDT (°C·day)"),
+        ("permafrost_fraction", "Permafrost presence", "fraction with permafrost"),
+        ("stefan_depth_m", "Thaw depth E·√DDT", "mean depth (m)"),
+        ("alt_m", "ALT where permafrost persists", "mean ALT (m)"),
+    ):
+        q = (res.get("quantities") or {}).get(name)
+        if q is not None:
+            panels.append((label, unit, q["impact_series"], q["control_series"], q["effect"], q["effect_ci95"]))
+    if not panels and res.get("effect_alt_m") is not None:
+        panels.append(
+            (
+                "ALT",
+                "mean ALT (m)",
+                res["impact_series_m"],
+                res["control_series_m"],
+                res["effect_alt_m"],
+                res["effect_alt_ci95_m"],
+            )
+        )
+    fig = new_figure(size_in[0], size_in[1] * max(1, len(panels)) * 0.72 if len(panels) > 1 else size_in[1])
     yrs = np.asarray(res["years"], float)
 
-    def arr(k):
-        return np.array([np.nan if v is None else v for v in res[k]], float)
+    def arr(v):
+        return np.array([np.nan if x is None else x for x in v], float)
 
-    for period, colour in ((res["before"], "#c6dbef"), (res["after"], "#fdd0a2")):
-        if period:
-            ax.axvspan(period[0] - 0.5, period[-1] + 0.5, color=colour, alpha=0.5, lw=0)
-    ax.plot(yrs, arr("impact_series_m"), "o-", color="#a63603", ms=3.5, lw=1.4, label="impact (disturbed pixels)")
-    ax.plot(yrs, arr("control_series_m"), "s-", color="#08519c", ms=3.0, lw=1.2, label="matched controls")
-    lo, hi = res["effect_alt_ci95_m"]
-    ax.set_title(
-        f"Disturbance effect on ALT {res['effect_alt_m']:+.2f} m (95 % CI {lo:+.2f} to {hi:+.2f})", fontsize=10
-    )
-    ax.set_xlabel("Year (blue: before, orange: after)", fontsize=9)
-    ax.set_ylabel("Mean ALT (m)", fontsize=9)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
+    for k, (label, unit, imp, con, eff, ci) in enumerate(panels):
+        ax = fig.add_subplot(len(panels), 1, k + 1)
+        for period, colour in ((res["before"], "#c6dbef"), (res["after"], "#fdd0a2")):
+            if period:
+                ax.axvspan(period[0] - 0.5, period[-1] + 0.5, color=colour, alpha=0.5, lw=0)
+        ax.plot(yrs, arr(imp), "o-", color="#a63603", ms=3.5, lw=1.4, label="impact (disturbed pixels)")
+        ax.plot(yrs, arr(con), "s-", color="#08519c", ms=3.0, lw=1.2, label="matched controls")
+        dig = 0 if abs(eff) >= 10 else 2 if abs(eff) >= 0.1 else 3
+        ax.set_title(f"{label}: effect {eff:+.{dig}f} (95 % CI {ci[0]:+.{dig}f} to {ci[1]:+.{dig}f})", fontsize=9)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if k == 0:
+            ax.legend(fontsize=7, loc="best", framealpha=0.85)
+        if k == len(panels) - 1:
+            ax.set_xlabel("Year (blue: before, orange: after)", fontsize=9)
     if synthetic:
         _synthetic_mark(fig)
     fig.tight_layout(rect=(0, 0.04 if synthetic else 0, 1, 1))

@@ -386,13 +386,33 @@ def applicability_blocks(app: dict | None) -> list[Block]:
 
 
 def disturbance_blocks(res: dict | None, synthetic: bool) -> list[Block]:
-    """The BACI disturbance analysis (``disturbance.json``): a table and the impact/control figure."""
+    """The BACI disturbance analysis (``disturbance.json``): a table (thaw index, permafrost
+    presence, ALT where permafrost persists) and the impact/control figure."""
+    from gee_alt.cli.disturbance_commands import QUANTITY_LABELS
+
     if not res or "effect_alt_m" not in res:
         return []
-    ci = res.get("effect_alt_ci95_m") or [None, None]
-    rows = [
-        ["effect on ALT", fmt(res["effect_alt_m"]), f"{fmt(ci[0])} – {fmt(ci[1])}", "m"],
-    ]
+    qs = res.get("quantities") or {}
+    errs = res.get("quantity_errors") or {}
+    rows = []
+    for name, (label, units, _dig) in QUANTITY_LABELS.items():
+        q = qs.get(name)
+        if q is None:
+            if name in errs:
+                rows.append([f"effect on {label}", "none", errs[name], units])
+            continue
+        ci = q.get("effect_ci95") or [None, None]
+        rows.append(
+            [
+                f"effect on {label} ({q['impact_pixels_used']} impact px, {q['control_pixels']} controls)",
+                fmt(q["effect"]),
+                f"{fmt(ci[0])} – {fmt(ci[1])}",
+                units,
+            ]
+        )
+    if not qs and res.get("effect_alt_m") is not None:  # a disturbance.json written before the quantities
+        ci = res.get("effect_alt_ci95_m") or [None, None]
+        rows.append(["effect on ALT", fmt(res["effect_alt_m"]), f"{fmt(ci[0])} – {fmt(ci[1])}", "m"])
     if res.get("effect_trend_cm_per_yr") is not None:
         tc = res["effect_trend_ci95_cm_per_yr"]
         rows.append(
@@ -400,22 +420,24 @@ def disturbance_blocks(res: dict | None, synthetic: bool) -> list[Block]:
         )
     d = res.get("design", {})
     m = res.get("matched_on", {})
+    matched = (" (ALT pixels matched on: " + ", ".join(f"{k} {v}" for k, v in m.items()) + ")") if m else ""
     bl = [
         Block("heading", "Disturbance (before/after–control/impact)"),
         Block("table", header=["quantity", "estimate", "95 % CI", "units"], rows=rows),
         Block(
             "para",
             f"Before {res['before'][0]}–{res['before'][-1]}, after {res['after'][0]}–{res['after'][-1]}; "
-            f"{res['impact_pixels_used']} of {res['impact_pixels']} disturbed pixels used (ALT in every year of "
-            f"both periods), {res['control_pixels']} control pixels at ≥ {fmt(d.get('buffer_m'))} m from any "
+            f"{res['impact_pixels']} disturbed pixels; control pixels at ≥ {fmt(d.get('buffer_m'))} m from any "
             f"disturbance, matched on elevation band ({fmt(d.get('elev_band_m'))} m), aspect class and land "
-            "cover (pixels matched on: " + ", ".join(f"{k} {v}" for k, v in m.items()) + "). "
+            f"cover{matched}. Each quantity compares the same pixels before and after: the thaw index and "
+            "permafrost presence every disturbed pixel, ALT only pixels (impact and control) with permafrost in "
+            "every year of both periods, so the loss of permafrost shows in the presence row, not in the ALT row. "
             f"CI: {res.get('ci_method', '')}.",
         ),
         *([Block("para", "Warning: " + res["warning"] + ".")] if res.get("warning") else []),
         Block(
             "figure",
-            "Mean ALT of the disturbed pixels and of their matched controls",
+            "Disturbed pixels and their matched controls: thaw index, permafrost presence, ALT",
             png=figures.png_bytes(figures.disturbance_figure(res, synthetic=synthetic)),
             file="disturbance_series.png",
         ),

@@ -49,3 +49,48 @@ def test_an_empty_side_has_no_error_estimate_not_zero():
     r = map_error_estimate(ddt, np.zeros((2, 2), bool), mse_e_in=1e-4, mse_e_out=4e-4)
     assert np.isnan(r["rmse_inside_m"]) and r["outside_fraction"] == 1.0
     assert r["rmse_outside_m"] == pytest.approx(np.sqrt(900.0 * 4e-4))
+
+
+def _clustered_world(seed: int):
+    """E rises with a predictor z (E = 0.03 + 0.01 z): 30 sites clustered at low z (valley floors),
+    the map spread over z in [0, 3]. Each site has 3 years of ALT = E √DDT + noise."""
+    rng = np.random.default_rng(seed)
+    z_site = np.abs(rng.normal(0.3, 0.3, 30))
+    z_map = rng.uniform(0, 3, 4000)
+    sites = np.repeat(np.arange(30).astype(str), 3)
+    ddt = rng.uniform(900, 1600, sites.size)
+    e_site = 0.03 + 0.01 * z_site + rng.normal(0, 0.002, 30)
+    alt = e_site[sites.astype(int)] * np.sqrt(ddt) + rng.normal(0, 0.05, sites.size)
+    return z_site, z_map, sites, np.sqrt(ddt), alt
+
+
+def test_nndm_folds_match_the_prediction_distances_and_see_the_extrapolation_error():
+    from gee_alt.science.applicability import nndm_exclusions, nndm_mse_e
+    from gee_alt.science.stefan import fit_e
+
+    ratios_nndm, ratios_loo = [], []
+    for seed in range(5):
+        z_site, z_map, sites, x, alt = _clustered_world(seed)
+        # true map error of the deployed pooled E, in E units (independent of any CV)
+        e_hat = fit_e(x, alt)
+        true_mse_e = float(np.mean((0.03 + 0.01 * z_map - e_hat) ** 2))
+        res = nndm_exclusions(z_site[:, None], z_map[:, None])
+        assert res["w"] < res["w_loo"]  # the folds' distances are closer to the map's
+        assert np.median(res["nnd_cv"]) > 3 * np.median(np.sort(np.abs(z_site[:, None] - z_site[None]), 1)[:, 1])
+        nndm = nndm_mse_e(x, alt, sites, {str(i): {str(j) for j in e} for i, e in enumerate(res["exclude"])})
+        loo = nndm_mse_e(x, alt, sites, {str(i): {str(i)} for i in range(30)})
+        ratios_nndm.append(nndm["mse_e"] / true_mse_e)
+        ratios_loo.append(loo["mse_e"] / true_mse_e)
+    # site LOO sees a small fraction of the map's error; NNDM sees much more of it
+    assert np.median(ratios_loo) < 0.2
+    assert np.median(ratios_nndm) > 2 * np.median(ratios_loo)
+
+
+def test_nndm_is_loo_when_the_map_is_like_the_sites():
+    from gee_alt.science.applicability import nndm_exclusions
+
+    rng = np.random.default_rng(3)
+    xs = rng.uniform(0, 1, (40, 2))
+    xp = xs[rng.integers(0, 40, 2000)] + rng.normal(0, 0.01, (2000, 2))  # prediction points at the sites
+    res = nndm_exclusions(xs, xp)
+    assert all(len(e) == 1 for e in res["exclude"])  # only the held-out site itself

@@ -107,3 +107,56 @@ def test_geojson_features_carry_start_and_restoration_years(tmp_path):
     p.write_text("{not json")
     with pytest.raises(GeeAltError, match="not valid JSON"):
         read_disturbance(p, GRID)
+
+
+def test_permafrost_presence_thaw_index_and_alt_where_permafrost_persists():
+    """A disturbance that thaws out the permafrost of 3/4 of its pixels from 2010 (presence effect
+    −0.75), raises the thaw index by 300 °C·day everywhere on it, and deepens ALT by 0.4 m where
+    permafrost persists; half of the controls have no permafrost in some years (ALT NaN there):
+    the ALT design must compare only controls with ALT in every year, the presence design all."""
+    from gee_alt.science.disturbance import baci_quantity
+
+    alt, start, dem = _world(0.4, 5)
+    rng = np.random.default_rng(5)
+    n = alt.shape[1]
+    lost = np.zeros((n, n), bool)
+    lost[34:46, 34:43] = True  # 9 of 12 columns of the impact square
+    after = np.array([y >= 2010 for y in YEARS])
+    alt[after[:, None, None] & lost[None]] = np.nan
+    # controls that lose permafrost in random years (and would bias a mean over finite pixels:
+    # their ALT is high the years they still have it)
+    flicker = (np.arange(n)[None, :] % 2 == 0) & (start == 0)
+    gone = rng.random((len(YEARS), n, n)) < 0.3
+    alt = np.where(flicker[None] & gone, np.nan, np.where(flicker[None], alt + 0.5, alt))
+    pf = np.isfinite(alt).astype(float)
+    ddt = (
+        1500.0
+        + 0.5 * (dem - 4000.0)[None]
+        + 40 * rng.standard_normal((len(YEARS), 1, 1))
+        + rng.normal(0, 20, alt.shape)
+    )
+    ddt[after[:, None, None] & (start > 0)[None]] += 300.0
+    design = BaciDesign(buffer_m=300.0, elev_band_m=30.0, min_controls=20)
+    kw = dict(design=design, before_last=2007, after_first=2010)
+    p = baci_quantity(pf, YEARS, start, dem, 30.0, **kw)
+    # presence: control presence drifts by nothing on average, the impact loses 108/144 pixels
+    assert p["effect"] == pytest.approx(-108 / 144, abs=0.03)
+    assert p["effect_ci95"][0] <= -108 / 144 <= p["effect_ci95"][1]
+    d = baci_quantity(ddt, YEARS, start, dem, 30.0, **kw)
+    assert d["effect_ci95"][0] <= 300.0 <= d["effect_ci95"][1] and d["effect"] == pytest.approx(300.0, abs=30)
+    a = baci_effect(alt, YEARS, start, dem, 30.0, **kw)
+    assert a["impact_pixels_used"] == 144 - 108
+    # the controls used have ALT in every year: none of the flickering columns
+    assert a["control_pixels"] <= int(((start == 0) & ~flicker).sum())
+    assert a["effect_alt_m"] == pytest.approx(0.4, abs=0.1)
+
+
+def test_stefan_depth_uses_the_class_e_where_deployed_and_ignores_permafrost():
+    from gee_alt.disturbance_run import stefan_depth_m
+
+    ddt = np.array([[[400.0, 900.0], [1600.0, -5.0]]])
+    lc = np.array([[1.0, 2.0], [2.0, np.nan]])
+    d = stefan_depth_m(ddt, {"E": 0.03, "E_by_class": {"2": 0.05}}, lc)
+    # by hand: 0.03*20, 0.05*30, 0.05*40, 0 (no thaw)
+    assert np.allclose(d[0], [[0.6, 1.5], [2.0, 0.0]])
+    assert stefan_depth_m(ddt, None, lc) is None

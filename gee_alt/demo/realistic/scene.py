@@ -351,7 +351,7 @@ class RealisticScene:
         pf = self.permafrost(year)
         alt = np.where(pf, alt, np.nan).astype("float32")
         facts = {"permafrost_fraction": float(pf.mean()), "landsat": sensors.landsat_era(year)}
-        facts.update(self._mine_effect(year, coef, cooling, snow_w, alt, bw, ndvi_undisturbed))
+        facts.update(self._mine_effect(year, coef, cooling, snow_w, alt, bw, ndvi_undisturbed, sums.skin_ddt))
         # --- sites: end-of-season depth and what a probe read on its campaign day
         depth = alt[site_flat]
         thaw_cum = np.cumsum(sums.thaw_at_sites, axis=0)
@@ -399,10 +399,14 @@ class RealisticScene:
         free = share_passed(snow.melt_doy) - share_passed(np.maximum(snow.onset_doy, snow.melt_doy))
         return (1 - free).astype("float32")
 
-    def _mine_effect(self, year, coef, cooling, snow_w, alt, basis_w, ndvi_undisturbed) -> dict:
-        """The mine's true effect on ALT in ``year``: the same year recomputed on the disturbed
-        pixels as if the mine had never been (mean difference over pixels with permafrost in
-        both; also the share of disturbed pixels whose permafrost the mine removed)."""
+    def _mine_effect(self, year, coef, cooling, snow_w, alt, basis_w, ndvi_undisturbed, skin_ddt=None) -> dict:
+        """The mine's true effect in ``year``: the same year recomputed on the disturbed pixels as
+        if the mine had never been. On ALT: the mean difference over the pixels with permafrost in
+        both (``mine_effect_alt_m``); on the thaw index: the mean difference of the all-sky skin
+        DDT (the truth's ``ddt``) over all disturbed pixels (``mine_effect_ddt_degc_days``); on
+        permafrost presence: the share of disturbed pixels with permafrost minus that share
+        without the mine (``mine_effect_permafrost_fraction``); and the share of disturbed pixels
+        whose permafrost the mine removed. Outputs only: nothing here feeds back into the world."""
         m = self.mine.disturbed_year.ravel()[self.window_index]
         dug = np.nonzero((m > 0) & (m <= year))[0]
         if dug.size == 0:
@@ -430,8 +434,15 @@ class RealisticScene:
             sums.ground_thaw, g.organic_m.ravel()[cols], g.theta.ravel()[cols], g.k_mineral.ravel()[cols]
         )
         pf_cf = self.magt_in_year(year, undisturbed=True)[dug] < 0
-        both = pf_cf & np.isfinite(alt[dug])
+        pf_now = np.isfinite(alt[dug])
+        both = pf_cf & pf_now
+        extra = {}
+        if skin_ddt is not None:
+            extra["mine_effect_ddt_degc_days"] = float(np.mean(skin_ddt[dug] - sums.skin_ddt))
         return {
+            **extra,
+            "mine_effect_permafrost_fraction": float(np.mean(pf_now) - np.mean(pf_cf)),
+            "mine_effect_alt_pixels": int(both.sum()),
             "mine_pixels": int(dug.size),
             "mine_effect_alt_m": float(np.mean(alt[dug][both] - alt_cf[both])) if both.any() else float("nan"),
             "mine_permafrost_lost_fraction": float(np.mean(pf_cf & ~np.isfinite(alt[dug]))),
