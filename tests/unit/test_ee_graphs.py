@@ -90,10 +90,14 @@ def test_landsat_missions_by_period():
     assert [m.name for m in col.landsat_missions_for(ids, "2024-06-01", "2024-09-16")] == ["L8", "L9"]
 
 
-def test_aqua_only_when_it_covers_the_season():
+def test_aqua_enters_whenever_it_flies():
+    """Aqua (from 2002-07-04) is no longer held back to whole seasons: it enters through its
+    fitted offset to Terra, so the 2002 season already has it and no year boundary makes a step."""
     ids = ("MODIS/061/MOD11A1", "MODIS/061/MYD11A1")
-    assert col.lst_collection_ids(ids, "2002-03-01") == ["MODIS/061/MOD11A1"]
-    assert col.lst_collection_ids(ids, "2003-03-01") == list(ids)
+    assert col.lst_collection_ids(ids, "2001-03-01", "2001-12-01") == ["MODIS/061/MOD11A1"]
+    assert col.lst_collection_ids(ids, "2002-01-01", "2002-07-04") == ["MODIS/061/MOD11A1"]
+    assert col.lst_collection_ids(ids, "2002-03-01", "2002-12-01") == list(ids)
+    assert col.lst_collection_ids(ids, "2003-03-01", "2003-12-01") == list(ids)
 
 
 def test_thaw_windows_cover_the_season_exactly():
@@ -346,10 +350,10 @@ def test_sharpen_residual_correction_structure(ee_offline, cfg):
     assert "If" in names(out) and "Collection.size" in names(out)
 
 
-def test_aqua_in_graph_only_from_2003(ee_offline, cfg, small_grid):
+def test_aqua_in_graph_from_2002(ee_offline, cfg, small_grid):
     import ee
 
-    for year, aqua in ((2000, False), (2002, False), (2003, True), (2020, True)):
+    for year, aqua in ((2000, False), (2001, False), (2002, True), (2003, True), (2020, True)):
         js = ee.serializer.toJSON(thaw.ddt_image(cfg, year, small_grid))
         assert ("MODIS/061/MOD11A1" in js) and (("MODIS/061/MYD11A1" in js) == aqua), year
 
