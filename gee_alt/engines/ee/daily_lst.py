@@ -143,7 +143,9 @@ def daily_mean_windows(
         if daily is None:
             continue
         daily = unwrap_night_view(daily)
-        series = [pair_daily_mean(sensor_window_looks(daily, w.start, w.end), t) for w, t in zip(windows, terms)]
+        series = [
+            pair_daily_mean(sensor_window_looks(daily, w.start, w.end), t) for w, t in zip(windows, terms, strict=True)
+        ]
         means[name] = screen_cold_outliers(series)
     if "terra" in means and "aqua" in means:
         offs = aqua_offsets(means["terra"], means["aqua"])
