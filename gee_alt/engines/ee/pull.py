@@ -285,9 +285,9 @@ def thaw_curve(values: dict | None, knots: list[float]) -> np.ndarray:
     values = values or {}
     y = [values.get(f"f{k:02d}") for k in range(len(knots) - 1)]
     if any(v is None for v in y):
-        return np.full(366, np.nan, "float32")
+        return np.full(366, np.nan)
     ys = np.concatenate([[0.0], np.asarray(y, "float64")])
-    return np.interp(np.arange(1, 367, dtype="float64"), knots, ys, left=0.0, right=1.0).astype("float32")
+    return np.interp(np.arange(1, 367, dtype="float64"), knots, ys, left=0.0, right=1.0)
 
 
 def pull_thaw_curve(request, knots: list[float]) -> np.ndarray:
