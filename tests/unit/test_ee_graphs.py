@@ -529,3 +529,33 @@ def test_freezing_index_is_the_winter_before_the_thaw_season(ee_offline, cfg, sm
 
     assert pull.LAYERS == ("ddt_degc_days", "ddt_sd_degc_days", "n_obs", "ddf_degc_days")
     assert "2009-07-01" in dates_in(thaw.ddt_image(cfg, 2010, small_grid))
+
+
+def test_daily_mean_uses_view_times_and_the_diurnal_model(ee_offline, cfg, small_grid):
+    """The year's graph reads both view-time bands and evaluates the GOT01 shape (cos by day, exp
+    by night) with the day length of each window; Aqua enters through an offset (a median of
+    Aqua − Terra) only in years it flies."""
+    import ee
+
+    from gee_alt.engines.ee import daily_lst
+
+    js = ee.serializer.toJSON(thaw.ddt_image(cfg, 2010, small_grid))
+    assert '"Day_view_time"' in js and '"Night_view_time"' in js
+    n = names(thaw.ddt_image(cfg, 2010, small_grid))
+    assert {"Image.cos", "Image.exp", "Image.where", "reduce.median"} <= n
+    windows = composite.lst_windows(2010, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+    consts = constants_in(thaw.ddt_image(cfg, 2010, small_grid))
+    for w in (windows[0], windows[len(windows) // 2]):  # each window's own day length
+        terms = daily_lst.shape_terms(daily_lst.window_middle_doy(w.start, w.days), composite.aoi_latitude(cfg))
+        assert terms["half_range"] in consts and terms["tr"] in consts
+    assert daily_lst.window_middle_doy("2010-07-01", 8) == 182 + 3.5
+
+
+def test_thaw_fraction_request_is_a_1km_area_median(ee_offline, cfg):
+    req, knots = thaw.thaw_fraction_request(cfg, 2010)
+    (call,) = calls_named(req, "Image.reduceRegion")
+    assert call["scale"] == thaw.MODIS_1KM_SCALE_M and call["tileScale"] == cfg.ee_sampling.tile_scale
+    assert "Reducer.median" in names(req)
+    windows = composite.lst_windows(2010, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+    assert len(knots) == len(windows) + 1 and knots[0] == 59.0 and knots[-1] == 334.0  # 28 Feb, 30 Nov
+    assert {f"f{k:02d}" for k in range(len(windows))} <= {c for c in constants_in(req) if isinstance(c, str)}
