@@ -120,3 +120,17 @@ def test_offset_is_a_median_over_neighbouring_windows(ee_offline, pool):
     served = {f"t{k}": {"lst_degc": terra[k]} for k in range(5)} | {f"a{k}": {"lst_degc": aqua[k]} for k in range(5)}
     offs = eed.aqua_offsets([ee.Image(f"t{k}") for k in range(5)], [ee.Image(f"a{k}") for k in range(5)], pool)
     assert float(as_array(evaluate(offs[2], served))[0]) == 0.5
+
+
+def test_offset_falls_back_to_the_season_where_neighbours_never_overlap(ee_offline):
+    """Terra and Aqua overlap only in windows 0 and 1 (offsets 1.0 and 2.0): windows 0-3 see them
+    within ±2 windows, windows 4-7 take the season's median, 1.5 (hand), not 0 (raw Aqua)."""
+    import ee
+
+    terra = np.full((8, 1), np.nan)
+    aqua = np.full((8, 1), 5.0)
+    terra[0], terra[1] = 4.0, 3.0
+    served = {f"t{k}": {"lst_degc": terra[k]} for k in range(8)} | {f"a{k}": {"lst_degc": aqua[k]} for k in range(8)}
+    offs = eed.aqua_offsets([ee.Image(f"t{k}") for k in range(8)], [ee.Image(f"a{k}") for k in range(8)])
+    got = [float(as_array(evaluate(o, served))[0]) for o in offs]
+    assert got == [1.5, 1.5, 1.5, 2.0, 1.5, 1.5, 1.5, 1.5]

@@ -17,12 +17,13 @@ Per window of ``season.lst_step_days`` days and per sensor (Terra MOD11A1, Aqua 
    ``max(3 K, 3 × 1.4826 × MAD)`` below the median of itself and its ±2 neighbours is dropped.
 4. **Terra reference** (:func:`aqua_offsets`, :func:`terra_referenced`): Aqua − offset, the
    offset per pixel and window the median of Aqua − Terra over the window and its ±2
-   neighbours *of the same season* (0 where they never overlap); Terra alone where Aqua has
-   nothing, their mean where both.
+   neighbours *of the same season* (then over the whole season where those never overlap, then
+   0); Terra alone where Aqua has nothing, their mean where both.
 
 Differences from the local engine (README, "what still differs"): the offset is fitted per
-season (the local engine pools every year of the run), and the outlier screen's neighbourhood
-and MAD stop at the season's ends (the local engine screens the input file's whole series).
+season (the local engine pools every year of the run: one year's graph cannot hold all 25
+seasons' composites), and the outlier screen's neighbourhood and MAD stop at the season's ends
+(the local engine screens the input file's whole series).
 """
 
 from __future__ import annotations
@@ -117,10 +118,14 @@ def screen_cold_outliers(
 
 def aqua_offsets(terra: list[ee.Image], aqua: list[ee.Image], pool: int = OFFSET_POOL) -> list[ee.Image]:
     """Per window, the Aqua − Terra offset (K): median of ``aqua − terra`` over the window and its
-    ``pool`` neighbours either side where both exist, 0 where they never do."""
+    ``pool`` neighbours either side where both exist; where they never overlap there, the median
+    over the whole season's windows; 0 where they never overlap in the season (one season holds
+    far fewer pairs than the local engine's all-year pool: without the season fallback a cloudy
+    pixel would take Aqua raw, a warm step of its own)."""
     diffs = [a.subtract(t).rename("lst_degc") for t, a in zip(terra, aqua, strict=True)]
     n = len(diffs)
-    return [_median(diffs[max(0, k - pool) : k + pool + 1]).unmask(0, False) for k in range(n)]
+    season = _median(diffs)
+    return [_median(diffs[max(0, k - pool) : k + pool + 1]).unmask(season, False).unmask(0, False) for k in range(n)]
 
 
 def terra_referenced(terra: ee.Image, aqua: ee.Image, offset: ee.Image) -> ee.Image:
