@@ -7,15 +7,13 @@ LST is summed as ``days_in_window * max(T_window, 0)``. Bias: ``max(mean T, 0) <
 (Jensen), so windows that straddle 0 °C (spring/autumn) are slightly under-counted; with
 8-day windows that is a few °C·day per year on the plateau, small against a DDT of ~1000–2000.
 
-**Day/night handling — daily mean ≈ (mean day LST + mean night LST) / 2 per window.** Day and
-night means are taken separately over all valid Terra (and Aqua) looks in the window, so a
-cloudy night does not discard a clear day. With Terra + Aqua the four overpasses (~10:30,
-13:30, 22:30, 01:30 local solar time) bracket the diurnal cycle; Terra alone (before the
-season that Aqua fully covers, i.e. up to 2002) samples 10:30/22:30 only and reads the daily
-mean ~1 °C colder in summer. Clear-sky LST is warmer by day than the all-sky mean (clear-sky
-bias, +1 to +3 °C in summer), so DDT carries a warm bias that the calibrated Stefan
-coefficient E partly absorbs. (A view-time-aware diurnal model using ``Day_view_time`` /
-``Night_view_time`` is left for later; the view-time bands are carried for it.)
+**Daily mean from the looks' view times (the local engine's definition).** Per window and sensor,
+the mean clear-sky day and night LST and their mean view times (``Day_view_time`` /
+``Night_view_time``) give the daily mean through the GOT01 diurnal shape (Göttsche & Olesen
+2001); undetected-cloud cold outliers are screened; Terra is the reference and Aqua (from
+2002-07-04, whatever the season) enters only after its per-pixel, per-window offset to Terra:
+:mod:`gee_alt.engines.ee.daily_lst`. Clear-sky LST is still warmer by day than the all-sky mean
+(clear-sky bias), which the calibrated Stefan coefficient E partly absorbs.
 
 **Gap filling.** An empty window is filled from its neighbours (mean of ±1, then of ±2 windows,
 then the nearest single neighbour). Gaps longer than that count as 0 °C·day (low bias);
