@@ -198,7 +198,8 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
         local_inputs.KINDS["dem"]: (grid, lambda y: layout.dem.data),
         local_inputs.KINDS["landsat_ndvi"]: (grid, lambda y: layout.landsat_ndvi(y).data),
         local_inputs.KINDS["modis_ndvi"]: (ndvi_grid, lambda y: layout.modis_ndvi(y).data),
-        local_inputs.KINDS["modis_lst"]: (lst_grid, lambda y: layout.modis_lst(y).raster.data),
+        # the world's day/night looks and view times, band for band (the layout EE pulls)
+        local_inputs.KINDS["modis_lst"]: (lst_grid, lambda y: read_raster(layout.modis_lst_path(y)).data),
     }
     monkeypatch.setattr(session, "initialize", lambda *a, **k: session.SessionInfo("user", "p", "", "standard"))
     stub = InputsStub(served).install(monkeypatch)
