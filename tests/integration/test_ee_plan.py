@@ -51,7 +51,7 @@ def cli_plan(tmp_path_factory):
         text=True,
         env=env,
         cwd=tmp,
-        timeout=120,
+        timeout=600,  # a safety net only: 25 graphs take ~32 s of CPU since issue 13 (shared machines)
     )
     seconds = time.perf_counter() - t0
     assert res.returncode == 0, res.stderr[-2000:]
