@@ -47,8 +47,12 @@ def day_length_h(doy, lat_deg: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=4096)
-def _shape_table(day_len_q: int) -> tuple[np.ndarray, np.ndarray]:
-    """The zero-mean GOT01 shape on a 0.05 h grid for a day length of ``day_len_q``/100 h."""
+def got01_terms(day_len_q: int) -> dict[str, float]:
+    """The constants of the GOT01 shape for a day length of ``day_len_q``/100 h (local solar
+    hours): ``tr`` sunrise, ``ts`` start of the decay, ``omega`` (h), ``d_t``/``u``/``k`` of the
+    night branch ``d_t + u·exp(−(t − ts)/k)``; ``mean`` and ``half_range`` of the raw shape on
+    the 0.05 h table that normalises it (see :func:`_shape_table`). Earth Engine evaluates the
+    same shape from these numbers (:mod:`gee_alt.engines.ee.daily_lst`)."""
     n = day_len_q / 100.0
     tr, ss = 12.0 - n / 2, 12.0 + n / 2
     omega = T_MAX_H - tr  # cosine minimum at sunrise
@@ -59,14 +63,24 @@ def _shape_table(day_len_q: int) -> tuple[np.ndarray, np.ndarray]:
     # u = Ta·cos(th) − δT (Ta = 1): u(1 − exp(−span/(c u))) = 1 + cos(th) meets the next sunrise's minimum
     target = 1.0 + np.cos(th)
     u = brentq(lambda v: v * (1 - np.exp(-span / (c * v))) - target, 1e-6, 1e6)
-    d_t, k = np.cos(th) - u, c * u
+    terms = {"tr": tr, "ts": ts, "omega": omega, "d_t": float(np.cos(th) - u), "u": float(u), "k": float(c * u)}
+    s = _raw_shape(np.arange(0.0, 24.0, 0.05), terms)
+    return {**terms, "mean": float(s.mean()), "half_range": float((s.max() - s.min()) / 2)}
+
+
+def _raw_shape(h: np.ndarray, t_: dict) -> np.ndarray:
+    t = np.where(h < t_["tr"], h + 24.0, h)  # the cycle from sunrise to the next sunrise
+    day = np.cos(np.pi / t_["omega"] * (t - T_MAX_H))
+    night = t_["d_t"] + t_["u"] * np.exp(-(t - t_["ts"]) / t_["k"])
+    return np.where(t < t_["ts"], day, night)
+
+
+@lru_cache(maxsize=4096)
+def _shape_table(day_len_q: int) -> tuple[np.ndarray, np.ndarray]:
+    """The zero-mean GOT01 shape on a 0.05 h grid for a day length of ``day_len_q``/100 h."""
+    terms = got01_terms(day_len_q)
     h = np.arange(0.0, 24.0, 0.05)
-    t = np.where(h < tr, h + 24.0, h)  # the cycle from sunrise to the next sunrise
-    day = np.cos(np.pi / omega * (t - T_MAX_H))
-    night = d_t + u * np.exp(-(t - ts) / k)
-    s = np.where(t < ts, day, night)
-    s = s - s.mean()
-    return h, s / ((s.max() - s.min()) / 2)
+    return h, (_raw_shape(h, terms) - terms["mean"]) / terms["half_range"]
 
 
 def diurnal_shape(hours, doy, lat_deg: float) -> np.ndarray:

@@ -84,12 +84,17 @@ class StubServer:
     the run's site-fields image, tagged year 0, with :func:`known_field_arrays`).
 
     ``fail_rate`` injects transient errors (seeded); ``fatal`` makes every pixel call fail with
-    that message; ``arrays(year, grid)`` replaces what is served. Counts pixel requests per year
+    that message; ``arrays(year, grid)`` replaces what is served; ``fractions(year)`` answers the
+    year's thaw-progress request (``computeValue``; counted in ``fraction_calls``). Counts pixel requests per year
     (``pixel_calls``) and metadata calls.
     """
 
-    def __init__(self, grid: Grid, fail_rate: float = 0.0, seed: int = 0, fatal: str | None = None, arrays=None):
+    def __init__(
+        self, grid: Grid, fail_rate: float = 0.0, seed: int = 0, fatal: str | None = None, arrays=None, fractions=None
+    ):
         self.grid = grid
+        self.fractions = fractions  # year -> {"fKK": value} answering a thaw-progress request (None: {})
+        self.fraction_calls: dict[int, int] = {}
         self.arrays = arrays or served_arrays  # (year, grid) -> (layer, y, x); year 0: site fields
         self.fail_rate = fail_rate
         self.fatal = fatal
@@ -111,6 +116,13 @@ class StubServer:
             raise ee.EEException("Too many concurrent aggregations.")
 
     def compute_value(self, obj):
+        from gee_alt.engines.ee.thaw import THAW_FRACTION_MARK
+
+        if property_values_in_expression(obj, THAW_FRACTION_MARK):  # a year's thaw-progress medians
+            (year,) = years_in_expression(obj)
+            with self.lock:
+                self.fraction_calls[year] = self.fraction_calls.get(year, 0) + 1
+            return dict(self.fractions(year)) if self.fractions else {}
         with self.lock:
             self.value_calls += 1
         self._maybe_fail()

@@ -198,3 +198,31 @@ def test_retries_live_in_one_layer(ee_offline):
     with pytest.raises(RuntimeError), pull.retrying_ee_calls(max_retries=3, initial_delay_s=0.0):
         raise RuntimeError("pull failed")
     assert ee.data._get_state().max_retries == 5
+
+
+def test_thaw_progress_reaches_the_cube_as_the_local_definition(ee_offline, monkeypatch, tmp_path, cfg):
+    """Each year's thaw-progress request is answered (stub: every window adds 1/35 of the season's
+    DDT — test data) and becomes the cube's ``ddt_fraction_by_doy``: by hand 0 before 03-01,
+    5/35 + 1/8·1/35 = 0.146429 at the end of 10 April 2001 (day 100), 1 after the season; the
+    same curve as the local engine's :func:`gee_alt.science.thaw.ddt_fraction_by_doy` for a pixel
+    with those windows; kept in the COG tag, so a resumed run hands the same cube."""
+    import datetime as dt
+
+    from gee_alt.engines.ee import composite
+    from gee_alt.science.thaw import ddt_fraction_by_doy
+
+    windows = composite.lst_windows(2001, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+    assert len(windows) == 35 and windows[-1].days == 3
+    stub = StubServer(GRID, fractions=lambda y: {f"f{k:02d}": (k + 1) / 35 for k in range(35)}).install(monkeypatch)
+    kw = dict(thaw_fraction_for_year=lambda y: thaw.thaw_fraction_request(cfg, y))
+    cube = run(cfg, tmp_path, **kw)
+    assert stub.fraction_calls == {2001: 1, 2003: 1}
+    curve = cube["ddt_fraction_by_doy"].values  # (year, doy)
+    assert curve[0, 58] == 0.0 and curve[0, 99] == pytest.approx(41 / 280, abs=1e-5) and curve[0, 340] == 1.0
+    days = np.array([w.days for w in windows], float)
+    lst = (1.0 / days)[:, None]  # each window adds the same DDT
+    local = ddt_fraction_by_doy(lst, [dt.date.fromisoformat(w.start) for w in windows], days)
+    np.testing.assert_allclose(curve[0], local, atol=5e-6)  # the tag keeps 5 decimals
+    again = run(cfg, tmp_path, **kw)  # resumed: no request, the curve read back from the tag
+    assert stub.fraction_calls == {2001: 1, 2003: 1}
+    np.testing.assert_array_equal(again["ddt_fraction_by_doy"].values, curve)

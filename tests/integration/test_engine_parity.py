@@ -27,6 +27,45 @@ def product_set(run) -> set[str]:
     return {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
 
 
+# The EE windows of these runs: 8-day steps from 02-26 (day of year 57 = 1 + 7 x 8, before any
+# 29 February) land on the synthetic world's composites (days 1 + 8k) in leap and common years
+# alike, through the year's end, so every knot of the local engine's thaw-progress curve is an EE
+# knot and the served medians reproduce it (the local season's first composite differs by year:
+# its middle day must fall on or after 03-01).
+EE_SEASON = '[season]\nthaw_start = "02-26"\nthaw_end = "12-31"\n'
+
+
+def ee_toml(grid, bbox) -> str:
+    """The EE run's config on the local run's grid (see :data:`EE_SEASON`)."""
+    w, s, e, n = bbox
+    return (
+        f"[study]\nyears = [{YEARS[0]}, {YEARS[-1]}]\n[aoi]\nbbox = [{w}, {s}, {e}, {n}]\n"
+        f'[grid]\ncrs = "{grid["crs"]}"\norigin_offset_m = 0.0\n[pull]\ninitial_delay_s = 0.0\n{EE_SEASON}'
+    )
+
+
+def served_thaw_fractions(inputs, cfg):
+    """The stub's answer to a year's thaw-progress request: the local engine's curve for the same
+    inputs (its season plan, unrounded) at the EE knots ``fKK`` — test data standing for the
+    server's area medians, never Earth Engine results."""
+    from gee_alt.engines.ee import composite, thaw
+    from gee_alt.engines.local.engine import LocalEngineParams
+    from gee_alt.engines.local.layout import InputLayout
+    from gee_alt.engines.local.season import composite_key, lst_climatology, plan_season
+
+    layout = InputLayout(inputs)
+    climatology = lst_climatology(layout, list(YEARS))
+
+    def answer(year):
+        comp = layout.modis_lst(year)
+        curve = plan_season(comp, climatology.get(composite_key(comp)), LocalEngineParams()).fraction_by_doy
+        windows = composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+        knots = thaw.thaw_fraction_knots(windows)
+        return {f"f{k:02d}": float(curve[int(x) - 1]) for k, x in enumerate(knots[1:])}
+
+    return answer
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     """A local run on the small synthetic layout without its land-cover map (the EE engine has none)."""
@@ -52,11 +91,6 @@ def local_run(tmp_path_factory):
     return d / "local", inputs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 gap: the EE engine has no thaw-progress curve (ddt_fraction_by_doy) for in-situ obs_date, "
-    "so E and ALT differ on the demo's dated probe readings (with obs_date blanked this test passes)",
-)
 def test_ee_run_writes_the_same_products_as_the_local_run(ee_offline, monkeypatch, tmp_path, local_run):
     from gee_alt.engines.ee import session
 
@@ -64,11 +98,9 @@ def test_ee_run_writes_the_same_products_as_the_local_run(ee_offline, monkeypatc
     grid = read_raster(runs.dem_path(local)).grid
     left, b, r, t = bounds(grid)
     w, s, e, n = transform_bounds(grid["crs"], "EPSG:4326", left + 9, b + 9, r - 9, t - 9, densify_pts=21)
-    (tmp_path / "s.toml").write_text(
-        f"[study]\nyears = [{YEARS[0]}, {YEARS[-1]}]\n[aoi]\nbbox = [{w}, {s}, {e}, {n}]\n"
-        f'[grid]\ncrs = "{grid["crs"]}"\norigin_offset_m = 0.0\n[pull]\ninitial_delay_s = 0.0\n'
-    )
-    assert same_grid(load_config(tmp_path / "s.toml").grid(), grid)  # the EE grid is the local run's grid
+    (tmp_path / "s.toml").write_text(ee_toml(grid, (w, s, e, n)))
+    cfg = load_config(tmp_path / "s.toml")
+    assert same_grid(cfg.grid(), grid)  # the EE grid is the local run's grid
 
     def served(year, g):
         if year == 0:
@@ -78,7 +110,7 @@ def test_ee_run_writes_the_same_products_as_the_local_run(ee_offline, monkeypatc
         return read_raster(runs.ddt_path(local, year)).data[:4]  # DDT, sd, n_obs, DDF (the EE layers)
 
     monkeypatch.setattr(session, "initialize", lambda *a, **k: None)
-    stub = StubServer(grid, arrays=served).install(monkeypatch)
+    stub = StubServer(grid, arrays=served, fractions=served_thaw_fractions(inputs, cfg)).install(monkeypatch)
     code, out, err = cli(
         "run",
         "--engine",
@@ -96,6 +128,10 @@ def test_ee_run_writes_the_same_products_as_the_local_run(ee_offline, monkeypatc
     assert code == 0, err
     ee_run = tmp_path / "ee"
     assert set(stub.pixel_calls) == {0, *YEARS}  # every year and the site fields, once each
+    assert stub.fraction_calls == {y: 1 for y in YEARS}  # one thaw-progress request per year
+    for y in YEARS:  # the EE knots carry the local engine's thaw-progress curve into the cube
+        tag = "ddt_fraction_by_doy"
+        assert read_raster(runs.ddt_path(ee_run, y)).tags[tag] == read_raster(runs.ddt_path(local, y)).tags[tag]
     assert product_set(ee_run) == product_set(local)
     for kind in PRODUCT_KINDS:
         assert any(p.startswith(kind + "/") for p in product_set(ee_run)), kind
@@ -162,7 +198,8 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
         local_inputs.KINDS["dem"]: (grid, lambda y: layout.dem.data),
         local_inputs.KINDS["landsat_ndvi"]: (grid, lambda y: layout.landsat_ndvi(y).data),
         local_inputs.KINDS["modis_ndvi"]: (ndvi_grid, lambda y: layout.modis_ndvi(y).data),
-        local_inputs.KINDS["modis_lst"]: (lst_grid, lambda y: layout.modis_lst(y).raster.data),
+        # the world's day/night looks and view times, band for band (the layout EE pulls)
+        local_inputs.KINDS["modis_lst"]: (lst_grid, lambda y: read_raster(layout.modis_lst_path(y)).data),
     }
     monkeypatch.setattr(session, "initialize", lambda *a, **k: session.SessionInfo("user", "p", "", "standard"))
     stub = InputsStub(served).install(monkeypatch)
@@ -191,11 +228,6 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
     assert not (ee_run / runs.RESUME_DIR).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 gap: the EE engine has no thaw-progress curve (ddt_fraction_by_doy) for in-situ obs_date, "
-    "so E and ALT differ on the demo's dated probe readings (with obs_date blanked this test passes)",
-)
 def test_a_failed_year_ends_the_run_incomplete_and_a_rerun_fills_it(ee_offline, monkeypatch, tmp_path, local_run):
     """``run --engine ee`` with one year failing on the server: exit 3, one line naming the year
     and Earth Engine's reason, products for the other years, no manifest; the same command again
@@ -207,10 +239,8 @@ def test_a_failed_year_ends_the_run_incomplete_and_a_rerun_fills_it(ee_offline, 
     grid = read_raster(runs.dem_path(local)).grid
     left, b, r, t = bounds(grid)
     w, s, e, n = transform_bounds(grid["crs"], "EPSG:4326", left + 9, b + 9, r - 9, t - 9, densify_pts=21)
-    (tmp_path / "s.toml").write_text(
-        f"[study]\nyears = [{YEARS[0]}, {YEARS[-1]}]\n[aoi]\nbbox = [{w}, {s}, {e}, {n}]\n"
-        f'[grid]\ncrs = "{grid["crs"]}"\norigin_offset_m = 0.0\n[pull]\ninitial_delay_s = 0.0\n'
-    )
+    (tmp_path / "s.toml").write_text(ee_toml(grid, (w, s, e, n)))
+    cfg = load_config(tmp_path / "s.toml")
     broken = {YEARS[1]}
 
     class Stub(StubServer):
@@ -229,7 +259,7 @@ def test_a_failed_year_ends_the_run_incomplete_and_a_rerun_fills_it(ee_offline, 
         return read_raster(runs.ddt_path(local, year)).data[:4]  # DDT, sd, n_obs, DDF (the EE layers)
 
     monkeypatch.setattr(session, "initialize", lambda *a, **k: None)
-    stub = Stub(grid, arrays=served).install(monkeypatch)
+    stub = Stub(grid, arrays=served, fractions=served_thaw_fractions(inputs, cfg)).install(monkeypatch)
     args = ["run", "--engine", "ee", "--config", tmp_path / "s.toml", "--project", "p"]
     args += ["--insitu", runs.insitu_csv_path(inputs), "--out", tmp_path / "ee", "--quiet"]
     code, out, err = cli(*args)

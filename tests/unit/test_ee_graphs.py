@@ -90,10 +90,14 @@ def test_landsat_missions_by_period():
     assert [m.name for m in col.landsat_missions_for(ids, "2024-06-01", "2024-09-16")] == ["L8", "L9"]
 
 
-def test_aqua_only_when_it_covers_the_season():
+def test_aqua_enters_whenever_it_flies():
+    """Aqua (from 2002-07-04) is no longer held back to whole seasons: it enters through its
+    fitted offset to Terra, so the 2002 season already has it and no year boundary makes a step."""
     ids = ("MODIS/061/MOD11A1", "MODIS/061/MYD11A1")
-    assert col.lst_collection_ids(ids, "2002-03-01") == ["MODIS/061/MOD11A1"]
-    assert col.lst_collection_ids(ids, "2003-03-01") == list(ids)
+    assert col.lst_collection_ids(ids, "2001-03-01", "2001-12-01") == ["MODIS/061/MOD11A1"]
+    assert col.lst_collection_ids(ids, "2002-01-01", "2002-07-04") == ["MODIS/061/MOD11A1"]
+    assert col.lst_collection_ids(ids, "2002-03-01", "2002-12-01") == list(ids)
+    assert col.lst_collection_ids(ids, "2003-03-01", "2003-12-01") == list(ids)
 
 
 def test_thaw_windows_cover_the_season_exactly():
@@ -346,10 +350,10 @@ def test_sharpen_residual_correction_structure(ee_offline, cfg):
     assert "If" in names(out) and "Collection.size" in names(out)
 
 
-def test_aqua_in_graph_only_from_2003(ee_offline, cfg, small_grid):
+def test_aqua_in_graph_from_2002(ee_offline, cfg, small_grid):
     import ee
 
-    for year, aqua in ((2000, False), (2002, False), (2003, True), (2020, True)):
+    for year, aqua in ((2000, False), (2001, False), (2002, True), (2003, True), (2020, True)):
         js = ee.serializer.toJSON(thaw.ddt_image(cfg, year, small_grid))
         assert ("MODIS/061/MOD11A1" in js) and (("MODIS/061/MYD11A1" in js) == aqua), year
 
@@ -525,3 +529,33 @@ def test_freezing_index_is_the_winter_before_the_thaw_season(ee_offline, cfg, sm
 
     assert pull.LAYERS == ("ddt_degc_days", "ddt_sd_degc_days", "n_obs", "ddf_degc_days")
     assert "2009-07-01" in dates_in(thaw.ddt_image(cfg, 2010, small_grid))
+
+
+def test_daily_mean_uses_view_times_and_the_diurnal_model(ee_offline, cfg, small_grid):
+    """The year's graph reads both view-time bands and evaluates the GOT01 shape (cos by day, exp
+    by night) with the day length of each window; Aqua enters through an offset (a median of
+    Aqua − Terra) only in years it flies."""
+    import ee
+
+    from gee_alt.engines.ee import daily_lst
+
+    js = ee.serializer.toJSON(thaw.ddt_image(cfg, 2010, small_grid))
+    assert '"Day_view_time"' in js and '"Night_view_time"' in js
+    n = names(thaw.ddt_image(cfg, 2010, small_grid))
+    assert {"Image.cos", "Image.exp", "Image.where", "reduce.median"} <= n
+    windows = composite.lst_windows(2010, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+    consts = constants_in(thaw.ddt_image(cfg, 2010, small_grid))
+    for w in (windows[0], windows[len(windows) // 2]):  # each window's own day length
+        terms = daily_lst.shape_terms(daily_lst.window_middle_doy(w.start, w.days), composite.aoi_latitude(cfg))
+        assert terms["half_range"] in consts and terms["tr"] in consts
+    assert daily_lst.window_middle_doy("2010-07-01", 8) == 182 + 3.5
+
+
+def test_thaw_fraction_request_is_a_1km_area_median(ee_offline, cfg):
+    req, knots = thaw.thaw_fraction_request(cfg, 2010)
+    (call,) = calls_named(req, "Image.reduceRegion")
+    assert call["scale"] == thaw.MODIS_1KM_SCALE_M and call["tileScale"] == cfg.ee_sampling.tile_scale
+    assert "Reducer.median" in names(req)
+    windows = composite.lst_windows(2010, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+    assert len(knots) == len(windows) + 1 and knots[0] == 59.0 and knots[-1] == 334.0  # 28 Feb, 30 Nov
+    assert {f"f{k:02d}" for k in range(len(windows))} <= {c for c in constants_in(req) if isinstance(c, str)}

@@ -93,10 +93,11 @@ def modis_lst_degc(image: ee.Image, max_error_k: int) -> ee.Image:
     return out.toFloat().copyProperties(image, ["system:time_start", "system:index"])
 
 
-def lst_collection_ids(lst_ids: tuple[str, ...] | list[str], season_start: str) -> list[str]:
-    """The LST collections for a season starting ``season_start``: Aqua only when it covers the
-    whole season (``season_start >= 2002-07-04``), so every year mixes the same overpass times."""
-    return [c for c in lst_ids if c != MYD11A1 or season_start >= AQUA_LST_START]
+def lst_collection_ids(lst_ids: tuple[str, ...] | list[str], start: str, end: str) -> list[str]:
+    """The configured LST collections that observed any of ``[start, end)``: Aqua from 2002-07-04.
+    Aqua enters only through its fitted offset to Terra
+    (:mod:`gee_alt.engines.ee.daily_lst`), so its arrival makes no step in the record."""
+    return [c for c in lst_ids if c != MYD11A1 or end > AQUA_LST_START]
 
 
 def modis_lst(collection_id: str, start: str, end: str, region: ee.Geometry, max_error_k: int) -> ee.ImageCollection:

@@ -7,15 +7,13 @@ LST is summed as ``days_in_window * max(T_window, 0)``. Bias: ``max(mean T, 0) <
 (Jensen), so windows that straddle 0 °C (spring/autumn) are slightly under-counted; with
 8-day windows that is a few °C·day per year on the plateau, small against a DDT of ~1000–2000.
 
-**Day/night handling — daily mean ≈ (mean day LST + mean night LST) / 2 per window.** Day and
-night means are taken separately over all valid Terra (and Aqua) looks in the window, so a
-cloudy night does not discard a clear day. With Terra + Aqua the four overpasses (~10:30,
-13:30, 22:30, 01:30 local solar time) bracket the diurnal cycle; Terra alone (before the
-season that Aqua fully covers, i.e. up to 2002) samples 10:30/22:30 only and reads the daily
-mean ~1 °C colder in summer. Clear-sky LST is warmer by day than the all-sky mean (clear-sky
-bias, +1 to +3 °C in summer), so DDT carries a warm bias that the calibrated Stefan
-coefficient E partly absorbs. (A view-time-aware diurnal model using ``Day_view_time`` /
-``Night_view_time`` is left for later; the view-time bands are carried for it.)
+**Daily mean from the looks' view times (the local engine's definition).** Per window and sensor,
+the mean clear-sky day and night LST and their mean view times (``Day_view_time`` /
+``Night_view_time``) give the daily mean through the GOT01 diurnal shape (Göttsche & Olesen
+2001); undetected-cloud cold outliers are screened; Terra is the reference and Aqua (from
+2002-07-04, whatever the season) enters only after its per-pixel, per-window offset to Terra:
+:mod:`gee_alt.engines.ee.daily_lst`. Clear-sky LST is still warmer by day than the all-sky mean
+(clear-sky bias), which the calibrated Stefan coefficient E partly absorbs.
 
 **Gap filling.** An empty window is filled from its neighbours (mean of ±1, then of ±2 windows,
 then the nearest single neighbour). Gaps longer than that count as 0 °C·day (low bias);
@@ -42,6 +40,7 @@ import ee
 
 from gee_alt.config import StudyConfig
 from gee_alt.engines.ee import collections as col
+from gee_alt.engines.ee import daily_lst
 
 
 def season_bounds(year: int, start_mmdd: str, end_mmdd: str) -> tuple[str, str]:
@@ -106,14 +105,19 @@ def modis_ndvi_composite(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee
     return comp.rename("modis_ndvi").setDefaultProjection(col.modis_projection(cid, col.modis_ndvi_band(cid)))
 
 
-def lst_daily_collection(cfg: StudyConfig, year: int, region: ee.Geometry) -> ee.ImageCollection:
-    """QC-masked daily LST (°C) of Terra and, when it covers the thaw season, Aqua, merged."""
-    start, end = season_bounds(year, cfg.season.thaw_start, cfg.season.thaw_end)
-    merged = None
-    for cid in col.lst_collection_ids(cfg.collections.lst, start):
-        c = col.modis_lst(cid, start, end, region, cfg.qa.lst_max_error_k)
-        merged = c if merged is None else merged.merge(c)
-    return merged
+def lst_sensors(cfg: StudyConfig, start: str, end: str, region: ee.Geometry) -> dict[str, ee.ImageCollection | None]:
+    """QC-masked daily LST (°C) and view times (h) of ``[start, end)`` per sensor:
+    ``{"terra": ..., "aqua": ...}`` (``None`` where not configured or not flying then)."""
+    ids = col.lst_collection_ids(cfg.collections.lst, start, end)
+    return {
+        name: (col.modis_lst(cid, start, end, region, cfg.qa.lst_max_error_k) if cid in ids else None)
+        for name, cid in (("terra", col.MOD11A1), ("aqua", col.MYD11A1))
+    }
+
+
+def aoi_latitude(cfg: StudyConfig) -> float:
+    """The AOI's central latitude (degrees), the latitude of the diurnal model's day length."""
+    return 0.5 * (cfg.bbox[1] + cfg.bbox[3])
 
 
 def lst_projection() -> ee.Projection:
@@ -121,15 +125,15 @@ def lst_projection() -> ee.Projection:
     return col.modis_projection(col.MOD11A1, "LST_Day_1km")
 
 
-def lst_window_degc(
-    day_col: ee.ImageCollection, night_col: ee.ImageCollection, window: Window, proj: ee.Projection
-) -> ee.Image:
-    """Window daily-mean LST (band ``lst_degc``, °C) = (mean day + mean night) / 2, on ``proj``;
-    masked where the window has no valid day or no valid night look. ``day_col``/``night_col``:
-    the season's daily ``lst_day_degc`` / ``lst_night_degc`` (one band each)."""
-    day = guarded(day_col.filterDate(window.start, window.end), ["lst_day_degc"]).mean()
-    night = guarded(night_col.filterDate(window.start, window.end), ["lst_night_degc"]).mean()
-    return day.add(night).divide(2).rename("lst_degc").setDefaultProjection(proj)
+def window_daily_means(cfg: StudyConfig, year: int, start_mmdd: str, end_mmdd: str, region, proj) -> tuple:
+    """``(windows, daily means)``: the Terra-referenced GOT01 daily mean (band ``lst_degc``, °C)
+    of each window of ``season.lst_step_days`` days in ``start_mmdd``..``end_mmdd`` of ``year``
+    (:func:`gee_alt.engines.ee.daily_lst.daily_mean_windows`), masked where no pair of looks
+    survived."""
+    start, end = season_bounds(year, start_mmdd, end_mmdd)
+    windows = lst_windows(year, start_mmdd, end_mmdd, cfg.season.lst_step_days)
+    sensors = lst_sensors(cfg, start, end, region)
+    return windows, daily_lst.daily_mean_windows(sensors, windows, aoi_latitude(cfg), proj)
 
 
 def gap_fill(raw: list[ee.Image]) -> list[ee.Image]:
@@ -184,10 +188,7 @@ class LstSeason:
 def lst_season(cfg: StudyConfig, year: int, region: ee.Geometry) -> LstSeason:
     """Build the thaw-season LST windows for ``year`` (see module docstring for the choices)."""
     proj = lst_projection()
-    daily = lst_daily_collection(cfg, year, region)
-    windows = lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
-    day_col, night_col = daily.select("lst_day_degc"), daily.select("lst_night_degc")
-    raw = [lst_window_degc(day_col, night_col, w, proj) for w in windows]
+    windows, raw = window_daily_means(cfg, year, cfg.season.thaw_start, cfg.season.thaw_end, region, proj)
     n_valid = (
         ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw])
         .sum()
@@ -211,20 +212,13 @@ MODIS_FIRST_YEAR = 2000  # no MODIS LST before 2000: the first winter takes its 
 def freezing_half_ddf(cfg: StudyConfig, year: int, region: ee.Geometry, spring: bool) -> ee.Image:
     """Freezing degree-days (band ``ddf_degc_days``, °C·day, positive) of one half of ``year``
     at 1 km: spring = 01-01..06-30, autumn = 07-01..12-31. Windows of ``season.lst_step_days``
-    (daily mean as in :func:`lst_window_degc`, gaps filled by :func:`gap_fill`), DDF =
+    (daily mean as in :func:`window_daily_means`, gaps filled by :func:`gap_fill`), DDF =
     Σ_windows days · max(−T, 0) (:func:`gee_alt.science.thaw.ddf_from_composites`); masked
     where fewer than ``season.min_valid_fraction`` of the half's windows have a look (the
     thaw season's rule). Empty windows are guarded (masked, never zero-band)."""
     start_mmdd, end_mmdd = ("01-01", "06-30") if spring else (FREEZE_SPLIT_MMDD, "12-31")
     proj = lst_projection()
-    start, end = season_bounds(year, start_mmdd, end_mmdd)
-    merged = None
-    for cid in col.lst_collection_ids(cfg.collections.lst, start):
-        c = col.modis_lst(cid, start, end, region, cfg.qa.lst_max_error_k)
-        merged = c if merged is None else merged.merge(c)
-    windows = lst_windows(year, start_mmdd, end_mmdd, cfg.season.lst_step_days)
-    day_col, night_col = merged.select("lst_day_degc"), merged.select("lst_night_degc")
-    raw = [lst_window_degc(day_col, night_col, w, proj) for w in windows]
+    windows, raw = window_daily_means(cfg, year, start_mmdd, end_mmdd, region, proj)
     n_valid = ee.ImageCollection.fromImages([r.mask().gt(0).unmask(0, False) for r in raw]).sum()
     parts = [t.multiply(-1).max(0).multiply(w.days) for t, w in zip(gap_fill(raw), windows, strict=True)]
     ddf = ee.ImageCollection.fromImages(parts).sum().rename("ddf_degc_days")

@@ -8,9 +8,11 @@ path. Written into ``RUN/inputs`` (:mod:`gee_alt.engines.local.layout`):
 - ``landsat_ndvi/ndvi_YYYY.tif``: growing-season median Landsat NDVI on the 30 m grid (NaN = no
   clear look);
 - ``modis_ndvi/ndvi_YYYY.tif``: growing-season MODIS NDVI on the MODIS 250 m sinusoidal lattice;
-- ``modis_lst/lst_YYYY.tif``: the thaw season's raw 8-day window LST (°C, NaN = no look; the
-  local engine fills gaps in time) on the MODIS 1 km sinusoidal lattice, one band per window
-  (description = first day, tag ``days``).
+- ``modis_lst/lst_YYYY.tif``: the thaw season's 8-day windows as the local day/night layout: per
+  window, Terra then Aqua, the mean clear day and night LST (°C) and their mean view times (local
+  solar hours), NaN = no look (description = first day, tags ``days``, ``sensor``, ``look``), on
+  the MODIS 1 km sinusoidal lattice; the local engine makes its Terra-referenced daily mean
+  (:mod:`gee_alt.science.daily_lst`, Aqua offset over every year) from them.
 
 Coarse grids: the MODIS lattice covering the 30 m grid with one cell of margin
 (:func:`gee_alt.grid.modis_grid`), requested as ``SR-ORG:6974`` (Earth Engine's name for the
@@ -34,6 +36,8 @@ from gee_alt.grid import MODIS_1KM, MODIS_250M, MODIS_SINUSOIDAL_EE, Grid, make_
 INPUT_KIND = "gee_alt_input"  # property telling the pulled images apart (1 dem, 2 landsat, 3 modis ndvi, 4 lst)
 KINDS = {"dem": 1, "landsat_ndvi": 2, "modis_ndvi": 3, "modis_lst": 4}
 DEM_KEY = "inputs_dem"
+#: The pulled LST files' ``quantity`` tag: the local layout's day/night looks with view times.
+LST_QUANTITY = "day/night land surface temperature with view times, Terra and Aqua window composites (Earth Engine)"
 
 
 def pull_grids(cfg: StudyConfig) -> dict[str, Grid]:
@@ -49,21 +53,50 @@ def request_grid(grid: Grid) -> Grid:
     return make_grid(crs, grid["crs_transform"], grid["shape_2d"])
 
 
+def lst_band_plan(windows) -> list[tuple[str, object, str, str]]:
+    """The pulled LST bands of the local day/night layout, in its order
+    (:func:`gee_alt.engines.local.layout.day_night_bands`: per window Terra then Aqua, day, night,
+    day and night view time): ``(band name, window, sensor, look)``."""
+    from gee_alt.engines.local.layout import LST_LOOKS, LST_SENSORS
+
+    return [
+        (f"w{k:02d}_{sensor}_{look}", w, sensor, look)
+        for k, w in enumerate(windows)
+        for sensor in LST_SENSORS
+        for look in LST_LOOKS
+    ]
+
+
 def year_images(cfg: StudyConfig, year: int, grid: Grid) -> dict:
-    """The year's composites as graphs: ``{kind: (image, band names)}`` (pure)."""
-    from gee_alt.engines.ee import composite, thaw
+    """The year's composites as graphs: ``{kind: (image, band names)}`` (pure). LST: per window
+    and sensor the mean clear day/night LST and view times (the local day/night layout), so the
+    local engine makes its own Terra-referenced daily mean (Aqua offset over every year)."""
+    import ee
+
+    from gee_alt.engines.ee import composite, daily_lst, thaw
 
     region = thaw.region_geometry(cfg)
     fine_proj = thaw.fine_projection(grid)
-    season = composite.lst_season(cfg, year, region)
-    names = [f"w{k:02d}" for k in range(len(season.windows))]
-    import ee
-
-    lst = ee.Image.cat([r.rename(n) for r, n in zip(season.raw, names, strict=True)])
+    windows = composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+    start, end = composite.season_bounds(year, cfg.season.thaw_start, cfg.season.thaw_end)
+    sensors = {
+        name: None if daily is None else daily_lst.unwrap_night_view(daily)
+        for name, daily in composite.lst_sensors(cfg, start, end, region).items()
+    }
+    band_of_look = dict(zip(("day", "night", "day_view_time", "night_view_time"), daily_lst.LOOK_BANDS, strict=True))
+    looks = {}
+    bands = []
+    for name, w, sensor, look in lst_band_plan(windows):
+        key = (w.start, sensor)
+        if key not in looks:
+            looks[key] = daily_lst.sensor_window_looks(sensors[sensor], w.start, w.end)
+        bands.append(looks[key].select(band_of_look[look]).rename(name))
+    names = [b[0] for b in lst_band_plan(windows)]
     return {
         "landsat_ndvi": (composite.landsat_ndvi_composite(cfg, year, region, fine_proj), ["landsat_ndvi"]),
         "modis_ndvi": (composite.modis_ndvi_composite(cfg, year, region), ["modis_ndvi"]),
-        "modis_lst": (lst, names),
+        # one flat list (a cat of hundreds of bands nests too deep for the serializer)
+        "modis_lst": (ee.ImageCollection.fromImages(bands).toBands().rename(names), names),
     }
 
 
@@ -149,6 +182,7 @@ def pull_inputs(
                 progress(year, "failed")
             continue
         windows = composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+        plan = lst_band_plan(windows)
         written = [
             write_cog(paths.landsat_ndvi_path(year), landsat[0], fine, tags={**tags, "units": "1"}),
             write_cog(paths.modis_ndvi_path(year), ndvi[0], grids["modis_ndvi"], tags={**tags, "units": "1"}),
@@ -156,9 +190,9 @@ def pull_inputs(
                 paths.modis_lst_path(year),
                 lst,
                 grids["modis_lst"],
-                tags={**tags, "units": "degC", "quantity": "daily-mean land surface temperature, window composite"},
-                band_descriptions=[w.start for w in windows],
-                band_tags=[{"days": w.days} for w in windows],
+                tags={**tags, "units": "degC", "quantity": LST_QUANTITY},
+                band_descriptions=[w.start for _, w, _, _ in plan],
+                band_tags=[{"days": w.days, "sensor": sensor, "look": look} for _, w, sensor, look in plan],
             ),
         ]
         record.mark_done(step, written, key=key)

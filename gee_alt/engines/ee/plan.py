@@ -31,7 +31,7 @@ def year_inputs(cfg: StudyConfig, year: int) -> dict:
         "thaw_season": [thaw_start, thaw_end],
         "growing_season": [grow_start, grow_end],
         "lst": {
-            "collections": col.lst_collection_ids(cfg.collections.lst, thaw_start),
+            "collections": col.lst_collection_ids(cfg.collections.lst, thaw_start, thaw_end),
             "bands": ["LST_Day_1km", "LST_Night_1km", "QC_Day", "QC_Night", "Day_view_time", "Night_view_time"],
             "windows": len(
                 composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)

@@ -277,6 +277,37 @@ def pull_year(
     return pull_image(image, LAYERS, grid, year=year, max_workers=max_workers, request_byte_limit=request_byte_limit)
 
 
+def thaw_curve(values: dict | None, knots: list[float]) -> np.ndarray:
+    """The cube's ``ddt_fraction_by_doy`` (366 values, day 1..366) from a year's thaw-progress
+    request (:func:`gee_alt.engines.ee.thaw.thaw_fraction_request`): fraction 0 at the first knot,
+    the served medians ``fKK`` at the others, linear between, 0 before and 1 after (the local
+    :func:`gee_alt.science.thaw.ddt_fraction_by_doy`); all NaN when no pixel had a season DDT."""
+    values = values or {}
+    y = [values.get(f"f{k:02d}") for k in range(len(knots) - 1)]
+    if any(v is None for v in y):
+        return np.full(366, np.nan)
+    ys = np.concatenate([[0.0], np.asarray(y, "float64")])
+    return np.interp(np.arange(1, 367, dtype="float64"), knots, ys, left=0.0, right=1.0)
+
+
+def pull_thaw_curve(request, knots: list[float]) -> np.ndarray:
+    """Compute a year's thaw-progress request (one ``computeValue``; call inside
+    :func:`retrying_ee_calls`) and return :func:`thaw_curve`."""
+    import ee
+
+    return thaw_curve(ee.data.computeValue(request), knots)
+
+
+def _tag_curve(path) -> np.ndarray | None:
+    import json
+
+    import rasterio
+
+    with rasterio.open(path) as src:
+        tag = src.tags().get("ddt_fraction_by_doy")
+    return None if tag is None else np.asarray(json.loads(tag), "float32")
+
+
 # ----------------------------------------------------------------------------- runs and resume
 
 
@@ -316,6 +347,7 @@ def run_years(
     path_for_year: Callable[[int], str] | None = None,
     batch: BatchOptions | None = None,
     frost_number_min: float = FROST_NUMBER_PERMAFROST,
+    thaw_fraction_for_year: Callable[[int], tuple] | None = None,
 ):
     """Compute and pull every year not already done into ``RUN/ddt``; return the DDT cube of the
     years that succeeded (``None`` if none did).
@@ -333,6 +365,10 @@ def run_years(
     ``progress(year, status)`` hears ``skipped``, ``pulled``, ``failed`` (terminal) and batch
     task states (``submitted``, ``RUNNING``, ...). ``frost_number_min``: the permafrost
     threshold on the frost number (``season.frost_number_min``), tagged on each year and on the cube.
+    ``thaw_fraction_for_year(year)``: ``(request, knots)`` of the year's thaw progress
+    (:func:`gee_alt.engines.ee.thaw.thaw_fraction_request`), computed with the year and written
+    as the COG's ``ddt_fraction_by_doy`` tag, the cube's variable of that name (for in-situ
+    ``obs_date``); ``None``: no thaw-progress curve.
     """
     import ee
 
@@ -346,6 +382,7 @@ def run_years(
         remove_stray_temporaries(out_dir / runs.DDT_DIR)  # left by a killed run (atomic writes: never a product)
     path_for_year = path_for_year or (lambda year: "interactive")
     arrays: dict[int, np.ndarray] = {}
+    curves: dict[int, np.ndarray | None] = {}
 
     def tell(year, status):
         if progress:
@@ -358,6 +395,7 @@ def run_years(
     def pull_and_write(year, image, ghash, extra=None):
         with retrying_ee_calls(max_retries, initial_delay_s, sleep) as (pixels, value):
             data = pull_year(image, year, grid, max_workers=max_workers, request_byte_limit=request_byte_limit)
+            curve = pull_thaw_curve(*thaw_fraction_for_year(year)) if thaw_fraction_for_year else None
         path = runs.write_ddt_year(
             out_dir,
             year,
@@ -366,6 +404,7 @@ def run_years(
             ddt_sd_degc_days=data[1],
             n_obs=data[2],
             ddf_degc_days=data[3],
+            ddt_fraction_by_doy=curve,
             engine="ee",
             method=method,
             season=thaw_season,
@@ -375,6 +414,7 @@ def run_years(
             year, [path], key=ghash, requests=pixels.calls, retries=pixels.retries + value.retries, **(extra or {})
         )
         arrays[year] = data
+        curves[year] = None if curve is None else _tag_curve(path)  # as written (5 decimals), as a rerun reads it
         tell(year, "pulled")
 
     todo = []
@@ -387,6 +427,7 @@ def run_years(
             continue
         if progress_record.is_done(year, key=ghash):
             arrays[year] = read_raster(runs.ddt_path(out_dir, year)).data[: len(LAYERS)]
+            curves[year] = _tag_curve(runs.ddt_path(out_dir, year))
             tell(year, "skipped")
             continue
         todo.append((year, image, ghash, path_for_year(year)))
@@ -428,7 +469,15 @@ def run_years(
                 failed(t.year, f"pulling {t.asset}: {_first_line(exc)}")
     if not arrays:
         return None
-    return cube_from_years({y: arrays[y] for y in years if y in arrays}, grid, thaw_season, frost_number_min)
+    done = [y for y in years if y in arrays]
+    fractions = [curves.get(y) for y in done]
+    return cube_from_years(
+        {y: arrays[y] for y in done},
+        grid,
+        thaw_season,
+        frost_number_min,
+        None if any(f is None for f in fractions) else np.stack(fractions),
+    )
 
 
 def _first_line(exc) -> str:
@@ -470,9 +519,11 @@ def cube_from_years(
     grid: Grid,
     thaw_season: str = "",
     frost_number_min: float = FROST_NUMBER_PERMAFROST,
+    ddt_fraction_by_doy: np.ndarray | None = None,
 ):
     """The shared DDT cube from ``{year: (layer, y, x)}`` arrays in :data:`LAYERS` order
-    (``n_obs`` NaN → 0); the cube derives the frost number from DDF and DDT."""
+    (``n_obs`` NaN → 0); the cube derives the frost number from DDF and DDT.
+    ``ddt_fraction_by_doy``: ``(year, 366)`` thaw progress in sorted-year order, or ``None``."""
     years = sorted(arrays)
     stack = np.stack([arrays[y] for y in years]).astype("float32")
     n_obs = np.nan_to_num(stack[:, 2], nan=0.0).round().astype("int16")
@@ -483,6 +534,7 @@ def cube_from_years(
         ddt_sd_degc_days=stack[:, 1],
         n_obs=n_obs,
         ddf_degc_days=stack[:, 3],
+        ddt_fraction_by_doy=ddt_fraction_by_doy,
         engine="ee",
         thaw_season=thaw_season,
         extra_attrs={"method": EE_METHOD, "frost_number_min": float(frost_number_min)},

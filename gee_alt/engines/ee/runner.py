@@ -101,6 +101,7 @@ class EarthEngine:
             path_for_year=paths.get,
             batch=batch,
             frost_number_min=cfg.season.frost_number_min,
+            thaw_fraction_for_year=lambda y: thaw.thaw_fraction_request(cfg, y),
             **retry,
         )
         missing = {y: r for y, r in progress_record.failed().items() if isinstance(y, int)}

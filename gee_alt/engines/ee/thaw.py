@@ -214,6 +214,45 @@ def ddt_image(
     )
 
 
+THAW_FRACTION_MARK = "gee_alt_thaw_fraction"  # property marking a year's thaw-progress request
+
+
+def thaw_fraction_knots(windows) -> list[float]:
+    """Days of year (fractional, end of day) of the thaw-progress knots: the day before the first
+    window, then the last day of each window (as :func:`gee_alt.science.thaw.ddt_fraction_by_doy`)."""
+    import datetime as dt
+
+    first = dt.date.fromisoformat(windows[0].start).timetuple().tm_yday - 1
+    return [float(first)] + [dt.date.fromisoformat(w.start).timetuple().tm_yday - 1 + float(w.days) for w in windows]
+
+
+def thaw_fraction_request(cfg: StudyConfig, year: int, season: composite.LstSeason | None = None):
+    """``(request, knots)``: the year's thaw progress as a small ``ee.Dictionary`` request
+    ``{"fKK": area median of each 1 km pixel's cumulative DDT at the end of window KK / its season
+    DDT}`` (pixels with a positive season DDT; the gap-filled windows, as the local engine's
+    :func:`gee_alt.science.thaw.ddt_fraction_by_doy` uses its filled coarse composites) and the
+    knots' days of year (:func:`thaw_fraction_knots`, the first with fraction 0). The pull turns
+    it into the cube's ``ddt_fraction_by_doy`` (:func:`gee_alt.engines.ee.pull.thaw_curve`)."""
+    region = region_geometry(cfg)
+    season = season or composite.lst_season(cfg, year, region)
+    cum, total = [], None
+    for f, w in zip(season.filled, season.windows, strict=True):
+        part = f.max(0).multiply(w.days).unmask(0, False)
+        total = part if total is None else total.add(part)
+        cum.append(total)
+    frac = ee.Image.cat([c.divide(total).rename(f"f{k:02d}") for k, c in enumerate(cum)]).updateMask(total.gt(0))
+    stats = frac.reduceRegion(
+        reducer=ee.Reducer.median(),
+        geometry=region,
+        crs=season.projection,
+        scale=MODIS_1KM_SCALE_M,
+        maxPixels=int(1e10),
+        tileScale=cfg.ee_sampling.tile_scale,
+    )
+    request = ee.Feature(None, stats).set({"gee_alt_year": year, THAW_FRACTION_MARK: 1}).toDictionary()
+    return request, thaw_fraction_knots(season.windows)
+
+
 def site_fields_image(cfg: StudyConfig, grid: Grid | None = None) -> ee.Image:
     """The run's static site-screen fields on ``grid``: ``elevation_m`` (m, the configured DEM,
     bilinear) and ``ndvi_mean`` (1): the mean over the study years of the growing-season Landsat
