@@ -21,6 +21,7 @@ from gee_alt.demo.writer import (
     write_truth,
     write_year_inputs,
 )
+from gee_alt import runs
 from gee_alt.grid import rowcol_to_lonlat
 
 WORLD = "realistic"
@@ -301,6 +302,24 @@ class RealisticScene:
             self.crop(self.mine.disturbed_year),
             self.spec.seed,
         )
+
+    @cached_property
+    def absence_holes(self) -> sites.ExplorationHoles:
+        """The holes that found no permafrost while the ALT sites were searched for (:mod:`.sites`)."""
+        z = self.crop(self.dem_m)
+        return sites.place_absence_holes(
+            z,
+            np.degrees(self.crop(self.slope_aspect[0])),
+            (self.magt_climate_degc < -0.2).reshape(z.shape),
+            self.crop(self.mine.disturbed_year),
+            list(self.spec.years),
+            self.spec.seed,
+        )
+
+    def borehole_records(self) -> list[dict]:
+        """Presence/absence of permafrost in the drill holes: the ALT sites and the absence holes."""
+        fs, holes = self.field_sites, self.absence_holes
+        return sites.borehole_records(fs, _site_lonlat(self, fs), holes, _site_lonlat(self, holes))
 
     @cached_property
     def classified_landcover(self) -> np.ndarray:
@@ -590,10 +609,11 @@ def write_realistic_inputs(
         s.seed,
     )
     write_insitu_csv(inputs_dir, sites.INSITU_COLUMNS, recs)
+    write_insitu_csv(inputs_dir, sites.BOREHOLE_COLUMNS, scene.borehole_records(), runs.BOREHOLES_CSV)
     return sample
 
 
-def _site_lonlat(scene: RealisticScene, fs: sites.FieldSites) -> tuple[np.ndarray, np.ndarray]:
+def _site_lonlat(scene: RealisticScene, fs: sites.FieldSites | sites.ExplorationHoles) -> tuple[np.ndarray, np.ndarray]:
     """Recorded site positions: the pixel centre plus the GPS error (m)."""
     a = scene.grid["crs_transform"]
     rows = fs.row + 0.5 + fs.gps_offset_m[:, 1] / a[4]
