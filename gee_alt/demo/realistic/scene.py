@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gee_alt import runs
 from gee_alt.demo.fields import rng_for, smooth_field
 from gee_alt.demo.realistic import climate, ground, land, sensors, sites, terrain
 from gee_alt.demo.window import demo_window
@@ -21,7 +22,6 @@ from gee_alt.demo.writer import (
     write_truth,
     write_year_inputs,
 )
-from gee_alt import runs
 from gee_alt.grid import rowcol_to_lonlat
 
 WORLD = "realistic"
