@@ -76,13 +76,35 @@ def read_boreholes(path: str | Path) -> Boreholes:
     return Boreholes(*(np.asarray(out[k]) for k in ("site_id", "lon", "lat", "year", "present")))
 
 
-def _fit_logistic(f: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """``(F50, slope)`` of P(present) = 1 / (1 + exp(-slope (F - F50))), maximum likelihood."""
-    from sklearn.linear_model import LogisticRegression
-
-    lr = LogisticRegression(C=1e6, max_iter=1000).fit(f[:, None], y)
-    b1, b0 = float(lr.coef_[0, 0]), float(lr.intercept_[0])
-    return (-b0 / b1 if b1 > 0 else float("nan")), b1
+def _fit_logistic(f: np.ndarray, y: np.ndarray, n_iter: int = 50) -> tuple[float, float]:
+    """``(F50, slope)`` of P(present) = 1 / (1 + exp(-slope (F - F50))), maximum likelihood
+    (Newton-Raphson on the two-parameter logistic log-likelihood, F centred for conditioning).
+    NaN when the fit does not converge (e.g. perfectly separated classes)."""
+    x = np.asarray(f, "float64")
+    t = np.asarray(y, "float64")
+    yes, no = x[t > 0], x[t <= 0]
+    if yes.size and no.size and no.max() < yes.min():  # separated: the MLE is the step in the gap
+        return float((no.max() + yes.min()) / 2), float("inf")
+    x0, sx = float(x.mean()), float(x.std()) or 1.0
+    X = np.column_stack([np.ones_like(x), (x - x0) / sx])
+    beta = np.zeros(2)
+    for _ in range(n_iter):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ beta, -30, 30)))
+        w = p * (1 - p)
+        hess = X.T @ (X * w[:, None])
+        try:
+            step = np.linalg.solve(hess, X.T @ (t - p))
+        except np.linalg.LinAlgError:
+            return float("nan"), float("nan")
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    else:
+        return float("nan"), float("nan")
+    b0, b1 = beta[0], beta[1] / sx
+    if not (np.isfinite(b1) and b1 > 0 and abs(beta[1]) < 50):  # |slope| in sd units: separated classes
+        return float("nan"), float(b1)
+    return float(x0 - b0 / b1), float(b1)
 
 
 class FrostNumberThreshold(BaseEstimator):
@@ -141,10 +163,12 @@ class FrostNumberThreshold(BaseEstimator):
 
     def to_dict(self) -> dict:
         return {
-            "rule": "frost number >= F50, logistic regression of drill-hole permafrost presence on the skin frost number",
+            "rule": "frost number >= F50, logistic regression of drill-hole permafrost presence on the skin "
+            "frost number",
             "frost_number_min": float(self.f50_),
             "frost_number_min_ci95": self.f50_ci95_,
-            "logistic_slope_per_unit_f": float(self.slope_),
+            # None: the holes are separated at F50 (a step, no overlap)
+            "logistic_slope_per_unit_f": float(self.slope_) if np.isfinite(self.slope_) else None,
             "n_holes": int(self.n_holes_),
             "n_holes_with_permafrost": int(self.n_present_),
             "n_hole_years": int(self.n_obs_),

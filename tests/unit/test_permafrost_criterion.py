@@ -28,7 +28,7 @@ def _holes(seed: int, n_holes: int = 200, n_years: int = 10):
 
 def test_a_known_threshold_is_recovered_within_its_ci():
     hits, widths = 0, []
-    for seed in range(10):
+    for seed in range(10):  # fast: Newton fits
         f, y, g = _holes(seed)
         m = FrostNumberThreshold(n_boot=300, random_state=seed).fit(f, y, g)
         lo, hi = m.f50_ci95_
