@@ -544,7 +544,8 @@ def write_realistic_inputs(
     """Write the realistic world's inputs (the local layout), its truth and its field records.
 
     ``inputs_dir`` gets dem.tif, landcover.tif (a 2015 classification with errors), landsat_ndvi/,
-    modis_ndvi/, modis_lst/ (46 whole-year 8-day composites) and insitu.csv (with ``obs_date``);
+    modis_ndvi/, modis_lst/ (46 whole-year 8-day composites), insitu.csv (with ``obs_date``) and
+    permafrost_boreholes.csv (the drill holes: the ALT sites and the holes that found no permafrost);
     ``truth_dir`` gets ddt_YYYY.tif (all-sky skin DDT), alt_YYYY.tif (NaN where there is no
     permafrost), landcover.tif (true classes; 5 = ever dug) and mine.tif (year first dug, 0 =
     never). ``progress(advance)`` is called once per year; the output does not depend on
