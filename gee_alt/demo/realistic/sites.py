@@ -210,14 +210,17 @@ def borehole_records(
     holes: ExplorationHoles,
     hole_lonlat: tuple[np.ndarray, np.ndarray],
 ) -> list[dict]:
-    """The drilling record: every ALT site (permafrost found, the year its record starts) and
-    every hole that found none (the year it was drilled)."""
+    """The drilling record: every ALT site placed where drilling found permafrost (access and
+    slope sites; the year its record starts; not the spoil sites, placed on the mine whatever
+    was found) and every hole that found none (the year it was drilled)."""
     rows = []
     for prefix, pts, (lon, lat), years, found in (
         ("SYN", sites, site_lonlat, sites.first_year, "true"),
         ("BH", holes, hole_lonlat, holes.year, "false"),
     ):
         for i in range(len(pts.row)):
+            if prefix == "SYN" and sites.kind[i] == "spoil":
+                continue
             rows.append(
                 {
                     "site_id": f"{prefix}{i + 1:03d}",
