@@ -204,6 +204,14 @@ class SeasonConfig(_Table):
     growing_end: str
     min_valid_fraction: float
     frost_number_min: float = 0.5
+    permafrost_criterion: str = "boreholes"
+
+    @field_validator("permafrost_criterion")
+    @classmethod
+    def _criterion(cls, v: str) -> str:
+        if v not in ("boreholes", "frost_number"):
+            raise ValueError(f'season.permafrost_criterion must be "boreholes" or "frost_number", got {v!r}')
+        return v
 
     @field_validator("thaw_start", "thaw_end", "growing_start", "growing_end")
     @classmethod

@@ -298,6 +298,30 @@ def alt_maps(
     return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin)
 
 
+def permafrost_criterion(cube: xr.Dataset, insitu_path: str | Path = "", *, seed: int = 0) -> dict | None:
+    """The permafrost criterion of a run (``calibration.json`` ``permafrost_criterion``); None
+    when the cube has no frost number.
+
+    With the cube attr ``permafrost_criterion`` ``"boreholes"`` (the default) and a
+    ``permafrost_boreholes.csv`` next to the in-situ table, the frost-number threshold is fitted
+    on the drill holes (:mod:`gee_alt.science.permafrost`); otherwise the cube's
+    ``frost_number_min`` (config ``season.frost_number_min``) is used as given."""
+    from gee_alt.science.permafrost import fit_criterion
+    from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
+
+    if FROST_VAR not in cube:
+        return None
+    fixed = float(cube.attrs.get("frost_number_min", FROST_NUMBER_PERMAFROST))
+    mode = str(cube.attrs.get("permafrost_criterion", "boreholes"))
+    holes = runs.boreholes_csv_path(Path(insitu_path).parent) if insitu_path else None
+    if mode != "boreholes" or holes is None or not holes.is_file():
+        why = "season.permafrost_criterion = frost_number" if mode != "boreholes" else f"no {runs.BOREHOLES_CSV}"
+        return {"rule": f"frost number >= {fixed:g} (fixed; {why})", "frost_number_min": fixed}
+    years = [int(y) for y in cube["year"].values]
+    fitted = fit_criterion(cube[FROST_VAR].values, years, grid_of(cube), holes, seed=seed)
+    return {**fitted.to_dict(), "boreholes_file": holes.name}
+
+
 def _is_number(k) -> bool:
     try:
         float(k)

@@ -209,8 +209,14 @@ def finish_downstream(
         seed=seed,
         insitu_name=Path(table.source_path).name if getattr(table, "source_path", None) else "",
     )
+    criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed)
+    if criterion is not None:
+        calibrated.summary["permafrost_criterion"] = criterion
+        calibrated.validation["permafrost_criterion"] = criterion
     downstream.write_calibration(out, calibrated)
-    maps = downstream.alt_maps(cube, calibrated.model, fields.landcover)
+    maps = downstream.alt_maps(
+        cube, calibrated.model, fields.landcover, frost_number_min=(criterion or {}).get("frost_number_min")
+    )
     # issue 17 item 6: area of applicability (aoa.tif, applicability.json); ALT sd inflated outside it
     from gee_alt.applicability_run import assess
 
@@ -344,7 +350,8 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
     run = Path(run)
     model, summary = downstream.load_calibration(run)
     cube = runs.read_ddt_cube(run)
-    maps = downstream.alt_maps(cube, model, run_fields(run, grid_of(cube)).landcover)
+    fmin = (summary.get("permafrost_criterion") or {}).get("frost_number_min")
+    maps = downstream.alt_maps(cube, model, run_fields(run, grid_of(cube)).landcover, frost_number_min=fmin)
     adv = progress("ALT maps", len(maps.years))
     return downstream.write_alt(
         run,

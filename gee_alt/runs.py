@@ -51,6 +51,7 @@ INPUTS_DIR, TRUTH_DIR, RESUME_DIR = "inputs", "truth", ".resume"
 MANIFEST, CALIBRATION, VALIDATION = "manifest.json", "calibration.json", "validation.json"
 INSITU_USED, CUBE_NC = "insitu_used.csv", "cube.nc"
 DEM, NDVI_MEAN, LANDCOVER, INSITU_CSV = "dem.tif", "ndvi_mean.tif", "landcover.tif", "insitu.csv"
+BOREHOLES_CSV = "permafrost_boreholes.csv"
 # issue 17: the calibration's area of applicability, and `gee-alt disturbance`
 AOA_TIF, APPLICABILITY_JSON, DISTURBANCE_JSON = "aoa.tif", "applicability.json", "disturbance.json"
 TREND_SLOPE, TREND_P, TREND_JSON = "alt_trend_cm_per_yr.tif", "alt_trend_p.tif", "trend.json"
@@ -157,6 +158,12 @@ def landcover_path(run: str | os.PathLike) -> Path:
 def insitu_csv_path(folder: str | os.PathLike) -> Path:
     """``insitu.csv`` of a local input layout (the demo writes one)."""
     return Path(folder) / INSITU_CSV
+
+
+def boreholes_csv_path(folder: str | os.PathLike) -> Path:
+    """``permafrost_boreholes.csv`` (presence/absence of permafrost in drill holes) next to the
+    in-situ table; optional: it calibrates the permafrost criterion (:mod:`gee_alt.science.permafrost`)."""
+    return Path(folder) / BOREHOLES_CSV
 
 
 def report_paths(run: str | os.PathLike) -> tuple[Path, Path]:

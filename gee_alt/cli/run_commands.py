@@ -266,6 +266,7 @@ def run(
             thaw_end=season.thaw_end,
             min_valid_fraction=season.min_valid_fraction,
             frost_number_min=season.frost_number_min,
+            permafrost_criterion=season.permafrost_criterion,
         )
         eng = LocalEngine(inputs, parse_years(years) if years else None, params)
         insitu = insitu or eng.layout.insitu_path

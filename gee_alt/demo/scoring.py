@@ -213,13 +213,17 @@ class DemoScorer:
         if engine_pf is not None:
             out["permafrost"].update(
                 {
-                    "engine_rule": f"frost number >= {maps.frost_number_min:g}",
+                    "engine_rule": f"frost number >= {maps.frost_number_min:.4g}",
+                    "frost_number_min": float(maps.frost_number_min),
                     "accuracy": accuracy,
                     "kappa": kappa,
                     "area_error_fraction": area_err,
                     "accuracy_mean": float(np.nanmean(accuracy)),
                     "area_error_mean_fraction": float(np.nanmean(area_err)),
                     "area_error_max_abs_fraction": float(np.nanmax(np.abs(area_err))),
+                    # ALT error on the pixels with permafrost in the truth that the engine maps
+                    "alt_bias_m_on_permafrost": out["alt_m"]["bias"],
+                    "alt_rmse_m_on_permafrost": out["alt_m"]["rmse"],
                 }
             )
         return out
@@ -590,7 +594,7 @@ def truth_table(t: dict) -> dict:
                 "gee-alt": f"accuracy {100 * pf['accuracy_mean']:.1f} %",
                 "reference": "truth (MAGT < 0 °C)",
                 "comparison": f"area error mean {100 * pf['area_error_mean_fraction']:+.1f} %, "
-                f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} %",
+                f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} % ({pf.get('engine_rule', '')})",
                 "units": "%",
             }
     if tr:

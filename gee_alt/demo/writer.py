@@ -126,9 +126,9 @@ def write_truth(
     )
 
 
-def write_insitu_csv(inputs_dir: Path, columns: list[str], records: list[dict]) -> None:
-    """``INPUTS/insitu.csv`` (the tidy in-situ schema plus any extra columns)."""
+def write_insitu_csv(inputs_dir: Path, columns: list[str], records: list[dict], name: str = runs.INSITU_CSV) -> None:
+    """``INPUTS/insitu.csv`` (the tidy in-situ schema plus any extra columns), or another table ``name``."""
     from gee_alt.io import write_text_atomic
 
     lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in records]
-    write_text_atomic(runs.insitu_csv_path(inputs_dir), "\n".join(lines) + "\n")
+    write_text_atomic(Path(inputs_dir) / name, "\n".join(lines) + "\n")

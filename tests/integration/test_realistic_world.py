@@ -237,6 +237,25 @@ def test_insitu_table_is_what_a_field_team_records(world):
     assert np.median(z[fs.row, fs.col]) < np.median(z)
 
 
+def test_drill_holes_record_presence_and_absence_placed_without_regard_to_it(world):
+    """permafrost_boreholes.csv: every ALT site (permafrost found) and the holes drilled on the
+    same rules that found none, as many as the placement weights imply."""
+    scene, _, d = world
+    rows = list(csv.DictReader((d / "inputs" / "permafrost_boreholes.csv").open()))
+    fs, holes = scene.field_sites, scene.absence_holes
+    present = [r for r in rows if r["permafrost"] == "true"]
+    absent = [r for r in rows if r["permafrost"] == "false"]
+    drilled = fs.kind != "spoil"  # spoil sites are placed on the mine, not by drilling
+    assert len(present) == int(drilled.sum()) and len(absent) == len(holes.row) > len(present)
+    magt = scene.magt_climate_degc.reshape(scene.spec.size_px, -1)
+    assert np.all(magt[holes.row, holes.col] >= -0.2)  # found none (the ALT sites' rule: found below -0.2)
+    assert np.all(magt[fs.row[drilled], fs.col[drilled]] < -0.2)
+    assert {int(r["year"]) for r in absent} <= set(scene.spec.years)
+    # the absence holes come from the ALT sites' placement: near the road more than the terrain at large
+    z = scene.crop(scene.dem_m)
+    assert np.median(z[holes.row, holes.col]) < np.median(z)
+
+
 def sensors_probe_max() -> float:
     from gee_alt.demo.realistic.sites import PROBE_MAX_M
 
@@ -304,6 +323,14 @@ def test_demo_defaults_to_the_realistic_world_and_scores_every_breakdown(demo_ru
     pf = t["permafrost"]
     assert len(pf["truth_fraction"]) == 5 and all(0 < f < 1 for f in pf["truth_fraction"])
     assert pf["truth_fraction"][-1] < pf["truth_fraction"][0]  # the climate warms: permafrost shrinks
+    # the permafrost criterion is fitted on the world's drill holes (on this small 5-year world it is not
+    # better than 0.5; the 256 px, 25-year seeds are in the README) and is the one the extent is scored on
+    crit = v["permafrost_criterion"]
+    assert crit["boreholes_file"] == "permafrost_boreholes.csv" and crit["n_holes_with_permafrost"] > 20
+    assert crit["n_holes"] > crit["n_holes_with_permafrost"]
+    assert crit["frost_number_min_ci95"][0] <= crit["frost_number_min"] <= crit["frost_number_min_ci95"][1]
+    assert pf["frost_number_min"] == crit["frost_number_min"]
+    assert np.isfinite(pf["alt_bias_m_on_permafrost"]) and pf["alt_rmse_m_on_permafrost"] > 0
     assert "significant_fraction" in t["alt_trend"] and t["alt_trend"]["truth_area_mean_cm_per_yr"] > 0
     m = t["mine_effect"]
     assert m["truth_m"] > 0.3 and m["impact_pixels"] > 0 and m["control_pixels"] > 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gee_alt import runs
 from gee_alt.demo.fields import rng_for, smooth_field
 from gee_alt.demo.realistic import climate, ground, land, sensors, sites, terrain
 from gee_alt.demo.window import demo_window
@@ -303,6 +304,24 @@ class RealisticScene:
         )
 
     @cached_property
+    def absence_holes(self) -> sites.ExplorationHoles:
+        """The holes that found no permafrost while the ALT sites were searched for (:mod:`.sites`)."""
+        z = self.crop(self.dem_m)
+        return sites.place_absence_holes(
+            z,
+            np.degrees(self.crop(self.slope_aspect[0])),
+            (self.magt_climate_degc < -0.2).reshape(z.shape),
+            self.crop(self.mine.disturbed_year),
+            list(self.spec.years),
+            self.spec.seed,
+        )
+
+    def borehole_records(self) -> list[dict]:
+        """Presence/absence of permafrost in the drill holes: the ALT sites and the absence holes."""
+        fs, holes = self.field_sites, self.absence_holes
+        return sites.borehole_records(fs, _site_lonlat(self, fs), holes, _site_lonlat(self, holes))
+
+    @cached_property
     def classified_landcover(self) -> np.ndarray:
         """The land-cover map handed to the engine (a 2015 classification with errors), window."""
         truth = self.crop(land.landcover_in_year(self.ground, self.mine, 2015))
@@ -536,7 +555,8 @@ def write_realistic_inputs(
     """Write the realistic world's inputs (the local layout), its truth and its field records.
 
     ``inputs_dir`` gets dem.tif, landcover.tif (a 2015 classification with errors), landsat_ndvi/,
-    modis_ndvi/, modis_lst/ (46 whole-year 8-day composites) and insitu.csv (with ``obs_date``);
+    modis_ndvi/, modis_lst/ (46 whole-year 8-day composites), insitu.csv (with ``obs_date``) and
+    permafrost_boreholes.csv (the drill holes: the ALT sites and the holes that found no permafrost);
     ``truth_dir`` gets ddt_YYYY.tif (all-sky skin DDT), alt_YYYY.tif (NaN where there is no
     permafrost), landcover.tif (true classes; 5 = ever dug) and mine.tif (year first dug, 0 =
     never). ``progress(advance)`` is called once per year; the output does not depend on
@@ -601,10 +621,11 @@ def write_realistic_inputs(
         s.seed,
     )
     write_insitu_csv(inputs_dir, sites.INSITU_COLUMNS, recs)
+    write_insitu_csv(inputs_dir, sites.BOREHOLE_COLUMNS, scene.borehole_records(), runs.BOREHOLES_CSV)
     return sample
 
 
-def _site_lonlat(scene: RealisticScene, fs: sites.FieldSites) -> tuple[np.ndarray, np.ndarray]:
+def _site_lonlat(scene: RealisticScene, fs: sites.FieldSites | sites.ExplorationHoles) -> tuple[np.ndarray, np.ndarray]:
     """Recorded site positions: the pixel centre plus the GPS error (m)."""
     a = scene.grid["crs_transform"]
     rows = fs.row + 0.5 + fs.gps_offset_m[:, 1] / a[4]

@@ -144,3 +144,91 @@ def site_records(
                 }
             )
     return recs
+
+
+BOREHOLE_COLUMNS = ["site_id", "lon", "lat", "year", "permafrost", "source"]
+
+
+@dataclass
+class ExplorationHoles:
+    """Drill holes that found no permafrost (see :func:`place_absence_holes`): ``row``/``col``
+    window pixels, ``year`` drilled, ``gps_offset_m`` (m)."""
+
+    row: np.ndarray
+    col: np.ndarray
+    year: np.ndarray
+    gps_offset_m: np.ndarray
+
+
+def place_absence_holes(
+    z_m: np.ndarray,
+    slope_deg: np.ndarray,
+    permafrost_found: np.ndarray,
+    mine_disturbed_year: np.ndarray,
+    years: list[int],
+    seed: int,
+    n_access: int = 40,
+    n_slope: int = 8,
+) -> ExplorationHoles:
+    """The holes drilled in search of the ALT sites that found no permafrost.
+
+    :func:`place_sites` keeps the first ``n_access`` (``n_slope``) holes, drawn by its access
+    (slope) weight, that found permafrost; the holes drawn by the same weights on the way that
+    found none are iid from the weight restricted to pixels without permafrost found, as many as
+    ``n x W_none / W_found`` (W: summed weight). Own random stream: the ALT sites are unchanged."""
+    rng = rng_for(seed, 505)
+    n = z_m.shape[0]
+    edge = max(6, n // 40)
+    inside = np.zeros(z_m.shape, bool)
+    inside[edge:-edge, edge:-edge] = True
+    ok = (inside & (mine_disturbed_year == 0)).ravel()
+    found = np.asarray(permafrost_found, bool).ravel()
+    dist_m = road_distance_px(z_m).ravel() * 30.0
+    slope = np.asarray(slope_deg).ravel()
+    w_access = np.where(ok & (slope < 15), np.exp(-dist_m / 500.0), 0.0)
+    w_slope = np.where(ok & (slope >= 10) & (slope < 32), 1.0, 0.0)
+    picks: list[int] = []
+    for w, k in ((w_access, n_access), (w_slope, n_slope)):
+        w_found, w_none = float(w[found].sum()), np.where(found, 0.0, w)
+        if w_found <= 0 or w_none.sum() <= 0:
+            continue
+        m = min(int(round(k * w_none.sum() / w_found)), int((w_none > 0).sum()))
+        picks += rng.choice(w.size, size=m, replace=False, p=w_none / w_none.sum()).tolist()
+    flat = np.asarray(picks, int)
+    m = len(flat)
+    return ExplorationHoles(
+        row=flat // z_m.shape[1],
+        col=flat % z_m.shape[1],
+        year=rng.choice(np.asarray(years, int), size=m),
+        gps_offset_m=8.0 * rng.standard_normal((m, 2)),
+    )
+
+
+def borehole_records(
+    sites: FieldSites,
+    site_lonlat: tuple[np.ndarray, np.ndarray],
+    holes: ExplorationHoles,
+    hole_lonlat: tuple[np.ndarray, np.ndarray],
+) -> list[dict]:
+    """The drilling record: every ALT site placed where drilling found permafrost (access and
+    slope sites; the year its record starts; not the spoil sites, placed on the mine whatever
+    was found) and every hole that found none (the year it was drilled)."""
+    rows = []
+    for prefix, pts, (lon, lat), years, found in (
+        ("SYN", sites, site_lonlat, sites.first_year, "true"),
+        ("BH", holes, hole_lonlat, holes.year, "false"),
+    ):
+        for i in range(len(pts.row)):
+            if prefix == "SYN" and sites.kind[i] == "spoil":
+                continue
+            rows.append(
+                {
+                    "site_id": f"{prefix}{i + 1:03d}",
+                    "lon": round(float(lon[i]), 6),
+                    "lat": round(float(lat[i]), 6),
+                    "year": int(years[i]),
+                    "permafrost": found,
+                    "source": "synthetic demo (gee-alt realistic world): drill hole",
+                }
+            )
+    return rows

@@ -54,6 +54,7 @@ class LocalEngineParams:
     thaw_end: str = "11-30"
     min_valid_fraction: float = 0.5  # DDT masked below this fraction of valid season composites (EE's rule)
     frost_number_min: float = 0.5  # permafrost threshold, carried by the cube (attr frost_number_min)
+    permafrost_criterion: str = "boreholes"  # or "frost_number" (config season.permafrost_criterion; cube attr)
 
 
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
@@ -234,5 +235,6 @@ def run_local(
             "n_estimators": params.rf.n_estimators,
             "seed": params.rf.random_state,
             "frost_number_min": params.frost_number_min,
+            "permafrost_criterion": params.permafrost_criterion,
         },
     )

@@ -196,6 +196,7 @@ class LocalEngine:
                 "n_estimators": self.params.rf.n_estimators,
                 "seed": self.params.rf.random_state,
                 "frost_number_min": self.params.frost_number_min,
+                "permafrost_criterion": self.params.permafrost_criterion,
             },
         )
 
