@@ -261,7 +261,7 @@ class AltMaps:
         """``(year, y, x)`` float32: 1 permafrost (F ≥ threshold), 0 none, NaN unknown; or None."""
         if self.frost_number is None:
             return None
-        f = self.frost_number
+        f = np.asarray(self.frost_number)  # the whole stack: the streamed chain reads row windows instead
         return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
 
 
@@ -410,18 +410,205 @@ def write_permafrost_year(
     )
 
 
+#: rows per chunk of the streamed downstream (ALT, ALT sd, permafrost, AOA inflation): memory is
+#: about ``years x rows x width x ~40 B`` (25 years x 64 rows x 3215 px: ~200 MB), not the extent
+DOWNSTREAM_ROWS = 64
+
+
+def stream_alt(
+    run: str | Path,
+    cube: xr.Dataset,
+    model,
+    summary: dict,
+    landcover: np.ndarray | None = None,
+    *,
+    applicability=None,
+    frost_number_min: float | None = None,
+    engine: str = "",
+    season: str = "",
+    synthetic: bool = False,
+    stac: bool = True,
+    progress=None,
+    rows_per_chunk: int = DOWNSTREAM_ROWS,
+) -> AltMaps:
+    """:func:`alt_maps` + (``applicability``: the ALT sd inflated outside the area of applicability
+    and its map-error sums, :class:`gee_alt.applicability_run.Applicability`) + :func:`write_alt`,
+    row chunk by row chunk: only ``rows_per_chunk`` rows of every year of the cube are read at a
+    time (the cube may be lazily backed, e.g. by the DDT COGs) and each product COG is written by
+    windowed writes (:class:`gee_alt.export.cog.CogRows`). The same bytes whatever the chunk size
+    (tested). Returns :class:`AltMaps` whose yearly maps are :class:`gee_alt.io.RasterStack` views
+    of the written COGs (read again on demand, row windows for the trend)."""
+    import json
+
+    from gee_alt.export.cog import CogRows
+    from gee_alt.export.stac import alt_item, write_item
+    from gee_alt.io import RasterStack, rows_of
+    from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
+
+    if frost_number_min is None:
+        frost_number_min = cube.attrs.get("frost_number_min", FROST_NUMBER_PERMAFROST)
+    fmin = float(frost_number_min)
+    grid = grid_of(cube)
+    h, w = cube.sizes["y"], cube.sizes["x"]
+    years = [int(y) for y in cube["year"].values]
+    classes = landcover if (landcover is not None and model.e_by_class_) else None
+    calibrated_classes = [float(k) for k in model.e_by_class_ if _is_number(k)]
+    has_frost = FROST_VAR in cube
+    extra = {
+        "E": f"{float(summary['E']):.6f}",
+        "E_ci95": json.dumps(summary.get("E_ci95")),
+        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
+    }
+    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    alt_band = "alt_m" if not has_frost else f"alt_m (NaN: no permafrost, frost number < {fmin:g})"
+    writers: dict[tuple[str, int], CogRows] = {}
+    try:
+        for y in years:
+            if has_frost:
+                writers["pf", y] = CogRows(
+                    runs.permafrost_path(run, y),
+                    grid,
+                    2,
+                    tags=runs.product_tags(
+                        "permafrost (frost number >= threshold) and surface frost number",
+                        "1",
+                        year=y,
+                        engine=engine,
+                        method="frost number F = sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)), Nelson & Outcalt 1987",
+                        season=season,
+                        synthetic=synthetic,
+                        frost_number_min=f"{fmin:g}",
+                    ),
+                    band_descriptions=["permafrost_class", "frost_number"],
+                )
+            writers["alt", y] = CogRows(
+                runs.alt_path(run, y),
+                grid,
+                tags=runs.product_tags("active-layer thickness", "m", year=y, **common),
+                band_descriptions=[alt_band],
+            )
+            writers["sd", y] = CogRows(
+                runs.alt_sd_path(run, y),
+                grid,
+                tags=runs.product_tags(
+                    "1-sigma predictive uncertainty of active-layer thickness",
+                    "m",
+                    year=y,
+                    uncertainty=summary.get("alt_sd_definition", UNCERTAINTY_FALLBACK),
+                    **common,
+                ),
+                band_descriptions=["alt_sd_m"],
+            )
+        src = np.empty((h, w), "float32")
+        for r0 in range(0, h, max(1, int(rows_per_chunk))):
+            r1 = min(h, r0 + max(1, int(rows_per_chunk)))
+            ddt = rows_of(cube[DDT_VAR], r0, r1)
+            ddt_sd = rows_of(cube[DDT_SD_VAR], r0, r1) if DDT_SD_VAR in cube else np.zeros_like(ddt)
+            cls = None if classes is None else classes[r0:r1]
+            alt = np.stack([model.predict(ddt[i], cls) for i in range(len(years))]).astype("float32")
+            sd = np.stack([model.predict_sd(ddt[i], ddt_sd[i], cls) for i in range(len(years))]).astype("float32")
+            del ddt_sd
+            s = np.zeros(alt.shape[1:], "float32")
+            if classes is not None:
+                s[np.isin(np.asarray(landcover[r0:r1]), calibrated_classes)] = 1.0
+            if has_frost:
+                frost = rows_of(cube[FROST_VAR], r0, r1).astype("float32")
+                pf = frost >= fmin  # NaN frost number: unknown, not permafrost
+                alt = np.where(pf, alt, np.nan).astype("float32")
+                sd = np.where(pf, sd, np.nan).astype("float32")
+                pf_class = np.where(np.isfinite(frost), pf.astype("float32"), np.nan).astype("float32")
+                for i, y in enumerate(years):
+                    writers["pf", y].write(r0, np.stack([pf_class[i], frost[i]]))
+                del frost, pf, pf_class
+            s[~np.any(np.isfinite(alt), axis=0)] = np.nan
+            src[r0:r1] = s
+            if applicability is not None:
+                sd = applicability.inflate(r0, r1, ddt, sd)
+                applicability.add(r0, r1, ddt, alt)
+            for i, y in enumerate(years):
+                writers["alt", y].write(r0, alt[i])
+                writers["sd", y].write(r0, sd[i])
+            del ddt, alt, sd
+        for y in years:
+            if has_frost:
+                writers.pop(("pf", y)).close()
+            a = writers.pop(("alt", y)).close()
+            b = writers.pop(("sd", y)).close()
+            if stac:
+                item = alt_item(
+                    grid,
+                    y,
+                    a.name,
+                    b.name,
+                    properties={"gee_alt:E": float(summary["E"]), "gee_alt:synthetic": bool(synthetic)},
+                )
+                write_item(runs.alt_stac_path(run, y), item)
+            if progress:
+                progress(1)
+    finally:
+        for wr in writers.values():
+            wr.discard()
+    maps = AltMaps(
+        years,
+        RasterStack([runs.alt_path(run, y) for y in years], (h, w)),
+        RasterStack([runs.alt_sd_path(run, y) for y in years], (h, w)),
+        grid,
+        src,
+        RasterStack([runs.permafrost_path(run, y) for y in years], (h, w), band=2) if has_frost else None,
+        fmin,
+    )
+    write_e_source(run, maps, summary, engine=engine, season=season, synthetic=synthetic)
+    return maps
+
+
+def write_e_source(run: str | Path, maps: AltMaps, summary: dict, *, engine="", season="", synthetic=False) -> Path:
+    """``RUN/alt/e_source.tif`` (see :func:`gee_alt.runs.e_source_path`)."""
+    import json
+
+    from gee_alt.export.cog import write_cog
+
+    extra = {
+        "E": f"{float(summary['E']):.6f}",
+        "E_ci95": json.dumps(summary.get("E_ci95")),
+        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
+    }
+    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    return write_cog(
+        runs.e_source_path(run),
+        maps.e_source,
+        maps.grid,
+        tags=runs.product_tags(
+            "source of the Stefan E: 1 calibrated on this land-cover class, 0 extrapolated from the pool",
+            "1",
+            **common,
+        ),
+        band_descriptions=["e_class_calibrated"],
+    )
+
+
+def _row_chunks(h: int, rows: int = DOWNSTREAM_ROWS):
+    for r0 in range(0, h, rows):
+        yield r0, min(h, r0 + rows)
+
+
 def extent_series(maps: AltMaps) -> dict | None:
     """Yearly permafrost extent: area (km²) and fraction of the pixels with a known frost number,
     and the Theil–Sen/Mann–Kendall trend of the area; None without a frost number."""
     from gee_alt.grid import pixel_size
+    from gee_alt.io import rows_of
     from gee_alt.science.trend import series_trend
 
-    pf = maps.permafrost
-    if pf is None:
+    if maps.frost_number is None:
         return None
     px_km2 = pixel_size(maps.grid) ** 2 / 1e6
-    known = np.isfinite(pf).sum(axis=(1, 2))
-    n_pf = np.nansum(pf.astype("float64"), axis=(1, 2))
+    n_years, h = len(maps.years), maps.frost_number.shape[1]
+    known = np.zeros(n_years, np.int64)
+    n_pf = np.zeros(n_years, np.int64)  # counts: exact, whatever the chunking
+    for r0, r1 in _row_chunks(h):
+        f = rows_of(maps.frost_number, r0, r1)
+        known += np.isfinite(f).sum(axis=(1, 2))
+        n_pf += (np.isfinite(f) & (f >= maps.frost_number_min)).sum(axis=(1, 2))
+    n_pf = n_pf.astype("float64")
     area = (n_pf * px_km2).astype(float)
     frac = np.where(known > 0, n_pf / np.maximum(known, 1), np.nan)
     return {
@@ -539,10 +726,25 @@ def write_trend(
     if inside is not None:
         out["disturbance"] = {
             "alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
-            "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px),
+            "alt_mean_m": disturbance_contrast(_mean_over_years(alt), inside, ring_width_px),
         }
     write_json_atomic(runs.trend_json_path(run), out)
     return TrendMaps(slope_cm, p_value, out)
+
+
+def _mean_over_years(alt) -> np.ndarray:
+    """Per-pixel mean ALT over the years (NaN-skipping), ``(y, x)``, row chunk by row chunk."""
+    import warnings
+
+    from gee_alt.io import rows_of
+
+    h, w = alt.shape[1:]
+    out = np.empty((h, w), "float32")
+    for r0, r1 in _row_chunks(h):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[r0:r1] = np.nanmean(rows_of(alt, r0, r1), axis=0)
+    return out
 
 
 # ------------------------------------------------------------------------------- NetCDF
