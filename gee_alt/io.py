@@ -176,12 +176,13 @@ class RasterStack:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _read(self, i: int, r0: int, r1: int) -> np.ndarray:
+    def _read(self, i: int, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
         import rasterio
         from rasterio.windows import Window
 
+        c1 = self.shape[2] if c1 is None else c1
         with rasterio.open(self.paths[i]) as src:
-            m = src.read(self.band, window=Window(0, r0, self.shape[2], r1 - r0), masked=True)
+            m = src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
         return m.filled(np.nan).astype("float32")
 
     def rows(self, r0: int, r1: int) -> np.ndarray:
@@ -195,16 +196,15 @@ class RasterStack:
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
             return self._read(int(key) % self.shape[0], 0, self.shape[1])
-        if (
-            isinstance(key, tuple)
-            and len(key) >= 2
-            and key[0] == slice(None)
-            and isinstance(key[1], slice)
-            and key[1].step in (None, 1)
-            and all(k == slice(None) for k in key[2:])
-        ):
-            r0, r1, _ = key[1].indices(self.shape[1])
-            return self.rows(r0, r1)
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        if len(key) == 3 and all(isinstance(k, slice) and k.step in (None, 1) for k in key):
+            (i0, i1, _), (r0, r1, _), (c0, c1, _) = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+            out = np.empty((max(i1 - i0, 0), max(r1 - r0, 0), max(c1 - c0, 0)), "float32")
+            if out.size:
+                for j, i in enumerate(range(i0, i1)):
+                    out[j] = self._read(i, r0, r1, c0, c1)
+            return out
         return np.asarray(self)[key]
 
     def __array__(self, dtype=None, copy=None):

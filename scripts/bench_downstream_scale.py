@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import subprocess
@@ -173,7 +172,9 @@ def main() -> None:
     for r in rows:
         r["rss_vs_first"] = r["peak_rss_mb"] / base["peak_rss_mb"]
         r["cost_vs_first"] = r["s_per_mpx_year"] / base["s_per_mpx_year"]
-        print(f"{r['size']:>5}: RSS x{r['rss_vs_first']:.2f}, cost per Mpx-year x{r['cost_vs_first']:.2f} vs {base['size']}")
+        print(
+            f"{r['size']:>5}: RSS x{r['rss_vs_first']:.2f}, cost per Mpx-year x{r['cost_vs_first']:.2f} vs {base['size']}"
+        )
     meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "netcdf": not args.no_netcdf}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
