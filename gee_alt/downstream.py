@@ -410,9 +410,15 @@ def write_permafrost_year(
     )
 
 
-#: rows per chunk of the streamed downstream (ALT, ALT sd, permafrost, AOA inflation): memory is
-#: about ``years x rows x width x ~40 B`` (25 years x 64 rows x 3215 px: ~200 MB), not the extent
-DOWNSTREAM_ROWS = 64
+#: rows per strip of the streamed downstream (ALT, ALT sd, permafrost, AOA inflation), one year
+#: at a time: memory about ``rows x width x ~60 B`` (512 x 3215 px: ~100 MB), not the extent. The
+#: COG block height, so a strip decodes each block of the DDT COGs once.
+DOWNSTREAM_ROWS = 512
+
+
+def _year_rows(da, i: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of year index ``i`` of a ``(year, y, x)`` DataArray (lazily backed or not)."""
+    return np.asarray(da.isel(year=i, y=slice(r0, r1)).values)
 
 
 def stream_alt(
@@ -442,7 +448,7 @@ def stream_alt(
 
     from gee_alt.export.cog import CogRows
     from gee_alt.export.stac import alt_item, write_item
-    from gee_alt.io import RasterStack, rows_of
+    from gee_alt.io import RasterStack
     from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
 
     if frost_number_min is None:
@@ -500,35 +506,37 @@ def stream_alt(
                 band_descriptions=["alt_sd_m"],
             )
         src = np.empty((h, w), "float32")
-        for r0 in range(0, h, max(1, int(rows_per_chunk))):
-            r1 = min(h, r0 + max(1, int(rows_per_chunk)))
-            ddt = rows_of(cube[DDT_VAR], r0, r1)
-            ddt_sd = rows_of(cube[DDT_SD_VAR], r0, r1) if DDT_SD_VAR in cube else np.zeros_like(ddt)
+        step = max(1, int(rows_per_chunk))
+        for r0 in range(0, h, step):
+            r1 = min(h, r0 + step)
             cls = None if classes is None else classes[r0:r1]
-            alt = np.stack([model.predict(ddt[i], cls) for i in range(len(years))]).astype("float32")
-            sd = np.stack([model.predict_sd(ddt[i], ddt_sd[i], cls) for i in range(len(years))]).astype("float32")
-            del ddt_sd
-            s = np.zeros(alt.shape[1:], "float32")
+            mapped = np.zeros((r1 - r0, w), bool)
+            for i, y in enumerate(years):  # one year of the row strip at a time: every value is per pixel-year
+                ddt = _year_rows(cube[DDT_VAR], i, r0, r1)
+                ddt_sd = _year_rows(cube[DDT_SD_VAR], i, r0, r1) if DDT_SD_VAR in cube else np.zeros_like(ddt)
+                alt = model.predict(ddt, cls).astype("float32")
+                sd = model.predict_sd(ddt, ddt_sd, cls).astype("float32")
+                del ddt_sd
+                if has_frost:
+                    frost = _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32")
+                    pf = frost >= fmin  # NaN frost number: unknown, not permafrost
+                    alt = np.where(pf, alt, np.nan).astype("float32")
+                    sd = np.where(pf, sd, np.nan).astype("float32")
+                    pf_class = np.where(np.isfinite(frost), pf.astype("float32"), np.nan).astype("float32")
+                    writers["pf", y].write(r0, np.stack([pf_class, frost]))
+                    del frost, pf, pf_class
+                mapped |= np.isfinite(alt)
+                if applicability is not None:
+                    sd = applicability.inflate(r0, r1, ddt[None], sd[None])[0]
+                    applicability.add(r0, r1, ddt[None], alt[None])
+                writers["alt", y].write(r0, alt)
+                writers["sd", y].write(r0, sd)
+                del ddt, alt, sd
+            s = np.zeros((r1 - r0, w), "float32")
             if classes is not None:
                 s[np.isin(np.asarray(landcover[r0:r1]), calibrated_classes)] = 1.0
-            if has_frost:
-                frost = rows_of(cube[FROST_VAR], r0, r1).astype("float32")
-                pf = frost >= fmin  # NaN frost number: unknown, not permafrost
-                alt = np.where(pf, alt, np.nan).astype("float32")
-                sd = np.where(pf, sd, np.nan).astype("float32")
-                pf_class = np.where(np.isfinite(frost), pf.astype("float32"), np.nan).astype("float32")
-                for i, y in enumerate(years):
-                    writers["pf", y].write(r0, np.stack([pf_class[i], frost[i]]))
-                del frost, pf, pf_class
-            s[~np.any(np.isfinite(alt), axis=0)] = np.nan
+            s[~mapped] = np.nan
             src[r0:r1] = s
-            if applicability is not None:
-                sd = applicability.inflate(r0, r1, ddt, sd)
-                applicability.add(r0, r1, ddt, alt)
-            for i, y in enumerate(years):
-                writers["alt", y].write(r0, alt[i])
-                writers["sd", y].write(r0, sd[i])
-            del ddt, alt, sd
         for y in years:
             if has_frost:
                 writers.pop(("pf", y)).close()

@@ -172,6 +172,19 @@ class RasterStack:
         self.paths = [Path(p) for p in paths]
         self.band = int(band)
         self.shape = (len(self.paths), int(shape_yx[0]), int(shape_yx[1]))
+        self._open: dict = {}
+
+    def close(self) -> None:
+        """Close the files kept open for reading."""
+        for src in self._open.values():
+            src.close()
+        self._open.clear()
+
+    def __del__(self):
+        self.close()
+
+    def __getstate__(self):  # pickled (e.g. to dask workers) without open handles
+        return {**self.__dict__, "_open": {}}
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -181,8 +194,10 @@ class RasterStack:
         from rasterio.windows import Window
 
         c1 = self.shape[2] if c1 is None else c1
-        with rasterio.open(self.paths[i]) as src:
-            m = src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        src = self._open.get(i)
+        if src is None or src.closed:  # kept open: GDAL's block cache then decodes each COG block once
+            src = self._open[i] = rasterio.open(self.paths[i])
+        m = src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
         return m.filled(np.nan).astype("float32")
 
     def rows(self, r0: int, r1: int) -> np.ndarray:

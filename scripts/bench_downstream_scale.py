@@ -173,7 +173,8 @@ def main() -> None:
         r["rss_vs_first"] = r["peak_rss_mb"] / base["peak_rss_mb"]
         r["cost_vs_first"] = r["s_per_mpx_year"] / base["s_per_mpx_year"]
         print(
-            f"{r['size']:>5}: RSS x{r['rss_vs_first']:.2f}, cost per Mpx-year x{r['cost_vs_first']:.2f} vs {base['size']}"
+            f"{r['size']:>5}: RSS x{r['rss_vs_first']:.2f}, "
+            f"cost per Mpx-year x{r['cost_vs_first']:.2f} vs {base['size']}"
         )
     meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "netcdf": not args.no_netcdf}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -41,8 +41,11 @@ def cube_windows(cube: xr.Dataset, row: np.ndarray, col: np.ndarray, radius_px: 
     dims = ("site", "wy", "wx")
     rr_i = xr.DataArray(np.broadcast_to(np.clip(rr, 0, h - 1), on.shape), dims=dims)
     cc_i = xr.DataArray(np.broadcast_to(np.clip(cc, 0, w - 1), on.shape), dims=dims)
-    vals = np.asarray(cube[var].isel(y=rr_i, x=cc_i).transpose("year", *dims).values, float)
-    return np.where(on[None], vals, np.nan)
+    da = cube[var]
+    out = np.empty((da.sizes["year"], *on.shape))
+    for t in range(da.sizes["year"]):  # a year at a time: at most the blocks under the sites are held
+        out[t] = np.asarray(da.isel(year=t).isel(y=rr_i, x=cc_i).transpose(*dims).values, float)
+    return np.where(on[None], out, np.nan)
 
 
 def sample_ddt_at_sites(
