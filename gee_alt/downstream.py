@@ -2,9 +2,18 @@
 
 Both engines end at the same DDT cube (:mod:`gee_alt.cube`) and the same site-screen fields;
 nothing here knows which engine made them. Each step takes the objects of the step before and
-writes its own products through :mod:`gee_alt.runs`, so within one run nothing is read back
-from disk; the single-step commands (:mod:`gee_alt.pipeline`) rebuild the objects from the run
-directory and call the same functions.
+writes its own products through :mod:`gee_alt.runs`; the single-step commands
+(:mod:`gee_alt.pipeline`) rebuild the objects from the run directory and call the same functions.
+
+Memory (issue 12): the cube may be lazily backed (the local engine opens its DDT COGs,
+:func:`gee_alt.runs.open_ddt_cube`) and the chain never holds a ``(year, y, x)`` array: the
+calibration reads site windows (:func:`gee_alt.science.sites.cube_windows`); ALT, ALT sd,
+permafrost and the AOA inflation run one year of a row strip at a time with windowed COG writes
+(:func:`stream_alt`); the trend, area means and extent read row windows of the written COGs
+(:class:`gee_alt.io.RasterStack`); the NetCDF streams its variables. What still scales with the
+extent are 2-D maps: the site fields (DEM, NDVI, land cover), the AOA predictors/DI, the e_source
+map and the trend slope/p maps (BH-FDR needs all p-values), ~26 MB each per float32 at the full
+study grid.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ decode_coords="all").rio.crs`` / ``.rio.transform()``) georeference it. ``alt_m`
 standard name ``permafrost_active_layer_thickness``; ``alt_sd_m`` is linked as its ``standard_error``.
 
 Engine: ``h5netcdf`` or ``netCDF4`` when installed (NetCDF-4, zlib level 4, one chunk per
-year-tile), else xarray's ``scipy`` engine (NetCDF-3 64-bit offset, uncompressed; it holds the
-file's variables in memory while writing, so for the full study grid prefer installing
-``h5netcdf``). The write is atomic (temporary name, then rename).
+year-tile), else xarray's ``scipy`` engine (NetCDF-3 64-bit offset, uncompressed). scipy's writer
+holds every variable in memory until it closes; here lazily backed (dask) variables are instead
+computed and written block by block at close (:func:`_to_netcdf3_streamed`, same bytes). The
+write is atomic (temporary name, then rename).
 """
 
 from __future__ import annotations
