@@ -603,7 +603,8 @@ def write_e_source(run: str | Path, maps: AltMaps, summary: dict, *, engine="", 
     )
 
 
-def _row_chunks(h: int, rows: int = DOWNSTREAM_ROWS):
+def _row_chunks(h: int, rows: int = 64):
+    """Row windows for re-reading the written COGs (GDAL caches the decoded 512-row blocks)."""
     for r0 in range(0, h, rows):
         yield r0, min(h, r0 + rows)
 
