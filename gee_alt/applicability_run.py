@@ -31,14 +31,200 @@ def _site_pixels(grid, table, site_ids) -> dict[str, tuple[int, int]]:
 
 
 def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool = False) -> dict | None:
-    """AOA + map-error estimate of a calibrated run; ``None`` without a DEM (no predictors)."""
+    """AOA + map-error estimate of a calibrated run held in memory; ``None`` without a DEM (no
+    predictors). Inflates ``maps.alt_sd_m`` in place outside the area of applicability. The
+    streamed pipeline uses :func:`prepare` and :class:`Applicability` row chunk by row chunk instead."""
     from gee_alt.cube import DDT_VAR
-    from gee_alt.export.cog import write_cog
+
+    alt = np.asarray(maps.alt_m)
+    app = prepare(fields, calibrated, maps.grid, mapped_years=np.isfinite(alt).sum(axis=0))
+    if app is None:
+        return None
+    ddt = np.asarray(cube[DDT_VAR].values)
+    h = alt.shape[1]
+    maps.alt_sd_m[:] = app.inflate(0, h, ddt, np.asarray(maps.alt_sd_m))
+    app.add(0, h, ddt, alt)
+    return app.finish(out, synthetic=synthetic)
+
+
+#: map-error sums are exact in fixed point (DDT in units of 2^-24 degC day, integer sums), so they
+#: do not depend on how the rows are chunked
+_FIXED = float(2**24)
+
+
+def _fixed_sum(a: np.ndarray) -> int:
+    """Exact sum of non-negative float values (each rounded to 2^-24) as a Python int, per 2-D slice
+    (int64 cannot overflow: < 2^63 / (5e4 * 2^24) ~ 1e10 values per slice)."""
+    a = np.asarray(a, "float64").reshape(-1, a.shape[-1] * (a.shape[-2] if a.ndim > 1 else 1))
+    return sum(int(v) for v in np.rint(a * _FIXED).astype(np.int64).sum(axis=1))
+
+
+class Applicability:
+    """The fitted area of applicability of a run and the accumulators of its map-error estimate.
+
+    Built by :func:`prepare` (DI and inside on the 2-D grid, errors in E units from the
+    calibration pairs); :meth:`inflate` and :meth:`add` take row chunks ``r0:r1`` of the
+    ``(year, rows, x)`` DDT, ALT sd and ALT; :meth:`finish` writes ``aoa.tif`` and ``applicability.json``.
+    """
+
+    def __init__(self, grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nndm):
+        self.grid, self.names, self.aoa, self.di, self.inside = grid, names, aoa, di, inside
+        self.lc, self.cs, self.sites = lc, cs, sites
+        self.mse_in, self.mse_out, self.out_kind, self.loco = mse_in, mse_out, out_kind, loco
+        #: (y, x) float: variance added per unit DDT outside the AOA (E units)
+        self.extra = extra
+        #: the NNDM map-error stratification: sampled (y, x) bool, mean squares, kind; or None
+        self.nndm = nndm
+        self.n, self.n_in, self.n_out, self.s_in, self.s_out = 0, 0, 0, 0, 0
+        self.s_sampled, self.s_unsampled, self.n_sampled, self.n_unsampled = 0, 0, 0, 0
+        self.mapped = np.zeros(inside.shape, bool)
+
+    def inflate(self, r0: int, r1: int, ddt: np.ndarray, alt_sd_m: np.ndarray) -> np.ndarray:
+        """ALT sd (m) of rows ``r0:r1`` outside the AOA inflated: var += DDT * max(0, MSE_out - sd_E^2 - tau^2)."""
+        out_px = ~self.inside[r0:r1]
+        with np.errstate(invalid="ignore"):
+            add = np.clip(ddt, 0, None) * self.extra[r0:r1][None]
+            return np.where(out_px[None], np.sqrt(alt_sd_m.astype("float64") ** 2 + add), alt_sd_m).astype(
+                alt_sd_m.dtype
+            )
+
+    def add(self, r0: int, r1: int, ddt: np.ndarray, alt_m: np.ndarray) -> None:
+        """Accumulate the map-error sums over the pixel-years of rows ``r0:r1`` with a finite ALT and DDT."""
+        d = np.where(np.isfinite(alt_m), ddt, np.nan)
+        fin = np.isfinite(d)
+        dd = np.where(fin, np.clip(d, 0, None), 0.0)
+        ins = np.broadcast_to(self.inside[r0:r1] & np.isfinite(self.di[r0:r1]), d.shape)
+        self.n += int(fin.sum())
+        self.n_in += int((ins & fin).sum())
+        self.n_out += int((~ins & fin).sum())
+        self.s_in += _fixed_sum(np.where(ins, dd, 0.0))
+        self.s_out += _fixed_sum(np.where(~ins, dd, 0.0))
+        if self.nndm is not None:
+            samp = np.broadcast_to(self.nndm["sampled"][r0:r1], d.shape)
+            self.s_sampled += _fixed_sum(np.where(samp, dd, 0.0))
+            self.s_unsampled += _fixed_sum(np.where(~samp, dd, 0.0))
+            self.n_sampled += int((samp & fin).sum())
+            self.n_unsampled += int((~samp & fin).sum())
+        self.mapped[r0:r1] |= np.isfinite(alt_m).any(axis=0)
+
+    def map_error_nndm(self) -> dict | None:
+        """Map RMSE (m) from the NNDM stratification (classes with / without sites), or None."""
+        if self.nndm is None:
+            return None
+        n, n_s, n_u = self.n, self.n_sampled, self.n_unsampled
+        s_s = self.s_sampled / _FIXED * self.nndm["mse_sampled"]
+        s_u = self.s_unsampled / _FIXED * self.nndm["mse_unsampled"]
+        return {
+            "rmse_m": float(np.sqrt((s_s + s_u) / n)) if n else float("nan"),
+            "rmse_sampled_classes_m": float(np.sqrt(s_s / n_s)) if n_s else float("nan"),
+            "rmse_unsampled_classes_m": float(np.sqrt(s_u / n_u)) if n_u else float("nan"),
+            "unsampled_classes_pixel_year_fraction": float(n_u / n) if n else float("nan"),
+        }
+
+    def map_error(self) -> dict:
+        """AOA-stratified map RMSE (m), as :func:`gee_alt.science.applicability.map_error_estimate`."""
+        s_in = self.s_in / _FIXED * self.mse_in
+        s_out = self.s_out / _FIXED * self.mse_out
+        n = self.n
+        return {
+            "rmse_m": float(np.sqrt((s_in + s_out) / n)) if n else float("nan"),
+            "rmse_inside_m": float(np.sqrt(s_in / self.n_in)) if self.n_in else float("nan"),
+            "rmse_outside_m": float(np.sqrt(s_out / self.n_out)) if self.n_out else float("nan"),
+            "outside_fraction": float(self.n_out / n) if n else float("nan"),
+        }
+
+    def _map_error_block(self) -> dict:
+        aoa_err = self.map_error()
+        nn = self.nndm
+        if nn is None:
+            return {
+                **aoa_err,
+                "method": "AOA-stratified: site LOO inside, leave-one-class-out outside (NNDM not possible)",
+                "nndm": None,
+                "aoa_stratified": aoa_err,
+            }
+        err = self.map_error_nndm()
+        return {
+            **aoa_err,  # rmse_inside_m, rmse_outside_m, outside_fraction: the AOA strata
+            **err,  # rmse_m: the NNDM estimate (the one reported)
+            "method": "NNDM LOO CV (Milà et al. 2022) of the deployed model in E units on land-cover classes with "
+            "sites; max(NNDM, leave-one-class-out) on classes without sites; weighted by each pixel-year's DDT",
+            "nndm": nn["result"],
+            "mse_e_map_sampled_classes": nn["mse_sampled"],
+            "mse_e_map_unsampled_classes": nn["mse_unsampled"],
+            "aoa_stratified": aoa_err,
+        }
+
+    def finish(self, out: str | Path, *, synthetic: bool = False) -> dict:
+        """Write ``RUN/aoa.tif`` and ``RUN/applicability.json``; returns the JSON content."""
+        from gee_alt.export.cog import write_cog
+
+        di, inside, lc, cs = self.di, self.inside, self.lc, self.cs
+        layer = np.stack([di, inside.astype("float32")]).astype("float32")
+        layer[:, ~np.isfinite(di)] = np.nan
+        write_cog(
+            Path(out) / AOA_TIF,
+            layer,
+            self.grid,
+            tags=runs.product_tags(
+                "dissimilarity index of the calibration (Meyer & Pebesma 2021) and area of applicability",
+                "1",
+                synthetic=synthetic,
+                predictors=",".join(self.names) + ",landcover (categorical)",
+                threshold=f"{self.aoa.threshold_:.4f}",
+            ),
+            band_descriptions=["dissimilarity_index", "inside_aoa"],
+        )
+        del layer
+        res = {
+            "predictors": self.names
+            + (["landcover (categorical: compared with sites of the same class)"] if lc is not None else []),
+            "threshold_di": self.aoa.threshold_,
+            "n_sites": len(self.sites),
+            "site_classes": sorted({int(c) for c in cs if np.isfinite(c)}) if cs is not None else None,
+            "inside_fraction": float(np.mean(inside[np.isfinite(di)])),
+            "outside_by_class": (
+                {
+                    str(int(k)): float(np.mean(~inside[(lc == k) & np.isfinite(di)]))
+                    for k in np.unique(lc[np.isfinite(lc)])
+                }
+                if lc is not None
+                else None
+            ),
+            "map_error": {
+                **self._map_error_block(),
+                "mse_e_inside": self.mse_in,
+                "mse_e_outside": self.mse_out,
+                "inside_from": "leave-one-site-out CV of the deployed model (E units)",
+                "outside_from": self.out_kind,
+                "class_holdout": self.loco,
+                "note": "AOA-stratified map-error estimate (the site LOO alone is not map accuracy: sites sit "
+                "where people can reach)",
+                **_unsampled(lc, cs, self.mapped & np.isfinite(di)),
+            },
+            "alt_sd_outside": "var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the map-error mean square (E "
+            "units) of the pixel's stratum (classes with sites: max(NNDM, site LOO); without: max(NNDM, class "
+            "hold-out))",
+        }
+        write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
+        return res
+
+
+#: rows of predictors per AOA prediction call (the DI needs a site-distance matrix per pixel)
+AOA_ROWS = 256
+
+
+def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) -> Applicability | None:
+    """Fit the area of applicability of a calibrated run (DI and inside per pixel, 2-D) and its
+    errors in E units; ``None`` without a DEM or with fewer than 3 calibration pairs.
+
+    ``mapped_years`` ((y, x) int: how many years each pixel gets an ALT) places the NNDM CV's
+    prediction points (Milà et al. 2022) where the map is; without it only the AOA-stratified
+    estimate is made."""
     from gee_alt.grid import pixel_size
     from gee_alt.science.applicability import (
         AreaOfApplicability,
         class_holdout_mse_e,
-        map_error_estimate,
         nndm_exclusions,
         nndm_mse_e,
         predictors,
@@ -46,23 +232,27 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
 
     if fields.dem_m is None:
         return None
-    grid = maps.grid
     summ = calibrated.summary
     pairs = summ.get("pairs") or []
     if len(pairs) < 3:
         return None
     pred = predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid))
     names = list(pred)
-    stack = np.stack([pred[k] for k in names], axis=-1)
+    h, w = fields.dem_m.shape
     site_ids = {p["site_id"] for p in pairs}
     px = _site_pixels(grid, calibrated.table, site_ids)
     sites = sorted(px)
-    xs = np.array([stack[px[s]] for s in sites])
+    xs = np.array([[pred[k][px[s]] for k in names] for s in sites])
     lc = fields.landcover
     cs = None if lc is None else np.array([lc[px[s]] for s in sites])
     aoa = AreaOfApplicability().fit(xs, cs)
-    di, inside = aoa.predict(stack.reshape(-1, len(names)), None if lc is None else lc.ravel())
-    di, inside = di.reshape(fields.dem_m.shape), inside.reshape(fields.dem_m.shape)
+    di = np.empty((h, w), "float64")
+    inside = np.empty((h, w), bool)
+    for r0 in range(0, h, AOA_ROWS):  # row blocks: the DI's site-distance matrix stays small
+        r1 = min(h, r0 + AOA_ROWS)
+        block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names))
+        d, i = aoa.predict(block, None if lc is None else lc[r0:r1].ravel())
+        di[r0:r1], inside[r0:r1] = d.reshape(r1 - r0, w), i.reshape(r1 - r0, w)
     # errors in E units: site LOO inside, leave-one-class-out outside
     x = np.sqrt(np.clip([p["ddt_degc_days"] for p in pairs], 0, None))
     y = np.array([p["alt_obs_m"] for p in pairs])
@@ -83,105 +273,48 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
         mse_out, out_kind = max(loco["mse_e"], mse_in), "leave-one-land-cover-class-out CV (E units)"
     else:
         loco, mse_out, out_kind = None, mse_in, "no land-cover classes: site LOO used outside too (not conservative)"
-    ddt = cube[DDT_VAR].values
-    mapped_years = np.isfinite(maps.alt_m).sum(axis=0)
-    err_aoa = map_error_estimate(
-        np.where(np.isfinite(maps.alt_m), ddt, np.nan), inside & np.isfinite(di), mse_in, mse_out
-    )
-    # NNDM LOO CV (Milà et al. 2022): folds whose held-out-to-training distances in predictor space
-    # match the mapped pixels' distances to the nearest site, so the CV error is that of the map
-    nn = _nndm(aoa, stack, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e)
-    sampled = (
-        np.isin(np.nan_to_num(lc, nan=-1).astype(int), [int(c) for c in cs if np.isfinite(c)])
-        if lc is not None and cs is not None
-        else np.ones(fields.dem_m.shape, bool)
-    )
-    if nn is not None and np.isfinite(nn["mse_e"]):
-        mse_map_sampled = nn["mse_e"]
-        mse_map_unsampled = max(nn["mse_e"], mse_out)
-        err = map_error_estimate(
-            np.where(np.isfinite(maps.alt_m), ddt, np.nan), sampled, mse_map_sampled, mse_map_unsampled
-        )
-        err_kind = (
-            "NNDM LOO CV (Milà et al. 2022) of the deployed model in E units on land-cover classes with sites; "
-            "max(NNDM, leave-one-class-out) on classes without sites; weighted by each pixel-year's DDT"
-        )
-    else:
-        mse_map_sampled, mse_map_unsampled = mse_in, mse_out
-        err = err_aoa
-        err_kind = "AOA-stratified: site LOO inside, leave-one-class-out outside (NNDM not possible)"
-    # inflate the ALT sd outside the area of applicability: var += DDT * max(0, MSE_E - sd_E^2 - tau^2),
-    # MSE_E the map-error estimate's mean square in E units for the pixel's stratum
+    nn = None
+    if mapped_years is not None:
+        # NNDM LOO CV (Milà et al. 2022): folds whose held-out-to-training distances in predictor
+        # space match the mapped pixels' distances to the nearest site, so the CV error is the map's
+        res = _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e)
+        if res is not None and np.isfinite(res["mse_e"]):
+            sampled = (
+                np.isin(np.nan_to_num(lc, nan=-1).astype(int), [int(c) for c in cs if np.isfinite(c)])
+                if lc is not None and cs is not None
+                else np.ones((h, w), bool)
+            )
+            nn = {
+                "result": res,
+                "sampled": sampled,
+                "mse_sampled": res["mse_e"],
+                "mse_unsampled": max(res["mse_e"], mse_out),
+            }
+    del pred
+    # ALT sd outside the AOA: var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the map-error mean
+    # square in E units of the pixel's stratum
     e_sd = float(summ.get("E_sd") or 0.0)
     tau = float(summ.get("resid_E_sd") or 0.0) if np.isfinite(summ.get("resid_E_sd") or np.nan) else 0.0
-    mse_px = np.where(sampled, max(mse_map_sampled, mse_in), max(mse_map_unsampled, mse_out))
+    if nn is None:
+        mse_px = np.full((h, w), mse_out)
+    else:
+        mse_px = np.where(nn["sampled"], max(nn["mse_sampled"], mse_in), max(nn["mse_unsampled"], mse_out))
     extra = np.clip(mse_px - e_sd**2 - tau**2, 0.0, None)
-    out_px = ~inside
-    with np.errstate(invalid="ignore"):
-        add = np.clip(ddt, 0, None) * extra[None]
-        maps.alt_sd_m[:] = np.where(out_px[None], np.sqrt(maps.alt_sd_m.astype("float64") ** 2 + add), maps.alt_sd_m)
-    layer = np.stack([di, inside.astype("float32")]).astype("float32")
-    layer[:, ~np.isfinite(di)] = np.nan
-    write_cog(
-        Path(out) / AOA_TIF,
-        layer,
-        grid,
-        tags=runs.product_tags(
-            "dissimilarity index of the calibration (Meyer & Pebesma 2021) and area of applicability",
-            "1",
-            synthetic=synthetic,
-            predictors=",".join(names) + ",landcover (categorical)",
-            threshold=f"{aoa.threshold_:.4f}",
-        ),
-        band_descriptions=["dissimilarity_index", "inside_aoa"],
-    )
-    res = {
-        "predictors": names
-        + (["landcover (categorical: compared with sites of the same class)"] if lc is not None else []),
-        "threshold_di": aoa.threshold_,
-        "n_sites": len(sites),
-        "site_classes": sorted({int(c) for c in cs if np.isfinite(c)}) if cs is not None else None,
-        "inside_fraction": float(np.mean(inside[np.isfinite(di)])),
-        "outside_by_class": (
-            {str(int(k)): float(np.mean(~inside[(lc == k) & np.isfinite(di)])) for k in np.unique(lc[np.isfinite(lc)])}
-            if lc is not None
-            else None
-        ),
-        "map_error": {
-            **err,
-            "method": err_kind,
-            "nndm": nn,
-            "mse_e_map_sampled_classes": mse_map_sampled,
-            "mse_e_map_unsampled_classes": mse_map_unsampled,
-            "aoa_stratified": err_aoa,
-            "mse_e_inside": mse_in,
-            "mse_e_outside": mse_out,
-            "inside_from": "leave-one-site-out CV of the deployed model (E units)",
-            "outside_from": out_kind,
-            "class_holdout": loco,
-            "note": "AOA-stratified map-error estimate (the site LOO alone is not map accuracy: sites sit "
-            "where people can reach)",
-            **_unsampled(lc, cs, np.isfinite(maps.alt_m).any(axis=0) & np.isfinite(di)),
-        },
-        "alt_sd_outside": "var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the map-error mean square (E units) "
-        "of the pixel's stratum (classes with sites: max(NNDM, site LOO); without: max(NNDM, class hold-out))",
-    }
-    write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
-    return res
+    return Applicability(grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nn)
 
 
-def _nndm(aoa, stack, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e):
+def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e):
     """NNDM exclusion sets in the area-of-applicability's scaled predictor space (prediction points:
     up to 5000 mapped pixels drawn with probability ∝ their mapped years, seed 0) and the NNDM CV
     mean square of the deployed model in E units; ``None`` when nothing is mapped."""
-    flat = stack.reshape(-1, stack.shape[-1])
-    w = mapped_years.ravel().astype(float) * np.all(np.isfinite(flat), axis=1)
+    finite = np.all([np.isfinite(pred[k]) for k in names], axis=0)
+    w = np.asarray(mapped_years).ravel().astype(float) * finite.ravel()
     if w.sum() <= 0 or len(sites) < 4:
         return None
     rng = np.random.default_rng(0)
     idx = rng.choice(w.size, size=min(5000, int((w > 0).sum())), replace=False, p=w / w.sum())
-    xp = flat[idx] / aoa.scale_
-    xs = np.array([stack[px[s]] for s in sites]) / aoa.scale_
+    xp = np.stack([np.asarray(pred[k]).ravel()[idx] for k in names], axis=-1) / aoa.scale_
+    xs = np.array([[pred[k][px[s]] for k in names] for s in sites]) / aoa.scale_
     fin = np.all(np.isfinite(xs), axis=1)
     ok_sites = [s for s, f in zip(sites, fin, strict=True) if f]
     res = nndm_exclusions(xs[fin], xp)

@@ -62,7 +62,7 @@ def make_ddt_cube(
     extra_attrs: dict | None = None,
 ) -> xr.Dataset:
     """Build a DDT cube from ``(year, y, x)`` arrays on ``grid`` (DDT and its spread in °C·day)."""
-    ddt = np.asarray(ddt_degc_days, dtype="float32")
+    ddt = _float32(ddt_degc_days)
     years = [int(y) for y in years]
     h, w = shape_yx(grid)
     if ddt.shape != (len(years), h, w):
@@ -83,15 +83,17 @@ def make_ddt_cube(
     if ddt_sd_degc_days is not None:
         data_vars[DDT_SD_VAR] = (
             dims,
-            np.asarray(ddt_sd_degc_days, "float32"),
+            _float32(ddt_sd_degc_days),
             {"units": DDT_UNITS, "long_name": "1-sigma spread of thawing degree-days"},
         )
     if n_obs is not None:
-        data_vars[NOBS_VAR] = (dims, np.asarray(n_obs, "int16"), {"units": "1", "long_name": "valid composites in DDT"})
+        data_vars[NOBS_VAR] = (
+            dims,
+            n_obs.astype("int16") if _lazy(n_obs) else np.asarray(n_obs, "int16"),
+            {"units": "1", "long_name": "valid composites in DDT"},
+        )
     if ddf_degc_days is not None:
-        from gee_alt.science.thaw import frost_number
-
-        ddf = np.asarray(ddf_degc_days, "float32")
+        ddf = _float32(ddf_degc_days)
         data_vars[DDF_VAR] = (
             dims,
             ddf,
@@ -99,13 +101,13 @@ def make_ddt_cube(
         )
         data_vars[FROST_VAR] = (
             dims,
-            frost_number(ddf, ddt).astype("float32"),
+            _frost_number(ddf, ddt),
             {"units": "1", "long_name": "surface frost number sqrt(DDF)/(sqrt(DDF)+sqrt(DDT))"},
         )
     if clear_sky_fraction is not None:
         data_vars[CLEAR_VAR] = (
             dims,
-            np.asarray(clear_sky_fraction, "float32"),
+            _float32(clear_sky_fraction),
             {"units": "1", "long_name": "fraction of the year's LST composites with a clear-sky value"},
         )
     extra_coords = {}
@@ -132,6 +134,25 @@ def make_ddt_cube(
         attrs=attrs,
     )
     return write_georeferencing(ds, grid)
+
+
+def _lazy(a) -> bool:
+    """True for a dask array (kept lazy: a cube opened from the DDT COGs is read chunk by chunk)."""
+    return hasattr(a, "dask")
+
+
+def _float32(a):
+    return a.astype("float32") if _lazy(a) else np.asarray(a, dtype="float32")
+
+
+def _frost_number(ddf, ddt):
+    from gee_alt.science.thaw import frost_number
+
+    if _lazy(ddf) or _lazy(ddt):
+        import dask.array as dsa
+
+        return dsa.map_blocks(lambda f, t: frost_number(f, t).astype("float32"), ddf, ddt, dtype="float32")
+    return frost_number(ddf, ddt).astype("float32")
 
 
 def write_georeferencing(obj: xr.Dataset | xr.DataArray, grid: Grid) -> xr.Dataset | xr.DataArray:
@@ -188,8 +209,7 @@ def validate_ddt_cube(ds: xr.Dataset) -> xr.Dataset:
         raise GeeAltError("DDT cube x/y coordinates are not the regular pixel centres of its .rio.transform()")
     if ds.sizes["year"] == 0:
         raise GeeAltError("DDT cube holds no year")
-    vals = ds[DDT_VAR].values
-    if np.any(vals[np.isfinite(vals)] < 0):
+    if bool((ds[DDT_VAR] < 0).any()):  # NaN compares False; a lazily backed cube is reduced chunk by chunk
         raise GeeAltError("DDT cube has negative thawing degree-days")
     return ds
 

@@ -2,9 +2,18 @@
 
 Both engines end at the same DDT cube (:mod:`gee_alt.cube`) and the same site-screen fields;
 nothing here knows which engine made them. Each step takes the objects of the step before and
-writes its own products through :mod:`gee_alt.runs`, so within one run nothing is read back
-from disk; the single-step commands (:mod:`gee_alt.pipeline`) rebuild the objects from the run
-directory and call the same functions.
+writes its own products through :mod:`gee_alt.runs`; the single-step commands
+(:mod:`gee_alt.pipeline`) rebuild the objects from the run directory and call the same functions.
+
+Memory (issue 12): the cube may be lazily backed (the local engine opens its DDT COGs,
+:func:`gee_alt.runs.open_ddt_cube`) and the chain never holds a ``(year, y, x)`` array: the
+calibration reads site windows (:func:`gee_alt.science.sites.cube_windows`); ALT, ALT sd,
+permafrost and the AOA inflation run one year of a row strip at a time with windowed COG writes
+(:func:`stream_alt`); the trend, area means and extent read row windows of the written COGs
+(:class:`gee_alt.io.RasterStack`); the NetCDF streams its variables. What still scales with the
+extent are 2-D maps: the site fields (DEM, NDVI, land cover), the AOA predictors/DI, the e_source
+map and the trend slope/p maps (BH-FDR needs all p-values), ~26 MB each per float32 at the full
+study grid.
 """
 
 from __future__ import annotations
@@ -261,7 +270,7 @@ class AltMaps:
         """``(year, y, x)`` float32: 1 permafrost (F ≥ threshold), 0 none, NaN unknown; or None."""
         if self.frost_number is None:
             return None
-        f = self.frost_number
+        f = np.asarray(self.frost_number)  # the whole stack: the streamed chain reads row windows instead
         return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
 
 
@@ -318,7 +327,7 @@ def permafrost_criterion(cube: xr.Dataset, insitu_path: str | Path = "", *, seed
         why = "season.permafrost_criterion = frost_number" if mode != "boreholes" else f"no {runs.BOREHOLES_CSV}"
         return {"rule": f"frost number >= {fixed:g} (fixed; {why})", "frost_number_min": fixed}
     years = [int(y) for y in cube["year"].values]
-    fitted = fit_criterion(cube[FROST_VAR].values, years, grid_of(cube), holes, seed=seed)
+    fitted = fit_criterion(cube[FROST_VAR].transpose("year", "y", "x"), years, grid_of(cube), holes, seed=seed)
     return {**fitted.to_dict(), "boreholes_file": holes.name}
 
 
@@ -434,18 +443,245 @@ def write_permafrost_year(
     )
 
 
+#: rows per strip of the streamed downstream (ALT, ALT sd, permafrost, AOA inflation), one year
+#: at a time: memory about ``rows x width x ~60 B`` (512 x 3215 px: ~100 MB), not the extent. The
+#: COG block height, so a strip decodes each block of the DDT COGs once.
+DOWNSTREAM_ROWS = 512
+
+
+def _year_rows(da, i: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of year index ``i`` of a ``(year, y, x)`` DataArray (lazily backed or not)."""
+    return np.asarray(da.isel(year=i, y=slice(r0, r1)).values)
+
+
+def mapped_years(
+    cube: xr.Dataset,
+    model,
+    landcover: np.ndarray | None = None,
+    frost_number_min: float | None = None,
+    *,
+    rows_per_chunk: int = DOWNSTREAM_ROWS,
+) -> np.ndarray:
+    """``(y, x)`` int16: how many years each pixel gets a finite ALT — exactly the pixel-years
+    :func:`stream_alt` maps (finite E·√DDT, and F ≥ ``frost_number_min`` where the cube has a
+    frost number) — read by row chunks of the (possibly lazy) cube."""
+    from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
+
+    if frost_number_min is None:
+        frost_number_min = cube.attrs.get("frost_number_min", FROST_NUMBER_PERMAFROST)
+    fmin = float(frost_number_min)
+    h, w = cube.sizes["y"], cube.sizes["x"]
+    classes = landcover if (landcover is not None and model.e_by_class_) else None
+    out = np.zeros((h, w), "int16")
+    step = max(1, int(rows_per_chunk))
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        cls = None if classes is None else classes[r0:r1]
+        for i in range(cube.sizes["year"]):
+            ok = np.isfinite(model.predict(_year_rows(cube[DDT_VAR], i, r0, r1), cls))
+            if FROST_VAR in cube:
+                ok &= _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32") >= fmin
+            out[r0:r1] += ok
+    return out
+
+
+def stream_alt(
+    run: str | Path,
+    cube: xr.Dataset,
+    model,
+    summary: dict,
+    landcover: np.ndarray | None = None,
+    *,
+    applicability=None,
+    frost_number_min: float | None = None,
+    engine: str = "",
+    season: str = "",
+    synthetic: bool = False,
+    stac: bool = True,
+    progress=None,
+    rows_per_chunk: int = DOWNSTREAM_ROWS,
+) -> AltMaps:
+    """:func:`alt_maps` + (``applicability``: the ALT sd inflated outside the area of applicability
+    and its map-error sums, :class:`gee_alt.applicability_run.Applicability`) + :func:`write_alt`,
+    row chunk by row chunk: only ``rows_per_chunk`` rows of every year of the cube are read at a
+    time (the cube may be lazily backed, e.g. by the DDT COGs) and each product COG is written by
+    windowed writes (:class:`gee_alt.export.cog.CogRows`). The same bytes whatever the chunk size
+    (tested). Returns :class:`AltMaps` whose yearly maps are :class:`gee_alt.io.RasterStack` views
+    of the written COGs (read again on demand, row windows for the trend)."""
+    import json
+
+    from gee_alt.export.cog import CogRows
+    from gee_alt.export.stac import alt_item, write_item
+    from gee_alt.io import RasterStack
+    from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
+
+    if frost_number_min is None:
+        frost_number_min = cube.attrs.get("frost_number_min", FROST_NUMBER_PERMAFROST)
+    fmin = float(frost_number_min)
+    grid = grid_of(cube)
+    h, w = cube.sizes["y"], cube.sizes["x"]
+    years = [int(y) for y in cube["year"].values]
+    classes = landcover if (landcover is not None and model.e_by_class_) else None
+    calibrated_classes = [float(k) for k in model.e_by_class_ if _is_number(k)]
+    has_frost = FROST_VAR in cube
+    extra = {
+        "E": f"{float(summary['E']):.6f}",
+        "E_ci95": json.dumps(summary.get("E_ci95")),
+        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
+    }
+    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    alt_band = "alt_m" if not has_frost else f"alt_m (NaN: no permafrost, frost number < {fmin:g})"
+    writers: dict[tuple[str, int], CogRows] = {}
+    try:
+        for y in years:
+            if has_frost:
+                writers["pf", y] = CogRows(
+                    runs.permafrost_path(run, y),
+                    grid,
+                    2,
+                    tags=runs.product_tags(
+                        "permafrost (frost number >= threshold) and surface frost number",
+                        "1",
+                        year=y,
+                        engine=engine,
+                        method="frost number F = sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)), Nelson & Outcalt 1987",
+                        season=season,
+                        synthetic=synthetic,
+                        frost_number_min=f"{fmin:g}",
+                    ),
+                    band_descriptions=["permafrost_class", "frost_number"],
+                )
+            writers["alt", y] = CogRows(
+                runs.alt_path(run, y),
+                grid,
+                tags=runs.product_tags("active-layer thickness", "m", year=y, **common),
+                band_descriptions=[alt_band],
+            )
+            writers["sd", y] = CogRows(
+                runs.alt_sd_path(run, y),
+                grid,
+                tags=runs.product_tags(
+                    "1-sigma predictive uncertainty of active-layer thickness",
+                    "m",
+                    year=y,
+                    uncertainty=summary.get("alt_sd_definition", UNCERTAINTY_FALLBACK),
+                    **common,
+                ),
+                band_descriptions=["alt_sd_m"],
+            )
+        src = np.empty((h, w), "float32")
+        step = max(1, int(rows_per_chunk))
+        for r0 in range(0, h, step):
+            r1 = min(h, r0 + step)
+            cls = None if classes is None else classes[r0:r1]
+            mapped = np.zeros((r1 - r0, w), bool)
+            for i, y in enumerate(years):  # one year of the row strip at a time: every value is per pixel-year
+                ddt = _year_rows(cube[DDT_VAR], i, r0, r1)
+                ddt_sd = _year_rows(cube[DDT_SD_VAR], i, r0, r1) if DDT_SD_VAR in cube else np.zeros_like(ddt)
+                alt = model.predict(ddt, cls).astype("float32")
+                sd = model.predict_sd(ddt, ddt_sd, cls).astype("float32")
+                del ddt_sd
+                if has_frost:
+                    frost = _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32")
+                    pf = frost >= fmin  # NaN frost number: unknown, not permafrost
+                    alt = np.where(pf, alt, np.nan).astype("float32")
+                    sd = np.where(pf, sd, np.nan).astype("float32")
+                    pf_class = np.where(np.isfinite(frost), pf.astype("float32"), np.nan).astype("float32")
+                    writers["pf", y].write(r0, np.stack([pf_class, frost]))
+                    del frost, pf, pf_class
+                mapped |= np.isfinite(alt)
+                if applicability is not None:
+                    sd = applicability.inflate(r0, r1, ddt[None], sd[None])[0]
+                    applicability.add(r0, r1, ddt[None], alt[None])
+                writers["alt", y].write(r0, alt)
+                writers["sd", y].write(r0, sd)
+                del ddt, alt, sd
+            s = np.zeros((r1 - r0, w), "float32")
+            if classes is not None:
+                s[np.isin(np.asarray(landcover[r0:r1]), calibrated_classes)] = 1.0
+            s[~mapped] = np.nan
+            src[r0:r1] = s
+        for y in years:
+            if has_frost:
+                writers.pop(("pf", y)).close()
+            a = writers.pop(("alt", y)).close()
+            b = writers.pop(("sd", y)).close()
+            if stac:
+                item = alt_item(
+                    grid,
+                    y,
+                    a.name,
+                    b.name,
+                    properties={"gee_alt:E": float(summary["E"]), "gee_alt:synthetic": bool(synthetic)},
+                )
+                write_item(runs.alt_stac_path(run, y), item)
+            if progress:
+                progress(1)
+    finally:
+        for wr in writers.values():
+            wr.discard()
+    maps = AltMaps(
+        years,
+        RasterStack([runs.alt_path(run, y) for y in years], (h, w)),
+        RasterStack([runs.alt_sd_path(run, y) for y in years], (h, w)),
+        grid,
+        src,
+        RasterStack([runs.permafrost_path(run, y) for y in years], (h, w), band=2) if has_frost else None,
+        fmin,
+    )
+    write_e_source(run, maps, summary, engine=engine, season=season, synthetic=synthetic)
+    return maps
+
+
+def write_e_source(run: str | Path, maps: AltMaps, summary: dict, *, engine="", season="", synthetic=False) -> Path:
+    """``RUN/alt/e_source.tif`` (see :func:`gee_alt.runs.e_source_path`)."""
+    import json
+
+    from gee_alt.export.cog import write_cog
+
+    extra = {
+        "E": f"{float(summary['E']):.6f}",
+        "E_ci95": json.dumps(summary.get("E_ci95")),
+        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
+    }
+    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    return write_cog(
+        runs.e_source_path(run),
+        maps.e_source,
+        maps.grid,
+        tags=runs.product_tags(
+            "source of the Stefan E: 1 calibrated on this land-cover class, 0 extrapolated from the pool",
+            "1",
+            **common,
+        ),
+        band_descriptions=["e_class_calibrated"],
+    )
+
+
+def _row_chunks(h: int, rows: int = 64):
+    """Row windows for re-reading the written COGs (GDAL caches the decoded 512-row blocks)."""
+    for r0 in range(0, h, rows):
+        yield r0, min(h, r0 + rows)
+
+
 def extent_series(maps: AltMaps) -> dict | None:
     """Yearly permafrost extent: area (km²) and fraction of the pixels with a known frost number,
     and the Theil–Sen/Mann–Kendall trend of the area; None without a frost number."""
     from gee_alt.grid import pixel_size
+    from gee_alt.io import rows_of
     from gee_alt.science.trend import series_trend
 
-    pf = maps.permafrost
-    if pf is None:
+    if maps.frost_number is None:
         return None
     px_km2 = pixel_size(maps.grid) ** 2 / 1e6
-    known = np.isfinite(pf).sum(axis=(1, 2))
-    n_pf = np.nansum(pf.astype("float64"), axis=(1, 2))
+    n_years, h = len(maps.years), maps.frost_number.shape[1]
+    known = np.zeros(n_years, np.int64)
+    n_pf = np.zeros(n_years, np.int64)  # counts: exact, whatever the chunking
+    for r0, r1 in _row_chunks(h):
+        f = rows_of(maps.frost_number, r0, r1)
+        known += np.isfinite(f).sum(axis=(1, 2))
+        n_pf += (np.isfinite(f) & (f >= maps.frost_number_min)).sum(axis=(1, 2))
+    n_pf = n_pf.astype("float64")
     area = (n_pf * px_km2).astype(float)
     frac = np.where(known > 0, n_pf / np.maximum(known, 1), np.nan)
     return {
@@ -563,10 +799,25 @@ def write_trend(
     if inside is not None:
         out["disturbance"] = {
             "alt_slope_cm_per_yr": disturbance_contrast(slope_cm, inside, ring_width_px),
-            "alt_mean_m": disturbance_contrast(np.nanmean(alt, axis=0), inside, ring_width_px),
+            "alt_mean_m": disturbance_contrast(_mean_over_years(alt), inside, ring_width_px),
         }
     write_json_atomic(runs.trend_json_path(run), out)
     return TrendMaps(slope_cm, p_value, out)
+
+
+def _mean_over_years(alt) -> np.ndarray:
+    """Per-pixel mean ALT over the years (NaN-skipping), ``(y, x)``, row chunk by row chunk."""
+    import warnings
+
+    from gee_alt.io import rows_of
+
+    h, w = alt.shape[1:]
+    out = np.empty((h, w), "float32")
+    for r0, r1 in _row_chunks(h):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[r0:r1] = np.nanmean(rows_of(alt, r0, r1), axis=0)
+    return out
 
 
 # ------------------------------------------------------------------------------- NetCDF

@@ -157,3 +157,85 @@ def remove_stray_temporaries(folder: str | os.PathLike) -> int:
             p.unlink()
             n += 1
     return n
+
+
+class RasterStack:
+    """``(n, y, x)`` float32 view of one band of ``n`` rasters on one grid (e.g. the yearly ALT
+    COGs), decoded on demand: ``stack[i]`` one raster (2-D), ``stack[:, r0:r1, :]`` a row window of
+    all of them (what the chunked trend and area means read), ``np.asarray(stack)`` everything.
+    Nodata is NaN, as :func:`read_raster`."""
+
+    ndim = 3
+    dtype = np.dtype("float32")
+
+    def __init__(self, paths, shape_yx: tuple[int, int], band: int = 1):
+        self.paths = [Path(p) for p in paths]
+        self.band = int(band)
+        self.shape = (len(self.paths), int(shape_yx[0]), int(shape_yx[1]))
+        self._open: dict = {}
+
+    def close(self) -> None:
+        """Close the files kept open for reading."""
+        for src in self._open.values():
+            src.close()
+        self._open.clear()
+
+    def __del__(self):
+        self.close()
+
+    def __getstate__(self):  # pickled (e.g. to dask workers) without open handles
+        return {**self.__dict__, "_open": {}}
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, i: int, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+        import rasterio
+        from rasterio.windows import Window
+
+        c1 = self.shape[2] if c1 is None else c1
+        src = self._open.get(i)
+        if src is None or src.closed:  # kept open: GDAL's block cache then decodes each COG block once
+            src = self._open[i] = rasterio.open(self.paths[i])
+        m = src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        return m.filled(np.nan).astype("float32")
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of every raster, ``(n, r1 - r0, x)`` float32."""
+        r0, r1 = max(0, int(r0)), min(self.shape[1], int(r1))
+        out = np.empty((self.shape[0], max(r1 - r0, 0), self.shape[2]), "float32")
+        for i in range(self.shape[0]):
+            out[i] = self._read(i, r0, r1)
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._read(int(key) % self.shape[0], 0, self.shape[1])
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        if len(key) == 3 and all(isinstance(k, slice) and k.step in (None, 1) for k in key):
+            (i0, i1, _), (r0, r1, _), (c0, c1, _) = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+            out = np.empty((max(i1 - i0, 0), max(r1 - r0, 0), max(c1 - c0, 0)), "float32")
+            if out.size:
+                for j, i in enumerate(range(i0, i1)):
+                    out[j] = self._read(i, r0, r1, c0, c1)
+            return out
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.rows(0, self.shape[1])
+        return a if dtype is None else a.astype(dtype)
+
+    def reshape(self, *shape):
+        """The whole stack in memory, reshaped (as ``ndarray.reshape``)."""
+        return np.asarray(self).reshape(*shape)
+
+
+def rows_of(arr, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of a ``(n, y, x)`` array, :class:`RasterStack` or xarray/dask-backed
+    DataArray, as a NumPy array (only that window is read or computed)."""
+    if isinstance(arr, RasterStack):
+        return arr.rows(r0, r1)
+    if hasattr(arr, "isel") and "y" in getattr(arr, "dims", ()):
+        return np.asarray(arr.isel(y=slice(r0, r1)).values)
+    return np.asarray(arr[:, r0:r1])

@@ -54,10 +54,17 @@ class RunResult:
             self.alt.years,
             self.alt.alt_m,
             self.alt.alt_sd_m,
-            self.engine.cube["ddt_degc_days"].values,
+            _ddt_stack(self.run, self.alt.years, self.alt.alt_m.shape[1:]),
             None if t is None else t.slope_cm_per_yr,
             None if t is None else t.p_value,
         )
+
+
+def _ddt_stack(run: Path, years: list[int], shape_yx):
+    """The DDT band of the run's yearly DDT COGs, decoded a year at a time (for the report)."""
+    from gee_alt.io import RasterStack
+
+    return RasterStack([runs.ddt_path(run, y) for y in years], shape_yx)
 
 
 @contextlib.contextmanager
@@ -169,9 +176,32 @@ def execute(
 
 
 def finish_downstream(
-    out: Path, produced: EngineOutput, table, *, progress: ProgressFactory = no_progress, seed: int = 0
+    out: Path,
+    produced: EngineOutput,
+    table,
+    *,
+    progress: ProgressFactory = no_progress,
+    seed: int = 0,
+    rows_per_chunk: int = downstream.DOWNSTREAM_ROWS,
 ) -> RunResult:
-    """Site fields, calibration, ALT (+ STAC), trend and NetCDF from an engine's output."""
+    """Site fields, calibration, ALT (+ STAC), trend and NetCDF from an engine's output.
+
+    The cube is read by site windows (calibration) and row chunks of ``rows_per_chunk`` rows
+    (ALT, ALT sd, permafrost, AOA); the trend reads row windows of the written ALT COGs. The same
+    bytes whatever ``rows_per_chunk`` (tested)."""
+    import rasterio
+
+    # GDAL's block cache defaults to 5 % of the RAM, so it would grow with the extent: bound it (a
+    # strip of 512 rows of every year's ALT COG, what the trend re-reads, is 165 MB at the full grid)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
+        return _finish_downstream(out, produced, table, progress=progress, seed=seed, rows_per_chunk=rows_per_chunk)
+
+
+#: GDAL block cache (MB) while the downstream runs
+GDAL_CACHE_MB = 256
+
+
+def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk) -> RunResult:
     from gee_alt.export.cog import write_cog
 
     cube, fields = produced.cube, produced.fields
@@ -214,23 +244,32 @@ def finish_downstream(
         calibrated.summary["permafrost_criterion"] = criterion
         calibrated.validation["permafrost_criterion"] = criterion
     downstream.write_calibration(out, calibrated)
-    maps = downstream.alt_maps(
-        cube, calibrated.model, fields.landcover, frost_number_min=(criterion or {}).get("frost_number_min")
-    )
-    # issue 17 item 6: area of applicability (aoa.tif, applicability.json); ALT sd inflated outside it
-    from gee_alt.applicability_run import assess
+    fmin = (criterion or {}).get("frost_number_min")
+    # issue 17 item 6: area of applicability (aoa.tif, applicability.json); ALT sd inflated outside it.
+    # issue 12: ALT, ALT sd, permafrost and the AOA inflation stream over row chunks of the cube.
+    from gee_alt.applicability_run import prepare
 
-    assess(out, cube, fields, calibrated, maps, synthetic=syn)
-    adv = progress("ALT maps", len(maps.years))
-    downstream.write_alt(
+    mapped = downstream.mapped_years(cube, calibrated.model, fields.landcover, fmin, rows_per_chunk=rows_per_chunk)
+    app = prepare(fields, calibrated, grid, mapped_years=mapped)
+    del mapped
+    adv = progress("ALT maps", len(cube["year"]))
+    maps = downstream.stream_alt(
         out,
-        maps,
+        cube,
+        calibrated.model,
         calibrated.summary,
+        fields.landcover,
+        applicability=app,
+        frost_number_min=fmin,
         engine=cube.attrs.get("engine", ""),
         season=cube.attrs.get("thaw_season", ""),
         synthetic=syn,
         progress=adv,
+        rows_per_chunk=rows_per_chunk,
     )
+    if app is not None:
+        app.finish(out, synthetic=syn)
+        del app
     adv = progress("Trend and NetCDF cube", 2)
     trend = (
         downstream.write_trend(out, maps, synthetic=syn, calibration=calibrated.summary)
@@ -366,25 +405,32 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
 
 def read_alt_maps(run: str | Path) -> downstream.AltMaps:
     """The run's ALT and ALT sd COGs as :class:`~gee_alt.downstream.AltMaps`."""
-    from gee_alt.io import read_raster
+    from gee_alt.io import RasterStack, read_raster
 
     run = runs.require_run(run, "alt")
     years = runs.years_of(run, "alt")
-    alt = [read_raster(runs.alt_path(run, y), bands=1) for y in years]
-    sd = [
-        read_raster(runs.alt_sd_path(run, y), bands=1).data[0]
-        if runs.alt_sd_path(run, y).exists()
-        else np.full(alt[0].data.shape[1:], np.nan, "float32")
-        for y in years
-    ]
+    first = read_raster(runs.alt_path(run, years[0]), bands=1)
+    shape = first.data.shape[1:]
+    alt = RasterStack([runs.alt_path(run, y) for y in years], shape)
+    if all(runs.alt_sd_path(run, y).exists() for y in years):
+        sd = RasterStack([runs.alt_sd_path(run, y) for y in years], shape)
+    else:
+        sd = np.stack(
+            [
+                read_raster(runs.alt_sd_path(run, y), bands=1).data[0]
+                if runs.alt_sd_path(run, y).exists()
+                else np.full(shape, np.nan, "float32")
+                for y in years
+            ]
+        )
     frost, fmin = None, 0.5
     if all(runs.permafrost_path(run, y).exists() for y in years):
-        pf = [read_raster(runs.permafrost_path(run, y), bands=None) for y in years]
-        frost = np.stack([r.data[1] for r in pf])
-        fmin = float(pf[0].tags.get("frost_number_min", fmin))
-    return downstream.AltMaps(
-        years, np.stack([r.data[0] for r in alt]), np.stack(sd), alt[0].grid, frost_number=frost, frost_number_min=fmin
-    )
+        import rasterio
+
+        frost = RasterStack([runs.permafrost_path(run, y) for y in years], shape, band=2)
+        with rasterio.open(runs.permafrost_path(run, years[0])) as src:
+            fmin = float(src.tags().get("frost_number_min", fmin))
+    return downstream.AltMaps(years, alt, sd, first.grid, frost_number=frost, frost_number_min=fmin)
 
 
 def trend_run(run: str | Path, *, mask_geojson: str | Path | None = None, ring_width_px: int = 10) -> dict:

@@ -659,3 +659,62 @@ def read_json(run: str | os.PathLike, name: str) -> dict | None:
     if not isinstance(obj, dict):
         raise GeeAltError(f"{p} is not a JSON object")
     return obj
+
+
+#: chunk of a lazily opened DDT cube (one year x one COG block): what one read decodes
+LAZY_CHUNK_PX = 512
+
+
+def open_ddt_cube(
+    run: str | os.PathLike,
+    years: list[int],
+    *,
+    engine: str = "",
+    synthetic: bool = False,
+    thaw_season: str = "",
+    extra_attrs: dict | None = None,
+    fractions: list | None = None,
+):
+    """The DDT cube of ``RUN/ddt/ddt_YYYY.tif`` opened lazily (dask arrays over the COGs, chunks of
+    one year x :data:`LAZY_CHUNK_PX`² px): the downstream reads row windows and site windows of
+    it, never the whole cube. Same schema and values as :func:`read_ddt_cube` (``n_obs`` int16,
+    frost number derived). ``fractions``: the thaw-progress curve of each year (default: the COG tags)."""
+    import dask.array as dsa
+    import rasterio
+    import rioxarray
+
+    from gee_alt.cube import CLEAR_VAR, DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
+    from gee_alt.grid import grid_from_rasterio
+
+    bands: dict[str, list] = {}
+    grid, tag_fractions = None, []
+    for y in years:
+        p = ddt_path(run, y)
+        with rasterio.open(p) as src:
+            names = list(src.descriptions) if all(src.descriptions) else [DDT_VAR, DDT_SD_VAR, NOBS_VAR][: src.count]
+            if grid is None:
+                grid = grid_from_rasterio(src.crs, src.transform, src.width, src.height)
+            frac = src.tags().get("ddt_fraction_by_doy")
+            tag_fractions.append(json.loads(frac) if frac else None)
+        da = rioxarray.open_rasterio(
+            p, chunks={"band": 1, "y": LAZY_CHUNK_PX, "x": LAZY_CHUNK_PX}, lock=False, cache=False, masked=False
+        )
+        for i, name in enumerate(names):
+            bands.setdefault(name, []).append(da.data[i])
+    stack = {k: dsa.stack(v) for k, v in bands.items() if len(v) == len(years)}
+    if fractions is None and all(f is not None for f in tag_fractions):
+        fractions = tag_fractions
+    return make_ddt_cube(
+        stack[DDT_VAR],
+        years,
+        grid,
+        ddt_sd_degc_days=stack.get(DDT_SD_VAR),
+        n_obs=dsa.nan_to_num(stack[NOBS_VAR]) if NOBS_VAR in stack else None,
+        ddf_degc_days=stack.get(DDF_VAR),
+        clear_sky_fraction=stack.get(CLEAR_VAR),
+        ddt_fraction_by_doy=None if fractions is None else np.asarray(fractions, "float32"),
+        engine=engine,
+        synthetic=synthetic,
+        thaw_season=thaw_season,
+        extra_attrs=extra_attrs,
+    )

@@ -99,3 +99,64 @@ def write_cog_from(
     with atomic_path(path) as tmp:
         copy_raster(str(source), str(tmp), driver="COG", **COG_OPTIONS)
     return Path(path)
+
+
+class CogRows:
+    """A COG written row chunk by row chunk: windowed writes into a striped scratch GeoTIFF next to
+    ``path`` (uncompressed, so no block waits half written in GDAL's cache), then
+    :func:`write_cog_from` (streamed by GDAL). The same bytes :func:`write_cog` gives for the whole
+    array (tested); memory about a row chunk. Nothing exists at ``path`` until :meth:`close`.
+
+    ``count`` bands float32 on ``grid``; ``tags``, ``band_descriptions``, ``band_tags`` as in
+    :func:`write_cog`. :meth:`discard` removes the scratch file (an error stopped the run).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        grid: Grid,
+        count: int = 1,
+        *,
+        tags: dict | None = None,
+        band_descriptions: list[str] | None = None,
+        band_tags: list[dict] | None = None,
+    ):
+        import tempfile
+
+        import rasterio
+
+        from gee_alt.io import TMP_PREFIX
+
+        self.path, self.grid, self.count = Path(path), grid, int(count)
+        self._meta = dict(tags=tags, band_descriptions=band_descriptions, band_tags=band_tags)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + self.path.name + ".rows.", suffix=".tif", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        prof = rasterio_profile(grid, count=self.count)
+        prof.update(driver="GTiff", tiled=False, compress="NONE", BIGTIFF="IF_SAFER")
+        self._dst = rasterio.open(self.tmp, "w", **prof)
+
+    def write(self, row0: int, data: np.ndarray) -> None:
+        """Write ``data`` (``(y, x)`` or ``(band, y, x)``, rows ``row0 .. row0 + len``) into the scratch file."""
+        from rasterio.windows import Window
+
+        arr = np.asarray(data, dtype="float32")
+        if arr.ndim == 2:
+            arr = arr[None]
+        self._dst.write(arr, window=Window(0, int(row0), arr.shape[2], arr.shape[1]))
+
+    def close(self) -> Path:
+        """Finish: the COG at ``path`` (atomic), scratch removed."""
+        self._dst.close()
+        try:
+            write_cog_from(self.path, self.tmp, **self._meta)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop the scratch file without writing ``path``."""
+        if not self._dst.closed:
+            self._dst.close()
+        self.tmp.unlink(missing_ok=True)

@@ -10,9 +10,10 @@ decode_coords="all").rio.crs`` / ``.rio.transform()``) georeference it. ``alt_m`
 standard name ``permafrost_active_layer_thickness``; ``alt_sd_m`` is linked as its ``standard_error``.
 
 Engine: ``h5netcdf`` or ``netCDF4`` when installed (NetCDF-4, zlib level 4, one chunk per
-year-tile), else xarray's ``scipy`` engine (NetCDF-3 64-bit offset, uncompressed; it holds the
-file's variables in memory while writing, so for the full study grid prefer installing
-``h5netcdf``). The write is atomic (temporary name, then rename).
+year-tile), else xarray's ``scipy`` engine (NetCDF-3 64-bit offset, uncompressed). scipy's writer
+holds every variable in memory until it closes; here lazily backed (dask) variables are instead
+computed and written block by block at close (:func:`_to_netcdf3_streamed`, same bytes). The
+write is atomic (temporary name, then rename).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy.io import netcdf_file
 
 from gee_alt import __version__
 from gee_alt.cube import DDT_SD_VAR, DDT_VAR, grid_of, write_georeferencing
@@ -47,6 +49,26 @@ def _days(d: _dt.date) -> float:
     return float((d - EPOCH).days)
 
 
+#: rows per block when NetCDF variables are streamed (a multiple of the COG block: tiles decoded once)
+STREAM_ROWS = 512
+
+
+def _lazy_float32(a):
+    """float32 ``(year, y, x)`` data, kept lazy: dask stays dask, a :class:`~gee_alt.io.RasterStack`
+    becomes a dask array over its COGs (blocks of one year x :data:`STREAM_ROWS` rows), else NumPy."""
+    from gee_alt.io import RasterStack
+
+    if hasattr(a, "dask"):
+        return a.astype("float32")
+    if isinstance(a, RasterStack):
+        import dask.array as dsa
+
+        return dsa.from_array(
+            a, chunks=(1, min(STREAM_ROWS, a.shape[1]), a.shape[2]), asarray=True, meta=np.empty((0, 0, 0), "float32")
+        )
+    return np.asarray(a, np.float32)
+
+
 def build_alt_dataset(
     ddt_cube: xr.Dataset,
     alt_m,
@@ -59,7 +81,7 @@ def build_alt_dataset(
     grid = grid_of(ddt_cube)
     years = [int(y) for y in ddt_cube["year"].values]
     shape = (len(years), ddt_cube.sizes["y"], ddt_cube.sizes["x"])
-    alt = np.asarray(alt_m, np.float32)
+    alt = _lazy_float32(alt_m)
     if alt.shape != shape:
         raise GeeAltError(f"ALT array shape {alt.shape} != DDT cube shape {shape}")
     dims = ("time", "y", "x")
@@ -77,7 +99,7 @@ def build_alt_dataset(
         ),
         "ddt_degc_days": (
             dims,
-            np.asarray(ddt_cube[DDT_VAR].values, np.float32),
+            _lazy_float32(ddt_cube[DDT_VAR].data),
             {
                 "long_name": "thawing degree-days of surface temperature (sum of max(T, 0 degC) per day)",
                 "units": "degC day",
@@ -86,7 +108,7 @@ def build_alt_dataset(
         "time_bnds": (("time", "nv"), bnds, {}),
     }
     if alt_sd_m is not None:
-        sd = np.asarray(alt_sd_m, np.float32)
+        sd = _lazy_float32(alt_sd_m)
         if sd.shape != shape:
             raise GeeAltError(f"ALT sd array shape {sd.shape} != DDT cube shape {shape}")
         data_vars["alt_sd_m"] = (
@@ -104,7 +126,7 @@ def build_alt_dataset(
     if DDT_SD_VAR in ddt_cube:
         data_vars["ddt_sd_degc_days"] = (
             dims,
-            np.asarray(ddt_cube[DDT_SD_VAR].values, np.float32),
+            _lazy_float32(ddt_cube[DDT_SD_VAR].data),
             {"long_name": "1-sigma spread of thawing degree-days", "units": "degC day"},
         )
     coords = {
@@ -171,8 +193,57 @@ def write_alt_netcdf(
     encoding["time_bnds"] = {"dtype": "float64"}
     fmt = "NETCDF3_64BIT" if engine == "scipy" else "NETCDF4"
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=engine, format=fmt, encoding=encoding)
+        if engine == "scipy":
+            _to_netcdf3_streamed(ds, tmp, encoding)
+        else:
+            ds.to_netcdf(tmp, engine=engine, format=fmt, encoding=encoding)
     return Path(path)
+
+
+def _to_netcdf3_streamed(ds: xr.Dataset, path, encoding: dict) -> None:
+    """``ds.to_netcdf(path, engine="scipy", format="NETCDF3_64BIT")`` with the same bytes, but the
+    lazily backed (dask) variables are written block by block when the file is closed instead of
+    being held in memory (scipy's writer keeps every variable in RAM until it closes: the whole
+    cube x 4 at the full study grid). xarray encodes and lays out the file (header, small
+    variables); only the data of the lazy variables is streamed, in the file's C order (year,
+    then row blocks), cast to the variable's big-endian type as scipy would."""
+    from xarray.backends.writers import to_netcdf
+
+    writer, store = to_netcdf(ds, path, engine="scipy", format="NETCDF3_64BIT", encoding=encoding, multifile=True)
+    try:
+        f = store.ds
+        # netcdf_file.__setattr__ would store these as global NetCDF attributes: bypass it
+        object.__setattr__(f, "__class__", _StreamedNetCDF3)
+        f.__dict__["_streamed"] = {t.variable_name: s for s, t in zip(writer.sources, writer.targets, strict=True)}
+        for name in f._streamed:
+            if f.variables[name].isrec:
+                raise GeeAltError(f"NetCDF variable {name} has a record dimension: cannot be streamed")
+    finally:
+        store.close()
+
+
+class _StreamedNetCDF3(netcdf_file):
+    """scipy's NetCDF-3 writer whose lazily backed variables (``_streamed``: name -> dask array)
+    are computed and written block by block (see :func:`_to_netcdf3_streamed`)."""
+
+    _streamed: dict
+
+    def _write_var_data(self, name):
+        src = self.__dict__.get("_streamed", {}).get(name)
+        if src is None:
+            return super()._write_var_data(name)
+        var = self.variables[name]
+        begin = self.fp.tell()  # as scipy: point the header at where the data starts
+        self.fp.seek(var._begin)
+        self._pack_begin(begin)
+        self.fp.seek(begin)
+        dtype = var.data.dtype  # big-endian; var.data itself is never touched (not in memory)
+        n_t, h = src.shape[0], src.shape[1]
+        for t in range(n_t):
+            for r0 in range(0, h, STREAM_ROWS):
+                block = np.asarray(src[t, r0 : r0 + STREAM_ROWS].compute(), dtype=dtype)
+                self.fp.write(block.tobytes())
+        self._write_var_padding(var, var._vsize - var.data.size * var.data.itemsize)
 
 
 def read_alt_netcdf(path: str | os.PathLike) -> xr.Dataset:

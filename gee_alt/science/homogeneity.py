@@ -72,8 +72,14 @@ def window_stats(win: np.ndarray) -> dict[str, np.ndarray]:
     return {"std": std, "mean": mean, "cv": cv, "valid_frac": n / n_tot}
 
 
-def site_heterogeneity(fields: dict, grid: Grid, lon, lat, radius_px: int = 3) -> dict[str, np.ndarray]:
+def site_heterogeneity(
+    fields: dict, grid: Grid, lon, lat, radius_px: int = 3, *, windows: dict | None = None
+) -> dict[str, np.ndarray]:
     """Window metrics around each site (lon/lat degrees) for every 2-D field on ``grid``.
+
+    ``windows``: name -> ``(windows (n, 2r+1, 2r+1), inside (n,))`` of fields already read at the
+    sites (e.g. the multi-year mean DDT read by windows, :func:`gee_alt.science.sites.cube_windows`);
+    they come first, in their order, then ``fields``.
 
     Returns ``{"inside", "row", "col", "<name>_std", "<name>_cv", "<name>_valid_frac", ...}``,
     one entry per site. Sites whose window leaves the grid get ``inside=False`` and NaN metrics.
@@ -88,11 +94,15 @@ def site_heterogeneity(fields: dict, grid: Grid, lon, lat, radius_px: int = 3) -
     col = np.where(finite, np.floor(np.where(finite, colf, -1)), -(10**6)).astype(np.int64)
     out: dict[str, np.ndarray] = {"row": row, "col": col}
     inside = None
-    for name, field in fields.items():
-        a = np.asarray(field, dtype=float)
-        if a.shape != shape_yx(grid):
-            raise GeeAltError(f"field '{name}' has shape {a.shape}, grid is {shape_yx(grid)}")
-        win, ins = window_stack(a, row, col, radius_px)
+    read = {name: (np.asarray(win, float), np.asarray(ins, bool)) for name, (win, ins) in (windows or {}).items()}
+    for name, field in [*read.items(), *fields.items()]:
+        if name in read and field is read[name]:
+            win, ins = field
+        else:
+            a = np.asarray(field, dtype=float)
+            if a.shape != shape_yx(grid):
+                raise GeeAltError(f"field '{name}' has shape {a.shape}, grid is {shape_yx(grid)}")
+            win, ins = window_stack(a, row, col, radius_px)
         st = window_stats(win)
         for k in ("std", "cv"):
             out[f"{name}_{k}"] = np.where(ins, st[k], np.nan)

@@ -177,14 +177,21 @@ class FrostNumberThreshold(BaseEstimator):
 
 def frost_number_at_holes(frost: np.ndarray, years: list[int], grid, holes: Boreholes) -> tuple[np.ndarray, ...]:
     """The run's frost number at each hole in every year (the hole's pixel; holes off the grid
-    dropped): flat ``(F, present, hole index)`` over hole-years."""
+    dropped): flat ``(F, present, hole index)`` over hole-years. ``frost`` is a ``(year, y, x)``
+    array or a (lazy) xarray DataArray: then only the holes' pixels are read."""
     from gee_alt.grid import lonlat_to_rowcol
 
     r, c = lonlat_to_rowcol(grid, holes.lon, holes.lat)
     h, w = frost.shape[1:]
     on = np.isfinite(r) & np.isfinite(c) & (r >= 0) & (c >= 0) & (r < h) & (c < w)
     idx = np.nonzero(on)[0]
-    f = frost[:, r[on].astype(int), c[on].astype(int)]  # (year, hole)
+    rows, cols = r[on].astype(int), c[on].astype(int)
+    if hasattr(frost, "isel"):  # xarray (e.g. backed by the DDT COGs): point reads, not the whole cube
+        import xarray as xr
+
+        f = np.asarray(frost.isel(y=xr.DataArray(rows, dims="hole"), x=xr.DataArray(cols, dims="hole")).values)
+    else:
+        f = frost[:, rows, cols]  # (year, hole)
     return (
         f.T.ravel(),
         np.repeat(holes.present[idx], len(years)),

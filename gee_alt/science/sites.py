@@ -13,35 +13,69 @@ import xarray as xr
 
 from gee_alt.cube import DDT_VAR, grid_of
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import lonlat_to_rowcol
+from gee_alt.grid import lonlat_to_rowcol, shape_yx
 from gee_alt.insitu.table import InsituTable
 from gee_alt.science.footprint_screen import footprint_metrics
-from gee_alt.science.homogeneity import screen_sites, site_heterogeneity, window_stack, window_stats
+from gee_alt.science.homogeneity import screen_sites, site_heterogeneity, window_stats
 from gee_alt.science.stefan import StefanCalibration
 
 
-def sample_ddt_at_sites(cube: xr.Dataset, table: InsituTable, radius_px: int = 0) -> np.ndarray:
-    """DDT (°C·day) for each table row: the cube value at the site pixel in the row's year.
-
-    With ``radius_px`` > 0, the mean of the finite values in a ``(2r+1)²`` window. NaN where the
-    year is not in the cube, the site is off the grid, or the pixel(s) are NaN.
-    """
-    grid = grid_of(cube)
+def site_pixels(grid, table: InsituTable) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ``(row, col)`` of each table row's site on ``grid`` (far off the grid when it does not project)."""
     rowf, colf = lonlat_to_rowcol(grid, table.lon, table.lat)
     fin = np.isfinite(rowf) & np.isfinite(colf)  # far-away sites can project to inf
     row = np.where(fin, np.floor(np.where(fin, rowf, -1e6)), -(10**6)).astype(np.int64)
     col = np.where(fin, np.floor(np.where(fin, colf, -1e6)), -(10**6)).astype(np.int64)
+    return row, col
+
+
+def cube_windows(cube: xr.Dataset, row: np.ndarray, col: np.ndarray, radius_px: int, var: str = DDT_VAR) -> np.ndarray:
+    """``(year, n, 2r+1, 2r+1)`` float64 windows of ``cube[var]`` around the pixels ``(row, col)``,
+    NaN off the grid: a pointwise read, so a lazily backed cube (e.g. the DDT COGs) decodes only
+    the blocks under the windows, never the whole cube."""
+    h, w = cube.sizes["y"], cube.sizes["x"]
+    off = np.arange(-radius_px, radius_px + 1)
+    rr = np.asarray(row)[:, None, None] + off[None, :, None]
+    cc = np.asarray(col)[:, None, None] + off[None, None, :]
+    on = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+    dims = ("site", "wy", "wx")
+    rr_i = xr.DataArray(np.broadcast_to(np.clip(rr, 0, h - 1), on.shape), dims=dims)
+    cc_i = xr.DataArray(np.broadcast_to(np.clip(cc, 0, w - 1), on.shape), dims=dims)
+    da = cube[var]
+    out = np.empty((da.sizes["year"], *on.shape))
+    for t in range(da.sizes["year"]):  # a year at a time: at most the blocks under the sites are held
+        out[t] = np.asarray(da.isel(year=t).isel(y=rr_i, x=cc_i).transpose(*dims).values, float)
+    return np.where(on[None], out, np.nan)
+
+
+def sample_ddt_at_sites(
+    cube: xr.Dataset,
+    table: InsituTable,
+    radius_px: int = 0,
+    *,
+    windows: np.ndarray | None = None,
+    window_radius_px=None,
+) -> np.ndarray:
+    """DDT (°C·day) for each table row: the cube value at the site pixel in the row's year.
+
+    With ``radius_px`` > 0, the mean of the finite values in a ``(2r+1)²`` window. NaN where the
+    year is not in the cube, the site is off the grid, or the pixel(s) are NaN. Read by windows at
+    the sites (:func:`cube_windows`; ``windows`` of radius ``window_radius_px`` >= ``radius_px``
+    when already read).
+    """
+    if windows is None:
+        row, col = site_pixels(grid_of(cube), table)
+        windows, window_radius_px = cube_windows(cube, row, col, radius_px), radius_px
+    k = int(window_radius_px) - int(radius_px)
+    sub = windows[:, :, k : windows.shape[2] - k, k : windows.shape[3] - k]
     cube_years = {int(y): k for k, y in enumerate(cube["year"].values)}
-    ddt = cube[DDT_VAR]
     out = np.full(len(table), np.nan)
     years = table.year
     for y in np.unique(years):
         if int(y) not in cube_years:
             continue
         sel = years == y
-        field = np.asarray(ddt.isel(year=cube_years[int(y)]).values, float)
-        win, _ = window_stack(field, row[sel], col[sel], radius_px)
-        out[sel] = window_stats(win)["mean"]
+        out[sel] = window_stats(sub[cube_years[int(y)]][sel])["mean"]
     return out * fraction_at_obs_date(cube, table)
 
 
@@ -107,19 +141,25 @@ def calibrate_from_cube(
     ``by_class``...); ``classes`` (one per table row, e.g. land cover at the site) feed ``by_class``.
     """
     grid = grid_of(cube)
+    # DDT is read only in windows at the sites (all years), never as the whole cube
+    row, col = site_pixels(grid, table)
+    r_win = max(radius_px, sample_radius_px)
+    windows = cube_windows(cube, row, col, r_win)
+    k = r_win - radius_px
     with np.errstate(invalid="ignore"):
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            mean_ddt = np.nanmean(np.asarray(cube[DDT_VAR].values, float), axis=0)
+            mean_win = np.nanmean(windows[:, :, k : windows.shape[2] - k, k : windows.shape[3] - k], axis=0)
     fields = dict(fields or {})
     landcover = fields.pop("landcover", None)
-    all_fields = {"ddt": mean_ddt, **fields}
-    het = site_heterogeneity(all_fields, grid, table.lon, table.lat, radius_px=radius_px)
+    h, w = shape_yx(grid)
+    on = (row - radius_px >= 0) & (row + radius_px < h) & (col - radius_px >= 0) & (col + radius_px < w)
+    het = site_heterogeneity(fields, grid, table.lon, table.lat, radius_px=radius_px, windows={"ddt": (mean_win, on)})
     het.update(footprint_metrics(fields, landcover, grid, het["row"], het["col"]))
     keep, reasons = screen_sites(table, het, thresholds)
-    ddt = sample_ddt_at_sites(cube, table, radius_px=sample_radius_px)
+    ddt = sample_ddt_at_sites(cube, table, radius_px=sample_radius_px, windows=windows, window_radius_px=r_win)
     cube_years = {int(y) for y in cube["year"].values}
     reasons = list(reasons)
     for i, (y, d) in enumerate(zip(table.year, ddt, strict=True)):

@@ -342,10 +342,11 @@ def applicability_blocks(app: dict | None) -> list[Block]:
     me = app["map_error"]
     rows = [
         [
-            "map RMSE estimate (AOA-stratified)" + (" — a lower bound" if me.get("lower_bound") else ""),
+            "map RMSE estimate" + (" — a lower bound" if me.get("lower_bound") else ""),
             fmt(me["rmse_m"]),
             "m",
         ],
+        ["  method", str(me.get("method") or "AOA-stratified"), ""],
         ["  inside the area of applicability", fmt(me["rmse_inside_m"]), "m"],
         ["  outside it", fmt(me["rmse_outside_m"]), "m"],
         ["share of pixel-years outside", fmt(me["outside_fraction"]), ""],

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gee_alt import runs
-from gee_alt.cube import make_ddt_cube, validate_ddt_cube
+from gee_alt.cube import validate_ddt_cube
 from gee_alt.downstream import SiteFields, site_bbox_lonlat
 from gee_alt.engines import EngineOutput, ProgressFactory, no_progress
 from gee_alt.engines.local.engine import LocalEngineParams
@@ -153,44 +153,27 @@ class LocalEngine:
         return EngineOutput(validate_ddt_cube(cube), fields, sorted(done))
 
     def _all_years(self, job, seasons: dict[int, str]):
-        """The cube of all years, assembled from the DDT tiles kept in the run's scratch (the
-        products are not decoded again). Its ``thaw_season`` is the last year's."""
+        """The cube of all years opened lazily on the DDT COGs (:func:`gee_alt.runs.open_ddt_cube`:
+        the downstream reads windows of it, the whole cube is never in memory). Its
+        ``thaw_season`` is the last year's."""
         import json
 
         import rasterio
 
-        from gee_alt.cube import CLEAR_VAR, DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR
-        from gee_alt.engines.local.tiled import year_bands
-
-        h, w = shape_yx(job.grid)
-        bands: dict[int, dict[str, np.ndarray]] = {}
-        fractions = {}
+        fractions = []
         for y in self.years:
-            with rasterio.open(runs.ddt_path(job.run, y)) as src:  # season, bands, thaw progress: the COG's tags
-                tags, names = src.tags(), list(src.descriptions)
+            with rasterio.open(runs.ddt_path(job.run, y)) as src:  # season and thaw progress: the COG's tags
+                tags = src.tags()
             seasons.setdefault(y, tags.get("thaw_season", ""))
-            fractions[y] = json.loads(tags.get("ddt_fraction_by_doy", "null")) or [float("nan")] * 366
-            bands[y] = {n: np.empty((h, w), "float32") for n in names}
-            for t in job.tiles:
-                got, stack = year_bands(job, y, t, DDF_VAR in names)
-                r, c = t.slices()
-                for n, a in zip(got, stack, strict=True):
-                    bands[y][n][r, c] = a
-            bands[y][NOBS_VAR] = np.nan_to_num(bands[y][NOBS_VAR]).astype("int16")
+            fractions.append(json.loads(tags.get("ddt_fraction_by_doy", "null")) or [float("nan")] * 366)
         ys = list(self.years)
-        winter = all(DDF_VAR in bands[y] for y in ys)
-        return make_ddt_cube(
-            np.stack([bands[y][DDT_VAR] for y in ys]),
+        return runs.open_ddt_cube(
+            job.run,
             ys,
-            self.layout.grid,
-            ddt_sd_degc_days=np.stack([bands[y][DDT_SD_VAR] for y in ys]),
-            n_obs=np.stack([bands[y][NOBS_VAR] for y in ys]),
-            ddf_degc_days=np.stack([bands[y][DDF_VAR] for y in ys]) if winter else None,
-            clear_sky_fraction=np.stack([bands[y][CLEAR_VAR] for y in ys]),
-            ddt_fraction_by_doy=np.stack([np.asarray(fractions[y], "float32") for y in ys]),
             engine=self.name,
             synthetic=self.synthetic,
             thaw_season=seasons[ys[-1]],
+            fractions=fractions,
             extra_attrs={
                 "method": LOCAL_METHOD,
                 "n_estimators": self.params.rf.n_estimators,
