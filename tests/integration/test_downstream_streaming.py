@@ -56,7 +56,8 @@ def test_chunked_downstream_is_byte_identical_to_one_chunk_and_to_the_cube_in_me
     assert {k: v for k, v in na.attrs.items() if k != "history"}.keys() == nb.attrs.keys() - {"history"}
     # independent truth: the whole cube in memory through the in-memory functions
     mem = cube.load()
-    maps = downstream.alt_maps(mem, one.calibration.model, fields.landcover)
+    fmin = one.calibration.summary["permafrost_criterion"]["frost_number_min"]  # fitted on the drill holes
+    maps = downstream.alt_maps(mem, one.calibration.model, fields.landcover, frost_number_min=fmin)
     (tmp_path / "mem").mkdir()
     assess(tmp_path / "mem", mem, fields, one.calibration, maps)
     assert np.array_equal(maps.alt_m, np.asarray(small.alt.alt_m), equal_nan=True)
