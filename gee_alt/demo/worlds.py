@@ -27,14 +27,12 @@ def make_world(
     ideal world's is fixed). ``tile_px``: the realistic world's generator runs its daily passes
     on tiles of this side (rounded down to whole cloud blocks; the output does not depend on it)."""
     if name == "realistic":
-        from gee_alt.demo.realistic.scene import DEFAULT_TILE_PX, RealisticScene, RealisticSpec
+        from gee_alt.demo.realistic.scene import RealisticScene, RealisticSpec
 
         extra = {} if warming_degc_per_yr is None else {"warming_degc_per_yr": warming_degc_per_yr}
         scene = RealisticScene(RealisticSpec(seed=seed, years=tuple(years), size_px=size_px, **extra))
         if tile_px is not None:
             scene.tile_px = max(scene.block_px, tile_px - tile_px % scene.block_px)
-        elif scene.tile_px != DEFAULT_TILE_PX:
-            scene.tile_px = DEFAULT_TILE_PX
         return scene
     if size_px == FULL:
         raise ValueError("the whole study grid (size 'full') exists only in the realistic world")
