@@ -140,3 +140,18 @@ def test_cli_full_size_refuses_the_ideal_world(tmp_path):
     res = cli("demo", "--out", out, "--size", "full", "--world", "ideal", "--years", "2010", "--quiet")
     assert_user_error(res, "--size full", "realistic")
     assert not out.exists()
+
+
+def test_footprints_do_not_depend_on_the_cell_chunks():
+    """The PSF operators built a few thousand source cells at a time (as the full grid's 30 m
+    NDVI operator is, to bound memory) equal the one-chunk build, entry for entry."""
+    from gee_alt.demo.realistic import sensors
+
+    scene = make_world("realistic", seed=1, years=[2010], size_px=128)
+    for cell_px, target in ((1, scene.ndvi_grid), (scene.block_px, scene.lst_grid)):
+        one = sensors.footprints(scene.outer_grid, cell_px, target)
+        chunked = sensors.footprints(scene.outer_grid, cell_px, target, chunk_cells=3001)
+        for attr in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(one.weights, attr), getattr(chunked.weights, attr))
+        np.testing.assert_array_equal(one.complete, chunked.complete)
+        assert one.complete.sum() > 10
