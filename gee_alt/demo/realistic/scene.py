@@ -415,15 +415,27 @@ class RealisticScene:
         cooling = ground.cooling_blocks(cloud, w.doy)
         snow = self.snow(year)
         # --- MODIS LST on blocks
+        # (day, block) arrays are 170 MB each on the full study grid: formed in place, freed early
         t_lin = coef.astype("float32") @ bb
         snow_frac = self._snow_fraction(snow, len(w.doy))
-        clear_sky = t_lin + snow_frac * (np.minimum(t_lin, ground.SNOW_SKIN_MAX_DEGC) - t_lin)
+        clear_sky = np.minimum(t_lin, ground.SNOW_SKIN_MAX_DEGC)  # t_lin + snow_frac * (min(t_lin, s) - t_lin)
+        clear_sky -= t_lin
+        clear_sky *= snow_frac
+        clear_sky += t_lin
+        del t_lin
         summer = climate.summer_weight(w.doy)[:, None].astype("float32")
-        exp_day = ground.month_weights(w.doy).astype("float32") @ self.exposure_blocks
         amp = (6.0 + 6.0 * summer) * (1 + 1.2 * (0.45 - self.blocks(ndvi)[None]))
-        amp *= 0.5 + 0.5 * exp_day
-        amp *= 1 - 0.6 * snow_frac
+        exp_day = ground.month_weights(w.doy).astype("float32") @ self.exposure_blocks
+        exp_day *= 0.5
+        exp_day += 0.5
+        amp *= exp_day  # amp *= 0.5 + 0.5 * exp_day
+        del exp_day
+        snow_frac *= 0.6
+        np.subtract(1, snow_frac, out=snow_frac)
+        amp *= snow_frac  # amp *= 1 - 0.6 * snow_frac
+        del snow_frac
         lst = sensors.modis_lst(w, clear_sky, amp, cloud, self.lst_footprints, s.seed)
+        del amp, cloud
         return SkyYear(w, coef, g, ndvi, ndvi_undisturbed, cooling, snow, clear_sky, lst)
 
     def year(self, year: int, sample: np.ndarray) -> dict:
