@@ -51,7 +51,9 @@ def write_world(
     if scene.world == "realistic":
         from gee_alt.demo.realistic.scene import write_realistic_inputs
 
-        return write_realistic_inputs(scene, inputs_dir, truth_dir, years, progress=progress, workers=workers)
+        sample = write_realistic_inputs(scene, inputs_dir, truth_dir, years, progress=progress, workers=workers)
+        scene.release()  # scoring needs the grids only: free the statics before the engine runs
+        return sample
     from gee_alt.demo.ideal import write_demo_inputs
 
     return write_demo_inputs(scene, inputs_dir, truth_dir, years, progress=progress, workers=workers)

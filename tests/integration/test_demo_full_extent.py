@@ -155,3 +155,12 @@ def test_footprints_do_not_depend_on_the_cell_chunks():
             np.testing.assert_array_equal(getattr(one.weights, attr), getattr(chunked.weights, attr))
         np.testing.assert_array_equal(one.complete, chunked.complete)
         assert one.complete.sum() > 10
+
+
+def test_release_frees_the_statics_and_they_come_back_the_same():
+    scene = make_world("realistic", seed=5, years=[2010], size_px=128)
+    dem, sites = scene.dem_m.copy(), scene.field_sites
+    scene.release()
+    assert "dem_m" not in scene.__dict__ and "field_sites" not in scene.__dict__
+    np.testing.assert_array_equal(scene.dem_m, dem)
+    np.testing.assert_array_equal(scene.field_sites.row, sites.row)
