@@ -171,6 +171,26 @@ def start_cluster(workers: int):
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
 
 
+def save(a, rows: list[dict]) -> None:
+    """Write ``--out`` with the rows so far, each relative to the 512² default row."""
+    base = next((r for r in rows if r["size_px"] == 512 and r["scheduler"] == "default"), None)
+    for r in rows:
+        if base:
+            r["cost_vs_512"] = round(r["cpu_s_per_mpx_year"] / base["cpu_s_per_mpx_year"], 2)
+            r["peak_rss_vs_512"] = round(r["peak_rss_mb_any_process"] / base["peak_rss_mb_any_process"], 2)
+    res = {
+        "cores": os.cpu_count(),
+        "years": a.years,
+        "tile_size": a.tile_size,
+        "workers": a.workers,
+        "world": "realistic (seed 42; inputs written by the tiled generator, the same for every size)",
+        "rows": rows,
+        "targets": {"cost_vs_512": 1.2, "peak_rss_vs_512": 1.5},
+    }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+
+
 def _shape(size: str) -> list[int]:
     return list(FULL_SHAPE) if size == "full" else [int(size), int(size)]
 
@@ -214,27 +234,14 @@ def main() -> None:
                 row["generator"] = {**gen, "cpu_s_per_mpx_year": round(gen["cpu_s"] / mpx_years, 2)}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k not in ("processes", "generator")}), file=sys.stderr)
-    base = next((r for r in rows if r["size_px"] == 512 and r["scheduler"] == "default"), None)
-    for r in rows:
-        if base:
-            r["cost_vs_512"] = round(r["cpu_s_per_mpx_year"] / base["cpu_s_per_mpx_year"], 2)
-            r["peak_rss_vs_512"] = round(r["peak_rss_mb_any_process"] / base["peak_rss_mb_any_process"], 2)
-    res = {
-        "cores": os.cpu_count(),
-        "years": a.years,
-        "tile_size": a.tile_size,
-        "workers": a.workers,
-        "world": "realistic (seed 42; inputs written by the tiled generator, the same for every size)",
-        "rows": rows,
-        "targets": {"cost_vs_512": 1.2, "peak_rss_vs_512": 1.5},
-    }
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+            save(a, rows)  # after every row: an interrupted bench keeps what it measured
+    save(a, rows)
     print("| size | scheduler | wall s | CPU s | peak RSS MB (any process) | CPU s / Mpx-year | vs 512 |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
+        label = "full" if r["size_px"] == "full" else f"{r['size_px']}²"
         print(
-            f"| {r['size_px']}² | {r['scheduler']} | {r['wall_s']} | {r['cpu_s']} | {r['peak_rss_mb_any_process']} "
+            f"| {label} | {r['scheduler']} | {r['wall_s']} | {r['cpu_s']} | {r['peak_rss_mb_any_process']} "
             f"| {r['cpu_s_per_mpx_year']} | {r.get('cost_vs_512', '')} |"
         )
 
