@@ -289,7 +289,7 @@ def run_demo(
     years: list[int] | None = None,
     seed: int = 42,
     trees: int = 40,
-    size_px: int = 512,
+    size_px: int | str = 512,
     world: str = "realistic",
     warming_degc_per_yr: float | None = None,
     workers: int | None = None,
@@ -310,7 +310,14 @@ def run_demo(
     years = years or list(range(2000, 2025))
     out, _ = runs.prepare_run_dir(out, overwrite, interrupted="restart")
     with removed_on_user_error(out, fresh=True):
-        scene = make_world(world, seed=seed, years=years, size_px=size_px, warming_degc_per_yr=warming_degc_per_yr)
+        scene = make_world(
+            world,
+            seed=seed,
+            years=years,
+            size_px=size_px,
+            warming_degc_per_yr=warming_degc_per_yr,
+            tile_px=tile_px or DEFAULT_TILE_PX,
+        )
         adv = progress(f"Synthetic {world} world (inputs + truth)", len(years))
         inputs = runs.inputs_dir(out)
         sample = write_world(

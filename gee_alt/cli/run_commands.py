@@ -32,7 +32,11 @@ def demo(
     years: str = typer.Option("2000-2024", help="Years, e.g. 2000-2024 or 2005,2010."),
     seed: int = typer.Option(42, help="Seed of the synthetic scene and of the forests."),
     trees: int = typer.Option(40, help="Trees per random forest."),
-    size: int = typer.Option(512, help="Width/height of the 30 m demo window in pixels (multiple of 4, 128-2048)."),
+    size: str = typer.Option(
+        "512",
+        help="Width/height of the 30 m demo window in pixels (multiple of 4, 128-2048), or 'full': the whole "
+        "study grid (3215 x 2065 px; realistic world, generated tile by tile).",
+    ),
     world: str = typer.Option(
         "realistic",
         help="Synthetic world: realistic (truth written independently of the method, as hard as real data "
@@ -56,14 +60,15 @@ def demo(
     An interrupted demo (RUN without manifest.json) is removed and started over cleanly;
     a completed one needs --overwrite.
     """
-    from gee_alt.demo.worlds import WORLDS
+    from gee_alt.demo.worlds import FULL, WORLDS
     from gee_alt.pipeline import run_demo
 
     yrs = parse_years(years, lo=2000, hi=2024)
-    if size % 4 or not 128 <= size <= 2048:
-        raise GeeAltError(f"--size must be a multiple of 4 between 128 and 2048, got {size}")
+    size_px = parse_demo_size(size)
     if world not in WORLDS:
         raise GeeAltError(f"--world must be one of {', '.join(WORLDS)}, got {world!r}")
+    if size_px == FULL and world != "realistic":
+        raise GeeAltError(f"--size full needs --world realistic (the {world} world is built for windows)")
     if trend is not None and (world != "realistic" or not -0.5 <= trend <= 0.5):
         raise GeeAltError(f"--trend takes -0.5..0.5 degC/yr and only with --world realistic, got {trend} ({world})")
     check_at_least(trees, 1, "--trees")
@@ -75,7 +80,7 @@ def demo(
             years=yrs,
             seed=seed,
             trees=trees,
-            size_px=size,
+            size_px=size_px,
             world=world,
             warming_degc_per_yr=trend,
             workers=workers,
@@ -88,6 +93,23 @@ def demo(
         echo_json(validation)
     elif not quiet:
         print_demo_summary(out, validation)
+
+
+def parse_demo_size(text: str) -> int | str:
+    """``--size``: ``full`` (the whole study grid) or a window side in pixels, a multiple of 4
+    between 128 and 2048; anything else is a usage error."""
+    from gee_alt.demo.worlds import FULL
+
+    t = str(text).strip().lower()
+    if t == FULL:
+        return FULL
+    try:
+        size = int(t)
+    except ValueError:
+        size = None
+    if size is None or size % 4 or not 128 <= size <= 2048:
+        raise GeeAltError(f"--size must be 'full' or a multiple of 4 between 128 and 2048, got {text!r}")
+    return size
 
 
 def print_demo_summary(out: Path, v: dict) -> None:

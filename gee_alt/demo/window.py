@@ -34,3 +34,21 @@ def demo_window(center_lonlat: tuple[float, float], size_px: int, pad_px: int) -
         modis_grid(grid, MODIS_1KM),
         (slice(p, p + size_px), slice(p, p + size_px)),
     )
+
+
+def study_window(pad_px: int, block_px: int) -> DemoWindow:
+    """The whole study grid (UTM, 30 m) as the window. The outer grid is padded by ``pad_px`` on
+    the top and left and by at least ``pad_px`` on the bottom and right, so that its sides are
+    whole ``block_px`` blocks and the window starts on a block edge."""
+    study = grid_from_bbox(DATONG_BBOX, 30.0)
+    width, height = study["shape_2d"]
+    p = pad_px
+    outer_w = -(-(width + 2 * p) // block_px) * block_px
+    outer_h = -(-(height + 2 * p) // block_px) * block_px
+    return DemoWindow(
+        study,
+        subgrid(study, -p, -p, outer_w, outer_h),
+        modis_grid(study, MODIS_250M),
+        modis_grid(study, MODIS_1KM),
+        (slice(p, p + height), slice(p, p + width)),
+    )

@@ -113,7 +113,7 @@ def mine_history(z_m: np.ndarray, slope: np.ndarray, inner: tuple[slice, slice],
     rng = rng_for(seed, 302)
     shape = z_m.shape
     ys, xs = inner
-    n = ys.stop - ys.start
+    n = min(ys.stop - ys.start, xs.stop - xs.start)  # the window's side (its shorter side)
     win_z = z_m[inner]
     win_slope = np.degrees(slope[inner])
     margin = max(8, n // 6)

@@ -12,7 +12,7 @@ import numpy as np
 from gee_alt import runs
 from gee_alt.demo.fields import rng_for, smooth_field
 from gee_alt.demo.realistic import climate, ground, land, sensors, sites, terrain
-from gee_alt.demo.window import demo_window
+from gee_alt.demo.window import demo_window, study_window
 from gee_alt.demo.writer import (
     TruthSample,
     sample_index,
@@ -29,12 +29,14 @@ CLOUD_SCALE_M = 2200.0  # correlation length of the daily cloud patterns
 N_WETTING = 6
 N_CLOUD_PATTERNS = 8
 LAPSE_PF_DEGC_PER_YR_FRACTION = 0.8  # permafrost temperature follows 80 % of the surface warming
+FULL = "full"  # ``size_px`` of the whole study grid
+DEFAULT_TILE_PX = 512  # side of the tiles the daily passes run on (does not change the output)
 
 
 @dataclass(frozen=True)
 class SkyYear:
     """One year of :class:`RealisticScene` before the ground: weather, daily coefficients, ground
-    state, NDVI (with and without the mine), the window's basis, cloud cooling (K, 1 km blocks),
+    state, NDVI (with and without the mine), cloud cooling (K, 1 km blocks),
     snow, the clear-sky daily skin temperature (°C, 1 km blocks) and the MODIS LST looks."""
 
     weather: climate.YearWeather
@@ -42,7 +44,6 @@ class SkyYear:
     ground_state: dict
     ndvi: np.ndarray
     ndvi_undisturbed: np.ndarray
-    basis_w: np.ndarray
     cooling: np.ndarray
     snow: ground.SnowSeason
     clear_sky: np.ndarray
@@ -51,40 +52,59 @@ class SkyYear:
 
 @dataclass(frozen=True)
 class RealisticSpec:
-    """What the realistic world looks like. ``warming_degc_per_yr`` is the climate trend of the
-    surface temperature (0 gives a world without trend, for false-positive rates)."""
+    """What the realistic world looks like. ``size_px``: the side of a square window of the study
+    grid (px), or ``"full"`` for the whole study grid. ``warming_degc_per_yr`` is the climate trend
+    of the surface temperature (0 gives a world without trend, for false-positive rates)."""
 
     seed: int = 42
     years: tuple[int, ...] = tuple(range(2000, 2025))
-    size_px: int = 512
+    size_px: int | str = 512
     center_lonlat: tuple[float, float] = (99.17, 38.10)
     warming_degc_per_yr: float = 0.05
     pad_px: int = 80
 
 
 class RealisticScene:
-    """The realistic synthetic world on a window of the study grid (see :mod:`gee_alt.demo.realistic`)."""
+    """The realistic synthetic world on a window of the study grid (see :mod:`gee_alt.demo.realistic`).
+
+    Static 2-D fields live on the whole outer grid (float32; at the full study grid about 30 MB
+    each, 12 for the monthly exposure); everything that runs over the days of a year (the
+    ``(K, pixel)`` basis of the skin temperature and the daily passes) runs tile by tile, on
+    ``tile_px`` squares of the window, and gives the same bytes whatever the tile size.
+    """
 
     world = WORLD
 
-    def __init__(self, spec: RealisticSpec = RealisticSpec()):
+    def __init__(self, spec: RealisticSpec = RealisticSpec(), tile_px: int = DEFAULT_TILE_PX):
         self.spec = spec
-        w = demo_window(spec.center_lonlat, spec.size_px, spec.pad_px)
+        p = spec.pad_px
+        if spec.size_px == FULL:
+            self.block_px = 8
+            w = study_window(p, self.block_px)
+        else:
+            w = demo_window(spec.center_lonlat, spec.size_px, p)
+            # MODIS LST is simulated on 240 m blocks of the 30 m truth (120 m when the window is not
+            # a multiple of 8 px); the window and the pad are whole blocks
+            self.block_px = 8 if spec.size_px % 8 == 0 and p % 8 == 0 else 4
         self.grid, self.outer_grid, self.ndvi_grid, self.lst_grid = w.grid, w.outer_grid, w.ndvi_grid, w.lst_grid
         self.inner = w.inner
-        p = spec.pad_px
-        # MODIS LST is simulated on 240 m blocks of the 30 m truth (120 m when the window is not a
-        # multiple of 8 px); the window and the pad are whole blocks
-        self.block_px = 8 if spec.size_px % 8 == 0 and p % 8 == 0 else 4
+        self.shape = (w.grid["shape_2d"][1], w.grid["shape_2d"][0])  # window (rows, cols)
+        self.outer_shape = (w.outer_grid["shape_2d"][1], w.outer_grid["shape_2d"][0])
+        if tile_px < 1 or tile_px % self.block_px:
+            raise ValueError(f"tile_px must be a positive multiple of {self.block_px}, got {tile_px}")
+        self.tile_px = tile_px
+
+    def release(self) -> None:
+        """Drop the cached statics (about 1.5 GB on the full study grid); they are rebuilt, the
+        same, if asked for again. The grids and the spec stay."""
+        for name in [k for k, v in type(self).__dict__.items() if isinstance(v, cached_property)]:
+            self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ statics (outer grid)
     @cached_property
-    def n_outer(self) -> int:
-        return self.outer_grid["shape_2d"][0]
-
-    @cached_property
     def dem_m(self) -> np.ndarray:
-        return terrain.elevation_m(self.n_outer, self.spec.seed)
+        ny, nx = self.outer_shape
+        return terrain.elevation_m(ny if ny == nx else (ny, nx), self.spec.seed)
 
     @cached_property
     def slope_aspect(self) -> tuple[np.ndarray, np.ndarray]:
@@ -113,39 +133,48 @@ class RealisticScene:
         """Random patterns no predictor carries: micro-climate, rain-cell wetting, snow noise
         (outer grid) and cloud patterns (block grid)."""
         rng = rng_for(self.spec.seed, 601)
-        n = self.n_outer
-        wet = np.clip(smooth_field((N_WETTING, n, n), 15, rng), 0, None)
+        ny, nx = self.outer_shape
+        nby, nbx = self.block_shape
+        wet = np.clip(smooth_field((N_WETTING, ny, nx), 15, rng), 0, None)
         return {
-            "unexplained": smooth_field((n, n), 10, rng).astype("float32"),
+            "unexplained": smooth_field((ny, nx), 10, rng).astype("float32"),
             "wetting": (wet / wet.max(axis=(1, 2), keepdims=True)).astype("float32"),
-            "snow": smooth_field((2, n, n), 8, rng).astype("float32"),
-            "cloud": smooth_field(
-                (N_CLOUD_PATTERNS, n // self.block_px, n // self.block_px), CLOUD_SCALE_M / (30.0 * self.block_px), rng
-            ).astype("float32"),
+            "snow": smooth_field((2, ny, nx), 8, rng).astype("float32"),
+            "cloud": smooth_field((N_CLOUD_PATTERNS, nby, nbx), CLOUD_SCALE_M / (30.0 * self.block_px), rng).astype(
+                "float32"
+            ),
         }
 
-    @cached_property
-    def window_index(self) -> np.ndarray:
-        """Flat indices of the window's pixels in the outer grid."""
-        n, p, s = self.n_outer, self.spec.pad_px, self.spec.size_px
-        rr, cc = np.mgrid[p : p + s, p : p + s]
-        return (rr * n + cc).ravel()
+    @property
+    def block_shape(self) -> tuple[int, int]:
+        """Rows and columns of cloud blocks on the outer grid."""
+        return self.outer_shape[0] // self.block_px, self.outer_shape[1] // self.block_px
 
-    @cached_property
-    def window_blocks(self) -> ground.PixelBlocks:
-        """The cloud block of each window pixel (the window is block-aligned)."""
-        n, p, s = self.n_outer, self.spec.pad_px, self.spec.size_px
-        nb = n // self.block_px
-        rr, cc = np.mgrid[p : p + s, p : p + s]
-        index = ((rr // self.block_px) * nb + cc // self.block_px).ravel()
-        br, bc = np.mgrid[p // self.block_px : (p + s) // self.block_px, p // self.block_px : (p + s) // self.block_px]
-        return ground.PixelBlocks(index, (br * nb + bc).ravel(), s // self.block_px, s // self.block_px, self.block_px)
+    def tiles(self) -> list[tuple[slice, slice]]:
+        """The window's tiles (``tile_px`` squares, smaller at the right and bottom edges) as
+        outer-grid slices, row by row."""
+        (r0, c0), (ny, nx), t = (self.inner[0].start, self.inner[1].start), self.shape, self.tile_px
+        return [
+            (slice(r0 + i, r0 + min(i + t, ny)), slice(c0 + j, c0 + min(j + t, nx)))
+            for i in range(0, ny, t)
+            for j in range(0, nx, t)
+        ]
 
-    @cached_property
-    def block_of_outer_pixel(self) -> np.ndarray:
-        n = self.n_outer
-        rr, cc = np.mgrid[0:n, 0:n]
-        return ((rr // self.block_px) * (n // self.block_px) + cc // self.block_px).ravel()
+    def pixel_blocks(self, rows: np.ndarray, cols: np.ndarray) -> ground.PixelBlocks:
+        """The cloud block of outer-grid pixels ``rows``, ``cols`` (flat arrays)."""
+        b = self.block_px
+        return ground.PixelBlocks((rows // b) * self.block_shape[1] + cols // b)
+
+    def tile_blocks(self, rs: slice, cs: slice) -> ground.PixelBlocks:
+        """The cloud block of each pixel of the tile ``rs``, ``cs`` (outer grid); block-aligned
+        tiles also get their block ids, so clouds broadcast over each block."""
+        b, nbx = self.block_px, self.block_shape[1]
+        rr, cc = np.mgrid[rs, cs]
+        pb = self.pixel_blocks(rr.ravel(), cc.ravel())
+        if any(v % b for v in (rs.start, rs.stop, cs.start, cs.stop)):
+            return pb
+        br, bc = np.mgrid[rs.start // b : rs.stop // b, cs.start // b : cs.stop // b]
+        return ground.PixelBlocks(pb.index, (br * nbx + bc).ravel(), br.shape[0], br.shape[1], b)
 
     @cached_property
     def exposure_blocks(self) -> np.ndarray:
@@ -171,9 +200,9 @@ class RealisticScene:
 
     def blocks(self, a: np.ndarray) -> np.ndarray:
         """``(..., y, x)`` outer-grid array -> ``(..., n_blocks)`` block means."""
-        nb = self.n_outer // self.block_px
+        (nby, nbx), b = self.block_shape, self.block_px
         lead = a.shape[:-2]
-        return a.reshape(*lead, nb, self.block_px, nb, self.block_px).mean(axis=(-3, -1)).reshape(*lead, nb * nb)
+        return a.reshape(*lead, nby, b, nbx, b).mean(axis=(-3, -1)).reshape(*lead, nby * nbx)
 
     # ------------------------------------------------------------------ yearly state
     def ground_in_year(self, year: int) -> dict[str, np.ndarray]:
@@ -186,39 +215,52 @@ class RealisticScene:
         spoil = np.where(m.active(year), 1.0, np.where(dug, 0.4, 0.0)).astype("float32")
         return {"theta": theta, "organic_m": organic, "k_mineral": k_min, "spoil": spoil}
 
-    def basis(self, ndvi: np.ndarray, theta: np.ndarray, spoil: np.ndarray) -> np.ndarray:
-        """``(K, y, x)`` fields of :func:`ground.basis_names` on the outer grid."""
-        n = self.n_outer
-        yy, xx = (np.mgrid[0:n, 0:n] / n - 0.5).astype("float32")
-        z_km = (self.dem_m - 4000.0) / 1000.0
-        dn = ndvi - 0.4
-        fields = [
-            np.ones((n, n), "float32"),
-            xx,
-            yy,
-            z_km,
-            *(self.exposure - 1.0),
-            dn,
-            theta - 0.25,
-            self.tpi_m / 100.0,
-            dn * z_km,
-            spoil,
-            self.patterns["unexplained"],
-            *self.patterns["wetting"],
-        ]
-        return np.stack(fields).astype("float32")
+    def _basis_fields(self, rs: slice, cs: slice, ndvi, theta, spoil, yearly: bool):
+        """The fields of :func:`ground.basis_names` on the part ``rs``, ``cs`` of the outer grid,
+        one ``(rows, cols)`` float32 array at a time. ``yearly`` selects how the NDVI x elevation
+        field is formed (``dn * (z - 4000) / 1000`` in a year; ``dn * z_km`` in the climatology)."""
+        ny, nx = self.outer_shape
+        rows, cols = np.mgrid[rs, cs]
+        dem = self.dem_m[rs, cs]
+        z_km = (dem - 4000.0) / 1000.0
+        dn = ndvi[rs, cs] - 0.4
+        yield np.ones(dem.shape, "float32")
+        yield (cols / nx - 0.5).astype("float32")
+        del cols
+        yield (rows / ny - 0.5).astype("float32")
+        del rows
+        yield z_km
+        for m in range(12):
+            yield self.exposure[m, rs, cs] - 1.0
+        yield dn
+        yield theta[rs, cs] - 0.25
+        yield self.tpi_m[rs, cs] / 100.0
+        yield dn * (dem - 4000.0) / 1000.0 if yearly else dn * z_km
+        yield spoil[rs, cs]
+        yield self.patterns["unexplained"][rs, cs]
+        yield from self.patterns["wetting"][:, rs, cs]
+
+    def tile_basis(
+        self, rs: slice, cs: slice, ndvi: np.ndarray, theta: np.ndarray, spoil: np.ndarray, *, yearly: bool
+    ) -> np.ndarray:
+        """``(K, tile pixels)`` basis of the tile ``rs``, ``cs`` of the outer grid (row-major)."""
+        fields = list(self._basis_fields(rs, cs, ndvi, theta, spoil, yearly))
+        return np.stack(fields).astype("float32").reshape(len(fields), -1)
+
+    def block_basis(self, ndvi: np.ndarray, theta: np.ndarray, spoil: np.ndarray, *, yearly: bool) -> np.ndarray:
+        """``(K, blocks)`` block means of the basis, one field at a time."""
+        whole = (slice(0, self.outer_shape[0]), slice(0, self.outer_shape[1]))
+        return np.stack([self.blocks(f) for f in self._basis_fields(*whole, ndvi, theta, spoil, yearly)])
 
     @cached_property
-    def static_basis(self) -> tuple[np.ndarray, np.ndarray]:
-        """The basis with its yearly rows (:data:`YEARLY_ROWS`) zero, on the window (flat) and
-        as block means."""
+    def static_block_basis(self) -> np.ndarray:
+        """The block basis with the yearly rows (vegetation, moisture, spoil) at their reference."""
         zero = np.zeros_like(self.dem_m)
-        b = self.basis(zero + 0.4, zero + 0.25, zero)
-        return self.window_flat(b), self.blocks(b)
+        return self.block_basis(zero + 0.4, zero + 0.25, zero, yearly=False)
 
-    def basis_in_year(self, ndvi: np.ndarray, theta: np.ndarray, spoil: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(K, window pixels)`` and ``(K, blocks)`` basis of a year: the static rows plus the
-        year's vegetation, moisture and spoil rows."""
+    def block_basis_in_year(self, ndvi: np.ndarray, theta: np.ndarray, spoil: np.ndarray) -> np.ndarray:
+        """``(K, blocks)`` block basis of a year: the static rows plus the year's vegetation,
+        moisture and spoil rows."""
         names = ground.basis_names(N_WETTING)
         dn = ndvi - 0.4
         yearly = {
@@ -227,12 +269,71 @@ class RealisticScene:
             "ndvi_z": dn * (self.dem_m - 4000.0) / 1000.0,
             "spoil": spoil,
         }
-        rows = [names.index(k) for k in yearly]
-        stack = np.stack(list(yearly.values())).astype("float32")
-        bw, bb = (a.copy() for a in self.static_basis)
-        bw[rows] = self.window_flat(stack)
-        bb[rows] = self.blocks(stack)
-        return bw, bb
+        bb = self.static_block_basis.copy()
+        for k, v in yearly.items():
+            bb[names.index(k)] = self.blocks(v.astype("float32"))
+        return bb
+
+    def tiled_pass(
+        self,
+        basis_of,
+        coef: np.ndarray,
+        cooling: np.ndarray,
+        snow: ground.SnowSeason,
+        n_factor: np.ndarray,
+        *,
+        sample: np.ndarray | None = None,
+        sites: np.ndarray | None = None,
+        ground_mean: bool = False,
+        per_tile=None,
+    ) -> ground.DailySums:
+        """:func:`ground.daily_pass` over the window, one tile at a time: ``basis_of(rs, cs)`` gives
+        a tile's basis; ``snow`` and ``n_factor`` are outer-grid fields; ``sample`` and ``sites``
+        are flat window indices. Returns the window's sums, ``(rows, cols)`` arrays instead of
+        flat ones. ``per_tile(rs, cs, sums)`` is called after each tile."""
+        (r0, c0), (ny, nx) = (self.inner[0].start, self.inner[1].start), self.shape
+        n_days = coef.shape[0]
+        skin = np.empty((ny, nx), "float32")
+        thaw = np.empty((ny, nx), "float32")
+        mean = np.empty((ny, nx), "float32") if ground_mean else None
+        at_sample = np.empty((n_days, len(sample)), "float32") if sample is not None else None
+        at_sites = np.zeros((n_days, len(sites)), "float32") if sites is not None else None
+
+        def inside(flat, rs, cs):  # which of ``flat`` lie in the tile, and their index in it
+            r, c = flat // nx + r0, flat % nx + c0
+            ok = (r >= rs.start) & (r < rs.stop) & (c >= cs.start) & (c < cs.stop)
+            return ok, (r[ok] - rs.start) * (cs.stop - cs.start) + (c[ok] - cs.start)
+
+        for rs, cs in self.tiles():
+            ks = ks_local = kt = kt_local = None
+            if sample is not None:
+                ks, ks_local = inside(sample, rs, cs)
+            if sites is not None:
+                kt, kt_local = inside(sites, rs, cs)
+            sums = ground.daily_pass(
+                basis_of(rs, cs),
+                coef,
+                cooling,
+                self.tile_blocks(rs, cs),
+                ground.SnowSeason(*(np.ascontiguousarray(a[rs, cs]).ravel() for a in _snow_fields(snow))),
+                np.ascontiguousarray(n_factor[rs, cs]).ravel(),
+                sample=ks_local,
+                sites=kt_local,
+                ground_mean=ground_mean,
+            )
+            w = (slice(rs.start - r0, rs.stop - r0), slice(cs.start - c0, cs.stop - c0))
+            h, wd = rs.stop - rs.start, cs.stop - cs.start
+            skin[w] = sums.skin_ddt.reshape(h, wd)
+            thaw[w] = sums.ground_thaw.reshape(h, wd)
+            if mean is not None:
+                mean[w] = sums.ground_mean.reshape(h, wd)
+            if at_sample is not None:
+                at_sample[:, ks] = sums.at_sample
+            if at_sites is not None:
+                at_sites[:, kt] = sums.thaw_at_sites
+            if per_tile is not None:
+                per_tile(rs, cs, sums)
+        return ground.DailySums(skin, thaw, mean, at_sample, at_sites)
 
     def cloud_blocks(self, w: climate.YearWeather) -> np.ndarray:
         """``(day, block)`` cloud fraction: the regional cloud, more over high ground, in daily
@@ -266,17 +367,16 @@ class RealisticScene:
         climate without weather (undisturbed ground): ground surface + thermal offset."""
         w = climate.year_weather(self.spec.seed, 2001, 0.0, N_WETTING, climatology=True)
         g = self.ground
-        b = self.window_flat(self.basis(g.ndvi_static, g.theta, np.zeros_like(g.theta)))
-        sums = ground.daily_pass(
-            b,
+        zero = np.zeros_like(g.theta)
+        sums = self.tiled_pass(
+            lambda rs, cs: self.tile_basis(rs, cs, g.ndvi_static, g.theta, zero, yearly=False),
             ground.daily_coefficients(w),
             ground.cooling_blocks(self.cloud_blocks(w), w.doy),
-            self.window_blocks,
-            _flat_snow(self.snow(2001, climatology=True), self.window_index),
-            self.window_flat(ground.thawing_n_factor(g.ndvi_static, g.organic_m)),
+            self.snow(2001, climatology=True),
+            ground.thawing_n_factor(g.ndvi_static, g.organic_m),
             ground_mean=True,
         )
-        return sums.ground_mean + self.window_flat(ground.thermal_offset_degc(g.theta))
+        return (sums.ground_mean + self.crop(ground.thermal_offset_degc(g.theta))).ravel()
 
     def permafrost(self, year: int) -> np.ndarray:
         """Flat window mask: permafrost exists in ``year`` (MAGT < 0 °C)."""
@@ -286,7 +386,7 @@ class RealisticScene:
         warm = LAPSE_PF_DEGC_PER_YR_FRACTION * self.spec.warming_degc_per_yr * (year - 2000)
         magt = self.magt_climate_degc + warm
         if not undisturbed:
-            d = self.mine.disturbed_year.ravel()[self.window_index]
+            d = self.crop(self.mine.disturbed_year).ravel()
             since = np.where((d > 0) & (d <= year), year - d + 1, 0)
             magt = magt + 1.6 * np.clip(since / 4.0, 0, 1)  # spoil: warmer, drier, no peat
         return magt
@@ -335,42 +435,70 @@ class RealisticScene:
         coef = ground.daily_coefficients(w)
         g = self.ground_in_year(year)
         ndvi, ndvi_undisturbed = land.ndvi_in_year(self.ground, self.mine, year, s.warming_degc_per_yr, s.seed)
-        bw, bb = self.basis_in_year(ndvi, g["theta"], g["spoil"])
+        bb = self.block_basis_in_year(ndvi, g["theta"], g["spoil"])
         cloud = self.cloud_blocks(w)
         cooling = ground.cooling_blocks(cloud, w.doy)
         snow = self.snow(year)
         # --- MODIS LST on blocks
+        # (day, block) arrays are 170 MB each on the full study grid: formed in place, freed early
         t_lin = coef.astype("float32") @ bb
         snow_frac = self._snow_fraction(snow, len(w.doy))
-        clear_sky = t_lin + snow_frac * (np.minimum(t_lin, ground.SNOW_SKIN_MAX_DEGC) - t_lin)
+        clear_sky = np.minimum(t_lin, ground.SNOW_SKIN_MAX_DEGC)  # t_lin + snow_frac * (min(t_lin, s) - t_lin)
+        clear_sky -= t_lin
+        clear_sky *= snow_frac
+        clear_sky += t_lin
+        del t_lin
         summer = climate.summer_weight(w.doy)[:, None].astype("float32")
-        exp_day = ground.month_weights(w.doy).astype("float32") @ self.exposure_blocks
         amp = (6.0 + 6.0 * summer) * (1 + 1.2 * (0.45 - self.blocks(ndvi)[None]))
-        amp *= 0.5 + 0.5 * exp_day
-        amp *= 1 - 0.6 * snow_frac
+        exp_day = ground.month_weights(w.doy).astype("float32") @ self.exposure_blocks
+        exp_day *= 0.5
+        exp_day += 0.5
+        amp *= exp_day  # amp *= 0.5 + 0.5 * exp_day
+        del exp_day
+        snow_frac *= 0.6
+        np.subtract(1, snow_frac, out=snow_frac)
+        amp *= snow_frac  # amp *= 1 - 0.6 * snow_frac
+        del snow_frac
         lst = sensors.modis_lst(w, clear_sky, amp, cloud, self.lst_footprints, s.seed)
-        return SkyYear(w, coef, g, ndvi, ndvi_undisturbed, bw, cooling, snow, clear_sky, lst)
+        del amp, cloud
+        return SkyYear(w, coef, g, ndvi, ndvi_undisturbed, cooling, snow, clear_sky, lst)
 
     def year(self, year: int, sample: np.ndarray) -> dict:
         """Truth and observations of ``year`` (see :func:`write_realistic_inputs`)."""
         s = self.spec
         sky = self.sky_in_year(year)
         w, coef, g, ndvi, ndvi_undisturbed = sky.weather, sky.coef, sky.ground_state, sky.ndvi, sky.ndvi_undisturbed
-        bw, cooling, snow, lst = sky.basis_w, sky.cooling, sky.snow, sky.lst
+        cooling, snow, lst = sky.cooling, sky.snow, sky.lst
         ndvi_obs = sensors.modis_ndvi(ndvi, self.ndvi_footprints, year, s.seed)
         landsat = sensors.landsat_ndvi(self.crop(ndvi), year, s.seed)
-        # --- truth on the window, day by day
-        n_t = self.window_flat(ground.thawing_n_factor(ndvi, g["organic_m"]))
-        snow_w = _flat_snow(snow, self.window_index)
+        # --- truth on the window, day by day and tile by tile
         fs = self.field_sites
-        site_flat = fs.row * s.size_px + fs.col
-        sums = ground.daily_pass(bw, coef, cooling, self.window_blocks, snow_w, n_t, sample=sample, sites=site_flat)
-        ground_w = {key: self.window_flat(v) for key, v in g.items()}
-        alt = ground.thaw_depth_m(sums.ground_thaw, ground_w["organic_m"], ground_w["theta"], ground_w["k_mineral"])
+        site_flat = fs.row * self.shape[1] + fs.col
+        (r0, c0) = (self.inner[0].start, self.inner[1].start)
+        alt = np.empty(self.shape, "float32")
+
+        def thaw_depth(rs, cs, sums):
+            alt[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0] = ground.thaw_depth_m(
+                sums.ground_thaw,
+                *(np.ascontiguousarray(g[k][rs, cs]).ravel() for k in ("organic_m", "theta", "k_mineral")),
+            ).reshape(rs.stop - rs.start, cs.stop - cs.start)
+
+        sums = self.tiled_pass(
+            lambda rs, cs: self.tile_basis(rs, cs, ndvi, g["theta"], g["spoil"], yearly=True),
+            coef,
+            cooling,
+            snow,
+            ground.thawing_n_factor(ndvi, g["organic_m"]),
+            sample=sample,
+            sites=site_flat,
+            per_tile=thaw_depth,
+        )
         pf = self.permafrost(year)
-        alt = np.where(pf, alt, np.nan).astype("float32")
+        alt = np.where(pf, alt.ravel(), np.nan).astype("float32")
         facts = {"permafrost_fraction": float(pf.mean()), "landsat": sensors.landsat_era(year)}
-        facts.update(self._mine_effect(year, coef, cooling, snow_w, alt, bw, ndvi_undisturbed, sums.skin_ddt))
+        facts.update(self._mine_effect(year, coef, cooling, snow, alt, sky, ndvi_undisturbed, sums.skin_ddt.ravel()))
+        site_rc = (fs.row + r0, fs.col + c0)
+        ground_s = {k: g[k][site_rc] for k in ("organic_m", "theta", "k_mineral")}
         # --- sites: end-of-season depth and what a probe read on its campaign day
         depth = alt[site_flat]
         thaw_cum = np.cumsum(sums.thaw_at_sites, axis=0)
@@ -381,9 +509,9 @@ class RealisticScene:
             day = int(rng.integers(205, 259))  # 25 July - 15 September
             d_i = ground.thaw_depth_m(
                 np.array([thaw_cum[day, i]]),
-                ground_w["organic_m"][site_flat[i] : site_flat[i] + 1],
-                ground_w["theta"][site_flat[i] : site_flat[i] + 1],
-                ground_w["k_mineral"][site_flat[i] : site_flat[i] + 1],
+                ground_s["organic_m"][i : i + 1],
+                ground_s["theta"][i : i + 1],
+                ground_s["k_mineral"][i : i + 1],
             )[0]
             campaign[i] = (float(d_i), (dt.date(year, 1, 1) + dt.timedelta(days=day)).isoformat())
         wins = sensors.composite_windows(year, len(w.doy))
@@ -394,8 +522,8 @@ class RealisticScene:
             "landsat": landsat,
             "modis_ndvi": ndvi_obs,
             "lst": lst,
-            "ddt": sums.skin_ddt.reshape(s.size_px, s.size_px),
-            "alt": alt.reshape(s.size_px, s.size_px),
+            "ddt": sums.skin_ddt,
+            "alt": alt.reshape(self.shape),
             "lst_true_sample": lst_true.astype("float32"),
             "facts": facts,
             "site_depth": depth,
@@ -409,8 +537,8 @@ class RealisticScene:
         doy = np.arange(1, n_days + 1, dtype="float32")[:, None]
 
         def share_passed(days: np.ndarray) -> np.ndarray:  # share of the block's pixels with day <= doy
-            nb = self.n_outer // self.block_px
-            per_block = days.reshape(nb, self.block_px, nb, self.block_px)
+            (nby, nbx), b = self.block_shape, self.block_px
+            per_block = days.reshape(nby, b, nbx, b)
             lo = np.ceil(per_block.min(axis=(1, 3))).ravel().astype("float32")
             hi = np.ceil(per_block.max(axis=(1, 3))).ravel().astype("float32")
             return np.clip((doy - lo + 1) / (hi - lo + 1), 0, 1)
@@ -418,39 +546,46 @@ class RealisticScene:
         free = share_passed(snow.melt_doy) - share_passed(np.maximum(snow.onset_doy, snow.melt_doy))
         return (1 - free).astype("float32")
 
-    def _mine_effect(self, year, coef, cooling, snow_w, alt, basis_w, ndvi_undisturbed, skin_ddt=None) -> dict:
+    def _mine_effect(self, year, coef, cooling, snow, alt, sky: SkyYear, ndvi_undisturbed, skin_ddt=None) -> dict:
         """The mine's true effect in ``year``: the same year recomputed on the disturbed pixels as
         if the mine had never been. On ALT: the mean difference over the pixels with permafrost in
         both (``mine_effect_alt_m``); on the thaw index: the mean difference of the all-sky skin
-        DDT (the truth's ``ddt``) over all disturbed pixels (``mine_effect_ddt_degc_days``); on
-        permafrost presence: the share of disturbed pixels with permafrost minus that share
-        without the mine (``mine_effect_permafrost_fraction``); and the share of disturbed pixels
-        whose permafrost the mine removed. Outputs only: nothing here feeds back into the world."""
-        m = self.mine.disturbed_year.ravel()[self.window_index]
+        DDT (the truth's ``ddt``; ``skin_ddt`` flat over the window) over all disturbed pixels
+        (``mine_effect_ddt_degc_days``); on permafrost presence: the share of disturbed pixels with
+        permafrost minus that share without the mine (``mine_effect_permafrost_fraction``); and the
+        share of disturbed pixels whose permafrost the mine removed. Outputs only: nothing here
+        feeds back into the world."""
+        m = self.crop(self.mine.disturbed_year).ravel()
         dug = np.nonzero((m > 0) & (m <= year))[0]
         if dug.size == 0:
             return {"mine_pixels": 0}
         g = self.ground
-        cols = self.window_index[dug]
+        rows, cols = dug // self.shape[1] + self.inner[0].start, dug % self.shape[1] + self.inner[1].start
+        rs, cs = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+        # the year's fields on the dug pixels (from the tile around them), then undo the mine
+        box = self.tile_basis(rs, cs, sky.ndvi, sky.ground_state["theta"], sky.ground_state["spoil"], yearly=True)
+        basis = box[:, (rows - rs.start) * (cs.stop - cs.start) + (cols - cs.start)]
+        del box
         names = ground.basis_names(N_WETTING)
-        basis = basis_w[:, dug].copy()  # the year's fields on the dug pixels, then undo the mine
-        nd = ndvi_undisturbed.ravel()[cols]
+        nd = ndvi_undisturbed[rows, cols]
         z_km = basis[names.index("z_km")]
         basis[names.index("ndvi")] = nd - 0.4
         basis[names.index("ndvi_z")] = (nd - 0.4) * z_km
-        basis[names.index("theta")] = g.theta.ravel()[cols] - 0.25
+        basis[names.index("theta")] = g.theta[rows, cols] - 0.25
         basis[names.index("spoil")] = 0.0
-        sub_snow = ground.SnowSeason(snow_w.melt_doy[dug], snow_w.onset_doy[dug], snow_w.thaw_start_doy[dug])
+        sub_snow = ground.SnowSeason(
+            snow.melt_doy[rows, cols], snow.onset_doy[rows, cols], snow.thaw_start_doy[rows, cols]
+        )
         sums = ground.daily_pass(
             basis,
             coef,
             cooling,
-            self.window_blocks.subset(dug),
+            self.pixel_blocks(rows, cols),
             sub_snow,
-            ground.thawing_n_factor(nd, g.organic_m.ravel()[cols]),
+            ground.thawing_n_factor(nd, g.organic_m[rows, cols]),
         )
         alt_cf = ground.thaw_depth_m(
-            sums.ground_thaw, g.organic_m.ravel()[cols], g.theta.ravel()[cols], g.k_mineral.ravel()[cols]
+            sums.ground_thaw, g.organic_m[rows, cols], g.theta[rows, cols], g.k_mineral[rows, cols]
         )
         pf_cf = self.magt_in_year(year, undisturbed=True)[dug] < 0
         pf_now = np.isfinite(alt[dug])
@@ -468,10 +603,8 @@ class RealisticScene:
         }
 
 
-def _flat_snow(snow: ground.SnowSeason, index: np.ndarray) -> ground.SnowSeason:
-    return ground.SnowSeason(
-        snow.melt_doy.ravel()[index], snow.onset_doy.ravel()[index], snow.thaw_start_doy.ravel()[index]
-    )
+def _snow_fields(snow: ground.SnowSeason) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return snow.melt_doy, snow.onset_doy, snow.thaw_start_doy
 
 
 # ---------------------------------------------------------------------- writing the world
@@ -480,27 +613,24 @@ _SCENES: dict = {}
 # to send than to rebuild)
 _SHARED = (
     "dem_m",
-    "slope_aspect",
     "exposure",
     "exposure_blocks",
     "tpi_m",
     "ground",
     "mine",
     "patterns",
-    "window_blocks",
-    "block_of_outer_pixel",
     "lst_footprints",
     "ndvi_footprints",
     "magt_climate_degc",
     "field_sites",
-    "static_basis",
+    "static_block_basis",
 )
 
 
-def _init_worker(spec: RealisticSpec, shared: dict) -> None:
+def _init_worker(spec: RealisticSpec, tile_px: int, shared: dict) -> None:
     """Pool initializer: one scene per worker process, its statics handed over once."""
     _SCENES.clear()
-    scene = RealisticScene(spec)
+    scene = RealisticScene(spec, tile_px)
     scene.__dict__.update(shared)
     _SCENES[spec] = scene
 
@@ -577,7 +707,7 @@ def write_realistic_inputs(
     write_truth(truth_dir, "mine", dug.astype("float32"), scene.grid, tags, "year", "year first dug (0 never)")
     truth_2015 = scene.crop(land.landcover_in_year(scene.ground, scene.mine, 2015))
     sample = TruthSample(
-        index=sample_index(s.seed, s.size_px**2, n_sample),
+        index=sample_index(s.seed, scene.shape[0] * scene.shape[1], n_sample),
         world={
             "name": WORLD,
             "warming_degc_per_yr": s.warming_degc_per_yr,
@@ -603,7 +733,7 @@ def write_realistic_inputs(
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(s, shared)
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(s, scene.tile_px, shared)
         ) as pool:
             futures = [
                 pool.submit(_write_year_in_worker, s, str(inputs_dir), str(truth_dir), y, sample.index) for y in years

@@ -42,42 +42,51 @@ class Footprints:
         return out.reshape(*cells.shape[:-1], *self.shape)
 
 
-def footprints(source: Grid, cell_px: int, target: Grid) -> Footprints:
+def footprints(source: Grid, cell_px: int, target: Grid, chunk_cells: int = 1 << 20) -> Footprints:
     """The PSF operator from ``source`` (aggregated into ``cell_px`` x ``cell_px`` cells) to the
     MODIS grid ``target``: weight ``max(0, 1 - |dx|)`` across the scan (x, in target pixels) times
     the share of the cell inside the pixel's row along the track (flat response). A MODIS pixel is
-    ``complete`` when its whole footprint lies on the source grid."""
+    ``complete`` when its whole footprint lies on the source grid. Built ``chunk_cells`` source
+    cells at a time (the operator does not depend on it)."""
     from pyproj import Transformer
 
     nx, ny = source["shape_2d"]
     a = source["crs_transform"]
     cy, cx = ny // cell_px, nx // cell_px
-    cols = (np.arange(cx) + 0.5) * cell_px
-    rows = (np.arange(cy) + 0.5) * cell_px
-    gx, gy = np.meshgrid(a[2] + cols * a[0], a[5] + rows * a[4])
-    tx, ty = Transformer.from_crs(source["crs"], target["crs"], always_xy=True).transform(gx.ravel(), gy.ravel())
+    to_target = Transformer.from_crs(source["crs"], target["crs"], always_xy=True)
     ta = target["crs_transform"]
-    fc = (np.asarray(tx) - ta[2]) / ta[0] - 0.5  # fractional target column of each cell centre
-    fr = (np.asarray(ty) - ta[5]) / ta[4] - 0.5
     tnx, tny = target["shape_2d"]
     half_h = 0.5 * cell_px * abs(a[4]) / abs(ta[4])  # half a cell's height in target pixels
-    r_i, c_i, w_i, s_i = [], [], [], []
-    cells = np.arange(fc.size)
-    for dc in (-1, 0, 1, 2):
-        c = np.floor(fc).astype(int) + dc
-        wx = np.clip(1 - np.abs(fc - c), 0, None)
-        for dr in (-1, 0, 1):
-            r = np.rint(fr).astype(int) + dr
-            # the share of the cell's height inside the target row (flat along-track response)
-            wy = np.clip(np.minimum(fr + half_h, r + 0.5) - np.maximum(fr - half_h, r - 0.5), 0, None) / (2 * half_h)
-            w = wx * wy
-            ok = (w > 0) & (c >= 0) & (c < tnx) & (r >= 0) & (r < tny)
-            r_i.append(r[ok])
-            c_i.append(c[ok])
-            w_i.append(w[ok])
-            s_i.append(cells[ok])
-    r, c, w, s = (np.concatenate(v) for v in (r_i, c_i, w_i, s_i))
-    m = sp.csr_matrix((w, (r * tnx + c, s)), shape=(tny * tnx, fc.size))
+    n_cells = cy * cx
+    idx = np.int32 if max(n_cells, tny * tnx) < 2**31 else np.int64
+    r_i, w_i, s_i = [], [], []
+    for c0 in range(0, n_cells, chunk_cells):
+        cells = np.arange(c0, min(n_cells, c0 + chunk_cells))
+        gx = a[2] + ((cells % cx) + 0.5) * cell_px * a[0]
+        gy = a[5] + ((cells // cx) + 0.5) * cell_px * a[4]
+        tx, ty = to_target.transform(gx, gy)
+        fc = (np.asarray(tx) - ta[2]) / ta[0] - 0.5  # fractional target column of each cell centre
+        fr = (np.asarray(ty) - ta[5]) / ta[4] - 0.5
+        for dc in (-1, 0, 1, 2):
+            c = np.floor(fc).astype(int) + dc
+            wx = np.clip(1 - np.abs(fc - c), 0, None)
+            for dr in (-1, 0, 1):
+                r = np.rint(fr).astype(int) + dr
+                # the share of the cell's height inside the target row (flat along-track response)
+                wy = np.clip(np.minimum(fr + half_h, r + 0.5) - np.maximum(fr - half_h, r - 0.5), 0, None) / (
+                    2 * half_h
+                )
+                w = wx * wy
+                ok = (w > 0) & (c >= 0) & (c < tnx) & (r >= 0) & (r < tny)
+                r_i.append((r[ok] * tnx + c[ok]).astype(idx))
+                w_i.append(w[ok])
+                s_i.append(cells[ok].astype(idx))
+    rows = np.concatenate(r_i)
+    del r_i
+    cols = np.concatenate(s_i)
+    del s_i
+    m = sp.csr_matrix((np.concatenate(w_i), (rows, cols)), shape=(tny * tnx, n_cells))
+    del w_i, rows, cols
     total = np.asarray(m.sum(axis=1)).ravel()
     complete = total > 0.97 * total.max()
     m = sp.diags(np.where(total > 0, 1 / np.where(total > 0, total, 1), 0)) @ m

@@ -16,18 +16,20 @@ from gee_alt.demo.fields import fractal_surface, rng_for
 MONTH_MID_DOY = np.array([15, 46, 74, 105, 135, 166, 196, 227, 258, 288, 319, 349])
 
 
-def elevation_m(n: int, seed: int) -> np.ndarray:
-    """Elevation (m) on an ``n`` x ``n`` grid, 3400-4800 m: a meandering valley with a broad floor
-    and tributary side valleys between rough ridges (float32)."""
+def elevation_m(n: int | tuple[int, int], seed: int) -> np.ndarray:
+    """Elevation (m) on an ``n`` x ``n`` grid (or ``(rows, cols)``), 3400-4800 m: a meandering
+    valley along x with a broad floor and tributary side valleys between rough ridges (float32)."""
     rng = rng_for(seed, 101)
-    yy, xx = np.mgrid[0:n, 0:n] / n
+    ny, nx = (n, n) if isinstance(n, int) else n
+    rows, cols = np.mgrid[0:ny, 0:nx]
+    yy, xx = rows / ny, cols / nx
     phase = rng.uniform(0, 2 * np.pi, 3)
     centre = 0.5 + 0.1 * np.sin(2 * np.pi * 1.1 * xx + phase[0]) + 0.04 * np.sin(2 * np.pi * 2.7 * xx + phase[1])
     d = np.abs(yy - centre)
     floor = 0.05
     relief = np.clip((d - floor) / (0.55 - floor), 0, None) ** 0.8
     side = 0.35 * np.clip(relief, 0, 1) * (0.5 + 0.5 * np.cos(2 * np.pi * 3.0 * xx + phase[2])) ** 2
-    rough = fractal_surface((n, n), 3.2, rng)
+    rough = fractal_surface((ny, nx), 3.2, rng)
     z = 0.25 * d + relief - side + (0.025 + 0.22 * np.clip(relief, 0, 1)) * rough
     lo, hi = np.percentile(z, [0.5, 99.7])
     return (3400.0 + 1400.0 * np.clip((z - lo) / (hi - lo), -0.01, 1.02)).astype("float32")
