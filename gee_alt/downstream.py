@@ -264,18 +264,45 @@ class AltMaps:
     #: frost number (1) per year, ``(year, y, x)``, when the cube has a freezing index
     frost_number: np.ndarray | None = None
     frost_number_min: float = 0.5
+    #: ``(y, x)`` float32 user permafrost map (1 / 0 / NaN unknown) that replaces the frost-number
+    #: threshold (:mod:`gee_alt.permafrost_map`), or None
+    permafrost_map: np.ndarray | None = None
 
     @property
     def permafrost(self) -> np.ndarray | None:
-        """``(year, y, x)`` float32: 1 permafrost (F ≥ threshold), 0 none, NaN unknown; or None."""
+        """``(year, y, x)`` float32: 1 permafrost (F ≥ threshold, or the user map), 0 none, NaN
+        unknown; or None."""
+        if self.permafrost_map is not None:
+            return np.broadcast_to(self.permafrost_map, (len(self.years), *self.permafrost_map.shape)).astype("float32")
         if self.frost_number is None:
             return None
         f = np.asarray(self.frost_number)  # the whole stack: the streamed chain reads row windows instead
         return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
 
 
+def permafrost_rows(
+    frost: np.ndarray | None, fmin: float, permafrost_map: np.ndarray | None = None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Permafrost of some rows of one year: ``(pf, pf_class)`` — bool (ALT is kept there) and
+    float32 class (1 / 0 / NaN unknown) — from the user map when given, else F ≥ ``fmin`` (a NaN
+    frost number is unknown, not permafrost); ``(None, None)`` without either."""
+    if permafrost_map is not None:
+        m = np.asarray(permafrost_map, "float32")
+        if frost is not None:
+            m = np.broadcast_to(m, np.shape(frost))
+        return m == 1, m.astype("float32")
+    if frost is None:
+        return None, None
+    pf = frost >= fmin
+    return pf, np.where(np.isfinite(frost), pf.astype("float32"), np.nan).astype("float32")
+
+
 def alt_maps(
-    cube: xr.Dataset, model, landcover: np.ndarray | None = None, frost_number_min: float | None = None
+    cube: xr.Dataset,
+    model,
+    landcover: np.ndarray | None = None,
+    frost_number_min: float | None = None,
+    permafrost_map: np.ndarray | None = None,
 ) -> AltMaps:
     """ALT = E·√DDT for every year of the cube, with the estimator's own ``predict``/``predict_sd``
     (per-class E where the calibration has it and a land-cover map is given).
@@ -283,7 +310,8 @@ def alt_maps(
     When the cube has a frost number, ALT is kept only on permafrost pixels (F ≥
     ``frost_number_min``, default the cube's attr ``frost_number_min`` or
     :data:`gee_alt.science.thaw.FROST_NUMBER_PERMAFROST`) and is
-    NaN elsewhere: seasonally frozen ground has no active layer."""
+    NaN elsewhere: seasonally frozen ground has no active layer. A user ``permafrost_map``
+    ((y, x), 1 permafrost) replaces the threshold."""
     from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
 
     if frost_number_min is None:
@@ -299,12 +327,12 @@ def alt_maps(
     if classes is not None:
         src[np.isin(np.asarray(landcover), [float(k) for k in model.e_by_class_ if _is_number(k)])] = 1.0
     frost = cube[FROST_VAR].values.astype("float32") if FROST_VAR in cube else None
-    if frost is not None:
-        pf = frost >= fmin  # NaN frost number: unknown, not permafrost
+    pf, _ = permafrost_rows(frost, fmin, permafrost_map)
+    if pf is not None:
         alt = np.where(pf, alt, np.nan).astype("float32")
         sd = np.where(pf, sd, np.nan).astype("float32")
     src[~np.any(np.isfinite(alt), axis=0)] = np.nan
-    return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin)
+    return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin, permafrost_map)
 
 
 def permafrost_criterion(cube: xr.Dataset, insitu_path: str | Path = "", *, seed: int = 0) -> dict | None:
@@ -460,6 +488,7 @@ def mapped_years(
     landcover: np.ndarray | None = None,
     frost_number_min: float | None = None,
     *,
+    permafrost_map: np.ndarray | None = None,
     rows_per_chunk: int = DOWNSTREAM_ROWS,
 ) -> np.ndarray:
     """``(y, x)`` int16: how many years each pixel gets a finite ALT — exactly the pixel-years
@@ -479,8 +508,10 @@ def mapped_years(
         cls = None if classes is None else classes[r0:r1]
         for i in range(cube.sizes["year"]):
             ok = np.isfinite(model.predict(_year_rows(cube[DDT_VAR], i, r0, r1), cls))
-            if FROST_VAR in cube:
-                ok &= _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32") >= fmin
+            frost = _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32") if FROST_VAR in cube else None
+            pf, _ = permafrost_rows(frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1])
+            if pf is not None:
+                ok &= pf
             out[r0:r1] += ok
     return out
 
@@ -494,6 +525,7 @@ def stream_alt(
     *,
     applicability=None,
     frost_number_min: float | None = None,
+    permafrost_map: np.ndarray | None = None,
     engine: str = "",
     season: str = "",
     synthetic: bool = False,
@@ -524,23 +556,33 @@ def stream_alt(
     classes = landcover if (landcover is not None and model.e_by_class_) else None
     calibrated_classes = [float(k) for k in model.e_by_class_ if _is_number(k)]
     has_frost = FROST_VAR in cube
+    has_pf = has_frost or permafrost_map is not None
     extra = {
         "E": f"{float(summary['E']):.6f}",
         "E_ci95": json.dumps(summary.get("E_ci95")),
         "E_by_class": json.dumps(summary.get("E_by_class") or {}),
     }
     common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
-    alt_band = "alt_m" if not has_frost else f"alt_m (NaN: no permafrost, frost number < {fmin:g})"
+    if permafrost_map is not None:
+        alt_band, pf_rule = (
+            "alt_m (NaN: no permafrost on the user permafrost map)",
+            "user permafrost map (1 = permafrost)",
+        )
+    elif has_frost:
+        alt_band = f"alt_m (NaN: no permafrost, frost number < {fmin:g})"
+        pf_rule = "frost number >= threshold"
+    else:
+        alt_band, pf_rule = "alt_m", ""
     writers: dict[tuple[str, int], CogRows] = {}
     try:
         for y in years:
-            if has_frost:
+            if has_pf:
                 writers["pf", y] = CogRows(
                     runs.permafrost_path(run, y),
                     grid,
                     2,
                     tags=runs.product_tags(
-                        "permafrost (frost number >= threshold) and surface frost number",
+                        f"permafrost ({pf_rule}) and surface frost number",
                         "1",
                         year=y,
                         engine=engine,
@@ -581,12 +623,17 @@ def stream_alt(
                 alt = model.predict(ddt, cls).astype("float32")
                 sd = model.predict_sd(ddt, ddt_sd, cls).astype("float32")
                 del ddt_sd
-                if has_frost:
-                    frost = _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32")
-                    pf = frost >= fmin  # NaN frost number: unknown, not permafrost
+                if has_pf:
+                    frost = (
+                        _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32")
+                        if has_frost
+                        else np.full(alt.shape, np.nan, "float32")
+                    )
+                    pf, pf_class = permafrost_rows(
+                        frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1]
+                    )
                     alt = np.where(pf, alt, np.nan).astype("float32")
                     sd = np.where(pf, sd, np.nan).astype("float32")
-                    pf_class = np.where(np.isfinite(frost), pf.astype("float32"), np.nan).astype("float32")
                     writers["pf", y].write(r0, np.stack([pf_class, frost]))
                     del frost, pf, pf_class
                 mapped |= np.isfinite(alt)
@@ -602,7 +649,7 @@ def stream_alt(
             s[~mapped] = np.nan
             src[r0:r1] = s
         for y in years:
-            if has_frost:
+            if has_pf:
                 writers.pop(("pf", y)).close()
             a = writers.pop(("alt", y)).close()
             b = writers.pop(("sd", y)).close()
@@ -626,8 +673,9 @@ def stream_alt(
         RasterStack([runs.alt_sd_path(run, y) for y in years], (h, w)),
         grid,
         src,
-        RasterStack([runs.permafrost_path(run, y) for y in years], (h, w), band=2) if has_frost else None,
+        RasterStack([runs.permafrost_path(run, y) for y in years], (h, w), band=2) if has_pf else None,
         fmin,
+        permafrost_map,
     )
     write_e_source(run, maps, summary, engine=engine, season=season, synthetic=synthetic)
     return maps
@@ -671,16 +719,21 @@ def extent_series(maps: AltMaps) -> dict | None:
     from gee_alt.io import rows_of
     from gee_alt.science.trend import series_trend
 
-    if maps.frost_number is None:
+    if maps.frost_number is None and maps.permafrost_map is None:
         return None
     px_km2 = pixel_size(maps.grid) ** 2 / 1e6
-    n_years, h = len(maps.years), maps.frost_number.shape[1]
+    n_years = len(maps.years)
     known = np.zeros(n_years, np.int64)
     n_pf = np.zeros(n_years, np.int64)  # counts: exact, whatever the chunking
-    for r0, r1 in _row_chunks(h):
-        f = rows_of(maps.frost_number, r0, r1)
-        known += np.isfinite(f).sum(axis=(1, 2))
-        n_pf += (np.isfinite(f) & (f >= maps.frost_number_min)).sum(axis=(1, 2))
+    if maps.permafrost_map is not None:  # static: the same extent every year
+        m = maps.permafrost_map
+        known += int(np.isfinite(m).sum())
+        n_pf += int((m == 1).sum())
+    else:
+        for r0, r1 in _row_chunks(maps.frost_number.shape[1]):
+            f = rows_of(maps.frost_number, r0, r1)
+            known += np.isfinite(f).sum(axis=(1, 2))
+            n_pf += (np.isfinite(f) & (f >= maps.frost_number_min)).sum(axis=(1, 2))
     n_pf = n_pf.astype("float64")
     area = (n_pf * px_km2).astype(float)
     frac = np.where(known > 0, n_pf / np.maximum(known, 1), np.nan)
@@ -689,6 +742,9 @@ def extent_series(maps: AltMaps) -> dict | None:
         "area_km2": [float(a) for a in area],
         "fraction": [float(f) for f in frac],
         "frost_number_min": maps.frost_number_min,
+        "rule": "user permafrost map (static)"
+        if maps.permafrost_map is not None
+        else f"surface frost number >= {maps.frost_number_min:g}",
         "area_trend_km2_per_yr": series_trend(maps.years, area),
         "fraction_trend_per_yr": series_trend(maps.years, frac),
     }

@@ -103,6 +103,7 @@ def run(
     seed: int = 0,
     on_resume: Callable[[list, list], None] | None = None,
     command: str = "run",
+    permafrost_map: str | Path | None = None,
 ) -> RunResult:
     """The whole method on ``engine``: checks, run directory, DDT cube, calibration, ALT, trend,
     NetCDF, STAC, report and manifest. Returns the products in memory.
@@ -113,10 +114,22 @@ def run(
     """
     engine.preflight()
     table = read_insitu_for(engine, insitu_csv)
+    if permafrost_map is not None:  # checked before anything is computed or written
+        from gee_alt.permafrost_map import check_permafrost_map
+
+        check_permafrost_map(permafrost_map)
     out, resume = runs.prepare_run_dir(out, overwrite, interrupted=interrupted)
     with removed_on_user_error(out, fresh=not resume):
         return execute(
-            out, engine, table, resume=resume, progress=progress, seed=seed, on_resume=on_resume, command=command
+            out,
+            engine,
+            table,
+            resume=resume,
+            progress=progress,
+            seed=seed,
+            on_resume=on_resume,
+            command=command,
+            permafrost_map=permafrost_map,
         )
 
 
@@ -131,8 +144,12 @@ def execute(
     on_resume: Callable[[list, list], None] | None = None,
     command: str = "run",
     before_report: Callable[[RunResult], None] | None = None,
+    permafrost_map: str | Path | None = None,
 ) -> RunResult:
     """Run ``engine`` into the prepared run directory ``out`` and the whole downstream.
+
+    ``permafrost_map``: a user permafrost map (:mod:`gee_alt.permafrost_map`) that replaces the
+    frost-number criterion.
 
     ``before_report(result)`` runs after the products and before the report, e.g. to score a
     demo run against its synthetic truth (written into ``validation.json``, which the report shows).
@@ -150,7 +167,7 @@ def execute(
         on_resume(sorted(y for y in done if isinstance(y, int)), [y for y in years if y not in done])
     produced = engine.produce(out, record, progress)
     validate_ddt_cube(produced.cube)  # whatever the engine, the downstream gets the one schema
-    result = finish_downstream(out, produced, table, progress=progress, seed=seed)
+    result = finish_downstream(out, produced, table, progress=progress, seed=seed, permafrost_map=permafrost_map)
     if produced.validation or produced.missing_years:
         val = runs.read_json(out, runs.VALIDATION) or {}
         val.update(produced.validation)
@@ -183,6 +200,7 @@ def finish_downstream(
     progress: ProgressFactory = no_progress,
     seed: int = 0,
     rows_per_chunk: int = downstream.DOWNSTREAM_ROWS,
+    permafrost_map: str | Path | None = None,
 ) -> RunResult:
     """Site fields, calibration, ALT (+ STAC), trend and NetCDF from an engine's output.
 
@@ -194,14 +212,22 @@ def finish_downstream(
     # GDAL's block cache defaults to 5 % of the RAM, so it would grow with the extent: bound it (a
     # strip of 512 rows of every year's ALT COG, what the trend re-reads, is 165 MB at the full grid)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
-        return _finish_downstream(out, produced, table, progress=progress, seed=seed, rows_per_chunk=rows_per_chunk)
+        return _finish_downstream(
+            out,
+            produced,
+            table,
+            progress=progress,
+            seed=seed,
+            rows_per_chunk=rows_per_chunk,
+            permafrost_map=permafrost_map,
+        )
 
 
 #: GDAL block cache (MB) while the downstream runs
 GDAL_CACHE_MB = 256
 
 
-def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk) -> RunResult:
+def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk, permafrost_map=None) -> RunResult:
     from gee_alt.export.cog import write_cog
 
     cube, fields = produced.cube, produced.fields
@@ -239,7 +265,21 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk) 
         seed=seed,
         insitu_name=Path(table.source_path).name if getattr(table, "source_path", None) else "",
     )
-    criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed)
+    pmap = None
+    if permafrost_map is not None:  # the user's map replaces the frost-number criterion
+        from gee_alt.permafrost_map import PERMAFROST_MAP_TIF, criterion_of_map, read_permafrost_map
+
+        pmap = read_permafrost_map(permafrost_map, grid)
+        write_cog(
+            Path(out) / PERMAFROST_MAP_TIF,
+            pmap,
+            grid,
+            tags={**tags, "units": "class", "quantity": f"user permafrost map {Path(permafrost_map).name}"},
+            band_descriptions=["permafrost_class"],
+        )
+        criterion = criterion_of_map(permafrost_map, pmap)
+    else:
+        criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed)
     if criterion is not None:
         calibrated.summary["permafrost_criterion"] = criterion
         calibrated.validation["permafrost_criterion"] = criterion
@@ -249,7 +289,9 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk) 
     # issue 12: ALT, ALT sd, permafrost and the AOA inflation stream over row chunks of the cube.
     from gee_alt.applicability_run import prepare
 
-    mapped = downstream.mapped_years(cube, calibrated.model, fields.landcover, fmin, rows_per_chunk=rows_per_chunk)
+    mapped = downstream.mapped_years(
+        cube, calibrated.model, fields.landcover, fmin, permafrost_map=pmap, rows_per_chunk=rows_per_chunk
+    )
     app = prepare(fields, calibrated, grid, mapped_years=mapped)
     del mapped
     adv = progress("ALT maps", len(cube["year"]))
@@ -261,6 +303,7 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk) 
         fields.landcover,
         applicability=app,
         frost_number_min=fmin,
+        permafrost_map=pmap,
         engine=cube.attrs.get("engine", ""),
         season=cube.attrs.get("thaw_season", ""),
         synthetic=syn,
@@ -397,7 +440,13 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
     model, summary = downstream.load_calibration(run)
     cube = runs.read_ddt_cube(run)
     fmin = (summary.get("permafrost_criterion") or {}).get("frost_number_min")
-    maps = downstream.alt_maps(cube, model, run_fields(run, grid_of(cube)).landcover, frost_number_min=fmin)
+    maps = downstream.alt_maps(
+        cube,
+        model,
+        run_fields(run, grid_of(cube)).landcover,
+        frost_number_min=fmin,
+        permafrost_map=_run_permafrost_map(run),
+    )
     adv = progress("ALT maps", len(maps.years))
     return downstream.write_alt(
         run,
@@ -437,7 +486,18 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
         frost = RasterStack([runs.permafrost_path(run, y) for y in years], shape, band=2)
         with rasterio.open(runs.permafrost_path(run, years[0])) as src:
             fmin = float(src.tags().get("frost_number_min", fmin))
-    return downstream.AltMaps(years, alt, sd, first.grid, frost_number=frost, frost_number_min=fmin)
+    return downstream.AltMaps(
+        years, alt, sd, first.grid, frost_number=frost, frost_number_min=fmin, permafrost_map=_run_permafrost_map(run)
+    )
+
+
+def _run_permafrost_map(run: str | Path) -> np.ndarray | None:
+    """The user permafrost map a run used (``RUN/permafrost_map.tif``), or None."""
+    from gee_alt.io import read_raster
+    from gee_alt.permafrost_map import PERMAFROST_MAP_TIF
+
+    p = Path(run) / PERMAFROST_MAP_TIF
+    return read_raster(p, bands=1).data[0] if p.exists() else None
 
 
 def trend_run(run: str | Path, *, mask_geojson: str | Path | None = None, ring_width_px: int = 10) -> dict:

@@ -241,6 +241,11 @@ def run(
         help="ee engine: 'server' (forests on Earth Engine) or 'local' (Earth Engine composites, local "
         "forests); overrides [ee_run] sharpen.",
     ),
+    permafrost_map: Path | None = typer.Option(
+        None,
+        help="Permafrost map raster (1 = permafrost, 0 = none, nodata = unknown; any CRS) that replaces the "
+        "frost-number criterion: ALT only where it says permafrost, the same extent every year.",
+    ),
     workers: int | None = WORKERS,
     tile_size: int = TILE_SIZE,
     dask_address: str | None = DASK_ADDRESS,
@@ -262,6 +267,8 @@ def run(
         raise GeeAltError(f"--sharpen takes 'server' or 'local' and only with --engine ee, got '{sharpen}'")
     if insitu is not None:
         check_input_file(insitu, "in-situ table")
+    if permafrost_map is not None:
+        check_input_file(permafrost_map, "permafrost map")
     check_at_least(trees, 1, "--trees")
     check_at_least(seed, 0, "--seed")
     check_at_least(workers, 1, "--workers")
@@ -315,7 +322,16 @@ def run(
             typer.echo(f"resuming {out}: {len(done)} year(s) already done, {len(todo)} to compute", err=True)
 
     with progress_bars(quiet or as_json) as progress:
-        res = pipeline.run(out, eng, insitu, overwrite=overwrite, progress=progress, seed=seed or 0, on_resume=said)
+        res = pipeline.run(
+            out,
+            eng,
+            insitu,
+            overwrite=overwrite,
+            progress=progress,
+            seed=seed or 0,
+            on_resume=said,
+            permafrost_map=permafrost_map,
+        )
     c = res.calibration.summary
     summary = {
         "run": str(out),

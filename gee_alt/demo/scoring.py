@@ -213,7 +213,9 @@ class DemoScorer:
         if engine_pf is not None:
             out["permafrost"].update(
                 {
-                    "engine_rule": f"frost number >= {maps.frost_number_min:.4g}",
+                    "engine_rule": "user permafrost map"
+                    if maps.permafrost_map is not None
+                    else f"frost number >= {maps.frost_number_min:.4g}",
                     "frost_number_min": float(maps.frost_number_min),
                     "accuracy": accuracy,
                     "kappa": kappa,

@@ -252,8 +252,13 @@ def permafrost_blocks(trend: dict | None) -> list[Block]:
         Block("heading", "Permafrost extent"),
         Block(
             "para",
-            f"Permafrost where the surface frost number √DDF/(√DDF+√DDT) ≥ {ext['frost_number_min']:g} "
-            "(DDF: the winter before the thaw season); ALT is mapped, averaged and trended on permafrost "
+            (
+                "Permafrost from the user's permafrost map (static over the years)"
+                if str(ext.get("rule", "")).startswith("user")
+                else f"Permafrost where the surface frost number √DDF/(√DDF+√DDT) ≥ {ext['frost_number_min']:g} "
+                "(DDF: the winter before the thaw season)"
+            )
+            + "; ALT is mapped, averaged and trended on permafrost "
             f"pixels only. Extent trend (Theil–Sen): {fmt(tr['slope'])} km²/yr "
             f"[{fmt(tr['slope_lo'])}, {fmt(tr['slope_hi'])}], Mann–Kendall p = {fmt(tr['p_value'])}.",
         ),
