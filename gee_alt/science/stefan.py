@@ -390,8 +390,9 @@ def residual_e_sd(sqrt_ddt, alt_m, censored, loo_pred_m, e_sd: float) -> float:
     tobit = sigma**2 / float(np.mean(x[ok] ** 2)) if np.isfinite(sigma) else float("nan")
     p = np.asarray(loo_pred_m, float).ravel()
     sel = ok & (code == 0) & np.isfinite(p)
-    loo = float(np.mean(((y[sel] - p[sel]) / x[sel]) ** 2)) - (e_sd**2 if np.isfinite(e_sd) else 0.0)
-    loo = loo if sel.sum() >= 2 else float("nan")
+    loo = float("nan")  # fewer than 2 uncensored rows with a LOO prediction: no LOO variance
+    if sel.sum() >= 2:
+        loo = float(np.mean(((y[sel] - p[sel]) / x[sel]) ** 2)) - (e_sd**2 if np.isfinite(e_sd) else 0.0)
     v = np.nanmax([tobit, loo, 0.0])
     return float(math.sqrt(v))
 
