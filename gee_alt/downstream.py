@@ -367,6 +367,21 @@ def _is_number(k) -> bool:
     return True
 
 
+def _alt_tags(summary: dict, engine: str, season: str, synthetic: bool) -> dict:
+    """Tags every ALT product carries: engine, method, season, synthetic flag and the calibration's E."""
+    import json
+
+    return dict(
+        engine=engine,
+        method=STEFAN_METHOD,
+        season=season,
+        synthetic=synthetic,
+        E=f"{float(summary['E']):.6f}",
+        E_ci95=json.dumps(summary.get("E_ci95")),
+        E_by_class=json.dumps(summary.get("E_by_class") or {}),
+    )
+
+
 def write_alt(
     run: str | Path,
     maps: AltMaps,
@@ -379,17 +394,11 @@ def write_alt(
     progress=None,
 ) -> list[Path]:
     """``RUN/alt/alt_YYYY.tif``, ``alt_sd_YYYY.tif`` and the STAC Item of each year."""
-    import json
 
     from gee_alt.export.cog import write_cog
     from gee_alt.export.stac import alt_item, write_item
 
-    extra = {
-        "E": f"{float(summary['E']):.6f}",
-        "E_ci95": json.dumps(summary.get("E_ci95")),
-        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
-    }
-    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    common = _alt_tags(summary, engine, season, synthetic)
     paths = []
     pf = maps.permafrost
     alt_band = "alt_m" if pf is None else f"alt_m (NaN: no permafrost, frost number < {maps.frost_number_min:g})"
@@ -429,19 +438,7 @@ def write_alt(
         if progress:
             progress(1)
     if maps.e_source is not None:
-        paths.append(
-            write_cog(
-                runs.e_source_path(run),
-                maps.e_source,
-                maps.grid,
-                tags=runs.product_tags(
-                    "source of the Stefan E: 1 calibrated on this land-cover class, 0 extrapolated from the pool",
-                    "1",
-                    **common,
-                ),
-                band_descriptions=["e_class_calibrated"],
-            )
-        )
+        paths.append(write_e_source(run, maps, summary, engine=engine, season=season, synthetic=synthetic))
     return paths
 
 
@@ -540,7 +537,6 @@ def stream_alt(
     windowed writes (:class:`gee_alt.export.cog.CogRows`). The same bytes whatever the chunk size
     (tested). Returns :class:`AltMaps` whose yearly maps are :class:`gee_alt.io.RasterStack` views
     of the written COGs (read again on demand, row windows for the trend)."""
-    import json
 
     from gee_alt.export.cog import CogRows
     from gee_alt.export.stac import alt_item, write_item
@@ -557,12 +553,7 @@ def stream_alt(
     calibrated_classes = [float(k) for k in model.e_by_class_ if _is_number(k)]
     has_frost = FROST_VAR in cube
     has_pf = has_frost or permafrost_map is not None
-    extra = {
-        "E": f"{float(summary['E']):.6f}",
-        "E_ci95": json.dumps(summary.get("E_ci95")),
-        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
-    }
-    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    common = _alt_tags(summary, engine, season, synthetic)
     if permafrost_map is not None:
         alt_band, pf_rule = (
             "alt_m (NaN: no permafrost on the user permafrost map)",
@@ -683,16 +674,10 @@ def stream_alt(
 
 def write_e_source(run: str | Path, maps: AltMaps, summary: dict, *, engine="", season="", synthetic=False) -> Path:
     """``RUN/alt/e_source.tif`` (see :func:`gee_alt.runs.e_source_path`)."""
-    import json
 
     from gee_alt.export.cog import write_cog
 
-    extra = {
-        "E": f"{float(summary['E']):.6f}",
-        "E_ci95": json.dumps(summary.get("E_ci95")),
-        "E_by_class": json.dumps(summary.get("E_by_class") or {}),
-    }
-    common = dict(engine=engine, method=STEFAN_METHOD, season=season, synthetic=synthetic, **extra)
+    common = _alt_tags(summary, engine, season, synthetic)
     return write_cog(
         runs.e_source_path(run),
         maps.e_source,
