@@ -49,9 +49,14 @@ def write_world(
     """Write ``scene``'s inputs (the local layout), its truth and its in-situ table; returns the
     truth sample the scorer needs."""
     if scene.world == "realistic":
+        from threadpoolctl import threadpool_limits
+
         from gee_alt.demo.realistic.scene import write_realistic_inputs
 
-        sample = write_realistic_inputs(scene, inputs_dir, truth_dir, years, progress=progress, workers=workers)
+        # one BLAS thread, as in the year workers: the generator's products are small (K x pixel
+        # basis, 16-day chunks), and idle BLAS threads spinning beside them cost CPU for nothing
+        with threadpool_limits(1):
+            sample = write_realistic_inputs(scene, inputs_dir, truth_dir, years, progress=progress, workers=workers)
         scene.release()  # scoring needs the grids only: free the statics before the engine runs
         return sample
     from gee_alt.demo.ideal import write_demo_inputs

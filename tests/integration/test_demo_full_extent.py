@@ -91,6 +91,57 @@ def test_tiled_pass_matches_one_daily_pass_on_unaligned_tiles():
     assert one.skin_ddt.max() > 500  # a real summer, not zeros
 
 
+def test_daily_pass_pixel_blocks_do_not_change_a_bit():
+    """The daily pass walks the pixels in cache-sized blocks: one block of a pixel (index lookup)
+    or of one row of cloud blocks (window lookup) gives every sum, sample and site series of one
+    block holding the whole tile, bit for bit; a block edge cuts the samples and the sites."""
+    scene = make_world("realistic", seed=3, years=[2010], size_px=128, tile_px=128)
+    g = scene.ground
+    from gee_alt.demo.realistic import climate
+
+    w = climate.year_weather(3, 2010, 0.05, 6)
+    coef = ground.daily_coefficients(w)
+    cooling = ground.cooling_blocks(scene.cloud_blocks(w), w.doy)
+    snow = scene.snow(2010)
+    nf = ground.thawing_n_factor(g.ndvi_static, g.organic_m)
+    zero = np.zeros_like(g.theta)
+    (rs, cs) = scene.tiles()[0]
+    basis = scene.tile_basis(rs, cs, g.ndvi_static, g.theta, zero, yearly=True)
+    n = basis.shape[1]
+    row_px = 8 * 128  # one row of 8-px cloud blocks across the 128-px tile
+    sample = np.array([0, row_px - 1, row_px, 5 * row_px + 17, n - 1])
+    sites = np.array([n - 1, row_px, 3])
+    snow_t = ground.SnowSeason(
+        *(np.ascontiguousarray(a[rs, cs]).ravel() for a in (snow.melt_doy, snow.onset_doy, snow.thaw_start_doy))
+    )
+    rr, cc = np.mgrid[rs, cs]
+    for blocks, small in ((scene.tile_blocks(rs, cs), row_px), (scene.pixel_blocks(rr.ravel(), cc.ravel()), 1000)):
+        assert (blocks.window is not None) == (small == row_px)
+        assert blocks.part_size(small + 5) == (small if blocks.window is not None else small + 5)
+        for mean in (False, True):
+            got = [
+                ground.daily_pass(
+                    basis,
+                    coef,
+                    cooling,
+                    blocks,
+                    snow_t,
+                    np.ascontiguousarray(nf[rs, cs]).ravel(),
+                    sample=sample,
+                    sites=sites,
+                    ground_mean=mean,
+                    pixel_block=pb,
+                )
+                for pb in (small, n)
+            ]
+            for name in ("skin_ddt", "ground_thaw", "ground_mean", "at_sample", "thaw_at_sites"):
+                a, b = getattr(got[0], name), getattr(got[1], name)
+                assert (a is None) == (b is None) == (name == "ground_mean" and not mean)
+                if a is not None:
+                    assert a.tobytes() == b.tobytes(), name
+            assert got[1].skin_ddt.max() > 500 and got[1].thaw_at_sites.max() > 0
+
+
 def test_full_size_is_the_whole_study_grid():
     """``size 'full'``: the window is the study grid (3215 x 2065 px at 30 m), the outer grid is
     whole cloud blocks with at least the pad on every side, and the tiles cover the window once.

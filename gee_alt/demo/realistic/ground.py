@@ -162,6 +162,24 @@ class PixelBlocks:
     def subset(self, pixels: np.ndarray) -> PixelBlocks:
         return PixelBlocks(self.index[pixels])
 
+    def part_size(self, pixels: int) -> int:
+        """The largest run of consecutive pixels not above ``pixels`` that :meth:`part` accepts
+        (whole rows of blocks for a window; at least one row)."""
+        if self.window is None:
+            return max(1, pixels)
+        row_px = self.size * self.size * self.cols
+        return max(1, pixels // row_px) * row_px
+
+    def part(self, p0: int, p1: int) -> PixelBlocks:
+        """The pixels ``p0:p1`` (for a window: ``p0`` and ``p1`` at whole rows of blocks)."""
+        if self.window is None:
+            return PixelBlocks(self.index[p0:p1])
+        row_px = self.size * self.size * self.cols
+        r0, r1 = p0 // row_px, -(-p1 // row_px)
+        return PixelBlocks(
+            self.index[p0:p1], self.window[r0 * self.cols : r1 * self.cols], r1 - r0, self.cols, self.size
+        )
+
     def subtract(self, t: np.ndarray, cooling: np.ndarray) -> None:
         """``t`` ``(day, pixel)`` -= ``cooling`` ``(day, block)`` under each pixel (in place)."""
         if self.window is None:
@@ -184,12 +202,16 @@ def daily_pass(
     sites: np.ndarray | None = None,
     ground_mean: bool = False,
     chunk_days: int = 16,
+    pixel_block: int = 8192,
 ) -> DailySums:
     """Evaluate every day of the year for the pixels of ``basis`` (``(K, n)``) and sum.
 
     ``cooling_blocks`` ``(day, block)`` is the cloud cooling of the daily-mean skin (°C) under
-    each block. Days are processed ``chunk_days`` at a time; a chunk in which no pixel is above
-    0 °C adds nothing to the thawing sums and is skipped after the sampled pixels are read.
+    each block. The pixels are taken ``pixel_block`` at a time (rounded to whole rows of cloud
+    blocks), so that their basis stays in the CPU cache while the days go by, ``chunk_days`` days
+    at a time; every pixel's arithmetic (and its sums, chunk by chunk) is the same whatever block
+    it is in. A chunk in which no pixel of the block is above 0 °C adds nothing to the thawing
+    sums and is skipped after the sampled pixels are read.
     """
     n_days = coef.shape[0]
     n = basis.shape[1]
@@ -198,42 +220,57 @@ def daily_pass(
     ground_sum = np.zeros(n, "float64") if ground_mean else None
     at_sample = np.empty((n_days, len(sample)), "float32") if sample is not None else None
     thaw_sites = np.zeros((n_days, len(sites)), "float32") if sites is not None else None
+    sample = None if sample is None else np.asarray(sample)
+    sites = None if sites is None else np.asarray(sites)
     coef32 = coef.astype("float32")
     cool32 = cooling_blocks.astype("float32")
-    # buffers reused by every chunk (large temporaries cost page faults)
-    t_buf = np.empty((chunk_days, n), "float32")
-    w_buf = np.empty((chunk_days, n), "float32")
-    snowy_buf = np.empty((chunk_days, n), bool)
-    b_buf = np.empty((chunk_days, n), bool)
-    for d0 in range(0, n_days, chunk_days):
-        d1 = min(n_days, d0 + chunk_days)
-        c = d1 - d0
-        doy = np.arange(d0 + 1, d1 + 1, dtype="float32")[:, None]
-        t, warm, snowy, b = t_buf[:c], w_buf[:c], snowy_buf[:c], b_buf[:c]
-        np.matmul(coef32[d0:d1], basis, out=t)
-        blocks.subtract(t, cool32[d0:d1])
-        if at_sample is not None:
-            ts = t[:, sample]
-            snowy_s = (doy < snow.melt_doy[sample]) | (doy >= snow.onset_doy[sample])
-            at_sample[d0:d1] = np.where(snowy_s, np.minimum(ts, SNOW_SKIN_MAX_DEGC), ts)
-        if not ground_mean and t.max() <= 0:
-            continue
-        np.less(doy, snow.melt_doy, out=snowy)
-        np.greater_equal(doy, snow.onset_doy, out=b)
-        snowy |= b
-        np.minimum(t, SNOW_SKIN_MAX_DEGC, out=t, where=snowy)  # t is now the skin temperature
-        np.maximum(t, 0, out=warm)
-        skin_ddt += warm.sum(axis=0, dtype="float64")
-        np.greater_equal(doy, snow.thaw_start_doy, out=b)
-        b &= ~snowy  # thawing: after the zero curtain and before the snow returns
-        warm *= n_factor
-        warm *= b
-        ground_thaw += warm.sum(axis=0, dtype="float64")
-        if ground_sum is not None:
-            g = np.where(snowy, 0.75 * t, np.where(b, np.where(t > 0, warm, t), 0.0))
-            ground_sum += g.sum(axis=0, dtype="float64")
-        if thaw_sites is not None:
-            thaw_sites[d0:d1] = warm[:, sites]
+    pb = min(n, blocks.part_size(pixel_block)) if n else 1
+    # buffers reused by every block and chunk (large temporaries cost page faults)
+    t_buf = np.empty((chunk_days, pb), "float32")
+    w_buf = np.empty((chunk_days, pb), "float32")
+    snowy_buf = np.empty((chunk_days, pb), bool)
+    b_buf = np.empty((chunk_days, pb), bool)
+    for p0 in range(0, n, pb):
+        p1 = min(n, p0 + pb)
+        px, m = slice(p0, p1), p1 - p0
+        part = blocks.part(p0, p1)
+        part_basis = basis[:, px]
+        melt, onset, thaw_start, nf = snow.melt_doy[px], snow.onset_doy[px], snow.thaw_start_doy[px], n_factor[px]
+        if sample is not None:
+            s_here = np.nonzero((sample >= p0) & (sample < p1))[0]
+            s_px = sample[s_here] - p0
+        if sites is not None:
+            k_here = np.nonzero((sites >= p0) & (sites < p1))[0]
+            k_px = sites[k_here] - p0
+        for d0 in range(0, n_days, chunk_days):
+            d1 = min(n_days, d0 + chunk_days)
+            c = d1 - d0
+            doy = np.arange(d0 + 1, d1 + 1, dtype="float32")[:, None]
+            t, warm, snowy, b = t_buf[:c, :m], w_buf[:c, :m], snowy_buf[:c, :m], b_buf[:c, :m]
+            np.matmul(coef32[d0:d1], part_basis, out=t)
+            part.subtract(t, cool32[d0:d1])
+            if sample is not None and s_here.size:
+                ts = t[:, s_px]
+                snowy_s = (doy < melt[s_px]) | (doy >= onset[s_px])
+                at_sample[d0:d1, s_here] = np.where(snowy_s, np.minimum(ts, SNOW_SKIN_MAX_DEGC), ts)
+            if not ground_mean and t.max() <= 0:
+                continue
+            np.less(doy, melt, out=snowy)
+            np.greater_equal(doy, onset, out=b)
+            snowy |= b
+            np.minimum(t, SNOW_SKIN_MAX_DEGC, out=t, where=snowy)  # t is now the skin temperature
+            np.maximum(t, 0, out=warm)
+            skin_ddt[px] += warm.sum(axis=0, dtype="float64")
+            np.greater_equal(doy, thaw_start, out=b)
+            b &= ~snowy  # thawing: after the zero curtain and before the snow returns
+            warm *= nf
+            warm *= b
+            ground_thaw[px] += warm.sum(axis=0, dtype="float64")
+            if ground_sum is not None:
+                g = np.where(snowy, 0.75 * t, np.where(b, np.where(t > 0, warm, t), 0.0))
+                ground_sum[px] += g.sum(axis=0, dtype="float64")
+            if sites is not None and k_here.size:
+                thaw_sites[d0:d1, k_here] = warm[:, k_px]
     return DailySums(
         skin_ddt.astype("float32"),
         ground_thaw.astype("float32"),
