@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import pickle
@@ -246,12 +247,27 @@ def _ones_mosaic(job: Job) -> Path:
     return vrt
 
 
+def _full_counts(job: Job, coarse_grid) -> np.ndarray:
+    """The fine-pixel count of every coarse pixel of ``coarse_grid`` (GDAL's sum of the ones
+    mosaic): the same for every year and quantity on that grid, so warped once per run and kept
+    in the run's static scratch (a GDAL sum warp costs as much as a forest on the tiles)."""
+    from rasterio.enums import Resampling
+
+    key = hashlib.sha1(json.dumps(coarse_grid, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = job.path(None, f"full_counts_{key}", ext=".npy")
+    if path.exists():
+        return np.load(path)
+    full = warp_mosaic(_ones_mosaic(job), [1], coarse_grid, Resampling.sum, fill=0.0)[0]
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, full)
+    return full
+
+
 def _coverage(job: Job, mask_vrt: Path, band: int, coarse_grid) -> np.ndarray:
     from rasterio.enums import Resampling
 
     counts = warp_mosaic(mask_vrt, [band], coarse_grid, Resampling.sum, fill=0.0)[0]
-    full = warp_mosaic(_ones_mosaic(job), [1], coarse_grid, Resampling.sum, fill=0.0)[0]
-    return coverage_from_counts(counts, full)
+    return coverage_from_counts(counts, _full_counts(job, coarse_grid))
 
 
 def lst_climatology_of_run(job: Job) -> dict:
@@ -301,13 +317,16 @@ def fit_forest(job: Job, year: int, kind: str, _features: list[str], lst_climato
         if not np.isfinite(scene_std).any():
             raise GeeAltError("the fine predictors have no pixel where all are valid")
         model.fit_coarse(CoarseStatistics(mean, std, cover, scene_std), y, job.grid)
-        _dump(out, {"model": model, "y": y, **extra})
+        # ``cover`` is also the cover of the model's valid predictions (a prediction is valid
+        # exactly where every predictor is): the residual step reuses it
+        _dump(out, {"model": model, "y": y, "cover": cover, **extra})
     return str(out)
 
 
 def predict_tile(job: Job, year: int, kind: str, tile: Tile, model_path: str, clim_step: str, anom: float) -> str:
-    """T: the forest alone on a tile's predictors; writes the prediction, its validity mask and
-    (LST) the radiance-like ``(T + 273.15)^4`` the residual's aggregation needs."""
+    """T: the forest alone on a tile's predictors; writes the prediction and (LST) the
+    radiance-like ``(T + 273.15)^4`` the residual's aggregation needs (the prediction is valid
+    exactly where every predictor is, so its cover is the forest's training cover)."""
     out = job.path(year, f"{kind}_pred", tile)
     if out.exists():
         return str(out)
@@ -320,9 +339,6 @@ def predict_tile(job: Job, year: int, kind: str, tile: Tile, model_path: str, cl
         else:
             X = np.concatenate([terr, read_tile(job.path(year, "ndvi30", tile))])
         pred = m.predict_model(geo_dataarray(X, tile.grid(job.grid), [f"f{i}" for i in range(len(X))], dim="feature"))
-        write_tile(
-            job.path(year, f"{kind}_mask", tile), np.all(np.isfinite(pred), axis=0).astype("float64"), job.grid, tile
-        )
         if kind == "lst":
             k = pred + KELVIN_AT_0_DEGC
             k2 = k * k
@@ -339,18 +355,16 @@ def residual(job: Job, year: int, kind: str, model_path: str, _preds: list[str])
     from rasterio.enums import Resampling
 
     with _task():
-        m = _load(model_path)["model"]
+        info = _load(model_path)
+        m = info["model"]
         nb = m.y_coarse_.shape[0]
         src = "lst_k4" if kind == "lst" else "ndvi_pred"
         vrt = job.path(year, src, ext=".vrt")
         write_mosaic(vrt, [(t, job.path(year, src, t)) for t in job.tiles], job.grid, nb, "float32")
-        mvrt = job.path(year, f"{kind}_mask", ext=".vrt")
-        write_mosaic(mvrt, [(t, job.path(year, f"{kind}_mask", t)) for t in job.tiles], job.grid, 1, "float64")
         agg = warp_mosaic(vrt, list(range(1, nb + 1)), m.coarse_grid_, Resampling.average)
         if kind == "lst":
             agg = np.where(agg > 0, agg.astype("float64"), np.nan) ** 0.25 - KELVIN_AT_0_DEGC
-        cover = _coverage(job, mvrt, 1, m.coarse_grid_)
-        _dump(out, m.residual_basis(agg, cover))
+        _dump(out, m.residual_basis(agg, info["cover"]))
     return str(out)
 
 
