@@ -50,6 +50,8 @@ MIN_SAMPLES_PER_FEATURE = 20
 RF_DEFAULTS = RandomForestSettings()
 # Pixels go to BLAS in blocks of a multiple of this many (see RandomForestSharpener.predict_model).
 PIXEL_BLOCK = 16
+# pixels per block of the prediction's sums (a multiple of PIXEL_BLOCK; bounds the float64 temporaries)
+PREDICT_BLOCK = 1024 * PIXEL_BLOCK
 
 
 class RandomForestSharpener(BaseEstimator):
@@ -251,22 +253,28 @@ class RandomForestSharpener(BaseEstimator):
             picked = padded
         feats = picked.T
         out = np.full((self.y_coarse_.shape[0], *Xf.shape[1:]), np.nan, dtype="float32")
+        flat_out = out.reshape(out.shape[0], -1)
+        all_valid = bool(valid.all())
+        at = None if all_valid else np.flatnonzero(valid)  # where the picked pixels go
         scaled = self._scale(feats) if any(g["lin"] is not None for _, g in self.models_) else None
         for bands, g in self.models_:  # predictions are built band-major: (band, pixel)
-            pred = np.zeros((len(bands), feats.shape[0]))
-            if g["rf_weight"] > 0:
-                z = g["rf"].predict(feats).reshape(feats.shape[0], -1)
-                zt = (g["comps"].T @ z.T) if g["comps"] is not None else z.T
-                pred += g["rf_weight"] * (zt + g["mean"][:, None])
-            if g["lin"] is not None:  # ridge by hand: coef @ X.T + b (sklearn's checks cost more than the product)
-                coef = np.atleast_2d(g["lin"].coef_)
-                pred += coef @ scaled.T + np.atleast_1d(g["lin"].intercept_)[:, None]
-            pred = pred[:, :n]
-            if valid.all():
-                out[bands] = pred.reshape(len(bands), *Xf.shape[1:])
-            else:
+            z = g["rf"].predict(feats).reshape(feats.shape[0], -1) if g["rf_weight"] > 0 else None
+            coef = np.atleast_2d(g["lin"].coef_) if g["lin"] is not None else None
+            # the sums run on blocks of PREDICT_BLOCK pixels (a multiple of PIXEL_BLOCK: the same
+            # bits per pixel), so their float64 temporaries stay small
+            for p0 in range(0, n, PREDICT_BLOCK):
+                p1 = min(feats.shape[0], p0 + PREDICT_BLOCK)
+                pred = np.zeros((len(bands), p1 - p0))
+                if z is not None:
+                    zb = z[p0:p1]
+                    zt = (g["comps"].T @ zb.T) if g["comps"] is not None else zb.T
+                    pred += g["rf_weight"] * (zt + g["mean"][:, None])
+                if coef is not None:  # ridge by hand: coef @ X.T + b (sklearn's checks cost more than the product)
+                    pred += coef @ scaled[p0:p1].T + np.atleast_1d(g["lin"].intercept_)[:, None]
+                m = min(n, p1) - p0
+                cols = slice(p0, p0 + m) if all_valid else at[p0 : p0 + m]
                 for j, b in enumerate(bands):
-                    out[b][valid] = pred[j]
+                    flat_out[b, cols] = pred[j, :m]
         return out
 
     def residual_basis(self, aggregated: np.ndarray, cover: np.ndarray) -> ResidualBasis:

@@ -340,9 +340,10 @@ def predict_tile(job: Job, year: int, kind: str, tile: Tile, model_path: str, cl
             X = np.concatenate([terr, read_tile(job.path(year, "ndvi30", tile))])
         pred = m.predict_model(geo_dataarray(X, tile.grid(job.grid), [f"f{i}" for i in range(len(X))], dim="feature"))
         if kind == "lst":
-            k = pred + KELVIN_AT_0_DEGC
-            k2 = k * k
-            write_tile(job.path(year, "lst_k4", tile), k2 * k2, job.grid, tile)
+            k4 = pred + KELVIN_AT_0_DEGC
+            np.multiply(k4, k4, out=k4)
+            np.multiply(k4, k4, out=k4)  # ((T + 273.15)^2)^2, in place
+            write_tile(job.path(year, "lst_k4", tile), k4, job.grid, tile)
         write_tile(out, pred, job.grid, tile)
     return str(out)
 
