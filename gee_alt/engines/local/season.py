@@ -117,6 +117,17 @@ def _mask_fine(mask: np.ndarray, plan: SeasonPlan, grid, window) -> np.ndarray:
     return np.nan_to_num(_to_fine(np.where(mask, 1.0, 0.0), plan, grid, window), nan=0.0) > 0.5
 
 
+#: Rows of a window summed over the composites at a time (float64 strips that stay in the CPU cache).
+ROW_STRIP = 16
+
+
+def _by_rows(fn, lst30: np.ndarray, sel: np.ndarray, *args) -> np.ndarray:
+    """``fn(lst30[sel], *args)`` for a per-pixel sum over composites ``fn`` (:mod:`gee_alt.science.thaw`),
+    computed on strips of :data:`ROW_STRIP` rows (each pixel's sum is the same arithmetic: same bits)."""
+    h = lst30.shape[1]
+    return np.concatenate([fn(lst30[sel, r0 : r0 + ROW_STRIP], *args) for r0 in range(0, h, ROW_STRIP)], axis=0)
+
+
 def fine_products(
     lst30: np.ndarray, oob_rmse: np.ndarray, plan: SeasonPlan, grid, window=None
 ) -> dict[str, np.ndarray]:
@@ -127,8 +138,8 @@ def fine_products(
     s = plan.season
     ok = _mask_fine(plan.ok_thaw, plan, grid, window)
     out = {
-        "ddt": np.where(ok, ddt_from_composites(lst30[s], plan.days[s]), np.nan),
-        "ddt_sd": np.where(ok, ddt_spread(lst30[s], plan.days[s], np.asarray(oob_rmse)[s]), np.nan),
+        "ddt": np.where(ok, _by_rows(ddt_from_composites, lst30, s, plan.days[s]), np.nan),
+        "ddt_sd": np.where(ok, _by_rows(ddt_spread, lst30, s, plan.days[s], np.asarray(oob_rmse)[s]), np.nan),
         "n_obs": np.nan_to_num(
             _to_fine(np.where(plan.n_valid > 0, plan.n_valid, np.nan), plan, grid, window), nan=0
         ).astype("int16"),
@@ -139,7 +150,7 @@ def fine_products(
             out[key] = np.full(out["ddt"].shape, np.nan)
             continue
         okf = _mask_fine(ok_c, plan, grid, window)
-        out[key] = np.where(okf, ddf_from_composites(lst30[sel], plan.days[sel]), np.nan)
+        out[key] = np.where(okf, _by_rows(ddf_from_composites, lst30, sel, plan.days[sel]), np.nan)
     return {k: (v if k == "n_obs" else np.asarray(v, "float32")) for k, v in out.items()}
 
 
