@@ -329,9 +329,9 @@ class DemoScorer:
         for i, y in enumerate(years):  # a year at a time: the sampled pixels and the area means
             t = read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel()
             truth_pick.append(t[pick])
-            t_mean.append(np.nanmean(t[always]))
+            t_mean.append(_pixel_order_nanmean(t[always]))
             del t
-            o_mean.append(np.nanmean(np.asarray(result.alt.alt_m[i]).ravel()[always]))
+            o_mean.append(_pixel_order_nanmean(np.asarray(result.alt.alt_m[i]).ravel()[always]))
         t_fit = theil_sen_mk(np.stack(truth_pick), years, min_valid_years=len(years))
         t_px = t_fit["slope"] * 100.0
         o_px = result.trend.slope_cm_per_yr.reshape(-1)[pick]
@@ -656,6 +656,17 @@ class _StratumSums:
             "rmse_outside_m": float(np.sqrt(s_out / self.n_out)) if self.n_out else float("nan"),
             "outside_fraction": float(self.n_out / n) if n else float("nan"),
         }
+
+
+def _pixel_order_nanmean(x: np.ndarray) -> np.float32:
+    """NaN-skipping mean of float32 ``x`` summed in float32 in pixel order, as ``np.nanmean(stack[:,
+    mask], axis=1)`` gives it for each year of a whole ``(year, pixel)`` stack (the fancy-indexed
+    stack is not C-contiguous, so NumPy sums each row sequentially, not pairwise): the scores read a
+    year at a time keep the figures they had."""
+    x = np.asarray(x, "float32")
+    ok = ~np.isnan(x)
+    total = np.cumsum(np.where(ok, x, np.float32(0)), dtype="float32")[-1] if x.size else np.float32(0)
+    return np.float32(total / np.float32(ok.sum()))
 
 
 def _year_of(da, i: int) -> np.ndarray:

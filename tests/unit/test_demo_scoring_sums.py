@@ -59,3 +59,18 @@ def test_at_pixels_reads_the_same_values_as_the_whole_layer():
     idx = np.sort(rng.choice(1200, 100, replace=False))
     np.testing.assert_array_equal(at_pixels(lst, idx), lst.reshape(3, -1)[:, idx])
     np.testing.assert_array_equal(at_pixels(lst[0], idx)[0], lst[0].ravel()[idx])
+
+
+def test_pixel_order_mean_of_one_year_equals_the_stacked_mean():
+    """The trend scores read the truth a year at a time; their area means keep the bits of
+    ``np.nanmean(stack[:, mask], axis=1)`` on the whole stack."""
+    from gee_alt.demo.scoring import _pixel_order_nanmean
+
+    rng = np.random.default_rng(7)
+    stack = (rng.random((6, 90_000)) * 2.5).astype("float32")
+    stack[rng.random(stack.shape) < 0.05] = np.nan
+    mask = rng.random(90_000) < 0.6
+    want = np.nanmean(stack[:, mask], axis=1)
+    got = np.array([_pixel_order_nanmean(row[mask]) for row in stack])
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
