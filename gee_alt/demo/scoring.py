@@ -17,6 +17,7 @@ effect on ALT against a before-after/control-impact estimate from the maps.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +68,17 @@ class DemoScorer:
         from gee_alt.science.resample import interpolate
 
         idx, scene, truth = self.sample.index, self.scene, self.sample
-        lst = p["lst_30m_degc"].reshape(-1, p["lst_30m_degc"][0].size)[:, idx]
+        lst = at_pixels(p["lst_30m_degc"], idx)
         bil = interpolate(p["lst_coarse"].values, scene.lst_grid, scene.grid, "bilinear", index=idx)
         starts = [str(b) for b in p["lst_coarse"]["band"].values]
-        self.lst[year] = {"sharp": lst - truth.lst_degc[year], "bilinear": bil - truth.lst_degc[year], "starts": starts}
+        # kept as exact sums per composite (not the errors): the scorer's memory does not grow with the years
+        self.lst[year] = {
+            "sharp": [_Moments.of(row) for row in lst - truth.lst_degc[year]],
+            "bilinear": _Moments.of(bil - truth.lst_degc[year]),
+            "starts": starts,
+        }
         nd_b = interpolate(p["ndvi_coarse"].values, scene.ndvi_grid, scene.grid, "bilinear", index=idx)[0]
-        self.ndvi_sharp.append(p["ndvi_30m"].reshape(-1)[idx] - truth.ndvi[year])
+        self.ndvi_sharp.append(at_pixels(p["ndvi_30m"], idx)[0] - truth.ndvi[year])
         self.ndvi_bilinear.append(nd_b - truth.ndvi[year])
 
     # ------------------------------------------------------------------ the finished run
@@ -117,7 +123,8 @@ class DemoScorer:
         return {"landcover": np.nan_to_num(lc).astype(int), "mine": np.nan_to_num(mine).astype(int), "dem_m": dem}
 
     def _truth_scores(self, result) -> dict:
-        """Every stage against the synthetic truth (NDVI, LST, DDT, E, ALT, extent)."""
+        """Every stage against the synthetic truth (NDVI, LST, DDT, E, ALT, extent), read one year
+        at a time: the errors are summed per year (exact sums, :class:`_Moments`), never stacked."""
         cube, maps, cal = result.engine.cube, result.alt, result.calibration
         strata = self._strata()
         self._strata_cache = strata
@@ -126,25 +133,35 @@ class DemoScorer:
             "lst_degc": self._lst_scores(),
         }
         n_pix = strata["dem_m"].size
-        ddt_err = {"terra_only": [], "terra_aqua": []}
-        alt_err, alt_sd, alt_year = [], [], []
+        band = np.digitize(strata["dem_m"], ELEVATION_BANDS_M)
+        band_names = _band_names()
+        lc = strata["landcover"]
+        mine = strata["mine"] > 0
+        ddt_err = {"terra_only": _Moments(), "terra_aqua": _Moments()}
+        alt_all, alt_era = _Moments(), {"terra_only": _Moments(), "terra_aqua": _Moments()}
+        by_lc: dict[int, _Moments] = {}
+        by_band = [_Moments() for _ in band_names]
+        alt_mine, alt_undisturbed = _Moments(), _Moments()
+        cov = {"n1": 0, "n196": 0, "n": 0}
+        cov_lc: dict[int, list[int]] = {}
         pf_truth, pf_engine, mapped_no_pf = [], [], []
         accuracy, area_err, kappa = [], [], []
-        engine_pf = maps.permafrost
-        keep = []
+        n_kept = 0
         self._always_permafrost = np.ones(n_pix, bool)
         for i, y in enumerate(maps.years):
             t_ddt = read_raster(runs.truth_path(self.run, "ddt", y)).data[0].ravel()
             t_alt = read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel()
-            ddt_err[era(y)].append(cube["ddt_degc_days"].values[i].ravel() - t_ddt)
+            ddt_err[era(y)].add(_year_of(cube["ddt_degc_days"], i).ravel() - t_ddt)
+            del t_ddt
             pf = np.isfinite(t_alt)
             self._always_permafrost &= pf
-            ours = maps.alt_m[i].ravel()
+            ours = np.asarray(maps.alt_m[i]).ravel()
             pf_truth.append(float(pf.mean()))
             pf_engine.append(float(np.isfinite(ours).mean()))
             mapped_no_pf.append(np.isfinite(ours[~pf]).sum())
-            if engine_pf is not None:
-                e = engine_pf[i].ravel()
+            e = _permafrost_year(maps, i)
+            if e is not None:
+                e = e.ravel()
                 ok = np.isfinite(e)
                 agree = (e[ok] > 0.5) == pf[ok]
                 accuracy.append(float(agree.mean()) if ok.any() else float("nan"))
@@ -152,57 +169,73 @@ class DemoScorer:
                 area_err.append((n_e - n_t) / n_t if n_t else float("nan"))
                 po, pe = accuracy[-1], (pf[ok].mean() * (e[ok] > 0.5).mean() + (~pf[ok]).mean() * (e[ok] <= 0.5).mean())
                 kappa.append(float((po - pe) / (1 - pe)) if pe < 1 else float("nan"))
-            alt_err.append((ours - t_alt)[pf])
-            alt_sd.append(maps.alt_sd_m[i].ravel()[pf])
-            alt_year.append(np.full(int(pf.sum()), y))
-            keep.append(np.nonzero(pf)[0])
-        err = np.concatenate(alt_err)
-        sd = np.concatenate(alt_sd)
-        pix = np.concatenate(keep)
-        yr = np.concatenate(alt_year)
+            del e
+            err = (ours - t_alt)[pf]
+            sd = np.asarray(maps.alt_sd_m[i]).ravel()[pf]
+            del ours, t_alt
+            n_kept += int(pf.sum())
+            lc_p, band_p, mine_p = lc[pf], band[pf], mine[pf]
+            # the finest strata (land cover x elevation band x mine): each pixel-year's error is summed
+            # once, into its cell; the cells' exact sums add up to every breakdown
+            cell = (lc_p.astype(np.int64) * len(band_names) + band_p) * 2 + mine_p
+            order = np.argsort(cell, kind="stable")
+            keys, starts = np.unique(cell[order], return_index=True)
+            for key, part in zip(keys, np.split(err[order], starts[1:]), strict=True):
+                k_lc, rest = divmod(int(key), 2 * len(band_names))
+                k_band, k_mine = divmod(rest, 2)
+                m = _Moments.of(part)
+                for acc in (
+                    alt_all,
+                    alt_era["terra_only" if y < AQUA_FULL_YEAR else "terra_aqua"],
+                    by_band[k_band],
+                    alt_mine if k_mine else alt_undisturbed,
+                ):
+                    acc.merge(m)
+                if k_lc > 0:
+                    by_lc.setdefault(k_lc, _Moments()).merge(m)
+            del order, cell
+            ok = np.isfinite(err) & np.isfinite(sd) & (sd > 0)
+            z = np.abs(err[ok]) / sd[ok]
+            lc_ok = lc_p[ok]
+            cov["n1"] += int(np.sum(z <= 1.0))
+            cov["n196"] += int(np.sum(z <= 1.959964))
+            cov["n"] += int(z.size)
+            for k in np.unique(lc_ok):
+                if k > 0:
+                    zk = z[lc_ok == k]
+                    c = cov_lc.setdefault(int(k), [0, 0, 0])
+                    c[0] += int(np.sum(zk <= 1.0))
+                    c[1] += int(np.sum(zk <= 1.959964))
+                    c[2] += int(zk.size)
+            del err, sd, z, lc_p, band_p, mine_p, ok, lc_ok
         out["ddt_degc_days"] = {
-            **metrics(np.concatenate(ddt_err["terra_only"] + ddt_err["terra_aqua"])),
-            "by_era": {k: metrics(np.concatenate(v)) for k, v in ddt_err.items() if v},
+            **_Moments.merged(ddt_err.values()).metrics(),
+            "by_era": {k: v.metrics() for k, v in ddt_err.items() if v.chunks},
         }
         out["E"] = self._e_scores(cal, maps.years)
-        band = np.digitize(strata["dem_m"], ELEVATION_BANDS_M)
-        band_names = _band_names()
-        lc = strata["landcover"]
-        mine = strata["mine"] > 0
         out["alt_m"] = {
-            **metrics(err),
+            **alt_all.metrics(),
             "on": "pixels with permafrost in the truth (where the engine maps ALT: its permafrost)",
-            "by_landcover": {
-                LANDCOVER_NAMES.get(int(k), str(k)): metrics(err[lc[pix] == k]) for k in np.unique(lc[pix]) if k > 0
-            },
-            "by_elevation_band": {band_names[b]: metrics(err[band[pix] == b]) for b in range(len(band_names))},
-            "mine": metrics(err[mine[pix]]),
-            "undisturbed": metrics(err[~mine[pix]]),
+            "by_landcover": {LANDCOVER_NAMES.get(k, str(k)): by_lc[k].metrics() for k in sorted(by_lc)},
+            "by_elevation_band": {band_names[b]: by_band[b].metrics() for b in range(len(band_names))},
+            "mine": alt_mine.metrics(),
+            "undisturbed": alt_undisturbed.metrics(),
         }
-        out["alt_m"]["by_era"] = {
-            "terra_only": metrics(err[yr < AQUA_FULL_YEAR]),
-            "terra_aqua": metrics(err[yr >= AQUA_FULL_YEAR]),
-        }
-        ok = np.isfinite(err) & np.isfinite(sd) & (sd > 0)
-        z = np.abs(err[ok]) / sd[ok]
+        out["alt_m"]["by_era"] = {k: v.metrics() for k, v in alt_era.items()}
+        n = cov["n"]
         out["alt_sd_coverage"] = {
-            "within_1sd": float(np.mean(z <= 1.0)) if z.size else float("nan"),
+            "within_1sd": cov["n1"] / n if n else float("nan"),
             "nominal_1sd": 0.6827,
-            "within_1.96sd": float(np.mean(z <= 1.959964)) if z.size else float("nan"),
+            "within_1.96sd": cov["n196"] / n if n else float("nan"),
             "nominal_1.96sd": 0.95,
-            "n": int(z.size),
+            "n": n,
         }
-        lc_ok = lc[pix][ok]
         out["alt_sd_coverage"]["by_landcover"] = {
-            LANDCOVER_NAMES.get(int(k), str(k)): {
-                "within_1sd": float(np.mean(z[lc_ok == k] <= 1.0)),
-                "within_1.96sd": float(np.mean(z[lc_ok == k] <= 1.959964)),
-                "n": int(np.sum(lc_ok == k)),
-            }
-            for k in np.unique(lc_ok)
-            if k > 0 and np.any(lc_ok == k)
+            LANDCOVER_NAMES.get(k, str(k)): {"within_1sd": c[0] / c[2], "within_1.96sd": c[1] / c[2], "n": c[2]}
+            for k, c in sorted(cov_lc.items())
+            if c[2]
         }
-        no_pf = n_pix * len(maps.years) - sum(int(k.size) for k in keep)
+        no_pf = n_pix * len(maps.years) - n_kept
         out["permafrost"] = {
             "years": list(maps.years),
             "truth_fraction": pf_truth,
@@ -210,7 +243,7 @@ class DemoScorer:
             "engine_maps_extent": bool(np.any(np.array(pf_engine) < 1.0)),
             "alt_mapped_without_permafrost_fraction": float(sum(mapped_no_pf) / no_pf) if no_pf else 0.0,
         }
-        if engine_pf is not None:
+        if maps.permafrost_map is not None or maps.frost_number is not None:
             out["permafrost"].update(
                 {
                     "engine_rule": "user permafrost map"
@@ -231,21 +264,21 @@ class DemoScorer:
         return out
 
     def _lst_scores(self) -> dict:
-        sharp = np.concatenate([v["sharp"].ravel() for v in self.lst.values()])
-        bil = np.concatenate([v["bilinear"].ravel() for v in self.lst.values()])
-        out = _ratio(sharp, bil)
+        sharp = _Moments.merged(m for v in self.lst.values() for m in v["sharp"]).metrics()
+        bil = _Moments.merged(v["bilinear"] for v in self.lst.values()).metrics()
+        out = {"sharpened": sharp, "bilinear": bil, "rmse_ratio": sharp["rmse"] / bil["rmse"]}
         by_season: dict[str, list] = {k: [] for k in SEASONS}
         by_era: dict[str, list] = {"terra_only": [], "terra_aqua": []}
         per_comp: dict[str, list] = {}
         for y, v in self.lst.items():
-            by_era[era(y)].append(v["sharp"].ravel())
+            by_era[era(y)] += v["sharp"]
             for b, start in enumerate(v["starts"]):
                 by_season[season_of(start)].append(v["sharp"][b])
                 doy = dt.date.fromisoformat(start[:10]).timetuple().tm_yday
                 per_comp.setdefault(f"doy {doy:03d}", []).append(v["sharp"][b])
-        out["by_season"] = {k: metrics(np.concatenate(v)) for k, v in by_season.items() if v}
-        out["by_era"] = {k: metrics(np.concatenate(v)) for k, v in by_era.items() if v}
-        out["per_composite"] = {k: metrics(np.concatenate(v)) for k, v in sorted(per_comp.items())}
+        out["by_season"] = {k: _Moments.merged(v).metrics() for k, v in by_season.items() if v}
+        out["by_era"] = {k: _Moments.merged(v).metrics() for k, v in by_era.items() if v}
+        out["per_composite"] = {k: _Moments.merged(v).metrics() for k, v in sorted(per_comp.items())}
         return out
 
     def _e_scores(self, cal, years) -> dict:
@@ -289,18 +322,23 @@ class DemoScorer:
         from gee_alt.science.trend import series_trend, theil_sen_mk
 
         years = result.years
-        truth = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel() for y in years])
-        ours = result.alt.alt_m.reshape(len(years), -1)
         undisturbed = always & (self._strata_cache["mine"] == 0)
         cand = np.nonzero(always)[0]
         pick = np.sort(np.random.default_rng(0).choice(cand, size=min(20000, cand.size), replace=False))
-        t_fit = theil_sen_mk(truth[:, pick], years, min_valid_years=len(years))
+        truth_pick, t_mean, o_mean = [], [], []
+        for i, y in enumerate(years):  # a year at a time: the sampled pixels and the area means
+            t = read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel()
+            truth_pick.append(t[pick])
+            t_mean.append(_pixel_order_nanmean(t[always]))
+            del t
+            o_mean.append(_pixel_order_nanmean(np.asarray(result.alt.alt_m[i]).ravel()[always]))
+        t_fit = theil_sen_mk(np.stack(truth_pick), years, min_valid_years=len(years))
         t_px = t_fit["slope"] * 100.0
         o_px = result.trend.slope_cm_per_yr.reshape(-1)[pick]
         o_p = result.trend.p_value.reshape(-1)[pick]
         und = undisturbed[pick]
-        t_area = series_trend(years, np.nanmean(truth[:, always], axis=1))
-        o_area = series_trend(years, np.nanmean(ours[:, always], axis=1))
+        t_area = series_trend(years, np.array(t_mean))
+        o_area = series_trend(years, np.array(o_mean))
         warming = self.sample.world.get("warming_degc_per_yr")
         sig_key = "false_positive_rate" if warming == 0 else "significant_fraction"
         return {
@@ -366,7 +404,6 @@ class DemoScorer:
         """The run's map-error estimate (``applicability.json``) against the true map RMSE, and the
         share of each true land-cover class outside the area of applicability. The estimate is
         re-aggregated over the pixel-years the truth scores (permafrost in the truth, ALT mapped)."""
-        from gee_alt.science.applicability import map_error_estimate
 
         app = (
             runs.read_json(self.run, runs.APPLICABILITY_JSON) if (self.run / runs.APPLICABILITY_JSON).exists() else None
@@ -375,12 +412,8 @@ class DemoScorer:
             return None
         me = app["map_error"]
         aoa2 = read_raster(self.run / runs.AOA_TIF).data[1]
-        ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, float)
-        t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
-        ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)
-        err = map_error_estimate(ddt, aoa2 > 0.5, me["mse_e_inside"], me["mse_e_outside"])
-        aoa_strat = err["rmse_m"]
-        est = aoa_strat
+        inside = aoa2 > 0.5
+        sampled = None
         if "mse_e_map_sampled_classes" in me:  # NNDM estimate by class stratum (gee_alt.applicability_run)
             lc_run = read_raster(self.run / runs.LANDCOVER).data[0] if (self.run / runs.LANDCOVER).exists() else None
             sites_cls = app.get("site_classes") or []
@@ -389,13 +422,31 @@ class DemoScorer:
                 if lc_run is not None
                 else np.ones(aoa2.shape, bool)
             )
-            est = map_error_estimate(ddt, sampled, me["mse_e_map_sampled_classes"], me["mse_e_map_unsampled_classes"])[
-                "rmse_m"
-            ]
+            del lc_run
+        # a year at a time: exact sums (math.fsum) of the DDT in each stratum over the pixel-years the
+        # truth scores (permafrost in the truth, ALT mapped), and of the squared ALT error inside the AOA
+        aoa_sums, samp_sums, sq_in = _StratumSums(inside), _StratumSums(sampled), []
+        n_in = 0
+        for i, y in enumerate(result.years):
+            t_alt = read_raster(runs.truth_path(self.run, "alt", y)).data[0]
+            e_alt = np.asarray(result.alt.alt_m[i], float)
+            ddt = np.asarray(_year_of(result.engine.cube["ddt_degc_days"], i), float)
+            ddt = np.where(np.isfinite(t_alt) & np.isfinite(e_alt), ddt, np.nan)
+            aoa_sums.add(ddt)
+            if sampled is not None:
+                samp_sums.add(ddt)
+            del ddt
+            ins = inside & np.isfinite(t_alt) & np.isfinite(e_alt)
+            n_in += int(ins.sum())
+            sq_in += _exact_parts((e_alt[ins] - t_alt[ins]) ** 2)
+            del t_alt, e_alt, ins
+        err = aoa_sums.map_error(me["mse_e_inside"], me["mse_e_outside"])
+        aoa_strat = err["rmse_m"]
+        est = aoa_strat
+        if sampled is not None:
+            est = samp_sums.map_error(me["mse_e_map_sampled_classes"], me["mse_e_map_unsampled_classes"])["rmse_m"]
         true = truth["alt_m"]["rmse"]
-        e_alt = np.asarray(result.alt.alt_m, float)
-        ins = np.broadcast_to(aoa2 > 0.5, t_alt.shape) & np.isfinite(t_alt) & np.isfinite(e_alt)
-        true_in = float(np.sqrt(np.mean((e_alt[ins] - t_alt[ins]) ** 2))) if ins.any() else float("nan")
+        true_in = float(np.sqrt(math.fsum(sq_in) / n_in)) if n_in else float("nan")
         aoa = aoa2.ravel()
         lc = self._strata_cache["landcover"]
         out_by = {
@@ -517,6 +568,129 @@ class DemoScorer:
             )
         out["disturbance_engine_trend_cm_per_yr"] = user.get("effect_trend_cm_per_yr")
         return out
+
+
+def _exact_parts(values: np.ndarray) -> list[float]:
+    """The exact sum of float64 ``values`` as two floats ``[s, r]``: ``s`` = ``math.fsum`` (the sum
+    correctly rounded), ``r`` = the remainder, also by ``math.fsum``; sums of such parts do not
+    depend on how the values were grouped."""
+    v = np.asarray(values, "float64").ravel().tolist()
+    s = math.fsum(v)
+    v.append(-s)
+    return [s, math.fsum(v)]
+
+
+class _Moments:
+    """Count, sum and sum of squares of errors added in pieces (e.g. a year at a time), kept as
+    exact sums (:func:`_exact_parts`), so :meth:`metrics` is the same however the pixel-years are
+    grouped. Squares of float32 errors are exact in float64."""
+
+    def __init__(self):
+        self.n, self.s, self.s2, self.chunks = 0, [], [], 0
+
+    @classmethod
+    def of(cls, err: np.ndarray) -> _Moments:
+        m = cls()
+        m.add(err)
+        return m
+
+    def add(self, err: np.ndarray) -> None:
+        e = np.asarray(err, "float64").ravel()
+        e = e[np.isfinite(e)]
+        self.chunks += 1
+        if e.size:
+            self.n += int(e.size)
+            self.s += _exact_parts(e)
+            self.s2 += _exact_parts(e * e)
+
+    def merge(self, other: _Moments) -> None:
+        self.n += other.n
+        self.s += other.s
+        self.s2 += other.s2
+        self.chunks += other.chunks
+
+    @classmethod
+    def merged(cls, parts) -> _Moments:
+        m = cls()
+        for p in parts:
+            m.merge(p)
+        return m
+
+    def metrics(self) -> dict:
+        """``{rmse, bias, n}`` as :func:`metrics` of all the errors added."""
+        if not self.n:
+            return {"rmse": float("nan"), "bias": float("nan"), "n": 0}
+        return {
+            "rmse": float(np.sqrt(math.fsum(self.s2) / self.n)),
+            "bias": float(math.fsum(self.s) / self.n),
+            "n": self.n,
+        }
+
+
+class _StratumSums:
+    """:func:`gee_alt.science.applicability.map_error_estimate` accumulated over ``(y, x)`` DDT maps
+    added a year at a time: counts and exact sums (:func:`_exact_parts`) of the clipped DDT of the
+    finite pixel-years inside and outside ``inside`` ((y, x) bool)."""
+
+    def __init__(self, inside: np.ndarray | None):
+        self.inside = inside
+        self.n_in = self.n_out = 0
+        self.s_in, self.s_out = [], []
+
+    def add(self, ddt: np.ndarray) -> None:
+        fin = np.isfinite(ddt)
+        dd = np.clip(ddt[fin], 0, None)
+        ins = self.inside[fin]
+        self.n_in += int(ins.sum())
+        self.n_out += int((~ins).sum())
+        self.s_in += _exact_parts(dd[ins])
+        self.s_out += _exact_parts(dd[~ins])
+
+    def map_error(self, mse_e_in: float, mse_e_out: float) -> dict:
+        n = self.n_in + self.n_out
+        s_in = math.fsum(self.s_in) * mse_e_in
+        s_out = math.fsum(self.s_out) * mse_e_out
+        return {
+            "rmse_m": float(np.sqrt((s_in + s_out) / n)) if n else float("nan"),
+            "rmse_inside_m": float(np.sqrt(s_in / self.n_in)) if self.n_in else float("nan"),
+            "rmse_outside_m": float(np.sqrt(s_out / self.n_out)) if self.n_out else float("nan"),
+            "outside_fraction": float(self.n_out / n) if n else float("nan"),
+        }
+
+
+def _pixel_order_nanmean(x: np.ndarray) -> np.float32:
+    """NaN-skipping mean of float32 ``x`` summed in float32 in pixel order, as ``np.nanmean(stack[:,
+    mask], axis=1)`` gives it for each year of a whole ``(year, pixel)`` stack (the fancy-indexed
+    stack is not C-contiguous, so NumPy sums each row sequentially, not pairwise): the scores read a
+    year at a time keep the figures they had."""
+    x = np.asarray(x, "float32")
+    ok = ~np.isnan(x)
+    total = np.cumsum(np.where(ok, x, np.float32(0)), dtype="float32")[-1] if x.size else np.float32(0)
+    return np.float32(total / np.float32(ok.sum()))
+
+
+def _year_of(da, i: int) -> np.ndarray:
+    """Year index ``i`` of a ``(year, y, x)`` DataArray (lazily backed or not), only that year read."""
+    return np.asarray(da.isel(year=i).values)
+
+
+def _permafrost_year(maps, i: int) -> np.ndarray | None:
+    """Year ``i`` of ``maps.permafrost`` (1 / 0 / NaN, float32 ``(y, x)``), reading only that year."""
+    if maps.permafrost_map is not None:
+        return np.asarray(maps.permafrost_map).astype("float32")
+    if maps.frost_number is None:
+        return None
+    f = np.asarray(maps.frost_number[i])
+    return np.where(np.isfinite(f), (f >= maps.frost_number_min).astype("float32"), np.nan).astype("float32")
+
+
+def at_pixels(a, flat: np.ndarray) -> np.ndarray:
+    """``(band, n)`` values of a ``(band, y, x)`` or ``(y, x)`` layer at flat pixel indices; a layer
+    that reads its own pixels (``at_pixels``, e.g. the local engine's tile files) is not assembled."""
+    if hasattr(a, "at_pixels"):
+        return a.at_pixels(flat)
+    a = np.asarray(a)
+    return a.reshape(-1 if a.ndim > 2 else 1, a.shape[-2] * a.shape[-1])[:, flat]
 
 
 def _ratio(sharp: np.ndarray, bilinear: np.ndarray) -> dict:

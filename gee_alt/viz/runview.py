@@ -120,17 +120,34 @@ def insitu_pairs(validation: dict | None) -> dict[str, np.ndarray] | None:
     }
 
 
-class RunView:
-    """A run's display layers, each decoded at most once (cached).
+#: decoded layers a :class:`RunView` keeps (the most recently used): a report over many years
+#: reads one year at a time, so its memory does not grow with the years
+CACHED_LAYERS = 4
 
-    Built on a run directory (``RunView(run)``), layers are read on first use; the pipeline
-    hands the layers it already holds in memory (``layers={(key, year): Layer}``), so a report
-    written at the end of a run reads none of its rasters back.
+
+class RunView:
+    """A run's display layers, decoded when asked for (the last :data:`CACHED_LAYERS` kept).
+
+    Built on a run directory (``RunView(run)``), layers are read from their COGs; the pipeline
+    hands the maps it holds (``layers={(key, year): Layer}`` in memory, or ``stacks={key: (year,
+    y, x) stack}`` read a year at a time, e.g. :class:`gee_alt.io.RasterStack` on the written COGs).
     """
 
-    def __init__(self, run: str | Path, layers: dict | None = None, years: list[int] | None = None):
+    def __init__(
+        self,
+        run: str | Path,
+        layers: dict | None = None,
+        years: list[int] | None = None,
+        stacks: dict | None = None,
+        grid: Grid | None = None,
+    ):
+        from collections import OrderedDict
+
         self.run = Path(run)
         self._layers: dict = dict(layers or {})
+        self._stacks: dict = dict(stacks or {})
+        self._grid = grid
+        self._cache: OrderedDict = OrderedDict()
         self.years: list[int] = list(years) if years is not None else runs.years_of(self.run, "alt")
 
     @classmethod
@@ -145,24 +162,40 @@ class RunView:
         trend_cm_per_yr=None,
         trend_p=None,
     ) -> RunView:
-        """A view on in-memory ``(year, y, x)`` ALT, ALT sd and DDT maps and ``(y, x)`` trend maps."""
-        layers = {}
-        for i, y in enumerate(years):
-            layers[("alt", y)] = Layer("alt", alt_m[i], grid, y, {})
-            layers[("alt_sd", y)] = Layer("alt_sd", alt_sd_m[i], grid, y, {})
-            if ddt_degc_days is not None:
-                layers[("ddt", y)] = Layer("ddt", ddt_degc_days[i], grid, y, {})
+        """A view on ``(year, y, x)`` ALT, ALT sd and DDT maps and ``(y, x)`` trend maps: NumPy
+        arrays are shown as they are; other stacks (e.g. :class:`gee_alt.io.RasterStack`) are read
+        a year at a time when a layer is asked for."""
+        layers, stacks = {}, {}
+        for key, maps in (("alt", alt_m), ("alt_sd", alt_sd_m), ("ddt", ddt_degc_days)):
+            if maps is None:
+                continue
+            if isinstance(maps, np.ndarray):
+                for i, y in enumerate(years):
+                    layers[(key, y)] = Layer(key, maps[i], grid, y, {})
+            else:
+                stacks[key] = maps
         for key, data in (("trend", trend_cm_per_yr), ("trend_p", trend_p)):
             if data is not None:
                 layers[(key, None)] = Layer(key, data, grid, None, {})
-        return cls(run, layers, years)
+        return cls(run, layers, years, stacks, grid)
 
     def layer(self, key: str, year: int | None = None) -> Layer | None:
-        """The layer (see :func:`load_layer`), from memory or decoded once from its COG."""
+        """The layer (see :func:`load_layer`): from memory, from a stack the view was given, or
+        decoded from its COG."""
         k = (key, None if key in ("trend", "trend_p") else year)
-        if k not in self._layers:
-            self._layers[k] = load_layer(self.run, key, year)
-        return self._layers[k]
+        if k in self._layers:
+            return self._layers[k]
+        if k in self._cache:
+            self._cache.move_to_end(k)
+            return self._cache[k]
+        if key in self._stacks and year in self.years:
+            lay = Layer(key, np.asarray(self._stacks[key][self.years.index(year)]), self._grid, year, {})
+        else:
+            lay = load_layer(self.run, key, year)
+        self._cache[k] = lay
+        while len(self._cache) > CACHED_LAYERS:
+            self._cache.popitem(last=False)
+        return lay
 
     def alt_series(self, level: float = 0.95) -> dict | None:
         """See :func:`alt_series`."""

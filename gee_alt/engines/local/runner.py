@@ -196,26 +196,52 @@ def _ndvi_mean(job) -> np.ndarray:
 
 
 def _products(job, year: int) -> dict:
-    """A year's intermediate products for ``on_year`` (the demo's scoring), assembled from the tiles."""
+    """A year's intermediate products for ``on_year`` (the demo's scoring): the coarse inputs, and
+    the 30 m NDVI and LST as :class:`TiledBands` on the year's tile files (read when asked for:
+    the whole-grid LST of a year, every composite, is never held at once)."""
     from gee_alt.engines.local.tiled import _load
 
-    grid = job.grid
     lst = _load(str(job.path(year, "lst_model", ext=".pkl")))
     ndvi = _load(str(job.path(year, "ndvi_model", ext=".pkl")))
-    n_comp = lst["y"].shape[0]
-    ndvi30 = np.empty(shape_yx(grid), "float32")
-    lst30 = np.empty((n_comp, *shape_yx(grid)), "float32")
-    for t in job.tiles:
-        r, c = t.slices()
-        ndvi30[r, c] = read_tile(job.path(year, "ndvi30", t))[0]
-        lst30[:, r, c] = read_tile(job.path(year, "lst30", t))
     return {
-        "ndvi_30m": ndvi30,
-        "lst_30m_degc": lst30,
+        "ndvi_30m": TiledBands(job, year, "ndvi30", None),
+        "lst_30m_degc": TiledBands(job, year, "lst30", lst["y"].shape[0]),
         "lst_coarse": lst["y"],
         "days": lst["days"],
         "ndvi_coarse": ndvi["y"],
     }
+
+
+class TiledBands:
+    """A year's 30 m layer ``kind`` of the run's grid as its tile files: ``(band, y, x)`` float32
+    (``n_bands`` bands; ``None``: one 2-D band, ``(y, x)``). :meth:`at_pixels` reads only some
+    pixels (one tile in memory at a time); ``np.asarray`` assembles the whole grid."""
+
+    def __init__(self, job, year: int, kind: str, n_bands: int | None):
+        self.job, self.year, self.kind, self.n_bands = job, year, kind, n_bands
+        hw = shape_yx(job.grid)
+        self.shape = hw if n_bands is None else (n_bands, *hw)
+
+    def at_pixels(self, flat: np.ndarray) -> np.ndarray:
+        """``(band, n)`` values at the flat (row-major) grid pixel indices ``flat`` (the same values
+        as the assembled grid's)."""
+        h, w = self.shape[-2:]
+        flat = np.asarray(flat)
+        r, c = flat // w, flat % w
+        out = np.full((1 if self.n_bands is None else self.n_bands, flat.size), np.nan, "float32")
+        for t in self.job.tiles:
+            k = np.nonzero((r >= t.row) & (r < t.row + t.height) & (c >= t.col) & (c < t.col + t.width))[0]
+            if k.size:
+                out[:, k] = read_tile(self.job.path(self.year, self.kind, t))[:, r[k] - t.row, c[k] - t.col]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty((1 if self.n_bands is None else self.n_bands, *self.shape[-2:]), "float32")
+        for t in self.job.tiles:
+            r, c = t.slices()
+            out[:, r, c] = read_tile(self.job.path(self.year, self.kind, t))
+        out = out[0] if self.n_bands is None else out
+        return out if dtype is None else out.astype(dtype)
 
 
 def _input_fingerprint(layout: InputLayout, years: list[int]) -> dict:
