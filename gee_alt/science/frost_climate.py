@@ -174,6 +174,15 @@ def multiyear_frost_number(
     return out
 
 
+def band_label(method: str, window_years: int) -> str:
+    """The frost-number band description of the permafrost products: ``frost_number (...)``."""
+    n = effective_window(method, window_years)
+    if method == "year" or n == 1:
+        return "frost_number (single year)"
+    how = "running mean" if method == "running_mean" else "local linear trend"
+    return f"frost_number ({how} of DDF, DDT over {n} years)"
+
+
 def describe(method: str, window_years: int) -> str:
     """One line for band descriptions, tags and the README: which frost number it is."""
     n = effective_window(method, window_years)
