@@ -139,3 +139,22 @@ def test_config_checks_the_setting():
         SeasonConfig(**base, frost_number_years=4)
     with pytest.raises(ValueError, match="frost_number_method"):
         SeasonConfig(**base, frost_number_method="ttop")
+
+
+def test_ee_cube_and_lazy_cube_use_the_same_setting(tmp_path):
+    """Both engines: the EE engine's in-memory cube and a cube opened lazily on the DDT COGs (the
+    local engine's) derive the same multi-year frost number as the hand computation."""
+    from gee_alt.engines.ee.pull import cube_from_years
+
+    ddf = np.array([100.0, 200.0, 400.0, 800.0, 1600.0])[:, None, None] * np.ones((5, 2, 3))
+    ddt = np.full((5, 2, 3), 400.0)
+    layers = {y: np.stack([ddt[i], np.zeros((2, 3)), np.full((2, 3), 10.0), ddf[i]]) for i, y in enumerate(YEARS)}
+    ee = cube_from_years(layers, GRID, frost_number_method="running_mean", frost_number_years=3)
+    np.testing.assert_allclose(ee[FROST_VAR].values[:, 0, 0][[0, 4]], [_f(150.0, 400.0), _f(1200.0, 400.0)], rtol=1e-6)
+    for i, y in enumerate(YEARS):
+        runs.write_ddt_year(tmp_path, y, ddt[i], GRID, ddf_degc_days=ddf[i], engine="local", method="m", season="s")
+    lazy = runs.open_ddt_cube(
+        tmp_path, YEARS, extra_attrs={"frost_number_method": "running_mean", "frost_number_years": 3}
+    )
+    assert isinstance(lazy[FROST_VAR].data, dsa.Array)
+    np.testing.assert_array_equal(lazy[FROST_VAR].isel(year=2, y=slice(1, 2)).values, ee[FROST_VAR].values[2, 1:2])
