@@ -136,6 +136,8 @@ def multiyear_frost_number(
     years = [int(y) for y in years]
     n = effective_window(method, window_years)
     _degree(method)
+    if n == 1:  # a window of one year is the year's own F, whatever the smoother (a line needs two years)
+        method = "year"
     if hasattr(ddf_degc_days, "dask") or hasattr(ddt_degc_days, "dask"):
         import dask.array as dsa
 

@@ -39,6 +39,7 @@ def test_running_mean_by_hand_with_edges():
     single = _f(ddf, ddt)[:, 0, 0]
     np.testing.assert_allclose(multiyear_frost_number(ddf, ddt, YEARS, "running_mean", 1)[:, 0, 0], single)
     np.testing.assert_allclose(multiyear_frost_number(ddf, ddt, YEARS, "year", 9)[:, 0, 0], single)
+    np.testing.assert_allclose(multiyear_frost_number(ddf, ddt, YEARS, "trend", 1)[:, 0, 0], single)
 
 
 def test_a_missing_year_is_bridged_and_too_few_years_give_nan():
