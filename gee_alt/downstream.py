@@ -296,7 +296,7 @@ def _permafrost_tags(setting: tuple[str, int], fmin: float, rule: str, **common)
     return runs.product_tags(
         f"permafrost ({rule}) and surface frost number",
         "1",
-        method=f"frost number F = sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)), Nelson & Outcalt 1987: {describe(*setting)}",
+        method=describe(*setting),
         frost_number_min=f"{fmin:g}",
         **tags_of(*setting),
         **common,
@@ -385,7 +385,7 @@ def permafrost_criterion(cube: xr.Dataset, insitu_path: str | Path = "", *, seed
         return {"rule": f"frost number >= {fixed:g} (fixed; {why})", "frost_number_min": fixed}
     years = [int(y) for y in cube["year"].values]
     fitted = fit_criterion(cube[FROST_VAR].transpose("year", "y", "x"), years, grid_of(cube), holes, seed=seed)
-    return {**fitted.to_dict(), "boreholes_file": holes.name}
+    return {**fitted.to_dict(), "frost_number": _describe(frost_setting_of(cube.attrs)), "boreholes_file": holes.name}
 
 
 def _is_number(k) -> bool:
