@@ -195,7 +195,8 @@ class CollectionsConfig(_Table):
 class SeasonConfig(_Table):
     """Seasons as ``MM-DD`` day-of-year bounds (inclusive), the LST window length (days) and the
     fewest valid windows (fraction 0..1) for a DDT value; the frost number at and above which a
-    pixel is mapped as permafrost (ALT is written only there)."""
+    pixel is mapped as permafrost (ALT is written only there) and how the frost number of a year
+    is formed (``frost_number_method`` over ``frost_number_years``, :mod:`gee_alt.science.frost_climate`)."""
 
     thaw_start: str
     thaw_end: str
@@ -205,6 +206,24 @@ class SeasonConfig(_Table):
     min_valid_fraction: float
     frost_number_min: float = 0.5
     permafrost_criterion: str = "boreholes"
+    frost_number_method: str = "running_mean"
+    frost_number_years: int = 9
+
+    @field_validator("frost_number_method")
+    @classmethod
+    def _frost_method(cls, v: str) -> str:
+        from gee_alt.science.frost_climate import FROST_NUMBER_METHODS
+
+        if v not in FROST_NUMBER_METHODS:
+            raise ValueError(f"season.frost_number_method must be one of {', '.join(FROST_NUMBER_METHODS)}, got {v!r}")
+        return v
+
+    @field_validator("frost_number_years")
+    @classmethod
+    def _frost_years(cls, n: int) -> int:
+        if n < 1 or n % 2 == 0:
+            raise ValueError(f"season.frost_number_years must be an odd number of years >= 1, got {n}")
+        return n
 
     @field_validator("permafrost_criterion")
     @classmethod

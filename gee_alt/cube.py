@@ -9,7 +9,9 @@ Schema (checked by :func:`validate_ddt_cube`):
 - optional ``n_obs`` int16: valid composites that went into DDT;
 - optional ``ddf_degc_days`` float32: freezing degree-days of the winter before the thaw season
   (°C·day, positive), and with it ``frost_number`` float32 = √DDF/(√DDF+√DDT) (derived here, so
-  both engines define it the same way);
+  both engines define it the same way): of the indices smoothed over the years around each year
+  as the attrs ``frost_number_method`` / ``frost_number_years`` say (config ``season``; see
+  :mod:`gee_alt.science.frost_climate`), of the year's own indices when the cube does not say;
 - optional ``clear_sky_fraction`` float32: share of the year's composites with a valid (clear) LST;
 - optional ``ddt_fraction_by_doy`` float32, dims ``(year, doy)`` (doy 1..366): share of the
   season's DDT reached by the end of each day (area median), for in-situ depths read mid-season;
@@ -92,7 +94,18 @@ def make_ddt_cube(
             n_obs.astype("int16") if _lazy(n_obs) else np.asarray(n_obs, "int16"),
             {"units": "1", "long_name": "valid composites in DDT"},
         )
+    attrs = {
+        "engine": engine,
+        "synthetic": int(bool(synthetic)),
+        "thaw_season": thaw_season,
+        "gee_alt_version": __version__,
+    }
+    attrs.update(extra_attrs or {})
     if ddf_degc_days is not None:
+        from gee_alt.science.frost_climate import describe, settings_of
+
+        method, n_years = settings_of(attrs)
+        attrs.update({"frost_number_method": method, "frost_number_years": n_years})
         ddf = _float32(ddf_degc_days)
         data_vars[DDF_VAR] = (
             dims,
@@ -101,8 +114,8 @@ def make_ddt_cube(
         )
         data_vars[FROST_VAR] = (
             dims,
-            _frost_number(ddf, ddt),
-            {"units": "1", "long_name": "surface frost number sqrt(DDF)/(sqrt(DDF)+sqrt(DDT))"},
+            _frost_number(ddf, ddt, years, method, n_years),
+            {"units": "1", "long_name": f"surface {describe(method, n_years)}"},
         )
     if clear_sky_fraction is not None:
         data_vars[CLEAR_VAR] = (
@@ -121,13 +134,6 @@ def make_ddt_cube(
             {"units": "1", "long_name": "share of the season's DDT reached by the end of the day (area median)"},
         )
         extra_coords["doy"] = ("doy", np.arange(1, 367, dtype="int16"))
-    attrs = {
-        "engine": engine,
-        "synthetic": int(bool(synthetic)),
-        "thaw_season": thaw_season,
-        "gee_alt_version": __version__,
-    }
-    attrs.update(extra_attrs or {})
     ds = xr.Dataset(
         data_vars,
         coords={"year": ("year", np.asarray(years, "int32")), "y": ("y", y), "x": ("x", x), **extra_coords},
@@ -145,14 +151,11 @@ def _float32(a):
     return a.astype("float32") if _lazy(a) else np.asarray(a, dtype="float32")
 
 
-def _frost_number(ddf, ddt):
-    from gee_alt.science.thaw import frost_number
+def _frost_number(ddf, ddt, years, method: str, n_years: int):
+    """The frost number of every year (lazy when DDF or DDT is): :mod:`gee_alt.science.frost_climate`."""
+    from gee_alt.science.frost_climate import multiyear_frost_number
 
-    if _lazy(ddf) or _lazy(ddt):
-        import dask.array as dsa
-
-        return dsa.map_blocks(lambda f, t: frost_number(f, t).astype("float32"), ddf, ddt, dtype="float32")
-    return frost_number(ddf, ddt).astype("float32")
+    return multiyear_frost_number(ddf, ddt, years, method, n_years)
 
 
 def write_georeferencing(obj: xr.Dataset | xr.DataArray, grid: Grid) -> xr.Dataset | xr.DataArray:

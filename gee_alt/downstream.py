@@ -267,6 +267,8 @@ class AltMaps:
     #: ``(y, x)`` float32 user permafrost map (1 / 0 / NaN unknown) that replaces the frost-number
     #: threshold (:mod:`gee_alt.permafrost_map`), or None
     permafrost_map: np.ndarray | None = None
+    #: which frost number it is (:func:`gee_alt.science.frost_climate.settings_of`: method, years)
+    frost_setting: tuple[str, int] = ("year", 1)
 
     @property
     def permafrost(self) -> np.ndarray | None:
@@ -278,6 +280,33 @@ class AltMaps:
             return None
         f = np.asarray(self.frost_number)  # the whole stack: the streamed chain reads row windows instead
         return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
+
+
+def frost_setting_of(attrs: dict) -> tuple[str, int]:
+    """``(method, window_years)`` of a cube's frost number (its attrs; a DDT or permafrost COG's tags)."""
+    from gee_alt.science.frost_climate import settings_of
+
+    return settings_of(attrs)
+
+
+def _permafrost_tags(setting: tuple[str, int], fmin: float, rule: str, **common) -> dict:
+    """Tags of ``permafrost_YYYY.tif``: the rule, which frost number (method, window) and the threshold."""
+    from gee_alt.science.frost_climate import describe, tags_of
+
+    return runs.product_tags(
+        f"permafrost ({rule}) and surface frost number",
+        "1",
+        method=describe(*setting),
+        frost_number_min=f"{fmin:g}",
+        **tags_of(*setting),
+        **common,
+    )
+
+
+def _permafrost_bands(setting: tuple[str, int]) -> list[str]:
+    from gee_alt.science.frost_climate import band_label
+
+    return ["permafrost_class", band_label(*setting)]
 
 
 def permafrost_rows(
@@ -332,7 +361,7 @@ def alt_maps(
         alt = np.where(pf, alt, np.nan).astype("float32")
         sd = np.where(pf, sd, np.nan).astype("float32")
     src[~np.any(np.isfinite(alt), axis=0)] = np.nan
-    return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin, permafrost_map)
+    return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin, permafrost_map, frost_setting_of(cube.attrs))
 
 
 def permafrost_criterion(cube: xr.Dataset, insitu_path: str | Path = "", *, seed: int = 0) -> dict | None:
@@ -356,7 +385,7 @@ def permafrost_criterion(cube: xr.Dataset, insitu_path: str | Path = "", *, seed
         return {"rule": f"frost number >= {fixed:g} (fixed; {why})", "frost_number_min": fixed}
     years = [int(y) for y in cube["year"].values]
     fitted = fit_criterion(cube[FROST_VAR].transpose("year", "y", "x"), years, grid_of(cube), holes, seed=seed)
-    return {**fitted.to_dict(), "boreholes_file": holes.name}
+    return {**fitted.to_dict(), "frost_number": _describe(frost_setting_of(cube.attrs)), "boreholes_file": holes.name}
 
 
 def _is_number(k) -> bool:
@@ -446,7 +475,7 @@ def write_permafrost_year(
     run: str | Path, year: int, permafrost: np.ndarray, maps: AltMaps, *, engine="", season="", synthetic=False
 ) -> Path:
     """``RUN/permafrost/permafrost_YYYY.tif``: band 1 class (1 permafrost, 0 none, NaN unknown),
-    band 2 the frost number."""
+    band 2 the frost number (which one: its band description and the tags)."""
     from gee_alt.export.cog import write_cog
 
     i = maps.years.index(year)
@@ -454,17 +483,16 @@ def write_permafrost_year(
         runs.permafrost_path(run, year),
         np.stack([permafrost, maps.frost_number[i]]).astype("float32"),
         maps.grid,
-        tags=runs.product_tags(
-            "permafrost (frost number >= threshold) and surface frost number",
-            "1",
+        tags=_permafrost_tags(
+            maps.frost_setting,
+            maps.frost_number_min,
+            "frost number >= threshold",
             year=year,
             engine=engine,
-            method="frost number F = sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)), Nelson & Outcalt 1987",
             season=season,
             synthetic=synthetic,
-            frost_number_min=f"{maps.frost_number_min:g}",
         ),
-        band_descriptions=["permafrost_class", "frost_number"],
+        band_descriptions=_permafrost_bands(maps.frost_setting),
     )
 
 
@@ -553,6 +581,7 @@ def stream_alt(
     calibrated_classes = [float(k) for k in model.e_by_class_ if _is_number(k)]
     has_frost = FROST_VAR in cube
     has_pf = has_frost or permafrost_map is not None
+    setting = frost_setting_of(cube.attrs)
     common = _alt_tags(summary, engine, season, synthetic)
     if permafrost_map is not None:
         alt_band, pf_rule = (
@@ -572,17 +601,10 @@ def stream_alt(
                     runs.permafrost_path(run, y),
                     grid,
                     2,
-                    tags=runs.product_tags(
-                        f"permafrost ({pf_rule}) and surface frost number",
-                        "1",
-                        year=y,
-                        engine=engine,
-                        method="frost number F = sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)), Nelson & Outcalt 1987",
-                        season=season,
-                        synthetic=synthetic,
-                        frost_number_min=f"{fmin:g}",
+                    tags=_permafrost_tags(
+                        setting, fmin, pf_rule, year=y, engine=engine, season=season, synthetic=synthetic
                     ),
-                    band_descriptions=["permafrost_class", "frost_number"],
+                    band_descriptions=_permafrost_bands(setting),
                 )
             writers["alt", y] = CogRows(
                 runs.alt_path(run, y),
@@ -667,6 +689,7 @@ def stream_alt(
         RasterStack([runs.permafrost_path(run, y) for y in years], (h, w), band=2) if has_pf else None,
         fmin,
         permafrost_map,
+        setting,
     )
     write_e_source(run, maps, summary, engine=engine, season=season, synthetic=synthetic)
     return maps
@@ -730,9 +753,16 @@ def extent_series(maps: AltMaps) -> dict | None:
         "rule": "user permafrost map (static)"
         if maps.permafrost_map is not None
         else f"surface frost number >= {maps.frost_number_min:g}",
+        "frost_number": None if maps.permafrost_map is not None else _describe(maps.frost_setting),
         "area_trend_km2_per_yr": series_trend(maps.years, area),
         "fraction_trend_per_yr": series_trend(maps.years, frac),
     }
+
+
+def _describe(setting: tuple[str, int]) -> str:
+    from gee_alt.science.frost_climate import describe
+
+    return describe(*setting)
 
 
 # -------------------------------------------------------------------------------- trend

@@ -479,15 +479,23 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
                 for y in years
             ]
         )
-    frost, fmin = None, 0.5
+    frost, fmin, setting = None, 0.5, ("year", 1)
     if all(runs.permafrost_path(run, y).exists() for y in years):
         import rasterio
 
         frost = RasterStack([runs.permafrost_path(run, y) for y in years], shape, band=2)
         with rasterio.open(runs.permafrost_path(run, years[0])) as src:
             fmin = float(src.tags().get("frost_number_min", fmin))
+            setting = downstream.frost_setting_of(src.tags())
     return downstream.AltMaps(
-        years, alt, sd, first.grid, frost_number=frost, frost_number_min=fmin, permafrost_map=_run_permafrost_map(run)
+        years,
+        alt,
+        sd,
+        first.grid,
+        frost_number=frost,
+        frost_number_min=fmin,
+        permafrost_map=_run_permafrost_map(run),
+        frost_setting=setting,
     )
 
 

@@ -387,8 +387,21 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
         extra_attrs={
             "method": tags.get("method", ""),
             **({"frost_number_min": float(tags["frost_number_min"])} if "frost_number_min" in tags else {}),
+            **_frost_setting(tags),
         },
     )
+
+
+def _frost_setting(tags: dict) -> dict:
+    """The frost-number setting a run's DDT COGs were made with (tags ``frost_number_method`` /
+    ``frost_number_years``) as cube attrs; none for files made before the setting existed (their
+    cube then derives the single-year frost number they were made with)."""
+    if "frost_number_method" not in tags:
+        return {}
+    return {
+        "frost_number_method": tags["frost_number_method"],
+        "frost_number_years": int(tags.get("frost_number_years", 1)),
+    }
 
 
 # -------------------------------------------------------------------------- resume record

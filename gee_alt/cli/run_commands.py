@@ -296,6 +296,8 @@ def run(
             min_valid_fraction=season.min_valid_fraction,
             frost_number_min=season.frost_number_min,
             permafrost_criterion=season.permafrost_criterion,
+            frost_number_method=season.frost_number_method,
+            frost_number_years=season.frost_number_years,
         )
         eng = LocalEngine(inputs, parse_years(years) if years else None, params)
         insitu = insitu or eng.layout.insitu_path

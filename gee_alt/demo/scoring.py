@@ -244,11 +244,13 @@ class DemoScorer:
             "alt_mapped_without_permafrost_fraction": float(sum(mapped_no_pf) / no_pf) if no_pf else 0.0,
         }
         if maps.permafrost_map is not None or maps.frost_number is not None:
+            from gee_alt.science.frost_climate import band_label
+
             out["permafrost"].update(
                 {
                     "engine_rule": "user permafrost map"
                     if maps.permafrost_map is not None
-                    else f"frost number >= {maps.frost_number_min:.4g}",
+                    else f"{band_label(*maps.frost_setting)} >= {maps.frost_number_min:.4g}",
                     "frost_number_min": float(maps.frost_number_min),
                     "accuracy": accuracy,
                     "kappa": kappa,

@@ -11,7 +11,8 @@ the true extent).
 
 Borehole inventories record the drill holes that found no permafrost as well as those that
 found it. Logistic regression of presence on the skin F at the holes (every year of the run
-at each hole) gives the threshold F₅₀ (presence probability 0.5; the 0.5 of the bare frost
+at each hole; the cube's F, so the same multi-year F the map is thresholded on,
+:mod:`gee_alt.science.frost_climate`) gives the threshold F₅₀ (presence probability 0.5; the 0.5 of the bare frost
 number when the skin were the ground) with a bootstrap CI that resamples holes (a hole's years
 are not independent). The holes must be placed without regard to what was found (drilled in
 search of permafrost; not only the ones that found it), or the intercept, hence F₅₀, is biased.

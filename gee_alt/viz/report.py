@@ -256,7 +256,9 @@ def permafrost_blocks(trend: dict | None) -> list[Block]:
                 "Permafrost from the user's permafrost map (static over the years)"
                 if str(ext.get("rule", "")).startswith("user")
                 else f"Permafrost where the surface frost number √DDF/(√DDF+√DDT) ≥ {ext['frost_number_min']:g} "
-                "(DDF: the winter before the thaw season)"
+                "(DDF: the winter before the thaw season; "
+                + str(ext.get("frost_number") or "single-year frost number")
+                + ")"
             )
             + "; ALT is mapped, averaged and trended on permafrost "
             f"pixels only. Extent trend (Theil–Sen): {fmt(tr['slope'])} km²/yr "

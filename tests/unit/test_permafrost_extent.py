@@ -46,7 +46,7 @@ def test_alt_only_on_permafrost_and_permafrost_cogs_and_extent(tmp_path):
     assert np.isnan(maps.alt_sd_m[:, :, 0]).all()
     downstream.write_alt(tmp_path, maps, {"E": 0.05}, stac=False)
     pf = read_raster(runs.permafrost_path(tmp_path, 2013), bands=None)
-    assert list(pf.descriptions) == ["permafrost_class", "frost_number"]
+    assert list(pf.descriptions) == ["permafrost_class", "frost_number (single year)"]  # the cube states no window
     np.testing.assert_array_equal(pf.data[0][0], [0, 0, 0, 1])
     alt = read_raster(runs.alt_path(tmp_path, 2010), bands=1)
     assert "no permafrost" in alt.descriptions[0]

@@ -39,6 +39,7 @@ from gee_alt.cube import DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, shape_yx
 from gee_alt.io import atomic_path, read_raster, remove_stray_temporaries
+from gee_alt.science.frost_climate import DEFAULT_FROST_NUMBER_METHOD, DEFAULT_FROST_NUMBER_YEARS, tags_of
 from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
 
 LAYERS = (DDT_VAR, DDT_SD_VAR, NOBS_VAR, DDF_VAR)
@@ -348,6 +349,8 @@ def run_years(
     batch: BatchOptions | None = None,
     frost_number_min: float = FROST_NUMBER_PERMAFROST,
     thaw_fraction_for_year: Callable[[int], tuple] | None = None,
+    frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD,
+    frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS,
 ):
     """Compute and pull every year not already done into ``RUN/ddt``; return the DDT cube of the
     years that succeeded (``None`` if none did).
@@ -364,7 +367,9 @@ def run_years(
     (:meth:`gee_alt.runs.Progress.mark_failed`) and skipped; the others continue.
     ``progress(year, status)`` hears ``skipped``, ``pulled``, ``failed`` (terminal) and batch
     task states (``submitted``, ``RUNNING``, ...). ``frost_number_min``: the permafrost
-    threshold on the frost number (``season.frost_number_min``), tagged on each year and on the cube.
+    threshold on the frost number (``season.frost_number_min``), tagged on each year and on the cube;
+    ``frost_number_method``/``frost_number_years``: how the cube forms the frost number of a year
+    (``season.frost_number_*``, :mod:`gee_alt.science.frost_climate`), tagged and on the cube alike.
     ``thaw_fraction_for_year(year)``: ``(request, knots)`` of the year's thaw progress
     (:func:`gee_alt.engines.ee.thaw.thaw_fraction_request`), computed with the year and written
     as the COG's ``ddt_fraction_by_doy`` tag, the cube's variable of that name (for in-situ
@@ -408,7 +413,12 @@ def run_years(
             engine="ee",
             method=method,
             season=thaw_season,
-            extra_tags={"graph_sha256": ghash, "frost_number_min": f"{frost_number_min:g}", **(extra or {})},
+            extra_tags={
+                "graph_sha256": ghash,
+                "frost_number_min": f"{frost_number_min:g}",
+                **tags_of(frost_number_method, frost_number_years),
+                **(extra or {}),
+            },
         )
         progress_record.mark_done(
             year, [path], key=ghash, requests=pixels.calls, retries=pixels.retries + value.retries, **(extra or {})
@@ -477,6 +487,8 @@ def run_years(
         thaw_season,
         frost_number_min,
         None if any(f is None for f in fractions) else np.stack(fractions),
+        frost_number_method=frost_number_method,
+        frost_number_years=frost_number_years,
     )
 
 
@@ -520,9 +532,13 @@ def cube_from_years(
     thaw_season: str = "",
     frost_number_min: float = FROST_NUMBER_PERMAFROST,
     ddt_fraction_by_doy: np.ndarray | None = None,
+    *,
+    frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD,
+    frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS,
 ):
     """The shared DDT cube from ``{year: (layer, y, x)}`` arrays in :data:`LAYERS` order
-    (``n_obs`` NaN → 0); the cube derives the frost number from DDF and DDT.
+    (``n_obs`` NaN → 0); the cube derives the frost number from DDF and DDT (of the years
+    around each year as ``frost_number_method``/``frost_number_years`` say).
     ``ddt_fraction_by_doy``: ``(year, 366)`` thaw progress in sorted-year order, or ``None``."""
     years = sorted(arrays)
     stack = np.stack([arrays[y] for y in years]).astype("float32")
@@ -537,5 +553,10 @@ def cube_from_years(
         ddt_fraction_by_doy=ddt_fraction_by_doy,
         engine="ee",
         thaw_season=thaw_season,
-        extra_attrs={"method": EE_METHOD, "frost_number_min": float(frost_number_min)},
+        extra_attrs={
+            "method": EE_METHOD,
+            "frost_number_min": float(frost_number_min),
+            "frost_number_method": frost_number_method,
+            "frost_number_years": int(frost_number_years),
+        },
     )

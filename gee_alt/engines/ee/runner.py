@@ -101,6 +101,8 @@ class EarthEngine:
             path_for_year=paths.get,
             batch=batch,
             frost_number_min=cfg.season.frost_number_min,
+            frost_number_method=cfg.season.frost_number_method,
+            frost_number_years=cfg.season.frost_number_years,
             thaw_fraction_for_year=lambda y: thaw.thaw_fraction_request(cfg, y),
             **retry,
         )
@@ -138,7 +140,12 @@ class EarthEngine:
         if not years:
             first = next(iter(sorted(missing.items())), (None, "no year"))
             raise GeeAltError(f"no year's composites could be pulled from Earth Engine ({first[0]}: {first[1]})")
-        params = LocalEngineParams(rf=cfg.rf, workers=self.workers)
+        params = LocalEngineParams(
+            rf=cfg.rf,
+            workers=self.workers,
+            frost_number_method=cfg.season.frost_number_method,
+            frost_number_years=cfg.season.frost_number_years,
+        )
         local = LocalEngine(inputs, years, params, name=self.name)
         local.preflight()
         out = local.produce(run, progress_record, progress)

@@ -29,6 +29,7 @@ from gee_alt.cube import geo_dataarray, make_ddt_cube
 from gee_alt.engines.local.layout import InputLayout
 from gee_alt.grid import pixel_size
 from gee_alt.science.forest import RandomForestSettings
+from gee_alt.science.frost_climate import DEFAULT_FROST_NUMBER_METHOD, DEFAULT_FROST_NUMBER_YEARS
 from gee_alt.science.nanstats import nanmedian_first_axis
 from gee_alt.science.resample import fill_nearest
 from gee_alt.science.sharpen import RandomForestSharpener
@@ -55,6 +56,9 @@ class LocalEngineParams:
     min_valid_fraction: float = 0.5  # DDT masked below this fraction of valid season composites (EE's rule)
     frost_number_min: float = 0.5  # permafrost threshold, carried by the cube (attr frost_number_min)
     permafrost_criterion: str = "boreholes"  # or "frost_number" (config season.permafrost_criterion; cube attr)
+    # the frost number of a year from the indices of the years around it (config season.frost_number_*; cube attrs)
+    frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD
+    frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS
 
 
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
@@ -236,5 +240,7 @@ def run_local(
             "seed": params.rf.random_state,
             "frost_number_min": params.frost_number_min,
             "permafrost_criterion": params.permafrost_criterion,
+            "frost_number_method": params.frost_number_method,
+            "frost_number_years": params.frost_number_years,
         },
     )

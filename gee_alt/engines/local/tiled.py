@@ -56,6 +56,7 @@ from gee_alt.engines.local.tiles import (
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import pixel_size
 from gee_alt.io import atomic_path
+from gee_alt.science.frost_climate import tags_of
 from gee_alt.science.nanstats import nanmedian_first_axis
 from gee_alt.science.resample import coverage_from_counts, fill_nearest
 from gee_alt.science.sharpen import CoarseStatistics, RandomForestSharpener
@@ -461,7 +462,10 @@ def ddt_year(job: Job, year: int, lst_model: str, _ddt: list, method: str, engin
                 season=info["season"],
                 synthetic=synthetic,
                 band_names=names,
-                extra_tags={"frost_number_min": f"{job.params.frost_number_min:g}"},
+                extra_tags={
+                    "frost_number_min": f"{job.params.frost_number_min:g}",
+                    **tags_of(job.params.frost_number_method, job.params.frost_number_years),
+                },
                 ddt_fraction_by_doy=plan.fraction_by_doy,
             )
         )

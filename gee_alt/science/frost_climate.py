@@ -1,0 +1,197 @@
+"""The multi-year (climatological) frost number: a year's permafrost state from the climate around it.
+
+Permafrost is a thermal state of the ground, not of one year's weather: ground that stays at or
+below 0 °C for at least two consecutive years (van Everdingen 1998, *Multi-language glossary of
+permafrost and related ground-ice terms*, IPA). The frost number of Nelson & Outcalt (1987,
+Arct. Alp. Res. 19:279-288) is accordingly defined on the *climatological* freezing and thawing
+indices (multi-year means of DDF and DDT), F = √DDF̄ / (√DDF̄ + √DDT̄); applied to one year's
+indices it follows that year's weather, and the mapped extent swings from year to year while the
+ground under it does not.
+
+The permafrost state of year ``Y`` is therefore judged on the indices of the years around ``Y``:
+each index (°C·day) is smoothed over the record year by year and F is formed from the smoothed
+indices. Two smoothers, both a local polynomial fit over a window of ``window_years`` calendar
+years (missing years and unknown pixels simply left out):
+
+- ``running_mean`` (degree 0): the centred running mean over ``Y − h .. Y + h``
+  (``h = window_years // 2``); at the ends of the record the window is truncated to the years
+  that exist (the first year averages ``Y .. Y + h``), so an edge year uses ``h + 1`` years.
+  ``window_years = 1`` is the single-year frost number.
+- ``trend`` (degree 1): a least-squares line of the index against the year over the same window
+  (truncated the same way), evaluated at ``Y``; in the interior of the record this equals the
+  running mean, at the ends it follows a trend instead of lagging behind it. A window at least
+  twice the record length is one straight line through the whole record per pixel (it smears a
+  step change, e.g. a mine, over the record: use it only where the ground changes smoothly).
+
+A value needs at least half of the window's existing years (rounded up) with both indices, so a
+masked year inside the record is bridged by its neighbours. Everything here is per pixel and
+linear in the indices: a row strip of the cube is processed independently of the others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gee_alt.science.thaw import frost_number
+
+#: how the per-year frost number is formed (``season.frost_number_method``)
+FROST_NUMBER_METHODS = ("year", "running_mean", "trend")
+DEFAULT_FROST_NUMBER_METHOD = "running_mean"
+#: calendar years of the window (``season.frost_number_years``, odd)
+DEFAULT_FROST_NUMBER_YEARS = 9
+
+
+def settings_of(attrs: dict) -> tuple[str, int]:
+    """``(method, window_years)`` a cube's attrs (or a DDT COG's tags) state; a cube that states
+    none gets the single-year frost number (``("year", 1)``: what runs made before the option had)."""
+    method = str(attrs.get("frost_number_method", "year"))
+    _degree(method)
+    n = int(attrs.get("frost_number_years", 1))
+    if n < 1 or n % 2 == 0:
+        raise ValueError(f"frost number window must be an odd number of years >= 1, got {n}")
+    return method, effective_window(method, n)
+
+
+def tags_of(method: str, window_years: int) -> dict[str, str]:
+    """The DDT COG tags that carry the setting (read back by :func:`settings_of`)."""
+    return {"frost_number_method": method, "frost_number_years": str(effective_window(method, window_years))}
+
+
+def window_of(years, year: int, window_years: int) -> np.ndarray:
+    """Indices into ``years`` of the calendar years ``year − h .. year + h`` (``h = window_years // 2``)
+    that are in the record: the centred window, truncated at the record's ends."""
+    y = np.asarray(years, "int64")
+    h = int(window_years) // 2
+    return np.nonzero(np.abs(y - int(year)) <= h)[0]
+
+
+def smooth_at_year(values: np.ndarray, years, year: int, degree: int) -> np.ndarray:
+    """A local polynomial (``degree`` 0: mean, 1: least-squares line) of ``values`` ``(k, ...)``
+    over their ``years`` ``(k,)``, evaluated at ``year``; NaN values are left out, and a pixel
+    with fewer than ``ceil(k / 2)`` finite values (or, for a line, fewer than 2 distinct years)
+    is NaN. Float64 out, shape ``values.shape[1:]``."""
+    v = np.asarray(values, "float64")
+    t = (np.asarray(years, "float64") - float(year)).reshape((-1,) + (1,) * (v.ndim - 1))
+    ok = np.isfinite(v)
+    w = ok.astype("float64")
+    x = np.where(ok, v, 0.0)
+    n = w.sum(axis=0)
+    need = np.ceil(v.shape[0] / 2.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (w * x).sum(axis=0) / n
+        if degree == 0:
+            return np.where(n >= need, mean, np.nan)
+        st = (w * t).sum(axis=0)
+        stt = (w * t * t).sum(axis=0)
+        sty = (w * t * x).sum(axis=0)
+        det = n * stt - st * st
+        slope = (n * sty - st * (w * x).sum(axis=0)) / det
+        # the line at t = 0 (the target year): mean − slope · mean(t)
+        at = mean - slope * st / n
+        good = (n >= need) & (n >= 2) & (det > 1e-9 * np.maximum(n * stt, 1.0))
+        return np.where(good, at, np.nan)
+
+
+def _degree(method: str) -> int:
+    if method not in FROST_NUMBER_METHODS:
+        raise ValueError(f"frost number method must be one of {', '.join(FROST_NUMBER_METHODS)}, got {method!r}")
+    return 1 if method == "trend" else 0
+
+
+def frost_number_in_year(
+    ddf_degc_days: np.ndarray, ddt_degc_days: np.ndarray, years, year: int, method: str, window_years: int
+) -> np.ndarray:
+    """The frost number (1) of ``year`` from the ``(k, ...)`` indices of the window's ``years``
+    (°C·day; exactly the years :func:`window_of` picks, e.g. a slice of the cube): F of the
+    smoothed DDF and DDT (see the module docstring). ``method="year"``: F of ``year`` alone."""
+    years = [int(y) for y in years]
+    if method == "year":
+        i = years.index(int(year))
+        return frost_number(ddf_degc_days[i], ddt_degc_days[i])
+    degree = _degree(method)
+    ddf = smooth_at_year(ddf_degc_days, years, year, degree)
+    ddt = smooth_at_year(ddt_degc_days, years, year, degree)
+    both = np.isfinite(ddf) & np.isfinite(ddt)
+    return np.where(both, frost_number(ddf, ddt), np.nan)
+
+
+def effective_window(method: str, window_years: int) -> int:
+    """The window the method uses: 1 for ``year``, else ``window_years``."""
+    return 1 if method == "year" else int(window_years)
+
+
+def multiyear_frost_number(
+    ddf_degc_days,
+    ddt_degc_days,
+    years,
+    method: str = DEFAULT_FROST_NUMBER_METHOD,
+    window_years: int = DEFAULT_FROST_NUMBER_YEARS,
+    *,
+    rows_per_chunk: int = 256,
+):
+    """``(year, y, x)`` float32 frost number of every year from ``(year, y, x)`` DDF and DDT
+    (°C·day), numpy or dask. Numpy: computed by row chunks (float64 only for a chunk of the
+    window's years). Dask: lazy, one task graph per year that reads only that year's window, so a
+    row window of one year costs a row window of the window's years, never the whole cube."""
+    years = [int(y) for y in years]
+    n = effective_window(method, window_years)
+    _degree(method)
+    if n == 1:  # a window of one year is the year's own F, whatever the smoother (a line needs two years)
+        method = "year"
+    if hasattr(ddf_degc_days, "dask") or hasattr(ddt_degc_days, "dask"):
+        import dask.array as dsa
+
+        ddf = dsa.asarray(ddf_degc_days)
+        ddt = dsa.asarray(ddt_degc_days)
+        out = []
+        for y in years:
+            idx = window_of(years, y, n)
+            lo, hi = int(idx[0]), int(idx[-1]) + 1
+            sub = [years[k] for k in range(lo, hi)]
+
+            def one(f, t, sub=sub, y=y):
+                return frost_number_in_year(f, t, sub, y, method, n).astype("float32")
+
+            out.append(
+                dsa.map_blocks(
+                    one,
+                    ddf[lo:hi].rechunk({0: -1}),
+                    ddt[lo:hi].rechunk({0: -1}),
+                    drop_axis=0,
+                    dtype="float32",
+                )
+            )
+        return dsa.stack(out)
+    ddf = np.asarray(ddf_degc_days)
+    ddt = np.asarray(ddt_degc_days)
+    out = np.empty(ddf.shape, "float32")
+    step = max(1, int(rows_per_chunk))
+    for i, y in enumerate(years):
+        idx = window_of(years, y, n)
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        sub = years[lo:hi]
+        for r0 in range(0, ddf.shape[1], step):
+            r1 = min(ddf.shape[1], r0 + step)
+            out[i, r0:r1] = frost_number_in_year(ddf[lo:hi, r0:r1], ddt[lo:hi, r0:r1], sub, y, method, n)
+    return out
+
+
+def band_label(method: str, window_years: int) -> str:
+    """The frost-number band description of the permafrost products: ``frost_number (...)``."""
+    n = effective_window(method, window_years)
+    if method == "year" or n == 1:
+        return "frost_number (single year)"
+    how = "running mean" if method == "running_mean" else "local linear trend"
+    return f"frost_number ({how} of DDF, DDT over {n} years)"
+
+
+def describe(method: str, window_years: int) -> str:
+    """One line for band descriptions, tags and the README: which frost number it is."""
+    n = effective_window(method, window_years)
+    if method == "year" or n == 1:
+        return "single-year frost number sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)) of the year's own indices"
+    how = "centred running mean" if method == "running_mean" else "centred local least-squares line"
+    return (
+        f"multi-year frost number sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)) of the indices smoothed by a {how} "
+        f"over {n} years (truncated at the record's ends; Nelson & Outcalt 1987)"
+    )
