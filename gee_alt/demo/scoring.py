@@ -374,7 +374,8 @@ class DemoScorer:
         if not app or "alt_m" not in truth:
             return None
         me = app["map_error"]
-        aoa2 = read_raster(self.run / runs.AOA_TIF).data[1]
+        aoa_bands = read_raster(self.run / runs.AOA_TIF).data
+        aoa2 = aoa_bands[1]
         ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, float)
         t_alt = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0] for y in result.years])
         ddt = np.where(np.isfinite(t_alt) & np.isfinite(result.alt.alt_m), ddt, np.nan)
@@ -392,10 +393,17 @@ class DemoScorer:
             est = map_error_estimate(ddt, sampled, me["mse_e_map_sampled_classes"], me["mse_e_map_unsampled_classes"])[
                 "rmse_m"
             ]
+        nndm_strat = est
+        if aoa_bands.shape[0] >= 3:  # the pixel's map-error mean square in E units (the reported estimate)
+            mse_px = np.where(np.isfinite(ddt), np.clip(ddt, 0, None), np.nan) * aoa_bands[2][None].astype(float) ** 2
+            est = float(np.sqrt(np.nanmean(mse_px)))
         true = truth["alt_m"]["rmse"]
         e_alt = np.asarray(result.alt.alt_m, float)
         ins = np.broadcast_to(aoa2 > 0.5, t_alt.shape) & np.isfinite(t_alt) & np.isfinite(e_alt)
         true_in = float(np.sqrt(np.mean((e_alt[ins] - t_alt[ins]) ** 2))) if ins.any() else float("nan")
+        est_in = err["rmse_inside_m"]
+        if aoa_bands.shape[0] >= 3:
+            est_in = float(np.sqrt(np.nanmean(np.where(ins, mse_px, np.nan)))) if ins.any() else float("nan")
         aoa = aoa2.ravel()
         lc = self._strata_cache["landcover"]
         out_by = {
@@ -407,12 +415,13 @@ class DemoScorer:
             "map_rmse_estimate_m": est,
             "method": me.get("method"),
             "aoa_stratified_estimate_m": aoa_strat,
+            "nndm_class_stratified_estimate_m": nndm_strat,
             "map_rmse_estimate_all_mapped_m": me["rmse_m"],
             "map_rmse_true_m": true,
             "rel_error": float(est / true - 1.0) if true else float("nan"),
             "lower_bound": bool(me.get("lower_bound")),
             "unsampled_fraction": me.get("unsampled_fraction"),
-            "inside_aoa_estimate_m": err["rmse_inside_m"],
+            "inside_aoa_estimate_m": est_in,
             "inside_aoa_true_m": true_in,
             "site_classes": app.get("site_classes"),
             "outside_aoa_by_true_class": out_by,
