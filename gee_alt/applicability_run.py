@@ -218,8 +218,15 @@ class Applicability:
                 **self._map_error_block(),
                 "mse_e_inside": self.mse_in,
                 "mse_e_outside": self.mse_out,
-                "inside_from": "leave-one-site-out CV of the deployed model (E units)",
-                "outside_from": self.out_kind,
+                "inside_from": (
+                    "NNDM LOO CV of the deployed model (E units)"
+                    if self.nndm is not None
+                    else "leave-one-site-out CV of the deployed model (E units)"
+                ),
+                "outside_from": "the model-based extrapolation term (parameter + residual variance of E, squared "
+                "covariate drift of E, upper limit of the between-class variance on classes without sites), at "
+                "least the sites' CV",
+                "class_holdout_kind": self.out_kind,
                 "class_holdout": self.loco,
                 "note": "the site LOO alone is not map accuracy (sites sit where people can reach): outside the "
                 "area of applicability the error is a model-based extrapolation term, not a cross-validation",
