@@ -323,7 +323,9 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     # where the calibration does not apply: the model-based extrapolation term (E units)
     e_sd = float(summ.get("E_sd") or 0.0)
     tau = float(summ.get("resid_E_sd") or 0.0) if np.isfinite(summ.get("resid_E_sd") or np.nan) else 0.0
-    ext = _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, (h, w))
+    ext = _extrapolation(
+        aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, (h, w), float(summ["E"]), summ.get("E_by_class")
+    )
     del pred
     mse_cv = mse_in if nn is None else nn["mse_sampled"]  # the sites' CV: NNDM (else site LOO)
     mse_px = np.where(inside, mse_cv, np.maximum(mse_cv, ext.pop("mse_px")))
@@ -347,7 +349,7 @@ def _site_e_units(pairs, sites) -> np.ndarray:
     return out
 
 
-def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape) -> dict:
+def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape, e_pool, e_by_class) -> dict:
     """The model-based extrapolation term (:func:`gee_alt.science.applicability.extrapolation_mse_e`)
     per pixel (``mse_px``, (y, x), E units) and what it is made of (JSON-ready)."""
     from gee_alt.science.applicability import TAU2_LEVEL, EDrift, extrapolation_mse_e, tau2_upper
@@ -355,7 +357,15 @@ def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape)
     h, w = shape
     e_site = _site_e_units(pairs, sites)
     xs = np.array([[pred[k][px[s]] for k in names] for s in sites]) / aoa.scale_
-    drift = EDrift().fit(xs, e_site)
+    # the drift is of the deployed E: each site's E minus the E the map uses for its class
+    e_by = {str(k): float(v) for k, v in (e_by_class or {}).items()}
+    e_dep = np.array(
+        [
+            e_by.get(str(int(c)), e_pool) if cs is not None and np.isfinite(c) else e_pool
+            for c in (cs if cs is not None else [np.nan] * len(sites))
+        ]
+    )
+    drift = EDrift().fit(xs, e_site - e_dep)
     d_px = np.zeros((h, w))
     if drift.used_:
         for r0 in range(0, h, AOA_ROWS):
@@ -382,7 +392,9 @@ def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape)
         "sd_E": e_sd,
         "sigma_E": tau,
         "drift": {
-            "model": "site E = a + beta . (x - mean x), OLS on the scaled AOA predictors; drift = beta . (x - mean x)",
+            "model": "site E - deployed E of its class = a + beta . (x - mean x), OLS on the scaled AOA predictors; "
+            "drift = a + beta . (x - mean x)",
+            "intercept": drift.e_mean_ if drift.used_ else 0.0,
             "predictors": list(names),
             "n_sites": drift.n_,
             "coef_per_scaled_unit": [float(c) for c in drift.coef_],

@@ -33,10 +33,11 @@ error there is a *model-based* term, in E units:
 
 - ``sd_E²`` the parameter variance of the deployed E and ``σ_E²`` the residual (place-to-place)
   variance of E (:func:`gee_alt.science.stefan.residual_e_sd`);
-- ``d̂(pixel) = β̂ · (x_pixel − x̄_sites)`` the covariate drift of E (:class:`EDrift`): the sites'
-  own E regressed (ordinary least squares with intercept) on the scaled predictors of the area of
-  applicability; the deployed model does not use this relation, so ``d̂²`` is the squared error it
-  implies for a pixel whose predictors lie away from the sites' mean. ``d̂²`` estimates
+- ``d̂(pixel) = ē + β̂ · (x_pixel − x̄_sites)`` the covariate drift of E (:class:`EDrift`): the
+  sites' own E minus the deployed E of their class (pooled or per-class E) regressed (ordinary least
+  squares with intercept) on the scaled predictors of the area of applicability; the deployed
+  model does not use this relation, so ``d̂²`` is the squared error it implies for a pixel whose
+  predictors lie away from the sites' mean. ``d̂²`` estimates
   ``d² + Var(d̂)``, so the coefficient uncertainty is included once. Used only when the regression
   predicts the sites' E better than their mean in leave-one-site-out (else ``d̂ = 0``);
 - ``τ²_U`` the between-class variance of E for ground whose class has no site: the one-sided upper
@@ -307,8 +308,9 @@ class EDrift:
     """Covariate drift of E: the sites' E regressed on their predictors (scikit-learn conventions).
 
     ``fit(x (n, p), e (n,))`` by ordinary least squares with intercept on the sites with finite
-    values; ``predict(x (m, p)) -> d̂`` the drift ``β̂ · (x − x̄)`` of E away from the sites' mean
-    (m (°C·day)^-½), 0 everywhere when not ``used_``. Fitted: ``coef_``, ``x_mean_``, ``e_mean_``,
+    values (``e``: each site's E minus the deployed E of its class, so the drift is the error of the
+    deployed E); ``predict(x (m, p)) -> d̂ = ē + β̂ · (x − x̄)`` (m (°C·day)^-½), 0 everywhere when
+    not ``used_``. Fitted: ``coef_``, ``x_mean_``, ``e_mean_``,
     ``loo_rmse_`` (leave-one-site-out RMSE of the regression), ``loo_rmse_mean_`` (of the sites'
     mean alone), ``used_`` (the regression lowers the leave-one-site-out error and there are at
     least ``p + 3`` sites).
@@ -342,8 +344,12 @@ class EDrift:
         return self
 
     def predict(self, x) -> np.ndarray:
+        """The drift at ``x`` (m (°C·day)^-½): ``ē + β̂ · (x − x̄)`` when ``used_`` (``ē`` the mean of
+        the fitted values, the sites' mean offset from the deployed E when ``e`` are residuals), else 0."""
         x = np.asarray(x, float)
-        return (x - self.x_mean_) @ self.coef_
+        if not self.used_:
+            return np.zeros(x.shape[0])
+        return self.e_mean_ + (x - self.x_mean_) @ self.coef_
 
 
 def tau2_upper(e_class, se_class, level: float = TAU2_LEVEL) -> float:

@@ -134,6 +134,8 @@ def test_edrift_loo_by_hat_matrix_equals_refits_and_recovers_the_slope():
     z_site, z_map, *_ = _clustered_world(0)
     rng = np.random.default_rng(1)
     e_site = 0.03 + 0.01 * z_site + rng.normal(0, 0.002, z_site.size)
+    # fitted on the sites' E minus the deployed (pooled) E: the drift is the deployed E's error
+    e_site = e_site - e_site.mean()
     d = EDrift().fit(z_site[:, None], e_site)
     assert d.used_
     # brute-force leave-one-out refits
@@ -148,9 +150,11 @@ def test_edrift_loo_by_hat_matrix_equals_refits_and_recovers_the_slope():
     se = 0.002 / (z_site.std() * np.sqrt(z_site.size)) * (3.0 - z_site.mean())
     assert abs(d.predict(np.array([[3.0]]))[0] - true_drift) < 3 * se
     # no relation: the drift is not used (LOO of the site mean is better) or tiny
-    e_flat = 0.03 + rng.normal(0, 0.002, z_site.size)
+    e_flat = rng.normal(0, 0.002, z_site.size)
     flat = EDrift().fit(z_site[:, None], e_flat)
     assert (not flat.used_) or abs(flat.predict(np.array([[3.0]]))[0]) < 3 * se
+    if not flat.used_:
+        assert flat.predict(np.array([[3.0], [0.0]])).tolist() == [0.0, 0.0]
 
 
 def test_extrapolation_term_covers_the_error_of_a_class_without_sites():
