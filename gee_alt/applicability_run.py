@@ -67,7 +67,9 @@ class Applicability:
     ``(year, rows, x)`` DDT, ALT sd and ALT; :meth:`finish` writes ``aoa.tif`` and ``applicability.json``.
     """
 
-    def __init__(self, grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nndm):
+    def __init__(
+        self, grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nndm, mse_px, ext
+    ):
         self.grid, self.names, self.aoa, self.di, self.inside = grid, names, aoa, di, inside
         self.lc, self.cs, self.sites = lc, cs, sites
         self.mse_in, self.mse_out, self.out_kind, self.loco = mse_in, mse_out, out_kind, loco
@@ -75,6 +77,10 @@ class Applicability:
         self.extra = extra
         #: the NNDM map-error stratification: sampled (y, x) bool, mean squares, kind; or None
         self.nndm = nndm
+        #: (y, x) float: the pixel's map-error mean square in E units (NNDM inside the AOA, the
+        #: extrapolation term outside); ``ext`` what the extrapolation term is made of
+        self.mse_px, self.ext = mse_px, ext
+        self.s_px, self.s_px_in, self.s_px_out = 0, 0, 0
         self.n, self.n_in, self.n_out, self.s_in, self.s_out = 0, 0, 0, 0, 0
         self.s_sampled, self.s_unsampled, self.n_sampled, self.n_unsampled = 0, 0, 0, 0
         self.mapped = np.zeros(inside.shape, bool)
@@ -99,6 +105,9 @@ class Applicability:
         self.n_out += int((~ins & fin).sum())
         self.s_in += _fixed_sum(np.where(ins, dd, 0.0))
         self.s_out += _fixed_sum(np.where(~ins, dd, 0.0))
+        dm = dd * self.mse_px[r0:r1][None]
+        self.s_px_in += _fixed_sum(np.where(ins, dm, 0.0))
+        self.s_px_out += _fixed_sum(np.where(~ins, dm, 0.0))
         if self.nndm is not None:
             samp = np.broadcast_to(self.nndm["sampled"][r0:r1], d.shape)
             self.s_sampled += _fixed_sum(np.where(samp, dd, 0.0))
@@ -133,34 +142,47 @@ class Applicability:
             "outside_fraction": float(self.n_out / n) if n else float("nan"),
         }
 
+    def map_error_model(self) -> dict:
+        """The reported map RMSE (m): each pixel-year's DDT times its map-error mean square in E
+        units (NNDM inside the area of applicability, the extrapolation term outside)."""
+        n, s_in, s_out = self.n, self.s_px_in / _FIXED, self.s_px_out / _FIXED
+        return {
+            "rmse_m": float(np.sqrt((s_in + s_out) / n)) if n else float("nan"),
+            "rmse_inside_m": float(np.sqrt(s_in / self.n_in)) if self.n_in else float("nan"),
+            "rmse_outside_m": float(np.sqrt(s_out / self.n_out)) if self.n_out else float("nan"),
+            "outside_fraction": float(self.n_out / n) if n else float("nan"),
+        }
+
     def _map_error_block(self) -> dict:
         aoa_err = self.map_error()
         nn = self.nndm
-        if nn is None:
-            return {
-                **aoa_err,
-                "method": "AOA-stratified: site LOO inside, leave-one-class-out outside (NNDM not possible)",
-                "nndm": None,
-                "aoa_stratified": aoa_err,
-            }
-        err = self.map_error_nndm()
-        return {
-            **aoa_err,  # rmse_inside_m, rmse_outside_m, outside_fraction: the AOA strata
-            **err,  # rmse_m: the NNDM estimate (the one reported)
-            "method": "NNDM LOO CV (Milà et al. 2022) of the deployed model in E units on land-cover classes with "
-            "sites; max(NNDM, leave-one-class-out) on classes without sites; weighted by each pixel-year's DDT",
-            "nndm": nn["result"],
-            "mse_e_map_sampled_classes": nn["mse_sampled"],
-            "mse_e_map_unsampled_classes": nn["mse_unsampled"],
+        est = self.map_error_model()
+        cv = "NNDM LOO CV (Milà et al. 2022)" if nn is not None else "leave-one-site-out CV (NNDM not possible)"
+        block = {
+            **est,  # rmse_m (the one reported), rmse_inside_m, rmse_outside_m, outside_fraction
+            "method": f"inside the area of applicability: {cv} of the deployed model in E units; outside it (and "
+            "on classes without sites): max(that, the model-based extrapolation term sd_E^2 + sigma_E^2 + drift^2 "
+            "+ tau2_U [class without sites]); each pixel-year weighted by its DDT",
+            "extrapolation": self.ext,
             "aoa_stratified": aoa_err,
+            "nndm": None if nn is None else nn["result"],
         }
+        if nn is not None:
+            block.update(
+                {
+                    "nndm_class_stratified": self.map_error_nndm(),
+                    "mse_e_map_sampled_classes": nn["mse_sampled"],
+                    "mse_e_map_unsampled_classes": nn["mse_unsampled"],
+                }
+            )
+        return block
 
     def finish(self, out: str | Path, *, synthetic: bool = False) -> dict:
         """Write ``RUN/aoa.tif`` and ``RUN/applicability.json``; returns the JSON content."""
         from gee_alt.export.cog import write_cog
 
         di, inside, lc, cs = self.di, self.inside, self.lc, self.cs
-        layer = np.stack([di, inside.astype("float32")]).astype("float32")
+        layer = np.stack([di, inside.astype("float32"), np.sqrt(self.mse_px)]).astype("float32")
         layer[:, ~np.isfinite(di)] = np.nan
         write_cog(
             Path(out) / AOA_TIF,
@@ -172,8 +194,9 @@ class Applicability:
                 synthetic=synthetic,
                 predictors=",".join(self.names) + ",landcover (categorical)",
                 threshold=f"{self.aoa.threshold_:.4f}",
+                band3="expected RMS error of E at the pixel, m (degC day)^-0.5 (ALT error sd = band3 * sqrt(DDT))",
             ),
-            band_descriptions=["dissimilarity_index", "inside_aoa"],
+            band_descriptions=["dissimilarity_index", "inside_aoa", "map_error_rmse_E"],
         )
         del layer
         res = {
@@ -195,16 +218,23 @@ class Applicability:
                 **self._map_error_block(),
                 "mse_e_inside": self.mse_in,
                 "mse_e_outside": self.mse_out,
-                "inside_from": "leave-one-site-out CV of the deployed model (E units)",
-                "outside_from": self.out_kind,
+                "inside_from": (
+                    "NNDM LOO CV of the deployed model (E units)"
+                    if self.nndm is not None
+                    else "leave-one-site-out CV of the deployed model (E units)"
+                ),
+                "outside_from": "the model-based extrapolation term (parameter + residual variance of E, squared "
+                "covariate drift of E, upper limit of the between-class variance on classes without sites), at "
+                "least the sites' CV",
+                "class_holdout_kind": self.out_kind,
                 "class_holdout": self.loco,
-                "note": "AOA-stratified map-error estimate (the site LOO alone is not map accuracy: sites sit "
-                "where people can reach)",
-                **_unsampled(lc, cs, self.mapped & np.isfinite(di)),
+                "note": "the site LOO alone is not map accuracy (sites sit where people can reach): outside the "
+                "area of applicability the error is a model-based extrapolation term, not a cross-validation",
+                **_unsampled(lc, cs, self.mapped & np.isfinite(di), self.ext["between_class"]["tau2_upper"]),
             },
-            "alt_sd_outside": "var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the map-error mean square (E "
-            "units) of the pixel's stratum (classes with sites: max(NNDM, site LOO); without: max(NNDM, class "
-            "hold-out))",
+            "alt_sd_outside": "var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the pixel's map-error mean square "
+            "in E units (aoa.tif band 3 squared): max(NNDM (or site LOO), sd_E^2 + sigma_E^2 + drift^2 + tau2_U "
+            "[class without sites])",
         }
         write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
         return res
@@ -290,17 +320,98 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
                 "mse_sampled": res["mse_e"],
                 "mse_unsampled": max(res["mse_e"], mse_out),
             }
-    del pred
-    # ALT sd outside the AOA: var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the map-error mean
-    # square in E units of the pixel's stratum
+    # where the calibration does not apply: the model-based extrapolation term (E units)
     e_sd = float(summ.get("E_sd") or 0.0)
     tau = float(summ.get("resid_E_sd") or 0.0) if np.isfinite(summ.get("resid_E_sd") or np.nan) else 0.0
-    if nn is None:
-        mse_px = np.full((h, w), mse_out)
-    else:
-        mse_px = np.where(nn["sampled"], max(nn["mse_sampled"], mse_in), max(nn["mse_unsampled"], mse_out))
+    ext = _extrapolation(
+        aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, (h, w), float(summ["E"]), summ.get("E_by_class")
+    )
+    del pred
+    mse_cv = mse_in if nn is None else nn["mse_sampled"]  # the sites' CV: NNDM (else site LOO)
+    mse_px = np.where(inside, mse_cv, np.maximum(mse_cv, ext.pop("mse_px")))
+    # ALT sd outside the AOA: var += DDT * max(0, MSE_E - sd_E^2 - tau^2) (the parameter and residual
+    # parts are already in the sd), MSE_E the pixel's map-error mean square in E units
     extra = np.clip(mse_px - e_sd**2 - tau**2, 0.0, None)
-    return Applicability(grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nn)
+    return Applicability(
+        grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nn, mse_px, ext
+    )
+
+
+def _site_e_units(pairs, sites) -> np.ndarray:
+    """Each site's least-squares E (m (°C·day)^-½) over its exact (uncensored) pairs; NaN without any."""
+    out = np.full(len(sites), np.nan)
+    for i, s in enumerate(sites):
+        q = [p for p in pairs if p["site_id"] == s and not p["censored"] and p["ddt_degc_days"] > 0]
+        if q:
+            x = np.sqrt([p["ddt_degc_days"] for p in q])
+            y = np.array([p["alt_obs_m"] for p in q])
+            out[i] = float(x @ y / (x @ x))
+    return out
+
+
+def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape, e_pool, e_by_class) -> dict:
+    """The model-based extrapolation term (:func:`gee_alt.science.applicability.extrapolation_mse_e`)
+    per pixel (``mse_px``, (y, x), E units) and what it is made of (JSON-ready)."""
+    from gee_alt.science.applicability import TAU2_LEVEL, EDrift, extrapolation_mse_e, tau2_upper
+
+    h, w = shape
+    e_site = _site_e_units(pairs, sites)
+    xs = np.array([[pred[k][px[s]] for k in names] for s in sites]) / aoa.scale_
+    # the drift is of the deployed E: each site's E minus the E the map uses for its class
+    e_by = {str(k): float(v) for k, v in (e_by_class or {}).items()}
+    e_dep = np.array(
+        [
+            e_by.get(str(int(c)), e_pool) if cs is not None and np.isfinite(c) else e_pool
+            for c in (cs if cs is not None else [np.nan] * len(sites))
+        ]
+    )
+    drift = EDrift().fit(xs, e_site - e_dep)
+    d_px = np.zeros((h, w))
+    if drift.used_:
+        for r0 in range(0, h, AOA_ROWS):
+            r1 = min(h, r0 + AOA_ROWS)
+            block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names)) / aoa.scale_
+            d_px[r0:r1] = drift.predict(block).reshape(r1 - r0, w)
+    by_class, tau2_u = {}, float("nan")
+    unsampled = np.zeros((h, w), bool)
+    if cs is not None and lc is not None:
+        for k in sorted({int(c) for c in cs if np.isfinite(c)}):
+            ek = e_site[(cs == k) & np.isfinite(e_site)]
+            se = float(np.std(ek, ddof=1) / np.sqrt(ek.size)) if ek.size >= 2 else float("nan")
+            by_class[str(k)] = {"n_sites": int(ek.size), "mean_site_E": float(ek.mean()) if ek.size else None, "se": se}
+        tau2_u = tau2_upper(
+            [v["mean_site_E"] if v["mean_site_E"] is not None else np.nan for v in by_class.values()],
+            [v["se"] for v in by_class.values()],
+        )
+        unsampled = np.isfinite(lc) & ~np.isin(np.nan_to_num(lc, nan=-1).astype(int), [int(k) for k in by_class])
+    mse = extrapolation_mse_e(e_sd, tau, d_px, unsampled, tau2_u)
+    return {
+        "mse_px": mse,
+        "formula": "MSE_E,out = sd_E^2 + sigma_E^2 + drift^2 + tau2_U * [class without sites]; outside the AOA "
+        "the map-error mean square is max(NNDM (or site LOO), MSE_E,out)",
+        "sd_E": e_sd,
+        "sigma_E": tau,
+        "drift": {
+            "model": "site E - deployed E of its class = a + beta . (x - mean x), OLS on the scaled AOA predictors; "
+            "drift = a + beta . (x - mean x)",
+            "intercept": drift.e_mean_ if drift.used_ else 0.0,
+            "predictors": list(names),
+            "n_sites": drift.n_,
+            "coef_per_scaled_unit": [float(c) for c in drift.coef_],
+            "loo_rmse_E": drift.loo_rmse_,
+            "loo_rmse_E_site_mean": drift.loo_rmse_mean_,
+            "used": drift.used_,
+            "rule": "used only when it lowers the leave-one-site-out error of site E",
+        },
+        "between_class": {
+            "tau2_upper": tau2_u,
+            "level": TAU2_LEVEL,
+            "method": "Q-profile one-sided upper confidence limit (Viechtbauer 2007) of the between-class "
+            "variance of the class means of site-level E; an upper quantile, not the point estimate (few classes)",
+            "classes": by_class,
+            "applies_to": "pixels whose land-cover class has no calibration site",
+        },
+    }
 
 
 def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e):
@@ -341,15 +452,24 @@ def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nn
     }
 
 
-def _unsampled(lc: np.ndarray | None, site_classes: np.ndarray | None, mapped: np.ndarray) -> dict:
+def _unsampled(
+    lc: np.ndarray | None, site_classes: np.ndarray | None, mapped: np.ndarray, tau2_u: float = float("nan")
+) -> dict:
     """Land-cover classes on the map with no calibration site, and their share of the mapped pixels.
 
     Where such ground is mapped, no cross-validation of the sites can measure the error there (E is
-    carried over from other ground), so the map-error estimate is a lower bound: ``lower_bound``."""
+    carried over from other ground): the estimate there rests on the between-class term ``tau2_u``;
+    without it (fewer than two classes with sites) the map-error estimate is a lower bound
+    (``lower_bound``)."""
     if lc is None or site_classes is None:
         return {"unsampled_classes": None, "unsampled_fraction": None, "lower_bound": False}
     sampled = {int(c) for c in site_classes if np.isfinite(c)}
     on_map = lc[mapped & np.isfinite(lc)].astype(int)
     missing = sorted(int(k) for k in np.unique(on_map) if int(k) not in sampled)
     frac = float(np.isin(on_map, missing).mean()) if on_map.size else 0.0
-    return {"unsampled_classes": missing, "unsampled_fraction": frac, "lower_bound": bool(missing)}
+    return {
+        "unsampled_classes": missing,
+        "unsampled_fraction": frac,
+        "lower_bound": bool(missing) and not np.isfinite(tau2_u),
+        "unsampled_from": "model-based: between-class variance upper limit tau2_U" if np.isfinite(tau2_u) else None,
+    }

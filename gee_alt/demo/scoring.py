@@ -413,9 +413,13 @@ class DemoScorer:
         if not app or "alt_m" not in truth:
             return None
         me = app["map_error"]
-        aoa2 = read_raster(self.run / runs.AOA_TIF).data[1]
+        aoa_bands = read_raster(self.run / runs.AOA_TIF).data
+        aoa2 = aoa_bands[1]
         inside = aoa2 > 0.5
         sampled = None
+        # band 3 (when written): the pixel's map-error mean square in E units (the reported estimate)
+        rms_e_px = aoa_bands[2].astype(float) if aoa_bands.shape[0] >= 3 else None
+        del aoa_bands
         if "mse_e_map_sampled_classes" in me:  # NNDM estimate by class stratum (gee_alt.applicability_run)
             lc_run = read_raster(self.run / runs.LANDCOVER).data[0] if (self.run / runs.LANDCOVER).exists() else None
             sites_cls = app.get("site_classes") or []
@@ -428,7 +432,7 @@ class DemoScorer:
         # a year at a time: exact sums (math.fsum) of the DDT in each stratum over the pixel-years the
         # truth scores (permafrost in the truth, ALT mapped), and of the squared ALT error inside the AOA
         aoa_sums, samp_sums, sq_in = _StratumSums(inside), _StratumSums(sampled), []
-        n_in = 0
+        n_in, px_all, px_in, n_px, n_px_in = 0, [], [], 0, 0
         for i, y in enumerate(result.years):
             t_alt = read_raster(runs.truth_path(self.run, "alt", y)).data[0]
             e_alt = np.asarray(result.alt.alt_m[i], float)
@@ -437,8 +441,16 @@ class DemoScorer:
             aoa_sums.add(ddt)
             if sampled is not None:
                 samp_sums.add(ddt)
-            del ddt
             ins = inside & np.isfinite(t_alt) & np.isfinite(e_alt)
+            if rms_e_px is not None:
+                fin = np.isfinite(ddt)
+                mse_px = np.clip(ddt, 0, None) * rms_e_px**2
+                n_px += int(fin.sum())
+                px_all += _exact_parts(mse_px[fin])
+                px_in += _exact_parts(mse_px[ins & fin])
+                n_px_in += int((ins & fin).sum())
+                del fin, mse_px
+            del ddt
             n_in += int(ins.sum())
             sq_in += _exact_parts((e_alt[ins] - t_alt[ins]) ** 2)
             del t_alt, e_alt, ins
@@ -447,6 +459,11 @@ class DemoScorer:
         est = aoa_strat
         if sampled is not None:
             est = samp_sums.map_error(me["mse_e_map_sampled_classes"], me["mse_e_map_unsampled_classes"])["rmse_m"]
+        nndm_strat = est
+        est_in = err["rmse_inside_m"]
+        if rms_e_px is not None:
+            est = float(np.sqrt(math.fsum(px_all) / n_px)) if n_px else float("nan")
+            est_in = float(np.sqrt(math.fsum(px_in) / n_px_in)) if n_px_in else float("nan")
         true = truth["alt_m"]["rmse"]
         true_in = float(np.sqrt(math.fsum(sq_in) / n_in)) if n_in else float("nan")
         aoa = aoa2.ravel()
@@ -460,12 +477,13 @@ class DemoScorer:
             "map_rmse_estimate_m": est,
             "method": me.get("method"),
             "aoa_stratified_estimate_m": aoa_strat,
+            "nndm_class_stratified_estimate_m": nndm_strat,
             "map_rmse_estimate_all_mapped_m": me["rmse_m"],
             "map_rmse_true_m": true,
             "rel_error": float(est / true - 1.0) if true else float("nan"),
             "lower_bound": bool(me.get("lower_bound")),
             "unsampled_fraction": me.get("unsampled_fraction"),
-            "inside_aoa_estimate_m": err["rmse_inside_m"],
+            "inside_aoa_estimate_m": est_in,
             "inside_aoa_true_m": true_in,
             "site_classes": app.get("site_classes"),
             "outside_aoa_by_true_class": out_by,

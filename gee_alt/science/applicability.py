@@ -24,6 +24,27 @@ own thaw): inside the AOA the leave-one-site-out mean square of the deployed mod
 the leave-one-*class*-out mean square (each land-cover class's sites held out together and
 predicted by the model fitted without that class — what an unsampled ground type gets). The map
 mean square is ``mean over mapped pixel-years of DDT · MSE_E(stratum)``.
+
+**Where the calibration does not apply** (:func:`extrapolation_mse_e`): no cross-validation of the
+sites can see the error on ground unlike any site (the sites sit where people can reach), so the
+error there is a *model-based* term, in E units:
+
+``MSE_E,out(pixel) = sd_E² + σ_E² + d̂(pixel)² + τ²_U · [pixel's class has no site]``
+
+- ``sd_E²`` the parameter variance of the deployed E and ``σ_E²`` the residual (place-to-place)
+  variance of E (:func:`gee_alt.science.stefan.residual_e_sd`);
+- ``d̂(pixel) = ē + β̂ · (x_pixel − x̄_sites)`` the covariate drift of E (:class:`EDrift`): the
+  sites' own E minus the deployed E of their class (pooled or per-class E) regressed (ordinary least
+  squares with intercept) on the scaled predictors of the area of applicability; the deployed
+  model does not use this relation, so ``d̂²`` is the squared error it implies for a pixel whose
+  predictors lie away from the sites' mean. ``d̂²`` estimates
+  ``d² + Var(d̂)``, so the coefficient uncertainty is included once. Used only when the regression
+  predicts the sites' E better than their mean in leave-one-site-out (else ``d̂ = 0``);
+- ``τ²_U`` the between-class variance of E for ground whose class has no site: the one-sided upper
+  confidence limit (level ``TAU2_LEVEL``) of the random-effects variance of the class means of
+  site-level E by the Q-profile method (Viechtbauer 2007, *Stat. Med.* 26:37), **not** the point
+  estimate: with the two or three classes that hold sites the point estimate is often 0 and says
+  nothing about a class never visited. NaN with fewer than two classes of ≥ 2 sites.
 """
 
 from __future__ import annotations
@@ -32,9 +53,21 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-__all__ = ["predictors", "AreaOfApplicability", "class_holdout_mse_e", "map_error_estimate", "TPI_WINDOW_PX"]
+__all__ = [
+    "predictors",
+    "AreaOfApplicability",
+    "class_holdout_mse_e",
+    "map_error_estimate",
+    "EDrift",
+    "tau2_upper",
+    "extrapolation_mse_e",
+    "TPI_WINDOW_PX",
+    "TAU2_LEVEL",
+]
 
 TPI_WINDOW_PX = 11
+#: one-sided confidence level of the between-class variance of E used for classes without sites
+TAU2_LEVEL = 0.9
 
 
 def predictors(dem_m: np.ndarray, ndvi: np.ndarray | None, pixel_m: float) -> dict[str, np.ndarray]:
@@ -268,3 +301,93 @@ def nndm_mse_e(sqrt_ddt, alt_m, row_site, exclude_by_site: dict, censored=None, 
         e2[test] = ((predict(x[test], None if cls is None else cls[test]) - y[test]) / x[test]) ** 2
     sc = np.isfinite(e2) & (code == 0)
     return {"mse_e": float(np.mean(e2[sc])) if sc.any() else float("nan"), "n": int(sc.sum()), "n_folds": folds}
+
+
+# ------------------------------------------------------------ extrapolation term (outside the AOA)
+class EDrift:
+    """Covariate drift of E: the sites' E regressed on their predictors (scikit-learn conventions).
+
+    ``fit(x (n, p), e (n,))`` by ordinary least squares with intercept on the sites with finite
+    values (``e``: each site's E minus the deployed E of its class, so the drift is the error of the
+    deployed E); ``predict(x (m, p)) -> d̂ = ē + β̂ · (x − x̄)`` (m (°C·day)^-½), 0 everywhere when
+    not ``used_``. Fitted: ``coef_``, ``x_mean_``, ``e_mean_``,
+    ``loo_rmse_`` (leave-one-site-out RMSE of the regression), ``loo_rmse_mean_`` (of the sites'
+    mean alone), ``used_`` (the regression lowers the leave-one-site-out error and there are at
+    least ``p + 3`` sites).
+    """
+
+    def fit(self, x, e) -> EDrift:
+        x = np.asarray(x, float)
+        e = np.asarray(e, float)
+        ok = np.all(np.isfinite(x), axis=1) & np.isfinite(e)
+        x, e = x[ok], e[ok]
+        n, p = x.shape
+        self.x_mean_ = x.mean(axis=0) if n else np.zeros(p)
+        self.e_mean_ = float(e.mean()) if n else float("nan")
+        self.coef_ = np.zeros(p)
+        self.loo_rmse_ = self.loo_rmse_mean_ = float("nan")
+        self.used_ = False
+        self.n_ = int(n)
+        if n < p + 3:
+            return self
+        a = np.column_stack([np.ones(n), x - self.x_mean_])
+        # leave-one-site-out residuals of OLS by the hat matrix: r_i / (1 − h_ii)
+        coef, *_ = np.linalg.lstsq(a, e, rcond=None)
+        hat = np.einsum("ij,jk,ik->i", a, np.linalg.pinv(a.T @ a), a)
+        loo = (e - a @ coef) / (1.0 - hat)
+        loo_mean = (e - e.mean()) * n / (n - 1)
+        self.loo_rmse_ = float(np.sqrt(np.mean(loo**2)))
+        self.loo_rmse_mean_ = float(np.sqrt(np.mean(loo_mean**2)))
+        self.used_ = bool(self.loo_rmse_ < self.loo_rmse_mean_)
+        if self.used_:
+            self.coef_ = coef[1:]
+        return self
+
+    def predict(self, x) -> np.ndarray:
+        """The drift at ``x`` (m (°C·day)^-½): ``ē + β̂ · (x − x̄)`` when ``used_`` (``ē`` the mean of
+        the fitted values, the sites' mean offset from the deployed E when ``e`` are residuals), else 0."""
+        x = np.asarray(x, float)
+        if not self.used_:
+            return np.zeros(x.shape[0])
+        return self.e_mean_ + (x - self.x_mean_) @ self.coef_
+
+
+def tau2_upper(e_class, se_class, level: float = TAU2_LEVEL) -> float:
+    """One-sided upper confidence limit of the between-class variance τ² of E (Q-profile,
+    Viechtbauer 2007): the τ² at which the generalised Q statistic
+    ``Q(τ²) = Σ w_k (E_k − Ē_w)²``, ``w_k = 1/(se_k² + τ²)``, equals the ``1 − level`` quantile of
+    χ² with ``K − 1`` degrees of freedom (0 when ``Q(0)`` is already below it). ``e_class`` the
+    class means of site-level E, ``se_class`` their standard errors; NaN with fewer than 2
+    classes with a finite, positive se."""
+    from scipy.optimize import brentq
+    from scipy.stats import chi2
+
+    e = np.asarray(e_class, float)
+    se = np.asarray(se_class, float)
+    ok = np.isfinite(e) & np.isfinite(se) & (se > 0)
+    e, v = e[ok], se[ok] ** 2
+    if e.size < 2:
+        return float("nan")
+    target = float(chi2.ppf(1.0 - level, e.size - 1))
+
+    def q(t2):
+        w = 1.0 / (v + t2)
+        m = np.sum(w * e) / np.sum(w)
+        return float(np.sum(w * (e - m) ** 2)) - target
+
+    if q(0.0) <= 0:
+        return 0.0
+    hi = max(float(np.var(e)), float(v.max()), 1e-12)
+    while q(hi) > 0:
+        hi *= 4.0
+    return float(brentq(q, 0.0, hi, xtol=1e-16, rtol=1e-10))
+
+
+def extrapolation_mse_e(e_sd: float, resid_e_sd: float, drift, unsampled, tau2_u: float) -> np.ndarray:
+    """Model-based mean-square error of E (E units) where the calibration does not apply (see the
+    module docstring): ``sd_E² + σ_E² + d̂² + τ²_U · unsampled``; a NaN ``τ²_U`` counts as 0 (the
+    estimate is then a lower bound on unsampled classes, which the caller reports)."""
+    t2 = tau2_u if np.isfinite(tau2_u) else 0.0
+    base = (e_sd if np.isfinite(e_sd) else 0.0) ** 2 + (resid_e_sd if np.isfinite(resid_e_sd) else 0.0) ** 2
+    d = np.asarray(drift, float)
+    return base + np.where(np.isfinite(d), d, 0.0) ** 2 + t2 * np.asarray(unsampled, bool)

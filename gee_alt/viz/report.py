@@ -362,7 +362,7 @@ def applicability_blocks(app: dict | None) -> list[Block]:
     rows += [
         [f"land-cover class {k}: share outside", fmt(v), ""] for k, v in (app.get("outside_by_class") or {}).items()
     ]
-    if me.get("lower_bound"):
+    if me.get("unsampled_classes"):
         rows.append(["share of the mapped pixels on classes without any site", fmt(me["unsampled_fraction"]), ""])
     caveat = (
         [
@@ -371,10 +371,16 @@ def applicability_blocks(app: dict | None) -> list[Block]:
                 "Land-cover classes "
                 + ", ".join(str(k) for k in me["unsampled_classes"])
                 + " have no calibration site: their E is carried over from other ground, and no cross-validation "
-                "of the sites can measure the error there. The map RMSE above is therefore a lower bound.",
+                "of the sites can measure the error there. "
+                + (
+                    "The map RMSE above is therefore a lower bound."
+                    if me.get("lower_bound")
+                    else "The error there is model-based, not measured: the upper confidence limit of the "
+                    "between-class variance of E (see applicability.json, map_error.extrapolation)."
+                ),
             )
         ]
-        if me.get("lower_bound")
+        if me.get("unsampled_classes")
         else []
     )
     return [
@@ -386,7 +392,8 @@ def applicability_blocks(app: dict | None) -> list[Block]:
             f"inside: {me['inside_from']}; outside: {me['outside_from']}. The leave-one-site-out error above is "
             "the error at the sites, not the map's: sites sit where people can reach. Layer: "
             + runs.AOA_TIF
-            + " (band 1 dissimilarity index, band 2 inside 1/0); ALT sd inflated outside "
+            + " (band 1 dissimilarity index, band 2 inside 1/0, band 3 the pixel's expected RMS error of E); ALT sd "
+            "inflated outside "
             f"({app.get('alt_sd_outside', '')}).",
         ),
         *caveat,
