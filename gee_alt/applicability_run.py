@@ -233,8 +233,8 @@ class Applicability:
                 **_unsampled(lc, cs, self.mapped & np.isfinite(di), self.ext["between_class"]["tau2_upper"]),
             },
             "alt_sd_outside": "var += DDT * max(0, MSE_E - sd_E^2 - tau^2), MSE_E the pixel's map-error mean square "
-            "in E units (aoa.tif band 3 squared): max(NNDM (or site LOO), sd_E^2 + sigma_E^2 + drift^2 + tau2_U "
-            "[class without sites])",
+            f"in E units ({runs.AOA_TIF} band 3 squared): max(NNDM (or site LOO), sd_E^2 + sigma_E^2 + drift^2 "
+            "+ tau2_U [class without sites])",
         }
         write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
         return res

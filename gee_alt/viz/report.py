@@ -376,7 +376,7 @@ def applicability_blocks(app: dict | None) -> list[Block]:
                     "The map RMSE above is therefore a lower bound."
                     if me.get("lower_bound")
                     else "The error there is model-based, not measured: the upper confidence limit of the "
-                    "between-class variance of E (see applicability.json, map_error.extrapolation)."
+                    f"between-class variance of E (see {runs.APPLICABILITY_JSON}, map_error.extrapolation)."
                 ),
             )
         ]
