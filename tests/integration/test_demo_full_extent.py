@@ -20,6 +20,18 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _year_2010_inputs(scene):
+    """The daily pass's inputs for 2010 of a seed-3 world: the day coefficients, the cloud cooling
+    on the blocks, the snow season, the thawing n-factor and a zero wetting field."""
+    from gee_alt.demo.realistic import climate
+
+    g = scene.ground
+    w = climate.year_weather(3, 2010, 0.05, 6)
+    coef = ground.daily_coefficients(w)
+    cooling = ground.cooling_blocks(scene.cloud_blocks(w), w.doy)
+    return coef, cooling, scene.snow(2010), ground.thawing_n_factor(g.ndvi_static, g.organic_m), np.zeros_like(g.theta)
+
+
 @pytest.mark.slow
 def test_tiled_generator_writes_the_same_bytes_as_one_piece(tmp_path):
     """256² in 128² tiles (4 tiles) vs in one 256² tile: every input and truth file, the scoring
@@ -50,14 +62,7 @@ def test_tiled_pass_matches_one_daily_pass_on_unaligned_tiles():
     scene.inner = (slice(80, 80 + 124), slice(80, 80 + 124))  # a window whose right/bottom edge cuts blocks
     scene.shape = (124, 124)
     g = scene.ground
-    from gee_alt.demo.realistic import climate
-
-    w = climate.year_weather(3, 2010, 0.05, 6)
-    coef = ground.daily_coefficients(w)
-    cooling = ground.cooling_blocks(scene.cloud_blocks(w), w.doy)
-    snow = scene.snow(2010)
-    nf = ground.thawing_n_factor(g.ndvi_static, g.organic_m)
-    zero = np.zeros_like(g.theta)
+    coef, cooling, snow, nf, zero = _year_2010_inputs(scene)
     sample = np.array([0, 5, 124 * 60 + 123, 124 * 124 - 1])
     sites = np.array([124 * 123 + 2, 77])
     tiled = scene.tiled_pass(
@@ -97,14 +102,7 @@ def test_daily_pass_pixel_blocks_do_not_change_a_bit():
     block holding the whole tile, bit for bit; a block edge cuts the samples and the sites."""
     scene = make_world("realistic", seed=3, years=[2010], size_px=128, tile_px=128)
     g = scene.ground
-    from gee_alt.demo.realistic import climate
-
-    w = climate.year_weather(3, 2010, 0.05, 6)
-    coef = ground.daily_coefficients(w)
-    cooling = ground.cooling_blocks(scene.cloud_blocks(w), w.doy)
-    snow = scene.snow(2010)
-    nf = ground.thawing_n_factor(g.ndvi_static, g.organic_m)
-    zero = np.zeros_like(g.theta)
+    coef, cooling, snow, nf, zero = _year_2010_inputs(scene)
     (rs, cs) = scene.tiles()[0]
     basis = scene.tile_basis(rs, cs, g.ndvi_static, g.theta, zero, yearly=True)
     n = basis.shape[1]

@@ -18,6 +18,7 @@ from helpers.ee import StubServer, known_year_arrays, years_in_expression
 GRID = grid_from_bbox((99.0, 38.0, 99.06, 38.04), 30.0, "EPSG:32647")  # 177 x 149 px
 LIMIT = 40_000  # a small request limit so the stub year needs ~10 requests
 YEARS = [2001, 2003]
+CLEAN_YEAR_REQUESTS = 14  # computePixels requests of one clean stub year (its tiles of the 4 layers)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_outputs_equal_served_arrays_and_requests_are_bounded(ee_offline, monkey
         r = read_raster(tmp_path / "ddt" / f"ddt_{year}.tif", bands=4)
         np.testing.assert_array_equal(r.data, known)
         assert r.descriptions == ["ddt_degc_days", "ddt_sd_degc_days", "n_obs", "ddf_degc_days"]
-        assert stub.pixel_calls[year] <= bound and stub.pixel_calls[year] == 14  # 4 layers
+        assert stub.pixel_calls[year] <= bound and stub.pixel_calls[year] == CLEAN_YEAR_REQUESTS
     assert stub.value_calls == len(YEARS)  # one metadata call per year
     # tiles cover each year's grid exactly once
     for year in YEARS:
@@ -97,7 +98,9 @@ def test_non_retryable_error_is_recorded_per_year_with_one_line(ee_offline, monk
     for year in YEARS:
         msg = failed[year]
         assert "User memory limit exceeded" in msg and "tile_scale" in msg and "\n" not in msg
-        assert stub.pixel_calls[year] <= 10  # each tile tried once, never retried
+        # each tile tried at most once, never retried (tiles already in flight when the first one
+        # fails still arrive, so the count is bounded by a clean year's, not by when the error came)
+        assert stub.pixel_calls[year] <= CLEAN_YEAR_REQUESTS
         assert not (tmp_path / "ddt" / f"ddt_{year}.tif").exists()
 
 
