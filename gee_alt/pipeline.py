@@ -435,28 +435,55 @@ def calibrate_run(
 
 
 def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list[Path]:
-    """``gee-alt alt``: yearly ALT, ALT sd and STAC items from the run's DDT and calibration."""
+    """``gee-alt alt``: yearly ALT, ALT sd, permafrost and STAC items from the run's DDT and
+    calibration, streamed in row chunks as ``gee-alt run`` does, with the same area of
+    applicability (``aoa.tif``, ``applicability.json``; ALT sd inflated outside it) when the run
+    has a DEM and the in-situ rows the calibration used (``insitu_used.csv``)."""
+    from types import SimpleNamespace
+
+    from gee_alt.applicability_run import prepare
+
     run = Path(run)
     model, summary = downstream.load_calibration(run)
     cube = runs.read_ddt_cube(run)
+    grid = grid_of(cube)
     fmin = (summary.get("permafrost_criterion") or {}).get("frost_number_min")
-    maps = downstream.alt_maps(
+    fields = run_fields(run, grid)
+    pmap = _run_permafrost_map(run)
+    syn = bool(cube.attrs.get("synthetic", 0))
+    app = None
+    if (run / runs.INSITU_USED).exists():
+        from gee_alt.insitu.table import read_insitu
+
+        calibrated = SimpleNamespace(summary=summary, table=read_insitu(run / runs.INSITU_USED), model=model)
+        mapped = downstream.mapped_years(cube, model, fields.landcover, fmin, permafrost_map=pmap)
+        app = prepare(fields, calibrated, grid, mapped_years=mapped)
+        del mapped
+    adv = progress("ALT maps", len(cube["year"]))
+    maps = downstream.stream_alt(
+        run,
         cube,
         model,
-        run_fields(run, grid_of(cube)).landcover,
-        frost_number_min=fmin,
-        permafrost_map=_run_permafrost_map(run),
-    )
-    adv = progress("ALT maps", len(maps.years))
-    return downstream.write_alt(
-        run,
-        maps,
         summary,
+        fields.landcover,
+        applicability=app,
+        frost_number_min=fmin,
+        permafrost_map=pmap,
         engine=cube.attrs.get("engine", ""),
         season=cube.attrs.get("thaw_season", ""),
-        synthetic=bool(cube.attrs.get("synthetic", 0)),
+        synthetic=syn,
         progress=adv,
     )
+    if app is not None:
+        app.finish(run, synthetic=syn)
+    paths = []
+    for y in maps.years:
+        if runs.permafrost_path(run, y).exists():
+            paths.append(runs.permafrost_path(run, y))
+        paths += [runs.alt_path(run, y), runs.alt_sd_path(run, y)]
+    if runs.e_source_path(run).exists():
+        paths.append(runs.e_source_path(run))
+    return paths
 
 
 def read_alt_maps(run: str | Path) -> downstream.AltMaps:

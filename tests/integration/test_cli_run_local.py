@@ -1,6 +1,7 @@
 """`gee-alt run --engine local` on an input directory, then the per-step commands on its run directory."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,6 +102,23 @@ def test_alt_against_the_worlds_truth(run_dir, inputs):
     for k in cal["E_by_class"]:
         m = ok & (lc == float(k))
         assert np.sqrt(np.mean((alt[m] - truth[m]) ** 2)) < 0.20 * truth[m].mean(), k
+
+
+def test_alt_step_rewrites_the_runs_alt_bytes(run_dir, tmp_path):
+    """``gee-alt alt`` on a copy of a finished run rewrites ALT, its sd (inflated outside the area
+    of applicability), permafrost and the AOA byte for byte as ``gee-alt run`` wrote them."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    products = sorted(p.relative_to(run_dir) for p in (run_dir / "alt").glob("*.tif")) + [Path("aoa.tif")]
+    assert (run_dir / "aoa.tif").exists() and len(products) >= 2 * len(YEARS) + 1
+    for rel in products:
+        (copy / rel).unlink()
+    code, out, err = cli("alt", copy, "--json")
+    assert code == 0, err
+    for rel in products:
+        assert (copy / rel).read_bytes() == (run_dir / rel).read_bytes(), rel
 
 
 def test_step_commands_rerun_on_the_run_directory(run_dir, inputs):
