@@ -504,6 +504,11 @@ def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, d
     return predict, e, e_cls, sigma
 
 
+def _none_if_nan(v):
+    """``None`` for a NaN (JSON has no NaN), else the float."""
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
 def _unique_classes(classes) -> list:
     c = np.asarray(classes, dtype=object).ravel()
     return sorted({v for v in c if v is not None and not (isinstance(v, float) and math.isnan(v))}, key=str)
@@ -662,11 +667,22 @@ class StefanCalibration:
         self.by_class = by_class
         self.min_sites_per_class = min_sites_per_class
 
-    def fit(self, ddt_degc_days, alt_m, site_ids, classes=None, censored=None) -> StefanCalibration:
-        """Fit on rows of (DDT °C·day, ALT m, site id[, class][, censor flag]).
+    def fit(self, ddt_degc_days, alt_m, site_ids, classes=None, censored=None, disturbed=None) -> StefanCalibration:
+        """Fit on rows of (DDT °C·day, ALT m, site id[, class][, censor flag][, disturbed]).
 
         Rows with non-finite DDT/ALT, DDT ≤ 0 or ALT ≤ 0 are dropped (counted in ``n_dropped_``).
+        ``disturbed`` (bool per row: the site-year is at/after its pixel's disturbance start year)
+        adds an E of disturbed ground, kept only where it lowers the leave-one-site-out error
+        (:mod:`gee_alt.science.disturbed_e`).
         """
+        self.e_disturbed_ = float("nan")
+        self.e_ci_disturbed_ = (float("nan"), float("nan"))
+        self.resid_e_sd_disturbed_ = float("nan")
+        self.disturbance_choice_ = {}
+        if disturbed is not None and np.asarray(disturbed, bool).any():
+            from gee_alt.science.disturbed_e import fit_with_disturbance
+
+            return fit_with_disturbance(self, ddt_degc_days, alt_m, site_ids, classes, censored, disturbed)
         d = np.asarray(ddt_degc_days, float).ravel()
         y = np.asarray(alt_m, float).ravel()
         n = d.size
@@ -806,24 +822,54 @@ class StefanCalibration:
         if not hasattr(self, "e_"):
             raise GeeAltError("StefanCalibration is not fitted yet; call fit() first")
 
-    def e_map(self, classes=None, shape=None):
-        """E per element of a class array (global E for unknown classes or without ``by_class``)."""
+    @property
+    def uses_disturbed_e(self) -> bool:
+        """True when the fitted model has an E of disturbed ground (chosen by leave-one-site-out)."""
+        return bool(np.isfinite(getattr(self, "e_disturbed_", float("nan"))))
+
+    def _with_disturbed(self, base, value: float, disturbed, shape):
+        """``base`` (scalar or array) with ``value`` where ``disturbed`` (bool, broadcastable to
+        ``shape``) when the model has a disturbed-ground E; ``base`` unchanged otherwise."""
+        if disturbed is None or not self.uses_disturbed_e or not np.isfinite(value):
+            return base
+        return np.where(np.broadcast_to(np.asarray(disturbed, bool), shape), value, base)
+
+    def e_map(self, classes=None, shape=None, disturbed=None):
+        """E per element of a class array (global E for unknown classes or without ``by_class``);
+        ``disturbed`` (bool, same shape) selects the disturbed-ground E where the model has one."""
         self._check()
         if classes is None:
-            return self.e_
-        c = np.asarray(classes)
-        return _e_lookup(self.e_, self.e_by_class_, c, shape or c.shape)
+            base = self.e_
+        else:
+            c = np.asarray(classes)
+            shape = shape or c.shape
+            base = _e_lookup(self.e_, self.e_by_class_, c, shape)
+        if disturbed is None:
+            return base
+        shape = shape or np.shape(disturbed)
+        return self._with_disturbed(base, self.e_disturbed_, disturbed, shape)
 
-    def predict(self, ddt_degc_days, classes=None):
-        """ALT (m) for DDT (°C·day) of any shape; ``classes`` (same shape) selects per-class E."""
+    def predict(self, ddt_degc_days, classes=None, disturbed=None):
+        """ALT (m) for DDT (°C·day) of any shape; ``classes`` (same shape) selects per-class E,
+        ``disturbed`` (bool, same shape: the pixel-year is at/after its disturbance start) the
+        disturbed-ground E where the model has one."""
         self._check()
         d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
-        return alt_from_ddt(d, self.e_map(classes, d.shape) if classes is not None else self.e_)
+        if classes is None and disturbed is None:
+            return alt_from_ddt(d, self.e_)
+        return alt_from_ddt(d, self.e_map(classes, d.shape, disturbed))
 
-    def e_sd_map(self, classes=None, shape=None):
+    def e_sd_map(self, classes=None, shape=None, disturbed=None):
         """The sd of E (m (°C·day)^-½) per element of a class array: a class with its own E takes
-        the sd implied by its bootstrap CI (width / (2 z)), others the pooled bootstrap sd."""
+        the sd implied by its bootstrap CI (width / (2 z)), others the pooled bootstrap sd;
+        disturbed pixel-years (``disturbed``) the sd implied by the disturbed-ground E's interval."""
         self._check()
+        if disturbed is not None:
+            base = self.e_sd_map(classes, shape)
+            z = float(stats.norm.ppf(0.5 + self.level / 2.0))
+            lo, hi = getattr(self, "e_ci_disturbed_", (float("nan"),) * 2)
+            sd_d = (hi - lo) / (2.0 * z) if np.isfinite(lo) and np.isfinite(hi) else self.e_sd_
+            return self._with_disturbed(base, sd_d, disturbed, shape or np.shape(disturbed))
         if classes is None or not self.e_ci_by_class_:
             return self.e_sd_
         z = float(stats.norm.ppf(0.5 + self.level / 2.0))
@@ -835,11 +881,16 @@ class StefanCalibration:
         c = np.asarray(classes)
         return _e_lookup(self.e_sd_, sd_cls, c, shape or c.shape)
 
-    def resid_e_sd_map(self, classes=None, shape=None):
+    def resid_e_sd_map(self, classes=None, shape=None, disturbed=None):
         """Residual spread τ of E per element of a class array (:func:`residual_e_sd`): the
-        class's own where it has a class E, the pooled one elsewhere; 0 for an old calibration
-        without it (then only parameter + DDT parts are known)."""
+        class's own where it has a class E, the pooled one elsewhere, the disturbed ground's on
+        disturbed pixel-years; 0 for an old calibration without it (then only parameter + DDT
+        parts are known)."""
         self._check()
+        if disturbed is not None:
+            base = self.resid_e_sd_map(classes, shape)
+            tau_d = getattr(self, "resid_e_sd_disturbed_", float("nan"))
+            return self._with_disturbed(base, tau_d, disturbed, shape or np.shape(disturbed))
         pooled = getattr(self, "resid_e_sd_", float("nan"))
         pooled = pooled if np.isfinite(pooled) else 0.0
         by = {k: v for k, v in getattr(self, "resid_e_sd_by_class_", {}).items() if np.isfinite(v)}
@@ -848,15 +899,20 @@ class StefanCalibration:
         c = np.asarray(classes)
         return _e_lookup(pooled, by, c, shape or c.shape)
 
-    def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None, predictive: bool = True):
+    def predict_sd(self, ddt_degc_days, ddt_sd_degc_days, classes=None, predictive: bool = True, disturbed=None):
         """1-sigma ALT uncertainty (m), see :data:`UNCERTAINTY_DOC`: parameter part (sd of E),
         residual part (τ, :meth:`resid_e_sd_map`) and DDT part (:func:`alt_sd`; per class with
-        ``classes``). ``predictive=False``: parameter + DDT parts only (the sd of the mean ALT)."""
+        ``classes``, disturbed ground with ``disturbed``). ``predictive=False``: parameter + DDT
+        parts only (the sd of the mean ALT)."""
         self._check()
         d = np.asarray(ddt_degc_days, _float_type(ddt_degc_days))
-        e = self.e_map(classes, d.shape) if classes is not None else self.e_
-        e_sd = self.e_sd_map(classes, d.shape) if classes is not None else self.e_sd_
-        tau = self.resid_e_sd_map(classes, d.shape) if predictive else 0.0
+        if classes is None and disturbed is None:
+            e, e_sd = self.e_, self.e_sd_
+            tau = self.resid_e_sd_map() if predictive else 0.0
+        else:
+            e = self.e_map(classes, d.shape, disturbed)
+            e_sd = self.e_sd_map(classes, d.shape, disturbed)
+            tau = self.resid_e_sd_map(classes, d.shape, disturbed) if predictive else 0.0
         return alt_sd(d, ddt_sd_degc_days, e, e_sd, tau)
 
     def to_dict(self) -> dict:
@@ -895,6 +951,10 @@ class StefanCalibration:
             "resid_E_sd_by_class": {str(k): v for k, v in getattr(self, "resid_e_sd_by_class_", {}).items()},
             "alt_sd_definition": UNCERTAINTY_DOC,
             "class_choice": getattr(self, "class_choice_", {}),
+            "E_disturbed": _none_if_nan(getattr(self, "e_disturbed_", float("nan"))),
+            "E_disturbed_ci95": [_none_if_nan(v) for v in getattr(self, "e_ci_disturbed_", (float("nan"),) * 2)],
+            "resid_E_sd_disturbed": _none_if_nan(getattr(self, "resid_e_sd_disturbed_", float("nan"))),
+            "disturbance_choice": getattr(self, "disturbance_choice_", {}),
             "warnings": list(getattr(self, "warnings_", [])),
             "params": {
                 "n_boot": self.n_boot,
@@ -935,6 +995,12 @@ class StefanCalibration:
         self.resid_e_sd_by_class_ = {
             key(k): float("nan") if v is None else float(v) for k, v in (d.get("resid_E_sd_by_class") or {}).items()
         }
+        self.e_disturbed_ = float(d["E_disturbed"]) if d.get("E_disturbed") is not None else float("nan")
+        lo, hi = (d.get("E_disturbed_ci95") or [None, None])[:2]
+        self.e_ci_disturbed_ = (float("nan") if lo is None else float(lo), float("nan") if hi is None else float(hi))
+        tau_d = d.get("resid_E_sd_disturbed")
+        self.resid_e_sd_disturbed_ = float(tau_d) if tau_d is not None else float("nan")
+        self.disturbance_choice_ = dict(d.get("disturbance_choice") or {})
         self.loo_ = dict(d.get("loo") or {})
         self.n_used_, self.n_dropped_ = int(d.get("n_used", 0)), int(d.get("n_dropped", 0))
         self.n_sites_, self.n_censored_ = int(d.get("n_sites", 0)), int(d.get("n_censored", 0))
