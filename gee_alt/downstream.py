@@ -100,6 +100,7 @@ def calibrate(
     seed: int = 0,
     by_class: bool | str = "auto",
     insitu_name: str = "",
+    disturbance_start: np.ndarray | None = None,
 ) -> Calibrated:
     """Screen the in-situ sites and fit ``ALT = E·√DDT`` on the cube (see :mod:`gee_alt.science.sites`).
 
@@ -107,6 +108,11 @@ def calibrate(
     ``fields.landcover`` exists, ``True`` requires it, ``False`` pools all sites. A threshold on
     a field the run does not have is skipped. Raises :class:`GeeAltError` when fewer than two
     sites survive the screen (no CI, no cross-validation).
+
+    ``disturbance_start``: ``(y, x)`` int year each pixel was first disturbed (0 never, e.g. from
+    :func:`gee_alt.science.disturbance.read_disturbance`); site-years at/after their pixel's start
+    year then fit an E of disturbed ground, kept when it lowers the leave-one-site-out error
+    (:mod:`gee_alt.science.disturbed_e`).
     """
     from pyproj import Transformer
 
@@ -121,6 +127,7 @@ def calibrate(
     if thresholds:
         have = {"ddt", *screen}
         thresholds = {k: v for k, v in thresholds.items() if k == "min_valid_frac" or k.split("_")[0] in have}
+    disturbed = disturbed_site_years(disturbance_start, grid, table)
     res = calibrate_from_cube(
         table,
         cube,
@@ -130,6 +137,7 @@ def calibrate(
         random_state=seed,
         classes=classes,
         by_class=classes is not None,
+        disturbed=disturbed,
     )
     cal, keep = res.calibration, res.keep
     n_sites = len(set(table.site_id[keep]))
@@ -171,11 +179,12 @@ def calibrate(
     out["n_rejected_rows"] = len(table.rejected)
     out["rejected_rows"] = [{"line": int(r), "reason": str(m)} for r, m in table.rejected]
     out["insitu_file"] = insitu_name
-    fitted = cal.predict(res.ddt_degc_days, classes)
+    fitted = cal.predict(res.ddt_degc_days, classes, disturbed)
     out["pairs"] = [
         {
             "site_id": str(table.site_id[i]),
             "year": int(table.year[i]),
+            "disturbed": None if disturbed is None else bool(disturbed[i]),
             "alt_obs_m": float(table.alt_m[i]),
             "censored": str(table.censored[i]),
             "ddt_degc_days": float(res.ddt_degc_days[i]),
@@ -199,6 +208,30 @@ def calibrate(
         "insitu_block_cv": out["block_cv"],
     }
     return Calibrated(cal, out, table, validation)
+
+
+def disturbed_site_years(disturbance_start: np.ndarray | None, grid: Grid, table) -> np.ndarray | None:
+    """Bool per in-situ row: its site's pixel has a disturbance start year and the row's year is
+    at/after it (:func:`gee_alt.science.disturbed_e.site_years_disturbed`); None without a map."""
+    from gee_alt.science.disturbed_e import site_years_disturbed
+
+    if disturbance_start is None:
+        return None
+    r, c = lonlat_to_rowcol(grid, table.lon, table.lat)
+    h, w = disturbance_start.shape
+    ok = np.isfinite(r) & np.isfinite(c) & (r >= 0) & (c >= 0) & (r < h) & (c < w)
+    start = np.zeros(len(table))
+    start[ok] = disturbance_start[r[ok].astype(int), c[ok].astype(int)]
+    return site_years_disturbed(start, table.year)
+
+
+def disturbed_rows(model, disturbance_start: np.ndarray | None, r0: int, r1: int, year: int) -> np.ndarray | None:
+    """Bool ``(r1 - r0, x)``: pixels of rows ``r0:r1`` disturbed at/before ``year`` when the model
+    has a disturbed-ground E, else None (every pixel uses the undisturbed E)."""
+    if disturbance_start is None or not getattr(model, "uses_disturbed_e", False):
+        return None
+    s = np.asarray(disturbance_start[r0:r1])
+    return (s > 0) & (s <= year)
 
 
 def _block_size(cal, sqrt_ddt_kept, table, keep, x_m, y_m) -> dict:
@@ -269,6 +302,9 @@ class AltMaps:
     permafrost_map: np.ndarray | None = None
     #: which frost number it is (:func:`gee_alt.science.frost_climate.settings_of`: method, years)
     frost_setting: tuple[str, int] = ("year", 1)
+    #: ``(y, x)`` float32: the year from which the pixel uses the E of disturbed ground (NaN never),
+    #: or None when the calibration has none
+    e_disturbed_from: np.ndarray | None = None
 
     @property
     def permafrost(self) -> np.ndarray | None:
@@ -557,6 +593,7 @@ def stream_alt(
     stac: bool = True,
     progress=None,
     rows_per_chunk: int = DOWNSTREAM_ROWS,
+    disturbance_start: np.ndarray | None = None,
 ) -> AltMaps:
     """:func:`alt_maps` + (``applicability``: the ALT sd inflated outside the area of applicability
     and its map-error sums, :class:`gee_alt.applicability_run.Applicability`) + :func:`write_alt`,
@@ -564,7 +601,11 @@ def stream_alt(
     time (the cube may be lazily backed, e.g. by the DDT COGs) and each product COG is written by
     windowed writes (:class:`gee_alt.export.cog.CogRows`). The same bytes whatever the chunk size
     (tested). Returns :class:`AltMaps` whose yearly maps are :class:`gee_alt.io.RasterStack` views
-    of the written COGs (read again on demand, row windows for the trend)."""
+    of the written COGs (read again on demand, row windows for the trend).
+
+    ``disturbance_start`` ``(y, x)`` int (0 never): when the calibration has an E of disturbed
+    ground, a pixel-year at/after its start year uses it (:func:`disturbed_rows`); ``e_source.tif``
+    then has a second band, the year from which the pixel uses it."""
 
     from gee_alt.export.cog import CogRows
     from gee_alt.export.stac import alt_item, write_item
@@ -633,8 +674,9 @@ def stream_alt(
             for i, y in enumerate(years):  # one year of the row strip at a time: every value is per pixel-year
                 ddt = _year_rows(cube[DDT_VAR], i, r0, r1)
                 ddt_sd = _year_rows(cube[DDT_SD_VAR], i, r0, r1) if DDT_SD_VAR in cube else np.zeros_like(ddt)
-                alt = model.predict(ddt, cls).astype("float32")
-                sd = model.predict_sd(ddt, ddt_sd, cls).astype("float32")
+                dis = disturbed_rows(model, disturbance_start, r0, r1, y)
+                alt = model.predict(ddt, cls, dis).astype("float32")
+                sd = model.predict_sd(ddt, ddt_sd, cls, disturbed=dis).astype("float32")
                 del ddt_sd
                 if has_pf:
                     frost = (
@@ -691,6 +733,9 @@ def stream_alt(
         permafrost_map,
         setting,
     )
+    if disturbance_start is not None and getattr(model, "uses_disturbed_e", False):
+        ds = np.asarray(disturbance_start, "float32")
+        maps.e_disturbed_from = np.where((ds > 0) & np.isfinite(src), ds, np.nan).astype("float32")
     write_e_source(run, maps, summary, engine=engine, season=season, synthetic=synthetic)
     return maps
 
@@ -701,16 +746,20 @@ def write_e_source(run: str | Path, maps: AltMaps, summary: dict, *, engine="", 
     from gee_alt.export.cog import write_cog
 
     common = _alt_tags(summary, engine, season, synthetic)
+    what = "source of the Stefan E: 1 calibrated on this land-cover class, 0 extrapolated from the pool"
+    data, bands = maps.e_source, ["e_class_calibrated"]
+    if maps.e_disturbed_from is not None:
+        what += (
+            "; band 2: the year from which the pixel uses the E of disturbed ground (its disturbance start; "
+            "NaN never), band 1 applies to the years before"
+        )
+        data, bands = np.stack([maps.e_source, maps.e_disturbed_from]), [*bands, "e_disturbed_from_year"]
     return write_cog(
         runs.e_source_path(run),
-        maps.e_source,
+        data,
         maps.grid,
-        tags=runs.product_tags(
-            "source of the Stefan E: 1 calibrated on this land-cover class, 0 extrapolated from the pool",
-            "1",
-            **common,
-        ),
-        band_descriptions=["e_class_calibrated"],
+        tags=runs.product_tags(what, "1", **common),
+        band_descriptions=bands,
     )
 
 

@@ -104,6 +104,7 @@ def run(
     on_resume: Callable[[list, list], None] | None = None,
     command: str = "run",
     permafrost_map: str | Path | None = None,
+    disturbance: str | Path | None = None,
 ) -> RunResult:
     """The whole method on ``engine``: checks, run directory, DDT cube, calibration, ALT, trend,
     NetCDF, STAC, report and manifest. Returns the products in memory.
@@ -118,6 +119,10 @@ def run(
         from gee_alt.permafrost_map import check_permafrost_map
 
         check_permafrost_map(permafrost_map)
+    if disturbance is not None:  # MINES checked before anything is computed or written
+        from gee_alt.science.disturbance import check_disturbance_file
+
+        check_disturbance_file(disturbance)
     out, resume = runs.prepare_run_dir(out, overwrite, interrupted=interrupted)
     with removed_on_user_error(out, fresh=not resume):
         return execute(
@@ -130,6 +135,7 @@ def run(
             on_resume=on_resume,
             command=command,
             permafrost_map=permafrost_map,
+            disturbance=disturbance,
         )
 
 
@@ -145,6 +151,7 @@ def execute(
     command: str = "run",
     before_report: Callable[[RunResult], None] | None = None,
     permafrost_map: str | Path | None = None,
+    disturbance: str | Path | None = None,
 ) -> RunResult:
     """Run ``engine`` into the prepared run directory ``out`` and the whole downstream.
 
@@ -167,7 +174,9 @@ def execute(
         on_resume(sorted(y for y in done if isinstance(y, int)), [y for y in years if y not in done])
     produced = engine.produce(out, record, progress)
     validate_ddt_cube(produced.cube)  # whatever the engine, the downstream gets the one schema
-    result = finish_downstream(out, produced, table, progress=progress, seed=seed, permafrost_map=permafrost_map)
+    result = finish_downstream(
+        out, produced, table, progress=progress, seed=seed, permafrost_map=permafrost_map, disturbance=disturbance
+    )
     if produced.validation or produced.missing_years:
         val = runs.read_json(out, runs.VALIDATION) or {}
         val.update(produced.validation)
@@ -201,6 +210,7 @@ def finish_downstream(
     seed: int = 0,
     rows_per_chunk: int = downstream.DOWNSTREAM_ROWS,
     permafrost_map: str | Path | None = None,
+    disturbance: str | Path | None = None,
 ) -> RunResult:
     """Site fields, calibration, ALT (+ STAC), trend and NetCDF from an engine's output.
 
@@ -220,14 +230,20 @@ def finish_downstream(
             seed=seed,
             rows_per_chunk=rows_per_chunk,
             permafrost_map=permafrost_map,
+            disturbance=disturbance,
         )
 
+
+#: the run's copy of the MINES file on its grid (issue 17 item 5)
+DISTURBANCE_TIF = "disturbance_start.tif"
 
 #: GDAL block cache (MB) while the downstream runs
 GDAL_CACHE_MB = 256
 
 
-def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk, permafrost_map=None) -> RunResult:
+def _finish_downstream(
+    out, produced, table, *, progress, seed, rows_per_chunk, permafrost_map=None, disturbance=None
+) -> RunResult:
     from gee_alt.export.cog import write_cog
 
     cube, fields = produced.cube, produced.fields
@@ -258,13 +274,19 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk, 
             tags={**tags, "units": "class"},
             band_descriptions=["landcover"],
         )
+    dstart = None
+    if disturbance is not None:  # issue 17 item 5: disturbed ground gets its own E from its start year
+        dstart = _store_disturbance(out, disturbance, grid, tags)
     calibrated = downstream.calibrate(
         cube,
         table,
         fields,
         seed=seed,
         insitu_name=Path(table.source_path).name if getattr(table, "source_path", None) else "",
+        disturbance_start=dstart,
     )
+    if disturbance is not None:
+        calibrated.summary["disturbance_file"] = Path(disturbance).name
     pmap = None
     if permafrost_map is not None:  # the user's map replaces the frost-number criterion
         from gee_alt.permafrost_map import PERMAFROST_MAP_TIF, criterion_of_map, read_permafrost_map
@@ -309,6 +331,7 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk, 
         synthetic=syn,
         progress=adv,
         rows_per_chunk=rows_per_chunk,
+        disturbance_start=dstart,
     )
     if app is not None:
         app.finish(out, synthetic=syn)
@@ -340,6 +363,7 @@ def run_demo(
     dask_address: str | None = None,
     overwrite: bool = False,
     progress: ProgressFactory = no_progress,
+    disturbance: bool = False,
 ) -> dict:
     """Generate a synthetic world (``realistic`` or ``ideal``, see :mod:`gee_alt.demo.worlds`),
     run the local engine and the whole downstream, and score every stage against the truth. An
@@ -376,7 +400,17 @@ def run_demo(
         engine = LocalEngine(inputs, years, params, synthetic=True, on_year=scorer.score_year)
         engine.preflight()
         table = read_insitu_for(engine, runs.insitu_csv_path(inputs))
-        result = execute(out, engine, table, progress=progress, seed=seed, command="demo", before_report=scorer.finish)
+        mines = runs.truth_path(out, "mine") if world == "realistic" and disturbance else None
+        result = execute(
+            out,
+            engine,
+            table,
+            progress=progress,
+            seed=seed,
+            command="demo",
+            before_report=scorer.finish,
+            disturbance=mines if mines is not None and mines.exists() else None,
+        )
     return result.validation
 
 
@@ -434,7 +468,9 @@ def calibrate_run(
     return cal.summary
 
 
-def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list[Path]:
+def alt_run(
+    run: str | Path, *, progress: ProgressFactory = no_progress, disturbance: str | Path | None = None
+) -> list[Path]:
     """``gee-alt alt``: yearly ALT, ALT sd, permafrost and STAC items from the run's DDT and
     calibration, streamed in row chunks as ``gee-alt run`` does, with the same area of
     applicability (``aoa.tif``, ``applicability.json``; ALT sd inflated outside it) when the run
@@ -451,6 +487,7 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
     fields = run_fields(run, grid)
     pmap = _run_permafrost_map(run)
     syn = bool(cube.attrs.get("synthetic", 0))
+    dstart = _run_disturbance(run, model, disturbance, grid)
     app = None
     if (run / runs.INSITU_USED).exists():
         from gee_alt.insitu.table import read_insitu
@@ -473,6 +510,7 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
         season=cube.attrs.get("thaw_season", ""),
         synthetic=syn,
         progress=adv,
+        disturbance_start=dstart,
     )
     if app is not None:
         app.finish(run, synthetic=syn)
@@ -524,6 +562,44 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
         permafrost_map=_run_permafrost_map(run),
         frost_setting=setting,
     )
+
+
+def _store_disturbance(out: Path, disturbance: str | Path, grid, tags: dict) -> np.ndarray:
+    """The MINES file on the run grid (start year, 0 never), kept as ``RUN/disturbance_start.tif``
+    so ``gee-alt alt`` maps the same pixel-years."""
+    from gee_alt.export.cog import write_cog
+    from gee_alt.science.disturbance import read_disturbance
+
+    start, _ = read_disturbance(disturbance, grid)
+    write_cog(
+        Path(out) / DISTURBANCE_TIF,
+        start.astype("float32"),
+        grid,
+        tags={**tags, "units": "year", "quantity": f"disturbance start year (0 never) from {Path(disturbance).name}"},
+        band_descriptions=["disturbance_start_year"],
+    )
+    return start
+
+
+def _run_disturbance(run: Path, model, disturbance: str | Path | None, grid) -> np.ndarray | None:
+    """The disturbance start years for ``gee-alt alt``: ``disturbance`` (a MINES file) when given,
+    else the run's ``disturbance_start.tif``; an error when the calibration has an E of disturbed
+    ground and neither exists."""
+    from gee_alt.io import read_raster
+    from gee_alt.science.disturbance import check_disturbance_file, read_disturbance
+
+    if disturbance is not None:
+        check_disturbance_file(disturbance)
+        return read_disturbance(disturbance, grid)[0]
+    p = Path(run) / DISTURBANCE_TIF
+    if p.exists():
+        return np.nan_to_num(read_raster(p, bands=1).data[0]).astype("int32")
+    if getattr(model, "uses_disturbed_e", False):
+        raise GeeAltError(
+            f"{run}/calibration.json has an E of disturbed ground but the run has no {DISTURBANCE_TIF}: "
+            "give --disturbance MINES"
+        )
+    return None
 
 
 def _run_permafrost_map(run: str | Path) -> np.ndarray | None:

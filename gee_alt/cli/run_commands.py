@@ -47,6 +47,12 @@ def demo(
         help="Climate warming of the realistic world, degC/yr (default 0.05; 0 measures the trend test's "
         "false-positive rate).",
     ),
+    disturbance: bool = typer.Option(
+        True,
+        "--disturbance/--no-disturbance",
+        help="Realistic world: give the ALT model the world's disturbance-year raster (mine records, as a user "
+        "would have them: no ALT truth) so dug ground gets its own Stefan E from its start year on.",
+    ),
     workers: int | None = WORKERS,
     tile_size: int = TILE_SIZE,
     dask_address: str | None = DASK_ADDRESS,
@@ -88,6 +94,7 @@ def demo(
             dask_address=dask_address,
             overwrite=overwrite,
             progress=progress,
+            disturbance=disturbance,
         )
     if as_json:
         echo_json(validation)
@@ -246,6 +253,14 @@ def run(
         help="Permafrost map raster (1 = permafrost, 0 = none, nodata = unknown; any CRS) that replaces the "
         "frost-number criterion: ALT only where it says permafrost, the same extent every year.",
     ),
+    disturbance: Path | None = typer.Option(
+        None,
+        "--disturbance",
+        help="MINES: disturbance records, a GeoJSON whose features carry 'start_year' (optional "
+        "'restoration_year') or a raster of the year each pixel was first disturbed (0 = never). Disturbed "
+        "ground gets its own Stefan E from its start year on, when leave-one-site-out says it helps "
+        "(calibration.json 'disturbance_choice').",
+    ),
     workers: int | None = WORKERS,
     tile_size: int = TILE_SIZE,
     dask_address: str | None = DASK_ADDRESS,
@@ -269,6 +284,10 @@ def run(
         check_input_file(insitu, "in-situ table")
     if permafrost_map is not None:
         check_input_file(permafrost_map, "permafrost map")
+    if disturbance is not None:
+        from gee_alt.science.disturbance import check_disturbance_file
+
+        check_disturbance_file(disturbance)
     check_at_least(trees, 1, "--trees")
     check_at_least(seed, 0, "--seed")
     check_at_least(workers, 1, "--workers")
@@ -333,6 +352,7 @@ def run(
             seed=seed or 0,
             on_resume=said,
             permafrost_map=permafrost_map,
+            disturbance=disturbance,
         )
     c = res.calibration.summary
     summary = {

@@ -78,6 +78,12 @@ def calibrate(
 @app.command()
 def alt(
     run_dir: Path = typer.Argument(..., help=f"Run directory (reads ddt/*.tif and {runs.CALIBRATION})."),
+    disturbance: Path | None = typer.Option(
+        None,
+        "--disturbance",
+        help="MINES (GeoJSON with 'start_year' or a disturbance-year raster): where the calibration has an E of "
+        "disturbed ground, pixel-years from the start year use it (default: the run's disturbance_start.tif).",
+    ),
     quiet: bool = QUIET,
     as_json: bool = JSON,
 ) -> None:
@@ -86,7 +92,7 @@ def alt(
     from gee_alt.pipeline import alt_run
 
     with progress_bars(quiet or as_json) as progress:
-        paths = alt_run(run_dir, progress=progress)
+        paths = alt_run(run_dir, progress=progress, disturbance=disturbance)
     runs.write_manifest(run_dir, settings={"command": "alt"})
     if as_json:
         echo_json({"written": [str(p) for p in paths]})

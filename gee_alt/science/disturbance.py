@@ -86,6 +86,50 @@ def read_disturbance(path: str | Path, grid) -> tuple[np.ndarray, np.ndarray]:
     return _from_raster(p, grid)
 
 
+def check_disturbance_file(path: str | Path) -> None:
+    """Check a MINES file before a run computes or writes anything: a GeoJSON whose features all
+    carry a plausible ``start_year`` (and ``restoration_year`` not before it), or a georeferenced
+    raster of disturbance years (0 = never) with at least one disturbed pixel. One-line
+    :class:`GeeAltError` otherwise (the geometry is checked against the grid by
+    :func:`read_disturbance`)."""
+    p = Path(path)
+    if not p.is_file():
+        raise GeeAltError(f"disturbance file not found: {p}")
+    if p.suffix.lower() in (".geojson", ".json"):
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GeeAltError(f"{p.name} is not valid JSON ({type(exc).__name__})") from None
+        feats = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else None
+        if feats is None and isinstance(doc, dict) and doc.get("type") == "Feature":
+            feats = [doc]
+        if not feats or not all(isinstance(f, dict) for f in feats):
+            raise GeeAltError(f"{p.name}: give a GeoJSON FeatureCollection whose features carry 'start_year'")
+        for i, f in enumerate(feats):
+            props = f.get("properties") or {}
+            if "start_year" not in props:
+                raise GeeAltError(f"{p.name}: feature {i} has no 'start_year' property")
+            y0 = _year(props["start_year"], "start_year", p.name)
+            yr = props.get("restoration_year")
+            if yr not in (None, "") and _year(yr, "restoration_year", p.name) < y0:
+                raise GeeAltError(f"{p.name}: feature {i} is restored ({yr}) before it starts ({y0})")
+        return
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(p) as src:
+            if src.crs is None:
+                raise GeeAltError(f"{p.name} has no coordinate reference system")
+            v = np.nan_to_num(src.read(1, masked=True).filled(0).astype("float64"), nan=0.0)
+    except RasterioIOError:
+        raise GeeAltError(f"{p.name} is neither a GeoJSON nor a readable raster") from None
+    if not (v > 0).any():
+        raise GeeAltError(f"{p.name} has no disturbed pixel (year > 0)")
+    if v[v > 0].min() < 1900 or v.max() > 2100:
+        raise GeeAltError(f"{p.name}: values must be years of disturbance (0 = never)")
+
+
 def _year(v, what: str, name: str) -> int:
     try:
         y = int(v)

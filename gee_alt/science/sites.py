@@ -128,6 +128,7 @@ def calibrate_from_cube(
     radius_px: int = 3,
     sample_radius_px: int = 0,
     classes=None,
+    disturbed=None,
     **calibration_params,
 ) -> CalibrationResult:
     """Screen sites and fit ``ALT = E·√DDT`` on the DDT cube sampled at each row's site and year.
@@ -138,7 +139,9 @@ def calibrate_from_cube(
     for the footprint's land-cover purity). Rows whose year is
     missing from the cube or whose DDT is NaN are dropped with a reason.
     ``calibration_params`` go to :class:`StefanCalibration` (``n_boot``, ``random_state``,
-    ``by_class``...); ``classes`` (one per table row, e.g. land cover at the site) feed ``by_class``.
+    ``by_class``...); ``classes`` (one per table row, e.g. land cover at the site) feed ``by_class``; ``disturbed``
+    (bool per table row: the site-year is on disturbed ground) the disturbed-ground E
+    (:mod:`gee_alt.science.disturbed_e`).
     """
     grid = grid_of(cube)
     # DDT is read only in windows at the sites (all years), never as the whole cube
@@ -180,6 +183,11 @@ def calibrate_from_cube(
         )
     cls = None if classes is None else np.asarray(classes, dtype=object)[keep]
     cal = StefanCalibration(**calibration_params).fit(
-        ddt[keep], table.alt_m[keep], table.site_id[keep], classes=cls, censored=table.censored[keep]
+        ddt[keep],
+        table.alt_m[keep],
+        table.site_id[keep],
+        classes=cls,
+        censored=table.censored[keep],
+        disturbed=None if disturbed is None else np.asarray(disturbed, bool)[keep],
     )
     return CalibrationResult(cal, ddt, keep, reasons, het)
