@@ -62,3 +62,30 @@ def test_bad_inputs_exit_2_with_one_line(run, tmp_path):
     assert_user_error(cli("disturbance", run, "--mines", mine, "--before-last", "2010"), "before the first disturbance")
     assert_user_error(cli("disturbance", run, "--mines", mine, "--after-first", "2030"), "do not span")
     assert_user_error(cli("disturbance", run, "--mines", run.parent / "mine.tif", "--buffer-m", "-1"), "--buffer-m")
+
+
+def test_bad_mines_for_the_alt_model_exit_2_and_write_nothing(tmp_path):
+    """``gee-alt run --disturbance MINES``: an unusable MINES stops the run before anything is written."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    out = tmp_path / "out"
+    bad = tmp_path / "m.geojson"
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}))
+    late = tmp_path / "late.geojson"
+    feat = {"type": "Feature", "properties": {"start_year": 1200}, "geometry": None}
+    late.write_text(json.dumps({"type": "FeatureCollection", "features": [feat]}))
+    empty = tmp_path / "empty.tif"
+    write_cog(empty, np.zeros((90, 90), "float32"), GRID)
+    for mines, why in (
+        (tmp_path / "none.geojson", "not found"),
+        (bad, "start_year"),
+        (late, "not a plausible year"),
+        (empty, "no disturbed pixel"),
+    ):
+        args = ("run", "--engine", "local", "--inputs", inputs, "--out", out, "--disturbance", mines)
+        assert_user_error(cli(*args), why)
+        assert not out.exists()
+    noraster = tmp_path / "x.tif"
+    noraster.write_text("not a raster")
+    assert_user_error(cli("run", "--inputs", inputs, "--out", out, "--disturbance", noraster), "readable raster")
+    assert not out.exists()
