@@ -176,6 +176,30 @@ def calibration_blocks(cal: dict | None) -> list[Block]:
         )
         h, r = metrics_table({"leave-one-site-out": cal["loo"]}, "scheme")
         bl.append(Block("table", header=h, rows=r))
+    dch = cal.get("disturbance_choice") or {}
+    if "loo_rmse_one_e_m" in dch:
+        ci_d = dch.get("ci95") or [None, None]
+        d_with, d_one = (
+            dch.get("loo_rmse_disturbed_rows_with_disturbed_e_m"),
+            dch.get("loo_rmse_disturbed_rows_one_e_m"),
+        )
+        used = (
+            "used: a pixel-year at or after its disturbance start year carries it, earlier years and undisturbed "
+            "pixels the E fitted on undisturbed site-years (alt/e_source.tif band 2 = the year it starts)"
+            if dch.get("used")
+            else "not used (it does not lower the leave-one-site-out error)"
+        )
+        bl.append(
+            Block(
+                "para",
+                f"E of disturbed ground ({cal.get('disturbance_file') or 'MINES'}): "
+                f"{fmt(dch.get('E_partial_pooled'))} (95 % t-interval {fmt(ci_d[0])} – {fmt(ci_d[1])}; raw "
+                f"{fmt(dch.get('E_raw'))}, shrinkage B {fmt(dch.get('shrinkage_B'))}) from {dch.get('n_sites')} "
+                f"sites, {dch.get('n_site_years')} disturbed site-years; {used}. Leave-one-site-out RMSE "
+                f"{fmt(dch.get('loo_rmse_with_disturbed_e_m'))} m with it vs {fmt(dch.get('loo_rmse_one_e_m'))} m "
+                f"with one E for all ground (disturbed site-years: {fmt(d_with)} vs {fmt(d_one)} m).",
+            )
+        )
     choice = cal.get("class_choice") or {}
     if choice.get("by_class"):
         used = "used" if choice.get("used") else "not used (it does not lower the leave-one-site-out error)"
