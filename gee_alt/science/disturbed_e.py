@@ -32,6 +32,12 @@ from scipy import stats
 
 from gee_alt.errors import GeeAltError
 
+#: the warning when a disturbance map is given but no in-situ site-year lies on disturbed ground
+NO_DISTURBED_ROWS = (
+    "no in-situ site-year on disturbed ground (at/after its pixel's disturbance start year): the E of disturbed "
+    "ground cannot be fitted, disturbed pixels use the undisturbed E"
+)
+
 #: below this many disturbed sites the interval is a t-interval on site-level E and a warning says so
 MIN_SITES_FOR_QUIET = 15
 

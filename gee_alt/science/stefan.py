@@ -683,6 +683,7 @@ class StefanCalibration:
             from gee_alt.science.disturbed_e import fit_with_disturbance
 
             return fit_with_disturbance(self, ddt_degc_days, alt_m, site_ids, classes, censored, disturbed)
+        no_disturbed_rows = disturbed is not None
         d = np.asarray(ddt_degc_days, float).ravel()
         y = np.asarray(alt_m, float).ravel()
         n = d.size
@@ -816,6 +817,11 @@ class StefanCalibration:
         self.n_sites_ = int(len(np.unique(sites)))
         self.n_censored_ = int((code != 0).sum())
         self.drop_reasons_ = reasons
+        if no_disturbed_rows:  # a disturbance map was given but no site-year is on disturbed ground
+            from gee_alt.science.disturbed_e import NO_DISTURBED_ROWS
+
+            self.disturbance_choice_ = {"used": False, "n_sites": 0, "n_site_years": 0, "reason": NO_DISTURBED_ROWS}
+            self.warnings_.append(NO_DISTURBED_ROWS)
         return self
 
     def _check(self):

@@ -200,6 +200,8 @@ def calibration_blocks(cal: dict | None) -> list[Block]:
                 f"with one E for all ground (disturbed site-years: {fmt(d_with)} vs {fmt(d_one)} m).",
             )
         )
+    elif dch.get("reason"):
+        bl.append(Block("para", f"E of disturbed ground ({cal.get('disturbance_file') or 'MINES'}): {dch['reason']}."))
     choice = cal.get("class_choice") or {}
     if choice.get("by_class"):
         used = "used" if choice.get("used") else "not used (it does not lower the leave-one-site-out error)"

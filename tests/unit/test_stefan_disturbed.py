@@ -121,3 +121,16 @@ def test_stream_alt_switches_e_exactly_at_the_start_year(tmp_path):
     assert band2[1, 1] == 2020 and band2[3, 4] == 2020 and band2[0, 6] == 2022
     assert np.isnan(band2[2, 2])
     np.testing.assert_array_equal(np.isfinite(maps.e_disturbed_from), start > 0)
+
+
+def test_no_disturbed_site_year_is_said_and_changes_nothing():
+    """A disturbance map whose disturbed pixels hold no site-year: the fit equals the fit without
+    it, and calibration.json says why there is no disturbed-ground E."""
+    sid, _yr, ddt, alt, dist = _site_table(3)
+    keep = ~dist
+    a = StefanCalibration(n_boot=100).fit(ddt[keep], alt[keep], sid[keep])
+    b = StefanCalibration(n_boot=100).fit(ddt[keep], alt[keep], sid[keep], disturbed=np.zeros(keep.sum(), bool))
+    assert a.e_ == b.e_ and a.e_ci95_ == b.e_ci95_ and not b.uses_disturbed_e
+    d = b.to_dict()
+    assert d["E_disturbed"] is None and d["disturbance_choice"]["n_site_years"] == 0
+    assert any("no in-situ site-year on disturbed ground" in w for w in d["warnings"])
