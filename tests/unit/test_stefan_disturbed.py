@@ -134,3 +134,19 @@ def test_no_disturbed_site_year_is_said_and_changes_nothing():
     d = b.to_dict()
     assert d["E_disturbed"] is None and d["disturbance_choice"]["n_site_years"] == 0
     assert any("no in-situ site-year on disturbed ground" in w for w in d["warnings"])
+
+
+def test_site_years_on_the_map_are_disturbed_from_their_pixels_start_year():
+    """Sites located on the grid by lon/lat: a site on a pixel dug in 2020 is disturbed in 2020 and
+    2021, not 2019; a site on an undisturbed pixel never."""
+    from gee_alt.grid import rowcol_to_lonlat
+    from helpers.export import GRID
+
+    start = np.zeros((5, 7), "int32")
+    start[1, 1] = 2020
+    lon, lat = rowcol_to_lonlat(GRID, np.array([1.5, 1.5, 1.5, 3.5]), np.array([1.5, 1.5, 1.5, 4.5]))
+    table = type(
+        "T", (), {"lon": lon, "lat": lat, "year": np.array([2019, 2020, 2021, 2021]), "__len__": lambda s: 4}
+    )()
+    got = downstream.disturbed_site_years(start, GRID, table)
+    assert got.tolist() == [False, True, True, False]
