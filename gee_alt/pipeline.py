@@ -442,6 +442,7 @@ def calibrate_run(
     n_boot: int = 2000,
     seed: int = 0,
     by_class: bool | str = "auto",
+    disturbance: str | Path | None = None,
 ) -> dict:
     """``gee-alt calibrate``: screen sites and fit E on the run's DDT; writes ``calibration.json``,
     ``insitu_used.csv`` and the in-situ scores in ``validation.json``. Returns the summary."""
@@ -454,6 +455,9 @@ def calibrate_run(
     fields = run_fields(run, grid)
     if by_class is True and fields.landcover is None:
         raise GeeAltError(f"--by-class needs a land-cover raster on the run grid: {runs.landcover_path(run)}")
+    dstart = None
+    if disturbance is not None:  # kept as RUN/disturbance_start.tif for gee-alt alt
+        dstart = _store_disturbance(run, disturbance, grid, {"synthetic": int(bool(cube.attrs.get("synthetic", 0)))})
     cal = downstream.calibrate(
         cube,
         table,
@@ -463,7 +467,10 @@ def calibrate_run(
         seed=seed,
         by_class=by_class,
         insitu_name=Path(insitu_csv).name,
+        disturbance_start=dstart,
     )
+    if disturbance is not None:
+        cal.summary["disturbance_file"] = Path(disturbance).name
     downstream.write_calibration(run, cal)
     return cal.summary
 

@@ -32,6 +32,12 @@ def calibrate(
         help="Drop sites whose 1 km footprint has more than this share of other land-cover classes.",
     ),
     by_class: str = typer.Option("auto", help=f"One E per land-cover class (RUN/{runs.LANDCOVER}): auto, yes or no."),
+    disturbance: Path | None = typer.Option(
+        None,
+        "--disturbance",
+        help="MINES (GeoJSON with 'start_year' or a disturbance-year raster): site-years at/after their pixel's "
+        "start year fit an E of disturbed ground, kept when leave-one-site-out says it helps.",
+    ),
     as_json: bool = JSON,
     quiet: bool = QUIET,
 ) -> None:
@@ -39,6 +45,10 @@ def calibrate(
     from gee_alt.pipeline import calibrate_run
 
     check_input_file(insitu, "in-situ table")
+    if disturbance is not None:
+        from gee_alt.science.disturbance import check_disturbance_file
+
+        check_disturbance_file(disturbance)
     if n_boot < 100:
         raise GeeAltError(f"--n-boot must be at least 100, got {n_boot}")
     modes = {"auto": "auto", "yes": True, "no": False}
@@ -50,6 +60,7 @@ def calibrate(
         seed=seed,
         n_boot=n_boot,
         by_class=modes[by_class],
+        disturbance=disturbance,
         thresholds={
             "dem_std": dem_std_max,
             "ndvi_std": ndvi_std_max,
