@@ -26,6 +26,16 @@ from gee_alt.io import write_json_atomic
 DISTURBANCE_JSON = runs.DISTURBANCE_JSON
 
 
+def rel_disturbed_e_sd(calibration: dict | None) -> float:
+    """sd(E_disturbed)/E_disturbed of the calibration's E of disturbed ground (from its 95 %
+    interval), 0 when it has none: the impact pixels' ALT after the disturbance scales with it."""
+    c = calibration or {}
+    e, ci = c.get("E_disturbed"), c.get("E_disturbed_ci95")
+    if not e or not ci or ci[0] is None or ci[1] is None:
+        return 0.0
+    return float((ci[1] - ci[0]) / (2 * 1.959964) / float(e))
+
+
 def rel_e_sd(calibration: dict | None) -> float:
     """sd(E)/E of the calibration (from its 95 % CI), 0 without one."""
     ci = (calibration or {}).get("E_ci95")
@@ -107,7 +117,15 @@ def disturbance_run(
             errors["stefan_depth_m"] = str(exc)
     try:
         res = baci_effect(
-            maps.alt_m, maps.years, start, dem, px, restoration_year=restore, rel_e_sd=rel_e_sd(cal), **kw
+            maps.alt_m,
+            maps.years,
+            start,
+            dem,
+            px,
+            restoration_year=restore,
+            rel_e_sd=rel_e_sd(cal),
+            rel_disturbed_e_sd=rel_disturbed_e_sd(cal),
+            **kw,
         )
         quantities["alt_m"] = {
             "effect": res["effect_alt_m"],

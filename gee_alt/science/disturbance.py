@@ -343,6 +343,7 @@ def baci_quantity(
     rel_scale_sd: float = 0.0,
     impact_mask: np.ndarray | None = None,
     what: str = "the quantity",
+    rel_impact_after_sd: float = 0.0,
 ) -> dict:
     """The BACI effect of the disturbance on any yearly map ``values`` ``(year, y, x)`` (NaN =
     undefined), in its own units (see the module docstring): ``{effect, effect_sd, effect_ci95,
@@ -350,8 +351,11 @@ def baci_quantity(
     difference_series, ...}``. Impact and control pixels alike count only where ``values`` is
     defined in every year of both periods (for ALT: where permafrost persists), so both sides
     are the same pixels before and after. ``rel_scale_sd``: a relative uncertainty scaling the
-    whole map (E for ALT), added in quadrature. Raises :class:`GeeAltError` when the years do
-    not span before and after or no impact pixel has a matched control stratum."""
+    whole map (E for ALT), added in quadrature. ``rel_impact_after_sd``: a relative uncertainty
+    scaling only the impact pixels after the disturbance (the E of disturbed ground, when the ALT
+    model has one), added in quadrature as ``mean impact level after × rel``. Raises
+    :class:`GeeAltError` when the years do not span before and after or no impact pixel has a
+    matched control stratum."""
     years = [int(y) for y in years]
     v = np.asarray(values, float)
     disturbed = start_year > 0
@@ -412,12 +416,18 @@ def baci_quantity(
     eff = float(fit["beta"][1])
     sd_series = math.sqrt(fit["cov"][1, 1]) if np.isfinite(fit["cov"][1, 1]) else float("nan")
     sd = math.hypot(sd_series, eff * rel_scale_sd)
+    impact_after_sd = 0.0
+    if rel_impact_after_sd > 0:
+        a_after = impact_series[[i for i in use if i in after]]
+        impact_after_sd = abs(float(np.nanmean(a_after))) * rel_impact_after_sd
+        sd = math.hypot(sd, impact_after_sd)
     out = {
         "effect": eff,
         "effect_sd": sd,
         "effect_ci95": _ci(eff, sd, fit["dof"]),
         "series_sd": sd_series,
         "scale_sd": abs(eff) * rel_scale_sd,
+        "impact_after_scale_sd": impact_after_sd,
         "ar1_rho": fit["rho"],
         "dof": fit["dof"],
     }
@@ -467,7 +477,8 @@ def _design_dict(design: BaciDesign) -> dict:
 CI_METHOD = (
     "yearly impact-minus-matched-control differences (the year is the replicate: spatial correlation within a "
     "year cannot shrink the CI); GLS with AR(1) errors over years, Student-t interval; for ALT the calibration's "
-    "relative E uncertainty added in quadrature"
+    "relative E uncertainty added in quadrature (and, where the ALT model has an E of disturbed ground, the "
+    "impact pixels' after-disturbance ALT times its relative uncertainty)"
 )
 
 
@@ -485,6 +496,7 @@ def baci_effect(
     after_first: int | None = None,
     rel_e_sd: float = 0.0,
     impact_mask: np.ndarray | None = None,
+    rel_disturbed_e_sd: float = 0.0,
 ) -> dict:
     """The BACI effect of the disturbance on ALT (m) and on its trend (cm/yr), see the module
     docstring: :func:`baci_quantity` on ALT (impact and controls where permafrost persists, i.e.
@@ -502,6 +514,7 @@ def baci_effect(
         rel_scale_sd=rel_e_sd,
         impact_mask=impact_mask,
         what="ALT",
+        rel_impact_after_sd=rel_disturbed_e_sd,
     )
     out = {
         "effect_alt_m": r["effect"],
