@@ -234,9 +234,6 @@ def finish_downstream(
         )
 
 
-#: the run's copy of the MINES file on its grid (issue 17 item 5)
-DISTURBANCE_TIF = "disturbance_start.tif"
-
 #: GDAL block cache (MB) while the downstream runs
 GDAL_CACHE_MB = 256
 
@@ -579,7 +576,7 @@ def _store_disturbance(out: Path, disturbance: str | Path, grid, tags: dict) -> 
 
     start, _ = read_disturbance(disturbance, grid)
     write_cog(
-        Path(out) / DISTURBANCE_TIF,
+        runs.disturbance_start_path(out),
         start.astype("float32"),
         grid,
         tags={**tags, "units": "year", "quantity": f"disturbance start year (0 never) from {Path(disturbance).name}"},
@@ -598,12 +595,12 @@ def _run_disturbance(run: Path, model, disturbance: str | Path | None, grid) -> 
     if disturbance is not None:
         check_disturbance_file(disturbance)
         return read_disturbance(disturbance, grid)[0]
-    p = Path(run) / DISTURBANCE_TIF
+    p = runs.disturbance_start_path(run)
     if p.exists():
         return np.nan_to_num(read_raster(p, bands=1).data[0]).astype("int32")
     if getattr(model, "uses_disturbed_e", False):
         raise GeeAltError(
-            f"{run}/calibration.json has an E of disturbed ground but the run has no {DISTURBANCE_TIF}: "
+            f"{run / runs.CALIBRATION} has an E of disturbed ground but the run has no {runs.DISTURBANCE_START}: "
             "give --disturbance MINES"
         )
     return None

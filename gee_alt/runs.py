@@ -17,6 +17,8 @@ commands (``calibrate``, ``alt``, ``trend``, ``report``, ``map``) this layout is
       alt/alt_YYYY.tif            active-layer thickness (m)
       alt/alt_sd_YYYY.tif         1-sigma predictive ALT uncertainty (m)
       alt/e_source.tif            1 = E calibrated on the pixel's land-cover class, 0 = E from the pool
+                                  (band 2 with --disturbance: year from which the disturbed-ground E applies)
+      disturbance_start.tif       the run's copy of --disturbance MINES: first disturbance year (0 never)
       alt/alt_YYYY.stac.json      STAC Item of each yearly ALT COG
       trend/alt_trend_cm_per_yr.tif, trend/alt_trend_p.tif, trend/trend.json
       cube.nc                     NetCDF (CF) cube of all years: ALT, ALT sd, DDT
@@ -116,8 +118,18 @@ E_SOURCE = "e_source.tif"
 
 def e_source_path(run: str | os.PathLike) -> Path:
     """``RUN/alt/e_source.tif``: 1 where E was calibrated on the pixel's class, 0 where it is the
-    pooled E carried from other ground (NaN outside the map)."""
+    pooled E carried from other ground (NaN outside the map); with an E of disturbed ground a
+    second band, the year from which the pixel uses it (NaN never)."""
     return Path(run) / ALT_DIR / E_SOURCE
+
+
+DISTURBANCE_START = "disturbance_start.tif"
+
+
+def disturbance_start_path(run: str | os.PathLike) -> Path:
+    """``RUN/disturbance_start.tif``: the run's copy of ``--disturbance MINES`` on its grid (year of
+    the first disturbance, 0 never), read again by ``gee-alt alt``."""
+    return Path(run) / DISTURBANCE_START
 
 
 def alt_stac_path(run: str | os.PathLike, year: int) -> Path:

@@ -93,7 +93,7 @@ def alt(
         None,
         "--disturbance",
         help="MINES (GeoJSON with 'start_year' or a disturbance-year raster): where the calibration has an E of "
-        "disturbed ground, pixel-years from the start year use it (default: the run's disturbance_start.tif).",
+        "disturbed ground, pixel-years from the start year use it (default: the run's copy of its MINES).",
     ),
     quiet: bool = QUIET,
     as_json: bool = JSON,

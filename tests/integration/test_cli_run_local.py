@@ -181,3 +181,47 @@ def test_rf_table_of_the_config_drives_the_local_engine_and_flags_override_it(in
     assert code == 0, err
     rf = json.loads((out / "manifest.json").read_text())["settings"]["rf"]
     assert rf["n_estimators"] == 5 and rf["random_state"] == 3 and rf["min_samples_leaf"] == 10
+
+
+def test_alt_step_uses_the_disturbed_ground_e_from_the_start_year(run_dir, tmp_path):
+    """A calibration with an E of disturbed ground (here set to 1.6 x E by hand): ``gee-alt alt``
+    refuses to map without the disturbance years, rejects a bad MINES before writing, and with a
+    raster of start years multiplies ALT by E_disturbed / E exactly from the start year on."""
+    import shutil
+
+    from gee_alt import runs
+    from gee_alt.export.cog import write_cog
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    cal = json.loads((copy / "calibration.json").read_text())
+    e = cal["E"]
+    cal.update(E_disturbed=1.6 * e, E_disturbed_ci95=[1.5 * e, 1.7 * e], resid_E_sd_disturbed=0.0)
+    (copy / "calibration.json").write_text(json.dumps(cal))
+    assert_user_error(cli("alt", copy), "--disturbance")
+    bad = tmp_path / "bad.geojson"
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}))
+    before = {y: runs.alt_path(copy, y).read_bytes() for y in YEARS}
+    assert_user_error(cli("alt", copy, "--disturbance", bad), "start_year")
+    assert all(runs.alt_path(copy, y).read_bytes() == b for y, b in before.items())
+    grid = read_raster(runs.alt_path(run_dir, YEARS[0])).grid
+    start = np.zeros((192, 192), "float32")
+    start[40:80, 40:80] = 2013
+    mines = tmp_path / "mines.tif"
+    write_cog(mines, start, grid)
+    code, out, err = cli("alt", copy, "--disturbance", mines, "--quiet")
+    assert code == 0, err
+    src = read_raster(runs.e_source_path(copy)).data
+    pooled = src[0] == 0  # pixels on the pooled E (not a class E) before their start year
+    for y in YEARS:
+        old = read_raster(runs.alt_path(run_dir, y)).data[0]
+        new = read_raster(runs.alt_path(copy, y)).data[0]
+        dug = (start > 0) & (start <= y)
+        np.testing.assert_array_equal(new[~dug], old[~dug])
+        m = dug & pooled & np.isfinite(old)
+        if y >= 2013:
+            assert m.sum() > 100
+            np.testing.assert_allclose(new[m], old[m] * 1.6, rtol=1e-5)
+        else:
+            assert not dug.any()
+    assert np.all(src[1][(start > 0) & np.isfinite(src[0])] == 2013) and np.all(np.isnan(src[1][start == 0]))

@@ -19,6 +19,7 @@ NAMES = [
     runs.DEM,
     runs.NDVI_MEAN,
     runs.LANDCOVER,
+    runs.DISTURBANCE_START,
     runs.INSITU_CSV,
     runs.TREND_SLOPE,
     runs.TREND_P,
