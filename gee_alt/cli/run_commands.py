@@ -259,7 +259,7 @@ def run(
         help="MINES: disturbance records, a GeoJSON whose features carry 'start_year' (optional "
         "'restoration_year') or a raster of the year each pixel was first disturbed (0 = never). Disturbed "
         "ground gets its own Stefan E from its start year on, when leave-one-site-out says it helps "
-        "(calibration.json 'disturbance_choice').",
+        "(the calibration's 'disturbance_choice').",
     ),
     workers: int | None = WORKERS,
     tile_size: int = TILE_SIZE,
