@@ -119,6 +119,23 @@ def parse_demo_size(text: str) -> int | str:
     return size
 
 
+def _echo_disturbed_e(out: Path) -> None:
+    """One line: the ALT model's E of disturbed ground (``--disturbance``), or why it has none."""
+    cal = runs.read_json(out, runs.CALIBRATION) or {}
+    ch = cal.get("disturbance_choice") or {}
+    if not ch:
+        return
+    if "loo_rmse_one_e_m" not in ch:
+        typer.echo(f"  E of disturbed ground: none ({ch.get('reason')})")
+        return
+    lo, hi = ch["ci95"]
+    typer.echo(
+        f"  E of disturbed ground {ch['E_partial_pooled']:.4f} [{lo:.4f}, {hi:.4f}] from {ch['n_sites']} sites, "
+        f"{'used' if ch['used'] else 'not used'}: LOO RMSE {ch['loo_rmse_with_disturbed_e_m']:.3f} m with it vs "
+        f"{ch['loo_rmse_one_e_m']:.3f} m one E"
+    )
+
+
 def print_demo_summary(out: Path, v: dict) -> None:
     """The demo's scores against its synthetic truth, one stage a line (world first)."""
     t, scene = v["truth"], v.get("scene", {})
@@ -196,6 +213,7 @@ def print_demo_summary(out: Path, v: dict) -> None:
                 typer.echo(f"  mine effect on {label}: no BACI ({q.get('error')}); truth {q['truth']:+.{dig}f}")
         if m.get("disturbance_error"):
             typer.echo(f"  mine BACI: {m['disturbance_error']}")
+        _echo_disturbed_e(out)
     if "applicability" in t:
         a = t["applicability"]
         flagged = ", ".join(f"{k} {100 * f:.0f} %" for k, f in a["outside_aoa_by_true_class"].items())
