@@ -243,14 +243,23 @@ def test_drill_holes_record_presence_and_absence_placed_without_regard_to_it(wor
     scene, _, d = world
     rows = list(csv.DictReader((d / "inputs" / "permafrost_boreholes.csv").open()))
     fs, holes = scene.field_sites, scene.absence_holes
-    present = [r for r in rows if r["permafrost"] == "true"]
-    absent = [r for r in rows if r["permafrost"] == "false"]
     drilled = fs.kind != "spoil"  # spoil sites are placed on the mine, not by drilling
-    assert len(present) == int(drilled.sum()) and len(absent) == len(holes.row) > len(present)
+    assert len(rows) == int(drilled.sum()) + len(holes.row) and len(holes.row) > int(drilled.sum())
+    # each hole reports what it found in the year it was drilled: the truth of that year, read
+    # here from the truth's own rasters (truth/permafrost), not from the placement climate
+    n = scene.spec.size_px
+    for r, row, col, year in [
+        *zip(rows[: int(drilled.sum())], fs.row[drilled], fs.col[drilled], fs.first_year[drilled], strict=True),
+        *zip(rows[int(drilled.sum()) :], holes.row, holes.col, holes.year, strict=True),
+    ]:
+        truth = scene.magt_in_year(int(year)).reshape(n, n)[row, col] < 0
+        assert r["permafrost"] == ("true" if truth else "false"), (r, truth)
+    found = np.array([r["permafrost"] == "true" for r in rows])
+    assert found[: int(drilled.sum())].mean() > 0.6 > found[int(drilled.sum()) :].mean()
     magt = scene.magt_climate_degc.reshape(scene.spec.size_px, -1)
     assert np.all(magt[holes.row, holes.col] >= -0.2)  # found none (the ALT sites' rule: found below -0.2)
     assert np.all(magt[fs.row[drilled], fs.col[drilled]] < -0.2)
-    assert {int(r["year"]) for r in absent} <= set(scene.spec.years)
+    assert set(holes.year.tolist()) <= set(scene.spec.years)
     # the absence holes come from the ALT sites' placement: near the road more than the terrain at large
     z = scene.crop(scene.dem_m)
     assert np.median(z[holes.row, holes.col]) < np.median(z)
