@@ -226,20 +226,20 @@ def run(
     insitu: Path | None = typer.Option(None, help="In-situ ALT CSV (site_id, lon, lat, year, alt_m, ...)."),
     config: Path | None = typer.Option(
         None,
-        help="Study config TOML: its [rf] table sets the forests of both engines; the ee engine also takes "
+        help="Study config TOML: its \\[rf] table sets the forests of both engines; the ee engine also takes "
         "the AOI, years and collections from it (default: the Datong study).",
     ),
     project: str | None = typer.Option(None, help="Google Cloud project (ee engine; or EE_PROJECT)."),
     key: Path | None = typer.Option(None, help="Service-account key JSON (ee engine; or GEE_ALT_SERVICE_ACCOUNT_KEY)."),
     years: str | None = typer.Option(None, help="Years (local engine), e.g. 2000-2024; default: all available."),
     seed: int | None = typer.Option(
-        None, help="Seed of the forests (overrides [rf] random_state) and of the calibration bootstrap (default 0)."
+        None, help="Seed of the forests (overrides \\[rf] random_state) and of the calibration bootstrap (default 0)."
     ),
-    trees: int | None = typer.Option(None, help="Trees per random forest (overrides [rf] n_estimators; default 40)."),
+    trees: int | None = typer.Option(None, help="Trees per random forest (overrides \\[rf] n_estimators; default 40)."),
     sharpen: str | None = typer.Option(
         None,
         help="ee engine: 'server' (forests on Earth Engine) or 'local' (Earth Engine composites, local "
-        "forests); overrides [ee_run] sharpen.",
+        "forests); overrides \\[ee_run] sharpen.",
     ),
     permafrost_map: Path | None = typer.Option(
         None,
