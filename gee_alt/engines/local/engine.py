@@ -45,7 +45,7 @@ class LocalEngineParams:
 
     rf: RandomForestSettings = field(default_factory=RandomForestSettings)
     n_jobs: int = 1  # threads per forest; 1 keeps sums in a fixed order (byte-identical output)
-    workers: int | None = None  # local Dask worker processes (None: default_workers(), memory permitting)
+    workers: int | None = None  # local Dask tasks at once (None: default_workers(), memory permitting)
     tile_px: int = DEFAULT_TILE_PX  # tiles of the fine grid (memory is about the tile, not the extent)
     dask_address: str | None = None  # an existing dask.distributed scheduler (None: a local cluster)
     residual_correction: bool = True
