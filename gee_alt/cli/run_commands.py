@@ -296,6 +296,7 @@ def run(
             min_valid_fraction=season.min_valid_fraction,
             frost_number_min=season.frost_number_min,
             permafrost_criterion=season.permafrost_criterion,
+            permafrost_shift_weights=season.permafrost_shift_weights,
             frost_number_method=season.frost_number_method,
             frost_number_years=season.frost_number_years,
         )
