@@ -332,6 +332,16 @@ class Presence:
         x = design(self.model.names, frost, {k: v[r0:r1] for k, v in self.static.items()})
         return self.model.predict_proba(x).reshape(np.shape(frost)).astype("float32")
 
+    def add_area(self, acc, i: int, frost: np.ndarray, prob: np.ndarray, sub: np.ndarray, r0: int, r1: int) -> None:
+        """Add rows ``r0:r1`` of year index ``i`` to an
+        :class:`~gee_alt.science.permafrost_probability.AreaAccumulator`: their probabilities
+        (float32 as written) and the bootstrap probabilities of the subsample ``sub``."""
+        from gee_alt.science.permafrost_probability import design
+
+        keep = sub & np.isfinite(prob)
+        x = design(self.model.names, frost[keep], {k: v[r0:r1][keep] for k, v in self.static.items()})
+        acc.add(i, prob, keep, self.model.boot_proba(x))
+
 
 def presence_of(criterion: dict | None, fields: SiteFields, grid: Grid) -> Presence | None:
     """The :class:`Presence` of a ``permafrost_criterion`` that has a ``presence_model``, else None."""
@@ -380,6 +390,7 @@ def alt_maps(
     landcover: np.ndarray | None = None,
     frost_number_min: float | None = None,
     permafrost_map: np.ndarray | None = None,
+    presence: Presence | None = None,
 ) -> AltMaps:
     """ALT = E·√DDT for every year of the cube, with the estimator's own ``predict``/``predict_sd``
     (per-class E where the calibration has it and a land-cover map is given).
@@ -404,12 +415,37 @@ def alt_maps(
     if classes is not None:
         src[np.isin(np.asarray(landcover), [float(k) for k in model.e_by_class_ if _is_number(k)])] = 1.0
     frost = cube[FROST_VAR].values.astype("float32") if FROST_VAR in cube else None
-    pf, _ = permafrost_rows(frost, fmin, permafrost_map)
+    prob = pf_class = area = None
+    if presence is not None and frost is not None and permafrost_map is None:
+        from gee_alt.grid import pixel_size
+        from gee_alt.science.permafrost_probability import AreaAccumulator, ci_sample_mask
+
+        h = frost.shape[1]
+        prob = np.stack([presence.rows(frost[i], 0, h) for i in range(len(years))])
+        acc = AreaAccumulator(len(years), len(presence.model.boot_coef_))
+        sub = ci_sample_mask(frost.shape[1:])
+        for i in range(len(years)):
+            presence.add_area(acc, i, frost[i], prob[i], sub, 0, h)
+        area = {**acc.result(years, pixel_size(grid_of(cube)) ** 2 / 1e6), "rule": PRESENCE_AREA_RULE}
+    pf, pf_class = permafrost_rows(frost, fmin, permafrost_map, prob)
     if pf is not None:
         alt = np.where(pf, alt, np.nan).astype("float32")
         sd = np.where(pf, sd, np.nan).astype("float32")
     src[~np.any(np.isfinite(alt), axis=0)] = np.nan
-    return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin, permafrost_map, frost_setting_of(cube.attrs))
+    return AltMaps(
+        years,
+        alt,
+        sd,
+        grid_of(cube),
+        src,
+        frost,
+        fmin,
+        permafrost_map,
+        frost_setting_of(cube.attrs),
+        pf_class if prob is not None else None,
+        prob,
+        area,
+    )
 
 
 def permafrost_criterion(
@@ -514,6 +550,10 @@ def write_alt(
     paths = []
     pf = maps.permafrost
     alt_band = "alt_m" if pf is None else f"alt_m (NaN: no permafrost, frost number < {maps.frost_number_min:g})"
+    if maps.presence_probability is not None and maps.permafrost_map is None:
+        alt_band = "alt_m (NaN: no permafrost, presence probability < 0.5)"
+        if maps.presence_area is not None:
+            write_json_atomic(runs.permafrost_area_path(run), maps.presence_area)
     for i, y in enumerate(maps.years):
         if pf is not None:
             paths.append(write_permafrost_year(run, y, pf[i], maps, engine=engine, season=season, synthetic=synthetic))
@@ -562,20 +602,27 @@ def write_permafrost_year(
     from gee_alt.export.cog import write_cog
 
     i = maps.years.index(year)
+    bands = [permafrost, maps.frost_number[i]]
+    names = _permafrost_bands(maps.frost_setting)
+    rule = "frost number >= threshold"
+    if maps.presence_probability is not None and maps.permafrost_map is None:
+        bands.append(maps.presence_probability[i])
+        names = [*names, "presence_probability"]
+        rule = "presence probability >= 0.5"
     return write_cog(
         runs.permafrost_path(run, year),
-        np.stack([permafrost, maps.frost_number[i]]).astype("float32"),
+        np.stack(bands).astype("float32"),
         maps.grid,
         tags=_permafrost_tags(
             maps.frost_setting,
             maps.frost_number_min,
-            "frost number >= threshold",
+            rule,
             year=year,
             engine=engine,
             season=season,
             synthetic=synthetic,
         ),
-        band_descriptions=_permafrost_bands(maps.frost_setting),
+        band_descriptions=names,
     )
 
 
@@ -751,13 +798,7 @@ def stream_alt(
                     alt = np.where(pf, alt, np.nan).astype("float32")
                     sd = np.where(pf, sd, np.nan).astype("float32")
                     if use_p:
-                        sub = sub_mask[r0:r1] & np.isfinite(prob)
-                        from gee_alt.science.permafrost_probability import design
-
-                        xs = design(
-                            presence.model.names, frost[sub], {k: v[r0:r1][sub] for k, v in presence.static.items()}
-                        )
-                        acc.add(i, prob, prob[sub], presence.model.boot_proba(xs))
+                        presence.add_area(acc, i, frost, prob, sub_mask[r0:r1], r0, r1)
                         writers["pf", y].write(r0, np.stack([pf_class, frost, prob]))
                     else:
                         writers["pf", y].write(r0, np.stack([pf_class, frost]))

@@ -111,6 +111,15 @@ def density_ratio_weights(x_holes: np.ndarray, x_map: np.ndarray, clip: float = 
     return w
 
 
+def _linear(z: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``(n, m)``: intercept + Σ_j z[:, j]·coef[:, j] for each of ``m`` coefficient rows, summed
+    predictor by predictor in a fixed order (the same bits for a pixel whatever the batch)."""
+    eta = np.broadcast_to(intercept[None, :], (z.shape[0], coef.shape[0])).copy()
+    for j in range(z.shape[1]):
+        eta += z[:, j : j + 1] * coef[None, :, j]
+    return eta
+
+
 class PresenceProbability(BaseEstimator):
     """Permafrost presence probability: an L2-penalised logistic regression on standardised predictors.
 
@@ -176,16 +185,17 @@ class PresenceProbability(BaseEstimator):
         return (np.asarray(X, "float64") - self.mean_) / self.scale_
 
     def predict_proba(self, X) -> np.ndarray:
-        """Presence probability (1) of each row; NaN where a predictor is NaN (float64)."""
+        """Presence probability (1) of each row; NaN where a predictor is NaN (float64). Element by
+        element (no BLAS product), so a pixel's value does not depend on how the map is chunked."""
         z = self._z(X)
-        eta = z @ self.coef_ + self.intercept_
+        eta = _linear(z, self.coef_[None, :], np.array([self.intercept_]))[:, 0]
         return np.where(np.all(np.isfinite(z), axis=1), 1.0 / (1.0 + np.exp(-np.clip(eta, -50, 50))), np.nan)
 
     def boot_proba(self, X) -> np.ndarray:
         """``(n_boot, n)`` presence probability under each bootstrap refit (rows with a NaN predictor dropped)."""
         z = self._z(X)
         z = z[np.all(np.isfinite(z), axis=1)]
-        eta = z @ self.boot_coef_[:, :-1].T + self.boot_coef_[:, -1]
+        eta = _linear(z, self.boot_coef_[:, :-1], self.boot_coef_[:, -1])
         return (1.0 / (1.0 + np.exp(-np.clip(eta, -50, 50)))).T
 
     def to_dict(self) -> dict:
@@ -229,10 +239,12 @@ def ci_sample_mask(shape_yx: tuple[int, int], n_pixels: int = CI_SAMPLE_PIXELS) 
 class AreaAccumulator:
     """Per-year sums for the probabilistic permafrost area, fed row strip by row strip.
 
-    ``add(i, p, p_boot)``: year index, the strip's probabilities (NaN unknown) and the bootstrap
-    probabilities of its subsample pixels ``(n_boot, m)`` together with the point probabilities of
-    the same pixels (``p_sub``). ``result(px_km2)``: area (km²) = Σ p × pixel area, and its 95 %
-    CI: the point area times the percentiles of (Σ_sub p_boot / Σ_sub p) over the replicates."""
+    ``add(i, p, sub, p_boot)``: year index, the strip's probabilities ``(rows, x)`` (NaN unknown),
+    its subsample mask ``(rows, x)`` (:func:`ci_sample_mask`) and the bootstrap probabilities of
+    the subsample's pixels with a probability, row-major ``(n_boot, m)``. Sums are taken row by row
+    and added in row order, so they are the same bits whatever the strips. ``result(px_km2)``: area
+    (km²) = Σ p × pixel area, and its 95 % CI: the point area times the percentiles of
+    (Σ_sub p_boot / Σ_sub p) over the replicates."""
 
     def __init__(self, n_years: int, n_boot: int):
         self.sum_p = np.zeros(n_years)
@@ -240,13 +252,22 @@ class AreaAccumulator:
         self.sub_point = np.zeros(n_years)
         self.sub_boot = np.zeros((n_years, n_boot))
 
-    def add(self, i: int, p: np.ndarray, p_sub: np.ndarray, p_boot: np.ndarray) -> None:
+    def add(self, i: int, p: np.ndarray, sub: np.ndarray, p_boot: np.ndarray) -> None:
+        p = np.atleast_2d(np.asarray(p, "float64"))
         fin = np.isfinite(p)
-        self.sum_p[i] += float(p[fin].sum())
+        pz = np.where(fin, p, 0.0)
         self.n_known[i] += int(fin.sum())
-        self.sub_point[i] += float(np.sum(p_sub))
-        if p_boot.size:
-            self.sub_boot[i] += p_boot.sum(axis=1)
+        keep = np.asarray(sub, bool) & fin
+        per_row = keep.sum(axis=1)
+        start = 0
+        for r in range(p.shape[0]):
+            self.sum_p[i] += float(pz[r].sum())
+            k = int(per_row[r])
+            if k:
+                self.sub_point[i] += float(pz[r][keep[r]].sum())
+                if p_boot.size:
+                    self.sub_boot[i] += p_boot[:, start : start + k].sum(axis=1)
+                start += k
 
     def result(self, years, px_km2: float) -> dict:
         area = self.sum_p * px_km2

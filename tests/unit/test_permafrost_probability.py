@@ -100,14 +100,18 @@ def test_too_few_holes_of_a_kind_is_refused_in_one_line():
 def test_area_accumulator_sums_and_ci_by_hand():
     acc = AreaAccumulator(2, 20)
     p = np.array([[0.2, 0.4], [np.nan, 1.0]])
-    boot = np.tile(np.array([[0.5], [1.5]]), (10, 1))  # 20 replicates of one subsample pixel
-    acc.add(0, p, np.array([1.0]), boot)
-    acc.add(1, np.array([[0.5]]), np.array([1.0]), boot)
+    sub = np.array([[False, True], [True, False]])  # the NaN pixel of the subsample is left out
+    boot = np.tile(np.array([[0.2], [0.6]]), (10, 1))  # 20 replicates of the one subsample pixel (p 0.4)
+    acc.add(0, p[:1], sub[:1], boot)  # two strips of one row each
+    acc.add(0, p[1:], sub[1:], np.empty((20, 0)))
+    acc.add(1, np.array([[0.5]]), np.array([[True]]), 1.25 * boot)
     out = acc.result([2010, 2011], px_km2=0.0009)
     np.testing.assert_allclose(out["area_km2"], [1.6 * 0.0009, 0.5 * 0.0009])
     np.testing.assert_allclose(out["fraction"], [1.6 / 3, 0.5])
-    lo, hi = out["area_km2_ci95"][0]
+    lo, hi = out["area_km2_ci95"][0]  # the ratio replicate / point is 0.5 or 1.5
     assert lo == pytest.approx(1.6 * 0.0009 * 0.5) and hi == pytest.approx(1.6 * 0.0009 * 1.5)
+    lo, hi = out["area_km2_ci95"][1]
+    assert lo == pytest.approx(0.5 * 0.0009 * 0.5) and hi == pytest.approx(0.5 * 0.0009 * 1.5)
 
 
 # ------------------------------------------------------------------- holes and the downstream
