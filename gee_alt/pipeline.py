@@ -279,7 +279,7 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk, 
         )
         criterion = criterion_of_map(permafrost_map, pmap)
     else:
-        criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed)
+        criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed, fields=fields)
     if criterion is not None:
         calibrated.summary["permafrost_criterion"] = criterion
         calibrated.validation["permafrost_criterion"] = criterion
@@ -289,8 +289,15 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk, 
     # issue 12: ALT, ALT sd, permafrost and the AOA inflation stream over row chunks of the cube.
     from gee_alt.applicability_run import prepare
 
+    presence = None if pmap is not None else downstream.presence_of(criterion, fields, grid)
     mapped = downstream.mapped_years(
-        cube, calibrated.model, fields.landcover, fmin, permafrost_map=pmap, rows_per_chunk=rows_per_chunk
+        cube,
+        calibrated.model,
+        fields.landcover,
+        fmin,
+        permafrost_map=pmap,
+        presence=presence,
+        rows_per_chunk=rows_per_chunk,
     )
     app = prepare(fields, calibrated, grid, mapped_years=mapped)
     del mapped
@@ -304,6 +311,7 @@ def _finish_downstream(out, produced, table, *, progress, seed, rows_per_chunk, 
         applicability=app,
         frost_number_min=fmin,
         permafrost_map=pmap,
+        presence=presence,
         engine=cube.attrs.get("engine", ""),
         season=cube.attrs.get("thaw_season", ""),
         synthetic=syn,
@@ -450,13 +458,14 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
     fmin = (summary.get("permafrost_criterion") or {}).get("frost_number_min")
     fields = run_fields(run, grid)
     pmap = _run_permafrost_map(run)
+    presence = None if pmap is not None else downstream.presence_of(summary.get("permafrost_criterion"), fields, grid)
     syn = bool(cube.attrs.get("synthetic", 0))
     app = None
     if (run / runs.INSITU_USED).exists():
         from gee_alt.insitu.table import read_insitu
 
         calibrated = SimpleNamespace(summary=summary, table=read_insitu(run / runs.INSITU_USED), model=model)
-        mapped = downstream.mapped_years(cube, model, fields.landcover, fmin, permafrost_map=pmap)
+        mapped = downstream.mapped_years(cube, model, fields.landcover, fmin, permafrost_map=pmap, presence=presence)
         app = prepare(fields, calibrated, grid, mapped_years=mapped)
         del mapped
     adv = progress("ALT maps", len(cube["year"]))
@@ -469,6 +478,7 @@ def alt_run(run: str | Path, *, progress: ProgressFactory = no_progress) -> list
         applicability=app,
         frost_number_min=fmin,
         permafrost_map=pmap,
+        presence=presence,
         engine=cube.attrs.get("engine", ""),
         season=cube.attrs.get("thaw_season", ""),
         synthetic=syn,
@@ -507,13 +517,22 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
             ]
         )
     frost, fmin, setting = None, 0.5, ("year", 1)
+    pf_class = prob = area = None
     if all(runs.permafrost_path(run, y).exists() for y in years):
         import rasterio
 
-        frost = RasterStack([runs.permafrost_path(run, y) for y in years], shape, band=2)
-        with rasterio.open(runs.permafrost_path(run, years[0])) as src:
+        pf_paths = [runs.permafrost_path(run, y) for y in years]
+        frost = RasterStack(pf_paths, shape, band=2)
+        with rasterio.open(pf_paths[0]) as src:
             fmin = float(src.tags().get("frost_number_min", fmin))
             setting = downstream.frost_setting_of(src.tags())
+            if src.count >= 3:  # the presence model decided: class (band 1) and probability (band 3)
+                pf_class = RasterStack(pf_paths, shape, band=1)
+                prob = RasterStack(pf_paths, shape, band=3)
+        if prob is not None and runs.permafrost_area_path(run).exists():
+            import json
+
+            area = json.loads(runs.permafrost_area_path(run).read_text())
     return downstream.AltMaps(
         years,
         alt,
@@ -523,6 +542,9 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
         frost_number_min=fmin,
         permafrost_map=_run_permafrost_map(run),
         frost_setting=setting,
+        permafrost_class=pf_class,
+        presence_probability=prob,
+        presence_area=area,
     )
 
 

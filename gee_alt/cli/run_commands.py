@@ -158,6 +158,19 @@ def print_demo_summary(out: Path, v: dict) -> None:
                 f"area error {100 * pf['area_error_mean_fraction']:+.1f} % (mean), "
                 f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} %"
             )
+        prob, thr = pf.get("probabilistic"), pf.get("frost_number_threshold")
+        if prob:
+            typer.echo(
+                f"  permafrost expected area (sum of probabilities): area error "
+                f"{100 * prob['area_error_mean_fraction']:+.1f} % (mean), worst year "
+                f"{100 * prob['area_error_max_abs_fraction']:.1f} %"
+            )
+        if thr:
+            typer.echo(
+                f"  permafrost extent ({thr['rule']}, before): accuracy {100 * thr['accuracy_mean']:.1f} %, "
+                f"area error {100 * thr['area_error_mean_fraction']:+.1f} % (mean), "
+                f"worst year {100 * thr['area_error_max_abs_fraction']:.1f} %"
+            )
     if "alt_trend" in t:
         tr = t["alt_trend"]
         typer.echo(
@@ -296,6 +309,7 @@ def run(
             min_valid_fraction=season.min_valid_fraction,
             frost_number_min=season.frost_number_min,
             permafrost_criterion=season.permafrost_criterion,
+            permafrost_shift_weights=season.permafrost_shift_weights,
             frost_number_method=season.frost_number_method,
             frost_number_years=season.frost_number_years,
         )

@@ -340,6 +340,22 @@ def test_demo_defaults_to_the_realistic_world_and_scores_every_breakdown(demo_ru
     assert crit["frost_number_min_ci95"][0] <= crit["frost_number_min"] <= crit["frost_number_min_ci95"][1]
     assert pf["frost_number_min"] == crit["frost_number_min"]
     assert np.isfinite(pf["alt_bias_m_on_permafrost"]) and pf["alt_rmse_m_on_permafrost"] > 0
+    # the presence model decides the class; its expected area (sum of probabilities) is scored beside the
+    # class map and the F >= F50 map: recomputed here from the run's rasters and the truth
+    assert crit["source"] == "probability" and crit["presence_model"]["predictors"][0] == "frost_number"
+    prob, thr = pf["probabilistic"], pf["frost_number_threshold"]
+    from gee_alt import runs
+    from gee_alt.io import read_raster
+
+    for i, y in enumerate(pf["years"]):
+        band = read_raster(runs.permafrost_path(out, y), bands=None).data
+        n_true = np.isfinite(read_raster(runs.truth_path(out, "alt", y)).data[0]).sum()
+        assert prob["area_error_fraction"][i] == pytest.approx((np.nansum(band[2]) - n_true) / n_true, rel=1e-4)
+        assert pf["area_error_fraction"][i] == pytest.approx((np.nansum(band[0]) - n_true) / n_true, rel=1e-6)
+        n_thr = np.sum(band[1][np.isfinite(band[1])] >= pf["frost_number_min"])
+        assert thr["area_error_fraction"][i] == pytest.approx((n_thr - n_true) / n_true, rel=1e-6)
+    ext = json.loads((out / "trend" / "trend.json").read_text())["permafrost_extent"]["probabilistic"]
+    assert all(lo <= a <= hi for a, (lo, hi) in zip(ext["area_km2"], ext["area_km2_ci95"], strict=True))
     assert "significant_fraction" in t["alt_trend"] and t["alt_trend"]["truth_area_mean_cm_per_yr"] > 0
     m = t["mine_effect"]
     assert m["truth_m"] > 0.3 and m["impact_pixels"] > 0 and m["control_pixels"] > 0
@@ -351,6 +367,8 @@ def test_demo_defaults_to_the_realistic_world_and_scores_every_breakdown(demo_ru
         "ALT sd, coverage",
         "Mine effect on ALT",
         "Permafrost extent 2018",
+        "Permafrost area, sum of probabilities",
+        "Permafrost extent, frost number >= F50 (before)",
     ):
         assert row in table, row
     # the report shows the truth table
