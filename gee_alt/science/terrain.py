@@ -15,7 +15,9 @@ The NDVI forests of both engines leave ``illumination`` out (:data:`NDVI_TERRAIN
 sun geometry drives surface temperature, not vegetation. The names and constants here are
 pure; the Earth Engine engine imports them (:func:`gee_alt.engines.ee.collections.terrain_predictors`).
 
-Pure numpy; NaN-aware (a pixel next to a NaN gets NaN derivatives only where needed).
+Pure numpy; NaN-aware (a pixel next to a NaN gets NaN derivatives only where needed). The experimental
+window predictors at the end (:func:`topographic_position_m`, :func:`height_above_valley_floor_m`) use
+scipy.ndimage and are not in :data:`TERRAIN_PREDICTORS`.
 """
 
 from __future__ import annotations
