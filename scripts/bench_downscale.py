@@ -193,9 +193,25 @@ def make_scene(size: int, seed: int) -> dict:
     }
 
 
-def make_hard_scene(size: int, seed: int) -> dict:
+def extra_terrain(dem_m: np.ndarray, pixel_m: float, specs: list[str]) -> dict[str, np.ndarray]:
+    """Experimental multi-scale terrain predictors: ``tpi:R`` (topographic position index) and
+    ``hvf:R`` (height above the local valley floor), R the window's half-width in metres."""
+    from gee_alt.science.terrain import height_above_valley_floor_m, topographic_position_m
+
+    funcs = {"tpi": topographic_position_m, "hvf": height_above_valley_floor_m}
+    out = {}
+    for spec in specs:
+        kind, _, radius = spec.partition(":")
+        if kind not in funcs or not radius:
+            raise SystemExit(f"error: --terrain-extra {spec!r}: expected tpi:METRES or hvf:METRES")
+        out[f"{kind}_{radius}m"] = funcs[kind](dem_m, pixel_m, float(radius))
+    return out
+
+
+def make_hard_scene(size: int, seed: int, terrain_extra: list[str] | None = None) -> dict:
     """A scene of :mod:`downscale_scenes` (structure outside the model family; independent code),
-    with the predictors ``gee-alt downscale --dem DEM --predictor NDVI`` derives (terrain + NDVI)."""
+    with the predictors ``gee-alt downscale --dem DEM --predictor NDVI`` derives (terrain + NDVI),
+    plus the experimental :func:`extra_terrain` predictors named in ``terrain_extra``."""
     import downscale_scenes as ds
 
     from gee_alt.grid import make_grid
@@ -203,6 +219,7 @@ def make_hard_scene(size: int, seed: int) -> dict:
 
     sc = ds.make_scene(seed, size)
     terr = terrain_predictors(sc["dem"], ds.FINE_M)
+    terr.update(extra_terrain(sc["dem"], ds.FINE_M, terrain_extra or []))
     names = list(terr) + ["ndvi"]
     X = np.stack([terr[n] for n in terr] + [sc["ndvi"]]).astype("float32")
     truth = sc["truth"]
@@ -565,6 +582,13 @@ def main(argv=None) -> int:
         help="hard family: the tuning seeds, the untuned ones, or both (classic: seeds 0 1 2)",
     )
     ap.add_argument("--sharpener-kw", default="{}", help="JSON keyword arguments for the sharpener (experiments)")
+    ap.add_argument(
+        "--terrain-extra",
+        nargs="*",
+        default=[],
+        metavar="KIND:METRES",
+        help="hard scenes: extra predictors for every method (experiments): tpi:R, hvf:R (see BENCHMARKS.md §1b)",
+    )
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--repeats", type=int, default=3, help="runs per case for timing (median); RF methods only")
     ap.add_argument("--n-jobs", type=int, default=2)
@@ -612,7 +636,7 @@ def main(argv=None) -> int:
         for size in a.sizes:
             for seed in a.seeds:
                 t0 = time.perf_counter()
-                sc = make_hard_scene(size, seed) if hard else make_scene(size, seed)
+                sc = make_hard_scene(size, seed, a.terrain_extra) if hard else make_scene(size, seed)
                 path = Path(tmp) / f"scene_{size}_{seed}.npz"
                 save_scene(path, sc)
                 gen_s = time.perf_counter() - t0
@@ -733,6 +757,7 @@ def main(argv=None) -> int:
         "n_jobs": a.n_jobs,
         "family": a.family,
         "sharpener_kw": json.loads(a.sharpener_kw),
+        "terrain_extra": a.terrain_extra,
         "pydms": pydms_info(a) if any(c["method"].startswith("pydms_") for c in cases) else "not run",
         "cases": cases,
         "targets": targets,
