@@ -766,6 +766,17 @@ def _band_names() -> list[str]:
     return [f"< {edges[0]} m", *inner, f">= {edges[-1]} m"]
 
 
+def _extent_row(scores: dict, rule: str) -> dict:
+    """A truth-table row for a permafrost extent map: accuracy and area error (mean, worst year)."""
+    return {
+        "gee-alt": f"accuracy {100 * scores['accuracy_mean']:.1f} %",
+        "reference": "truth (MAGT < 0 °C)",
+        "comparison": f"area error mean {100 * scores['area_error_mean_fraction']:+.1f} %, "
+        f"worst year {100 * scores['area_error_max_abs_fraction']:.1f} %{rule}",
+        "units": "%",
+    }
+
+
 def truth_table(t: dict) -> dict:
     """The demo's scores as one readable table (numbers for machines are in ``truth``):
     stage -> {gee-alt, reference, comparison, units}."""
@@ -828,13 +839,7 @@ def truth_table(t: dict) -> dict:
             "units": "% of area",
         }
         if "accuracy" in pf:
-            rows["Permafrost extent, all years"] = {
-                "gee-alt": f"accuracy {100 * pf['accuracy_mean']:.1f} %",
-                "reference": "truth (MAGT < 0 °C)",
-                "comparison": f"area error mean {100 * pf['area_error_mean_fraction']:+.1f} %, "
-                f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} % ({pf.get('engine_rule', '')})",
-                "units": "%",
-            }
+            rows["Permafrost extent, all years"] = _extent_row(pf, f" ({pf.get('engine_rule', '')})")
         prob = pf.get("probabilistic")
         if prob:
             rows["Permafrost area, sum of probabilities"] = {
@@ -850,13 +855,7 @@ def truth_table(t: dict) -> dict:
             }
         thr = pf.get("frost_number_threshold")
         if thr:
-            rows["Permafrost extent, frost number >= F50 (before)"] = {
-                "gee-alt": f"accuracy {100 * thr['accuracy_mean']:.1f} %",
-                "reference": "truth (MAGT < 0 °C)",
-                "comparison": f"area error mean {100 * thr['area_error_mean_fraction']:+.1f} %, "
-                f"worst year {100 * thr['area_error_max_abs_fraction']:.1f} %",
-                "units": "%",
-            }
+            rows["Permafrost extent, frost number >= F50 (before)"] = _extent_row(thr, "")
     if tr:
         rows["ALT trend, area mean"] = {
             "gee-alt": f"{tr['area_mean_cm_per_yr']:+.2f}",
