@@ -332,6 +332,20 @@ class Presence:
         x = design(self.model.names, frost, {k: v[r0:r1] for k, v in self.static.items()})
         return self.model.predict_proba(x).reshape(np.shape(frost)).astype("float32")
 
+    def area_accumulator(self, n_years: int, shape: tuple[int, int]) -> tuple:
+        """An empty :class:`~gee_alt.science.permafrost_probability.AreaAccumulator` for ``n_years``
+        and the bootstrap subsample mask of a ``shape`` grid: ``(acc, sub)``."""
+        from gee_alt.science.permafrost_probability import AreaAccumulator, ci_sample_mask
+
+        return AreaAccumulator(n_years, len(self.model.boot_coef_)), ci_sample_mask(shape)
+
+    @staticmethod
+    def area(acc, years: list[int], grid: Grid) -> dict:
+        """The probabilistic area per year with its CI (``presence_area.json``) from a filled accumulator."""
+        from gee_alt.grid import pixel_size
+
+        return {**acc.result(years, pixel_size(grid) ** 2 / 1e6), "rule": PRESENCE_AREA_RULE}
+
     def add_area(self, acc, i: int, frost: np.ndarray, prob: np.ndarray, sub: np.ndarray, r0: int, r1: int) -> None:
         """Add rows ``r0:r1`` of year index ``i`` to an
         :class:`~gee_alt.science.permafrost_probability.AreaAccumulator`: their probabilities
@@ -417,16 +431,12 @@ def alt_maps(
     frost = cube[FROST_VAR].values.astype("float32") if FROST_VAR in cube else None
     prob = pf_class = area = None
     if presence is not None and frost is not None and permafrost_map is None:
-        from gee_alt.grid import pixel_size
-        from gee_alt.science.permafrost_probability import AreaAccumulator, ci_sample_mask
-
         h = frost.shape[1]
         prob = np.stack([presence.rows(frost[i], 0, h) for i in range(len(years))])
-        acc = AreaAccumulator(len(years), len(presence.model.boot_coef_))
-        sub = ci_sample_mask(frost.shape[1:])
+        acc, sub = presence.area_accumulator(len(years), frost.shape[1:])
         for i in range(len(years)):
             presence.add_area(acc, i, frost[i], prob[i], sub, 0, h)
-        area = {**acc.result(years, pixel_size(grid_of(cube)) ** 2 / 1e6), "rule": PRESENCE_AREA_RULE}
+        area = presence.area(acc, years, grid_of(cube))
     pf, pf_class = permafrost_rows(frost, fmin, permafrost_map, prob)
     if pf is not None:
         alt = np.where(pf, alt, np.nan).astype("float32")
@@ -551,7 +561,7 @@ def write_alt(
     pf = maps.permafrost
     alt_band = "alt_m" if pf is None else f"alt_m (NaN: no permafrost, frost number < {maps.frost_number_min:g})"
     if maps.presence_probability is not None and maps.permafrost_map is None:
-        alt_band = "alt_m (NaN: no permafrost, presence probability < 0.5)"
+        alt_band = PRESENCE_ALT_BAND
         if maps.presence_area is not None:
             write_json_atomic(runs.permafrost_area_path(run), maps.presence_area)
     for i, y in enumerate(maps.years):
@@ -608,7 +618,7 @@ def write_permafrost_year(
     if maps.presence_probability is not None and maps.permafrost_map is None:
         bands.append(maps.presence_probability[i])
         names = [*names, "presence_probability"]
-        rule = "presence probability >= 0.5"
+        rule = PRESENCE_RULE
     return write_cog(
         runs.permafrost_path(run, year),
         np.stack(bands).astype("float32"),
@@ -625,6 +635,10 @@ def write_permafrost_year(
         band_descriptions=names,
     )
 
+
+#: the permafrost rule of the presence model (COG tags) and the ALT band where it decided
+PRESENCE_RULE = "presence probability >= 0.5"
+PRESENCE_ALT_BAND = "alt_m (NaN: no permafrost, presence probability < 0.5)"
 
 #: what the probabilistic permafrost area is (trend.json, validation.json, the report)
 PRESENCE_AREA_RULE = (
@@ -728,8 +742,8 @@ def stream_alt(
             "user permafrost map (1 = permafrost)",
         )
     elif has_frost and presence is not None:
-        alt_band = "alt_m (NaN: no permafrost, presence probability < 0.5)"
-        pf_rule = "presence probability >= 0.5"
+        alt_band = PRESENCE_ALT_BAND
+        pf_rule = PRESENCE_RULE
     elif has_frost:
         alt_band = f"alt_m (NaN: no permafrost, frost number < {fmin:g})"
         pf_rule = "frost number >= threshold"
@@ -737,11 +751,7 @@ def stream_alt(
         alt_band, pf_rule = "alt_m", ""
     use_p = presence is not None and has_frost and permafrost_map is None
     if use_p:
-        from gee_alt.grid import pixel_size
-        from gee_alt.science.permafrost_probability import AreaAccumulator, ci_sample_mask
-
-        acc = AreaAccumulator(len(years), len(presence.model.boot_coef_))
-        sub_mask = ci_sample_mask((h, w))
+        acc, sub_mask = presence.area_accumulator(len(years), (h, w))
     writers: dict[tuple[str, int], CogRows] = {}
     try:
         for y in years:
@@ -837,10 +847,7 @@ def stream_alt(
     pf_paths = [runs.permafrost_path(run, y) for y in years]
     area = None
     if use_p:
-        area = {
-            **acc.result(years, pixel_size(grid) ** 2 / 1e6),
-            "rule": PRESENCE_AREA_RULE,
-        }
+        area = presence.area(acc, years, grid)
         write_json_atomic(runs.permafrost_area_path(run), area)
     maps = AltMaps(
         years,
