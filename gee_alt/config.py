@@ -194,8 +194,10 @@ class CollectionsConfig(_Table):
 
 class SeasonConfig(_Table):
     """Seasons as ``MM-DD`` day-of-year bounds (inclusive), the LST window length (days) and the
-    fewest valid windows (fraction 0..1) for a DDT value; the frost number at and above which a
-    pixel is mapped as permafrost (ALT is written only there) and how the frost number of a year
+    fewest valid windows (fraction 0..1) for a DDT value; how permafrost is decided
+    (``permafrost_criterion``: a presence-probability model fitted on drill holes, the fitted
+    frost-number threshold, or ``frost_number_min`` as given; ALT is written only on permafrost)
+    and how the frost number of a year
     is formed (``frost_number_method`` over ``frost_number_years``, :mod:`gee_alt.science.frost_climate`)."""
 
     thaw_start: str
@@ -205,7 +207,8 @@ class SeasonConfig(_Table):
     growing_end: str
     min_valid_fraction: float
     frost_number_min: float = 0.5
-    permafrost_criterion: str = "boreholes"
+    permafrost_criterion: str = "probability"
+    permafrost_shift_weights: bool = False
     frost_number_method: str = "running_mean"
     frost_number_years: int = 9
 
@@ -228,8 +231,10 @@ class SeasonConfig(_Table):
     @field_validator("permafrost_criterion")
     @classmethod
     def _criterion(cls, v: str) -> str:
-        if v not in ("boreholes", "frost_number"):
-            raise ValueError(f'season.permafrost_criterion must be "boreholes" or "frost_number", got {v!r}')
+        if v not in ("probability", "boreholes", "frost_number"):
+            raise ValueError(
+                f'season.permafrost_criterion must be "probability", "boreholes" or "frost_number", got {v!r}'
+            )
         return v
 
     @field_validator("thaw_start", "thaw_end", "growing_start", "growing_end")

@@ -305,6 +305,12 @@ class AltMaps:
     #: ``(y, x)`` float32: the year from which the pixel uses the E of disturbed ground (NaN never),
     #: or None when the calibration has none
     e_disturbed_from: np.ndarray | None = None
+    #: ``(year, y, x)`` permafrost class (1 / 0 / NaN) and presence probability (1) when the
+    #: presence model decided (:mod:`gee_alt.science.permafrost_probability`), else None
+    permafrost_class: np.ndarray | None = None
+    presence_probability: np.ndarray | None = None
+    #: the probabilistic area (sum of probabilities) per year with its CI, or None
+    presence_area: dict | None = None
 
     @property
     def permafrost(self) -> np.ndarray | None:
@@ -312,6 +318,8 @@ class AltMaps:
         unknown; or None."""
         if self.permafrost_map is not None:
             return np.broadcast_to(self.permafrost_map, (len(self.years), *self.permafrost_map.shape)).astype("float32")
+        if self.permafrost_class is not None:
+            return np.asarray(self.permafrost_class, "float32")
         if self.frost_number is None:
             return None
         f = np.asarray(self.frost_number)  # the whole stack: the streamed chain reads row windows instead
@@ -345,12 +353,76 @@ def _permafrost_bands(setting: tuple[str, int]) -> list[str]:
     return ["permafrost_class", band_label(*setting)]
 
 
+@dataclass
+class Presence:
+    """The presence-probability model of a run and its static predictors on the run grid
+    (:mod:`gee_alt.science.permafrost_probability`)."""
+
+    model: object
+    static: dict
+
+    def rows(self, frost: np.ndarray, r0: int, r1: int) -> np.ndarray:
+        """float32 presence probability of rows ``r0:r1`` (shape of ``frost``) for one year's frost number."""
+        from gee_alt.science.permafrost_probability import design
+
+        x = design(self.model.names, frost, {k: v[r0:r1] for k, v in self.static.items()})
+        return self.model.predict_proba(x).reshape(np.shape(frost)).astype("float32")
+
+    def area_accumulator(self, n_years: int, shape: tuple[int, int]) -> tuple:
+        """An empty :class:`~gee_alt.science.permafrost_probability.AreaAccumulator` for ``n_years``
+        and the bootstrap subsample mask of a ``shape`` grid: ``(acc, sub)``."""
+        from gee_alt.science.permafrost_probability import AreaAccumulator, ci_sample_mask
+
+        return AreaAccumulator(n_years, len(self.model.boot_coef_)), ci_sample_mask(shape)
+
+    @staticmethod
+    def area(acc, years: list[int], grid: Grid) -> dict:
+        """The probabilistic area per year with its CI (``presence_area.json``) from a filled accumulator."""
+        from gee_alt.grid import pixel_size
+
+        return {**acc.result(years, pixel_size(grid) ** 2 / 1e6), "rule": PRESENCE_AREA_RULE}
+
+    def add_area(self, acc, i: int, frost: np.ndarray, prob: np.ndarray, sub: np.ndarray, r0: int, r1: int) -> None:
+        """Add rows ``r0:r1`` of year index ``i`` to an
+        :class:`~gee_alt.science.permafrost_probability.AreaAccumulator`: their probabilities
+        (float32 as written) and the bootstrap probabilities of the subsample ``sub``."""
+        from gee_alt.science.permafrost_probability import design
+
+        keep = sub & np.isfinite(prob)
+        x = design(self.model.names, frost[keep], {k: v[r0:r1][keep] for k, v in self.static.items()})
+        acc.add(i, prob, keep, self.model.boot_proba(x))
+
+
+def presence_of(criterion: dict | None, fields: SiteFields, grid: Grid) -> Presence | None:
+    """The :class:`Presence` of a ``permafrost_criterion`` that has a ``presence_model``, else None."""
+    from gee_alt.grid import pixel_size
+    from gee_alt.science.permafrost_probability import PresenceProbability, static_predictors
+
+    if not criterion or not criterion.get("presence_model"):
+        return None
+    model = PresenceProbability.from_dict(criterion["presence_model"])
+    static = static_predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid))
+    missing = [n for n in model.names[1:] if n not in static]
+    if missing:
+        raise GeeAltError(f"the permafrost presence model needs {', '.join(missing)}, which this run does not have")
+    return Presence(model, {n: static[n] for n in model.names[1:]})
+
+
 def permafrost_rows(
-    frost: np.ndarray | None, fmin: float, permafrost_map: np.ndarray | None = None
+    frost: np.ndarray | None,
+    fmin: float,
+    permafrost_map: np.ndarray | None = None,
+    probability: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Permafrost of some rows of one year: ``(pf, pf_class)`` — bool (ALT is kept there) and
     float32 class (1 / 0 / NaN unknown) — from the user map when given, else F ≥ ``fmin`` (a NaN
-    frost number is unknown, not permafrost); ``(None, None)`` without either."""
+    frost number is unknown, not permafrost); with a presence ``probability`` (same shape),
+    probability ≥ 0.5; ``(None, None)`` without either."""
+    if probability is not None and permafrost_map is None:
+        from gee_alt.science.permafrost_probability import CLASS_PROBABILITY
+
+        pf = probability >= CLASS_PROBABILITY
+        return pf, np.where(np.isfinite(probability), pf.astype("float32"), np.nan).astype("float32")
     if permafrost_map is not None:
         m = np.asarray(permafrost_map, "float32")
         if frost is not None:
@@ -368,6 +440,7 @@ def alt_maps(
     landcover: np.ndarray | None = None,
     frost_number_min: float | None = None,
     permafrost_map: np.ndarray | None = None,
+    presence: Presence | None = None,
 ) -> AltMaps:
     """ALT = E·√DDT for every year of the cube, with the estimator's own ``predict``/``predict_sd``
     (per-class E where the calibration has it and a land-cover map is given).
@@ -392,36 +465,92 @@ def alt_maps(
     if classes is not None:
         src[np.isin(np.asarray(landcover), [float(k) for k in model.e_by_class_ if _is_number(k)])] = 1.0
     frost = cube[FROST_VAR].values.astype("float32") if FROST_VAR in cube else None
-    pf, _ = permafrost_rows(frost, fmin, permafrost_map)
+    prob = pf_class = area = None
+    if presence is not None and frost is not None and permafrost_map is None:
+        h = frost.shape[1]
+        prob = np.stack([presence.rows(frost[i], 0, h) for i in range(len(years))])
+        acc, sub = presence.area_accumulator(len(years), frost.shape[1:])
+        for i in range(len(years)):
+            presence.add_area(acc, i, frost[i], prob[i], sub, 0, h)
+        area = presence.area(acc, years, grid_of(cube))
+    pf, pf_class = permafrost_rows(frost, fmin, permafrost_map, prob)
     if pf is not None:
         alt = np.where(pf, alt, np.nan).astype("float32")
         sd = np.where(pf, sd, np.nan).astype("float32")
     src[~np.any(np.isfinite(alt), axis=0)] = np.nan
-    return AltMaps(years, alt, sd, grid_of(cube), src, frost, fmin, permafrost_map, frost_setting_of(cube.attrs))
+    return AltMaps(
+        years,
+        alt,
+        sd,
+        grid_of(cube),
+        src,
+        frost,
+        fmin,
+        permafrost_map,
+        frost_setting_of(cube.attrs),
+        pf_class if prob is not None else None,
+        prob,
+        area,
+    )
 
 
-def permafrost_criterion(cube: xr.Dataset, insitu_path: str | Path = "", *, seed: int = 0) -> dict | None:
+def permafrost_criterion(
+    cube: xr.Dataset, insitu_path: str | Path = "", *, seed: int = 0, fields: SiteFields | None = None
+) -> dict | None:
     """The permafrost criterion of a run (``calibration.json`` ``permafrost_criterion``); None
     when the cube has no frost number.
 
-    With the cube attr ``permafrost_criterion`` ``"boreholes"`` (the default) and a
-    ``permafrost_boreholes.csv`` next to the in-situ table, the frost-number threshold is fitted
-    on the drill holes (:mod:`gee_alt.science.permafrost`); otherwise the cube's
-    ``frost_number_min`` (config ``season.frost_number_min``) is used as given."""
+    With a ``permafrost_boreholes.csv`` next to the in-situ table and the cube attr
+    ``permafrost_criterion``:
+
+    - ``"probability"`` (the default): a presence-probability model (penalised logistic on the
+      frost number and the static predictors of ``fields``, :mod:`gee_alt.science.permafrost_probability`)
+      decides the class (probability ≥ 0.5) and gives the probabilistic area; the frost-number
+      threshold F₅₀ is fitted beside it (``frost_number_min``, for comparison);
+    - ``"boreholes"``: the frost-number threshold F₅₀ fitted on the drill holes decides
+      (:mod:`gee_alt.science.permafrost`);
+
+    otherwise (``"frost_number"``, or no drill holes) the cube's ``frost_number_min`` (config
+    ``season.frost_number_min``) is used as given."""
     from gee_alt.science.permafrost import fit_criterion
     from gee_alt.science.thaw import FROST_NUMBER_PERMAFROST
 
     if FROST_VAR not in cube:
         return None
     fixed = float(cube.attrs.get("frost_number_min", FROST_NUMBER_PERMAFROST))
-    mode = str(cube.attrs.get("permafrost_criterion", "boreholes"))
+    mode = str(cube.attrs.get("permafrost_criterion", "probability"))
     holes = runs.boreholes_csv_path(Path(insitu_path).parent) if insitu_path else None
-    if mode != "boreholes" or holes is None or not holes.is_file():
-        why = "season.permafrost_criterion = frost_number" if mode != "boreholes" else f"no {runs.BOREHOLES_CSV}"
+    if mode == "frost_number" or holes is None or not holes.is_file():
+        why = "season.permafrost_criterion = frost_number" if mode == "frost_number" else f"no {runs.BOREHOLES_CSV}"
         return {"rule": f"frost number >= {fixed:g} (fixed; {why})", "frost_number_min": fixed}
     years = [int(y) for y in cube["year"].values]
-    fitted = fit_criterion(cube[FROST_VAR].transpose("year", "y", "x"), years, grid_of(cube), holes, seed=seed)
-    return {**fitted.to_dict(), "frost_number": _describe(frost_setting_of(cube.attrs)), "boreholes_file": holes.name}
+    frost = cube[FROST_VAR].transpose("year", "y", "x")
+    try:
+        fitted = fit_criterion(frost, years, grid_of(cube), holes, seed=seed).to_dict()
+    except GeeAltError:
+        if mode != "probability":
+            raise
+        fitted = {"rule": f"frost number >= {fixed:g} (fixed; no threshold could be fitted)", "frost_number_min": fixed}
+    out = {**fitted, "frost_number": _describe(frost_setting_of(cube.attrs)), "boreholes_file": holes.name}
+    if mode != "probability":
+        return out
+    from gee_alt.grid import pixel_size
+    from gee_alt.science.permafrost_probability import fit_presence, static_predictors
+
+    fields = fields or SiteFields()
+    grid = grid_of(cube)
+    static = static_predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid))
+    shift = bool(int(cube.attrs.get("permafrost_shift_weights", 0)))
+    model = fit_presence(frost, years, grid, holes, static, shift_weights=shift, seed=seed)
+    return {
+        **out,
+        "rule": "permafrost where the presence probability >= 0.5; probability from a penalised logistic "
+        f"regression of drill-hole presence (drilling year) on {', '.join(model.names)}",
+        "threshold_rule": fitted.get("rule"),
+        "source": "probability",
+        "shift_weights": shift,
+        "presence_model": model.to_dict(),
+    }
 
 
 def _is_number(k) -> bool:
@@ -467,6 +596,10 @@ def write_alt(
     paths = []
     pf = maps.permafrost
     alt_band = "alt_m" if pf is None else f"alt_m (NaN: no permafrost, frost number < {maps.frost_number_min:g})"
+    if maps.presence_probability is not None and maps.permafrost_map is None:
+        alt_band = PRESENCE_ALT_BAND
+        if maps.presence_area is not None:
+            write_json_atomic(runs.permafrost_area_path(run), maps.presence_area)
     for i, y in enumerate(maps.years):
         if pf is not None:
             paths.append(write_permafrost_year(run, y, pf[i], maps, engine=engine, season=season, synthetic=synthetic))
@@ -515,22 +648,39 @@ def write_permafrost_year(
     from gee_alt.export.cog import write_cog
 
     i = maps.years.index(year)
+    bands = [permafrost, maps.frost_number[i]]
+    names = _permafrost_bands(maps.frost_setting)
+    rule = "frost number >= threshold"
+    if maps.presence_probability is not None and maps.permafrost_map is None:
+        bands.append(maps.presence_probability[i])
+        names = [*names, "presence_probability"]
+        rule = PRESENCE_RULE
     return write_cog(
         runs.permafrost_path(run, year),
-        np.stack([permafrost, maps.frost_number[i]]).astype("float32"),
+        np.stack(bands).astype("float32"),
         maps.grid,
         tags=_permafrost_tags(
             maps.frost_setting,
             maps.frost_number_min,
-            "frost number >= threshold",
+            rule,
             year=year,
             engine=engine,
             season=season,
             synthetic=synthetic,
         ),
-        band_descriptions=_permafrost_bands(maps.frost_setting),
+        band_descriptions=names,
     )
 
+
+#: the permafrost rule of the presence model (COG tags) and the ALT band where it decided
+PRESENCE_RULE = "presence probability >= 0.5"
+PRESENCE_ALT_BAND = "alt_m (NaN: no permafrost, presence probability < 0.5)"
+
+#: what the probabilistic permafrost area is (trend.json, validation.json, the report)
+PRESENCE_AREA_RULE = (
+    "expected permafrost area: sum over pixels of the presence probability x pixel area (the Permafrost "
+    "Zonation Index area, Gruber 2012); 95 % CI from a bootstrap over drill holes"
+)
 
 #: rows per strip of the streamed downstream (ALT, ALT sd, permafrost, AOA inflation), one year
 #: at a time: memory about ``rows x width x ~60 B`` (512 x 3215 px: ~100 MB), not the extent. The
@@ -550,6 +700,7 @@ def mapped_years(
     frost_number_min: float | None = None,
     *,
     permafrost_map: np.ndarray | None = None,
+    presence: Presence | None = None,
     rows_per_chunk: int = DOWNSTREAM_ROWS,
 ) -> np.ndarray:
     """``(y, x)`` int16: how many years each pixel gets a finite ALT — exactly the pixel-years
@@ -570,7 +721,8 @@ def mapped_years(
         for i in range(cube.sizes["year"]):
             ok = np.isfinite(model.predict(_year_rows(cube[DDT_VAR], i, r0, r1), cls))
             frost = _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32") if FROST_VAR in cube else None
-            pf, _ = permafrost_rows(frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1])
+            prob = presence.rows(frost, r0, r1) if (presence is not None and frost is not None) else None
+            pf, _ = permafrost_rows(frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1], prob)
             if pf is not None:
                 ok &= pf
             out[r0:r1] += ok
@@ -587,6 +739,7 @@ def stream_alt(
     applicability=None,
     frost_number_min: float | None = None,
     permafrost_map: np.ndarray | None = None,
+    presence: Presence | None = None,
     engine: str = "",
     season: str = "",
     synthetic: bool = False,
@@ -629,11 +782,17 @@ def stream_alt(
             "alt_m (NaN: no permafrost on the user permafrost map)",
             "user permafrost map (1 = permafrost)",
         )
+    elif has_frost and presence is not None:
+        alt_band = PRESENCE_ALT_BAND
+        pf_rule = PRESENCE_RULE
     elif has_frost:
         alt_band = f"alt_m (NaN: no permafrost, frost number < {fmin:g})"
         pf_rule = "frost number >= threshold"
     else:
         alt_band, pf_rule = "alt_m", ""
+    use_p = presence is not None and has_frost and permafrost_map is None
+    if use_p:
+        acc, sub_mask = presence.area_accumulator(len(years), (h, w))
     writers: dict[tuple[str, int], CogRows] = {}
     try:
         for y in years:
@@ -641,11 +800,11 @@ def stream_alt(
                 writers["pf", y] = CogRows(
                     runs.permafrost_path(run, y),
                     grid,
-                    2,
+                    3 if use_p else 2,
                     tags=_permafrost_tags(
                         setting, fmin, pf_rule, year=y, engine=engine, season=season, synthetic=synthetic
                     ),
-                    band_descriptions=_permafrost_bands(setting),
+                    band_descriptions=_permafrost_bands(setting) + (["presence_probability"] if use_p else []),
                 )
             writers["alt", y] = CogRows(
                 runs.alt_path(run, y),
@@ -684,13 +843,18 @@ def stream_alt(
                         if has_frost
                         else np.full(alt.shape, np.nan, "float32")
                     )
+                    prob = presence.rows(frost, r0, r1) if use_p else None
                     pf, pf_class = permafrost_rows(
-                        frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1]
+                        frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1], prob
                     )
                     alt = np.where(pf, alt, np.nan).astype("float32")
                     sd = np.where(pf, sd, np.nan).astype("float32")
-                    writers["pf", y].write(r0, np.stack([pf_class, frost]))
-                    del frost, pf, pf_class
+                    if use_p:
+                        presence.add_area(acc, i, frost, prob, sub_mask[r0:r1], r0, r1)
+                        writers["pf", y].write(r0, np.stack([pf_class, frost, prob]))
+                    else:
+                        writers["pf", y].write(r0, np.stack([pf_class, frost]))
+                    del frost, pf, pf_class, prob
                 mapped |= np.isfinite(alt)
                 if applicability is not None:
                     sd = applicability.inflate(r0, r1, ddt[None], sd[None])[0]
@@ -722,16 +886,24 @@ def stream_alt(
     finally:
         for wr in writers.values():
             wr.discard()
+    pf_paths = [runs.permafrost_path(run, y) for y in years]
+    area = None
+    if use_p:
+        area = presence.area(acc, years, grid)
+        write_json_atomic(runs.permafrost_area_path(run), area)
     maps = AltMaps(
         years,
         RasterStack([runs.alt_path(run, y) for y in years], (h, w)),
         RasterStack([runs.alt_sd_path(run, y) for y in years], (h, w)),
         grid,
         src,
-        RasterStack([runs.permafrost_path(run, y) for y in years], (h, w), band=2) if has_pf else None,
+        RasterStack(pf_paths, (h, w), band=2) if has_pf else None,
         fmin,
         permafrost_map,
         setting,
+        RasterStack(pf_paths, (h, w), band=1) if use_p else None,
+        RasterStack(pf_paths, (h, w), band=3) if use_p else None,
+        area,
     )
     if disturbance_start is not None and getattr(model, "uses_disturbed_e", False):
         ds = np.asarray(disturbance_start, "float32")
@@ -786,6 +958,11 @@ def extent_series(maps: AltMaps) -> dict | None:
         m = maps.permafrost_map
         known += int(np.isfinite(m).sum())
         n_pf += int((m == 1).sum())
+    elif maps.permafrost_class is not None:  # the presence model's class map (probability >= 0.5)
+        for r0, r1 in _row_chunks(maps.permafrost_class.shape[1]):
+            c = rows_of(maps.permafrost_class, r0, r1)
+            known += np.isfinite(c).sum(axis=(1, 2))
+            n_pf += (c == 1).sum(axis=(1, 2))
     else:
         for r0, r1 in _row_chunks(maps.frost_number.shape[1]):
             f = rows_of(maps.frost_number, r0, r1)
@@ -794,18 +971,31 @@ def extent_series(maps: AltMaps) -> dict | None:
     n_pf = n_pf.astype("float64")
     area = (n_pf * px_km2).astype(float)
     frac = np.where(known > 0, n_pf / np.maximum(known, 1), np.nan)
-    return {
+    if maps.permafrost_map is not None:
+        rule = "user permafrost map (static)"
+    elif maps.permafrost_class is not None:
+        rule = "class map: presence probability >= 0.5 (area = count of class pixels x pixel area)"
+    else:
+        rule = f"surface frost number >= {maps.frost_number_min:g}"
+    out = {
         "years": list(maps.years),
         "area_km2": [float(a) for a in area],
         "fraction": [float(f) for f in frac],
         "frost_number_min": maps.frost_number_min,
-        "rule": "user permafrost map (static)"
-        if maps.permafrost_map is not None
-        else f"surface frost number >= {maps.frost_number_min:g}",
+        "rule": rule,
         "frost_number": None if maps.permafrost_map is not None else _describe(maps.frost_setting),
         "area_trend_km2_per_yr": series_trend(maps.years, area),
         "fraction_trend_per_yr": series_trend(maps.years, frac),
     }
+    if maps.presence_area is not None and maps.permafrost_map is None:
+        pa = maps.presence_area
+        out["probabilistic"] = {
+            **pa,
+            "area_trend_km2_per_yr": series_trend(maps.years, np.asarray(pa["area_km2"], float)),
+            "note": "the area to quote: the class map's area is biased wherever the classes overlap "
+            "(thresholding at 0.5 does not preserve prevalence); area_km2 above is the class map's",
+        }
+    return out
 
 
 def _describe(setting: tuple[str, int]) -> str:

@@ -298,7 +298,7 @@ def _finish_downstream(
         )
         criterion = criterion_of_map(permafrost_map, pmap)
     else:
-        criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed)
+        criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed, fields=fields)
     if criterion is not None:
         calibrated.summary["permafrost_criterion"] = criterion
         calibrated.validation["permafrost_criterion"] = criterion
@@ -308,8 +308,15 @@ def _finish_downstream(
     # issue 12: ALT, ALT sd, permafrost and the AOA inflation stream over row chunks of the cube.
     from gee_alt.applicability_run import prepare
 
+    presence = None if pmap is not None else downstream.presence_of(criterion, fields, grid)
     mapped = downstream.mapped_years(
-        cube, calibrated.model, fields.landcover, fmin, permafrost_map=pmap, rows_per_chunk=rows_per_chunk
+        cube,
+        calibrated.model,
+        fields.landcover,
+        fmin,
+        permafrost_map=pmap,
+        presence=presence,
+        rows_per_chunk=rows_per_chunk,
     )
     app = prepare(fields, calibrated, grid, mapped_years=mapped)
     del mapped
@@ -323,6 +330,7 @@ def _finish_downstream(
         applicability=app,
         frost_number_min=fmin,
         permafrost_map=pmap,
+        presence=presence,
         engine=cube.attrs.get("engine", ""),
         season=cube.attrs.get("thaw_season", ""),
         synthetic=syn,
@@ -490,6 +498,7 @@ def alt_run(
     fmin = (summary.get("permafrost_criterion") or {}).get("frost_number_min")
     fields = run_fields(run, grid)
     pmap = _run_permafrost_map(run)
+    presence = None if pmap is not None else downstream.presence_of(summary.get("permafrost_criterion"), fields, grid)
     syn = bool(cube.attrs.get("synthetic", 0))
     dstart = _run_disturbance(run, model, disturbance, grid)
     app = None
@@ -497,7 +506,7 @@ def alt_run(
         from gee_alt.insitu.table import read_insitu
 
         calibrated = SimpleNamespace(summary=summary, table=read_insitu(run / runs.INSITU_USED), model=model)
-        mapped = downstream.mapped_years(cube, model, fields.landcover, fmin, permafrost_map=pmap)
+        mapped = downstream.mapped_years(cube, model, fields.landcover, fmin, permafrost_map=pmap, presence=presence)
         app = prepare(fields, calibrated, grid, mapped_years=mapped)
         del mapped
     adv = progress("ALT maps", len(cube["year"]))
@@ -510,6 +519,7 @@ def alt_run(
         applicability=app,
         frost_number_min=fmin,
         permafrost_map=pmap,
+        presence=presence,
         engine=cube.attrs.get("engine", ""),
         season=cube.attrs.get("thaw_season", ""),
         synthetic=syn,
@@ -549,13 +559,22 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
             ]
         )
     frost, fmin, setting = None, 0.5, ("year", 1)
+    pf_class = prob = area = None
     if all(runs.permafrost_path(run, y).exists() for y in years):
         import rasterio
 
-        frost = RasterStack([runs.permafrost_path(run, y) for y in years], shape, band=2)
-        with rasterio.open(runs.permafrost_path(run, years[0])) as src:
+        pf_paths = [runs.permafrost_path(run, y) for y in years]
+        frost = RasterStack(pf_paths, shape, band=2)
+        with rasterio.open(pf_paths[0]) as src:
             fmin = float(src.tags().get("frost_number_min", fmin))
             setting = downstream.frost_setting_of(src.tags())
+            if src.count >= 3:  # the presence model decided: class (band 1) and probability (band 3)
+                pf_class = RasterStack(pf_paths, shape, band=1)
+                prob = RasterStack(pf_paths, shape, band=3)
+        if prob is not None and runs.permafrost_area_path(run).exists():
+            import json
+
+            area = json.loads(runs.permafrost_area_path(run).read_text())
     return downstream.AltMaps(
         years,
         alt,
@@ -565,6 +584,9 @@ def read_alt_maps(run: str | Path) -> downstream.AltMaps:
         frost_number_min=fmin,
         permafrost_map=_run_permafrost_map(run),
         frost_setting=setting,
+        permafrost_class=pf_class,
+        presence_probability=prob,
+        presence_area=area,
     )
 
 

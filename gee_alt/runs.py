@@ -103,6 +103,12 @@ def permafrost_path(run: str | os.PathLike, year: int) -> Path:
     return Path(run) / PERMAFROST_DIR / f"permafrost_{year}.tif"
 
 
+def permafrost_area_path(run: str | os.PathLike) -> Path:
+    """``RUN/permafrost/presence_area.json``: the probabilistic permafrost area per year (sum of
+    presence probabilities) with its bootstrap CI, when a presence model decided the permafrost."""
+    return Path(run) / PERMAFROST_DIR / "presence_area.json"
+
+
 def alt_path(run: str | os.PathLike, year: int) -> Path:
     """``RUN/alt/alt_YYYY.tif``."""
     return Path(run) / ALT_DIR / f"alt_{year}.tif"

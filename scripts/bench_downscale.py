@@ -193,9 +193,42 @@ def make_scene(size: int, seed: int) -> dict:
     }
 
 
-def make_hard_scene(size: int, seed: int) -> dict:
+def seed_set_of(seed: int) -> str:
+    """The seed set (tuning, untuned, fresh or other) a hard-scene seed belongs to."""
+    import downscale_scenes as ds
+
+    sets = {"tuning": ds.TUNING_SEEDS, "untuned": ds.UNTUNED_SEEDS, "fresh": ds.FRESH_SEEDS}
+    return next((k for k, v in sets.items() if seed in v), "other")
+
+
+def seeds_of_set(seed_set: str) -> list[int]:
+    """The hard-scene seeds of ``--seed-set``: ``both`` is tuning + untuned, never the fresh ones."""
+    import downscale_scenes as ds
+
+    sets = {"tuning": ds.TUNING_SEEDS, "untuned": ds.UNTUNED_SEEDS, "fresh": ds.FRESH_SEEDS}
+    names = ("tuning", "untuned") if seed_set == "both" else (seed_set,)
+    return [s for n in names for s in sets[n]]
+
+
+def extra_terrain(dem_m: np.ndarray, pixel_m: float, specs: list[str]) -> dict[str, np.ndarray]:
+    """Experimental multi-scale terrain predictors: ``tpi:R`` (topographic position index) and
+    ``hvf:R`` (height above the local valley floor), R the window's half-width in metres."""
+    from gee_alt.science.terrain import height_above_valley_floor_m, topographic_position_m
+
+    funcs = {"tpi": topographic_position_m, "hvf": height_above_valley_floor_m}
+    out = {}
+    for spec in specs:
+        kind, _, radius = spec.partition(":")
+        if kind not in funcs or not radius:
+            raise SystemExit(f"error: --terrain-extra {spec!r}: expected tpi:METRES or hvf:METRES")
+        out[f"{kind}_{radius}m"] = funcs[kind](dem_m, pixel_m, float(radius))
+    return out
+
+
+def make_hard_scene(size: int, seed: int, terrain_extra: list[str] | None = None) -> dict:
     """A scene of :mod:`downscale_scenes` (structure outside the model family; independent code),
-    with the predictors ``gee-alt downscale --dem DEM --predictor NDVI`` derives (terrain + NDVI)."""
+    with the predictors ``gee-alt downscale --dem DEM --predictor NDVI`` derives (terrain + NDVI),
+    plus the experimental :func:`extra_terrain` predictors named in ``terrain_extra``."""
     import downscale_scenes as ds
 
     from gee_alt.grid import make_grid
@@ -203,6 +236,7 @@ def make_hard_scene(size: int, seed: int) -> dict:
 
     sc = ds.make_scene(seed, size)
     terr = terrain_predictors(sc["dem"], ds.FINE_M)
+    terr.update(extra_terrain(sc["dem"], ds.FINE_M, terrain_extra or []))
     names = list(terr) + ["ndvi"]
     X = np.stack([terr[n] for n in terr] + [sc["ndvi"]]).astype("float32")
     truth = sc["truth"]
@@ -223,7 +257,7 @@ def make_hard_scene(size: int, seed: int) -> dict:
         "kind": sc["kind"],
         "floor_rmse": min(floors.values()),
         "floors": floors,
-        "set": "tuning" if seed in ds.TUNING_SEEDS else ("untuned" if seed in ds.UNTUNED_SEEDS else "other"),
+        "set": seed_set_of(seed),
     }
 
 
@@ -560,11 +594,19 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="default: see --seed-set")
     ap.add_argument(
         "--seed-set",
-        choices=("tuning", "untuned", "both"),
+        choices=("tuning", "untuned", "fresh", "both"),
         default="both",
-        help="hard family: the tuning seeds, the untuned ones, or both (classic: seeds 0 1 2)",
+        help="hard family: the tuning seeds, the untuned ones, both of these, or the fresh ones "
+        "(2000-2003, never looked at while tuning; classic: seeds 0 1 2)",
     )
     ap.add_argument("--sharpener-kw", default="{}", help="JSON keyword arguments for the sharpener (experiments)")
+    ap.add_argument(
+        "--terrain-extra",
+        nargs="*",
+        default=[],
+        metavar="KIND:METRES",
+        help="hard scenes: extra predictors for every method (experiments): tpi:R, hvf:R (see BENCHMARKS.md §1b)",
+    )
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--repeats", type=int, default=3, help="runs per case for timing (median); RF methods only")
     ap.add_argument("--n-jobs", type=int, default=2)
@@ -597,14 +639,12 @@ def main(argv=None) -> int:
     elif "pydms" in a.methods and not (Path(a.pydms_path) / "pyDMS" / "pyDMS.py").is_file():
         print(f"error: --pydms-path {a.pydms_path}: no pyDMS/pyDMS.py there", file=sys.stderr)
         return 2
-    import downscale_scenes as ds
 
     hard = a.family == "hard"
     if a.sizes is None:
         a.sizes = [1024] if hard else [256, 512, 1024]
     if a.seeds is None:
-        sets = {"tuning": ds.TUNING_SEEDS, "untuned": ds.UNTUNED_SEEDS}
-        a.seeds = [0, 1, 2] if not hard else [s for k, v in sets.items() if a.seed_set in (k, "both") for s in v]
+        a.seeds = seeds_of_set(a.seed_set) if hard else [0, 1, 2]
 
     info = machine_info()
     cases = []
@@ -612,7 +652,7 @@ def main(argv=None) -> int:
         for size in a.sizes:
             for seed in a.seeds:
                 t0 = time.perf_counter()
-                sc = make_hard_scene(size, seed) if hard else make_scene(size, seed)
+                sc = make_hard_scene(size, seed, a.terrain_extra) if hard else make_scene(size, seed)
                 path = Path(tmp) / f"scene_{size}_{seed}.npz"
                 save_scene(path, sc)
                 gen_s = time.perf_counter() - t0
@@ -702,7 +742,7 @@ def main(argv=None) -> int:
         worst = max(c["wall_s"] for c in big)
         targets["speed_1024_6bands_le_20s"] = {"worst_median_wall_s": worst, "met": worst <= 20.0}
     if hard:
-        for st in ("tuning", "untuned"):
+        for st in ("tuning", "untuned", "fresh"):
             cs = [c for c in sh if c.get("set") == st]
             if not cs:
                 continue
@@ -733,6 +773,7 @@ def main(argv=None) -> int:
         "n_jobs": a.n_jobs,
         "family": a.family,
         "sharpener_kw": json.loads(a.sharpener_kw),
+        "terrain_extra": a.terrain_extra,
         "pydms": pydms_info(a) if any(c["method"].startswith("pydms_") for c in cases) else "not run",
         "cases": cases,
         "targets": targets,

@@ -30,7 +30,10 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or summaries
 JSON = typer.Option(False, "--json", help="Print the results as JSON on stdout (nothing else there).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
 WORKERS = typer.Option(
-    None, "--workers", help="Local Dask worker processes (default: CPUs, at most 4, as many as memory allows)."
+    None,
+    "--workers",
+    help="Local Dask tasks at once: threads of one process, or worker processes with GEE_ALT_DASK_PROCESSES=1 "
+    "(default: CPUs, at most 4, as many as memory allows).",
 )
 TILE_SIZE = typer.Option(
     512, "--tile-size", help="Tile side in 30 m pixels (local engine): memory is about the tile, not the extent."

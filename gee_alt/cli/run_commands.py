@@ -182,6 +182,19 @@ def print_demo_summary(out: Path, v: dict) -> None:
                 f"area error {100 * pf['area_error_mean_fraction']:+.1f} % (mean), "
                 f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} %"
             )
+        prob, thr = pf.get("probabilistic"), pf.get("frost_number_threshold")
+        if prob:
+            typer.echo(
+                f"  permafrost expected area (sum of probabilities): area error "
+                f"{100 * prob['area_error_mean_fraction']:+.1f} % (mean), worst year "
+                f"{100 * prob['area_error_max_abs_fraction']:.1f} %"
+            )
+        if thr:
+            typer.echo(
+                f"  permafrost extent ({thr['rule']}, before): accuracy {100 * thr['accuracy_mean']:.1f} %, "
+                f"area error {100 * thr['area_error_mean_fraction']:+.1f} % (mean), "
+                f"worst year {100 * thr['area_error_max_abs_fraction']:.1f} %"
+            )
     if "alt_trend" in t:
         tr = t["alt_trend"]
         typer.echo(
@@ -251,20 +264,20 @@ def run(
     insitu: Path | None = typer.Option(None, help="In-situ ALT CSV (site_id, lon, lat, year, alt_m, ...)."),
     config: Path | None = typer.Option(
         None,
-        help="Study config TOML: its [rf] table sets the forests of both engines; the ee engine also takes "
+        help="Study config TOML: its \\[rf] table sets the forests of both engines; the ee engine also takes "
         "the AOI, years and collections from it (default: the Datong study).",
     ),
     project: str | None = typer.Option(None, help="Google Cloud project (ee engine; or EE_PROJECT)."),
     key: Path | None = typer.Option(None, help="Service-account key JSON (ee engine; or GEE_ALT_SERVICE_ACCOUNT_KEY)."),
     years: str | None = typer.Option(None, help="Years (local engine), e.g. 2000-2024; default: all available."),
     seed: int | None = typer.Option(
-        None, help="Seed of the forests (overrides [rf] random_state) and of the calibration bootstrap (default 0)."
+        None, help="Seed of the forests (overrides \\[rf] random_state) and of the calibration bootstrap (default 0)."
     ),
-    trees: int | None = typer.Option(None, help="Trees per random forest (overrides [rf] n_estimators; default 40)."),
+    trees: int | None = typer.Option(None, help="Trees per random forest (overrides \\[rf] n_estimators; default 40)."),
     sharpen: str | None = typer.Option(
         None,
         help="ee engine: 'server' (forests on Earth Engine) or 'local' (Earth Engine composites, local "
-        "forests); overrides [ee_run] sharpen.",
+        "forests); overrides \\[ee_run] sharpen.",
     ),
     permafrost_map: Path | None = typer.Option(
         None,
@@ -333,6 +346,7 @@ def run(
             min_valid_fraction=season.min_valid_fraction,
             frost_number_min=season.frost_number_min,
             permafrost_criterion=season.permafrost_criterion,
+            permafrost_shift_weights=season.permafrost_shift_weights,
             frost_number_method=season.frost_number_method,
             frost_number_years=season.frost_number_years,
         )

@@ -24,7 +24,7 @@ import numpy as np
 
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import lonlat_to_rowcol
+from gee_alt.grid import lonlat_to_rowcol, pixel_size
 from gee_alt.io import read_raster, write_json_atomic
 
 AQUA_FULL_YEAR = 2003  # first year whose whole thaw season has Aqua as well as Terra
@@ -146,6 +146,8 @@ class DemoScorer:
         cov_lc: dict[int, list[int]] = {}
         pf_truth, pf_engine, mapped_no_pf = [], [], []
         accuracy, area_err, kappa = [], [], []
+        prob_err, prob_in_ci, thr_acc, thr_err = [], [], [], []
+        px_km2 = pixel_size(maps.grid) ** 2 / 1e6
         n_kept = 0
         self._always_permafrost = np.ones(n_pix, bool)
         for i, y in enumerate(maps.years):
@@ -169,6 +171,20 @@ class DemoScorer:
                 area_err.append((n_e - n_t) / n_t if n_t else float("nan"))
                 po, pe = accuracy[-1], (pf[ok].mean() * (e[ok] > 0.5).mean() + (~pf[ok]).mean() * (e[ok] <= 0.5).mean())
                 kappa.append(float((po - pe) / (1 - pe)) if pe < 1 else float("nan"))
+                if maps.presence_probability is not None:  # the probabilistic area (sum of probabilities)
+                    n_t = float(pf.sum())
+                    n_p = float(np.nansum(np.asarray(maps.presence_probability[i])))
+                    prob_err.append((n_p - n_t) / n_t if n_t else float("nan"))
+                    ci = (maps.presence_area or {}).get("area_km2_ci95")
+                    if ci:
+                        prob_in_ci.append(bool(ci[i][0] <= n_t * px_km2 <= ci[i][1]))
+                    if maps.frost_number is not None:  # the frost-number threshold F >= F50 beside it (before)
+                        f = np.asarray(maps.frost_number[i]).ravel()
+                        okf = np.isfinite(f)
+                        thr = f[okf] >= maps.frost_number_min
+                        thr_acc.append(float((thr == pf[okf]).mean()) if okf.any() else float("nan"))
+                        thr_err.append((float(thr.sum()) - n_t) / n_t if n_t else float("nan"))
+                        del f
             del e
             err = (ours - t_alt)[pf]
             sd = np.asarray(maps.alt_sd_m[i]).ravel()[pf]
@@ -263,6 +279,30 @@ class DemoScorer:
                     "alt_rmse_m_on_permafrost": out["alt_m"]["rmse"],
                 }
             )
+            if maps.permafrost_class is not None:
+                out["permafrost"]["engine_rule"] = "presence probability >= 0.5 (class map)"
+                out["permafrost"]["area_error_note"] = (
+                    "area_error_*: the class map's area (count of class pixels); probabilistic: the expected "
+                    "area (sum of presence probabilities), the number to quote; frost_number_threshold: the "
+                    "frost number >= F50 map the presence model replaced (before)"
+                )
+            if prob_err:
+                out["permafrost"]["probabilistic"] = {
+                    "rule": "sum of presence probabilities x pixel area",
+                    "area_error_fraction": prob_err,
+                    "area_error_mean_fraction": float(np.nanmean(prob_err)),
+                    "area_error_max_abs_fraction": float(np.nanmax(np.abs(prob_err))),
+                    "truth_in_ci95_fraction_of_years": float(np.mean(prob_in_ci)) if prob_in_ci else None,
+                }
+            if thr_err:
+                out["permafrost"]["frost_number_threshold"] = {
+                    "rule": f"{band_label(*maps.frost_setting)} >= {maps.frost_number_min:.4g}",
+                    "accuracy": thr_acc,
+                    "accuracy_mean": float(np.nanmean(thr_acc)),
+                    "area_error_fraction": thr_err,
+                    "area_error_mean_fraction": float(np.nanmean(thr_err)),
+                    "area_error_max_abs_fraction": float(np.nanmax(np.abs(thr_err))),
+                }
         return out
 
     def _lst_scores(self) -> dict:
@@ -698,6 +738,8 @@ def _permafrost_year(maps, i: int) -> np.ndarray | None:
     """Year ``i`` of ``maps.permafrost`` (1 / 0 / NaN, float32 ``(y, x)``), reading only that year."""
     if maps.permafrost_map is not None:
         return np.asarray(maps.permafrost_map).astype("float32")
+    if maps.permafrost_class is not None:
+        return np.asarray(maps.permafrost_class[i]).astype("float32")
     if maps.frost_number is None:
         return None
     f = np.asarray(maps.frost_number[i])
@@ -722,6 +764,17 @@ def _band_names() -> list[str]:
     edges = [int(e) for e in ELEVATION_BANDS_M]
     inner = [f"{a}-{b} m" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     return [f"< {edges[0]} m", *inner, f">= {edges[-1]} m"]
+
+
+def _extent_row(scores: dict, rule: str) -> dict:
+    """A truth-table row for a permafrost extent map: accuracy and area error (mean, worst year)."""
+    return {
+        "gee-alt": f"accuracy {100 * scores['accuracy_mean']:.1f} %",
+        "reference": "truth (MAGT < 0 °C)",
+        "comparison": f"area error mean {100 * scores['area_error_mean_fraction']:+.1f} %, "
+        f"worst year {100 * scores['area_error_max_abs_fraction']:.1f} %{rule}",
+        "units": "%",
+    }
 
 
 def truth_table(t: dict) -> dict:
@@ -786,13 +839,23 @@ def truth_table(t: dict) -> dict:
             "units": "% of area",
         }
         if "accuracy" in pf:
-            rows["Permafrost extent, all years"] = {
-                "gee-alt": f"accuracy {100 * pf['accuracy_mean']:.1f} %",
+            rows["Permafrost extent, all years"] = _extent_row(pf, f" ({pf.get('engine_rule', '')})")
+        prob = pf.get("probabilistic")
+        if prob:
+            rows["Permafrost area, sum of probabilities"] = {
+                "gee-alt": f"area error mean {100 * prob['area_error_mean_fraction']:+.1f} %",
                 "reference": "truth (MAGT < 0 °C)",
-                "comparison": f"area error mean {100 * pf['area_error_mean_fraction']:+.1f} %, "
-                f"worst year {100 * pf['area_error_max_abs_fraction']:.1f} % ({pf.get('engine_rule', '')})",
+                "comparison": f"worst year {100 * prob['area_error_max_abs_fraction']:.1f} %"
+                + (
+                    f"; truth in the 95 % CI in {100 * prob['truth_in_ci95_fraction_of_years']:.0f} % of years"
+                    if prob.get("truth_in_ci95_fraction_of_years") is not None
+                    else ""
+                ),
                 "units": "%",
             }
+        thr = pf.get("frost_number_threshold")
+        if thr:
+            rows["Permafrost extent, frost number >= F50 (before)"] = _extent_row(thr, "")
     if tr:
         rows["ALT trend, area mean"] = {
             "gee-alt": f"{tr['area_mean_cm_per_yr']:+.2f}",

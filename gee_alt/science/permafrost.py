@@ -16,6 +16,11 @@ at each hole; the cube's F, so the same multi-year F the map is thresholded on,
 number when the skin were the ground) with a bootstrap CI that resamples holes (a hole's years
 are not independent). The holes must be placed without regard to what was found (drilled in
 search of permafrost; not only the ones that found it), or the intercept, hence F₅₀, is biased.
+
+A map thresholded at F₅₀ is a weak classifier whose *area* is biased where the classes overlap; the
+default criterion is therefore the presence probability of :mod:`gee_alt.science.permafrost_probability`
+(its area the sum of probabilities), with F₅₀ fitted and reported beside it
+(``season.permafrost_criterion = "boreholes"`` maps F ≥ F₅₀ as before).
 """
 
 from __future__ import annotations

@@ -50,6 +50,13 @@ MIN_SAMPLES_PER_FEATURE = 20
 RF_DEFAULTS = RandomForestSettings()
 # Pixels go to BLAS in blocks of a multiple of this many (see RandomForestSharpener.predict_model).
 PIXEL_BLOCK = 16
+
+# With few trees some training rows are in every bootstrap sample: scikit-learn warns and gives
+# them a NaN out-of-bag prediction, which the fit treats as "no forest share" for the row. The
+# filter is process-wide on purpose: tiles run as threads of one process, and
+# ``warnings.catch_warnings`` around the fit is process-global state that another thread's
+# entering or leaving undoes (the warning then escaped to the user's console).
+warnings.filterwarnings("ignore", "Some inputs do not have OOB scores", UserWarning)
 # pixels per block of the prediction's sums (a multiple of PIXEL_BLOCK; bounds the float64 temporaries)
 PREDICT_BLOCK = 1024 * PIXEL_BLOCK
 
@@ -221,9 +228,7 @@ class RandomForestSharpener(BaseEstimator):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
-        with warnings.catch_warnings():  # rows no tree left out (few trees) get NaN: handled below
-            warnings.filterwarnings("ignore", "Some inputs do not have OOB scores", UserWarning)
-            rf.fit(feats, z if z.shape[1] > 1 else z[:, 0], sample_weight=weights)
+        rf.fit(feats, z if z.shape[1] > 1 else z[:, 0], sample_weight=weights)  # OOB NaN rows: below
         oob = rf.oob_prediction_.reshape(n, -1)
         oob = np.where(np.isfinite(oob), oob, 0.0)  # no out-of-bag prediction: no forest share
         oob_full = (oob @ comps if comps is not None else oob) + mean

@@ -15,7 +15,9 @@ The NDVI forests of both engines leave ``illumination`` out (:data:`NDVI_TERRAIN
 sun geometry drives surface temperature, not vegetation. The names and constants here are
 pure; the Earth Engine engine imports them (:func:`gee_alt.engines.ee.collections.terrain_predictors`).
 
-Pure numpy; NaN-aware (a pixel next to a NaN gets NaN derivatives only where needed).
+Pure numpy; NaN-aware (a pixel next to a NaN gets NaN derivatives only where needed). The experimental
+window predictors at the end (:func:`topographic_position_m`, :func:`height_above_valley_floor_m`) use
+scipy.ndimage and are not in :data:`TERRAIN_PREDICTORS`.
 """
 
 from __future__ import annotations
@@ -87,3 +89,45 @@ def terrain_predictors(dem_m: np.ndarray, pixel_m: float) -> dict[str, np.ndarra
         EASTNESS: east,
         ILLUMINATION: illumination(dem_m, pixel_m),
     }
+
+
+# ------------------------------------------------------------------ multi-scale position (experimental)
+# Not among TERRAIN_PREDICTORS: measured as extra sharpener predictors on the hard scenes of
+# scripts/bench_downscale.py (BENCHMARKS.md §1b), they did not lower the RMSE on the tuning seeds.
+# Both use only the pixels within the window (no running sums), so a tile read with a halo of
+# ``radius_px`` pixels gets the whole raster's values bit for bit; outside the raster counts as no data.
+
+
+def _window_px(radius_m: float, pixel_m: float) -> int:
+    """Half-width (pixels, >= 1) of the square window of radius ``radius_m`` (m)."""
+    if not (radius_m > 0 and pixel_m > 0):
+        raise ValueError(f"radius and pixel size must be > 0 (got {radius_m} m, {pixel_m} m)")
+    return max(1, int(round(radius_m / pixel_m)))
+
+
+def topographic_position_m(dem_m: np.ndarray, pixel_m: float, radius_m: float) -> np.ndarray:
+    """Topographic position index (m): elevation minus the mean elevation of the valid pixels in
+    the square window of half-width ``radius_m`` around it (> 0 on ridges, < 0 in valleys).
+    NaN where the DEM is NaN; NaN pixels are left out of the neighbours' means."""
+    from scipy.ndimage import correlate1d
+
+    z = np.asarray(dem_m, dtype="float64")
+    r = _window_px(radius_m, pixel_m)
+    valid = np.isfinite(z)
+    w = np.ones(2 * r + 1)
+    total = correlate1d(correlate1d(np.where(valid, z, 0.0), w, 0, mode="constant"), w, 1, mode="constant")
+    count = correlate1d(correlate1d(valid.astype("float64"), w, 0, mode="constant"), w, 1, mode="constant")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid, z - total / count, np.nan).astype("float32")
+
+
+def height_above_valley_floor_m(dem_m: np.ndarray, pixel_m: float, radius_m: float) -> np.ndarray:
+    """Height (m, >= 0) above the lowest valid pixel in the square window of half-width
+    ``radius_m``: a proxy for cold-air pooling (0 on the local valley floor). NaN where the DEM is NaN."""
+    from scipy.ndimage import minimum_filter
+
+    z = np.asarray(dem_m, dtype="float64")
+    r = _window_px(radius_m, pixel_m)
+    valid = np.isfinite(z)
+    floor = minimum_filter(np.where(valid, z, np.inf), size=2 * r + 1, mode="constant", cval=np.inf)
+    return np.where(valid, z - floor, np.nan).astype("float32")

@@ -270,27 +270,60 @@ def permafrost_blocks(trend: dict | None) -> list[Block]:
     if not ext:
         return []
     tr = ext["area_trend_km2_per_yr"]
-    rows = [
-        [y, f"{a:.2f}", f"{100 * f:.1f}"]
-        for y, a, f in zip(ext["years"], ext["area_km2"], ext["fraction"], strict=True)
-    ]
+    prob = ext.get("probabilistic")
+    rule = str(ext.get("rule", ""))
+    if rule.startswith("user"):
+        how = "Permafrost from the user's permafrost map (static over the years)"
+    elif rule.startswith("class map"):
+        how = (
+            "Permafrost where the presence probability ≥ 0.5 (class map); the probability is a penalised logistic "
+            "regression of drill-hole presence on the surface frost number √DDF/(√DDF+√DDT) ("
+            + str(ext.get("frost_number") or "single-year frost number")
+            + ") and the static terrain and vegetation predictors. The area to quote is the expected area, the sum "
+            "of the probabilities (Gruber 2012), with its 95 % CI from a bootstrap over the holes: the class map's "
+            "area is biased where the classes overlap"
+        )
+    else:
+        how = (
+            f"Permafrost where the surface frost number √DDF/(√DDF+√DDT) ≥ {ext['frost_number_min']:g} "
+            "(DDF: the winter before the thaw season; "
+            + str(ext.get("frost_number") or "single-year frost number")
+            + ")"
+        )
+    if prob:
+        ptr = prob["area_trend_km2_per_yr"]
+        how += (
+            f". Expected-area trend (Theil–Sen): {fmt(ptr['slope'])} km²/yr [{fmt(ptr['slope_lo'])}, "
+            f"{fmt(ptr['slope_hi'])}], Mann–Kendall p = {fmt(ptr['p_value'])}"
+        )
+        header = [
+            "year",
+            "expected area, Σ probability (km²)",
+            "95 % CI (km²)",
+            "class map area (km²)",
+            "class map share (%)",
+        ]
+        rows = [
+            [y, f"{pa:.2f}", f"{ci[0]:.2f}–{ci[1]:.2f}", f"{a:.2f}", f"{100 * f:.1f}"]
+            for y, pa, ci, a, f in zip(
+                ext["years"], prob["area_km2"], prob["area_km2_ci95"], ext["area_km2"], ext["fraction"], strict=True
+            )
+        ]
+    else:
+        header = ["year", "permafrost area (km²)", "share of mapped area (%)"]
+        rows = [
+            [y, f"{a:.2f}", f"{100 * f:.1f}"]
+            for y, a, f in zip(ext["years"], ext["area_km2"], ext["fraction"], strict=True)
+        ]
     return [
         Block("heading", "Permafrost extent"),
         Block(
             "para",
-            (
-                "Permafrost from the user's permafrost map (static over the years)"
-                if str(ext.get("rule", "")).startswith("user")
-                else f"Permafrost where the surface frost number √DDF/(√DDF+√DDT) ≥ {ext['frost_number_min']:g} "
-                "(DDF: the winter before the thaw season; "
-                + str(ext.get("frost_number") or "single-year frost number")
-                + ")"
-            )
-            + "; ALT is mapped, averaged and trended on permafrost "
-            f"pixels only. Extent trend (Theil–Sen): {fmt(tr['slope'])} km²/yr "
+            how + "; ALT is mapped, averaged and trended on permafrost "
+            f"pixels only. Class-map extent trend (Theil–Sen): {fmt(tr['slope'])} km²/yr "
             f"[{fmt(tr['slope_lo'])}, {fmt(tr['slope_hi'])}], Mann–Kendall p = {fmt(tr['p_value'])}.",
         ),
-        Block("table", header=["year", "permafrost area (km²)", "share of mapped area (%)"], rows=rows),
+        Block("table", header=header, rows=rows),
     ]
 
 

@@ -55,6 +55,22 @@ def test_bench_downscale_smoke(tmp_path):
     assert "tuning_abs_bias_le_0.05" in rep["targets"]
 
 
+def test_bench_downscale_terrain_extra():
+    """--terrain-extra names and values: the module's TPI / HVF; a malformed spec is a one-line error."""
+    import numpy as np
+
+    from gee_alt.science.terrain import height_above_valley_floor_m, topographic_position_m
+
+    mod = _load("bench_downscale")
+    dem = np.add.outer(np.arange(20.0), 3.0 * np.arange(25.0))
+    ex = mod.extra_terrain(dem, 30.0, ["tpi:90", "hvf:300"])
+    assert list(ex) == ["tpi_90m", "hvf_300m"]
+    assert ex["tpi_90m"].tobytes() == topographic_position_m(dem, 30.0, 90.0).tobytes()
+    assert ex["hvf_300m"].tobytes() == height_above_valley_floor_m(dem, 30.0, 300.0).tobytes()
+    with pytest.raises(SystemExit, match="tpi:METRES"):
+        mod.extra_terrain(dem, 30.0, ["slope:90"])
+
+
 def test_bench_downstream_smoke(tmp_path):
     mod = _load("bench_downstream")
     out = tmp_path / "s.json"

@@ -57,7 +57,10 @@ def test_chunked_downstream_is_byte_identical_to_one_chunk_and_to_the_cube_in_me
     # independent truth: the whole cube in memory through the in-memory functions
     mem = cube.load()
     fmin = one.calibration.summary["permafrost_criterion"]["frost_number_min"]  # fitted on the drill holes
-    maps = downstream.alt_maps(mem, one.calibration.model, fields.landcover, frost_number_min=fmin)
+    presence = downstream.presence_of(one.calibration.summary["permafrost_criterion"], fields, grid_of(cube))
+    maps = downstream.alt_maps(
+        mem, one.calibration.model, fields.landcover, frost_number_min=fmin, presence=presence
+    )  # the presence model of the drill holes decides, as in the streamed run
     (tmp_path / "mem").mkdir()
     assess(tmp_path / "mem", mem, fields, one.calibration, maps)
     assert np.array_equal(maps.alt_m, np.asarray(small.alt.alt_m), equal_nan=True)

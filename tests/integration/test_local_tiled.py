@@ -67,6 +67,31 @@ def test_a_two_worker_dask_cluster_gives_the_bytes_of_the_default_scheduler(refe
     np.testing.assert_array_equal(default.fields.ndvi_mean, _produce(inputs, tmp_path / "again", 72).fields.ndvi_mean)
 
 
+def test_local_threads_and_local_processes_give_the_bytes_of_one_worker(reference, tmp_path, monkeypatch):
+    """The default local cluster runs 2 tasks at once as threads of this process (BLAS held at one
+    thread for the run); ``GEE_ALT_DASK_PROCESSES=1`` runs 2 worker processes: both write the DDT
+    bytes of a 1-worker run, tile by tile, and neither leaves this process's BLAS changed."""
+    from threadpoolctl import threadpool_info
+
+    from gee_alt.engines.local import cluster
+
+    inputs, _ = reference
+    one = _produce(inputs, tmp_path / "one", 64, workers=1)
+    blas_before = [d["num_threads"] for d in threadpool_info()]
+    monkeypatch.delenv(cluster.DASK_PROCESSES_ENV, raising=False)
+    assert not cluster.local_processes()
+    _produce(inputs, tmp_path / "threads", 64, workers=2)
+    assert [d["num_threads"] for d in threadpool_info()] == blas_before
+    monkeypatch.setenv(cluster.DASK_PROCESSES_ENV, "1")
+    assert cluster.local_processes()
+    _produce(inputs, tmp_path / "procs", 64, workers=2)
+    for y in YEARS:
+        a = runs.ddt_path(tmp_path / "one", y).read_bytes()
+        assert runs.ddt_path(tmp_path / "threads", y).read_bytes() == a
+        assert runs.ddt_path(tmp_path / "procs", y).read_bytes() == a
+    assert np.isfinite(one.cube["ddt_degc_days"].values).any()
+
+
 def test_unreachable_dask_address_is_one_line_and_writes_nothing(tmp_path_factory, tmp_path):
     inputs = demo_inputs(tmp_path_factory)
     out = tmp_path / "run"

@@ -243,14 +243,23 @@ def test_drill_holes_record_presence_and_absence_placed_without_regard_to_it(wor
     scene, _, d = world
     rows = list(csv.DictReader((d / "inputs" / "permafrost_boreholes.csv").open()))
     fs, holes = scene.field_sites, scene.absence_holes
-    present = [r for r in rows if r["permafrost"] == "true"]
-    absent = [r for r in rows if r["permafrost"] == "false"]
     drilled = fs.kind != "spoil"  # spoil sites are placed on the mine, not by drilling
-    assert len(present) == int(drilled.sum()) and len(absent) == len(holes.row) > len(present)
+    assert len(rows) == int(drilled.sum()) + len(holes.row) and len(holes.row) > int(drilled.sum())
+    # each hole reports what it found in the year it was drilled: the truth of that year, read
+    # here from the truth's own rasters (truth/permafrost), not from the placement climate
+    n = scene.spec.size_px
+    for r, row, col, year in [
+        *zip(rows[: int(drilled.sum())], fs.row[drilled], fs.col[drilled], fs.first_year[drilled], strict=True),
+        *zip(rows[int(drilled.sum()) :], holes.row, holes.col, holes.year, strict=True),
+    ]:
+        truth = scene.magt_in_year(int(year)).reshape(n, n)[row, col] < 0
+        assert r["permafrost"] == ("true" if truth else "false"), (r, truth)
+    found = np.array([r["permafrost"] == "true" for r in rows])
+    assert found[: int(drilled.sum())].mean() > 0.6 > found[int(drilled.sum()) :].mean()
     magt = scene.magt_climate_degc.reshape(scene.spec.size_px, -1)
     assert np.all(magt[holes.row, holes.col] >= -0.2)  # found none (the ALT sites' rule: found below -0.2)
     assert np.all(magt[fs.row[drilled], fs.col[drilled]] < -0.2)
-    assert {int(r["year"]) for r in absent} <= set(scene.spec.years)
+    assert set(holes.year.tolist()) <= set(scene.spec.years)
     # the absence holes come from the ALT sites' placement: near the road more than the terrain at large
     z = scene.crop(scene.dem_m)
     assert np.median(z[holes.row, holes.col]) < np.median(z)
@@ -331,6 +340,22 @@ def test_demo_defaults_to_the_realistic_world_and_scores_every_breakdown(demo_ru
     assert crit["frost_number_min_ci95"][0] <= crit["frost_number_min"] <= crit["frost_number_min_ci95"][1]
     assert pf["frost_number_min"] == crit["frost_number_min"]
     assert np.isfinite(pf["alt_bias_m_on_permafrost"]) and pf["alt_rmse_m_on_permafrost"] > 0
+    # the presence model decides the class; its expected area (sum of probabilities) is scored beside the
+    # class map and the F >= F50 map: recomputed here from the run's rasters and the truth
+    assert crit["source"] == "probability" and crit["presence_model"]["predictors"][0] == "frost_number"
+    prob, thr = pf["probabilistic"], pf["frost_number_threshold"]
+    from gee_alt import runs
+    from gee_alt.io import read_raster
+
+    for i, y in enumerate(pf["years"]):
+        band = read_raster(runs.permafrost_path(out, y), bands=None).data
+        n_true = np.isfinite(read_raster(runs.truth_path(out, "alt", y)).data[0]).sum()
+        assert prob["area_error_fraction"][i] == pytest.approx((np.nansum(band[2]) - n_true) / n_true, rel=1e-4)
+        assert pf["area_error_fraction"][i] == pytest.approx((np.nansum(band[0]) - n_true) / n_true, rel=1e-6)
+        n_thr = np.sum(band[1][np.isfinite(band[1])] >= pf["frost_number_min"])
+        assert thr["area_error_fraction"][i] == pytest.approx((n_thr - n_true) / n_true, rel=1e-6)
+    ext = json.loads((out / "trend" / "trend.json").read_text())["permafrost_extent"]["probabilistic"]
+    assert all(lo <= a <= hi for a, (lo, hi) in zip(ext["area_km2"], ext["area_km2_ci95"], strict=True))
     assert "significant_fraction" in t["alt_trend"] and t["alt_trend"]["truth_area_mean_cm_per_yr"] > 0
     m = t["mine_effect"]
     assert m["truth_m"] > 0.3 and m["impact_pixels"] > 0 and m["control_pixels"] > 0
@@ -342,6 +367,8 @@ def test_demo_defaults_to_the_realistic_world_and_scores_every_breakdown(demo_ru
         "ALT sd, coverage",
         "Mine effect on ALT",
         "Permafrost extent 2018",
+        "Permafrost area, sum of probabilities",
+        "Permafrost extent, frost number >= F50 (before)",
     ):
         assert row in table, row
     # the report shows the truth table

@@ -90,3 +90,18 @@ def test_small_scene_truth_floor_and_the_sharpener():
     assert s_sh["rmse"] < s_bil["rmse"]
     assert s_sh["rmse"] > sc["floor_rmse"]  # nothing beats the oracle
     assert abs(s_sh["bias"]) < 0.2
+
+
+def test_seed_sets_are_disjoint_and_both_leaves_the_fresh_seeds_out():
+    import sys
+
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        bd = _load("bench_downscale")
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    sets = [set(ds.TUNING_SEEDS), set(ds.UNTUNED_SEEDS), set(ds.FRESH_SEEDS)]
+    assert sum(map(len, sets)) == len(set.union(*sets)) == 12
+    assert bd.seeds_of_set("both") == [0, 1, 2, 3, 1000, 1001, 1002, 1003]
+    assert bd.seeds_of_set("fresh") == [2000, 2001, 2002, 2003]
+    assert [bd.seed_set_of(s) for s in (3, 1002, 2001, 7)] == ["tuning", "untuned", "fresh", "other"]

@@ -405,7 +405,8 @@ class RealisticScene:
 
     @cached_property
     def absence_holes(self) -> sites.ExplorationHoles:
-        """The holes that found no permafrost while the ALT sites were searched for (:mod:`.sites`)."""
+        """The holes drilled on ground where the climate had no permafrost while the ALT sites were
+        searched for (:mod:`.sites`); the record reports what each found in its year."""
         z = self.crop(self.dem_m)
         return sites.place_absence_holes(
             z,
@@ -419,7 +420,23 @@ class RealisticScene:
     def borehole_records(self) -> list[dict]:
         """Presence/absence of permafrost in the drill holes: the ALT sites and the absence holes."""
         fs, holes = self.field_sites, self.absence_holes
-        return sites.borehole_records(fs, _site_lonlat(self, fs), holes, _site_lonlat(self, holes))
+        return sites.borehole_records(
+            fs,
+            _site_lonlat(self, fs),
+            holes,
+            _site_lonlat(self, holes),
+            self.found_when_drilled(fs.row, fs.col, fs.first_year),
+            self.found_when_drilled(holes.row, holes.col, holes.year),
+        )
+
+    def found_when_drilled(self, row: np.ndarray, col: np.ndarray, year: np.ndarray) -> np.ndarray:
+        """Permafrost present (bool) at window pixels ``row``/``col`` in the year each was drilled."""
+        found = np.zeros(len(row), bool)
+        width = self.crop(self.dem_m).shape[1]
+        for y in np.unique(year):
+            at = np.asarray(year) == y
+            found[at] = self.permafrost(int(y))[np.asarray(row)[at] * width + np.asarray(col)[at]]
+        return found
 
     @cached_property
     def classified_landcover(self) -> np.ndarray:

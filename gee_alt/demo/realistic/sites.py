@@ -1,7 +1,9 @@
 """Where a field team would measure ALT in the realistic world, and what they would record.
 
 Most boreholes and probe transects are near the valley-floor road (access), some on slopes and
-a few on the mine's spoil, always where drilling found permafrost. Boreholes log the annual
+a few on the mine's spoil, placed where the climate had permafrost (the drilling record,
+``permafrost_boreholes.csv``, reports what each hole found in the year it was drilled, with
+the exploration holes that found none). Boreholes log the annual
 maximum thaw (dated when the thaw stopped) with thermistor interpolation error; probes are read
 on a summer campaign day (often before the end of thaw) and cannot go deeper than 3 m
 (censored). Point measurements differ persistently from the 30 m pixel (micro-topography), and
@@ -209,14 +211,19 @@ def borehole_records(
     site_lonlat: tuple[np.ndarray, np.ndarray],
     holes: ExplorationHoles,
     hole_lonlat: tuple[np.ndarray, np.ndarray],
+    site_found: np.ndarray,
+    hole_found: np.ndarray,
 ) -> list[dict]:
-    """The drilling record: every ALT site placed where drilling found permafrost (access and
-    slope sites; the year its record starts; not the spoil sites, placed on the mine whatever
-    was found) and every hole that found none (the year it was drilled)."""
+    """The drilling record: every ALT site (access and slope sites, drilled the year its record
+    starts; not the spoil sites, placed on the mine whatever was found) and every exploration
+    hole (the year it was drilled). ``site_found``/``hole_found`` (bool per site/hole): what the
+    hole found in the year it was drilled, i.e. the truth of that year, not of the climate the
+    holes were placed by (permafrost degrades over the record: a site placed where the 2000
+    climate had permafrost may have none by its first year)."""
     rows = []
     for prefix, pts, (lon, lat), years, found in (
-        ("SYN", sites, site_lonlat, sites.first_year, "true"),
-        ("BH", holes, hole_lonlat, holes.year, "false"),
+        ("SYN", sites, site_lonlat, sites.first_year, site_found),
+        ("BH", holes, hole_lonlat, holes.year, hole_found),
     ):
         for i in range(len(pts.row)):
             if prefix == "SYN" and sites.kind[i] == "spoil":
@@ -227,7 +234,7 @@ def borehole_records(
                     "lon": round(float(lon[i]), 6),
                     "lat": round(float(lat[i]), 6),
                     "year": int(years[i]),
-                    "permafrost": found,
+                    "permafrost": "true" if found[i] else "false",
                     "source": "synthetic demo (gee-alt realistic world): drill hole",
                 }
             )

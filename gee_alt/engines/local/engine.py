@@ -45,7 +45,7 @@ class LocalEngineParams:
 
     rf: RandomForestSettings = field(default_factory=RandomForestSettings)
     n_jobs: int = 1  # threads per forest; 1 keeps sums in a fixed order (byte-identical output)
-    workers: int | None = None  # local Dask worker processes (None: default_workers(), memory permitting)
+    workers: int | None = None  # local Dask tasks at once (None: default_workers(), memory permitting)
     tile_px: int = DEFAULT_TILE_PX  # tiles of the fine grid (memory is about the tile, not the extent)
     dask_address: str | None = None  # an existing dask.distributed scheduler (None: a local cluster)
     residual_correction: bool = True
@@ -55,7 +55,8 @@ class LocalEngineParams:
     thaw_end: str = "11-30"
     min_valid_fraction: float = 0.5  # DDT masked below this fraction of valid season composites (EE's rule)
     frost_number_min: float = 0.5  # permafrost threshold, carried by the cube (attr frost_number_min)
-    permafrost_criterion: str = "boreholes"  # or "frost_number" (config season.permafrost_criterion; cube attr)
+    permafrost_criterion: str = "probability"  # or "boreholes", "frost_number" (config season.permafrost_criterion)
+    permafrost_shift_weights: bool = False  # config season.permafrost_shift_weights (cube attr)
     # the frost number of a year from the indices of the years around it (config season.frost_number_*; cube attrs)
     frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD
     frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS
@@ -240,6 +241,7 @@ def run_local(
             "seed": params.rf.random_state,
             "frost_number_min": params.frost_number_min,
             "permafrost_criterion": params.permafrost_criterion,
+            "permafrost_shift_weights": int(params.permafrost_shift_weights),
             "frost_number_method": params.frost_number_method,
             "frost_number_years": params.frost_number_years,
         },

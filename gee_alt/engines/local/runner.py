@@ -180,6 +180,7 @@ class LocalEngine:
                 "seed": self.params.rf.random_state,
                 "frost_number_min": self.params.frost_number_min,
                 "permafrost_criterion": self.params.permafrost_criterion,
+                "permafrost_shift_weights": int(self.params.permafrost_shift_weights),
                 "frost_number_method": self.params.frost_number_method,
                 "frost_number_years": self.params.frost_number_years,
             },
