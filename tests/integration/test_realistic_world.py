@@ -243,7 +243,7 @@ def test_drill_holes_record_presence_and_absence_placed_without_regard_to_it(wor
     scene, _, d = world
     rows = list(csv.DictReader((d / "inputs" / "permafrost_boreholes.csv").open()))
     fs, holes = scene.field_sites, scene.absence_holes
-    drilled = fs.kind != "spoil"  # spoil sites are placed on the mine, not by drilling
+    drilled = fs.kind != "spoil"  # the spoil monitoring holes are a separate campaign
     assert len(rows) == int(drilled.sum()) + len(holes.row) and len(holes.row) > int(drilled.sum())
     # each hole reports what it found in the year it was drilled: the truth of that year, read
     # here from the truth's own rasters (truth/permafrost), not from the placement climate
@@ -263,6 +263,26 @@ def test_drill_holes_record_presence_and_absence_placed_without_regard_to_it(wor
     # the absence holes come from the ALT sites' placement: near the road more than the terrain at large
     z = scene.crop(scene.dem_m)
     assert np.median(z[holes.row, holes.col]) < np.median(z)
+
+
+def test_spoil_sites_sit_where_their_hole_found_permafrost(world):
+    """The mine's spoil sites (the only in-situ data on disturbed ground): each on a pixel dug
+    before its first year, where the truth had permafrost that year (so the site can report ALT),
+    and the in-situ table holds their records from after the digging."""
+    from gee_alt.demo.realistic.sites import SPOIL_SURVEY_YEAR
+
+    scene, _, d = world
+    fs, n = scene.field_sites, scene.spec.size_px
+    spoil = np.flatnonzero(fs.kind == "spoil")
+    assert len(spoil) == 4
+    dug = scene.crop(scene.mine.disturbed_year)[fs.row[spoil], fs.col[spoil]]
+    assert np.all((dug > 0) & (dug < fs.first_year[spoil]) & (fs.first_year[spoil] <= SPOIL_SURVEY_YEAR))
+    for i in spoil:
+        assert scene.magt_in_year(int(fs.first_year[i])).reshape(n, n)[fs.row[i], fs.col[i]] < 0
+    rows = list(csv.DictReader((d / "inputs" / "insitu.csv").open()))
+    ids = {f"SYN{i + 1:03d}" for i in spoil}
+    spoil_rows = [r for r in rows if r["site_id"] in ids]
+    assert spoil_rows and all(int(r["year"]) > dug.min() for r in spoil_rows)
 
 
 def sensors_probe_max() -> float:

@@ -401,6 +401,7 @@ class RealisticScene:
             found,
             self.crop(self.mine.disturbed_year),
             self.spec.seed,
+            spoil_found=self.permafrost(sites.SPOIL_SURVEY_YEAR).reshape(z.shape),
         )
 
     @cached_property

@@ -1,7 +1,8 @@
 """Where a field team would measure ALT in the realistic world, and what they would record.
 
 Most boreholes and probe transects are near the valley-floor road (access), some on slopes and
-a few on the mine's spoil, placed where the climate had permafrost (the drilling record,
+a few on the mine's spoil, drilled in the first years after the digging and kept where the
+hole found permafrost under the spoil (by :data:`SPOIL_SURVEY_YEAR`; the drilling record,
 ``permafrost_boreholes.csv``, reports what each hole found in the year it was drilled, with
 the exploration holes that found none). Boreholes log the annual
 maximum thaw (dated when the thaw stopped) with thermistor interpolation error; probes are read
@@ -21,6 +22,8 @@ from scipy.ndimage import distance_transform_edt, gaussian_filter
 from gee_alt.demo.fields import rng_for
 
 PROBE_MAX_M = 3.0
+#: the last year a spoil monitoring hole was drilled; spoil sites are where their hole found permafrost
+SPOIL_SURVEY_YEAR = 2011
 INSITU_COLUMNS = ["site_id", "lon", "lat", "year", "alt_m", "censored", "method", "source", "obs_date", "notes"]
 
 
@@ -56,8 +59,13 @@ def place_sites(
     n_access: int = 40,
     n_slope: int = 8,
     n_spoil: int = 4,
+    spoil_found: np.ndarray | None = None,
 ) -> FieldSites:
-    """Choose site pixels on the window (see the module docstring)."""
+    """Choose site pixels on the window (see the module docstring). ``permafrost_found``: the
+    climate had permafrost where the access and slope sites were searched for; ``spoil_found``
+    (bool, window): a hole drilled on the spoil in :data:`SPOIL_SURVEY_YEAR` found permafrost
+    (None: anywhere dug by 2010). Spoil sites start between the year after their pixel was dug and
+    that year, so each hole found permafrost when it was drilled (ground only warms here)."""
     rng = rng_for(seed, 501)
     n = z_m.shape[0]
     edge = max(6, n // 40)
@@ -67,7 +75,9 @@ def place_sites(
     dist_m = road_distance_px(z_m) * 30.0
     w_access = np.where(ok & (slope_deg < 15), np.exp(-dist_m / 500.0), 0.0).ravel()
     w_slope = np.where(ok & (slope_deg >= 10) & (slope_deg < 32), 1.0, 0.0).ravel()
-    spoil = inside & (mine_disturbed_year > 0) & (mine_disturbed_year <= 2010)
+    spoil = inside & (mine_disturbed_year > 0) & (mine_disturbed_year < SPOIL_SURVEY_YEAR)
+    if spoil_found is not None:
+        spoil &= np.asarray(spoil_found, bool)
     w_spoil = spoil.ravel().astype("float64")
     picks, kinds = [], []
     for w, k, kind in ((w_access, n_access, "access"), (w_slope, n_slope, "slope"), (w_spoil, n_spoil, "spoil")):
@@ -86,7 +96,7 @@ def place_sites(
     method = np.where(rng.uniform(size=m) < 0.35, "probe", "borehole")
     first = rng.integers(2000, 2017, size=m)
     dist_year = mine_disturbed_year[row, col]
-    first = np.where(kind == "spoil", np.maximum(first, dist_year + 1), first)
+    first = np.where(kind == "spoil", np.clip(first, dist_year + 1, SPOIL_SURVEY_YEAR), first)
     return FieldSites(
         row=row,
         col=col,
@@ -215,7 +225,7 @@ def borehole_records(
     hole_found: np.ndarray,
 ) -> list[dict]:
     """The drilling record: every ALT site (access and slope sites, drilled the year its record
-    starts; not the spoil sites, placed on the mine whatever was found) and every exploration
+    starts; not the spoil monitoring holes, a separate campaign on the mine) and every exploration
     hole (the year it was drilled). ``site_found``/``hole_found`` (bool per site/hole): what the
     hole found in the year it was drilled, i.e. the truth of that year, not of the climate the
     holes were placed by (permafrost degrades over the record: a site placed where the 2000
