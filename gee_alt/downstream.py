@@ -302,15 +302,15 @@ class AltMaps:
     permafrost_map: np.ndarray | None = None
     #: which frost number it is (:func:`gee_alt.science.frost_climate.settings_of`: method, years)
     frost_setting: tuple[str, int] = ("year", 1)
-    #: ``(y, x)`` float32: the year from which the pixel uses the E of disturbed ground (NaN never),
-    #: or None when the calibration has none
-    e_disturbed_from: np.ndarray | None = None
     #: ``(year, y, x)`` permafrost class (1 / 0 / NaN) and presence probability (1) when the
     #: presence model decided (:mod:`gee_alt.science.permafrost_probability`), else None
     permafrost_class: np.ndarray | None = None
     presence_probability: np.ndarray | None = None
     #: the probabilistic area (sum of probabilities) per year with its CI, or None
     presence_area: dict | None = None
+    #: ``(y, x)`` float32: the year from which the pixel uses the E of disturbed ground (NaN never),
+    #: or None when the calibration has none
+    e_disturbed_from: np.ndarray | None = None
 
     @property
     def permafrost(self) -> np.ndarray | None:
