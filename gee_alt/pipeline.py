@@ -299,9 +299,7 @@ def _finish_downstream(
         criterion = criterion_of_map(permafrost_map, pmap)
     else:
         criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed, fields=fields)
-    if criterion is not None:
-        calibrated.summary["permafrost_criterion"] = criterion
-        calibrated.validation["permafrost_criterion"] = criterion
+    _set_criterion(calibrated, criterion)
     downstream.write_calibration(out, calibrated)
     fmin = (criterion or {}).get("frost_number_min")
     # issue 17 item 6: area of applicability (aoa.tif, applicability.json); ALT sd inflated outside it.
@@ -450,11 +448,15 @@ def calibrate_run(
     disturbance: str | Path | None = None,
 ) -> dict:
     """``gee-alt calibrate``: screen sites and fit E on the run's DDT; writes ``calibration.json``,
-    ``insitu_used.csv`` and the in-situ scores in ``validation.json``. Returns the summary."""
+    ``insitu_used.csv`` and the in-situ scores in ``validation.json``, with the run's permafrost
+    criterion as ``gee-alt run`` decides it (refitted on the drill holes next to ``insitu_csv``;
+    kept from the previous calibration when the run has a user permafrost map). Returns the summary."""
+    from gee_alt.cube import DDF_VAR
     from gee_alt.insitu.table import read_insitu
+    from gee_alt.permafrost_map import PERMAFROST_MAP_TIF
 
     run = runs.require_run(run, "ddt")
-    cube = runs.read_ddt_cube(run, extras=False)
+    cube = runs.read_ddt_cube(run, extras=(DDF_VAR,))  # DDF for the frost number of the criterion
     grid = grid_of(cube)
     table = read_insitu(insitu_csv, bbox=downstream.site_bbox_lonlat(grid))
     fields = run_fields(run, grid)
@@ -476,8 +478,20 @@ def calibrate_run(
     )
     if disturbance is not None:
         cal.summary["disturbance_file"] = Path(disturbance).name
+    if (Path(run) / PERMAFROST_MAP_TIF).exists():  # the user's map decides, as in the run
+        criterion = (runs.read_json(run, runs.CALIBRATION) or {}).get("permafrost_criterion")
+    else:
+        criterion = downstream.permafrost_criterion(cube, insitu_csv, seed=seed, fields=fields)
+    _set_criterion(cal, criterion)
     downstream.write_calibration(run, cal)
     return cal.summary
+
+
+def _set_criterion(calibrated, criterion: dict | None) -> None:
+    """Record the run's permafrost criterion in the calibration summary and the validation."""
+    if criterion is not None:
+        calibrated.summary["permafrost_criterion"] = criterion
+        calibrated.validation["permafrost_criterion"] = criterion
 
 
 def alt_run(

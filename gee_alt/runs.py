@@ -358,10 +358,10 @@ def write_ddt_year_from(
     )
 
 
-def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, extras: bool = True):
+def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, extras: bool | tuple[str, ...] = True):
     """The DDT cube of a run read back from ``RUN/ddt/ddt_YYYY.tif`` (for the single-step
     commands; inside a run the engine hands the cube over in memory). ``extras=False``: the DDT
-    band only (a third of the memory)."""
+    band only (a third of the memory); a tuple of band names: the DDT band and those."""
     from gee_alt.cube import CLEAR_VAR, DDF_VAR, DDT_SD_VAR, DDT_VAR, NOBS_VAR, make_ddt_cube
     from gee_alt.grid import same_grid
     from gee_alt.io import read_raster
@@ -384,7 +384,7 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
             raise GeeAltError(f"ddt_{y}.tif is on another grid than ddt_{years[0]}.tif")
         names = r.descriptions if all(r.descriptions) else [DDT_VAR, DDT_SD_VAR, NOBS_VAR][: r.data.shape[0]]
         for name, band in zip(names, r.data, strict=True):
-            if extras or name == DDT_VAR:
+            if extras is True or name == DDT_VAR or (not isinstance(extras, bool) and name in extras):
                 arrays.setdefault(name, []).append(band)
     if DDT_VAR not in arrays:
         raise GeeAltError(f"{run}/{DDT_DIR} files have no '{DDT_VAR}' band")
@@ -412,14 +412,24 @@ def read_ddt_cube(run: str | os.PathLike, years: list[int] | None = None, *, ext
 
 def _frost_setting(tags: dict) -> dict:
     """The frost-number setting a run's DDT COGs were made with (tags ``frost_number_method`` /
-    ``frost_number_years``) as cube attrs; none for files made before the setting existed (their
-    cube then derives the single-year frost number they were made with)."""
-    if "frost_number_method" not in tags:
-        return {}
-    return {
-        "frost_number_method": tags["frost_number_method"],
-        "frost_number_years": int(tags.get("frost_number_years", 1)),
-    }
+    ``frost_number_years``, and the permafrost rule ``permafrost_criterion`` /
+    ``permafrost_shift_weights``) as cube attrs; none for files made before a setting existed
+    (their cube then derives the single-year frost number they were made with, and the downstream
+    takes the default rule)."""
+    out: dict = {}
+    if "frost_number_method" in tags:
+        out["frost_number_method"] = tags["frost_number_method"]
+        out["frost_number_years"] = int(tags.get("frost_number_years", 1))
+    if "permafrost_criterion" in tags:
+        out["permafrost_criterion"] = tags["permafrost_criterion"]
+        out["permafrost_shift_weights"] = int(tags.get("permafrost_shift_weights", 0))
+    return out
+
+
+def permafrost_rule_tags(criterion: str, shift_weights: bool) -> dict:
+    """DDT COG tags of the run's permafrost rule (config ``season.permafrost_criterion`` and
+    ``season.permafrost_shift_weights``), so the single-step commands use the rule the run was made with."""
+    return {"permafrost_criterion": str(criterion), "permafrost_shift_weights": str(int(bool(shift_weights)))}
 
 
 # -------------------------------------------------------------------------- resume record

@@ -102,3 +102,18 @@ def test_streamed_netcdf_has_the_bytes_of_the_in_memory_write(demo, tmp_path, mo
     back = netcdf.read_alt_netcdf(lazy)
     assert np.array_equal(back["alt_m"].values, np.asarray(maps.alt_m), equal_nan=True)
     assert np.isfinite(back["ddt_degc_days"].values).any()
+
+
+def test_calibrate_step_decides_permafrost_as_the_run_did(demo, tmp_path):
+    """``gee-alt calibrate`` on a finished run writes the permafrost criterion the run wrote (it
+    used to drop it, so a following ``gee-alt alt`` fell back to the fixed frost-number threshold)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo, copy)
+    before = runs.read_json(demo, runs.CALIBRATION)["permafrost_criterion"]
+    assert before["source"] == "probability" and before["presence_model"]
+    (copy / runs.CALIBRATION).unlink()
+    pipeline.calibrate_run(copy, runs.insitu_csv_path(runs.inputs_dir(copy)), seed=7)
+    assert runs.read_json(copy, runs.CALIBRATION)["permafrost_criterion"] == before
+    assert runs.read_json(copy, runs.VALIDATION)["permafrost_criterion"] == before

@@ -127,3 +127,33 @@ def test_downstream_keeps_the_configured_threshold_without_holes_or_when_told(tm
     cube, _ = _cube("frost_number")
     crit = downstream.permafrost_criterion(cube, tmp_path / "insitu.csv")
     assert crit["frost_number_min"] == 0.5 and "frost_number" in crit["rule"]
+
+
+@pytest.mark.parametrize("criterion", ["frost_number", "boreholes"])
+def test_the_configured_rule_travels_with_the_runs_ddt_files(tmp_path, criterion):
+    """A run's DDT COGs carry its permafrost rule (config ``season.permafrost_criterion``), so
+    ``gee-alt calibrate``/``alt`` on the run directory decide permafrost by the same rule; files
+    without the tag take the default."""
+    cube, f = _cube()
+    run = tmp_path / "run"
+    for i, y in enumerate(YEARS):
+        runs.write_ddt_year(
+            run,
+            y,
+            cube["ddt_degc_days"].values[i],
+            GRID,
+            ddf_degc_days=cube["ddf_degc_days"].values[i],
+            engine="local",
+            method="test",
+            season="",
+            extra_tags=runs.permafrost_rule_tags(criterion, True),
+        )
+    back = runs.read_ddt_cube(run, extras=("ddf_degc_days",))
+    assert back.attrs["permafrost_criterion"] == criterion and back.attrs["permafrost_shift_weights"] == 1
+    assert "frost_number" in back and "ddt_sd_degc_days" not in back
+    _write_holes(tmp_path, f)
+    crit = downstream.permafrost_criterion(back, tmp_path / "insitu.csv")
+    if criterion == "frost_number":  # told to keep the configured threshold although holes exist
+        assert crit["frost_number_min"] == 0.5 and "frost_number" in crit["rule"]
+    else:  # the threshold fitted on the holes decides, no presence model
+        assert 0.455 <= crit["frost_number_min"] <= 0.462 and "presence_model" not in crit

@@ -351,6 +351,8 @@ def run_years(
     thaw_fraction_for_year: Callable[[int], tuple] | None = None,
     frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD,
     frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS,
+    permafrost_criterion: str = "probability",
+    permafrost_shift_weights: bool = False,
 ):
     """Compute and pull every year not already done into ``RUN/ddt``; return the DDT cube of the
     years that succeeded (``None`` if none did).
@@ -369,7 +371,9 @@ def run_years(
     task states (``submitted``, ``RUNNING``, ...). ``frost_number_min``: the permafrost
     threshold on the frost number (``season.frost_number_min``), tagged on each year and on the cube;
     ``frost_number_method``/``frost_number_years``: how the cube forms the frost number of a year
-    (``season.frost_number_*``, :mod:`gee_alt.science.frost_climate`), tagged and on the cube alike.
+    (``season.frost_number_*``, :mod:`gee_alt.science.frost_climate`), tagged and on the cube alike;
+    ``permafrost_criterion``/``permafrost_shift_weights``: the downstream's permafrost rule
+    (``season.permafrost_*``), tagged and on the cube alike.
     ``thaw_fraction_for_year(year)``: ``(request, knots)`` of the year's thaw progress
     (:func:`gee_alt.engines.ee.thaw.thaw_fraction_request`), computed with the year and written
     as the COG's ``ddt_fraction_by_doy`` tag, the cube's variable of that name (for in-situ
@@ -417,6 +421,7 @@ def run_years(
                 "graph_sha256": ghash,
                 "frost_number_min": f"{frost_number_min:g}",
                 **tags_of(frost_number_method, frost_number_years),
+                **runs.permafrost_rule_tags(permafrost_criterion, permafrost_shift_weights),
                 **(extra or {}),
             },
         )
@@ -489,6 +494,8 @@ def run_years(
         None if any(f is None for f in fractions) else np.stack(fractions),
         frost_number_method=frost_number_method,
         frost_number_years=frost_number_years,
+        permafrost_criterion=permafrost_criterion,
+        permafrost_shift_weights=permafrost_shift_weights,
     )
 
 
@@ -535,6 +542,8 @@ def cube_from_years(
     *,
     frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD,
     frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS,
+    permafrost_criterion: str = "probability",
+    permafrost_shift_weights: bool = False,
 ):
     """The shared DDT cube from ``{year: (layer, y, x)}`` arrays in :data:`LAYERS` order
     (``n_obs`` NaN → 0); the cube derives the frost number from DDF and DDT (of the years
@@ -558,5 +567,7 @@ def cube_from_years(
             "frost_number_min": float(frost_number_min),
             "frost_number_method": frost_number_method,
             "frost_number_years": int(frost_number_years),
+            "permafrost_criterion": str(permafrost_criterion),
+            "permafrost_shift_weights": int(bool(permafrost_shift_weights)),
         },
     )

@@ -103,6 +103,8 @@ class EarthEngine:
             frost_number_min=cfg.season.frost_number_min,
             frost_number_method=cfg.season.frost_number_method,
             frost_number_years=cfg.season.frost_number_years,
+            permafrost_criterion=cfg.season.permafrost_criterion,
+            permafrost_shift_weights=cfg.season.permafrost_shift_weights,
             thaw_fraction_for_year=lambda y: thaw.thaw_fraction_request(cfg, y),
             **retry,
         )

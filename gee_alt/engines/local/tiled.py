@@ -465,6 +465,7 @@ def ddt_year(job: Job, year: int, lst_model: str, _ddt: list, method: str, engin
                 extra_tags={
                     "frost_number_min": f"{job.params.frost_number_min:g}",
                     **tags_of(job.params.frost_number_method, job.params.frost_number_years),
+                    **runs.permafrost_rule_tags(job.params.permafrost_criterion, job.params.permafrost_shift_weights),
                 },
                 ddt_fraction_by_doy=plan.fraction_by_doy,
             )
