@@ -105,13 +105,30 @@ def disturbance_run(
             quantities[name] = baci_quantity(values, maps.years, start, dem, px, what=label, **kw)
         except GeeAltError as exc:
             errors[name] = str(exc)
-    depth = stefan_depth_m(ddt_degc_days, cal, lc)
+    model_start = _model_disturbance_start(run, cal, start)
+    depth = stefan_depth_m(ddt_degc_days, cal, lc, years=maps.years, disturbance_start=model_start)
     if depth is not None:
         try:
-            quantities["stefan_depth_m"] = baci_quantity(depth, maps.years, start, dem, px, what="the thaw depth", **kw)
+            quantities["stefan_depth_m"] = baci_quantity(
+                depth,
+                maps.years,
+                start,
+                dem,
+                px,
+                what="the thaw depth",
+                rel_scale_sd=rel_e_sd(cal),
+                rel_impact_after_sd=rel_disturbed_e_sd(cal) if model_start is not None else 0.0,
+                **kw,
+            )
             quantities["stefan_depth_m"]["on"] = (
-                "E·√DDT on every pixel (the depth ALT would have with permafrost): the thaw-index part of the "
-                "effect on ALT, E of the pixel's (one-date) land cover"
+                "E·√DDT on every pixel (the depth ALT would have with permafrost), E as the ALT model deploys it: "
+                "the pixel's (one-date) land-cover E"
+                + (", the E of disturbed ground from the pixel's disturbance start" if model_start is not None else "")
+                + (
+                    ": the thaw-index part of the effect on ALT and the ground's"
+                    if model_start is not None
+                    else ": the thaw-index part of the effect on ALT only"
+                )
             )
         except GeeAltError as exc:
             errors["stefan_depth_m"] = str(exc)
@@ -180,10 +197,19 @@ def disturbance_run(
     return res
 
 
-def stefan_depth_m(ddt_degc_days, calibration: dict | None, landcover) -> np.ndarray | None:
-    """``E·√DDT`` (m) on every pixel, ``(year, y, x)``: the calibration's E (its class E where the
-    deployed model has one and the pixel's land cover is that class), not masked by permafrost;
-    None without DDT or calibration."""
+def stefan_depth_m(
+    ddt_degc_days,
+    calibration: dict | None,
+    landcover,
+    *,
+    years: list[int] | None = None,
+    disturbance_start: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """``E·√DDT`` (m) on every pixel, ``(year, y, x)``: the E the ALT model deploys (the
+    calibration's E; its class E where the model has one and the pixel's land cover is that
+    class; its E of disturbed ground ``E_disturbed`` in the years at and after the pixel's
+    ``disturbance_start`` year when given), not masked by permafrost; None without DDT or
+    calibration."""
     if ddt_degc_days is None or not calibration or not calibration.get("E"):
         return None
     ddt = np.asarray(ddt_degc_days, "float64")
@@ -191,7 +217,27 @@ def stefan_depth_m(ddt_degc_days, calibration: dict | None, landcover) -> np.nda
     if landcover is not None:
         for k, ek in (calibration.get("E_by_class") or {}).items():
             e[landcover == float(k)] = float(ek)
-    return e[None] * np.sqrt(np.clip(ddt, 0, None))
+    depth = e[None] * np.sqrt(np.clip(ddt, 0, None))
+    e_d = calibration.get("E_disturbed")
+    if disturbance_start is not None and e_d and years is not None:
+        s = np.asarray(disturbance_start)
+        for i, y in enumerate(years):
+            on = (s > 0) & (s <= int(y))
+            depth[i][on] = float(e_d) * np.sqrt(np.clip(ddt[i][on], 0, None))
+    return depth
+
+
+def _model_disturbance_start(run: Path, calibration: dict | None, mines_start: np.ndarray) -> np.ndarray | None:
+    """The disturbance start years the ALT model used (``RUN/disturbance_start.tif``, else the
+    MINES file's) when the calibration deploys an E of disturbed ground; else None."""
+    from gee_alt.io import read_raster
+
+    if not (calibration or {}).get("E_disturbed"):  # set only when leave-one-site-out chose it
+        return None
+    p = runs.disturbance_start_path(run)
+    if p.exists():
+        return np.nan_to_num(read_raster(p, bands=1).data[0]).astype("int32")
+    return mines_start
 
 
 def _read_ddt(run: Path, years: list[int]) -> np.ndarray | None:

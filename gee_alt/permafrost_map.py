@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gee_alt import runs
 from gee_alt.errors import GeeAltError
 
 #: in the run directory: the user's map on the run's grid
-PERMAFROST_MAP_TIF = "permafrost_map.tif"
+PERMAFROST_MAP_TIF = runs.PERMAFROST_MAP_TIF
 
 
 def check_permafrost_map(path: str | os.PathLike) -> Path:

@@ -63,6 +63,10 @@ PROGRESS = "progress.json"
 WORK_PREFIX, STATIC_WORK = "work-", "static"
 
 #: Every top-level name a gee-alt run writes (anything else in a run directory is foreign).
+#: the run's copy of ``--disturbance MINES`` (:func:`disturbance_start_path`)
+DISTURBANCE_START = "disturbance_start.tif"
+#: the run's copy of a user permafrost map (:mod:`gee_alt.permafrost_map`)
+PERMAFROST_MAP_TIF = "permafrost_map.tif"
 RUN_ENTRIES = frozenset(
     {
         INPUTS_DIR,
@@ -84,6 +88,8 @@ RUN_ENTRIES = frozenset(
         AOA_TIF,
         APPLICABILITY_JSON,
         DISTURBANCE_JSON,
+        DISTURBANCE_START,
+        PERMAFROST_MAP_TIF,
     }
 )
 #: What an engine writes before the downstream starts (kept when a run resumes).
@@ -127,9 +133,6 @@ def e_source_path(run: str | os.PathLike) -> Path:
     pooled E carried from other ground (NaN outside the map); with an E of disturbed ground a
     second band, the year from which the pixel uses it (NaN never)."""
     return Path(run) / ALT_DIR / E_SOURCE
-
-
-DISTURBANCE_START = "disturbance_start.tif"
 
 
 def disturbance_start_path(run: str | os.PathLike) -> Path:

@@ -162,6 +162,22 @@ def test_stefan_depth_uses_the_class_e_where_deployed_and_ignores_permafrost():
     assert stefan_depth_m(ddt, None, lc) is None
 
 
+def test_stefan_depth_switches_to_the_disturbed_ground_e_from_the_start_year():
+    """E·√DDT as the ALT model deploys it: the E of disturbed ground on a pixel from its
+    disturbance start year on, the class/pooled E before and elsewhere."""
+    from gee_alt.disturbance_run import stefan_depth_m
+
+    ddt = np.full((3, 1, 2), 900.0)  # √ = 30
+    start = np.array([[2011, 0]])
+    cal = {"E": 0.03, "E_by_class": {}, "E_disturbed": 0.07}
+    d = stefan_depth_m(ddt, cal, None, years=[2010, 2011, 2012], disturbance_start=start)
+    # by hand: pixel 0 0.9 m in 2010, 0.07*30 = 2.1 m from 2011; pixel 1 (never disturbed) 0.9 m
+    assert np.allclose(d[:, 0, 0], [0.9, 2.1, 2.1]) and np.allclose(d[:, 0, 1], 0.9)
+    # no E of disturbed ground in the calibration (not chosen): the start years change nothing
+    d0 = stefan_depth_m(ddt, {**cal, "E_disturbed": None}, None, years=[2010, 2011, 2012], disturbance_start=start)
+    assert np.allclose(d0, 0.9)
+
+
 def test_ci_carries_the_uncertainty_of_the_disturbed_ground_e():
     """ALT maps whose impact pixels after the disturbance use an E of disturbed ground estimated
     with a 15 % relative error (k_hat ~ N(2, 0.3^2) times the undisturbed ALT, truth k = 2): with

@@ -141,10 +141,10 @@ def test_a_hole_is_read_in_its_drilling_year_or_the_nearest_year_of_the_run(tmp_
 class _E:
     e_by_class_: dict = {}
 
-    def predict(self, ddt, classes=None):
+    def predict(self, ddt, classes=None, disturbed=None):
         return 0.05 * np.sqrt(ddt)
 
-    def predict_sd(self, ddt, ddt_sd, classes=None):
+    def predict_sd(self, ddt, ddt_sd, classes=None, disturbed=None):
         return np.full(np.shape(ddt), 0.1)
 
 

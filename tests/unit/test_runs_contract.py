@@ -6,8 +6,11 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 import gee_alt
 from gee_alt import runs
+from gee_alt.errors import GeeAltError
 
 PACKAGE = Path(gee_alt.__file__).parent
 NAMES = [
@@ -20,6 +23,7 @@ NAMES = [
     runs.NDVI_MEAN,
     runs.LANDCOVER,
     runs.DISTURBANCE_START,
+    runs.PERMAFROST_MAP_TIF,
     runs.INSITU_CSV,
     runs.TREND_SLOPE,
     runs.TREND_P,
@@ -59,6 +63,22 @@ def test_each_run_file_name_is_a_literal_in_runs_py_only():
                     found[name].add(path.relative_to(PACKAGE).as_posix())
     assert found.pop("manifest_ee.json") == set()  # the EE engine has no resume format of its own
     assert {name: mods for name, mods in found.items() if mods != {"runs.py"}} == {}
+
+
+def test_every_top_level_file_a_run_writes_is_its_own_on_overwrite(tmp_path):
+    """A finished run holding the optional inputs' copies (disturbance start, user permafrost map)
+    is a gee-alt run: ``--overwrite`` removes it; a stranger's file still stops it."""
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in (runs.MANIFEST, runs.DISTURBANCE_START, runs.PERMAFROST_MAP_TIF, runs.CALIBRATION):
+        (out / name).write_text("x")
+    got, resume = runs.prepare_run_dir(out, overwrite=True)
+    assert got == out and not resume and not any(out.iterdir())
+    (out / runs.MANIFEST).write_text("x")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(GeeAltError, match="notes.txt"):
+        runs.prepare_run_dir(out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_paths_are_built_from_the_names(tmp_path):
