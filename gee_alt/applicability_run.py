@@ -283,7 +283,12 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
         block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names))
         d, i = aoa.predict(block, None if lc is None else lc[r0:r1].ravel())
         di[r0:r1], inside[r0:r1] = d.reshape(r1 - r0, w), i.reshape(r1 - r0, w)
-    # errors in E units: site LOO inside, leave-one-class-out outside
+    # errors in E units: site LOO inside, leave-one-class-out outside. With an E of disturbed ground
+    # (pairs flagged "disturbed"), CV folds refit it; the land-cover terms (class hold-out, drift,
+    # between-class variance) are of undisturbed ground: the disturbed site-years have their own E.
+    dist = np.array([bool(p.get("disturbed")) for p in pairs])
+    dist_cv = dist if summ.get("E_disturbed") is not None else None
+    und = ~dist if dist_cv is not None else np.ones(len(pairs), bool)
     x = np.sqrt(np.clip([p["ddt_degc_days"] for p in pairs], 0, None))
     y = np.array([p["alt_obs_m"] for p in pairs])
     loo = np.array([p["alt_loo_m"] for p in pairs])
@@ -293,11 +298,11 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     classes = [p.get("class") for p in pairs]
     if lc is not None and all(c is not None for c in classes) and len(set(classes)) >= 2:
         loco = class_holdout_mse_e(
-            x,
-            y,
-            np.array(classes, dtype=object),
-            np.array([p["site_id"] for p in pairs], dtype=object),
-            censored=cens,
+            x[und],
+            y[und],
+            np.array(classes, dtype=object)[und],
+            np.array([p["site_id"] for p in pairs], dtype=object)[und],
+            censored=cens[und],
             deployed_classes=[int(k) if str(k).lstrip("-").isdigit() else k for k in summ.get("E_by_class") or {}],
         )
         mse_out, out_kind = max(loco["mse_e"], mse_in), "leave-one-land-cover-class-out CV (E units)"
@@ -307,7 +312,9 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     if mapped_years is not None:
         # NNDM LOO CV (Milà et al. 2022): folds whose held-out-to-training distances in predictor
         # space match the mapped pixels' distances to the nearest site, so the CV error is the map's
-        res = _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e)
+        res = _nndm(
+            aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e, dist_cv
+        )
         if res is not None and np.isfinite(res["mse_e"]):
             sampled = (
                 np.isin(np.nan_to_num(lc, nan=-1).astype(int), [int(c) for c in cs if np.isfinite(c)])
@@ -324,7 +331,19 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     e_sd = float(summ.get("E_sd") or 0.0)
     tau = float(summ.get("resid_E_sd") or 0.0) if np.isfinite(summ.get("resid_E_sd") or np.nan) else 0.0
     ext = _extrapolation(
-        aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, (h, w), float(summ["E"]), summ.get("E_by_class")
+        aoa,
+        pred,
+        names,
+        px,
+        sites,
+        [p for p, u in zip(pairs, und, strict=True) if u],
+        cs,
+        lc,
+        e_sd,
+        tau,
+        (h, w),
+        float(summ["E"]),
+        summ.get("E_by_class"),
     )
     del pred
     mse_cv = mse_in if nn is None else nn["mse_sampled"]  # the sites' CV: NNDM (else site LOO)
@@ -377,6 +396,8 @@ def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape,
     if cs is not None and lc is not None:
         for k in sorted({int(c) for c in cs if np.isfinite(c)}):
             ek = e_site[(cs == k) & np.isfinite(e_site)]
+            if ek.size == 0:  # the class's sites have only disturbed site-years (their own E)
+                continue
             se = float(np.std(ek, ddof=1) / np.sqrt(ek.size)) if ek.size >= 2 else float("nan")
             by_class[str(k)] = {"n_sites": int(ek.size), "mean_site_E": float(ek.mean()) if ek.size else None, "se": se}
         tau2_u = tau2_upper(
@@ -414,7 +435,7 @@ def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape,
     }
 
 
-def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e):
+def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nndm_exclusions, nndm_mse_e, dist=None):
     """NNDM exclusion sets in the area-of-applicability's scaled predictor space (prediction points:
     up to 5000 mapped pixels drawn with probability ∝ their mapped years, seed 0) and the NNDM CV
     mean square of the deployed model in E units; ``None`` when nothing is mapped."""
@@ -440,6 +461,7 @@ def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nn
         censored=cens,
         classes=np.array(classes, dtype=object) if all(c is not None for c in classes) else None,
         deployed_classes=deployed,
+        disturbed=dist,
     )
     return {
         **cv,

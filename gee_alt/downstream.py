@@ -161,6 +161,7 @@ def calibrate(
             classes=None if classes is None else classes[keep],
             deployed_classes=list(cal.e_by_class_) or None,
             site_ids=np.asarray(table.site_id)[keep],
+            disturbed=np.asarray(disturbed, bool)[keep] if cal.uses_disturbed_e else None,
         ),
         "block_m": block["block_m"],
         "block_m_source": block["source"],

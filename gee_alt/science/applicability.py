@@ -264,10 +264,20 @@ def nndm_exclusions(x_sites, x_pred, max_iter: int = 10_000, min_train: int = 3)
     return {"exclude": exclude, "nnd_cv": nnd, "nnd_pred": g_pred, "w_loo": w0, "w": w}
 
 
-def nndm_mse_e(sqrt_ddt, alt_m, row_site, exclude_by_site: dict, censored=None, classes=None, deployed_classes=None):
+def nndm_mse_e(
+    sqrt_ddt,
+    alt_m,
+    row_site,
+    exclude_by_site: dict,
+    censored=None,
+    classes=None,
+    deployed_classes=None,
+    disturbed=None,
+):
     """NNDM CV of the deployed model in E units: each site's rows predicted by the model refitted
     without the site and its exclusion set (:func:`nndm_exclusions`); ``{mse_e, n, n_folds}``
-    over exact held-out rows (``((pred − obs)/√DDT)²``)."""
+    over exact held-out rows (``((pred − obs)/√DDT)²``). ``disturbed`` (bool per row): the
+    deployed model's E of disturbed ground is refitted in each fold too."""
     from gee_alt.errors import GeeAltError
     from gee_alt.science.stefan import _censor_codes, _fit_predictor
 
@@ -276,6 +286,7 @@ def nndm_mse_e(sqrt_ddt, alt_m, row_site, exclude_by_site: dict, censored=None, 
     site = np.asarray(row_site).astype(str)
     code = _censor_codes(censored, x.size)
     cls = None if classes is None else np.asarray(classes, dtype=object)
+    dist = None if disturbed is None else np.asarray(disturbed, bool)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
     e2 = np.full(x.size, np.nan)
     folds = 0
@@ -294,11 +305,13 @@ def nndm_mse_e(sqrt_ddt, alt_m, row_site, exclude_by_site: dict, censored=None, 
                 5,
                 site[train],
                 deployed=deployed_classes or None,
+                disturbed=None if dist is None else dist[train],
             )
         except GeeAltError:
             continue
         folds += 1
-        e2[test] = ((predict(x[test], None if cls is None else cls[test]) - y[test]) / x[test]) ** 2
+        pred = predict(x[test], None if cls is None else cls[test], None if dist is None else dist[test])
+        e2[test] = ((pred - y[test]) / x[test]) ** 2
     sc = np.isfinite(e2) & (code == 0)
     return {"mse_e": float(np.mean(e2[sc])) if sc.any() else float("nan"), "n": int(sc.sum()), "n_folds": folds}
 

@@ -466,15 +466,24 @@ def partial_pool(e_pool: float, e_raw: dict, se: dict) -> tuple[dict, dict, floa
     return out, b, tau2
 
 
-def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, deployed=None, info=None):
-    """Fit E (and per-class E); returns (predict(x, classes) -> alt_m, e, e_by_class, sigma).
+def _fit_predictor(
+    x, y, code, classes, by_class: bool, min_sites: int, sites, deployed=None, info=None, disturbed=None
+):
+    """Fit E (and per-class E); returns (predict(x, classes, disturbed=None) -> alt_m, e,
+    e_by_class, sigma).
 
     Class E's are partially pooled (:func:`partial_pool`). ``deployed``: the classes of the
     deployed model (a CV fold refits exactly these, whatever their size in the fold — a class at
     the minimum keeps its own E when one of its sites is held out); ``None`` selects classes with
     ≥ ``min_sites`` distinct sites (the deployed choice). A class whose rows in the fold cannot be
     fitted falls back to the pooled E. ``info`` (a dict) receives raw E, se, B, τ², n sites.
+    ``disturbed`` (bool per row): the deployed model has an E of disturbed ground
+    (:mod:`gee_alt.science.disturbed_e`), so the fold refits it too: E and class E's on the
+    undisturbed rows, the disturbed-ground E on the disturbed rows partially pooled (the fold's
+    pooled E when it has no disturbed row); ``predict(..., disturbed)`` uses it where True.
     """
+    if disturbed is not None:
+        return _fit_predictor_disturbed(x, y, code, classes, by_class, min_sites, sites, deployed, disturbed)
     cflags = np.where(code == 1, ">", np.where(code == -1, "<", ""))
     e, sigma = fit_e_censored(x, y, cflags)
     e_cls: dict = {}
@@ -498,8 +507,30 @@ def _fit_predictor(x, y, code, classes, by_class: bool, min_sites: int, sites, d
         if info is not None:
             info.update(raw=raw, se=se, shrink=b, tau2=tau2, n_sites=nsites)
 
-    def predict(xq, cq=None):
+    def predict(xq, cq=None, dq=None):
         return np.asarray(xq, float) * _e_lookup(e, e_cls, cq, np.shape(xq))
+
+    return predict, e, e_cls, sigma
+
+
+def _fit_predictor_disturbed(x, y, code, classes, by_class, min_sites, sites, deployed, disturbed):
+    """:func:`_fit_predictor` of a model with an E of disturbed ground (see there)."""
+    from gee_alt.science.disturbed_e import fit_disturbed_e
+
+    dist = np.asarray(disturbed, bool)
+    und = ~dist
+    cls_u = None if classes is None else classes[und]
+    base, e, e_cls, sigma = _fit_predictor(x[und], y[und], code[und], cls_u, by_class, min_sites, sites[und], deployed)
+    if dist.any():
+        e_d = fit_disturbed_e(x, y, code, sites, dist)["E"]
+    else:  # no disturbed row in the fold: what the deployed model would do without one
+        e_d = fit_e_censored(x, y, np.where(code == 1, ">", np.where(code == -1, "<", "")))[0]
+
+    def predict(xq, cq=None, dq=None):
+        out = base(xq, cq)
+        if dq is None:
+            return out
+        return np.where(np.asarray(dq, bool), np.asarray(xq, float) * e_d, out)
 
     return predict, e, e_cls, sigma
 
@@ -535,13 +566,15 @@ def group_cv(
     site_ids=None,
     return_pred: bool = False,
     deployed_classes=None,
+    disturbed=None,
 ) -> dict:
     """Leave-one-group-out CV of the through-origin fit: metrics over exact held-out values.
 
     Each group is held out in turn, the model is refitted (Tobit if any censored) on the rest and
     the held-out values predicted. With ``deployed_classes`` (the class E's of the deployed
     model) every fold refits exactly those classes (see :func:`_fit_predictor`), so the CV
-    scores the mapped model. Groups whose complement cannot be fitted are skipped.
+    scores the mapped model; with ``disturbed`` (bool per row) every fold refits the E of
+    disturbed ground too (:func:`_fit_predictor`). Groups whose complement cannot be fitted are skipped.
 
     Exact held-out values give ``rmse_m`` etc. (``n``); censored held-out values are scored by
     their likelihood under the fold's fit, ``log P(ALT > c)`` (``>``) or ``log P(ALT < c)``
@@ -554,6 +587,7 @@ def group_cv(
     g = np.asarray(groups, dtype=object).ravel().astype(str)
     sites = np.asarray(site_ids if site_ids is not None else groups, dtype=object).ravel().astype(str)
     cls = None if classes is None else np.asarray(classes, dtype=object).ravel()
+    dist = None if disturbed is None else np.asarray(disturbed, bool).ravel()
     ok = np.isfinite(x) & np.isfinite(y)
     pred = np.full(x.size, np.nan)
     sig = np.full(x.size, np.nan)
@@ -572,10 +606,11 @@ def group_cv(
                 min_sites_per_class,
                 sites[train],
                 deployed=deployed_classes,
+                disturbed=None if dist is None else dist[train],
             )
         except GeeAltError:
             continue
-        pred[test] = predict(x[test], None if cls is None else cls[test])
+        pred[test] = predict(x[test], None if cls is None else cls[test], None if dist is None else dist[test])
         sig[test] = sigma
     scored = ok & (code == 0)
     out = cv_metrics(pred[scored], y[scored])
@@ -609,12 +644,22 @@ def spatial_blocks(x_m, y_m, block_m: float) -> np.ndarray:
 
 
 def block_cv(
-    sqrt_ddt, alt_m, x_m, y_m, block_m: float, censored=None, classes=None, deployed_classes=None, site_ids=None
+    sqrt_ddt,
+    alt_m,
+    x_m,
+    y_m,
+    block_m: float,
+    censored=None,
+    classes=None,
+    deployed_classes=None,
+    site_ids=None,
+    disturbed=None,
 ) -> dict:
     """Spatial-block CV: hold out each ``block_m`` × ``block_m`` square (projected metres) in turn.
 
-    With ``classes`` and ``deployed_classes`` every fold refits the deployed per-class model
-    (:func:`group_cv`). Returns the :func:`group_cv` dict plus ``n_blocks``.
+    With ``classes`` and ``deployed_classes`` every fold refits the deployed per-class model,
+    with ``disturbed`` its E of disturbed ground (:func:`group_cv`). Returns the
+    :func:`group_cv` dict plus ``n_blocks``.
     """
     blocks = spatial_blocks(x_m, y_m, block_m)
     out = group_cv(
@@ -626,6 +671,7 @@ def block_cv(
         by_class=bool(deployed_classes) and classes is not None,
         site_ids=site_ids,
         deployed_classes=deployed_classes,
+        disturbed=disturbed,
     )
     out["n_blocks"] = int(len(np.unique(blocks)))
     return out

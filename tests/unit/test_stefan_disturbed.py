@@ -150,3 +150,32 @@ def test_site_years_on_the_map_are_disturbed_from_their_pixels_start_year():
     )()
     got = downstream.disturbed_site_years(start, GRID, table)
     assert got.tolist() == [False, True, True, False]
+
+
+def test_cross_validation_refits_the_disturbed_ground_e_in_every_fold():
+    """Leave-one-site-out and spatial-block CV and the NNDM CV score the deployed model: each
+    fold refits the E of disturbed ground, so a held-out spoil site is predicted with the spoil E
+    of the other spoil sites (truth E_SPOIL), not with the undisturbed E."""
+    from gee_alt.science.applicability import nndm_mse_e
+    from gee_alt.science.stefan import block_cv, group_cv
+
+    sid, _, ddt, alt, dist = _site_table(3, n_sites=24, n_dist=6)
+    x = np.sqrt(ddt)
+    with_d = group_cv(x, alt, sid, disturbed=dist, return_pred=True)
+    one_e = group_cv(x, alt, sid, return_pred=True)
+    # held-out disturbed rows: E implied by the prediction is the spoil E with the fold's refit
+    e_with = with_d["pred_m"][dist] / x[dist]
+    e_one = one_e["pred_m"][dist] / x[dist]
+    assert abs(np.median(e_with) - E_SPOIL) < 0.004 and np.median(e_one) < E_SPOIL - 0.01
+    assert with_d["rmse_m"] < 0.6 * one_e["rmse_m"]
+    # undisturbed rows: the undisturbed E (fitted without the spoil years)
+    assert abs(np.median(with_d["pred_m"][~dist] / x[~dist]) - E_GROUND) < 0.002
+    # block CV: one block per site here (sites 10 km apart), the same folds as leave-one-site-out
+    xm = np.array([int(s[1:]) * 10_000.0 for s in sid])
+    blk = block_cv(x, alt, xm, np.zeros_like(xm), 5_000.0, site_ids=sid, disturbed=dist)
+    assert blk["rmse_m"] == with_d["rmse_m"] and blk["n_blocks"] == 24
+    # NNDM without exclusions beyond the site itself = leave-one-site-out, in E units
+    excl = {s: {s} for s in np.unique(sid)}
+    nn = nndm_mse_e(x, alt, sid, excl, disturbed=dist)
+    ok = np.isfinite(with_d["pred_m"])
+    assert np.isclose(nn["mse_e"], np.mean(((with_d["pred_m"][ok] - alt[ok]) / x[ok]) ** 2))
