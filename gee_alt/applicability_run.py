@@ -291,7 +291,7 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     und = ~dist if dist_cv is not None else np.ones(len(pairs), bool)
     x = np.sqrt(np.clip([p["ddt_degc_days"] for p in pairs], 0, None))
     y = np.array([p["alt_obs_m"] for p in pairs])
-    loo = np.array([p["alt_loo_m"] for p in pairs])
+    loo = np.array([np.nan if p["alt_loo_m"] is None else p["alt_loo_m"] for p in pairs], float)  # null in JSON
     cens = np.array([p["censored"] or "" for p in pairs], dtype=object)
     ex = (cens == "") & np.isfinite(loo) & (x > 0)
     mse_in = float(np.mean(((loo[ex] - y[ex]) / x[ex]) ** 2))

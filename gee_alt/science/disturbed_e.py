@@ -99,10 +99,7 @@ def fit_disturbed_e(x, y, code, sites, disturbed, e_sd_pool: float = float("nan"
 
 def loo_disturbed_pred(x, y, code, sites, disturbed, level: float = 0.95) -> np.ndarray:
     """Leave-one-site-out prediction (m) of every disturbed row (NaN elsewhere): each site's
-    disturbed rows predicted by the disturbed-ground E fitted without the site (the pooled E of
-    the fold when no other site has a disturbed year)."""
-    from gee_alt.science.stefan import fit_e_censored
-
+    disturbed rows predicted by the disturbed-ground E fitted without the site (:func:`disturbed_e_or_pool`)."""
     x, sites, dist = np.asarray(x, float), np.asarray(sites).astype(str), np.asarray(disturbed, bool)
     code = np.asarray(code)
     pred = np.full(x.size, np.nan)
@@ -111,15 +108,28 @@ def loo_disturbed_pred(x, y, code, sites, disturbed, level: float = 0.95) -> np.
         if not train.any():
             continue
         try:
-            if (train & dist).any():
-                e = fit_disturbed_e(x[train], y[train], code[train], sites[train], dist[train], level=level)["E"]
-            else:
-                cf = np.where(code[train] == 1, ">", np.where(code[train] == -1, "<", ""))
-                e = fit_e_censored(x[train], y[train], cf)[0]
+            e = disturbed_e_or_pool(x[train], y[train], code[train], sites[train], dist[train], level)
         except GeeAltError:
             continue
         pred[test] = e * x[test]
     return pred
+
+
+def disturbed_e_or_pool(x, y, code, sites, disturbed, level: float = 0.95) -> float:
+    """The E a model refitted on these rows gives disturbed ground: the partially pooled E of
+    disturbed ground (:func:`fit_disturbed_e`), or, when the rows have no disturbed site-year that
+    can be fitted (none, or fewer than two exact values), the pooled E of all rows, as the
+    deployed model does without one. Raises :class:`GeeAltError` when neither can be fitted."""
+    from gee_alt.science.stefan import fit_e_censored
+
+    code = np.asarray(code)
+    if np.asarray(disturbed, bool).any():
+        try:
+            return float(fit_disturbed_e(x, y, code, sites, disturbed, level=level)["E"])
+        except GeeAltError:
+            pass
+    cf = np.where(code == 1, ">", np.where(code == -1, "<", ""))
+    return float(fit_e_censored(np.asarray(x, float), np.asarray(y, float), cf)[0])
 
 
 def _params(est) -> dict:

@@ -515,16 +515,13 @@ def _fit_predictor(
 
 def _fit_predictor_disturbed(x, y, code, classes, by_class, min_sites, sites, deployed, disturbed):
     """:func:`_fit_predictor` of a model with an E of disturbed ground (see there)."""
-    from gee_alt.science.disturbed_e import fit_disturbed_e
+    from gee_alt.science.disturbed_e import disturbed_e_or_pool
 
     dist = np.asarray(disturbed, bool)
     und = ~dist
     cls_u = None if classes is None else classes[und]
     base, e, e_cls, sigma = _fit_predictor(x[und], y[und], code[und], cls_u, by_class, min_sites, sites[und], deployed)
-    if dist.any():
-        e_d = fit_disturbed_e(x, y, code, sites, dist)["E"]
-    else:  # no disturbed row in the fold: what the deployed model would do without one
-        e_d = fit_e_censored(x, y, np.where(code == 1, ">", np.where(code == -1, "<", "")))[0]
+    e_d = disturbed_e_or_pool(x, y, code, sites, dist)
 
     def predict(xq, cq=None, dq=None):
         out = base(xq, cq)

@@ -97,6 +97,11 @@ def is_synthetic(run: Path, explicit: bool | None = None) -> bool:
     return False
 
 
+def _num(v) -> float:
+    """A JSON number as float; NaN for a missing value or null (JSON has no NaN)."""
+    return float("nan") if v is None else float(v)
+
+
 def insitu_pairs(validation: dict | None) -> dict[str, np.ndarray] | None:
     """Observed/predicted in-situ ALT (m) from ``validation.json``'s ``insitu`` list, or ``None``.
 
@@ -110,8 +115,8 @@ def insitu_pairs(validation: dict | None) -> dict[str, np.ndarray] | None:
         rows = rows.get("pairs")
     if not rows:
         return None
-    obs = np.array([float(r.get("alt_obs_m", np.nan)) for r in rows])
-    pred = np.array([float(r.get("alt_pred_m", np.nan)) for r in rows])
+    obs = np.array([_num(r.get("alt_obs_m")) for r in rows])
+    pred = np.array([_num(r.get("alt_pred_m")) for r in rows])  # null: the row had no prediction
     return {
         "obs": obs,
         "pred": pred,

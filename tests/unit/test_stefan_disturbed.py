@@ -179,3 +179,30 @@ def test_cross_validation_refits_the_disturbed_ground_e_in_every_fold():
     nn = nndm_mse_e(x, alt, sid, excl, disturbed=dist)
     ok = np.isfinite(with_d["pred_m"])
     assert np.isclose(nn["mse_e"], np.mean(((with_d["pred_m"][ok] - alt[ok]) / x[ok]) ** 2))
+
+
+def test_a_held_out_spoil_site_is_predicted_when_the_rest_cannot_fit_a_spoil_e():
+    """Two spoil sites, one with a single exact value: holding out the other leaves no fittable
+    E of disturbed ground, so the fold predicts with its pooled E (as the deployed model would),
+    never NaN (a NaN became null in calibration.json and broke the report)."""
+    from gee_alt.science.disturbed_e import loo_disturbed_pred
+
+    x = np.sqrt(np.array([900.0, 1600.0, 1000.0, 1200.0, 900.0, 1100.0, 1300.0, 1400.0]))
+    e = np.array([0.03, 0.03, 0.03, 0.03, 0.07, 0.07, 0.07, 0.07])
+    y = e * x
+    sites = np.array(["a", "a", "b", "b", "s1", "s1", "s2", "s2"])
+    code = np.array([0, 0, 0, 0, 0, 0, 0, 1])  # s2: one exact value, one censored
+    dist = e > 0.05
+    pred = loo_disturbed_pred(x, y, code, sites, dist)
+    assert np.all(np.isfinite(pred[dist])) and np.all(np.isnan(pred[~dist]))
+    # s1 held out: s2 cannot fit alone -> pooled E of a, b, s2 (exact rows a, b, s2[0]; one censored)
+    assert 0.03 < pred[4] / x[4] < 0.07
+    # s2 held out: s1 fits the spoil E exactly (partial pooling toward the pool with one group: B = 1)
+    assert np.isclose(pred[6] / x[6], 0.07, rtol=1e-6)
+
+
+def test_the_report_reads_a_null_prediction_as_missing():
+    from gee_alt.viz.runview import insitu_pairs
+
+    got = insitu_pairs({"insitu": [{"site_id": "a", "year": 2010, "alt_obs_m": 1.2, "alt_pred_m": None}]})
+    assert np.isnan(got["pred"][0]) and got["obs"][0] == 1.2
