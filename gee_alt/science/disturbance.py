@@ -96,16 +96,7 @@ def check_disturbance_file(path: str | Path) -> None:
     if not p.is_file():
         raise GeeAltError(f"disturbance file not found: {p}")
     if p.suffix.lower() in (".geojson", ".json"):
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise GeeAltError(f"{p.name} is not valid JSON ({type(exc).__name__})") from None
-        feats = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else None
-        if feats is None and isinstance(doc, dict) and doc.get("type") == "Feature":
-            feats = [doc]
-        if not feats or not all(isinstance(f, dict) for f in feats):
-            raise GeeAltError(f"{p.name}: give a GeoJSON FeatureCollection whose features carry 'start_year'")
-        for i, f in enumerate(feats):
+        for i, f in enumerate(_features(p)):
             props = f.get("properties") or {}
             if "start_year" not in props:
                 raise GeeAltError(f"{p.name}: feature {i} has no 'start_year' property")
@@ -130,6 +121,21 @@ def check_disturbance_file(path: str | Path) -> None:
         raise GeeAltError(f"{p.name}: values must be years of disturbance (0 = never)")
 
 
+def _features(p: Path) -> list[dict]:
+    """The features of a MINES GeoJSON (a FeatureCollection, or one Feature); one-line
+    :class:`GeeAltError` for invalid JSON or no features."""
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GeeAltError(f"{p.name} is not valid JSON ({type(exc).__name__})") from None
+    feats = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else None
+    if feats is None and isinstance(doc, dict) and doc.get("type") == "Feature":
+        feats = [doc]
+    if not feats or not all(isinstance(f, dict) for f in feats):
+        raise GeeAltError(f"{p.name}: give a GeoJSON FeatureCollection whose features carry 'start_year'")
+    return feats
+
+
 def _year(v, what: str, name: str) -> int:
     try:
         y = int(v)
@@ -146,15 +152,7 @@ def _from_geojson(p: Path, grid) -> tuple[np.ndarray, np.ndarray]:
 
     from gee_alt.grid import affine_of, shape_yx
 
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GeeAltError(f"{p.name} is not valid JSON ({type(exc).__name__})") from None
-    feats = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else None
-    if feats is None and isinstance(doc, dict) and doc.get("type") == "Feature":
-        feats = [doc]
-    if not feats:
-        raise GeeAltError(f"{p.name}: give a GeoJSON FeatureCollection whose features carry 'start_year'")
+    feats = _features(p)
     start = np.zeros(shape_yx(grid), "int32")
     restore = np.zeros(shape_yx(grid), "int32")
     for i, f in enumerate(feats):
