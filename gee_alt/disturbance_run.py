@@ -21,7 +21,7 @@ import numpy as np
 
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
-from gee_alt.io import write_json_atomic
+from gee_alt.io import YearMaps, write_json_atomic
 
 DISTURBANCE_JSON = runs.DISTURBANCE_JSON
 
@@ -92,7 +92,11 @@ def disturbance_run(
     px = pixel_size(maps.grid)
     if ddt_degc_days is None:
         ddt_degc_days = _read_ddt(run, maps.years)
-    pf = maps.permafrost
+    # every yearly map is read (or computed) a year at a time: no (year, y, x) stack is held
+    shape = tuple(start.shape)
+    pf = None
+    if maps.permafrost_year(0) is not None:
+        pf = YearMaps(maps.permafrost_year, len(maps.years), shape)
     quantities, errors = {}, {}
     for name, values, label in (
         ("ddt_degc_days", ddt_degc_days, "the thaw index"),
@@ -106,7 +110,19 @@ def disturbance_run(
         except GeeAltError as exc:
             errors[name] = str(exc)
     model_start = _model_disturbance_start(run, cal, start)
-    depth = stefan_depth_m(ddt_degc_days, cal, lc, years=maps.years, disturbance_start=model_start)
+    depth = None
+    if ddt_degc_days is not None and stefan_depth_m(np.zeros((1, 1, 1)), cal, None) is not None:
+        depth = YearMaps(
+            lambda i: stefan_depth_m(
+                np.asarray(ddt_degc_days[i], "float64")[None],
+                cal,
+                lc,
+                years=[maps.years[i]],
+                disturbance_start=model_start,
+            )[0],
+            len(maps.years),
+            shape,
+        )
     if depth is not None:
         try:
             quantities["stefan_depth_m"] = baci_quantity(
@@ -240,10 +256,17 @@ def _model_disturbance_start(run: Path, calibration: dict | None, mines_start: n
     return mines_start
 
 
-def _read_ddt(run: Path, years: list[int]) -> np.ndarray | None:
-    """The run's yearly DDT maps ``(year, y, x)`` (°C·day) from ``RUN/ddt``, or None."""
-    from gee_alt.cube import DDT_VAR
+def _read_ddt(run: Path, years: list[int]):
+    """The run's yearly DDT maps ``(year, y, x)`` (°C·day) from ``RUN/ddt`` as a
+    :class:`~gee_alt.io.RasterStack` (read a year at a time), or None."""
+    import rasterio
 
-    if not all(runs.ddt_path(run, y).exists() for y in years):
+    from gee_alt.cube import DDT_VAR
+    from gee_alt.io import RasterStack
+
+    paths = [runs.ddt_path(run, y) for y in years]
+    if not all(p.exists() for p in paths):
         return None
-    return np.asarray(runs.read_ddt_cube(run, years, extras=False)[DDT_VAR].values, "float64")
+    with rasterio.open(paths[0]) as src:
+        names, shape = list(src.descriptions), (src.height, src.width)
+    return RasterStack(paths, shape, band=names.index(DDT_VAR) + 1 if DDT_VAR in names else 1)

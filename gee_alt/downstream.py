@@ -326,6 +326,17 @@ class AltMaps:
         f = np.asarray(self.frost_number)  # the whole stack: the streamed chain reads row windows instead
         return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
 
+    def permafrost_year(self, i: int) -> np.ndarray | None:
+        """Year index ``i`` of :attr:`permafrost` (float32 ``(y, x)``), reading only that year; or None."""
+        if self.permafrost_map is not None:
+            return np.asarray(self.permafrost_map).astype("float32")
+        if self.permafrost_class is not None:
+            return np.asarray(self.permafrost_class[i]).astype("float32")
+        if self.frost_number is None:
+            return None
+        f = np.asarray(self.frost_number[i])
+        return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
+
 
 def frost_setting_of(attrs: dict) -> tuple[str, int]:
     """``(method, window_years)`` of a cube's frost number (its attrs; a DDT or permafrost COG's tags)."""

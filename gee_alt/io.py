@@ -231,6 +231,30 @@ class RasterStack:
         return np.asarray(self).reshape(*shape)
 
 
+class YearMaps:
+    """``(n, y, x)`` maps computed one at a time: ``maps[i]`` is ``fn(i)`` (2-D), so a consumer that
+    reads a year at a time (e.g. :func:`gee_alt.science.disturbance.baci_quantity`) never holds
+    the whole stack; ``np.asarray(maps)`` builds it."""
+
+    ndim = 3
+
+    def __init__(self, fn, n: int, shape_yx: tuple[int, int]):
+        self.fn = fn
+        self.shape = (int(n), int(shape_yx[0]), int(shape_yx[1]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i):
+        if not isinstance(i, (int, np.integer)):
+            return np.asarray(self)[i]
+        return np.asarray(self.fn(int(i) % self.shape[0]))
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.stack([self[i] for i in range(self.shape[0])])
+        return a if dtype is None else a.astype(dtype)
+
+
 def rows_of(arr, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0:r1`` of a ``(n, y, x)`` array, :class:`RasterStack` or xarray/dask-backed
     DataArray, as a NumPy array (only that window is read or computed)."""

@@ -25,7 +25,7 @@ import numpy as np
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import lonlat_to_rowcol, pixel_size
-from gee_alt.io import read_raster, write_json_atomic
+from gee_alt.io import RasterStack, YearMaps, read_raster, write_json_atomic
 
 AQUA_FULL_YEAR = 2003  # first year whose whole thaw season has Aqua as well as Terra
 ELEVATION_BANDS_M = (3700.0, 4000.0, 4300.0)
@@ -161,7 +161,7 @@ class DemoScorer:
             pf_truth.append(float(pf.mean()))
             pf_engine.append(float(np.isfinite(ours).mean()))
             mapped_no_pf.append(np.isfinite(ours[~pf]).sum())
-            e = _permafrost_year(maps, i)
+            e = maps.permafrost_year(i)
             if e is not None:
                 e = e.ravel()
                 ok = np.isfinite(e)
@@ -415,26 +415,38 @@ class DemoScorer:
             return None
         s = self._strata_cache
         dem = s["dem_m"]
-        truth = np.stack([read_raster(runs.truth_path(self.run, "alt", y)).data[0].ravel() for y in years])
-        had_pf = np.all(np.isfinite(truth[before]), axis=0)  # permafrost before the mine opened
+        # the truth's ALT a year at a time (a RasterStack): masks in one pass, values only at the
+        # impact and control pixels in a second; no (year, pixel) stack is held
+        truth = RasterStack([runs.truth_path(self.run, "alt", y) for y in years], result.alt.alt_m.shape[1:])
+        had_pf = np.ones(dem.size, bool)  # permafrost before the mine opened
+        always = np.ones(dem.size, bool)
+        for i in range(len(years)):
+            fin = np.isfinite(truth[i]).ravel()
+            always &= fin
+            if i in before:
+                had_pf &= fin
         impact = (s["mine"] > 0) & (s["mine"] <= MINE_AFTER_FIRST - 1) & had_pf
         if not impact.any():
             return None
         lo, hi = np.percentile(dem[impact], [5, 95])
-        control = (s["mine"] == 0) & (dem >= lo) & (dem <= hi) & np.all(np.isfinite(truth), axis=0)
-        lost = float(np.mean(~np.isfinite(truth[after][:, impact])))
-        ours = result.alt.alt_m.reshape(len(years), -1)
+        control = (s["mine"] == 0) & (dem >= lo) & (dem <= hi) & always
+        del had_pf, always
+
+        def at(maps, idx, pix):  # (len(idx), n) values of year indices idx at the pixels pix, float64
+            return np.stack([np.asarray(maps[i], "float64").ravel()[pix] for i in idx])
+
+        lost = float(np.mean(~np.isfinite(at(truth, after, impact))))
 
         def baci(maps):
-            d_imp = np.nanmean(maps[after][:, impact]) - np.nanmean(maps[before][:, impact])
-            d_con = np.nanmean(maps[after][:, control]) - np.nanmean(maps[before][:, control])
+            d_imp = np.nanmean(at(maps, after, impact)) - np.nanmean(at(maps, before, impact))
+            d_con = np.nanmean(at(maps, after, control)) - np.nanmean(at(maps, before, control))
             return float(d_imp - d_con)
 
         design = self._disturbance_analysis(result, truth, before, after)
         return {
             **design,
             "truth_m": float(np.mean(true_eff)),
-            "baci_engine_m": baci(ours),
+            "baci_engine_m": baci(result.alt.alt_m),
             "baci_truth_maps_m": baci(truth),
             "impact_permafrost_lost_fraction_after": lost,
             "impact_pixels": int(impact.sum()),
@@ -552,18 +564,23 @@ class DemoScorer:
         facts = self.sample.facts
         mines = runs.truth_path(self.run, "mine")
         shape = result.alt.alt_m.shape
+        n = len(result.years)
         kw = dict(before_last=MINE_BEFORE_LAST, after_first=MINE_AFTER_FIRST)
-        ddt = np.asarray(result.engine.cube["ddt_degc_days"].values, "float64")
-        t_ddt = np.stack([read_raster(runs.truth_path(self.run, "ddt", y)).data[0] for y in result.years])
-        t_pf = np.isfinite(truth).astype("float32").reshape(shape)
-        tmaps = type(result.alt)(result.years, truth.reshape(shape), truth.reshape(shape), result.alt.grid)
+        # every stack a year at a time (``truth``: the truth's ALT RasterStack)
+        cube_ddt = result.engine.cube["ddt_degc_days"]
+        ddt = YearMaps(lambda i: _year_of(cube_ddt, i), n, shape[1:])
+        t_ddt = RasterStack([runs.truth_path(self.run, "ddt", y) for y in result.years], shape[1:])
+        t_pf = YearMaps(lambda i: np.isfinite(truth[i]).astype("float32"), n, shape[1:])
+        tmaps = type(result.alt)(result.years, truth, truth, result.alt.grid)
         tmaps.frost_number = t_pf  # presence 1/0 read as F >= 0.5
         try:
             user = disturbance_run(self.run, mines, maps=result.alt, ddt_degc_days=ddt, **kw)
         except GeeAltError as exc:
             return {"disturbance_error": str(exc)}
         out = {"disturbance": {}}
-        panel = np.all(np.isfinite(truth[before + after]), axis=0).reshape(shape[1:])
+        panel = np.ones(shape[1:], bool)
+        for i in before + after:
+            panel &= np.isfinite(truth[i])
         names = ("ddt_degc_days", "permafrost_fraction", "stefan_depth_m", "alt_m")
 
         def attempt(maps_, ddt_, mask, write=False):
@@ -732,18 +749,6 @@ def _pixel_order_nanmean(x: np.ndarray) -> np.float32:
 def _year_of(da, i: int) -> np.ndarray:
     """Year index ``i`` of a ``(year, y, x)`` DataArray (lazily backed or not), only that year read."""
     return np.asarray(da.isel(year=i).values)
-
-
-def _permafrost_year(maps, i: int) -> np.ndarray | None:
-    """Year ``i`` of ``maps.permafrost`` (1 / 0 / NaN, float32 ``(y, x)``), reading only that year."""
-    if maps.permafrost_map is not None:
-        return np.asarray(maps.permafrost_map).astype("float32")
-    if maps.permafrost_class is not None:
-        return np.asarray(maps.permafrost_class[i]).astype("float32")
-    if maps.frost_number is None:
-        return None
-    f = np.asarray(maps.frost_number[i])
-    return np.where(np.isfinite(f), (f >= maps.frost_number_min).astype("float32"), np.nan).astype("float32")
 
 
 def at_pixels(a, flat: np.ndarray) -> np.ndarray:

@@ -344,7 +344,9 @@ def baci_quantity(
     rel_impact_after_sd: float = 0.0,
 ) -> dict:
     """The BACI effect of the disturbance on any yearly map ``values`` ``(year, y, x)`` (NaN =
-    undefined), in its own units (see the module docstring): ``{effect, effect_sd, effect_ci95,
+    undefined; an array, or anything whose ``values[i]`` is year ``i``'s 2-D map, e.g. a
+    :class:`~gee_alt.io.RasterStack` or :class:`~gee_alt.io.YearMaps`: read a year at a time),
+    in its own units (see the module docstring): ``{effect, effect_sd, effect_ci95,
     effect_trend_per_yr, effect_trend_ci95_per_yr, impact_series, control_series,
     difference_series, ...}``. Impact and control pixels alike count only where ``values`` is
     defined in every year of both periods (for ALT: where permafrost persists), so both sides
@@ -355,19 +357,27 @@ def baci_quantity(
     :class:`GeeAltError` when the years do not span before and after or no impact pixel has a
     matched control stratum."""
     years = [int(y) for y in years]
-    v = np.asarray(values, float)
     disturbed = start_year > 0
     before, after, after_first = _periods(years, start_year, before_last, after_first)
     impact = disturbed & (start_year < after_first)
     if impact_mask is not None:  # e.g. scoring on the pixels where the truth defines the effect
         impact &= impact_mask
-    flat = v.reshape(len(years), -1)
-    panel = np.all(np.isfinite(flat[before + after]), axis=0).reshape(impact.shape)
+
+    def year(i: int) -> np.ndarray:  # one year at a time: the stack is never copied whole
+        return np.asarray(values[i], float).reshape(-1)
+
+    panel_flat, before_ok = np.ones(impact.size, bool), np.ones(impact.size, bool)
+    for i in before + after:
+        fin = np.isfinite(year(i))
+        panel_flat &= fin
+        if i in before:
+            before_ok &= fin
+    panel = panel_flat.reshape(impact.shape)
     m = match_controls(impact & panel, disturbed, dem_m, landcover, pixel_m, design, control_valid=panel)
     level, control = m["level"], m["control"]
     imp_idx = np.flatnonzero((impact & (level >= 0) & panel).ravel())
     if not (impact & panel).any():
-        had = int((impact & np.all(np.isfinite(flat[before]), axis=0).reshape(impact.shape)).sum())
+        had = int((impact & before_ok.reshape(impact.shape)).sum())
         raise GeeAltError(
             f"no disturbed pixel has {what} in every year of both periods ({had} of {int(impact.sum())} have it "
             f"in every year before; for ALT: the disturbance removed the mapped permafrost)"
@@ -380,7 +390,12 @@ def baci_quantity(
     ctrl_idx = np.flatnonzero(control.ravel())
     counter = np.full((len(years), imp_idx.size), np.nan)
     lev_imp = level.ravel()[imp_idx]
-    vals = flat[:, ctrl_idx]
+    vals = np.empty((len(years), ctrl_idx.size))
+    imp_vals = np.empty((len(years), imp_idx.size))
+    for t in range(len(years)):
+        yv = year(t)
+        vals[t], imp_vals[t] = yv[ctrl_idx], yv[imp_idx]
+        del yv
     fin = np.isfinite(vals)
     for li, key in enumerate(m["keys"]):
         sel = lev_imp == li
@@ -395,7 +410,6 @@ def baci_quantity(
         with np.errstate(invalid="ignore", divide="ignore"):
             means = np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
         counter[:, sel] = means[:, np.searchsorted(uniq, key.ravel()[imp_idx[sel]])]
-    imp_vals = flat[:, imp_idx]
     diff = imp_vals - counter
     import warnings
 
