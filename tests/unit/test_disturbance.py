@@ -62,6 +62,27 @@ def test_periods_default_from_the_start_years_and_nan_pixels_drop_out():
     assert r["effect_alt_m"] == pytest.approx(0.3, abs=0.1)
 
 
+def test_maps_read_a_year_at_a_time_give_the_in_memory_result():
+    """The BACI reads its yearly maps one year at a time (issue 12: no year x pixel stack held):
+    maps served year by year (with NaN holes) give exactly the result of the whole array, and
+    no year is asked for more than twice (one pass for the masks, one for the values)."""
+    from gee_alt.io import YearMaps
+
+    alt, start, dem = _world(0.3, 2)
+    alt[12:, 34:40, 34:40] = np.nan
+    asked = []
+
+    def year(i):
+        asked.append(i)
+        return alt[i].astype("float32")
+
+    design = BaciDesign(buffer_m=300.0, elev_band_m=30.0)
+    ref = baci_effect(alt.astype("float32"), YEARS, start, dem, 30.0, design=design)
+    got = baci_effect(YearMaps(year, len(YEARS), alt.shape[1:]), YEARS, start, dem, 30.0, design=design)
+    assert got == ref and ref["effect_alt_m"] == pytest.approx(0.3, abs=0.1)
+    assert max(asked.count(i) for i in range(len(YEARS))) <= 2
+
+
 def test_gls_ar1_with_rho_zero_is_ordinary_least_squares():
     t = np.arange(10.0)
     d = np.array([0.1, 0.3, 0.2, 0.5, 0.4, 1.1, 1.3, 1.0, 1.2, 1.4])
