@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from gee_alt import __version__, runs
-from gee_alt.cube import DDT_SD_VAR, DDT_VAR, FROST_VAR, grid_of
+from gee_alt.cube import DDF_VAR, DDT_SD_VAR, DDT_VAR, FROST_VAR, grid_of
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import Grid, bounds, lonlat_to_rowcol
 from gee_alt.io import write_json_atomic
@@ -536,7 +536,16 @@ def permafrost_criterion(
         why = "season.permafrost_criterion = frost_number" if mode == "frost_number" else f"no {runs.BOREHOLES_CSV}"
         return {"rule": f"frost number >= {fixed:g} (fixed; {why})", "frost_number_min": fixed}
     years = [int(y) for y in cube["year"].values]
-    frost = cube[FROST_VAR].transpose("year", "y", "x")
+    from gee_alt.science.frost_climate import PixelFrost
+
+    # the fits read the frost number at the holes (and a map sample) only: from the DDF and DDT of
+    # those pixels, never the cube's lazy whole-grid frost number (issue 12)
+    frost = PixelFrost(
+        cube[DDF_VAR].transpose("year", "y", "x"),
+        cube[DDT_VAR].transpose("year", "y", "x"),
+        years,
+        *frost_setting_of(cube.attrs),
+    )
     try:
         fitted = fit_criterion(frost, years, grid_of(cube), holes, seed=seed).to_dict()
     except GeeAltError:

@@ -176,6 +176,51 @@ def multiyear_frost_number(
     return out
 
 
+class PixelFrost:
+    """The frost number of a cube read at pixels only: ``(year, y, x)`` in :attr:`shape`, but
+    :meth:`at` reads the DDF and DDT of the asked pixels (every year) and computes their frost
+    number as :func:`multiyear_frost_number` does, elementwise, so the values equal the full
+    map's at those pixels. For the fits on drill holes and map samples, which need a few thousand
+    pixels: computing the lazy full-grid frost number of every year for them held ~0.7 GB at 512²."""
+
+    def __init__(self, ddf_degc_days, ddt_degc_days, years, method: str, window_years: int):
+        self.ddf, self.ddt = ddf_degc_days, ddt_degc_days
+        self.years = [int(y) for y in years]
+        self.method, self.window_years = method, int(window_years)
+        self.shape = tuple(int(s) for s in ddf_degc_days.shape)
+
+    def at(self, rows, cols) -> np.ndarray:
+        """``(year, n)`` float32 frost number at pixels ``rows``/``cols`` (int arrays)."""
+        f = multiyear_frost_number(
+            _points(self.ddf, rows, cols)[:, None, :],
+            _points(self.ddt, rows, cols)[:, None, :],
+            self.years,
+            self.method,
+            self.window_years,
+        )
+        return f[:, 0, :]
+
+
+def _points(arr, rows, cols) -> np.ndarray:
+    """``(year, n)`` values of a ``(year, y, x)`` array or (lazy) DataArray at pixels ``rows``/``cols``."""
+    rows, cols = np.asarray(rows, int), np.asarray(cols, int)
+    if hasattr(arr, "isel"):  # xarray (e.g. backed by the DDT COGs): point reads, not the whole cube
+        import xarray as xr
+
+        return np.asarray(arr.isel(y=xr.DataArray(rows, dims="p"), x=xr.DataArray(cols, dims="p")).values)
+    return np.asarray(arr)[:, rows, cols]
+
+
+def frost_at_pixels(frost, rows, cols, year_index=None) -> np.ndarray:
+    """The frost number at pixels ``rows``/``cols``: ``(year, n)``, or ``(n,)`` with one year
+    index per pixel (``year_index``). ``frost``: a :class:`PixelFrost`, a ``(year, y, x)`` array
+    or a (lazy) DataArray (only those pixels are read)."""
+    f = frost.at(rows, cols) if isinstance(frost, PixelFrost) else _points(frost, rows, cols)
+    if year_index is None:
+        return f
+    return f[np.asarray(year_index, int), np.arange(f.shape[1])]
+
+
 def band_label(method: str, window_years: int) -> str:
     """The frost-number band description of the permafrost products: ``frost_number (...)``."""
     n = effective_window(method, window_years)

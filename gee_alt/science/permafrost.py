@@ -184,20 +184,17 @@ class FrostNumberThreshold(BaseEstimator):
 def frost_number_at_holes(frost: np.ndarray, years: list[int], grid, holes: Boreholes) -> tuple[np.ndarray, ...]:
     """The run's frost number at each hole in every year (the hole's pixel; holes off the grid
     dropped): flat ``(F, present, hole index)`` over hole-years. ``frost`` is a ``(year, y, x)``
-    array or a (lazy) xarray DataArray: then only the holes' pixels are read."""
+    array, a (lazy) xarray DataArray or a :class:`~gee_alt.science.frost_climate.PixelFrost`:
+    then only the holes' pixels are read."""
     from gee_alt.grid import lonlat_to_rowcol
+    from gee_alt.science.frost_climate import frost_at_pixels
 
     r, c = lonlat_to_rowcol(grid, holes.lon, holes.lat)
     h, w = frost.shape[1:]
     on = np.isfinite(r) & np.isfinite(c) & (r >= 0) & (c >= 0) & (r < h) & (c < w)
     idx = np.nonzero(on)[0]
     rows, cols = r[on].astype(int), c[on].astype(int)
-    if hasattr(frost, "isel"):  # xarray (e.g. backed by the DDT COGs): point reads, not the whole cube
-        import xarray as xr
-
-        f = np.asarray(frost.isel(y=xr.DataArray(rows, dims="hole"), x=xr.DataArray(cols, dims="hole")).values)
-    else:
-        f = frost[:, rows, cols]  # (year, hole)
+    f = frost_at_pixels(frost, rows, cols)  # (year, hole)
     return (
         f.T.ravel(),
         np.repeat(holes.present[idx], len(years)),

@@ -37,6 +37,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from gee_alt.errors import GeeAltError
+from gee_alt.science.frost_climate import frost_at_pixels
 
 #: predictors of the presence model, in this order; ``frost_number`` changes by year, the rest are static
 PREDICTORS = ("frost_number", "elevation_m", "slope_deg", "northness", "ndvi_mean")
@@ -296,16 +297,7 @@ def holes_design(frost, years, grid, holes, static: dict, names) -> tuple[np.nda
     rows, cols = r[on].astype(int), c[on].astype(int)
     yrs = np.asarray(years, "int64")
     k = np.abs(np.asarray(holes.year, "int64")[on][:, None] - yrs[None, :]).argmin(axis=1)
-    if hasattr(frost, "isel"):
-        import xarray as xr
-
-        f = np.asarray(
-            frost.isel(
-                year=xr.DataArray(k, dims="hole"), y=xr.DataArray(rows, dims="hole"), x=xr.DataArray(cols, dims="hole")
-            ).values
-        )
-    else:
-        f = np.asarray(frost)[k, rows, cols]
+    f = frost_at_pixels(frost, rows, cols, year_index=k)
     return design(names, f, static, index=rows * w + cols), np.asarray(holes.present, bool)[on]
 
 
@@ -316,16 +308,7 @@ def map_sample(frost, static: dict, names, n: int = 20000, seed: int = 0) -> np.
     ny, h, w = frost.shape
     pick = np.sort(rng.choice(ny * h * w, size=min(n, ny * h * w), replace=False))
     yi, flat = pick // (h * w), pick % (h * w)
-    if hasattr(frost, "isel"):
-        import xarray as xr
-
-        f = np.asarray(
-            frost.isel(
-                year=xr.DataArray(yi, dims="s"), y=xr.DataArray(flat // w, dims="s"), x=xr.DataArray(flat % w, dims="s")
-            ).values
-        )
-    else:
-        f = np.asarray(frost)[yi, flat // w, flat % w]
+    f = frost_at_pixels(frost, flat // w, flat % w, year_index=yi)
     x = design(names, f, static, index=flat)
     return x[np.all(np.isfinite(x), axis=1)]
 

@@ -105,6 +105,29 @@ def test_dask_equals_numpy():
         np.testing.assert_array_equal(np.asarray(lazy.compute()), mem)
 
 
+def test_frost_number_read_at_pixels_equals_the_whole_map_there():
+    """PixelFrost (the drill-hole fits' reader: DDF and DDT of the asked pixels only) gives
+    exactly the whole map's frost number at those pixels, from arrays and from lazy DataArrays."""
+    import xarray as xr
+
+    from gee_alt.science.frost_climate import PixelFrost, frost_at_pixels
+
+    rng = np.random.default_rng(1)
+    ddf = rng.uniform(500, 3000, (5, 6, 4)).astype("float32")
+    ddt = rng.uniform(500, 3000, (5, 6, 4)).astype("float32")
+    ddt[2, 1, 1] = np.nan
+    rows, cols = np.array([0, 1, 5, 3, 1]), np.array([3, 1, 0, 2, 1])
+    for method in ("running_mean", "trend", "year"):
+        full = multiyear_frost_number(ddf, ddt, YEARS, method, 3)
+        lazy = [xr.DataArray(dsa.from_array(a, chunks=(1, 3, 4)), dims=("year", "y", "x")) for a in (ddf, ddt)]
+        for src in ((ddf, ddt), lazy):
+            pf = PixelFrost(*src, YEARS, method, 3)
+            assert pf.shape == (5, 6, 4)
+            np.testing.assert_array_equal(frost_at_pixels(pf, rows, cols), full[:, rows, cols])
+            k = np.array([0, 4, 2, 2, 1])
+            np.testing.assert_array_equal(frost_at_pixels(pf, rows, cols, year_index=k), full[k, rows, cols])
+
+
 def test_cube_states_and_uses_the_setting_and_the_ddt_cogs_carry_it(tmp_path):
     ddf = np.array([100.0, 200.0, 400.0, 800.0, 1600.0])[:, None, None] * np.ones((5, 2, 3))
     ddt = np.full((5, 2, 3), 400.0)
