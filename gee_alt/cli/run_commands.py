@@ -335,20 +335,8 @@ def run(
 
         if inputs is None:
             raise GeeAltError("--engine local needs --inputs DIR (see README: input layout)")
-        season = study.season
-        params = LocalEngineParams(
-            rf=rf,
-            workers=workers,
-            tile_px=tile_size,
-            dask_address=dask_address,
-            thaw_start=season.thaw_start,
-            thaw_end=season.thaw_end,
-            min_valid_fraction=season.min_valid_fraction,
-            frost_number_min=season.frost_number_min,
-            permafrost_criterion=season.permafrost_criterion,
-            permafrost_shift_weights=season.permafrost_shift_weights,
-            frost_number_method=season.frost_number_method,
-            frost_number_years=season.frost_number_years,
+        params = LocalEngineParams.from_season(
+            study.season, rf=rf, workers=workers, tile_px=tile_size, dask_address=dask_address
         )
         eng = LocalEngine(inputs, parse_years(years) if years else None, params)
         insitu = insitu or eng.layout.insitu_path

@@ -161,7 +161,6 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
     import datetime as dt
 
     from gee_alt.engines.ee import local_inputs, session
-    from gee_alt.engines.ee.composite import lst_windows
     from gee_alt.engines.local.layout import InputLayout
     from gee_alt.science.forest import RandomForestSettings
     from helpers.ee import InputsStub
@@ -170,8 +169,7 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
     layout = InputLayout(inputs)
     grid = layout.grid
     lst0 = layout.modis_lst(YEARS[0])
-    starts, days = lst0.start_dates, [int(d) for d in lst0.days]
-    end = starts[-1] + dt.timedelta(days=days[-1] - 1)
+    days = [int(d) for d in lst0.days]
     left, b, r, t = bounds(grid)
     w, s, e, n = transform_bounds(grid["crs"], "EPSG:4326", left + 9, b + 9, r - 9, t - 9, densify_pts=21)
     rf = RandomForestSettings(n_estimators=10)  # what `run --engine local --trees 10` used
@@ -179,15 +177,16 @@ def test_sharpen_local_through_the_stub_gives_the_local_engines_alt(ee_offline, 
     (tmp_path / "s.toml").write_text(
         f"[study]\nyears = [{YEARS[0]}, {YEARS[-1]}]\n[aoi]\nbbox = [{w}, {s}, {e}, {n}]\n"
         f'[grid]\ncrs = "{grid["crs"]}"\norigin_offset_m = 0.0\n[pull]\ninitial_delay_s = 0.0\n'
-        f'[season]\nthaw_start = "{starts[0]:%m-%d}"\nthaw_end = "{end:%m-%d}"\nlst_step_days = {days[0]}\n'
+        f"[season]\nlst_step_days = {days[0]}\n"
         f"[rf]\n{rf_toml}"
     )
     cfg = load_config(tmp_path / "s.toml")
     assert same_grid(cfg.grid(), grid)
-    for y in YEARS:  # the configured windows are the world's composites (a world placing them by day
-        # of year starts them a day earlier in leap years: lengths, not dates, enter DDT)
+    for y in YEARS:  # the pulled windows (the whole year, whatever the thaw season) are the world's
+        # composites (a world placing them by day of year starts them a day earlier in leap years:
+        # lengths, not dates, enter DDT)
         comp = layout.modis_lst(y)
-        windows = lst_windows(y, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
+        windows = local_inputs.pull_windows(cfg, y)
         assert [x.days for x in windows] == [int(d) for d in comp.days]
         assert abs((dt.date.fromisoformat(windows[0].start) - comp.start_dates[0]).days) <= 1
     ndvi_grid, lst_grid = layout.modis_ndvi(YEARS[0]).grid, lst0.raster.grid

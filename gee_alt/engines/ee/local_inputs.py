@@ -8,7 +8,9 @@ path. Written into ``RUN/inputs`` (:mod:`gee_alt.engines.local.layout`):
 - ``landsat_ndvi/ndvi_YYYY.tif``: growing-season median Landsat NDVI on the 30 m grid (NaN = no
   clear look);
 - ``modis_ndvi/ndvi_YYYY.tif``: growing-season MODIS NDVI on the MODIS 250 m sinusoidal lattice;
-- ``modis_lst/lst_YYYY.tif``: the thaw season's 8-day windows as the local day/night layout: per
+- ``modis_lst/lst_YYYY.tif``: the whole year's windows (``season.lst_step_days``, from 1 January;
+  the local engine takes the thaw season for DDT and the autumn before, from the previous year's
+  file, for the freezing index) as the local day/night layout: per
   window, Terra then Aqua, the mean clear day and night LST (°C) and their mean view times (local
   solar hours), NaN = no look (description = first day, tags ``days``, ``sensor``, ``look``), on
   the MODIS 1 km sinusoidal lattice; the local engine makes its Terra-referenced daily mean
@@ -67,6 +69,17 @@ def lst_band_plan(windows) -> list[tuple[str, object, str, str]]:
     ]
 
 
+#: the span of the pulled LST windows: the whole calendar year (the local engine cuts the seasons)
+PULL_START, PULL_END = "01-01", "12-31"
+
+
+def pull_windows(cfg: StudyConfig, year: int) -> list:
+    """The year's LST windows to pull: ``season.lst_step_days`` days from 1 January to 31 December."""
+    from gee_alt.engines.ee import composite
+
+    return composite.lst_windows(year, PULL_START, PULL_END, cfg.season.lst_step_days)
+
+
 def year_images(cfg: StudyConfig, year: int, grid: Grid) -> dict:
     """The year's composites as graphs: ``{kind: (image, band names)}`` (pure). LST: per window
     and sensor the mean clear day/night LST and view times (the local day/night layout), so the
@@ -77,8 +90,8 @@ def year_images(cfg: StudyConfig, year: int, grid: Grid) -> dict:
 
     region = thaw.region_geometry(cfg)
     fine_proj = thaw.fine_projection(grid)
-    windows = composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
-    start, end = composite.season_bounds(year, cfg.season.thaw_start, cfg.season.thaw_end)
+    windows = pull_windows(cfg, year)
+    start, end = composite.season_bounds(year, PULL_START, PULL_END)
     sensors = {
         name: None if daily is None else daily_lst.unwrap_night_view(daily)
         for name, daily in composite.lst_sensors(cfg, start, end, region).items()
@@ -128,7 +141,7 @@ def pull_inputs(
     with the same graphs); returns the years that failed (year -> one-line reason)."""
     import ee
 
-    from gee_alt.engines.ee import composite, pull
+    from gee_alt.engines.ee import pull
     from gee_alt.export.cog import write_cog
 
     paths = InputPaths(inputs)
@@ -181,8 +194,7 @@ def pull_inputs(
             if progress:
                 progress(year, "failed")
             continue
-        windows = composite.lst_windows(year, cfg.season.thaw_start, cfg.season.thaw_end, cfg.season.lst_step_days)
-        plan = lst_band_plan(windows)
+        plan = lst_band_plan(pull_windows(cfg, year))
         written = [
             write_cog(paths.landsat_ndvi_path(year), landsat[0], fine, tags={**tags, "units": "1"}),
             write_cog(paths.modis_ndvi_path(year), ndvi[0], grids["modis_ndvi"], tags={**tags, "units": "1"}),

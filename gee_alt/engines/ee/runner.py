@@ -142,12 +142,9 @@ class EarthEngine:
         if not years:
             first = next(iter(sorted(missing.items())), (None, "no year"))
             raise GeeAltError(f"no year's composites could be pulled from Earth Engine ({first[0]}: {first[1]})")
-        params = LocalEngineParams(
-            rf=cfg.rf,
-            workers=self.workers,
-            frost_number_method=cfg.season.frost_number_method,
-            frost_number_years=cfg.season.frost_number_years,
-        )
+        # the config's [season] (thaw season, sparse-season rule, frost number, permafrost rule), as
+        # `run --engine local --config` uses it: the pulled composites cover the whole year
+        params = LocalEngineParams.from_season(cfg.season, rf=cfg.rf, workers=self.workers)
         local = LocalEngine(inputs, years, params, name=self.name)
         local.preflight()
         out = local.produce(run, progress_record, progress)

@@ -61,6 +61,23 @@ class LocalEngineParams:
     frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD
     frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS
 
+    @classmethod
+    def from_season(cls, season, **kw) -> LocalEngineParams:
+        """Params whose engine steps follow a config's ``[season]``
+        (:class:`gee_alt.config.SeasonConfig`: thaw season, sparse-season rule, frost number,
+        permafrost rule); ``kw``: the rest (forests, workers, tiles, scheduler)."""
+        return cls(
+            thaw_start=season.thaw_start,
+            thaw_end=season.thaw_end,
+            min_valid_fraction=season.min_valid_fraction,
+            frost_number_min=season.frost_number_min,
+            permafrost_criterion=season.permafrost_criterion,
+            permafrost_shift_weights=season.permafrost_shift_weights,
+            frost_number_method=season.frost_number_method,
+            frost_number_years=season.frost_number_years,
+            **kw,
+        )
+
 
 def fill_landsat_gaps(stack: np.ndarray) -> np.ndarray:
     """Fill NaNs of a ``(year, y, x)`` Landsat NDVI stack: the pixel's multi-year median plus the
