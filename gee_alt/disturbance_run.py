@@ -202,7 +202,13 @@ def disturbance_run(
         imp = (start > 0) & np.isfinite(inside)
         frac = float(np.mean(inside[imp] < 0.5)) if imp.any() else float("nan")
         res["impact_outside_aoa_fraction"] = frac
-        if frac > 0.5:
+        if frac > 0.5 and model_start is not None:
+            res["warning"] = (
+                f"{100 * frac:.0f} % of the disturbed pixels are outside the calibration's area of applicability: "
+                "after their start year they carry the E of disturbed ground, fitted on the spoil sites, whose "
+                "predictors differ from theirs (an extrapolation; its interval is in the CI)"
+            )
+        elif frac > 0.5:
             res["warning"] = (
                 f"{100 * frac:.0f} % of the disturbed pixels are outside the calibration's area of applicability: "
                 "their E is extrapolated and does not change with the disturbance, so the effect shown is the part "
