@@ -181,7 +181,7 @@ def test_a_known_warming_survives_the_record_chain():
     fill (35-60 % of windows). Against the true daily means (every window, no cloud; mean
     Theil-Sen slope over 600 pixels): the thaw- and cold-window mean LST warm within 6 % of the
     truth; DDT and DDF trend within 5 % of those of the truth shifted by the chain's own mean
-    level error per window (the diurnal shape differs from this cycle's, -1.4 K: a level error
+    level error per window (the diurnal shape differs from this cycle's, about -1.4 K: a level error
     changes how many windows are above 0 °C, hence how much a warming adds to DDT, and is what
     the calibrated E absorbs; it is not a loss of trend). A fill from the climatology alone (no
     anomaly) pulls the years toward the multi-year mean and fails the same check."""
@@ -196,7 +196,6 @@ def test_a_known_warming_survives_the_record_chain():
         assert want == pytest.approx(0.05, abs=0.005)
         assert _mean_slope(_filled(record, sel).mean(axis=1), years) == pytest.approx(want, rel=0.06)
     level = truth + np.nanmean(record - truth, axis=(0, 2))[None, :, None]
-    assert np.nanmean(record - truth) < -1.0  # the chain's level error on this cycle
     days = {"ddt": np.full(int(thaw.sum()), 8.0), "ddf": np.full(int((~thaw).sum()), 8.0)}
     for key, sel, index in (("ddt", thaw, ddt_from_composites), ("ddf", ~thaw, ddf_from_composites)):
         want = _mean_slope(np.stack([index(t[sel], days[key]) for t in level]), years)
