@@ -326,6 +326,13 @@ class AltMaps:
         f = np.asarray(self.frost_number)  # the whole stack: the streamed chain reads row windows instead
         return np.where(np.isfinite(f), (f >= self.frost_number_min).astype("float32"), np.nan).astype("float32")
 
+    def close_files(self) -> None:
+        """Close the files the yearly maps keep open for windowed reads (:class:`gee_alt.io.RasterStack`);
+        later reads reopen them."""
+        for v in (self.alt_m, self.alt_sd_m, self.frost_number, self.permafrost_class, self.presence_probability):
+            if hasattr(v, "close"):
+                v.close()
+
     def permafrost_year(self, i: int) -> np.ndarray | None:
         """Year index ``i`` of :attr:`permafrost` (float32 ``(y, x)``), reading only that year; or None."""
         if self.permafrost_map is not None:

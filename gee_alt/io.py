@@ -189,15 +189,21 @@ class RasterStack:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _read(self, i: int, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+    def _read(self, i: int, r0: int, r1: int, c0: int = 0, c1: int | None = None, keep: bool = True) -> np.ndarray:
         import rasterio
         from rasterio.windows import Window
 
         c1 = self.shape[2] if c1 is None else c1
         src = self._open.get(i)
-        if src is None or src.closed:  # kept open: GDAL's block cache then decodes each COG block once
-            src = self._open[i] = rasterio.open(self.paths[i])
-        m = src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        if src is None or src.closed:
+            src = rasterio.open(self.paths[i])
+            if keep:  # kept open: GDAL's block cache then decodes each COG block once
+                self._open[i] = src
+        try:
+            m = src.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        finally:
+            if not keep and i not in self._open:
+                src.close()
         return m.filled(np.nan).astype("float32")
 
     def rows(self, r0: int, r1: int) -> np.ndarray:
@@ -209,8 +215,9 @@ class RasterStack:
         return out
 
     def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)):
-            return self._read(int(key) % self.shape[0], 0, self.shape[1])
+        if isinstance(key, (int, np.integer)):  # a whole raster: its file is not kept open (each open
+            # dataset holds its own block buffers, ~2 MB for a 512 px COG block, x years x layers)
+            return self._read(int(key) % self.shape[0], 0, self.shape[1], keep=False)
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (3 - len(key))
         if len(key) == 3 and all(isinstance(k, slice) and k.step in (None, 1) for k in key):

@@ -347,6 +347,7 @@ def _finish_downstream(
     )
     adv(1)
     downstream.write_netcdf(out, cube, maps, calibrated.summary)
+    maps.close_files()  # the windowed readers are done: later stages read whole years
     adv(1)
     return RunResult(out, produced, calibrated, maps, trend, dict(calibrated.validation))
 
