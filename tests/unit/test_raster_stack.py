@@ -5,7 +5,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from gee_alt.io import RasterStack, YearMaps
+from gee_alt.io import RasterStack
 
 
 def _write(path, a):
@@ -33,16 +33,3 @@ def test_whole_reads_close_their_file_and_windows_keep_it_open(tmp_path):
     s.close()
     assert s._open == {}
     np.testing.assert_array_equal(s[2], data[2])
-
-
-def test_year_maps_compute_the_year_asked_only():
-    asked = []
-    m = YearMaps(4, lambda i: asked.append(i) or np.full((2, 2), i))
-    assert len(m) == 4 and asked == []
-    assert m[2][0, 0] == 2 and m[-1][0, 0] == 3 and asked == [2, 3]
-    for bad in (4, -5, slice(0, 2)):
-        try:
-            m[bad]
-        except IndexError:
-            continue
-        raise AssertionError(f"{bad!r} accepted")
