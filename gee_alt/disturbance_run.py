@@ -111,7 +111,7 @@ def disturbance_run(
             errors[name] = str(exc)
     model_start = _model_disturbance_start(run, cal, start)
     depth = None
-    if ddt_degc_days is not None and stefan_depth_m(np.zeros((1, 1, 1)), cal, None) is not None:
+    if ddt_degc_days is not None and cal and cal.get("E"):  # the conditions under which stefan_depth_m gives a map
         depth = YearMaps(
             lambda i: stefan_depth_m(
                 np.asarray(ddt_degc_days[i], "float64")[None],
