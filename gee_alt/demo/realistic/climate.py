@@ -9,6 +9,7 @@ moisture) is in :mod:`gee_alt.demo.realistic.surface`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +103,41 @@ def year_weather(
     amplitude = (6.0 + 6.0 * s) * (1.0 - 0.55 * cloud)
     jitter = np.zeros((n, 4)) if climatology else rng.uniform(-VIEW_TIME_JITTER_H, VIEW_TIME_JITTER_H, (n, 4))
     return YearWeather(year, doy, t_ref, cloud, lapse, gradient, wetting, amplitude, jitter)
+
+
+GROUND_MEMORY_YR = 4.0  # e-folding time of the permafrost's temperature response to the surface (years)
+SPINUP_START_YEAR = 1950  # the ground's memory starts from the climate of this year (equilibrium)
+
+
+@functools.cache
+def _year_anomaly_degc(seed: int, warming_degc_per_yr: float, year: int) -> float:
+    """Mean of ``year``'s daily reference skin temperature minus the climatology's (°C)."""
+    w = year_weather(seed, year, warming_degc_per_yr, 1)
+    clim = year_weather(seed, year, 0.0, 1, climatology=True)
+    return float(np.mean(w.t_ref_degc) - np.mean(clim.t_ref_degc))
+
+
+def permafrost_warming_degc(seed: int, warming_degc_per_yr: float, year: int) -> float:
+    """Warming of the permafrost's mean annual temperature in ``year`` relative to the 2000
+    climate (°C): an exponential memory of the **realized** yearly anomalies of the reference
+    skin temperature of :func:`year_weather` (trend, year anomaly and the year's mean synoptic
+    weather), the same weather the daily passes use.
+
+    Heat conduction carries a surface anomaly down to the depth of zero annual amplitude (about
+    10 m) with a delay of ``z**2 / (pi * kappa)`` ≈ 4 years (kappa ≈ 1e-6 m²/s ≈ 31.5 m²/yr):
+    the ground remembers a few years of weather and damps single years, so a run of warm years
+    degrades permafrost, a single warm year hardly does, and a record whose weather happens not
+    to warm does not lose permafrost. The memory starts at :data:`SPINUP_START_YEAR` in
+    equilibrium with that year's climate (the trend is linear before 2000 too), so under a steady
+    trend the ground lags the surface by about :data:`GROUND_MEMORY_YR` years.
+    """
+    value = warming_degc_per_yr * (SPINUP_START_YEAR - 1 - 2000)
+    if year < SPINUP_START_YEAR:
+        return warming_degc_per_yr * (year - 2000)
+    keep = float(np.exp(-1.0 / GROUND_MEMORY_YR))
+    for y in range(SPINUP_START_YEAR, year + 1):
+        value = keep * value + (1.0 - keep) * _year_anomaly_degc(seed, warming_degc_per_yr, y)
+    return value
 
 
 def diurnal_shape(hours: np.ndarray, doy: np.ndarray, lat_deg: float = 38.1) -> np.ndarray:

@@ -28,7 +28,7 @@ WORLD = "realistic"
 CLOUD_SCALE_M = 2200.0  # correlation length of the daily cloud patterns
 N_WETTING = 6
 N_CLOUD_PATTERNS = 8
-LAPSE_PF_DEGC_PER_YR_FRACTION = 0.8  # permafrost temperature follows 80 % of the surface warming
+PF_WARMING_FRACTION = 0.8  # permafrost temperature follows 80 % of the (remembered) surface warming
 FULL = "full"  # ``size_px`` of the whole study grid
 DEFAULT_TILE_PX = 512  # side of the tiles the daily passes run on (does not change the output)
 
@@ -383,7 +383,12 @@ class RealisticScene:
         return self.magt_in_year(year) < 0
 
     def magt_in_year(self, year: int, undisturbed: bool = False) -> np.ndarray:
-        warm = LAPSE_PF_DEGC_PER_YR_FRACTION * self.spec.warming_degc_per_yr * (year - 2000)
+        """Mean annual temperature at the top of permafrost in ``year`` (°C, flat window): the 2000
+        climate's plus 80 % of the ground's memory of the realized weather
+        (:func:`climate.permafrost_warming_degc`), plus the spoil's warming on dug ground."""
+        warm = PF_WARMING_FRACTION * climate.permafrost_warming_degc(
+            self.spec.seed, self.spec.warming_degc_per_yr, int(year)
+        )
         magt = self.magt_climate_degc + warm
         if not undisturbed:
             d = self.crop(self.mine.disturbed_year).ravel()
