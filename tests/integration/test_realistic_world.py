@@ -308,6 +308,7 @@ def test_world_is_deterministic_and_independent_of_workers(tmp_path):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     assert (tmp_path / "ta" / "alt_2005.tif").read_bytes() == (tmp_path / "tb" / "alt_2005.tif").read_bytes()
     assert np.array_equal(a.lst_degc[2005], b.lst_degc[2005])
+    assert not list((tmp_path / "b").rglob(".tmp-*")), "the workers' statics file is removed"
 
 
 def test_land_fields_stay_physical():

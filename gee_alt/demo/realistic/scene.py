@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,7 @@ from gee_alt.demo.writer import (
     write_year_inputs,
 )
 from gee_alt.grid import rowcol_to_lonlat
+from gee_alt.io import TMP_PREFIX
 
 WORLD = "realistic"
 CLOUD_SCALE_M = 2200.0  # correlation length of the daily cloud patterns
@@ -632,8 +634,8 @@ def _snow_fields(snow: ground.SnowSeason) -> tuple[np.ndarray, np.ndarray, np.nd
 
 # ---------------------------------------------------------------------- writing the world
 _SCENES: dict = {}
-# statics computed once in the main process and handed to the workers (pickled arrays are cheaper
-# to send than to rebuild)
+# statics computed once in the main process and handed to the workers through a file they
+# memory-map (cheaper than rebuilding them; see :func:`_dump_statics`)
 _SHARED = (
     "dem_m",
     "exposure",
@@ -650,11 +652,27 @@ _SHARED = (
 )
 
 
-def _init_worker(spec: RealisticSpec, tile_px: int, shared: dict) -> None:
-    """Pool initializer: one scene per worker process, its statics handed over once."""
+def _dump_statics(scene: RealisticScene, folder: Path) -> Path:
+    """Write the statics the year workers need (:data:`_SHARED`) to one joblib file in ``folder``.
+
+    The workers memory-map its arrays read-only (:func:`_init_worker`): the main process never
+    builds a pickled copy for each worker (about 1.5 GB at the full study grid, on top of the
+    statics themselves) and the workers share the pages instead of each holding a private copy."""
+    import joblib
+
+    path = folder / "statics.joblib"
+    joblib.dump({name: getattr(scene, name) for name in _SHARED}, path)
+    return path
+
+
+def _init_worker(spec: RealisticSpec, tile_px: int, statics: str) -> None:
+    """Pool initializer: one scene per worker process, its statics memory-mapped (read-only) from
+    the file :func:`_dump_statics` wrote."""
+    import joblib
+
     _SCENES.clear()
     scene = RealisticScene(spec, tile_px)
-    scene.__dict__.update(shared)
+    scene.__dict__.update(joblib.load(statics, mmap_mode="r"))
     _SCENES[spec] = scene
 
 
@@ -737,7 +755,6 @@ def write_realistic_inputs(
             "landcover_misclassified_fraction": float(np.mean(classified != truth_2015)),
         },
     )
-    shared = {name: getattr(scene, name) for name in _SHARED}
     site_info: dict[int, dict] = {}
 
     def consume(res: dict) -> None:
@@ -755,14 +772,17 @@ def write_realistic_inputs(
             consume(_write_year(scene, inputs_dir, truth_dir, year, sample.index))
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(s, scene.tile_px, shared)
-        ) as pool:
-            futures = [
-                pool.submit(_write_year_in_worker, s, str(inputs_dir), str(truth_dir), y, sample.index) for y in years
-            ]
-            for fut in futures:
-                consume(fut.result())
+        with tempfile.TemporaryDirectory(prefix=TMP_PREFIX + "statics-", dir=inputs_dir) as tmp:
+            statics = str(_dump_statics(scene, Path(tmp)))
+            with ProcessPoolExecutor(
+                max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(s, scene.tile_px, statics)
+            ) as pool:
+                futures = [
+                    pool.submit(_write_year_in_worker, s, str(inputs_dir), str(truth_dir), y, sample.index)
+                    for y in years
+                ]
+                for fut in futures:
+                    consume(fut.result())
     fs = scene.field_sites
     lon, lat = _site_lonlat(scene, fs)
     recs = sites.site_records(
