@@ -77,6 +77,15 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
+def _children(pid: int) -> list[int]:
+    """The direct child processes of ``pid`` (``_tree`` of each gives its subtree once)."""
+    out = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
 def _hwm_mb(pid: int) -> tuple[str, float] | None:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -220,8 +229,16 @@ def main() -> None:
         for sched in scheds:
             if sched == "cluster":
                 with start_cluster(a.workers) as cluster:
+                    # the cluster's processes (nannies, workers) are children of this bench, not of the run
+                    mine = _children(os.getpid())
                     r = run_once(
-                        inputs, work / f"run_{size}_{sched}", a.years, a.tile_size, a.workers, cluster.scheduler_address
+                        inputs,
+                        work / f"run_{size}_{sched}",
+                        a.years,
+                        a.tile_size,
+                        a.workers,
+                        cluster.scheduler_address,
+                        mine,
                     )
             else:
                 r = run_once(inputs, work / f"run_{size}_{sched}", a.years, a.tile_size, a.workers, None)
