@@ -740,8 +740,12 @@ def open_ddt_cube(
                 grid = grid_from_rasterio(src.crs, src.transform, src.width, src.height)
             frac = src.tags().get("ddt_fraction_by_doy")
             tag_fractions.append(json.loads(frac) if frac else None)
+        # rioxarray's default lock: one cached dataset per COG, reads serialised. ``lock=False``
+        # opened a new GDAL dataset for every chunk read, in every thread: at 512² x 25 years a
+        # point read of the cube's DDF then left ~300 MB more native memory resident (and was
+        # slower: 1.8 vs 1.4 s)
         da = rioxarray.open_rasterio(
-            p, chunks={"band": 1, "y": LAZY_CHUNK_PX, "x": LAZY_CHUNK_PX}, lock=False, cache=False, masked=False
+            p, chunks={"band": 1, "y": LAZY_CHUNK_PX, "x": LAZY_CHUNK_PX}, cache=False, masked=False
         )
         for i, name in enumerate(names):
             bands.setdefault(name, []).append(da.data[i])
