@@ -371,7 +371,7 @@ def run_demo(
     dask_address: str | None = None,
     overwrite: bool = False,
     progress: ProgressFactory = no_progress,
-    disturbance: bool = False,
+    disturbance: bool = True,
 ) -> dict:
     """Generate a synthetic world (``realistic`` or ``ideal``, see :mod:`gee_alt.demo.worlds`),
     run the local engine and the whole downstream, and score every stage against the truth. An
