@@ -390,23 +390,27 @@ def baci_quantity(
     ctrl_idx = np.flatnonzero(control.ravel())
     counter = np.full((len(years), imp_idx.size), np.nan)
     lev_imp = level.ravel()[imp_idx]
-    vals = np.empty((len(years), ctrl_idx.size))
+    # per matching level: the control strata (key values) and each control pixel's stratum; the
+    # control values are summed per stratum as each year is read, never kept for all years (at the
+    # full study grid the controls are millions of pixels: 25 years of them were ~1 GB in float64)
+    levels = []
+    for li, key in enumerate(m["keys"]):
+        sel = lev_imp == li
+        if sel.any():
+            uniq, inv = np.unique(key.ravel()[ctrl_idx], return_inverse=True)
+            levels.append((sel, key, uniq, inv, np.zeros((len(years), uniq.size)), np.zeros((len(years), uniq.size))))
     imp_vals = np.empty((len(years), imp_idx.size))
     for t in range(len(years)):
         yv = year(t)
-        vals[t], imp_vals[t] = yv[ctrl_idx], yv[imp_idx]
+        imp_vals[t] = yv[imp_idx]
+        v = yv[ctrl_idx]
         del yv
-    fin = np.isfinite(vals)
-    for li, key in enumerate(m["keys"]):
-        sel = lev_imp == li
-        if not sel.any():
-            continue
-        uniq, inv = np.unique(key.ravel()[ctrl_idx], return_inverse=True)
-        sums = np.zeros((len(years), uniq.size))
-        cnts = np.zeros((len(years), uniq.size))
-        for t in range(len(years)):
-            sums[t] = np.bincount(inv, np.where(fin[t], vals[t], 0.0), minlength=uniq.size)
-            cnts[t] = np.bincount(inv, fin[t].astype(float), minlength=uniq.size)
+        fin = np.isfinite(v)
+        for _, _, uniq, inv, sums, cnts in levels:
+            sums[t] = np.bincount(inv, np.where(fin, v, 0.0), minlength=uniq.size)
+            cnts[t] = np.bincount(inv, fin.astype(float), minlength=uniq.size)
+        del v, fin
+    for sel, key, uniq, _, sums, cnts in levels:
         with np.errstate(invalid="ignore", divide="ignore"):
             means = np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
         counter[:, sel] = means[:, np.searchsorted(uniq, key.ravel()[imp_idx[sel]])]
