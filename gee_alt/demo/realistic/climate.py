@@ -124,16 +124,17 @@ def permafrost_warming_degc(seed: int, warming_degc_per_yr: float, year: int) ->
     weather), the same weather the daily passes use.
 
     Heat conduction carries a surface anomaly down to the depth of zero annual amplitude (about
-    10 m) with a delay of ``z**2 / (pi * kappa)`` ≈ 4 years (kappa ≈ 1e-6 m²/s ≈ 31.5 m²/yr):
+    10-11 m) in a diffusion time of the order of ``z**2 / kappa`` ≈ 3-4 years (kappa ≈ 1e-6 m²/s
+    ≈ 31.5 m²/yr):
     the ground remembers a few years of weather and damps single years, so a run of warm years
     degrades permafrost, a single warm year hardly does, and a record whose weather happens not
     to warm does not lose permafrost. The memory starts at :data:`SPINUP_START_YEAR` in
     equilibrium with that year's climate (the trend is linear before 2000 too), so under a steady
     trend the ground lags the surface by about :data:`GROUND_MEMORY_YR` years.
     """
-    value = warming_degc_per_yr * (SPINUP_START_YEAR - 1 - 2000)
     if year < SPINUP_START_YEAR:
         return warming_degc_per_yr * (year - 2000)
+    value = warming_degc_per_yr * (SPINUP_START_YEAR - 1 - 2000)
     keep = float(np.exp(-1.0 / GROUND_MEMORY_YR))
     for y in range(SPINUP_START_YEAR, year + 1):
         value = keep * value + (1.0 - keep) * _year_anomaly_degc(seed, warming_degc_per_yr, y)
