@@ -63,26 +63,25 @@ def write_inputs(size: str, years: str, folder: Path, tile: int, workers: int) -
     return gen / "inputs", measure(cmd)
 
 
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for t in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{t}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
 def _children(pid: int) -> list[int]:
     """The direct child processes of ``pid`` (``_tree`` of each gives its subtree once)."""
     out = []
     for t in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{t}/children") as f:
             out += [int(c) for c in f.read().split()]
+    return out
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (processes that exit meanwhile are skipped)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            todo += _children(p)
+        except OSError:
+            pass
     return out
 
 
