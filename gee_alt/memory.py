@@ -1,18 +1,29 @@
-"""Give freed memory back to the operating system between the stages of a long run.
+"""Keep a long run's memory bounded: freed memory back to the OS, GDAL's block cache in MB.
 
+**Freed memory.** 
 NumPy arrays below glibc's (dynamic, up to 32 MB) mmap threshold live on the malloc heap; when a
 stage frees many of them (the world generator's statics: ~0.5 GB at the full study grid) glibc
 keeps the pages, so the process's RSS stays at the stage's high-water mark through every later
 stage. ``malloc_trim(0)`` returns every free page of the heap. Elsewhere (macOS, musl, Windows)
 this is a no-op.
+
+**GDAL's block cache** is one per process and defaults to 5 % of the RAM (1.2 GB on 24 GB), so
+reading a large raster grows the process by that much whatever the tile. Its size is set with
+``GDALSetCacheMax64``, which takes **bytes**: ``rasterio.Env(GDAL_CACHEMAX=64)`` is a 64-byte cache
+(no caching at all), and on leaving the ``Env`` rasterio puts the process's value back, even
+while another thread is still reading. :func:`set_gdal_cache_mb` sets it for the process (what the
+engine's tasks do, for their process) and :func:`gdal_cache_mb` around a stage that gives the
+previous size back at its end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import gc
+from collections.abc import Iterator
 
 
 @functools.cache
@@ -34,3 +45,36 @@ def release_freed_memory() -> bool:
         return False
     lib.malloc_trim(0)
     return True
+
+
+def gdal_cache_bytes() -> int:
+    """GDAL's block cache size of this process (bytes)."""
+    import rasterio
+    from rasterio.env import get_gdal_config
+
+    with rasterio.Env():
+        return int(get_gdal_config("GDAL_CACHEMAX", normalize=False))
+
+
+def set_gdal_cache_mb(mb: float) -> int:
+    """Set GDAL's block cache of this process to ``mb`` MB (every thread; kept after return).
+    Returns the previous size in bytes."""
+    import rasterio
+    from rasterio.env import set_gdal_config
+
+    with rasterio.Env():
+        before = gdal_cache_bytes()
+        set_gdal_config("GDAL_CACHEMAX", int(mb * 2**20), normalize=False)
+    return before
+
+
+@contextlib.contextmanager
+def gdal_cache_mb(mb: float) -> Iterator[None]:
+    """GDAL's block cache at ``mb`` MB for the process while the block runs, then as it was."""
+    before = set_gdal_cache_mb(mb)
+    try:
+        yield
+    finally:
+        from rasterio.env import set_gdal_config
+
+        set_gdal_config("GDAL_CACHEMAX", before, normalize=False)

@@ -219,11 +219,11 @@ def finish_downstream(
     The cube is read by site windows (calibration) and row chunks of ``rows_per_chunk`` rows
     (ALT, ALT sd, permafrost, AOA); the trend reads row windows of the written ALT COGs. The same
     bytes whatever ``rows_per_chunk`` (tested)."""
-    import rasterio
+    from gee_alt.memory import gdal_cache_mb
 
     # GDAL's block cache defaults to 5 % of the RAM, so it would grow with the extent: bound it (a
     # strip of 512 rows of every year's ALT COG, what the trend re-reads, is 165 MB at the full grid)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
+    with gdal_cache_mb(GDAL_CACHE_MB):
         return _finish_downstream(
             out,
             produced,

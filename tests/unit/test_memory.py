@@ -39,3 +39,45 @@ def test_freed_heap_is_returned():
     assert ok
     assert before > 400, "the freed arrays' pages are still resident before the release"
     assert before - after > 350, (before, after)
+
+
+# ------------------------------------------------------------------------------ GDAL's block cache
+def test_gdal_cache_is_set_in_megabytes_and_given_back():
+    from gee_alt.memory import gdal_cache_bytes, gdal_cache_mb, set_gdal_cache_mb
+
+    before = gdal_cache_bytes()
+    with gdal_cache_mb(64):
+        assert gdal_cache_bytes() == 64 * 2**20  # not 64 bytes (rasterio.Env(GDAL_CACHEMAX=64))
+        prev = set_gdal_cache_mb(32)
+        assert prev == 64 * 2**20
+        assert gdal_cache_bytes() == 32 * 2**20
+    assert gdal_cache_bytes() == before
+
+
+def test_engine_task_keeps_a_64_mb_cache_for_its_whole_process():
+    """A tiled-engine task sets the process's cache to GDAL_CACHE_MB, and a task that ends does not
+    put the default (5 % of the RAM) back under one still running in another thread."""
+    import threading
+
+    from gee_alt.engines.local.tiled import _task
+    from gee_alt.engines.local.tiles import GDAL_CACHE_MB
+    from gee_alt.memory import gdal_cache_bytes, gdal_cache_mb
+
+    seen = []
+    started, first_done = threading.Event(), threading.Event()
+
+    def long_task():
+        with _task():
+            started.set()
+            first_done.wait(10)
+            seen.append(gdal_cache_bytes())
+
+    with gdal_cache_mb(1000):
+        th = threading.Thread(target=long_task)
+        th.start()
+        started.wait(10)
+        with _task():
+            seen.append(gdal_cache_bytes())
+        first_done.set()
+        th.join()
+    assert seen == [GDAL_CACHE_MB * 2**20] * 2

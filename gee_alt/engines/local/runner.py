@@ -88,7 +88,8 @@ class LocalEngine:
         """Compute every tile and year not finished; return the cube of all years."""
         from gee_alt.engines.local.cluster import LOST_CLUSTER, dask_client, lost_cluster_error
         from gee_alt.engines.local.tiled import Job, clean_year, run_tiled
-        from gee_alt.engines.local.tiles import n_tiles
+        from gee_alt.engines.local.tiles import GDAL_CACHE_MB, n_tiles
+        from gee_alt.memory import gdal_cache_mb
 
         run = Path(run)
         if not hasattr(self, "workers"):
@@ -131,7 +132,7 @@ class LocalEngine:
         adv_years = progress("Years written (DDT COG)", len(todo))
         if todo:
             try:
-                with dask_client(self.address, self.workers) as client:
+                with gdal_cache_mb(GDAL_CACHE_MB), dask_client(self.address, self.workers) as client:
                     run_tiled(
                         job,
                         client,

@@ -44,6 +44,7 @@ from gee_alt import runs
 from gee_alt.cube import geo_dataarray
 from gee_alt.engines.local.layout import InputLayout
 from gee_alt.engines.local.tiles import (
+    WARP_SUM_MEM_MB,
     Tile,
     read_mosaic_band,
     read_tile,
@@ -120,15 +121,26 @@ def _dump(path: Path, obj) -> Path:
 
 
 @contextlib.contextmanager
-def _task():
-    """Every task: one BLAS thread (bytes do not depend on the worker), a small GDAL cache."""
-    import rasterio
+def _task(coarse: bool = False):
+    """Every task: one BLAS thread (bytes do not depend on the worker) and GDAL's block cache of
+    its process at :data:`~gee_alt.engines.local.tiles.GDAL_CACHE_MB` (set for the process, not
+    put back: a task ending must not give a still-running one the default 5 % of the RAM).
+    ``coarse``: a task that reads the whole grid (GDAL warps of a mosaic: a few hundred MB of
+    short-lived buffers, spread over the malloc arenas of the worker's threads): its freed
+    memory is given back to the OS when it ends (:func:`gee_alt.memory.release_freed_memory`),
+    or every thread's arena would keep its high-water mark for the rest of the run."""
     from threadpoolctl import threadpool_limits
 
     from gee_alt.engines.local.tiles import GDAL_CACHE_MB
+    from gee_alt.memory import release_freed_memory, set_gdal_cache_mb
 
-    with threadpool_limits(1), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        yield
+    set_gdal_cache_mb(GDAL_CACHE_MB)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        if coarse:
+            release_freed_memory()
 
 
 def _read(path: Path, tile: Tile) -> np.ndarray:
@@ -174,7 +186,7 @@ def climate_final(job: Job, flags: list[tuple[bool, bool]], _terrain: list[str])
     tiles = job.tiles
     if all(job.path(None, "climf", t).exists() for t in tiles):
         return "climf"
-    with _task():
+    with _task(coarse=True):
         from gee_alt.grid import shape_yx
 
         if any(val for _, val in flags):
@@ -195,7 +207,7 @@ def landsat_anomaly(job: Job, year: int, clim_step: str) -> float:
     out = job.path(year, "anomaly", ext=".json")
     if out.exists():
         return float(json.loads(out.read_text())["anomaly"])
-    with _task():
+    with _task(coarse=True):
         parts = []
         for t in job.tiles:
             raw = _read(job.layout.landsat_ndvi_path(year), t)[0]
@@ -258,7 +270,7 @@ def _full_counts(job: Job, coarse_grid) -> np.ndarray:
     path = job.path(None, f"full_counts_{key}", ext=".npy")
     if path.exists():
         return np.load(path)
-    full = warp_mosaic(_ones_mosaic(job), [1], coarse_grid, Resampling.sum, fill=0.0)[0]
+    full = warp_mosaic(_ones_mosaic(job), [1], coarse_grid, Resampling.sum, fill=0.0, mem_mb=WARP_SUM_MEM_MB)[0]
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, full)
     return full
@@ -267,7 +279,7 @@ def _full_counts(job: Job, coarse_grid) -> np.ndarray:
 def _coverage(job: Job, mask_vrt: Path, band: int, coarse_grid) -> np.ndarray:
     from rasterio.enums import Resampling
 
-    counts = warp_mosaic(mask_vrt, [band], coarse_grid, Resampling.sum, fill=0.0)[0]
+    counts = warp_mosaic(mask_vrt, [band], coarse_grid, Resampling.sum, fill=0.0, mem_mb=WARP_SUM_MEM_MB)[0]
     return coverage_from_counts(counts, _full_counts(job, coarse_grid))
 
 
@@ -276,7 +288,7 @@ def lst_climatology_of_run(job: Job) -> dict:
     (:func:`gee_alt.engines.local.season.lst_climatology`), computed once for every year's LST forest."""
     from gee_alt.engines.local.season import lst_climatology
 
-    with _task():
+    with _task(coarse=True):
         return lst_climatology(job.layout, list(job.years))
 
 
@@ -289,7 +301,7 @@ def fit_forest(job: Job, year: int, kind: str, _features: list[str], lst_climato
         return str(out)
     from rasterio.enums import Resampling
 
-    with _task():
+    with _task(coarse=True):
         n_feat = len(NDVI_IDX) + 1 if kind == "ndvi" else len(TERRAIN_PREDICTORS) + 1
         vrt = job.path(year, f"{kind}_fit", ext=".vrt")
         write_mosaic(
@@ -356,7 +368,7 @@ def residual(job: Job, year: int, kind: str, model_path: str, _preds: list[str])
         return str(out)
     from rasterio.enums import Resampling
 
-    with _task():
+    with _task(coarse=True):
         info = _load(model_path)
         m = info["model"]
         nb = m.y_coarse_.shape[0]
@@ -443,7 +455,7 @@ def year_bands(job: Job, year: int, tile: Tile, has_winter: bool) -> tuple[list[
 
 def ddt_year(job: Job, year: int, lst_model: str, _ddt: list, method: str, engine: str, synthetic: bool) -> str:
     """C: the year's DDT COG from its tiles (streamed through a VRT; the bytes of the in-memory writer)."""
-    with _task():
+    with _task(coarse=True):
         info = _load(lst_model)
         plan = info["plan"]
         names = None

@@ -19,8 +19,9 @@ import numpy as np
 from gee_alt.grid import Grid, affine_of, rasterio_profile, shape_yx, subgrid
 from gee_alt.io import atomic_path
 
-# GDAL's block cache of the processes reading tiles (MB): the default (5 % of RAM) would grow
-# with the extent; a small cache keeps memory about the tile.
+# GDAL's block cache of the processes reading tiles (MB; set by every task, see
+# gee_alt.memory.set_gdal_cache_mb): the default (5 % of RAM) would grow with the extent; a
+# small cache keeps memory about the tile.
 GDAL_CACHE_MB = 64
 # The warper's working memory (MB) when it reads a mosaic: GDAL reads the source a chunk at a
 # time within this budget, so memory does not grow with the extent. The 512 x 512 demo window
@@ -28,6 +29,12 @@ GDAL_CACHE_MB = 64
 # its bytes are the in-memory engine's; larger scenes are chunked the same way whatever the
 # tile size (the mosaic is the same raster).
 WARP_MEM_MB = 128
+# The same for GDAL's ``sum`` resampling (the coverage counts): GDAL's own estimate of what a
+# chunk needs is ~14x too small for this kernel (measured at the full study grid: a 1-band
+# float64 mosaic within a 128 MB budget is warped in one chunk that takes 750 MB), so it gets a
+# budget that holds its real use near the others' (8 MB: 120 MB). The 512 x 512 window still fits
+# one chunk (the in-memory engine's bytes).
+WARP_SUM_MEM_MB = 8
 _GDAL_TYPES = {"float32": "Float32", "float64": "Float64"}
 
 
@@ -112,7 +119,8 @@ def write_tile(path: str | Path, data: np.ndarray, grid: Grid, tile: Tile) -> Pa
         arr = arr[None]
     dtype = "float64" if arr.dtype == np.float64 else "float32"
     prof = rasterio_profile(tile.grid(grid), count=arr.shape[0], dtype=dtype)
-    prof.update(driver="GTiff", nodata=np.nan, tiled=True, blockxsize=256, blockysize=256)
+    # band-interleaved: a read of one band (a warp of some bands of a mosaic) decodes that band only
+    prof.update(driver="GTiff", nodata=np.nan, tiled=True, blockxsize=256, blockysize=256, interleave="band")
     if tile.width < 256 or tile.height < 256:
         prof.update(tiled=False)
         prof.pop("blockxsize")
@@ -151,13 +159,16 @@ def write_mosaic(path: str | Path, parts: list[tuple[Tile, Path]], grid: Grid, c
     return Path(path)
 
 
-def warp_mosaic(path: str | Path, bands: list[int], coarse_grid: Grid, resampling, *, fill=np.nan) -> np.ndarray:
+def warp_mosaic(
+    path: str | Path, bands: list[int], coarse_grid: Grid, resampling, *, fill=np.nan, mem_mb: int = WARP_MEM_MB
+) -> np.ndarray:
     """GDAL warp of ``bands`` (1-based) of a mosaic onto ``coarse_grid``: the same call (and the
-    same bytes) as :func:`gee_alt.science.resample._warp` on the values in memory."""
+    same bytes) as :func:`gee_alt.science.resample._warp` on the values in memory, within
+    ``mem_mb`` MB of GDAL's working memory (a scene larger than that is warped in chunks)."""
     import rasterio
     from rasterio.warp import reproject
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path) as src:
+    with rasterio.open(path) as src:
         dtype = "float32" if src.dtypes[bands[0] - 1] == "float32" else "float64"
         dst = np.full((len(bands), *shape_yx(coarse_grid)), fill, dtype=dtype)
         reproject(
@@ -170,8 +181,8 @@ def warp_mosaic(path: str | Path, bands: list[int], coarse_grid: Grid, resamplin
             src_nodata=np.nan,
             dst_nodata=np.nan,
             resampling=resampling,
-            num_threads=2,
-            warp_mem_limit=WARP_MEM_MB,
+            num_threads=1,  # the tasks run side by side already; same bytes, ~40 % less memory
+            warp_mem_limit=mem_mb,
         )
     return dst
 
@@ -180,5 +191,5 @@ def read_mosaic_band(path: str | Path, band: int) -> np.ndarray:
     """One band of a mosaic over the whole grid (``(y, x)``, the mosaic's dtype)."""
     import rasterio
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path) as src:
+    with rasterio.open(path) as src:
         return src.read(band)
