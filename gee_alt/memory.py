@@ -23,7 +23,12 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 from collections.abc import Iterator
+
+#: GDAL block cache (MB) of a gee-alt command's process and the processes it starts (the CLI
+#: sets it unless ``GDAL_CACHEMAX`` is set), and of the downstream stages
+GDAL_CACHE_MB = 256
 
 
 @functools.cache
@@ -78,3 +83,10 @@ def gdal_cache_mb(mb: float) -> Iterator[None]:
         from rasterio.env import set_gdal_config
 
         set_gdal_config("GDAL_CACHEMAX", before, normalize=False)
+
+
+def bound_gdal_cache_of_processes(mb: float = GDAL_CACHE_MB) -> None:
+    """GDAL's block cache at ``mb`` MB for this process and every process it starts (Dask
+    workers, the demo generator's pool), through ``GDAL_CACHEMAX``; a value the user set wins.
+    Takes effect where GDAL has not read a block yet (call it first thing)."""
+    os.environ.setdefault("GDAL_CACHEMAX", str(int(mb)))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gee_alt import downstream, runs
+from gee_alt import downstream, memory, runs
 from gee_alt.cube import grid_of, validate_ddt_cube
 from gee_alt.engines import Engine, EngineOutput, ProgressFactory, no_progress
 from gee_alt.errors import GeeAltError, IncompleteRunError
@@ -237,7 +237,7 @@ def finish_downstream(
 
 
 #: GDAL block cache (MB) while the downstream runs
-GDAL_CACHE_MB = 256
+GDAL_CACHE_MB = memory.GDAL_CACHE_MB
 
 
 def _finish_downstream(

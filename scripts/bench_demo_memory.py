@@ -69,6 +69,9 @@ def _child(out: str, size: str, years: str, seed: int, log: str) -> None:
     import gee_alt.viz.report as rep
     from gee_alt import downstream, pipeline
     from gee_alt.cli._common import parse_years
+    from gee_alt.memory import bound_gdal_cache_of_processes
+
+    bound_gdal_cache_of_processes()  # as ``gee-alt demo`` does (gee_alt.cli.main)
 
     for mod, names in (
         (worlds, ("make_world", "write_world")),

@@ -31,6 +31,7 @@ from gee_alt.cli import (  # noqa: F401 (registers)
 )
 from gee_alt.cli._common import app
 from gee_alt.errors import GeeAltError, GeeAltWarning
+from gee_alt.memory import bound_gdal_cache_of_processes
 
 __all__ = ["app", "main"]
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     pinned in pyproject.toml.
     """
     _quiet_library_warnings()
+    # GDAL's default block cache is 5 % of the RAM: reading many large rasters (every year's COG)
+    # would keep ~1.2 GB of blocks resident on a 24 GB machine, whatever the tile or chunk
+    bound_gdal_cache_of_processes()
     command = typer.main.get_command(app)
     try:
         # standalone_mode=False: errors come back here instead of typer printing them (as a

@@ -81,3 +81,29 @@ def test_engine_task_keeps_a_64_mb_cache_for_its_whole_process():
         first_done.set()
         th.join()
     assert seen == [GDAL_CACHE_MB * 2**20] * 2
+
+
+CLI_CHILD = """
+import os, sys
+from gee_alt.cli import main
+from gee_alt.memory import gdal_cache_bytes
+try:
+    main(["info"])
+except SystemExit:
+    pass
+print(os.environ.get("GDAL_CACHEMAX"), gdal_cache_bytes())
+"""
+
+
+@pytest.mark.parametrize("user", [None, "100"])
+def test_cli_bounds_gdal_cache_unless_the_user_set_it(user):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "GDAL_CACHEMAX"}
+    if user:
+        env["GDAL_CACHEMAX"] = user
+    out = subprocess.run([sys.executable, "-c", CLI_CHILD], capture_output=True, text=True, check=True, env=env)
+    value, cache = out.stdout.split()[-2:]
+    expect = user or "256"
+    assert value == expect
+    assert int(cache) == int(expect) * 2**20
