@@ -220,13 +220,23 @@ class RasterStack:
             return self._read(int(key) % self.shape[0], 0, self.shape[1], keep=False)
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (3 - len(key))
-        if len(key) == 3 and all(isinstance(k, slice) and k.step in (None, 1) for k in key):
-            (i0, i1, _), (r0, r1, _), (c0, c1, _) = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+        # integers and unit-step slices (what dask's chunk reads pass, e.g. ``(3, slice(0, 512), slice(0, W))``)
+        # read only their window; anything else (fancy indexing) reads the whole stack first
+        squeeze = tuple(a for a, k in enumerate(key) if isinstance(k, (int, np.integer)))
+        for a in squeeze:
+            if not -self.shape[a] <= key[a] < self.shape[a]:
+                raise IndexError(f"index {key[a]} is out of bounds for axis {a} with size {self.shape[a]}")
+        windows = tuple(
+            slice(int(k) % n, int(k) % n + 1) if isinstance(k, (int, np.integer)) else k
+            for k, n in zip(key, self.shape, strict=False)
+        )
+        if len(key) == 3 and all(isinstance(k, slice) and k.step in (None, 1) for k in windows):
+            (i0, i1, _), (r0, r1, _), (c0, c1, _) = (k.indices(n) for k, n in zip(windows, self.shape, strict=True))
             out = np.empty((max(i1 - i0, 0), max(r1 - r0, 0), max(c1 - c0, 0)), "float32")
             if out.size:
                 for j, i in enumerate(range(i0, i1)):
                     out[j] = self._read(i, r0, r1, c0, c1)
-            return out
+            return out.squeeze(axis=squeeze) if squeeze else out
         return np.asarray(self)[key]
 
     def __array__(self, dtype=None, copy=None):

@@ -33,3 +33,33 @@ def test_whole_reads_close_their_file_and_windows_keep_it_open(tmp_path):
     s.close()
     assert s._open == {}
     np.testing.assert_array_equal(s[2], data[2])
+
+
+def test_dask_chunk_reads_read_only_their_window(tmp_path, monkeypatch):
+    """dask's chunk getter indexes with an integer year (``(3, slice(r0, r1), slice(0, W))``): that
+    reads one year's rows, not the whole stack (at the full grid x 25 years the NetCDF read every
+    year of every row for each of its 500 blocks). Every integer/slice mix gives NumPy's answer."""
+    import dask.array as dsa
+    import pytest
+
+    rng = np.random.default_rng(1)
+    data = rng.random((4, 20, 30)).astype("float32")
+    paths = []
+    for i, a in enumerate(data):
+        paths.append(tmp_path / f"y{i}.tif")
+        _write(paths[-1], a)
+    s = RasterStack(paths, (20, 30))
+    reads = []
+    real = RasterStack._read
+    monkeypatch.setattr(RasterStack, "_read", lambda self, i, *a, **k: reads.append(i) or real(self, i, *a, **k))
+    for key in [(2, slice(5, 12), slice(0, 30)), (slice(1, 3), 7), (-1, slice(None), 4), (0, 3, 5), (slice(0, 4), slice(2, 9))]:
+        reads.clear()
+        np.testing.assert_array_equal(s[key], data[key])
+        n_years = len(range(4)[key[0]]) if isinstance(key[0], slice) else 1
+        assert len(reads) == n_years, (key, reads)
+    lazy = dsa.from_array(s, chunks=(1, 10, 30), asarray=True, meta=np.empty((0, 0, 0), "float32"))
+    reads.clear()
+    np.testing.assert_array_equal(lazy[3, 0:10].compute(), data[3, 0:10])
+    assert reads == [3]
+    with pytest.raises(IndexError):
+        s[4, 0:3]
