@@ -174,8 +174,9 @@ def execute(
         years = [int(y) for y in settings.get("years", [])]
         on_resume(sorted(y for y in done if isinstance(y, int)), [y for y in years if y not in done])
     produced = engine.produce(out, record, progress)
-    release_freed_memory()  # the engine's tile arrays: back to the OS before the downstream
     validate_ddt_cube(produced.cube)  # whatever the engine, the downstream gets the one schema
+    # the engine's tile arrays and the blocks the validation read: back to the OS before the downstream
+    release_freed_memory(gdal_blocks=True)
     result = finish_downstream(
         out, produced, table, progress=progress, seed=seed, permafrost_map=permafrost_map, disturbance=disturbance
     )
@@ -341,7 +342,7 @@ def _finish_downstream(
     if app is not None:
         app.finish(out, synthetic=syn)
         del app
-    release_freed_memory()
+    release_freed_memory(gdal_blocks=True)
     adv = progress("Trend and NetCDF cube", 2)
     trend = (
         downstream.write_trend(out, maps, synthetic=syn, calibration=calibrated.summary)
@@ -351,7 +352,7 @@ def _finish_downstream(
     adv(1)
     downstream.write_netcdf(out, cube, maps, calibrated.summary)
     maps.close_files()  # the windowed readers are done: later stages read whole years
-    release_freed_memory()
+    release_freed_memory(gdal_blocks=True)
     adv(1)
     return RunResult(out, produced, calibrated, maps, trend, dict(calibrated.validation))
 

@@ -107,3 +107,40 @@ def test_cli_bounds_gdal_cache_unless_the_user_set_it(user):
     expect = user or "256"
     assert value == expect
     assert int(cache) == int(expect) * 2**20
+
+
+BLOCKS_CHILD = """
+import sys
+import numpy as np, rasterio
+from rasterio.transform import from_origin
+from gee_alt.memory import gdal_cache_bytes, release_freed_memory, set_gdal_cache_mb
+
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+set_gdal_cache_mb(512)
+path = sys.argv[1]
+prof = dict(driver="GTiff", width=4096, height=4096, count=4, dtype="float32", tiled=True, crs="EPSG:32647",
+            transform=from_origin(0, 0, 30, 30), interleave="band")
+with rasterio.open(path, "w", **prof) as dst:
+    dst.write(np.ones((4, 4096, 4096), "float32"))
+release_freed_memory(gdal_blocks=True)
+src = rasterio.open(path)  # kept open (as the lazy cube keeps its COGs): its blocks stay cached
+for b in range(1, 5):
+    for r in range(0, 4096, 512):
+        src.read(b, window=((r, r + 512), (0, 4096)))
+before = rss()
+release_freed_memory(gdal_blocks=True)
+print(before, rss(), gdal_cache_bytes())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or _libc() is None, reason="glibc malloc_trim only")
+def test_gdal_blocks_are_released_and_the_cache_size_kept(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCKS_CHILD, str(tmp_path / "big.tif")], capture_output=True, text=True, check=True
+    ).stdout.split()
+    before, after, size = float(out[0]), float(out[1]), int(out[2])
+    assert size == 512 * 2**20
+    assert before - after > 150, (before, after)  # the ~256 MB of cached blocks went back
