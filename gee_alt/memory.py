@@ -1,6 +1,6 @@
 """Keep a long run's memory bounded: freed memory back to the OS, GDAL's block cache in MB.
 
-**Freed memory.** 
+**Freed memory.**
 NumPy arrays below glibc's (dynamic, up to 32 MB) mmap threshold live on the malloc heap; when a
 stage frees many of them (the world generator's statics: ~0.5 GB at the full study grid) glibc
 keeps the pages, so the process's RSS stays at the stage's high-water mark through every later

@@ -52,7 +52,14 @@ def test_dask_chunk_reads_read_only_their_window(tmp_path, monkeypatch):
     reads = []
     real = RasterStack._read
     monkeypatch.setattr(RasterStack, "_read", lambda self, i, *a, **k: reads.append(i) or real(self, i, *a, **k))
-    for key in [(2, slice(5, 12), slice(0, 30)), (slice(1, 3), 7), (-1, slice(None), 4), (0, 3, 5), (slice(0, 4), slice(2, 9))]:
+    keys = [
+        (2, slice(5, 12), slice(0, 30)),
+        (slice(1, 3), 7),
+        (-1, slice(None), 4),
+        (0, 3, 5),
+        (slice(0, 4), slice(2, 9)),
+    ]
+    for key in keys:
         reads.clear()
         np.testing.assert_array_equal(s[key], data[key])
         n_years = len(range(4)[key[0]]) if isinstance(key[0], slice) else 1
