@@ -41,13 +41,16 @@ def _libc():
     return lib if lib is not None and hasattr(lib, "malloc_trim") else None
 
 
-def release_freed_memory(gdal_blocks: bool = False) -> bool:
+def release_freed_memory(gdal_blocks: bool = False, collect: bool = True) -> bool:
     """Collect garbage, then return the heap's free pages to the OS (glibc ``malloc_trim``).
     ``gdal_blocks``: first empty GDAL's block cache (its size is kept; the blocks are read again
     when needed). At the full grid, the blocks of 25 years of DDT COGs are the cache's 256 MB.
-    Only between stages, with no raster open for writing in another thread. True when the
-    platform has ``malloc_trim``."""
-    gc.collect()
+    Only between stages, with no raster open for writing in another thread. ``collect=False``:
+    no garbage collection (a task's arrays are freed when it returns; a collection holds the GIL
+    for ~0.1-0.3 s, which the engine's other threads would wait for). True when the platform
+    has ``malloc_trim``."""
+    if collect:
+        gc.collect()
     if gdal_blocks:
         size_mb = gdal_cache_bytes() / 2**20
         set_gdal_cache_mb(0)  # GDAL drops every cached block above the new size

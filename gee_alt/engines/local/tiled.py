@@ -140,7 +140,7 @@ def _task(coarse: bool = False):
             yield
     finally:
         if coarse:
-            release_freed_memory()
+            release_freed_memory(collect=False)
 
 
 def _read(path: Path, tile: Tile) -> np.ndarray:
