@@ -30,6 +30,11 @@ from gee_alt.demo.realistic.terrain import MONTH_MID_DOY
 
 LATENT_HEAT_J_PER_M3 = 3.34e8  # fusion heat of water (334 kJ/kg) x 1000 kg/m3
 SNOW_SKIN_MAX_DEGC = -1.5
+#: fixed-point quanta of the daily pass's linear combination (see :func:`exact_lincomb`)
+BASIS_QUANTUM = 2.0**-24
+COEF_QUANTUM = 2.0**-20
+#: bound on sum_k |coef_k| |basis_k| (°C) below which every partial sum is exact in float64
+EXACT_SUM_BOUND = 2.0**53 * BASIS_QUANTUM * COEF_QUANTUM
 CLIMATE_OFFSET_DEGC = 1.8  # level of the scene's climate: puts the lower permafrost limit at ~3600-3750 m
 
 
@@ -190,6 +195,36 @@ class PixelBlocks:
         view -= cooling[:, self.window].reshape(c, self.rows, 1, self.cols, 1)
 
 
+def quantize(a: np.ndarray, quantum: float) -> np.ndarray:
+    """``a`` rounded to a multiple of ``quantum`` (a power of two), as float64."""
+    q = np.rint(np.asarray(a, "float64") / quantum)
+    q *= quantum
+    return q
+
+
+def exact_sum_bound(coef_q: np.ndarray, basis: np.ndarray) -> None:
+    """Raise ``ValueError`` unless the daily pass's partial sums are exact (see :func:`exact_lincomb`)."""
+    bound = float(np.abs(coef_q).max(axis=0, initial=0) @ np.abs(basis).max(axis=1, initial=0)) if basis.size else 0.0
+    if not bound < EXACT_SUM_BOUND:
+        raise ValueError(f"daily pass: sum of |coef| |basis| {bound:.0f} degC exceeds the exact bound {EXACT_SUM_BOUND:.0f}")
+
+
+def exact_lincomb(coef_q: np.ndarray, basis_q: np.ndarray, out64: np.ndarray, out: np.ndarray) -> None:
+    """``out`` (float32) = ``coef_q @ basis_q`` computed so that every pixel gets the same bits
+    wherever it is and whatever else is in the call.
+
+    BLAS kernels accumulate in an order (and with FMA or not) that depends on the matrix shape
+    and on a column's place in it (edge kernels, small-matrix paths, CPU model), so a float32
+    ``matmul`` gives a pixel different last bits in a tile and in the whole window. Here both
+    operands are on fixed-point grids (``COEF_QUANTUM``, ``BASIS_QUANTUM``; products < 2^50
+    quanta) and the sums stay below 2^53 quanta (:func:`exact_sum_bound`), so every product
+    and partial sum in float64 is exact, whatever the order; the rounding to float32 is then
+    the same everywhere.
+    """
+    np.matmul(coef_q, basis_q, out=out64)
+    out[...] = out64
+
+
 def daily_pass(
     basis: np.ndarray,
     coef: np.ndarray,
@@ -222,11 +257,13 @@ def daily_pass(
     thaw_sites = np.zeros((n_days, len(sites)), "float32") if sites is not None else None
     sample = None if sample is None else np.asarray(sample)
     sites = None if sites is None else np.asarray(sites)
-    coef32 = coef.astype("float32")
+    coef_q = quantize(coef.astype("float32"), COEF_QUANTUM)
+    exact_sum_bound(coef_q, basis)
     cool32 = cooling_blocks.astype("float32")
     pb = min(n, blocks.part_size(pixel_block)) if n else 1
     # buffers reused by every block and chunk (large temporaries cost page faults)
     t_buf = np.empty((chunk_days, pb), "float32")
+    t64_buf = np.empty((chunk_days, pb), "float64")
     w_buf = np.empty((chunk_days, pb), "float32")
     snowy_buf = np.empty((chunk_days, pb), bool)
     b_buf = np.empty((chunk_days, pb), bool)
@@ -234,7 +271,7 @@ def daily_pass(
         p1 = min(n, p0 + pb)
         px, m = slice(p0, p1), p1 - p0
         part = blocks.part(p0, p1)
-        part_basis = basis[:, px]
+        part_basis = quantize(basis[:, px], BASIS_QUANTUM)
         melt, onset, thaw_start, nf = snow.melt_doy[px], snow.onset_doy[px], snow.thaw_start_doy[px], n_factor[px]
         if sample is not None:
             s_here = np.nonzero((sample >= p0) & (sample < p1))[0]
@@ -247,7 +284,7 @@ def daily_pass(
             c = d1 - d0
             doy = np.arange(d0 + 1, d1 + 1, dtype="float32")[:, None]
             t, warm, snowy, b = t_buf[:c, :m], w_buf[:c, :m], snowy_buf[:c, :m], b_buf[:c, :m]
-            np.matmul(coef32[d0:d1], part_basis, out=t)
+            exact_lincomb(coef_q[d0:d1], part_basis, t64_buf[:c, :m], t)
             part.subtract(t, cool32[d0:d1])
             if sample is not None and s_here.size:
                 ts = t[:, s_px]
