@@ -206,7 +206,9 @@ def exact_sum_bound(coef_q: np.ndarray, basis: np.ndarray) -> None:
     """Raise ``ValueError`` unless the daily pass's partial sums are exact (see :func:`exact_lincomb`)."""
     bound = float(np.abs(coef_q).max(axis=0, initial=0) @ np.abs(basis).max(axis=1, initial=0)) if basis.size else 0.0
     if not bound < EXACT_SUM_BOUND:
-        raise ValueError(f"daily pass: sum of |coef| |basis| {bound:.0f} degC exceeds the exact bound {EXACT_SUM_BOUND:.0f}")
+        raise ValueError(
+            f"daily pass: sum of |coef| |basis| {bound:.0f} degC exceeds the exact bound {EXACT_SUM_BOUND:.0f}"
+        )
 
 
 def exact_lincomb(coef_q: np.ndarray, basis_q: np.ndarray, out64: np.ndarray, out: np.ndarray) -> None:
