@@ -182,7 +182,8 @@ class Applicability:
         from gee_alt.export.cog import write_cog
 
         di, inside, lc, cs = self.di, self.inside, self.lc, self.cs
-        layer = np.stack([di, inside.astype("float32"), np.sqrt(self.mse_px)]).astype("float32")
+        layer = np.empty((3, *di.shape), "float32")  # float32 bands straight away (no float64 stack)
+        layer[0], layer[1], layer[2] = di, inside, np.sqrt(self.mse_px)
         layer[:, ~np.isfinite(di)] = np.nan
         write_cog(
             Path(out) / AOA_TIF,

@@ -26,7 +26,7 @@ from gee_alt.cube import grid_of, validate_ddt_cube
 from gee_alt.engines import Engine, EngineOutput, ProgressFactory, no_progress
 from gee_alt.errors import GeeAltError, IncompleteRunError
 from gee_alt.io import write_json_atomic
-from gee_alt.memory import release_freed_memory
+from gee_alt.memory import gdal_cache_mb, release_freed_memory
 
 
 @dataclass
@@ -220,11 +220,10 @@ def finish_downstream(
     The cube is read by site windows (calibration) and row chunks of ``rows_per_chunk`` rows
     (ALT, ALT sd, permafrost, AOA); the trend reads row windows of the written ALT COGs. The same
     bytes whatever ``rows_per_chunk`` (tested)."""
-    from gee_alt.memory import gdal_cache_mb
-
-    # GDAL's block cache defaults to 5 % of the RAM, so it would grow with the extent: bound it (a
-    # strip of 512 rows of every year's ALT COG, what the trend re-reads, is 165 MB at the full grid)
-    with gdal_cache_mb(GDAL_CACHE_MB):
+    # GDAL's block cache defaults to 5 % of the RAM, so it would grow with the extent: bound it. The
+    # row-chunk stages read each block once (chunks of whole 512-row blocks): a small cache; the
+    # trend re-reads a strip of 512 rows of every year's ALT COG (165 MB at the full grid x 25 years)
+    with gdal_cache_mb(DOWNSTREAM_GDAL_CACHE_MB):
         return _finish_downstream(
             out,
             produced,
@@ -237,7 +236,8 @@ def finish_downstream(
         )
 
 
-#: GDAL block cache (MB) while the downstream runs
+#: GDAL block cache (MB) while the downstream's row-chunk stages run, and while the trend runs
+DOWNSTREAM_GDAL_CACHE_MB = 64
 GDAL_CACHE_MB = memory.GDAL_CACHE_MB
 
 
@@ -304,6 +304,7 @@ def _finish_downstream(
         criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed, fields=fields)
     _set_criterion(calibrated, criterion)
     downstream.write_calibration(out, calibrated)
+    release_freed_memory()  # the criterion's whole-grid predictors
     fmin = (criterion or {}).get("frost_number_min")
     # issue 17 item 6: area of applicability (aoa.tif, applicability.json); ALT sd inflated outside it.
     # issue 12: ALT, ALT sd, permafrost and the AOA inflation stream over row chunks of the cube.
@@ -319,8 +320,10 @@ def _finish_downstream(
         presence=presence,
         rows_per_chunk=rows_per_chunk,
     )
+    release_freed_memory()
     app = prepare(fields, calibrated, grid, mapped_years=mapped)
     del mapped
+    release_freed_memory()  # the AOA's whole-grid predictors
     adv = progress("ALT maps", len(cube["year"]))
     maps = downstream.stream_alt(
         out,
@@ -344,11 +347,12 @@ def _finish_downstream(
         del app
     release_freed_memory(gdal_blocks=True)
     adv = progress("Trend and NetCDF cube", 2)
-    trend = (
-        downstream.write_trend(out, maps, synthetic=syn, calibration=calibrated.summary)
-        if len(maps.years) >= 3
-        else None
-    )
+    with gdal_cache_mb(GDAL_CACHE_MB):
+        trend = (
+            downstream.write_trend(out, maps, synthetic=syn, calibration=calibrated.summary)
+            if len(maps.years) >= 3
+            else None
+        )
     adv(1)
     downstream.write_netcdf(out, cube, maps, calibrated.summary)
     maps.close_files()  # the windowed readers are done: later stages read whole years

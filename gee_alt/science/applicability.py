@@ -72,18 +72,30 @@ TAU2_LEVEL = 0.9
 
 def predictors(dem_m: np.ndarray, ndvi: np.ndarray | None, pixel_m: float) -> dict[str, np.ndarray]:
     """Continuous predictors of E per pixel (see the module docstring): elevation_m, slope_deg,
-    ndvi (if given), tpi_m."""
+    ndvi (if given), tpi_m.
+
+    Values are those of a float64 computation; a predictor whose values are float32 (elevation and
+    NDVI given as float32, the slope) is kept as float32 (half the memory of a whole grid; every
+    use stacks the predictors into float64, an exact widening)."""
     from gee_alt.science.terrain import slope_deg
 
-    z = np.asarray(dem_m, "float64")
-    zf = np.where(np.isfinite(z), z, np.nanmean(z))
-    out = {
-        "elevation_m": z,
-        "slope_deg": np.where(np.isfinite(z), slope_deg(zf, pixel_m), np.nan),
-        "tpi_m": np.where(np.isfinite(z), zf - ndimage.uniform_filter(zf, TPI_WINDOW_PX, mode="nearest"), np.nan),
-    }
+    def _as_float(a):
+        a = np.asarray(a)
+        return a if a.dtype == np.float32 else a.astype("float64")
+
+    z = _as_float(dem_m)
+    fin = np.isfinite(z)
+    zf = z.astype("float64")
+    zf[~fin] = np.nanmean(zf)
+    slope = slope_deg(zf, pixel_m)  # float32
+    slope[~fin] = np.nan
+    tpi = ndimage.uniform_filter(zf, TPI_WINDOW_PX, mode="nearest")
+    np.subtract(zf, tpi, out=tpi)
+    tpi[~fin] = np.nan
+    del zf
+    out = {"elevation_m": z, "slope_deg": slope, "tpi_m": tpi}
     if ndvi is not None:
-        out["ndvi"] = np.asarray(ndvi, "float64")
+        out["ndvi"] = _as_float(ndvi)
     return out
 
 

@@ -77,8 +77,8 @@ def design(names, frost, static: dict, index=None) -> np.ndarray:
         if n == "frost_number":
             cols.append(f)
         else:
-            v = np.asarray(static[n], "float64").ravel()
-            cols.append(v if index is None else v[index])
+            v = np.asarray(static[n]).ravel()  # indexed before the float64 copy (a whole grid otherwise)
+            cols.append((v if index is None else v[index]).astype("float64"))
     return np.column_stack(cols) if cols else np.empty((f.size, 0))
 
 
