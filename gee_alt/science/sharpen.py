@@ -66,10 +66,11 @@ class RandomForestSharpener(BaseEstimator):
 
     Parameters
     ----------
-    n_estimators, min_samples_leaf, max_features, max_samples, max_leaf_nodes, random_state :
+    n_estimators, min_samples_leaf, max_features, max_samples, max_bag_size, max_leaf_nodes, random_state :
         the forest settings of :class:`~gee_alt.science.forest.RandomForestSettings` (same
         names, meanings and defaults; ``RandomForestSharpener(**settings.model_dump())``).
-        ``max_samples`` is a fraction of the training pixels (:func:`~gee_alt.science.forest.bootstrap_size`).
+        ``max_samples`` is a fraction of the training pixels, ``max_bag_size`` a cap on each
+        tree's draws (:func:`~gee_alt.science.forest.bootstrap_size`).
     linear_base : fit a weighted ridge trend first and the forest on its residuals.
     homogeneity_drop : fraction (0..1) of the least homogeneous coarse pixels left out of training
         (``RandomForestSettings.homogeneity_drop``; not applied when fewer than
@@ -97,6 +98,7 @@ class RandomForestSharpener(BaseEstimator):
         min_samples_leaf: int = RF_DEFAULTS.min_samples_leaf,
         max_features: float = RF_DEFAULTS.max_features,
         max_samples: float | None = RF_DEFAULTS.max_samples,
+        max_bag_size: int | None = RF_DEFAULTS.max_bag_size,
         max_leaf_nodes: int | None = RF_DEFAULTS.max_leaf_nodes,
         linear_base: bool = True,
         homogeneity_drop: float = RF_DEFAULTS.homogeneity_drop,
@@ -116,6 +118,7 @@ class RandomForestSharpener(BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
         self.max_samples = max_samples
+        self.max_bag_size = max_bag_size
         self.max_leaf_nodes = max_leaf_nodes
         self.linear_base = linear_base
         self.homogeneity_drop = homogeneity_drop
@@ -222,7 +225,7 @@ class RandomForestSharpener(BaseEstimator):
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features,
-            max_samples=bootstrap_size(self.max_samples, n),
+            max_samples=bootstrap_size(self.max_samples, n, self.max_bag_size),
             max_leaf_nodes=self.max_leaf_nodes,
             oob_score=True,
             n_jobs=self.n_jobs,

@@ -48,6 +48,7 @@ def test_default_forest_is_the_local_engines():
         "min_samples_leaf": 10,
         "max_features": 0.7,
         "max_samples": None,
+        "max_bag_size": 20000,
         "max_leaf_nodes": None,
         "random_state": 0,
         "homogeneity_drop": 0.0,
@@ -123,7 +124,7 @@ BAD = [
     ("study = 5\n", "config [study] must be a table"),
     (
         "[rf]\nnumber_of_trees = 100\n",
-        "unknown config key rf.number_of_trees (known: homogeneity_drop, max_features, "
+        "unknown config key rf.number_of_trees (known: homogeneity_drop, max_bag_size, max_features, "
         "max_leaf_nodes, max_samples, min_samples_leaf, n_estimators, random_state)",
     ),
     ("[rf]\nnum_samples = 100\n", "unknown config key rf.num_samples"),

@@ -95,12 +95,13 @@ def pulled_with(out_dir: str | Path, year: int) -> str | None:
 def smile_arguments_per_forest(cfg: StudyConfig) -> dict:
     """The ``smileRandomForest`` arguments of the NDVI and the LST forest (``rf`` mapped onto
     their predictors; see :func:`gee_alt.engines.ee.sharpen.smile_random_forest_arguments`)."""
+    n = cfg.ee_sampling.num_samples
     return {
         "ndvi": smile_random_forest_arguments(
-            cfg.rf, len(thaw.NDVI_PREDICTORS), cfg.rf.random_state + thaw.NDVI_SEED_OFFSET
+            cfg.rf, len(thaw.NDVI_PREDICTORS), cfg.rf.random_state + thaw.NDVI_SEED_OFFSET, n
         ),
         "lst": smile_random_forest_arguments(
-            cfg.rf, len(thaw.LST_PREDICTORS), cfg.rf.random_state + thaw.LST_SEED_OFFSET
+            cfg.rf, len(thaw.LST_PREDICTORS), cfg.rf.random_state + thaw.LST_SEED_OFFSET, n
         ),
     }
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import ee
 
 from gee_alt.config import EeSamplingConfig
-from gee_alt.science.forest import RandomForestSettings, features_per_split
+from gee_alt.science.forest import RandomForestSettings, bag_fraction, features_per_split
 from gee_alt.units import KELVIN_AT_0_DEGC
 
 TARGET_PROPERTY = "target"
@@ -47,24 +47,31 @@ SCALED_PREFIX = "s_"
 HOMOGENEITY_QUANTILE = 10  # percentile of h below which every pixel gets the full weight (as locally)
 
 
-def smile_random_forest_arguments(rf: RandomForestSettings, n_predictors: int, seed: int) -> dict:
+def smile_random_forest_arguments(
+    rf: RandomForestSettings, n_predictors: int, seed: int, n_train: int | None = None
+) -> dict:
     """The ``ee.Classifier.smileRandomForest`` arguments for the shared forest settings (the
     mapping tabled in :mod:`gee_alt.science.forest`): ``max_features`` becomes the count of
     predictors per split scikit-learn would use, an unset ``max_samples`` the bootstrap bag
-    (``bagFraction`` 1), an unset ``max_leaf_nodes`` no limit."""
+    (``bagFraction`` 1) capped at ``max_bag_size / n_train`` (``n_train``: the training pixels
+    sampled, when known), an unset ``max_leaf_nodes`` no limit."""
     return {
         "numberOfTrees": rf.n_estimators,
         "variablesPerSplit": features_per_split(rf.max_features, n_predictors),
         "minLeafPopulation": rf.min_samples_leaf,
-        "bagFraction": 1.0 if rf.max_samples is None else rf.max_samples,
+        "bagFraction": bag_fraction(rf.max_samples, rf.max_bag_size, n_train),
         "maxNodes": rf.max_leaf_nodes,
         "seed": seed,
     }
 
 
-def rf_classifier(rf: RandomForestSettings, n_predictors: int, seed: int, mode: str = "REGRESSION") -> ee.Classifier:
-    """A seeded ``smileRandomForest`` for ``n_predictors`` in ``mode``."""
-    return ee.Classifier.smileRandomForest(**smile_random_forest_arguments(rf, n_predictors, seed)).setOutputMode(mode)
+def rf_classifier(
+    rf: RandomForestSettings, n_predictors: int, seed: int, mode: str = "REGRESSION", n_train: int | None = None
+) -> ee.Classifier:
+    """A seeded ``smileRandomForest`` for ``n_predictors`` in ``mode`` (``n_train``: the training
+    pixels sampled, for the bag cap)."""
+    args = smile_random_forest_arguments(rf, n_predictors, seed, n_train)
+    return ee.Classifier.smileRandomForest(**args).setOutputMode(mode)
 
 
 def aggregate(
@@ -224,7 +231,10 @@ def sharpen(
     trend_coarse = linear_trend(coefs, p.scaled_coarse, n)
     resid_stack = p.coarse.addBands(target.subtract(trend_coarse).rename(RESIDUAL_PROPERTY))
     train = _sample(p, resid_stack, sampling, seed).randomColumn(FOLD_PROPERTY, seed)
-    forest = rf_classifier(rf, n, seed).train(features=train, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names)
+    rf_args = dict(n_train=sampling.num_samples)
+    forest = rf_classifier(rf, n, seed, **rf_args).train(
+        features=train, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names
+    )
     fine_pred = linear_trend(coefs, p.scaled_fine, n).add(p.fine.classify(forest, "forest"))
     if radiance:
         rad = fine_pred.add(KELVIN_AT_0_DEGC).pow(4)
@@ -236,7 +246,9 @@ def sharpen(
     # hold-out error of the same procedure (trend fixed, forest refitted without the fold)
     fit = train.filter(ee.Filter.gte(FOLD_PROPERTY, HOLDOUT_FRACTION))
     held = train.filter(ee.Filter.lt(FOLD_PROPERTY, HOLDOUT_FRACTION))
-    check = rf_classifier(rf, n, seed).train(features=fit, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names)
+    check = rf_classifier(rf, n, seed, **rf_args).train(
+        features=fit, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names
+    )
     sq = held.classify(check, "forest").map(
         lambda f: f.set("sq", ee.Number(f.get(RESIDUAL_PROPERTY)).subtract(f.get("forest")).pow(2))
     )
