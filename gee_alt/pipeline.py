@@ -342,6 +342,7 @@ def _finish_downstream(
         rows_per_chunk=rows_per_chunk,
         disturbance_start=dstart,
     )
+    release_freed_memory()  # the row chunks' temporaries
     if app is not None:
         app.finish(out, synthetic=syn)
         del app
