@@ -304,7 +304,7 @@ def _finish_downstream(
         criterion = downstream.permafrost_criterion(cube, getattr(table, "source_path", ""), seed=seed, fields=fields)
     _set_criterion(calibrated, criterion)
     downstream.write_calibration(out, calibrated)
-    release_freed_memory()  # the criterion's whole-grid predictors
+    release_freed_memory(collect=False)  # the criterion's whole-grid predictors (freed on return)
     fmin = (criterion or {}).get("frost_number_min")
     # issue 17 item 6: area of applicability (aoa.tif, applicability.json); ALT sd inflated outside it.
     # issue 12: ALT, ALT sd, permafrost and the AOA inflation stream over row chunks of the cube.
@@ -320,10 +320,10 @@ def _finish_downstream(
         presence=presence,
         rows_per_chunk=rows_per_chunk,
     )
-    release_freed_memory()
+    release_freed_memory(collect=False)
     app = prepare(fields, calibrated, grid, mapped_years=mapped)
     del mapped
-    release_freed_memory()  # the AOA's whole-grid predictors
+    release_freed_memory(collect=False)  # the AOA's whole-grid predictors
     adv = progress("ALT maps", len(cube["year"]))
     maps = downstream.stream_alt(
         out,
@@ -342,7 +342,7 @@ def _finish_downstream(
         rows_per_chunk=rows_per_chunk,
         disturbance_start=dstart,
     )
-    release_freed_memory()  # the row chunks' temporaries
+    release_freed_memory(collect=False)  # the row chunks' temporaries
     if app is not None:
         app.finish(out, synthetic=syn)
         del app
