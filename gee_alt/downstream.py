@@ -721,6 +721,44 @@ def _year_rows(da, i: int, r0: int, r1: int) -> np.ndarray:
     return np.asarray(da.isel(year=i, y=slice(r0, r1)).values)
 
 
+class FrostRows:
+    """The frost number (float32) of rows ``r0:r1`` of each year of a cube, years asked in order.
+
+    The cube's lazy multi-year frost number reads the DDF and DDT of the whole window (9 years by
+    default) for every year it gives, so a pass over the years read each year 9 times. Here each
+    year's DDF and DDT rows are read once and kept while a later year's window needs them; the
+    values are the cube's (the same function on the same window, pixel by pixel). A cube held in
+    memory (its frost number computed) or without DDF (a frost number given as such) is read as it is."""
+
+    def __init__(self, cube: xr.Dataset, r0: int, r1: int):
+        from gee_alt.science.frost_climate import effective_window
+
+        self.cube, self.r0, self.r1 = cube, r0, r1
+        self.years = [int(y) for y in cube["year"].values]
+        method, n = frost_setting_of(cube.attrs)
+        self.n = effective_window(method, n)
+        self.method = "year" if self.n == 1 else method
+        lazy = FROST_VAR in cube and hasattr(cube[FROST_VAR].data, "dask")  # in memory: already computed
+        self.from_windows = lazy and DDF_VAR in cube and DDT_VAR in cube and "frost_number_method" in cube.attrs
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, i: int) -> np.ndarray:
+        if not self.from_windows:
+            return _year_rows(self.cube[FROST_VAR], i, self.r0, self.r1).astype("float32")
+        from gee_alt.science.frost_climate import frost_number_in_year, window_of
+
+        idx = window_of(self.years, self.years[i], self.n)
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        for k in [k for k in self._rows if k < lo or k >= hi]:
+            del self._rows[k]
+        for k in range(lo, hi):
+            if k not in self._rows:
+                self._rows[k] = tuple(_year_rows(self.cube[v], k, self.r0, self.r1) for v in (DDF_VAR, DDT_VAR))
+        f = np.stack([self._rows[k][0] for k in range(lo, hi)])
+        t = np.stack([self._rows[k][1] for k in range(lo, hi)])
+        return frost_number_in_year(f, t, self.years[lo:hi], self.years[i], self.method, self.n).astype("float32")
+
+
 def mapped_years(
     cube: xr.Dataset,
     model,
@@ -746,9 +784,10 @@ def mapped_years(
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
         cls = None if classes is None else classes[r0:r1]
+        frost_rows = FrostRows(cube, r0, r1) if FROST_VAR in cube else None
         for i in range(cube.sizes["year"]):
             ok = np.isfinite(model.predict(_year_rows(cube[DDT_VAR], i, r0, r1), cls))
-            frost = _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32") if FROST_VAR in cube else None
+            frost = frost_rows(i) if frost_rows is not None else None
             prob = presence.rows(frost, r0, r1) if (presence is not None and frost is not None) else None
             pf, _ = permafrost_rows(frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1], prob)
             if pf is not None:
@@ -858,6 +897,7 @@ def stream_alt(
             r1 = min(h, r0 + step)
             cls = None if classes is None else classes[r0:r1]
             mapped = np.zeros((r1 - r0, w), bool)
+            frost_rows = FrostRows(cube, r0, r1) if has_frost else None
             for i, y in enumerate(years):  # one year of the row strip at a time: every value is per pixel-year
                 ddt = _year_rows(cube[DDT_VAR], i, r0, r1)
                 ddt_sd = _year_rows(cube[DDT_SD_VAR], i, r0, r1) if DDT_SD_VAR in cube else np.zeros_like(ddt)
@@ -866,11 +906,7 @@ def stream_alt(
                 sd = model.predict_sd(ddt, ddt_sd, cls, disturbed=dis).astype("float32")
                 del ddt_sd
                 if has_pf:
-                    frost = (
-                        _year_rows(cube[FROST_VAR], i, r0, r1).astype("float32")
-                        if has_frost
-                        else np.full(alt.shape, np.nan, "float32")
-                    )
+                    frost = frost_rows(i) if has_frost else np.full(alt.shape, np.nan, "float32")
                     prob = presence.rows(frost, r0, r1) if use_p else None
                     pf, pf_class = permafrost_rows(
                         frost, fmin, None if permafrost_map is None else permafrost_map[r0:r1], prob

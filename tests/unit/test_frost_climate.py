@@ -182,3 +182,46 @@ def test_ee_cube_and_lazy_cube_use_the_same_setting(tmp_path):
     )
     assert isinstance(lazy[FROST_VAR].data, dsa.Array)
     np.testing.assert_array_equal(lazy[FROST_VAR].isel(year=2, y=slice(1, 2)).values, ee[FROST_VAR].values[2, 1:2])
+
+
+@pytest.mark.parametrize("method, window", [("running_mean", 3), ("running_mean", 9), ("trend", 5), ("year", 1)])
+def test_frost_rows_of_a_lazy_cube_read_each_year_once_and_equal_the_cube(method, window):
+    """The downstream's row-chunk reader gives the lazy cube's frost number bit for bit (NaN years
+    and pixels included) while reading each year's DDF and DDT once per chunk, not once per window."""
+    from gee_alt.downstream import FrostRows
+
+    rng = np.random.default_rng(4)
+    years = list(range(2000, 2012))
+    ddf = rng.uniform(500, 3000, (12, 6, 4))
+    ddt = rng.uniform(200, 1500, (12, 6, 4))
+    ddf[3, 1, 2] = np.nan
+    ddt[5:9, 4, 1] = np.nan
+    attrs = {"frost_number_method": method, "frost_number_years": window}
+    lazy = make_ddt_cube(
+        dsa.from_array(ddt, chunks=(1, 6, 4)),
+        years,
+        GRID_6x4,
+        ddf_degc_days=dsa.from_array(ddf, chunks=(1, 6, 4)),
+        extra_attrs=attrs,
+    )
+    eager = make_ddt_cube(ddt, years, GRID_6x4, ddf_degc_days=ddf, extra_attrs=attrs)
+    reads = []
+
+    class Counting(FrostRows):
+        def __call__(self, i):
+            before = set(self._rows)
+            out = super().__call__(i)
+            reads.extend(set(self._rows) - before)
+            return out
+
+    for r0, r1 in ((0, 4), (4, 6)):
+        fr, fe = Counting(lazy, r0, r1), FrostRows(eager, r0, r1)
+        assert fr.from_windows and not fe.from_windows
+        for i in range(len(years)):
+            want = eager[FROST_VAR].values[i, r0:r1]
+            np.testing.assert_array_equal(fr(i), want)
+            np.testing.assert_array_equal(fe(i), want)
+    assert len(reads) == 2 * len(years)  # 2 row chunks: each year's DDF and DDT loaded once per chunk
+
+
+GRID_6x4 = make_grid("EPSG:32647", (30.0, 0.0, 600_000.0, 0.0, -30.0, 4_200_000.0), (4, 6))
