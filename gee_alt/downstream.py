@@ -721,6 +721,10 @@ def _year_rows(da, i: int, r0: int, r1: int) -> np.ndarray:
     return np.asarray(da.isel(year=i, y=slice(r0, r1)).values)
 
 
+#: columns of a row chunk whose frost number :class:`FrostRows` computes at a time
+FROST_COLS = 512
+
+
 class FrostRows:
     """The frost number (float32) of rows ``r0:r1`` of each year of a cube, years asked in order.
 
@@ -756,7 +760,14 @@ class FrostRows:
                 self._rows[k] = tuple(_year_rows(self.cube[v], k, self.r0, self.r1) for v in (DDF_VAR, DDT_VAR))
         f = np.stack([self._rows[k][0] for k in range(lo, hi)])
         t = np.stack([self._rows[k][1] for k in range(lo, hi)])
-        return frost_number_in_year(f, t, self.years[lo:hi], self.years[i], self.method, self.n).astype("float32")
+        out = np.empty(f.shape[1:], "float32")
+        # column blocks: the smoother's float64 temporaries of the window stay small (per-pixel values)
+        for c0 in range(0, f.shape[2], FROST_COLS):
+            c = slice(c0, c0 + FROST_COLS)
+            out[:, c] = frost_number_in_year(
+                f[:, :, c], t[:, :, c], self.years[lo:hi], self.years[i], self.method, self.n
+            )
+        return out
 
 
 def mapped_years(

@@ -185,7 +185,7 @@ def test_ee_cube_and_lazy_cube_use_the_same_setting(tmp_path):
 
 
 @pytest.mark.parametrize("method, window", [("running_mean", 3), ("running_mean", 9), ("trend", 5), ("year", 1)])
-def test_frost_rows_of_a_lazy_cube_read_each_year_once_and_equal_the_cube(method, window):
+def test_frost_rows_of_a_lazy_cube_read_each_year_once_and_equal_the_cube(method, window, monkeypatch):
     """The downstream's row-chunk reader gives the lazy cube's frost number bit for bit (NaN years
     and pixels included) while reading each year's DDF and DDT once per chunk, not once per window."""
     from gee_alt.downstream import FrostRows
@@ -221,6 +221,13 @@ def test_frost_rows_of_a_lazy_cube_read_each_year_once_and_equal_the_cube(method
             want = eager[FROST_VAR].values[i, r0:r1]
             np.testing.assert_array_equal(fr(i), want)
             np.testing.assert_array_equal(fe(i), want)
+    import gee_alt.downstream as ds
+
+    monkeypatch.setattr(ds, "FROST_COLS", 3)  # column blocks of 3 and 1: the same values
+    for r0, r1 in ((0, 4), (4, 6)):
+        fc = FrostRows(lazy, r0, r1)
+        for i in range(len(years)):
+            np.testing.assert_array_equal(fc(i), eager[FROST_VAR].values[i, r0:r1])
     assert len(reads) == 2 * len(years)  # 2 row chunks: each year's DDF and DDT loaded once per chunk
 
 
