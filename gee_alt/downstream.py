@@ -735,13 +735,11 @@ class FrostRows:
     memory (its frost number computed) or without DDF (a frost number given as such) is read as it is."""
 
     def __init__(self, cube: xr.Dataset, r0: int, r1: int):
-        from gee_alt.science.frost_climate import effective_window
+        from gee_alt.science.frost_climate import window_setting
 
         self.cube, self.r0, self.r1 = cube, r0, r1
         self.years = [int(y) for y in cube["year"].values]
-        method, n = frost_setting_of(cube.attrs)
-        self.n = effective_window(method, n)
-        self.method = "year" if self.n == 1 else method
+        self.method, self.n = window_setting(*frost_setting_of(cube.attrs))
         lazy = FROST_VAR in cube and hasattr(cube[FROST_VAR].data, "dask")  # in memory: already computed
         self.from_windows = lazy and DDF_VAR in cube and DDT_VAR in cube and "frost_number_method" in cube.attrs
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}

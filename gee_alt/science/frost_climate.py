@@ -120,6 +120,14 @@ def effective_window(method: str, window_years: int) -> int:
     return 1 if method == "year" else int(window_years)
 
 
+def window_setting(method: str, window_years: int) -> tuple[str, int]:
+    """``(method, window)`` as computed: a window of one year is the year's own F, whatever the
+    smoother (a line needs two years)."""
+    _degree(method)
+    n = effective_window(method, window_years)
+    return ("year" if n == 1 else method), n
+
+
 def multiyear_frost_number(
     ddf_degc_days,
     ddt_degc_days,
@@ -134,10 +142,7 @@ def multiyear_frost_number(
     window's years). Dask: lazy, one task graph per year that reads only that year's window, so a
     row window of one year costs a row window of the window's years, never the whole cube."""
     years = [int(y) for y in years]
-    n = effective_window(method, window_years)
-    _degree(method)
-    if n == 1:  # a window of one year is the year's own F, whatever the smoother (a line needs two years)
-        method = "year"
+    method, n = window_setting(method, window_years)
     if hasattr(ddf_degc_days, "dask") or hasattr(ddt_degc_days, "dask"):
         import dask.array as dsa
 

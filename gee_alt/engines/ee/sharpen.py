@@ -231,8 +231,7 @@ def sharpen(
     trend_coarse = linear_trend(coefs, p.scaled_coarse, n)
     resid_stack = p.coarse.addBands(target.subtract(trend_coarse).rename(RESIDUAL_PROPERTY))
     train = _sample(p, resid_stack, sampling, seed).randomColumn(FOLD_PROPERTY, seed)
-    rf_args = dict(n_train=sampling.num_samples)
-    forest = rf_classifier(rf, n, seed, **rf_args).train(
+    forest = rf_classifier(rf, n, seed, n_train=sampling.num_samples).train(
         features=train, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names
     )
     fine_pred = linear_trend(coefs, p.scaled_fine, n).add(p.fine.classify(forest, "forest"))
@@ -246,7 +245,7 @@ def sharpen(
     # hold-out error of the same procedure (trend fixed, forest refitted without the fold)
     fit = train.filter(ee.Filter.gte(FOLD_PROPERTY, HOLDOUT_FRACTION))
     held = train.filter(ee.Filter.lt(FOLD_PROPERTY, HOLDOUT_FRACTION))
-    check = rf_classifier(rf, n, seed, **rf_args).train(
+    check = rf_classifier(rf, n, seed, n_train=sampling.num_samples).train(
         features=fit, classProperty=RESIDUAL_PROPERTY, inputProperties=p.names
     )
     sq = held.classify(check, "forest").map(
