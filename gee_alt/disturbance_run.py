@@ -21,7 +21,7 @@ import numpy as np
 
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
-from gee_alt.io import YearMaps, write_json_atomic
+from gee_alt.io import LastYear, YearMaps, write_json_atomic
 
 DISTURBANCE_JSON = runs.DISTURBANCE_JSON
 
@@ -148,7 +148,7 @@ def disturbance_runs(
     if ddt_degc_days is None:
         ddt_degc_days = _read_ddt(run, maps.years)
     if ddt_degc_days is not None:  # read once a year for both the thaw index and the thaw depth
-        ddt_degc_days = _LastYear(ddt_degc_days)
+        ddt_degc_days = LastYear(ddt_degc_days)
     # every yearly map is read (or computed) a year at a time: no (year, y, x) stack is held
     shape = tuple(start.shape)
     pf = None
@@ -194,25 +194,6 @@ def disturbance_runs(
             res.update(aoa)
         out.append(res)
     return out
-
-
-class _LastYear:
-    """``maps[i]`` of a year-at-a-time stack, keeping the last year read (for a second quantity
-    computed from the same year)."""
-
-    def __init__(self, maps):
-        self.maps, self.i, self.year = maps, None, None
-
-    def __len__(self) -> int:
-        return len(self.maps)
-
-    def __getitem__(self, i):
-        if not isinstance(i, (int, np.integer)):
-            return self.maps[i]
-        if self.i != int(i):
-            self.year, self.i = None, None  # the previous year is released before the next is read
-            self.year, self.i = self.maps[i], int(i)
-        return self.year
 
 
 def _result(got: dict, missing: dict, years, start, restore, design, before_last, after_first, model_start):

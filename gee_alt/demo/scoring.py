@@ -25,7 +25,7 @@ import numpy as np
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import lonlat_to_rowcol, pixel_size
-from gee_alt.io import RasterStack, YearMaps, read_raster, write_json_atomic
+from gee_alt.io import LastYear, RasterStack, YearMaps, read_raster, write_json_atomic
 
 AQUA_FULL_YEAR = 2003  # first year whose whole thaw season has Aqua as well as Terra
 ELEVATION_BANDS_M = (3700.0, 4000.0, 4300.0)
@@ -570,8 +570,9 @@ class DemoScorer:
         cube_ddt = result.engine.cube["ddt_degc_days"]
         ddt = YearMaps(lambda i: _year_of(cube_ddt, i), n, shape[1:])
         t_ddt = RasterStack([runs.truth_path(self.run, "ddt", y) for y in result.years], shape[1:])
-        t_pf = YearMaps(lambda i: np.isfinite(truth[i]).astype("float32"), n, shape[1:])
-        tmaps = type(result.alt)(result.years, truth, truth, result.alt.grid)
+        t_alt = LastYear(truth)  # presence and ALT from one read of each year
+        t_pf = YearMaps(lambda i: np.isfinite(t_alt[i]).astype("float32"), n, shape[1:])
+        tmaps = type(result.alt)(result.years, t_alt, t_alt, result.alt.grid)
         tmaps.frost_number = t_pf  # presence 1/0 read as F >= 0.5
         panel = np.ones(shape[1:], bool)
         for i in before + after:
