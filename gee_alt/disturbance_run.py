@@ -21,7 +21,7 @@ import numpy as np
 
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
-from gee_alt.io import YearMaps, write_json_atomic
+from gee_alt.io import LastYear, YearMaps, write_json_atomic
 
 DISTURBANCE_JSON = runs.DISTURBANCE_JSON
 
@@ -56,28 +56,42 @@ def disturbance_run(
     impact_mask: np.ndarray | None = None,
     ddt_degc_days: np.ndarray | None = None,
     write: bool = True,
+    strata=None,
 ) -> dict:
     """The BACI effect of the disturbances in ``mines`` on the run's ALT; writes
     ``RUN/disturbance.json`` (``write``). ``maps``: the run's :class:`~gee_alt.downstream.AltMaps`
     when already in memory; ``ddt_degc_days`` ``(year, y, x)`` the run's thaw index (read from
-    ``RUN/ddt`` otherwise)."""
-    from gee_alt.grid import pixel_size
+    ``RUN/ddt`` otherwise); ``strata``: :func:`control_strata_of_run` when already built."""
+    res = disturbance_runs(
+        run,
+        mines,
+        [impact_mask],
+        design=design,
+        before_last=before_last,
+        after_first=after_first,
+        maps=maps,
+        ddt_degc_days=ddt_degc_days,
+        strata=strata,
+    )[0]
+    if isinstance(res, GeeAltError):
+        raise res
+    if write:
+        write_result(run, res)
+    return res
+
+
+def write_result(run: str | Path, res: dict) -> Path:
+    """Write a :func:`disturbance_run` result as ``RUN/disturbance.json``."""
+    return write_json_atomic(Path(run) / DISTURBANCE_JSON, res)
+
+
+def _inputs(run: Path, mines: str | Path, grid) -> tuple:
+    """``(start, restore, dem, landcover or None)`` of the run on its grid (one-line
+    :class:`GeeAltError` when the disturbance file is unusable or the DEM is missing or off grid)."""
     from gee_alt.io import read_raster
-    from gee_alt.science.disturbance import (
-        CI_METHOD,
-        BaciDesign,
-        _design_dict,
-        baci_effect,
-        baci_quantity,
-        read_disturbance,
-    )
+    from gee_alt.science.disturbance import read_disturbance
 
-    run = Path(run)
-    if maps is None:
-        from gee_alt.pipeline import read_alt_maps
-
-        maps = read_alt_maps(run)
-    start, restore = read_disturbance(mines, maps.grid)
+    start, restore = read_disturbance(mines, grid)
     dem_p = run / runs.DEM
     if not dem_p.exists():
         raise GeeAltError(f"{run} has no {runs.DEM}: the controls are matched on elevation and aspect")
@@ -86,31 +100,70 @@ def disturbance_run(
     lc = read_raster(lc_p, bands=1).data[0] if lc_p.exists() else None
     if dem.shape != start.shape or (lc is not None and lc.shape != start.shape):
         raise GeeAltError(f"{runs.DEM}/{runs.LANDCOVER} of {run} are not on the ALT grid; rerun the run")
+    return start, restore, dem, lc
+
+
+def control_strata_of_run(run: str | Path, mines: str | Path, grid, design=None):
+    """The :class:`~gee_alt.science.disturbance.ControlStrata` of the disturbances in ``mines`` on
+    the run's DEM and land cover, for several :func:`disturbance_run` calls on one run."""
+    from gee_alt.grid import pixel_size
+    from gee_alt.science.disturbance import BaciDesign, control_strata
+
+    start, _, dem, lc = _inputs(Path(run), mines, grid)
+    return control_strata(start > 0, dem, lc, pixel_size(grid), design or BaciDesign())
+
+
+def disturbance_runs(
+    run: str | Path,
+    mines: str | Path,
+    impact_masks,
+    *,
+    design=None,
+    before_last: int | None = None,
+    after_first: int | None = None,
+    maps=None,
+    ddt_degc_days: np.ndarray | None = None,
+    strata=None,
+) -> list:
+    """:func:`disturbance_run` (nothing written) on each of ``impact_masks`` ((y, x) bool, None =
+    every disturbed pixel): a list of results, or of the :class:`GeeAltError` the call would raise,
+    one per mask. One pass over the maps serves every mask and quantity (each year of each map is
+    read twice in all, the thaw index once for itself and the thaw depth). Raises
+    :class:`GeeAltError` for what fails on every mask (the inputs, the periods)."""
+    from gee_alt.grid import pixel_size
+    from gee_alt.science.disturbance import BaciDesign, BaciQuantity, baci_quantities, control_strata
+
+    run = Path(run)
+    if maps is None:
+        from gee_alt.pipeline import read_alt_maps
+
+        maps = read_alt_maps(run)
+    start, restore, dem, lc = _inputs(run, mines, maps.grid)
     cal = runs.read_json(run, runs.CALIBRATION) if (run / runs.CALIBRATION).exists() else None
     design = design or BaciDesign()
-    kw = dict(landcover=lc, design=design, before_last=before_last, after_first=after_first, impact_mask=impact_mask)
-    px = pixel_size(maps.grid)
+    if strata is None:
+        strata = control_strata(start > 0, dem, lc, pixel_size(maps.grid), design)
+    elif strata.design != design or strata.control.shape != start.shape:
+        raise ValueError("the strata are not those of this run and design")
     if ddt_degc_days is None:
         ddt_degc_days = _read_ddt(run, maps.years)
+    if ddt_degc_days is not None:  # read once a year for both the thaw index and the thaw depth
+        ddt_degc_days = LastYear(ddt_degc_days)
     # every yearly map is read (or computed) a year at a time: no (year, y, x) stack is held
     shape = tuple(start.shape)
     pf = None
     if maps.permafrost_year(0) is not None:
         pf = YearMaps(maps.permafrost_year, len(maps.years), shape)
-    quantities, errors = {}, {}
+    quantities, missing = {}, {}
     for name, values, label in (
         ("ddt_degc_days", ddt_degc_days, "the thaw index"),
         ("permafrost_fraction", pf, "permafrost presence"),
     ):
         if values is None:
-            errors[name] = f"the run has no {label} maps"
-            continue
-        try:
-            quantities[name] = baci_quantity(values, maps.years, start, dem, px, what=label, **kw)
-        except GeeAltError as exc:
-            errors[name] = str(exc)
+            missing[name] = f"the run has no {label} maps"
+        else:
+            quantities[name] = BaciQuantity(values, label)
     model_start = _model_disturbance_start(run, cal, start)
-    depth = None
     if ddt_degc_days is not None and cal and cal.get("E"):  # the conditions under which stefan_depth_m gives a map
         depth = YearMaps(
             lambda i: stefan_depth_m(
@@ -123,19 +176,44 @@ def disturbance_run(
             len(maps.years),
             shape,
         )
-    if depth is not None:
-        try:
-            quantities["stefan_depth_m"] = baci_quantity(
-                depth,
-                maps.years,
-                start,
-                dem,
-                px,
-                what="the thaw depth",
-                rel_scale_sd=rel_e_sd(cal),
-                rel_impact_after_sd=rel_disturbed_e_sd(cal) if model_start is not None else 0.0,
-                **kw,
-            )
+        quantities["stefan_depth_m"] = BaciQuantity(
+            depth,
+            "the thaw depth",
+            rel_e_sd(cal),
+            rel_disturbed_e_sd(cal) if model_start is not None else 0.0,
+        )
+    quantities["alt_m"] = BaciQuantity(maps.alt_m, "ALT", rel_e_sd(cal), rel_disturbed_e_sd(cal))
+    by_name = baci_quantities(quantities, maps.years, start, strata, list(impact_masks), before_last, after_first)
+    aoa = _outside_aoa(run, start, model_start)
+    out = []
+    for k in range(len(by_name["alt_m"])):
+        got = {name: by_name[name][k] for name in quantities}
+        res = _result(got, missing, maps.years, start, restore, design, before_last, after_first, model_start)
+        if not isinstance(res, GeeAltError):
+            res["mines_file"] = Path(mines).name
+            res.update(aoa)
+        out.append(res)
+    return out
+
+
+def _result(got: dict, missing: dict, years, start, restore, design, before_last, after_first, model_start):
+    """One mask's :func:`disturbance_run` result from each quantity's
+    :func:`~gee_alt.science.disturbance.baci_quantity` result or error ``got`` (``missing``: the
+    quantities the run has no maps of), or the ALT error when no quantity has a result."""
+    from gee_alt.science.disturbance import CI_METHOD, _design_dict, alt_named
+
+    quantities, errors = {}, dict(missing)
+    for name in ("ddt_degc_days", "permafrost_fraction"):
+        if name in got:
+            if isinstance(got[name], GeeAltError):
+                errors[name] = str(got[name])
+            else:
+                quantities[name] = got[name]
+    if "stefan_depth_m" in got:
+        if isinstance(got["stefan_depth_m"], GeeAltError):
+            errors["stefan_depth_m"] = str(got["stefan_depth_m"])
+        else:
+            quantities["stefan_depth_m"] = got["stefan_depth_m"]
             quantities["stefan_depth_m"]["on"] = (
                 "E·√DDT on every pixel (the depth ALT would have with permafrost), E as the ALT model deploys it: "
                 "the pixel's (one-date) land-cover E"
@@ -146,20 +224,8 @@ def disturbance_run(
                     else ": the thaw-index part of the effect on ALT only"
                 )
             )
-        except GeeAltError as exc:
-            errors["stefan_depth_m"] = str(exc)
-    try:
-        res = baci_effect(
-            maps.alt_m,
-            maps.years,
-            start,
-            dem,
-            px,
-            restoration_year=restore,
-            rel_e_sd=rel_e_sd(cal),
-            rel_disturbed_e_sd=rel_disturbed_e_sd(cal),
-            **kw,
-        )
+    if not isinstance(got["alt_m"], GeeAltError):
+        res = alt_named(got["alt_m"], years, start, restore, design, before_last, after_first)
         quantities["alt_m"] = {
             "effect": res["effect_alt_m"],
             "effect_ci95": res["effect_alt_ci95_m"],
@@ -175,9 +241,10 @@ def disturbance_run(
             "ar1_rho": res["ar1_rho"],
             "on": "impact and control pixels with ALT (permafrost) in every year of both periods",
         }
-    except GeeAltError as exc:
+    else:
+        exc = got["alt_m"]
         if not quantities:
-            raise
+            return exc
         errors["alt_m"] = str(exc)
         any_q = next(iter(quantities.values()))
         res = {
@@ -195,27 +262,33 @@ def disturbance_run(
     res["quantities"] = quantities
     if errors:
         res["quantity_errors"] = errors
-    res["mines_file"] = Path(mines).name
-    aoa_p = run / runs.AOA_TIF  # gee_alt.applicability_run: is E on the disturbed ground calibrated?
-    if aoa_p.exists():
-        inside = read_raster(aoa_p).data[1]
-        imp = (start > 0) & np.isfinite(inside)
-        frac = float(np.mean(inside[imp] < 0.5)) if imp.any() else float("nan")
-        res["impact_outside_aoa_fraction"] = frac
-        if frac > 0.5 and model_start is not None:
-            res["warning"] = (
-                f"{100 * frac:.0f} % of the disturbed pixels are outside the calibration's area of applicability: "
-                "after their start year they carry the E of disturbed ground, fitted on the spoil sites, whose "
-                "predictors differ from theirs (an extrapolation; its interval is in the CI)"
-            )
-        elif frac > 0.5:
-            res["warning"] = (
-                f"{100 * frac:.0f} % of the disturbed pixels are outside the calibration's area of applicability: "
-                "their E is extrapolated and does not change with the disturbance, so the effect shown is the part "
-                "carried by the thaw index (surface temperature) only, not a change of the ground itself"
-            )
-    if write:
-        write_json_atomic(run / DISTURBANCE_JSON, res)
+    return res
+
+
+def _outside_aoa(run: Path, start: np.ndarray, model_start) -> dict:
+    """``impact_outside_aoa_fraction`` (and a ``warning`` above one half) when the run has an area
+    of applicability (:mod:`gee_alt.applicability_run`: is E on the disturbed ground calibrated?)."""
+    from gee_alt.io import read_raster
+
+    aoa_p = run / runs.AOA_TIF
+    if not aoa_p.exists():
+        return {}
+    inside = read_raster(aoa_p).data[1]
+    imp = (start > 0) & np.isfinite(inside)
+    frac = float(np.mean(inside[imp] < 0.5)) if imp.any() else float("nan")
+    res = {"impact_outside_aoa_fraction": frac}
+    if frac > 0.5 and model_start is not None:
+        res["warning"] = (
+            f"{100 * frac:.0f} % of the disturbed pixels are outside the calibration's area of applicability: "
+            "after their start year they carry the E of disturbed ground, fitted on the spoil sites, whose "
+            "predictors differ from theirs (an extrapolation; its interval is in the CI)"
+        )
+    elif frac > 0.5:
+        res["warning"] = (
+            f"{100 * frac:.0f} % of the disturbed pixels are outside the calibration's area of applicability: "
+            "their E is extrapolated and does not change with the disturbance, so the effect shown is the part "
+            "carried by the thaw index (surface temperature) only, not a change of the ground itself"
+        )
     return res
 
 

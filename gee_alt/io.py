@@ -272,6 +272,26 @@ class YearMaps:
         return a if dtype is None else a.astype(dtype)
 
 
+class LastYear:
+    """``maps[i]`` of a year-at-a-time stack (an array, :class:`RasterStack`, :class:`YearMaps`),
+    keeping the last year read: two consumers of the same year in turn (e.g. the thaw index and
+    the thaw depth computed from it) read it once. Holds one 2-D map."""
+
+    def __init__(self, maps):
+        self.maps, self.i, self.year = maps, None, None
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def __getitem__(self, i):
+        if not isinstance(i, (int, np.integer)):
+            return self.maps[i]
+        if self.i != int(i):
+            self.year = self.i = None  # the previous year is released before the next is read
+            self.year, self.i = self.maps[i], int(i)
+        return self.year
+
+
 def rows_of(arr, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0:r1`` of a ``(n, y, x)`` array, :class:`RasterStack` or xarray/dask-backed
     DataArray, as a NumPy array (only that window is read or computed)."""

@@ -25,7 +25,7 @@ import numpy as np
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
 from gee_alt.grid import lonlat_to_rowcol, pixel_size
-from gee_alt.io import RasterStack, YearMaps, read_raster, write_json_atomic
+from gee_alt.io import LastYear, RasterStack, YearMaps, read_raster, write_json_atomic
 
 AQUA_FULL_YEAR = 2003  # first year whose whole thaw season has Aqua as well as Terra
 ELEVATION_BANDS_M = (3700.0, 4000.0, 4300.0)
@@ -559,7 +559,7 @@ class DemoScorer:
           mean effect over the after years when the controls carry the counterfactual.
 
         Each is also run on the true maps (the design's own error, separate from the engine's)."""
-        from gee_alt.disturbance_run import disturbance_run
+        from gee_alt.disturbance_run import control_strata_of_run, disturbance_runs, write_result
 
         facts = self.sample.facts
         mines = runs.truth_path(self.run, "mine")
@@ -570,30 +570,40 @@ class DemoScorer:
         cube_ddt = result.engine.cube["ddt_degc_days"]
         ddt = YearMaps(lambda i: _year_of(cube_ddt, i), n, shape[1:])
         t_ddt = RasterStack([runs.truth_path(self.run, "ddt", y) for y in result.years], shape[1:])
-        t_pf = YearMaps(lambda i: np.isfinite(truth[i]).astype("float32"), n, shape[1:])
-        tmaps = type(result.alt)(result.years, truth, truth, result.alt.grid)
+        t_alt = LastYear(truth)  # presence and ALT from one read of each year
+        t_pf = YearMaps(lambda i: np.isfinite(t_alt[i]).astype("float32"), n, shape[1:])
+        tmaps = type(result.alt)(result.years, t_alt, t_alt, result.alt.grid)
         tmaps.frost_number = t_pf  # presence 1/0 read as F >= 0.5
-        try:
-            user = disturbance_run(self.run, mines, maps=result.alt, ddt_degc_days=ddt, **kw)
-        except GeeAltError as exc:
-            return {"disturbance_error": str(exc)}
-        out = {"disturbance": {}}
         panel = np.ones(shape[1:], bool)
         for i in before + after:
             panel &= np.isfinite(truth[i])
         names = ("ddt_degc_days", "permafrost_fraction", "stefan_depth_m", "alt_m")
+        # the engine's maps on every dug pixel (the user's run) and on ``panel``, then the true maps on
+        # both: one pass over each set of maps, one set of control strata for all four
+        try:
+            strata = control_strata_of_run(self.run, mines, result.alt.grid)
+            user, same = disturbance_runs(
+                self.run, mines, [None, panel], maps=result.alt, ddt_degc_days=ddt, strata=strata, **kw
+            )
+        except GeeAltError as exc:
+            return {"disturbance_error": str(exc)}
+        if isinstance(user, GeeAltError):
+            return {"disturbance_error": str(user)}
+        write_result(self.run, user)
+        out = {"disturbance": {}}
 
-        def attempt(maps_, ddt_, mask, write=False):
-            try:
-                return disturbance_run(
-                    self.run, mines, maps=maps_, ddt_degc_days=ddt_, impact_mask=mask, write=write, **kw
-                )
-            except GeeAltError as exc:  # e.g. too few impact pixels with permafrost in the truth
-                return {"quantities": {}, "quantity_errors": dict.fromkeys(names, str(exc))}
+        def failed(exc):  # e.g. too few impact pixels with permafrost in the truth
+            return {"quantities": {}, "quantity_errors": dict.fromkeys(names, str(exc))}
 
-        same = attempt(result.alt, ddt, panel)
-        on_truth = attempt(tmaps, t_ddt, None)
-        on_truth_same = attempt(tmaps, t_ddt, panel)
+        try:
+            on_truth, on_truth_same = disturbance_runs(
+                self.run, mines, [None, panel], maps=tmaps, ddt_degc_days=t_ddt, strata=strata, **kw
+            )
+        except GeeAltError as exc:
+            on_truth = on_truth_same = exc
+        same, on_truth, on_truth_same = (
+            failed(r) if isinstance(r, GeeAltError) else r for r in (same, on_truth, on_truth_same)
+        )
         after_years = [y for y in result.years if y >= MINE_AFTER_FIRST]
 
         def truth_mean(key):

@@ -53,8 +53,12 @@ __all__ = [
     "BaciDesign",
     "read_disturbance",
     "aspect_class",
+    "ControlStrata",
+    "control_strata",
     "match_controls",
+    "BaciQuantity",
     "baci_quantity",
+    "baci_quantities",
     "baci_effect",
     "gls_ar1",
 ]
@@ -222,6 +226,82 @@ def aspect_class(dem_m: np.ndarray, pixel_m: float, n_aspect: int = 4, flat_slop
     return np.where(slope < flat_slope_deg, 0, sector)
 
 
+def _stratum_keys(dem_m: np.ndarray, landcover: np.ndarray | None, pixel_m: float, design: BaciDesign) -> list:
+    """The stratum key ``(y, x)`` int64 of every pixel at each matching level: (elevation band,
+    aspect class, land cover), (elevation band, aspect class), (elevation band); pixels with equal
+    keys share a stratum."""
+    band = np.where(np.isfinite(dem_m), np.floor(np.nan_to_num(dem_m) / design.elev_band_m), -1).astype(np.int64)
+    asp = aspect_class(np.nan_to_num(dem_m), pixel_m, design.n_aspect, design.flat_slope_deg).astype(np.int64)
+    lc = (
+        np.full(dem_m.shape, -1, np.int64)
+        if landcover is None
+        else np.where(np.isfinite(landcover), np.nan_to_num(landcover), -1).astype(np.int64)
+    )
+    return [band * 1000 + asp * 100 + lc + 1, band * 1000 + asp * 100, band * 1000]
+
+
+LEVEL_NAMES = ("elevation, aspect, land cover", "elevation, aspect", "elevation")
+
+
+@dataclass(frozen=True, eq=False)
+class ControlStrata:
+    """The matching strata of one disturbance map on one grid, whatever the quantity compared
+    (built once by :func:`control_strata`: the distance transform, the aspect and the strata are
+    the costly part of the matching at the full grid; a quantity only restricts the controls to
+    the pixels where it is defined).
+
+    ``control`` ``(y, x)`` bool: undisturbed pixels at ≥ ``design.buffer_m`` from any
+    disturbance with a finite DEM. ``codes[level]`` flat ``(y·x,)`` intp: the pixel's stratum at
+    that level as a dense code (equal stratum keys, equal codes) in ``0..n_codes[level]-1``."""
+
+    disturbed: np.ndarray
+    control: np.ndarray
+    codes: tuple
+    n_codes: tuple
+    design: BaciDesign
+
+
+def control_strata(
+    disturbed: np.ndarray,
+    dem_m: np.ndarray,
+    landcover: np.ndarray | None,
+    pixel_m: float,
+    design: BaciDesign = BaciDesign(),
+) -> ControlStrata:
+    """The :class:`ControlStrata` of the ``disturbed`` (y, x) pixels (every start year, impact or
+    not) on a grid of DEM ``dem_m`` and ``landcover`` (None: no land-cover level)."""
+    disturbed = np.asarray(disturbed, bool)
+    dist_m = ndimage.distance_transform_edt(~disturbed, sampling=pixel_m)
+    control = (~disturbed) & (dist_m >= design.buffer_m) & np.isfinite(dem_m)
+    del dist_m
+    codes, n_codes = [], []
+    for key in _stratum_keys(dem_m, landcover, pixel_m, design):
+        uniq, code = np.unique(key.ravel(), return_inverse=True)
+        codes.append(code.reshape(-1).astype(np.intp, copy=False))
+        n_codes.append(int(uniq.size))
+        del key, uniq, code
+    return ControlStrata(disturbed, control, tuple(codes), tuple(n_codes), design)
+
+
+def _match_levels(strata: ControlStrata, impact_idx: np.ndarray, control: np.ndarray) -> np.ndarray:
+    """The matching level of each impact pixel (flat indices ``impact_idx``, ascending): the first
+    level whose stratum holds ``design.min_controls`` pixels of ``control`` (flat bool), −1 when
+    none does. A pixel's level depends on its stratum and the controls only, not on the other
+    impact pixels."""
+    level = np.full(impact_idx.size, -1, np.int64)
+    for li, (code, n) in enumerate(zip(strata.codes, strata.n_codes, strict=True)):
+        counts = np.bincount(code[control], minlength=n)
+        todo = np.flatnonzero(level < 0)
+        ok = counts[code[impact_idx[todo]]] >= strata.design.min_controls
+        level[todo[ok]] = li
+    return level
+
+
+def _level_counts(level: np.ndarray) -> dict:
+    """Impact pixels matched at each level (``level`` of :func:`_match_levels`) and unmatched."""
+    return {n: int((level == i).sum()) for i, n in enumerate(LEVEL_NAMES)} | {"unmatched": int((level < 0).sum())}
+
+
 def match_controls(
     impact: np.ndarray,
     disturbed_any: np.ndarray,
@@ -230,41 +310,24 @@ def match_controls(
     pixel_m: float,
     design: BaciDesign = BaciDesign(),
     control_valid: np.ndarray | None = None,
+    strata: ControlStrata | None = None,
 ) -> dict:
-    """Strata for the impact pixels: ``{"stratum": (y, x) int (−1 = none), "control": bool
-    (y, x), "level": counts of impact pixels matched on (elevation, aspect, land cover) /
-    (elevation, aspect) / (elevation) / unmatched}``. A control stratum is a set of control
-    pixels; ``stratum`` labels impact and control pixels alike (a control pixel may belong to
-    strata at several levels: the label array is per level, combined in ``labels``).
-    ``control_valid`` (y, x) bool: only these pixels can be controls (e.g. those where the
-    quantity compared is defined in every year: ALT where permafrost persists)."""
-    dist_m = ndimage.distance_transform_edt(~disturbed_any, sampling=pixel_m)
-    control = (~disturbed_any) & (dist_m >= design.buffer_m) & np.isfinite(dem_m)
-    if control_valid is not None:
-        control &= np.asarray(control_valid, bool)
-    band = np.where(np.isfinite(dem_m), np.floor(np.nan_to_num(dem_m) / design.elev_band_m), -1).astype(np.int64)
-    asp = aspect_class(np.nan_to_num(dem_m), pixel_m, design.n_aspect, design.flat_slope_deg).astype(np.int64)
-    lc = (
-        np.full(dem_m.shape, -1, np.int64)
-        if landcover is None
-        else np.where(np.isfinite(landcover), np.nan_to_num(landcover), -1).astype(np.int64)
-    )
-    keys = [band * 1000 + asp * 100 + lc + 1, band * 1000 + asp * 100, band * 1000]
-    names = ["elevation, aspect, land cover", "elevation, aspect", "elevation"]
-    level = np.full(dem_m.shape, -1, np.int64)
-    for li, key in enumerate(keys):
-        counts = dict(zip(*np.unique(key[control], return_counts=True), strict=True))
-        todo = impact & (level < 0)
-        ok = np.array([counts.get(int(k), 0) >= design.min_controls for k in key[todo]], bool)
-        idx = np.flatnonzero(todo.ravel())[ok]
-        level.ravel()[idx] = li
-    return {
-        "control": control,
-        "level": level,
-        "keys": keys,
-        "level_counts": {n: int(((level == i) & impact).sum()) for i, n in enumerate(names)}
-        | {"unmatched": int(((level < 0) & impact).sum())},
-    }
+    """Strata for the impact pixels: ``{"control": bool (y, x), "level": (y, x) int, the level
+    each impact pixel is matched on (−1 = none or not impact), "level_counts": counts of impact
+    pixels matched on (elevation, aspect, land cover) / (elevation, aspect) / (elevation) /
+    unmatched, "codes": the strata (:class:`ControlStrata`)}``. A control stratum is a set of
+    control pixels sharing a stratum code at a level (a control pixel belongs to a stratum at
+    every level). ``control_valid`` (y, x) bool: only these pixels can be controls (e.g. those
+    where the quantity compared is defined in every year: ALT where permafrost persists).
+    ``strata``: the :class:`ControlStrata` of ``disturbed_any`` when already built."""
+    if strata is None:
+        strata = control_strata(disturbed_any, dem_m, landcover, pixel_m, design)
+    control = strata.control if control_valid is None else strata.control & np.asarray(control_valid, bool)
+    imp_idx = np.flatnonzero(np.asarray(impact, bool).ravel())
+    lev = _match_levels(strata, imp_idx, control.ravel())
+    level = np.full(control.shape, -1, np.int64)
+    level.ravel()[imp_idx] = lev
+    return {"control": control, "level": level, "codes": strata.codes, "level_counts": _level_counts(lev)}
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -327,6 +390,18 @@ def _series(x: np.ndarray) -> list:
     return [None if not np.isfinite(v) else float(v) for v in x]
 
 
+@dataclass(frozen=True)
+class BaciQuantity:
+    """A yearly quantity for :func:`baci_quantities`: its maps ``values`` ``(year, y, x)`` (an array,
+    or anything whose ``values[i]`` is year ``i``'s 2-D map), ``what`` it is (in messages), and the
+    relative uncertainties ``rel_scale_sd`` and ``rel_impact_after_sd`` of :func:`baci_quantity`."""
+
+    values: object
+    what: str = "the quantity"
+    rel_scale_sd: float = 0.0
+    rel_impact_after_sd: float = 0.0
+
+
 def baci_quantity(
     values: np.ndarray,
     years: list[int],
@@ -342,6 +417,7 @@ def baci_quantity(
     impact_mask: np.ndarray | None = None,
     what: str = "the quantity",
     rel_impact_after_sd: float = 0.0,
+    strata: ControlStrata | None = None,
 ) -> dict:
     """The BACI effect of the disturbance on any yearly map ``values`` ``(year, y, x)`` (NaN =
     undefined; an array, or anything whose ``values[i]`` is year ``i``'s 2-D map, e.g. a
@@ -353,70 +429,164 @@ def baci_quantity(
     are the same pixels before and after. ``rel_scale_sd``: a relative uncertainty scaling the
     whole map (E for ALT), added in quadrature. ``rel_impact_after_sd``: a relative uncertainty
     scaling only the impact pixels after the disturbance (the E of disturbed ground, when the ALT
-    model has one), added in quadrature as ``mean impact level after × rel``. Raises
+    model has one), added in quadrature as ``mean impact level after × rel``. ``strata``: the
+    :class:`ControlStrata` of ``start_year > 0`` when already built. Raises
     :class:`GeeAltError` when the years do not span before and after or no impact pixel has a
-    matched control stratum."""
+    matched control stratum. Several quantities or impact masks: :func:`baci_quantities`."""
+    if strata is None:
+        strata = control_strata(start_year > 0, dem_m, landcover, pixel_m, design)
+    elif strata.design != design:
+        raise ValueError(f"strata built for {strata.design}, not {design}")
+    q = BaciQuantity(values, what, rel_scale_sd, rel_impact_after_sd)
+    r = baci_quantities({"q": q}, years, start_year, strata, [impact_mask], before_last, after_first)["q"][0]
+    if isinstance(r, GeeAltError):
+        raise r
+    return r
+
+
+def baci_quantities(
+    quantities: dict[str, BaciQuantity],
+    years: list[int],
+    start_year: np.ndarray,
+    strata: ControlStrata,
+    impact_masks=(None,),
+    before_last: int | None = None,
+    after_first: int | None = None,
+) -> dict[str, list]:
+    """:func:`baci_quantity` of each of ``quantities`` on each of ``impact_masks`` ((y, x) bool,
+    None = every impact pixel): ``{name: [result or GeeAltError, one per mask]}``, the same
+    results as one :func:`baci_quantity` call each. The maps are read a year at a time, the years
+    of every quantity in turn (a quantity computed from another, e.g. a depth from the thaw index,
+    can reuse its read), and each year of a quantity twice whatever the number of masks: once for
+    the pixels where it is defined in every year of both periods, once for its values. Raises
+    :class:`GeeAltError` when the years do not span before and after the disturbance."""
     years = [int(y) for y in years]
     disturbed = start_year > 0
     before, after, after_first = _periods(years, start_year, before_last, after_first)
     impact = disturbed & (start_year < after_first)
-    if impact_mask is not None:  # e.g. scoring on the pixels where the truth defines the effect
-        impact &= impact_mask
-
-    def year(i: int) -> np.ndarray:  # one year at a time: the stack is never copied whole
-        return np.asarray(values[i], float).reshape(-1)
-
-    panel_flat, before_ok = np.ones(impact.size, bool), np.ones(impact.size, bool)
+    masks = [impact if m is None else impact & m for m in impact_masks]
+    passes = {name: _QuantityPass(q, strata, masks, len(years)) for name, q in quantities.items()}
+    in_before = set(before)
     for i in before + after:
-        fin = np.isfinite(year(i))
-        panel_flat &= fin
-        if i in before:
-            before_ok &= fin
-    panel = panel_flat.reshape(impact.shape)
-    m = match_controls(impact & panel, disturbed, dem_m, landcover, pixel_m, design, control_valid=panel)
-    level, control = m["level"], m["control"]
-    imp_idx = np.flatnonzero((impact & (level >= 0) & panel).ravel())
-    if not (impact & panel).any():
-        had = int((impact & before_ok.reshape(impact.shape)).sum())
-        raise GeeAltError(
-            f"no disturbed pixel has {what} in every year of both periods ({had} of {int(impact.sum())} have it "
-            f"in every year before; for ALT: the disturbance removed the mapped permafrost)"
-        )
-    if imp_idx.size == 0:
-        raise GeeAltError(
-            f"no disturbed pixel with {what} in every year has {design.min_controls} control pixels with {what} "
-            f"at >= {design.buffer_m:.0f} m in its elevation band; lower --buffer-m or --min-controls"
-        )
-    ctrl_idx = np.flatnonzero(control.ravel())
-    counter = np.full((len(years), imp_idx.size), np.nan)
-    lev_imp = level.ravel()[imp_idx]
-    # per matching level: the control strata (key values) and each control pixel's stratum; the
-    # control values are summed per stratum as each year is read, never kept for all years (at the
-    # full study grid the controls are millions of pixels: 25 years of them were ~1 GB in float64)
-    levels = []
-    for li, key in enumerate(m["keys"]):
-        sel = lev_imp == li
-        if sel.any():
-            uniq, inv = np.unique(key.ravel()[ctrl_idx], return_inverse=True)
-            levels.append((sel, key, uniq, inv, np.zeros((len(years), uniq.size)), np.zeros((len(years), uniq.size))))
-    imp_vals = np.empty((len(years), imp_idx.size))
+        for p in passes.values():
+            p.panel_year(i, np.asarray(p.q.values[i], float).reshape(-1), i in in_before)
+    for p in passes.values():
+        p.match()
+    todo = [p for p in passes.values() if p.imp_idx.size]
     for t in range(len(years)):
-        yv = year(t)
-        imp_vals[t] = yv[imp_idx]
-        v = yv[ctrl_idx]
-        del yv
+        for p in todo:
+            p.value_year(t, np.asarray(p.q.values[t], float).reshape(-1))
+    return {
+        name: [p.result(k, years, before, after, after_first) for k in range(len(masks))] for name, p in passes.items()
+    }
+
+
+class _QuantityPass:
+    """One quantity of :func:`baci_quantities`: its panel (the pixels with the quantity in every
+    year of both periods), then its controls and the matched impact pixels of all the masks (a
+    pixel's stratum does not depend on the other impact pixels), then, a year at a time, the values
+    of those impact pixels and the control sums per stratum (never the controls' values of all
+    years: at the full grid they are millions of pixels)."""
+
+    def __init__(self, q: BaciQuantity, strata: ControlStrata, masks: list, n_years: int):
+        self.q, self.strata, self.masks, self.n_years = q, strata, masks, n_years
+        self.panel = np.ones(strata.control.size, bool)
+        self.before_ok = np.ones(strata.control.size, bool)
+        self.panel_years: set[int] = set()
+
+    def panel_year(self, i: int, v: np.ndarray, in_before: bool) -> None:
+        """Year ``i`` (flat float64 map ``v``) of the before or after period."""
         fin = np.isfinite(v)
-        for _, _, uniq, inv, sums, cnts in levels:
-            sums[t] = np.bincount(inv, np.where(fin, v, 0.0), minlength=uniq.size)
-            cnts[t] = np.bincount(inv, fin.astype(float), minlength=uniq.size)
-        del v, fin
-    for sel, key, uniq, _, sums, cnts in levels:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
-        counter[:, sel] = means[:, np.searchsorted(uniq, key.ravel()[imp_idx[sel]])]
-    diff = imp_vals - counter
+        self.panel &= fin
+        if in_before:
+            self.before_ok &= fin
+        self.panel_years.add(i)
+
+    def match(self) -> None:
+        """The controls, and the levels of the impact pixels (of any mask) with the quantity."""
+        self.control = self.strata.control.ravel() & self.panel
+        union = np.zeros(self.panel.size, bool)
+        for m in self.masks:
+            union |= m.ravel()
+        union_idx = np.flatnonzero(union & self.panel)
+        level = _match_levels(self.strata, union_idx, self.control)
+        self.union_idx, self.union_level = union_idx, level
+        self.imp_idx, self.lev_imp = union_idx[level >= 0], level[level >= 0]
+        self.imp_vals = np.empty((self.n_years, self.imp_idx.size))
+        self.levels = {}  # level -> (sums, counts) (year, stratum), only the levels some pixel uses
+        for li in np.unique(self.lev_imp):
+            n = self.strata.n_codes[li]
+            self.levels[int(li)] = (np.zeros((self.n_years, n)), np.zeros((self.n_years, n)))
+        # every control is defined in the panel years: the counts of those years are the strata's sizes
+        self.sizes = {
+            li: np.bincount(self.strata.codes[li][self.control], minlength=self.strata.n_codes[li]).astype(float)
+            for li in self.levels
+        }
+
+    def value_year(self, t: int, v: np.ndarray) -> None:
+        """Year ``t`` (flat float64 map ``v``): the impact values and the control sums per stratum."""
+        self.imp_vals[t] = v[self.imp_idx]
+        # outside the controls and where undefined the weight is 0: each stratum's sum is that of its
+        # control values in pixel order, as over the controls alone (adding +0.0 changes no float sum)
+        use = self.control if t in self.panel_years else self.control & np.isfinite(v)
+        w = np.where(use, v, 0.0)
+        for li, (sums, cnts) in self.levels.items():
+            code, n = self.strata.codes[li], self.strata.n_codes[li]
+            sums[t] = np.bincount(code, w, minlength=n)
+            cnts[t] = self.sizes[li] if t in self.panel_years else np.bincount(code[use], minlength=n)
+
+    def result(self, k: int, years: list[int], before: list, after: list, after_first: int):
+        """The :func:`baci_quantity` result of mask ``k`` (its impact pixels of the union), or the
+        :class:`GeeAltError` it raises."""
+        what, design = self.q.what, self.strata.design
+        impact = self.masks[k].ravel()
+        if not (impact & self.panel).any():
+            had = int((impact & self.before_ok).sum())
+            return GeeAltError(
+                f"no disturbed pixel has {what} in every year of both periods ({had} of {int(impact.sum())} have it "
+                f"in every year before; for ALT: the disturbance removed the mapped permafrost)"
+            )
+        in_mask = impact[self.imp_idx]
+        if not in_mask.any():
+            return GeeAltError(
+                f"no disturbed pixel with {what} in every year has {design.min_controls} control pixels with {what} "
+                f"at >= {design.buffer_m:.0f} m in its elevation band; lower --buffer-m or --min-controls"
+            )
+        imp_vals = self.imp_vals[:, in_mask]
+        lev_imp = self.lev_imp[in_mask]
+        imp_idx = self.imp_idx[in_mask]
+        counter = np.full((len(years), imp_idx.size), np.nan)
+        for li, (sums, cnts) in self.levels.items():
+            sel = lev_imp == li
+            if sel.any():
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    means = np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
+                counter[:, sel] = means[:, self.strata.codes[li][imp_idx[sel]]]
+        try:
+            out = _baci_fit(years, before, after, after_first, imp_vals, counter, self.q)
+        except GeeAltError as exc:
+            return exc
+        lev_mask = self.union_level[impact[self.union_idx]]
+        out.update(
+            {
+                "impact_pixels": int(impact.sum()),
+                "impact_pixels_matched": int((lev_mask >= 0).sum()),
+                "impact_pixels_used": int(imp_idx.size),
+                "impact_pixels_undefined": int((impact & ~self.panel).sum()),
+                "control_pixels": int(self.control.sum()),
+                "matched_on": _level_counts(lev_mask),
+            }
+        )
+        return out
+
+
+def _baci_fit(years, before, after, after_first, imp_vals, counter, q: BaciQuantity) -> dict:
+    """The effect and its trend from the impact values and their counterfactuals ``(year, pixel)``
+    (the statistics of :func:`baci_quantity`)."""
     import warnings
 
+    what, rel_scale_sd, rel_impact_after_sd = q.what, q.rel_scale_sd, q.rel_impact_after_sd
+    diff = imp_vals - counter
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         d_t = np.nanmean(diff, axis=1)
@@ -469,12 +639,6 @@ def baci_quantity(
             "impact_series": _series(impact_series),
             "control_series": _series(control_series),
             "difference_series": _series(d_t),
-            "impact_pixels": int(impact.sum()),
-            "impact_pixels_matched": int((impact & panel & (level >= 0)).sum()),
-            "impact_pixels_used": int(imp_idx.size),
-            "impact_pixels_undefined": int((impact & ~panel).sum()),
-            "control_pixels": int(control.sum()),
-            "matched_on": m["level_counts"],
         }
     )
     return out
@@ -513,6 +677,7 @@ def baci_effect(
     rel_e_sd: float = 0.0,
     impact_mask: np.ndarray | None = None,
     rel_disturbed_e_sd: float = 0.0,
+    strata: ControlStrata | None = None,
 ) -> dict:
     """The BACI effect of the disturbance on ALT (m) and on its trend (cm/yr), see the module
     docstring: :func:`baci_quantity` on ALT (impact and controls where permafrost persists, i.e.
@@ -531,7 +696,22 @@ def baci_effect(
         impact_mask=impact_mask,
         what="ALT",
         rel_impact_after_sd=rel_disturbed_e_sd,
+        strata=strata,
     )
+    return alt_named(r, years, start_year, restoration_year, design, before_last, after_first)
+
+
+def alt_named(
+    r: dict,
+    years: list[int],
+    start_year: np.ndarray,
+    restoration_year: np.ndarray | None,
+    design: BaciDesign,
+    before_last: int | None = None,
+    after_first: int | None = None,
+) -> dict:
+    """The :func:`baci_effect` result (ALT-named keys, restored pixels, design) of the
+    :func:`baci_quantity` result ``r`` on ALT."""
     out = {
         "effect_alt_m": r["effect"],
         "effect_alt_sd_m": r["effect_sd"],

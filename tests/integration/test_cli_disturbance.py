@@ -89,3 +89,29 @@ def test_bad_mines_for_the_alt_model_exit_2_and_write_nothing(tmp_path):
     noraster.write_text("not a raster")
     assert_user_error(cli("run", "--inputs", inputs, "--out", out, "--disturbance", noraster), "readable raster")
     assert not out.exists()
+
+
+def test_several_impact_masks_in_one_pass_give_each_call_s_result(run):
+    """``disturbance_runs`` on several impact masks (one pass over the maps, one set of strata)
+    gives each ``disturbance_run`` call's result, or the error it raises."""
+    from gee_alt.disturbance_run import control_strata_of_run, disturbance_run, disturbance_runs
+    from gee_alt.errors import GeeAltError
+    from gee_alt.pipeline import read_alt_maps
+
+    mines = run.parent / "mine.tif"
+    part = np.zeros((90, 90), bool)
+    part[44:52, :] = True
+    lost = np.zeros((90, 90), bool)
+    lost[40:43, 40:43] = True  # no ALT after 2005 there
+    masks = [None, part, lost]
+    maps = read_alt_maps(run)
+    strata = control_strata_of_run(run, mines, maps.grid)
+    got = disturbance_runs(run, mines, masks, maps=maps, strata=strata)
+    assert isinstance(got[2], GeeAltError)
+    for mask, g in zip(masks, got, strict=True):
+        try:
+            ref = disturbance_run(run, mines, impact_mask=mask, write=False)
+        except GeeAltError as exc:
+            assert str(g) == str(exc)
+        else:
+            assert g == ref

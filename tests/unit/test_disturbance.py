@@ -221,3 +221,102 @@ def test_ci_carries_the_uncertainty_of_the_disturbed_ground_e():
         lo, hi = baci_effect(est, YEARS, start, dem, 30.0, **kw)["effect_alt_ci95_m"]
         hits_without += lo <= ref <= hi
     assert hits_with / n >= 0.85 and hits_without / n < 0.5, (hits_with, hits_without)
+
+
+def _flickering_world(seed: int):
+    """The world of :func:`_world` with ALT lost on part of the impact square after 2010 and on
+    every other control column in random years (NaN also in the transition years), its presence
+    and a thaw index: three quantities whose panels differ."""
+    alt, start, dem = _world(0.4, seed)
+    rng = np.random.default_rng(seed)
+    n = alt.shape[1]
+    after = np.array([y >= 2010 for y in YEARS])
+    alt[after[:, None, None] & (np.arange(n)[None, None, :] < 40) & (start > 0)[None]] = np.nan
+    flicker = (np.arange(n)[None, :] % 2 == 0) & (start == 0)
+    alt = np.where(flicker[None] & (rng.random(alt.shape) < 0.2), np.nan, alt)
+    ddt = 1500.0 + 0.5 * (dem - 4000.0)[None] + rng.normal(0, 20, alt.shape)
+    return {"alt": alt, "pf": np.isfinite(alt).astype(float), "ddt": ddt}, start, dem
+
+
+def test_several_quantities_and_masks_in_one_pass_give_the_single_results():
+    """:func:`baci_quantities` on three quantities and three impact masks (every impact pixel,
+    a part, none with ALT) gives exactly each :func:`baci_quantity` call's result or error, reading
+    each year of each quantity at most twice in all."""
+    from gee_alt.io import YearMaps
+    from gee_alt.science.disturbance import BaciQuantity, baci_quantities, baci_quantity, control_strata
+
+    maps, start, dem = _flickering_world(3)
+    design = BaciDesign(buffer_m=300.0, elev_band_m=30.0, min_controls=20)
+    kw = dict(before_last=2007, after_first=2010)
+    part = np.zeros(start.shape, bool)
+    part[34:40, :] = True
+    no_alt = np.zeros(start.shape, bool)
+    no_alt[34:46, 34:40] = True  # ALT lost after 2010 there: an error on ALT, results on the rest
+    masks = [None, part, no_alt]
+    asked = {k: [] for k in maps}
+
+    def served(k):
+        return YearMaps(lambda i: asked[k].append(i) or maps[k][i], len(YEARS), start.shape)
+
+    qs = {k: BaciQuantity(served(k), f"the {k}", rel_scale_sd=0.1) for k in maps}
+    strata = control_strata(start > 0, dem, None, 30.0, design)
+    got = baci_quantities(qs, YEARS, start, strata, masks, **kw)
+    for k in maps:
+        assert max(asked[k].count(i) for i in range(len(YEARS))) <= 2
+        for mask, g in zip(masks, got[k], strict=True):
+            one = dict(design=design, impact_mask=mask, what=f"the {k}", rel_scale_sd=0.1, **kw)
+            try:
+                ref = baci_quantity(maps[k], YEARS, start, dem, 30.0, **one)
+            except GeeAltError as exc:
+                assert isinstance(g, GeeAltError) and str(g) == str(exc)
+            else:
+                assert g == ref
+    assert isinstance(got["alt"][2], GeeAltError) and not isinstance(got["pf"][2], GeeAltError)
+
+
+def test_matching_and_control_means_are_those_of_the_stratum_keys():
+    """The strata as dense codes give the levels and the per-stratum control means of the
+    stratum keys themselves (a stratum count per key; the mean of each stratum's control values
+    summed in pixel order), bit for bit."""
+    from gee_alt.science.disturbance import _stratum_keys, control_strata, match_controls
+
+    maps, start, dem = _flickering_world(4)
+    lc = np.where(np.arange(80)[None, :] < 50, 1.0, 2.0) * np.ones((80, 1))
+    design = BaciDesign(buffer_m=300.0, elev_band_m=20.0, min_controls=25)
+    panel = np.isfinite(maps["alt"][[y != 2008 for y in YEARS]]).all(axis=0)  # before <= 2007, after >= 2009
+    impact = (start > 0) & panel
+    m = match_controls(impact, start > 0, dem, lc, 30.0, design, control_valid=panel)
+    keys = _stratum_keys(dem, lc, 30.0, design)
+    level = np.full(start.shape, -1)
+    for li, key in enumerate(keys):  # the stratum counts per key value, pixel by pixel
+        counts = dict(zip(*np.unique(key[m["control"]], return_counts=True), strict=True))
+        for y, x in zip(*np.nonzero(impact & (level < 0)), strict=True):
+            if counts.get(key[y, x], 0) >= design.min_controls:
+                level[y, x] = li
+    assert np.array_equal(m["level"], level) and len(set(m["level_counts"].values())) > 1
+    strata = control_strata(start > 0, dem, lc, 30.0, design)
+    r = baci_effect(maps["alt"], YEARS, start, dem, 30.0, landcover=lc, design=design, strata=strata)
+    imp = np.flatnonzero((impact & (level >= 0)).ravel())
+    ctrl = np.flatnonzero(m["control"].ravel())
+    counter = np.empty((len(YEARS), imp.size))
+    for li, key in enumerate(keys):
+        sel = level.ravel()[imp] == li
+        uniq, inv = np.unique(key.ravel()[ctrl], return_inverse=True)
+        for t in range(len(YEARS)):
+            v = maps["alt"][t].ravel()[ctrl]
+            sums = np.bincount(inv, np.where(np.isfinite(v), v, 0.0), minlength=uniq.size)
+            cnts = np.bincount(inv, np.isfinite(v).astype(float), minlength=uniq.size)
+            counter[t, sel] = (sums / np.maximum(cnts, 1))[np.searchsorted(uniq, key.ravel()[imp[sel]])]
+    imp_vals = maps["alt"].reshape(len(YEARS), -1)[:, imp]
+    ref = np.nanmean(np.where(np.isfinite(imp_vals - counter), counter, np.nan), axis=1)
+    assert r["before"][-1] == 2007 and r["after"][0] == 2009
+    assert r["control_series_m"] == [float(v) for v in ref]
+
+
+def test_last_year_reads_each_year_once_for_consumers_in_turn():
+    from gee_alt.io import LastYear, YearMaps
+
+    asked = []
+    maps = LastYear(YearMaps(lambda i: asked.append(i) or np.full((2, 2), float(i)), 3, (2, 2)))
+    got = [float(maps[i][0, 0]) for i in (0, 0, 1, 1, 2, 0)]
+    assert got == [0.0, 0.0, 1.0, 1.0, 2.0, 0.0] and asked == [0, 1, 2, 0] and len(maps) == 3
