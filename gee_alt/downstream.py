@@ -415,17 +415,16 @@ class Presence:
 def presence_of(criterion: dict | None, fields: SiteFields, grid: Grid) -> Presence | None:
     """The :class:`Presence` of a ``permafrost_criterion`` that has a ``presence_model``, else None."""
     from gee_alt.grid import pixel_size
-    from gee_alt.science.permafrost_probability import PresenceProbability, source_of, static_predictors
+    from gee_alt.science.permafrost_probability import PresenceProbability, static_predictors
 
     if not criterion or not criterion.get("presence_model"):
         return None
     model = PresenceProbability.from_dict(criterion["presence_model"])
-    static = static_predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid), fields.landcover)
-    sources = list(dict.fromkeys(source_of(n) for n in model.names[1:]))
-    missing = [n for n in sources if n not in static]
+    static = static_predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid))
+    missing = [n for n in model.names[1:] if n not in static]
     if missing:
         raise GeeAltError(f"the permafrost presence model needs {', '.join(missing)}, which this run does not have")
-    return Presence(model, {n: static[n] for n in sources})
+    return Presence(model, {n: static[n] for n in model.names[1:]})
 
 
 def permafrost_rows(
@@ -568,7 +567,7 @@ def permafrost_criterion(
 
     fields = fields or SiteFields()
     grid = grid_of(cube)
-    static = static_predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid), fields.landcover)
+    static = static_predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid))
     shift = bool(int(cube.attrs.get("permafrost_shift_weights", 0)))
     model = fit_presence(frost, years, grid, holes, static, shift_weights=shift, seed=seed)
     return {

@@ -8,18 +8,14 @@ it that has permafrost). The expected area of a calibrated probability map is th
 probabilities: the idea of the Permafrost Zonation Index (Gruber 2012, The Cryosphere 6:221-233),
 whose area is Σ PZI × pixel area. Here the probability is a penalised logistic regression of
 drill-hole presence on predictors the engine has at every pixel: the year's frost number and the
-static terrain and vegetation (elevation, slope, northness, mean NDVI) and, when the run has a
-land-cover map, its classes (one indicator per class the holes sample, the holes' most frequent
-class the reference): wetland and peat keep permafrost under a warm skin, coarse scree under a
-thin one, which no skin temperature shows (the ones the run has).
+static terrain and vegetation (elevation, slope, northness, mean NDVI; the ones the run has).
 
-Clamping. Holes sample a narrow band of the map (valley floors: on the demo worlds a standard
-deviation of ~140 m of elevation against the map's ~1200 m range), and a linear logit
-extrapolated far outside it says what the holes never saw (e.g. the low NDVI of high scree read
-as dry steppe). At prediction the static predictors are clamped to the range the holes cover,
-as species-distribution models do (Maxent's clamping: Phillips, Anderson & Schapire 2006, Ecol.
-Model. 190:231-259; Elith et al. 2011, Divers. Distrib. 17:43-57); the frost number, the
-physical predictor, is not clamped.
+Clamping. Holes sample a narrow band of the map (valley floors: on the demo worlds an elevation
+standard deviation of ~140 m against the map's ~1200 m range), and a linear logit extrapolated far
+outside it says what the holes never saw (e.g. the low NDVI of high scree read as dry steppe). At
+prediction the static predictors are clamped to the range the holes cover, as species-distribution
+models do (Maxent's clamping: Phillips, Anderson & Schapire 2006, Ecol. Model. 190:231-259; Elith
+et al. 2011, Divers. Distrib. 17:43-57); the frost number, the physical predictor, is not clamped.
 
 Which observations. A hole records presence in the year it was drilled (the ground changes: a
 hole that found permafrost in 2003 says nothing about 2020), so each hole is one observation, its
@@ -53,8 +49,6 @@ from gee_alt.science.frost_climate import frost_at_pixels
 #: predictors of the presence model, in this order; ``frost_number`` changes by year, the rest are static
 PREDICTORS = ("frost_number", "elevation_m", "slope_deg", "northness", "ndvi_mean")
 STATIC_PREDICTORS = PREDICTORS[1:]
-#: the static map of land-cover classes the ``landcover=K`` indicators are read from
-LANDCOVER = "landcover"
 #: the penalties tried (inverse L2 strength on standardised predictors)
 DEFAULT_CS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 MIN_HOLES_EACH = 5
@@ -64,13 +58,9 @@ CLASS_PROBABILITY = 0.5
 CI_SAMPLE_PIXELS = 20000
 
 
-def static_predictors(
-    dem_m: np.ndarray | None, ndvi_mean: np.ndarray | None, pixel_m: float, landcover: np.ndarray | None = None
-) -> dict:
+def static_predictors(dem_m: np.ndarray | None, ndvi_mean: np.ndarray | None, pixel_m: float) -> dict:
     """``{name: (y, x) float32}`` of the static :data:`STATIC_PREDICTORS` the run has: elevation
-    (m), slope (deg) and northness (1) from the DEM (:mod:`gee_alt.science.terrain`), mean NDVI (1);
-    and :data:`LANDCOVER` (integer classes as float, NaN none) when ``landcover`` is given, the
-    source of the ``landcover=K`` indicators (:func:`landcover_names`)."""
+    (m), slope (deg) and northness (1) from the DEM (:mod:`gee_alt.science.terrain`), mean NDVI (1)."""
     from gee_alt.science.terrain import aspect_components, slope_deg
 
     out = {}
@@ -81,31 +71,7 @@ def static_predictors(
         out["northness"] = aspect_components(dem, pixel_m)[0]
     if ndvi_mean is not None:
         out["ndvi_mean"] = np.asarray(ndvi_mean, "float32")
-    if landcover is not None:
-        out[LANDCOVER] = np.asarray(landcover, "float32")
     return out
-
-
-def landcover_name(k: int) -> str:
-    """The predictor name of land-cover class ``k``'s indicator (1 on the class, 0 off it)."""
-    return f"{LANDCOVER}={int(k)}"
-
-
-def source_of(name: str) -> str:
-    """The key of the static map a predictor is read from (``landcover=K`` → :data:`LANDCOVER`)."""
-    return name.split("=", 1)[0]
-
-
-def landcover_names(classes_at_holes: np.ndarray) -> tuple[str, ...]:
-    """Indicator names of the land-cover classes the holes sample (NaN: no class), the most
-    frequent one (the smallest code on a tie) left out as the reference class; a class the holes
-    never sample has no indicator (the model cannot learn it), i.e. is read as the reference."""
-    c = np.asarray(classes_at_holes, "float64")
-    k, n = np.unique(c[np.isfinite(c)].astype(np.int64), return_counts=True)
-    if k.size < 2:
-        return ()
-    ref = k[int(np.argmax(n))]
-    return tuple(landcover_name(v) for v in k if v != ref)
 
 
 def design(names, frost, static: dict, index=None) -> np.ndarray:
@@ -117,13 +83,9 @@ def design(names, frost, static: dict, index=None) -> np.ndarray:
     for n in names:
         if n == "frost_number":
             cols.append(f)
-            continue
-        v = np.asarray(static[source_of(n)]).ravel()  # indexed before the float64 copy (a whole grid otherwise)
-        v = v if index is None else v[index]
-        if source_of(n) == LANDCOVER:  # the class's indicator; NaN where the map has no class
-            cols.append(np.where(np.isfinite(v), v == float(n.split("=", 1)[1]), np.nan))
         else:
-            cols.append(v.astype("float64"))
+            v = np.asarray(static[n]).ravel()  # indexed before the float64 copy (a whole grid otherwise)
+            cols.append((v if index is None else v[index]).astype("float64"))
     return np.column_stack(cols) if cols else np.empty((f.size, 0))
 
 
@@ -296,7 +258,7 @@ class PresenceProbability(BaseEstimator):
         m.boot_coef_ = np.asarray(d["boot_coef"], "float64").reshape(-1, len(m.coef_) + 1)
         m.n_holes_, m.n_present_ = int(d["n_holes"]), int(d["n_holes_with_permafrost"])
         m.effective_n_ = float(d.get("effective_n", m.n_holes_))
-        bounds = d.get("clamped_to_holes_range") or {}
+        bounds = d.get("clamped_to_holes_range") or {}  # none: a model fitted before clamping
         m.clamp = tuple(bounds)
         m.lower_ = np.array([bounds[n][0] if n in bounds else -np.inf for n in m.names], "float64")
         m.upper_ = np.array([bounds[n][1] if n in bounds else np.inf for n in m.names], "float64")
@@ -358,23 +320,16 @@ class AreaAccumulator:
         }
 
 
-def hole_pixels(grid, holes, shape_yx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(on, rows, cols)``: which holes fall on a ``shape_yx`` grid (bool per hole) and the pixel
-    row/column of each of those."""
-    from gee_alt.grid import lonlat_to_rowcol
-
-    r, c = lonlat_to_rowcol(grid, holes.lon, holes.lat)
-    h, w = shape_yx
-    on = np.isfinite(r) & np.isfinite(c) & (r >= 0) & (c >= 0) & (r < h) & (c < w)
-    return on, r[on].astype(int), c[on].astype(int)
-
-
 def holes_design(frost, years, grid, holes, static: dict, names) -> tuple[np.ndarray, np.ndarray]:
     """``(X, present)`` of the drill holes on the grid: one row per hole, its frost number that of
     its drilling year (the nearest year of the run when drilled outside it) and the static
     predictors at its pixel. ``frost``: ``(year, y, x)`` array or (lazy) DataArray."""
+    from gee_alt.grid import lonlat_to_rowcol
+
+    r, c = lonlat_to_rowcol(grid, holes.lon, holes.lat)
     h, w = frost.shape[1:]
-    on, rows, cols = hole_pixels(grid, holes, (h, w))
+    on = np.isfinite(r) & np.isfinite(c) & (r >= 0) & (c >= 0) & (r < h) & (c < w)
+    rows, cols = r[on].astype(int), c[on].astype(int)
     yrs = np.asarray(years, "int64")
     k = np.abs(np.asarray(holes.year, "int64")[on][:, None] - yrs[None, :]).argmin(axis=1)
     f = frost_at_pixels(frost, rows, cols, year_index=k)
@@ -412,11 +367,8 @@ def fit_presence(
 
     from gee_alt.science.permafrost import read_boreholes
 
-    holes = read_boreholes(path)
     names = ("frost_number", *[n for n in STATIC_PREDICTORS if n in static])
-    if LANDCOVER in static:
-        _, rows, cols = hole_pixels(grid, holes, frost.shape[1:])
-        names += landcover_names(np.asarray(static[LANDCOVER]).ravel()[rows * frost.shape[2] + cols])
+    holes = read_boreholes(path)
     x, y = holes_design(frost, years, grid, holes, static, names)
     w = None
     if shift_weights:

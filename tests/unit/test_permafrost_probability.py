@@ -20,9 +20,7 @@ from gee_alt.science.permafrost_probability import (
     AreaAccumulator,
     PresenceProbability,
     density_ratio_weights,
-    design,
     holes_design,
-    landcover_names,
 )
 
 BETA = np.array([-0.8, 1.2, 0.9])  # intercept, x1 (frost-number-like), x2 (terrain-like): prevalence ~0.35
@@ -183,19 +181,7 @@ def test_stream_alt_writes_probability_class_and_the_probabilistic_area(tmp_path
     )
 
 
-# ------------------------------------------------------------------- land cover and clamping
-def test_landcover_indicators_are_the_holes_classes_but_the_most_frequent():
-    assert landcover_names(np.array([1, 1, 1, 2, 2, np.nan, 5])) == ("landcover=2", "landcover=5")
-    assert landcover_names(np.array([3, 3, np.nan])) == ()  # one class: nothing to contrast
-    assert landcover_names(np.array([4, 2, 4, 2])) == ("landcover=4",)  # a tie: the smaller code is the reference
-
-
-def test_design_reads_a_class_indicator_and_nan_where_the_map_has_no_class():
-    static = {"landcover": np.array([[1.0, 2.0], [np.nan, 2.0]], "float32"), "slope_deg": np.ones((2, 2), "float32")}
-    x = design(("frost_number", "landcover=2", "slope_deg"), np.full((2, 2), 0.5), static)
-    np.testing.assert_array_equal(x[:, 1], [0.0, 1.0, np.nan, 1.0])
-    x = design(("frost_number", "landcover=2"), np.array([0.4, 0.6]), static, index=np.array([1, 2]))
-    np.testing.assert_array_equal(x, [[0.4, 1.0], [0.6, np.nan]])
+# ------------------------------------------------------------------- clamping
 
 
 def test_clamped_predictors_stay_in_the_holes_range_and_the_frost_number_does_not():
@@ -214,26 +200,23 @@ def test_clamped_predictors_stay_in_the_holes_range_and_the_frost_number_does_no
     np.testing.assert_array_equal(at_far, at_edge)
 
 
-def test_the_downstream_fits_and_maps_a_landcover_class_the_holes_show(tmp_path):
-    """Holes find permafrost where F >= 0.46 and everywhere on class 2 (rows 0-9, think peat): the
-    fitted model takes the class's indicator and maps class 2 as permafrost at low F too; a run
-    without the land-cover map is refused in one line."""
-    rng = np.random.default_rng(1)
+def test_the_downstream_clamps_the_static_predictors_to_the_holes_and_not_the_frost_number(tmp_path):
+    """Holes on the lower half of a DEM ramp only: the elevation is clamped to the hole pixels'
+    range, so the upper half is predicted as at its edge; the frost number is never clamped."""
     f = np.linspace(0.36, 0.56, 40)[None, None, :] * np.ones((3, 20, 40))
     ddt = np.full((3, 20, 40), 1600.0)
     cube = make_ddt_cube(ddt, YEARS, GRID, ddf_degc_days=ddt * (f / (1 - f)) ** 2, engine="local")
-    lc = np.where(np.arange(20)[:, None] < 10, 2.0, 1.0) * np.ones((20, 40), "float32")
-    truth = (f[0] + 0.02 * rng.standard_normal((20, 40)) >= 0.46) | (lc == 2)
-    cells = [(r, c, 2011) for r in range(0, 20, 2) for c in range(0, 40, 2)]
-    _hole_csv(tmp_path, cells, np.where(truth, 1.0, 0.0))
-    fields = downstream.SiteFields(landcover=lc)
+    dem = (3500.0 + 10.0 * np.arange(20)[:, None] + 0.5 * np.arange(40)[None, :]).astype("float32")
+    rng = np.random.default_rng(2)
+    cells = [(r, c, 2011) for r in range(10, 20, 2) for c in range(0, 40, 2)]
+    _hole_csv(tmp_path, cells, f[0] + 0.03 * rng.standard_normal((20, 40)))
+    fields = downstream.SiteFields(dem_m=dem)
     crit = downstream.permafrost_criterion(cube, tmp_path / "insitu.csv", fields=fields)
-    model = crit["presence_model"]
-    assert model["predictors"] == ["frost_number", "landcover=2"] and model["coef_standardised"][1] > 0
-    presence = downstream.presence_of(crit, fields, GRID)
-    p = presence.rows(f[1], 0, 20)
-    assert p[0, 0] > 0.5 > p[19, 0]  # lowest F: permafrost on class 2 only
-    assert p[19, -1] > 0.5
-    with pytest.raises(GeeAltError, match="needs landcover") as e:
-        downstream.presence_of(crit, downstream.SiteFields(), GRID)
-    assert "\n" not in str(e.value)
+    rng_of = crit["presence_model"]["clamped_to_holes_range"]
+    assert "frost_number" not in rng_of
+    rows = np.array([r for r, _, _ in cells])
+    cols = np.array([c for _, c, _ in cells])
+    assert rng_of["elevation_m"] == [float(dem[rows, cols].min()), float(dem[rows, cols].max())]
+    p = downstream.presence_of(crit, fields, GRID).rows(f[1], 0, 20)
+    at_edge = downstream.presence_of(crit, downstream.SiteFields(dem_m=np.maximum(dem, dem[10:].min())), GRID)
+    np.testing.assert_array_equal(p[:10], at_edge.rows(f[1], 0, 20)[:10])
