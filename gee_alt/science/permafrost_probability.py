@@ -54,14 +54,15 @@ CI_SAMPLE_PIXELS = 20000
 def static_predictors(dem_m: np.ndarray | None, ndvi_mean: np.ndarray | None, pixel_m: float) -> dict:
     """``{name: (y, x) float32}`` of the static :data:`STATIC_PREDICTORS` the run has: elevation
     (m), slope (deg) and northness (1) from the DEM (:mod:`gee_alt.science.terrain`), mean NDVI (1)."""
-    from gee_alt.science.terrain import aspect_components, slope_deg
+    from gee_alt.science.terrain import aspect_components, by_row_blocks, slope_deg
 
     out = {}
     if dem_m is not None:
         dem = np.asarray(dem_m, "float32")
         out["elevation_m"] = dem
-        out["slope_deg"] = slope_deg(dem, pixel_m)
-        out["northness"] = aspect_components(dem, pixel_m)[0]
+        # by row blocks: the derivatives' float64 temporaries of a block, not of the whole grid
+        out["slope_deg"] = by_row_blocks(lambda d: slope_deg(d, pixel_m), dem)
+        out["northness"] = by_row_blocks(lambda d: aspect_components(d, pixel_m)[0], dem)
     if ndvi_mean is not None:
         out["ndvi_mean"] = np.asarray(ndvi_mean, "float32")
     return out
