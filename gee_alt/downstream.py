@@ -372,6 +372,10 @@ def _permafrost_bands(setting: tuple[str, int]) -> list[str]:
     return ["permafrost_class", band_label(*setting)]
 
 
+#: rows of a row chunk whose presence probability :meth:`Presence.rows` computes at a time
+PRESENCE_ROWS = 64
+
+
 @dataclass
 class Presence:
     """The presence-probability model of a run and its static predictors on the run grid
@@ -381,11 +385,18 @@ class Presence:
     static: dict
 
     def rows(self, frost: np.ndarray, r0: int, r1: int) -> np.ndarray:
-        """float32 presence probability of rows ``r0:r1`` (shape of ``frost``) for one year's frost number."""
+        """float32 presence probability of rows ``r0:r1`` (shape of ``frost``) for one year's frost
+        number; :data:`PRESENCE_ROWS` rows at a time (the float64 design matrix of a few rows; the
+        probability is pixel by pixel, so the same values)."""
         from gee_alt.science.permafrost_probability import design
 
-        x = design(self.model.names, frost, {k: v[r0:r1] for k, v in self.static.items()})
-        return self.model.predict_proba(x).reshape(np.shape(frost)).astype("float32")
+        frost = np.asarray(frost)
+        out = np.empty(frost.shape, "float32")
+        for a in range(0, r1 - r0, PRESENCE_ROWS):
+            b = min(r1 - r0, a + PRESENCE_ROWS)
+            x = design(self.model.names, frost[a:b], {k: v[r0 + a : r0 + b] for k, v in self.static.items()})
+            out[a:b] = self.model.predict_proba(x).reshape(frost[a:b].shape)
+        return out
 
     def area_accumulator(self, n_years: int, shape: tuple[int, int]) -> tuple:
         """An empty :class:`~gee_alt.science.permafrost_probability.AreaAccumulator` for ``n_years``
