@@ -105,7 +105,14 @@ class Job:
 
 @functools.lru_cache(maxsize=2)
 def _layout(inputs: str) -> InputLayout:
-    return InputLayout(inputs)
+    return InputLayout.for_tasks(inputs)
+
+
+def drop_caches() -> None:
+    """Forget this process's cached layouts and loaded forests and residual bases (after a run:
+    the downstream does not need them)."""
+    _load.cache_clear()
+    _layout.cache_clear()
 
 
 @functools.lru_cache(maxsize=8)
@@ -585,6 +592,7 @@ def run_tiled(
         raise
     finally:
         del keep
+        drop_caches()
     return done
 
 
