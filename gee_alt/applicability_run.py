@@ -147,28 +147,6 @@ class Applicability:
             self.n_unsampled += int((~samp & fin).sum())
         self.mapped[r0:r1] |= np.isfinite(alt_m).any(axis=0)
 
-    def layer_rows(self, r0: int, r1: int) -> np.ndarray:
-        """Rows ``r0:r1`` of ``aoa.tif``: ``(3, rows, x)`` float32 DI, inside (0/1) and the map-error
-        RMS of E, NaN where the DI is."""
-        di = self.di[r0:r1]
-        layer = np.empty((3, *di.shape), "float32")
-        layer[0], layer[1], layer[2] = di, self.inside[r0:r1], np.sqrt(self.mse_px[r0:r1])
-        layer[:, ~np.isfinite(di)] = np.nan
-        return layer
-
-    def _write_layer(self, path: Path, tags: dict) -> None:
-        """``aoa.tif`` written by row blocks (:class:`gee_alt.export.cog.CogRows`: the bytes of the
-        whole layer written at once, memory about a block)."""
-        from gee_alt.export.cog import CogRows
-
-        w = CogRows(path, self.grid, 3, tags=tags, band_descriptions=AOA_BANDS)
-        try:
-            for r0 in range(0, self.di.shape[0], AOA_ROWS):
-                w.write(r0, self.layer_rows(r0, min(self.di.shape[0], r0 + AOA_ROWS)))
-            w.close()
-        finally:
-            w.discard()
-
     def map_error_nndm(self) -> dict | None:
         """Map RMSE (m) from the NNDM stratification (classes with / without sites), or None."""
         if self.nndm is None:
@@ -232,9 +210,16 @@ class Applicability:
 
     def finish(self, out: str | Path, *, synthetic: bool = False) -> dict:
         """Write ``RUN/aoa.tif`` and ``RUN/applicability.json``; returns the JSON content."""
+        from gee_alt.export.cog import write_cog
+
         di, inside, lc, cs = self.di, self.inside, self.lc, self.cs
-        self._write_layer(
+        layer = np.empty((3, *di.shape), "float32")  # float32 bands straight away (no float64 stack)
+        layer[0], layer[1], layer[2] = di, inside, np.sqrt(self.mse_px)
+        layer[:, ~np.isfinite(di)] = np.nan
+        write_cog(
             Path(out) / AOA_TIF,
+            layer,
+            self.grid,
             tags=runs.product_tags(
                 "dissimilarity index of the calibration (Meyer & Pebesma 2021) and area of applicability",
                 "1",
@@ -243,7 +228,9 @@ class Applicability:
                 threshold=f"{self.aoa.threshold_:.4f}",
                 band3="expected RMS error of E at the pixel, m (degC day)^-0.5 (ALT error sd = band3 * sqrt(DDT))",
             ),
+            band_descriptions=["dissimilarity_index", "inside_aoa", "map_error_rmse_E"],
         )
+        del layer
         res = {
             "predictors": self.names
             + (["landcover (categorical: compared with sites of the same class)"] if lc is not None else []),
@@ -284,9 +271,6 @@ class Applicability:
         write_json_atomic(Path(out) / APPLICABILITY_JSON, res)
         return res
 
-
-#: the bands of ``aoa.tif``
-AOA_BANDS = ["dissimilarity_index", "inside_aoa", "map_error_rmse_E"]
 
 #: rows of predictors per AOA prediction call (the DI needs a site-distance matrix per pixel)
 AOA_ROWS = 256
