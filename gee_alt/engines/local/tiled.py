@@ -132,10 +132,12 @@ def _task(coarse: bool = False):
     """Every task: one BLAS thread (bytes do not depend on the worker) and GDAL's block cache of
     its process at :data:`~gee_alt.engines.local.tiles.GDAL_CACHE_MB` (set for the process, not
     put back: a task ending must not give a still-running one the default 5 % of the RAM).
-    ``coarse``: a task that reads the whole grid (GDAL warps of a mosaic: a few hundred MB of
-    short-lived buffers, spread over the malloc arenas of the worker's threads): its freed
-    memory is given back to the OS when it ends (:func:`gee_alt.memory.release_freed_memory`),
-    or every thread's arena would keep its high-water mark for the rest of the run."""
+    Every task's freed memory is given back to the OS when it ends
+    (:func:`gee_alt.memory.release_freed_memory`, no garbage collection), or every thread's
+    malloc arena would keep its high-water mark for the rest of the run: a coarse task's GDAL
+    warp buffers (a few hundred MB), and the float64 temporaries of tile tasks running side by
+    side (so the memory after a tile stage would grow with the number of tiles run at once).
+    ``coarse``: a task that reads the whole grid (kept for the callers: every task is trimmed)."""
     from threadpoolctl import threadpool_limits
 
     from gee_alt.engines.local.tiles import GDAL_CACHE_MB
@@ -146,8 +148,7 @@ def _task(coarse: bool = False):
         with threadpool_limits(1):
             yield
     finally:
-        if coarse:
-            release_freed_memory(collect=False)
+        release_freed_memory(collect=False)
 
 
 def _read(path: Path, tile: Tile) -> np.ndarray:
