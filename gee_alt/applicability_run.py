@@ -273,7 +273,7 @@ class Applicability:
 
 
 #: rows of predictors per AOA prediction call (the DI needs a site-distance matrix per pixel)
-AOA_ROWS = 256
+AOA_ROWS = 64
 
 
 def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) -> Applicability | None:
@@ -308,13 +308,6 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     lc = fields.landcover
     cs = None if lc is None else np.array([lc[px[s]] for s in sites])
     aoa = AreaOfApplicability().fit(xs, cs)
-    di = np.empty((h, w), "float32")  # float32 as written (aoa.tif); inside from the float64 DI
-    inside = np.empty((h, w), bool)
-    for r0 in range(0, h, AOA_ROWS):  # row blocks: the DI's site-distance matrix stays small
-        r1 = min(h, r0 + AOA_ROWS)
-        block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names))
-        d, i = aoa.predict(block, None if lc is None else lc[r0:r1].ravel())
-        di[r0:r1], inside[r0:r1] = d.reshape(r1 - r0, w), i.reshape(r1 - r0, w)
     # errors in E units: site LOO inside, leave-one-class-out outside. With an E of disturbed ground
     # (pairs flagged "disturbed"), CV folds refit it; the land-cover terms (class hold-out, drift,
     # between-class variance) are of undisturbed ground: the disturbed site-years have their own E.
@@ -377,6 +370,7 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
         float(summ["E"]),
         summ.get("E_by_class"),
     )
+    di, inside = _dissimilarity(aoa, pred, names, lc)  # after the NNDM draw: not beside its temporaries
     del pred
     mse_cv = mse_in if nn is None else nn["mse_sampled"]  # the sites' CV: NNDM (else site LOO)
     mse_px = ext.pop("mse_px")  # in place: max(the sites' CV, the extrapolation term) outside, the CV inside
@@ -387,6 +381,21 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     return Applicability(
         grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, (e_sd, tau), nn, mse_px, ext
     )
+
+
+def _dissimilarity(aoa, pred: dict, names: list[str], lc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(di, inside)`` per pixel: the dissimilarity index (float32, as ``aoa.tif`` holds it) and
+    inside the area of applicability (from the float64 DI), :data:`AOA_ROWS` rows at a time (the
+    DI's site-distance queries and the predictors' float64 stack stay small)."""
+    h, w = pred[names[0]].shape
+    di = np.empty((h, w), "float32")
+    inside = np.empty((h, w), bool)
+    for r0 in range(0, h, AOA_ROWS):
+        r1 = min(h, r0 + AOA_ROWS)
+        block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names))
+        d, i = aoa.predict(block, None if lc is None else lc[r0:r1].ravel())
+        di[r0:r1], inside[r0:r1] = d.reshape(r1 - r0, w), i.reshape(r1 - r0, w)
+    return di, inside
 
 
 def _in_classes(lc: np.ndarray, classes: list[int]) -> np.ndarray:

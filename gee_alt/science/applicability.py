@@ -89,8 +89,10 @@ def predictors(dem_m: np.ndarray, ndvi: np.ndarray | None, pixel_m: float) -> di
     zf[~fin] = np.nanmean(zf)
     slope = by_row_blocks(lambda d: slope_deg(d, pixel_m), zf)  # float32; float64 temporaries of a block
     slope[~fin] = np.nan
-    tpi = ndimage.uniform_filter(zf, TPI_WINDOW_PX, mode="nearest")
-    np.subtract(zf, tpi, out=tpi)
+    # the window mean in place of the filled DEM (one whole-grid float64 less), then z minus it:
+    # z's values where it is finite (NaN elsewhere anyway), the filled DEM's there
+    tpi = ndimage.uniform_filter(zf, TPI_WINDOW_PX, output=zf, mode="nearest")
+    np.subtract(z, tpi, out=tpi)
     tpi[~fin] = np.nan
     del zf
     out = {"elevation_m": z, "slope_deg": slope, "tpi_m": tpi}

@@ -68,6 +68,17 @@ def static_predictors(dem_m: np.ndarray | None, ndvi_mean: np.ndarray | None, pi
     return out
 
 
+def static_rows(dem_m: np.ndarray | None, ndvi_mean: np.ndarray | None, pixel_m: float, r0: int, r1: int) -> dict:
+    """Rows ``r0:r1`` of :func:`static_predictors` (the same values: the derivatives are computed on
+    those rows and a 1-row halo)."""
+    h = next((np.shape(a)[0] for a in (dem_m, ndvi_mean) if a is not None), r1)
+    a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
+    full = static_predictors(
+        None if dem_m is None else dem_m[a0:a1], None if ndvi_mean is None else ndvi_mean[a0:a1], pixel_m
+    )
+    return {k: v[r0 - a0 : r1 - a0] for k, v in full.items()}
+
+
 def design(names, frost, static: dict, index=None) -> np.ndarray:
     """``(n, k)`` float64 predictor matrix in the order of ``names``: ``frost`` the frost number
     (any shape, flattened), ``static`` 2-D maps flattened the same way (or read at the flat

@@ -68,3 +68,16 @@ def test_in_classes_by_row_blocks(monkeypatch):
     monkeypatch.setattr(ar, "AOA_ROWS", 4)
     got = _in_classes(lc, [2, 5, -1])
     assert np.array_equal(got, np.isin(np.nan_to_num(lc, nan=-1).astype(int), [2, 5, -1]))
+
+
+@pytest.mark.parametrize("r0, r1", [(0, 1), (0, 53), (10, 11), (20, 37), (52, 53), (40, 53)])
+def test_static_rows_are_the_rows_of_the_whole_grid(r0, r1):
+    from gee_alt.science.permafrost_probability import static_rows
+
+    dem, ndvi = _dem(), np.linspace(0, 1, 53 * 41, dtype="float32").reshape(53, 41)
+    whole = static_predictors(dem, ndvi, 30.0)
+    rows = static_rows(dem, ndvi, 30.0, r0, r1)
+    assert rows.keys() == whole.keys()
+    for k in whole:
+        assert np.array_equal(rows[k], whole[k][r0:r1], equal_nan=True), k
+    assert static_rows(None, ndvi, 30.0, r0, r1).keys() == {"ndvi_mean"}
