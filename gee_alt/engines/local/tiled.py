@@ -361,22 +361,12 @@ def predict_tile(job: Job, year: int, kind: str, tile: Tile, model_path: str, cl
             X = np.concatenate([terr, read_tile(job.path(year, "ndvi30", tile))])
         pred = m.predict_model(geo_dataarray(X, tile.grid(job.grid), [f"f{i}" for i in range(len(X))], dim="feature"))
         if kind == "lst":
-            write_tile(job.path(year, "lst_k4", tile), _radiance_like(pred), job.grid, tile)
+            k4 = pred + KELVIN_AT_0_DEGC
+            np.multiply(k4, k4, out=k4)
+            np.multiply(k4, k4, out=k4)  # ((T + 273.15)^2)^2, in place
+            write_tile(job.path(year, "lst_k4", tile), k4, job.grid, tile)
         write_tile(out, pred, job.grid, tile)
     return str(out)
-
-
-def _radiance_like(lst_degc: np.ndarray) -> np.ndarray:
-    """``(T + 273.15)^4`` of a ``(band, y, x)`` LST prediction (°C), computed in float64 band by
-    band and kept as float32: the values the residual's float32 mosaic reads (a float64 tile
-    would be converted to float32 on reading), in half the memory of a float64 stack."""
-    out = np.empty(lst_degc.shape, "float32")
-    for b in range(lst_degc.shape[0]):
-        k4 = lst_degc[b] + KELVIN_AT_0_DEGC
-        np.multiply(k4, k4, out=k4)
-        np.multiply(k4, k4, out=k4)  # ((T + 273.15)^2)^2, in place
-        out[b] = k4
-    return out
 
 
 def residual(job: Job, year: int, kind: str, model_path: str, _preds: list[str]) -> str:
