@@ -52,6 +52,15 @@ def assess(out: str | Path, cube, fields, calibrated, maps, *, synthetic: bool =
 _FIXED = float(2**24)
 
 
+#: rows of a row chunk :meth:`Applicability.add` and :meth:`Applicability.inflate` take at a time
+BLOCK_ROWS = 64
+
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    """``(a, b)`` bounds of the consecutive blocks of :data:`BLOCK_ROWS` rows covering ``0:n``."""
+    return [(a, min(n, a + BLOCK_ROWS)) for a in range(0, n, BLOCK_ROWS)]
+
+
 def _fixed_sum(a: np.ndarray) -> int:
     """Exact sum of non-negative float values (each rounded to 2^-24) as a Python int, per 2-D slice
     (int64 cannot overflow: < 2^63 / (5e4 * 2^24) ~ 1e10 values per slice)."""
@@ -68,13 +77,13 @@ class Applicability:
     """
 
     def __init__(
-        self, grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nndm, mse_px, ext
+        self, grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, sd_e_tau, nndm, mse_px, ext
     ):
         self.grid, self.names, self.aoa, self.di, self.inside = grid, names, aoa, di, inside
         self.lc, self.cs, self.sites = lc, cs, sites
         self.mse_in, self.mse_out, self.out_kind, self.loco = mse_in, mse_out, out_kind, loco
-        #: (y, x) float: variance added per unit DDT outside the AOA (E units)
-        self.extra = extra
+        #: (sd_E, tau): the parameter and residual sd of E already in the ALT sd (:meth:`extra_rows`)
+        self.e_sd, self.tau = sd_e_tau
         #: the NNDM map-error stratification: sampled (y, x) bool, mean squares, kind; or None
         self.nndm = nndm
         #: (y, x) float: the pixel's map-error mean square in E units (NNDM inside the AOA, the
@@ -85,17 +94,39 @@ class Applicability:
         self.s_sampled, self.s_unsampled, self.n_sampled, self.n_unsampled = 0, 0, 0, 0
         self.mapped = np.zeros(inside.shape, bool)
 
+    def extra_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of the variance added per unit DDT outside the AOA (E units, float64):
+        max(0, MSE_E - sd_E^2 - tau^2), from the pixel's map-error mean square (not kept as a grid)."""
+        return np.clip(self.mse_px[r0:r1] - self.e_sd**2 - self.tau**2, 0.0, None)
+
+    @property
+    def extra(self) -> np.ndarray:
+        """:meth:`extra_rows` of the whole grid."""
+        return self.extra_rows(0, self.mse_px.shape[0])
+
     def inflate(self, r0: int, r1: int, ddt: np.ndarray, alt_sd_m: np.ndarray) -> np.ndarray:
-        """ALT sd (m) of rows ``r0:r1`` outside the AOA inflated: var += DDT * max(0, MSE_out - sd_E^2 - tau^2)."""
+        """ALT sd (m) of rows ``r0:r1`` outside the AOA inflated: var += DDT * max(0, MSE_out - sd_E^2 - tau^2).
+        :data:`BLOCK_ROWS` rows at a time (pixel by pixel: the same values, float64 temporaries of a block)."""
+        out = np.empty_like(alt_sd_m)
+        for a, b in _blocks(r1 - r0):
+            out[:, a:b] = self._inflate_rows(r0 + a, r0 + b, ddt[:, a:b], alt_sd_m[:, a:b])
+        return out
+
+    def _inflate_rows(self, r0: int, r1: int, ddt: np.ndarray, alt_sd_m: np.ndarray) -> np.ndarray:
         out_px = ~self.inside[r0:r1]
         with np.errstate(invalid="ignore"):
-            add = np.clip(ddt, 0, None) * self.extra[r0:r1][None]
+            add = np.clip(ddt, 0, None) * self.extra_rows(r0, r1)[None]
             return np.where(out_px[None], np.sqrt(alt_sd_m.astype("float64") ** 2 + add), alt_sd_m).astype(
                 alt_sd_m.dtype
             )
 
     def add(self, r0: int, r1: int, ddt: np.ndarray, alt_m: np.ndarray) -> None:
-        """Accumulate the map-error sums over the pixel-years of rows ``r0:r1`` with a finite ALT and DDT."""
+        """Accumulate the map-error sums over the pixel-years of rows ``r0:r1`` with a finite ALT and DDT,
+        :data:`BLOCK_ROWS` rows at a time (exact sums: the same totals)."""
+        for a, b in _blocks(r1 - r0):
+            self._add_rows(r0 + a, r0 + b, ddt[:, a:b], alt_m[:, a:b])
+
+    def _add_rows(self, r0: int, r1: int, ddt: np.ndarray, alt_m: np.ndarray) -> None:
         d = np.where(np.isfinite(alt_m), ddt, np.nan)
         fin = np.isfinite(d)
         dd = np.where(fin, np.clip(d, 0, None), 0.0)
@@ -242,7 +273,7 @@ class Applicability:
 
 
 #: rows of predictors per AOA prediction call (the DI needs a site-distance matrix per pixel)
-AOA_ROWS = 256
+AOA_ROWS = 64
 
 
 def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) -> Applicability | None:
@@ -277,13 +308,6 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
     lc = fields.landcover
     cs = None if lc is None else np.array([lc[px[s]] for s in sites])
     aoa = AreaOfApplicability().fit(xs, cs)
-    di = np.empty((h, w), "float64")
-    inside = np.empty((h, w), bool)
-    for r0 in range(0, h, AOA_ROWS):  # row blocks: the DI's site-distance matrix stays small
-        r1 = min(h, r0 + AOA_ROWS)
-        block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names))
-        d, i = aoa.predict(block, None if lc is None else lc[r0:r1].ravel())
-        di[r0:r1], inside[r0:r1] = d.reshape(r1 - r0, w), i.reshape(r1 - r0, w)
     # errors in E units: site LOO inside, leave-one-class-out outside. With an E of disturbed ground
     # (pairs flagged "disturbed"), CV folds refit it; the land-cover terms (class hold-out, drift,
     # between-class variance) are of undisturbed ground: the disturbed site-years have their own E.
@@ -318,7 +342,7 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
         )
         if res is not None and np.isfinite(res["mse_e"]):
             sampled = (
-                np.isin(np.nan_to_num(lc, nan=-1).astype(int), [int(c) for c in cs if np.isfinite(c)])
+                _in_classes(lc, [int(c) for c in cs if np.isfinite(c)])
                 if lc is not None and cs is not None
                 else np.ones((h, w), bool)
             )
@@ -346,15 +370,42 @@ def prepare(fields, calibrated, grid, mapped_years: np.ndarray | None = None) ->
         float(summ["E"]),
         summ.get("E_by_class"),
     )
+    di, inside = _dissimilarity(aoa, pred, names, lc)  # after the NNDM draw: not beside its temporaries
     del pred
     mse_cv = mse_in if nn is None else nn["mse_sampled"]  # the sites' CV: NNDM (else site LOO)
-    mse_px = np.where(inside, mse_cv, np.maximum(mse_cv, ext.pop("mse_px")))
+    mse_px = ext.pop("mse_px")  # in place: max(the sites' CV, the extrapolation term) outside, the CV inside
+    np.maximum(mse_px, mse_cv, out=mse_px)
+    mse_px[inside] = mse_cv
     # ALT sd outside the AOA: var += DDT * max(0, MSE_E - sd_E^2 - tau^2) (the parameter and residual
     # parts are already in the sd), MSE_E the pixel's map-error mean square in E units
-    extra = np.clip(mse_px - e_sd**2 - tau**2, 0.0, None)
     return Applicability(
-        grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, extra, nn, mse_px, ext
+        grid, names, aoa, di, inside, lc, cs, sites, mse_in, mse_out, out_kind, loco, (e_sd, tau), nn, mse_px, ext
     )
+
+
+def _dissimilarity(aoa, pred: dict, names: list[str], lc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(di, inside)`` per pixel: the dissimilarity index (float32, as ``aoa.tif`` holds it) and
+    inside the area of applicability (from the float64 DI), :data:`AOA_ROWS` rows at a time (the
+    DI's site-distance queries and the predictors' float64 stack stay small)."""
+    h, w = pred[names[0]].shape
+    di = np.empty((h, w), "float32")
+    inside = np.empty((h, w), bool)
+    for r0 in range(0, h, AOA_ROWS):
+        r1 = min(h, r0 + AOA_ROWS)
+        block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names))
+        d, i = aoa.predict(block, None if lc is None else lc[r0:r1].ravel())
+        di[r0:r1], inside[r0:r1] = d.reshape(r1 - r0, w), i.reshape(r1 - r0, w)
+    return di, inside
+
+
+def _in_classes(lc: np.ndarray, classes: list[int]) -> np.ndarray:
+    """``(y, x)`` bool: the pixel's land-cover class (NaN: -1) is one of ``classes``; by row blocks
+    (the int64 classes of a block, not of the whole grid)."""
+    out = np.empty(lc.shape, bool)
+    for r0 in range(0, lc.shape[0], AOA_ROWS):
+        r = slice(r0, r0 + AOA_ROWS)
+        out[r] = np.isin(np.nan_to_num(lc[r], nan=-1).astype(int), classes)
+    return out
 
 
 def _site_e_units(pairs, sites) -> np.ndarray:
@@ -386,12 +437,6 @@ def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape,
         ]
     )
     drift = EDrift().fit(xs, e_site - e_dep)
-    d_px = np.zeros((h, w))
-    if drift.used_:
-        for r0 in range(0, h, AOA_ROWS):
-            r1 = min(h, r0 + AOA_ROWS)
-            block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names)) / aoa.scale_
-            d_px[r0:r1] = drift.predict(block).reshape(r1 - r0, w)
     by_class, tau2_u = {}, float("nan")
     unsampled = np.zeros((h, w), bool)
     if cs is not None and lc is not None:
@@ -405,8 +450,15 @@ def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape,
             [v["mean_site_E"] if v["mean_site_E"] is not None else np.nan for v in by_class.values()],
             [v["se"] for v in by_class.values()],
         )
-        unsampled = np.isfinite(lc) & ~np.isin(np.nan_to_num(lc, nan=-1).astype(int), [int(k) for k in by_class])
-    mse = extrapolation_mse_e(e_sd, tau, d_px, unsampled, tau2_u)
+        unsampled = np.isfinite(lc) & ~_in_classes(lc, [int(k) for k in by_class])
+    mse = np.empty((h, w))
+    for r0 in range(0, h, AOA_ROWS):  # row blocks: the drift's and the sum's float64 temporaries stay small
+        r1 = min(h, r0 + AOA_ROWS)
+        d_px = np.zeros((r1 - r0, w))
+        if drift.used_:
+            block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names)) / aoa.scale_
+            d_px = drift.predict(block).reshape(r1 - r0, w)
+        mse[r0:r1] = extrapolation_mse_e(e_sd, tau, d_px, unsampled[r0:r1], tau2_u)
     return {
         "mse_px": mse,
         "formula": "MSE_E,out = sd_E^2 + sigma_E^2 + drift^2 + tau2_U * [class without sites]; outside the AOA "
@@ -440,12 +492,9 @@ def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nn
     """NNDM exclusion sets in the area-of-applicability's scaled predictor space (prediction points:
     up to 5000 mapped pixels drawn with probability ∝ their mapped years, seed 0) and the NNDM CV
     mean square of the deployed model in E units; ``None`` when nothing is mapped."""
-    finite = np.all([np.isfinite(pred[k]) for k in names], axis=0)
-    w = np.asarray(mapped_years).ravel().astype(float) * finite.ravel()
-    if w.sum() <= 0 or len(sites) < 4:
+    idx = _draw_mapped(mapped_years, [pred[k] for k in names], 5000)
+    if idx is None or len(sites) < 4:
         return None
-    rng = np.random.default_rng(0)
-    idx = rng.choice(w.size, size=min(5000, int((w > 0).sum())), replace=False, p=w / w.sum())
     xp = np.stack([np.asarray(pred[k]).ravel()[idx] for k in names], axis=-1) / aoa.scale_
     xs = np.array([[pred[k][px[s]] for k in names] for s in sites]) / aoa.scale_
     fin = np.all(np.isfinite(xs), axis=1)
@@ -473,6 +522,26 @@ def _nndm(aoa, pred, names, mapped_years, px, sites, pairs, x, y, cens, summ, nn
         "median_distance_cv": float(np.median(res["nnd_cv"])),
         "reference": "Milà, Mateu, Pebesma & Meyer 2022, Methods Ecol. Evol. 13:1304 (NNDM LOO CV)",
     }
+
+
+def _draw_mapped(mapped_years: np.ndarray, pred: list[np.ndarray], n: int) -> np.ndarray | None:
+    """Flat indices of up to ``n`` pixels drawn without replacement with probability ∝ their mapped
+    years among those with every predictor finite (``numpy.random.default_rng(0).choice``); None
+    when nothing is mapped. The draw is over those pixels only (never a whole-grid float64 of
+    probabilities): the same pixels as over the whole grid, whose other pixels have probability 0
+    (choice's cumulative sums of ``p`` are those of the nonzero entries, exactly)."""
+    finite = np.isfinite(pred[0])
+    for v in pred[1:]:
+        finite &= np.isfinite(v)
+    flat = np.asarray(mapped_years).ravel()
+    keep = np.flatnonzero(finite.ravel() & (flat > 0))
+    del finite
+    w = flat[keep].astype(float)
+    total = w.sum()  # a sum of integer counts: exact in any order
+    if total <= 0:
+        return None
+    w /= total
+    return keep[np.random.default_rng(0).choice(keep.size, size=min(n, keep.size), replace=False, p=w)]
 
 
 def _unsampled(

@@ -372,20 +372,45 @@ def _permafrost_bands(setting: tuple[str, int]) -> list[str]:
     return ["permafrost_class", band_label(*setting)]
 
 
+#: rows of a row chunk whose presence probability :meth:`Presence.rows` computes at a time
+PRESENCE_ROWS = 64
+
+
 @dataclass
 class Presence:
-    """The presence-probability model of a run and its static predictors on the run grid
-    (:mod:`gee_alt.science.permafrost_probability`)."""
+    """The presence-probability model of a run and the fields its static predictors come from
+    (:mod:`gee_alt.science.permafrost_probability`): those of a row chunk are computed when it is
+    asked for (:meth:`static`), never kept for the whole grid."""
 
     model: object
-    static: dict
+    fields: SiteFields
+    pixel_m: float
+    _chunk: tuple = field(default=(None, None), repr=False)
+
+    def static(self, r0: int, r1: int) -> dict:
+        """The model's static predictors of rows ``r0:r1`` (:func:`~gee_alt.science.permafrost_probability.static_rows`;
+        the last chunk's are kept: every year of a row chunk asks for them)."""
+        from gee_alt.science.permafrost_probability import static_rows
+
+        if self._chunk[0] != (r0, r1):
+            s = static_rows(self.fields.dem_m, self.fields.ndvi_mean, self.pixel_m, r0, r1)
+            self._chunk = ((r0, r1), {n: s[n] for n in self.model.names[1:]})
+        return self._chunk[1]
 
     def rows(self, frost: np.ndarray, r0: int, r1: int) -> np.ndarray:
-        """float32 presence probability of rows ``r0:r1`` (shape of ``frost``) for one year's frost number."""
+        """float32 presence probability of rows ``r0:r1`` (shape of ``frost``) for one year's frost
+        number; :data:`PRESENCE_ROWS` rows at a time (the float64 design matrix of a few rows; the
+        probability is pixel by pixel, so the same values)."""
         from gee_alt.science.permafrost_probability import design
 
-        x = design(self.model.names, frost, {k: v[r0:r1] for k, v in self.static.items()})
-        return self.model.predict_proba(x).reshape(np.shape(frost)).astype("float32")
+        frost = np.asarray(frost)
+        out = np.empty(frost.shape, "float32")
+        static = self.static(r0, r1)
+        for a in range(0, r1 - r0, PRESENCE_ROWS):
+            b = min(r1 - r0, a + PRESENCE_ROWS)
+            x = design(self.model.names, frost[a:b], {k: v[a:b] for k, v in static.items()})
+            out[a:b] = self.model.predict_proba(x).reshape(frost[a:b].shape)
+        return out
 
     def area_accumulator(self, n_years: int, shape: tuple[int, int]) -> tuple:
         """An empty :class:`~gee_alt.science.permafrost_probability.AreaAccumulator` for ``n_years``
@@ -408,23 +433,23 @@ class Presence:
         from gee_alt.science.permafrost_probability import design
 
         keep = sub & np.isfinite(prob)
-        x = design(self.model.names, frost[keep], {k: v[r0:r1][keep] for k, v in self.static.items()})
+        x = design(self.model.names, frost[keep], {k: v[keep] for k, v in self.static(r0, r1).items()})
         acc.add(i, prob, keep, self.model.boot_proba(x))
 
 
 def presence_of(criterion: dict | None, fields: SiteFields, grid: Grid) -> Presence | None:
     """The :class:`Presence` of a ``permafrost_criterion`` that has a ``presence_model``, else None."""
     from gee_alt.grid import pixel_size
-    from gee_alt.science.permafrost_probability import PresenceProbability, static_predictors
+    from gee_alt.science.permafrost_probability import PresenceProbability, static_rows
 
     if not criterion or not criterion.get("presence_model"):
         return None
     model = PresenceProbability.from_dict(criterion["presence_model"])
-    static = static_predictors(fields.dem_m, fields.ndvi_mean, pixel_size(grid))
-    missing = [n for n in model.names[1:] if n not in static]
+    have = static_rows(fields.dem_m, fields.ndvi_mean, pixel_size(grid), 0, 1)
+    missing = [n for n in model.names[1:] if n not in have]
     if missing:
         raise GeeAltError(f"the permafrost presence model needs {', '.join(missing)}, which this run does not have")
-    return Presence(model, {n: static[n] for n in model.names[1:]})
+    return Presence(model, fields, pixel_size(grid))
 
 
 def permafrost_rows(

@@ -174,7 +174,11 @@ def execute(
         years = [int(y) for y in settings.get("years", [])]
         on_resume(sorted(y for y in done if isinstance(y, int)), [y for y in years if y not in done])
     produced = engine.produce(out, record, progress)
-    validate_ddt_cube(produced.cube)  # whatever the engine, the downstream gets the one schema
+    # whatever the engine, the downstream gets the one schema; a lazily backed cube is read through:
+    # GDAL's cache bounded as in the downstream (at the process's 256 MB it would keep that much of
+    # the DDT COGs' blocks at the full study grid)
+    with gdal_cache_mb(DOWNSTREAM_GDAL_CACHE_MB):
+        validate_ddt_cube(produced.cube)
     # the engine's tile arrays and the blocks the validation read: back to the OS before the downstream
     release_freed_memory(gdal_blocks=True)
     result = finish_downstream(

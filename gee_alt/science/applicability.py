@@ -77,7 +77,7 @@ def predictors(dem_m: np.ndarray, ndvi: np.ndarray | None, pixel_m: float) -> di
     Values are those of a float64 computation; a predictor whose values are float32 (elevation and
     NDVI given as float32, the slope) is kept as float32 (half the memory of a whole grid; every
     use stacks the predictors into float64, an exact widening)."""
-    from gee_alt.science.terrain import slope_deg
+    from gee_alt.science.terrain import by_row_blocks, slope_deg
 
     def _as_float(a):
         a = np.asarray(a)
@@ -87,10 +87,12 @@ def predictors(dem_m: np.ndarray, ndvi: np.ndarray | None, pixel_m: float) -> di
     fin = np.isfinite(z)
     zf = z.astype("float64")
     zf[~fin] = np.nanmean(zf)
-    slope = slope_deg(zf, pixel_m)  # float32
+    slope = by_row_blocks(lambda d: slope_deg(d, pixel_m), zf)  # float32; float64 temporaries of a block
     slope[~fin] = np.nan
-    tpi = ndimage.uniform_filter(zf, TPI_WINDOW_PX, mode="nearest")
-    np.subtract(zf, tpi, out=tpi)
+    # the window mean in place of the filled DEM (one whole-grid float64 less), then z minus it:
+    # z's values where it is finite (NaN elsewhere anyway), the filled DEM's there
+    tpi = ndimage.uniform_filter(zf, TPI_WINDOW_PX, output=zf, mode="nearest")
+    np.subtract(z, tpi, out=tpi)
     tpi[~fin] = np.nan
     del zf
     out = {"elevation_m": z, "slope_deg": slope, "tpi_m": tpi}

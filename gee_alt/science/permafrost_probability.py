@@ -61,17 +61,29 @@ CI_SAMPLE_PIXELS = 20000
 def static_predictors(dem_m: np.ndarray | None, ndvi_mean: np.ndarray | None, pixel_m: float) -> dict:
     """``{name: (y, x) float32}`` of the static :data:`STATIC_PREDICTORS` the run has: elevation
     (m), slope (deg) and northness (1) from the DEM (:mod:`gee_alt.science.terrain`), mean NDVI (1)."""
-    from gee_alt.science.terrain import aspect_components, slope_deg
+    from gee_alt.science.terrain import aspect_components, by_row_blocks, slope_deg
 
     out = {}
     if dem_m is not None:
         dem = np.asarray(dem_m, "float32")
         out["elevation_m"] = dem
-        out["slope_deg"] = slope_deg(dem, pixel_m)
-        out["northness"] = aspect_components(dem, pixel_m)[0]
+        # by row blocks: the derivatives' float64 temporaries of a block, not of the whole grid
+        out["slope_deg"] = by_row_blocks(lambda d: slope_deg(d, pixel_m), dem)
+        out["northness"] = by_row_blocks(lambda d: aspect_components(d, pixel_m)[0], dem)
     if ndvi_mean is not None:
         out["ndvi_mean"] = np.asarray(ndvi_mean, "float32")
     return out
+
+
+def static_rows(dem_m: np.ndarray | None, ndvi_mean: np.ndarray | None, pixel_m: float, r0: int, r1: int) -> dict:
+    """Rows ``r0:r1`` of :func:`static_predictors` (the same values: the derivatives are computed on
+    those rows and a 1-row halo)."""
+    h = next((np.shape(a)[0] for a in (dem_m, ndvi_mean) if a is not None), r1)
+    a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
+    full = static_predictors(
+        None if dem_m is None else dem_m[a0:a1], None if ndvi_mean is None else ndvi_mean[a0:a1], pixel_m
+    )
+    return {k: v[r0 - a0 : r1 - a0] for k, v in full.items()}
 
 
 def design(names, frost, static: dict, index=None) -> np.ndarray:

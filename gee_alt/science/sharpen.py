@@ -318,7 +318,13 @@ class RandomForestSharpener(BaseEstimator):
         n = flat.shape[1]
         if n % PIXEL_BLOCK:  # same bits per pixel whatever the window (see predict_model)
             flat = np.concatenate([flat, np.zeros((k, PIXEL_BLOCK - n % PIXEL_BLOCK))], axis=1)
-        pred += (basis.weights @ flat)[:, :n].reshape(basis.weights.shape[0], *comps.shape[1:])
+        if not pred.flags.c_contiguous:
+            pred += (basis.weights @ flat)[:, :n].reshape(basis.weights.shape[0], *comps.shape[1:])
+            return pred
+        out = pred.reshape(basis.weights.shape[0], n)  # a view of ``pred``
+        for p0 in range(0, n, PREDICT_BLOCK):  # blocks of PREDICT_BLOCK pixels (the same bits, see predict_model)
+            p1 = min(n, p0 + PREDICT_BLOCK)
+            out[:, p0:p1] += (basis.weights @ flat[:, p0 : p0 + PREDICT_BLOCK])[:, : p1 - p0]
         return pred
 
     def mask_gaps(self, pred: np.ndarray, fine_grid, window=None) -> np.ndarray:

@@ -78,6 +78,29 @@ def illumination(
     return np.clip(np.tensordot(sun, n, axes=1), 0.0, None).astype("float32")
 
 
+#: rows of a whole-grid DEM a derivative map is computed on at a time (:func:`by_row_blocks`)
+BLOCK_ROWS = 256
+
+
+def by_row_blocks(fn, dem_m: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """``fn(dem_m)`` (a float32 ``(y, x)`` map of a derivative from central differences, e.g.
+    :func:`slope_deg`) computed ``rows`` rows at a time, each block with a 1-row halo: the same
+    values as on the whole grid (a pixel's differences use only its neighbours, the grid's first
+    and last rows get the one-sided ones either way), with float64 temporaries of one block
+    instead of the whole grid (``rows``: default :data:`BLOCK_ROWS`)."""
+    h = np.shape(dem_m)[0]
+    step = max(1, int(rows or BLOCK_ROWS))
+    out = None
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
+        block = fn(dem_m[a0:a1])[r0 - a0 : r1 - a0]
+        if out is None:
+            out = np.empty((h, *block.shape[1:]), block.dtype)
+        out[r0:r1] = block
+    return out
+
+
 def terrain_predictors(dem_m: np.ndarray, pixel_m: float) -> dict[str, np.ndarray]:
     """The :data:`TERRAIN_PREDICTORS` stack, in that order: elevation (m), slope (deg), northness,
     eastness, illumination."""

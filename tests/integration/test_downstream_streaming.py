@@ -42,8 +42,16 @@ def _digests(run: Path) -> dict[str, str]:
     }
 
 
-def test_chunked_downstream_is_byte_identical_to_one_chunk_and_to_the_cube_in_memory(demo, tmp_path):
+def test_chunked_downstream_is_byte_identical_to_one_chunk_and_to_the_cube_in_memory(demo, tmp_path, monkeypatch):
+    import gee_alt.applicability_run as ar
+    import gee_alt.science.terrain as terrain
+
     one, cube, fields = _downstream(demo, tmp_path / "one", 10**6)  # 128 rows: one chunk
+    # row blocks inside the chunks too (presence probability, AOA sums and inflation, AOA and
+    # presence predictors): small and not dividing the chunk
+    for mod, name, rows in ((downstream, "PRESENCE_ROWS", 5), (ar, "BLOCK_ROWS", 3), (ar, "AOA_ROWS", 11)):
+        monkeypatch.setattr(mod, name, rows)
+    monkeypatch.setattr(terrain, "BLOCK_ROWS", 6)
     small, _, _ = _downstream(demo, tmp_path / "small", 37)  # 4 chunks, the last one short
     a, b = _digests(tmp_path / "one"), _digests(tmp_path / "small")
     assert len(a) >= 6 * 4 + 10 and a == b  # every product file: ALT, sd, permafrost, e_source, aoa, trend, JSON

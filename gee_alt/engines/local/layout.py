@@ -40,7 +40,7 @@ import numpy as np
 
 from gee_alt import runs
 from gee_alt.errors import GeeAltError
-from gee_alt.grid import Grid, bounds, require_projected, same_grid
+from gee_alt.grid import Grid, bounds, grid_from_rasterio, require_projected, same_grid
 from gee_alt.io import Raster, read_raster
 from gee_alt.units import KELVIN_AT_0_DEGC
 
@@ -93,6 +93,12 @@ def _overlaps(fine: Grid, coarse: Grid) -> bool:
     return left < fr and r > fl and b < ft and t > fb
 
 
+def _input_years(root: Path) -> list[int]:
+    """The years that have all of Landsat NDVI, MODIS NDVI and MODIS LST under ``root``."""
+    found = [_years_in(root / d) for d in (LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR)]
+    return sorted(set.intersection(*found))
+
+
 class InputPaths:
     """The file names of the input layout under ``root`` (no file is read; writers use it too)."""
 
@@ -132,8 +138,7 @@ class InputLayout(InputPaths):
         self.grid: Grid = self.dem.grid
         lc = runs.landcover_path(self.root)
         self.landcover: Raster | None = self._on_grid(read_raster(lc, bands=1)) if lc.exists() else None
-        found = [_years_in(self.root / d) for d in (LANDSAT_NDVI_DIR, MODIS_NDVI_DIR, MODIS_LST_DIR)]
-        self.years: list[int] = sorted(set.intersection(*found))
+        self.years: list[int] = _input_years(self.root)
         if not self.years:
             raise GeeAltError(
                 f"{self.root}: no year has all of landsat_ndvi/ndvi_YYYY.tif, modis_ndvi/ndvi_YYYY.tif "
@@ -141,6 +146,22 @@ class InputLayout(InputPaths):
             )
         insitu = runs.insitu_csv_path(self.root)
         self.insitu_path: Path | None = insitu if insitu.exists() else None
+
+    @classmethod
+    def for_tasks(cls, root: str | Path) -> InputLayout:
+        """The layout as the engine's tasks use it (file names, the DEM's grid, the coarse inputs
+        read when asked for), checked already by the driver's :class:`InputLayout`: the grid from
+        the DEM's header, the DEM and land-cover rasters not read (``dem`` and ``landcover`` unset:
+        a task process would otherwise hold a second copy of them for the whole run)."""
+        import rasterio
+
+        self = cls.__new__(cls)
+        InputPaths.__init__(self, root)
+        with rasterio.open(runs.dem_path(self.root)) as src:
+            self.grid = grid_from_rasterio(src.crs, src.transform, src.width, src.height)
+        self.years = _input_years(self.root)
+        self.insitu_path = None
+        return self
 
     def _on_grid(self, r: Raster) -> Raster:
         if not same_grid(r.grid, self.grid):

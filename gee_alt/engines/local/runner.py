@@ -130,6 +130,9 @@ class LocalEngine:
             f"Sharpening and DDT, {n_tiles(grid, job.tile_px)} tiles x {len(todo)} years", len(todo) * len(tiles)
         )
         adv_years = progress("Years written (DDT COG)", len(todo))
+        # the tasks need the inputs' file names and grid only: the checked layout's DEM and land-cover
+        # rasters are not held while the tiles run (read again for the downstream below)
+        self.layout = InputLayout.for_tasks(self.inputs)
         # GDAL's block cache bounded for the tasks in this process and for the reads of every year's
         # DDT COG below (validation; at the default 5 % of the RAM these left ~330 MB of blocks
         # resident at the full study grid)
@@ -150,11 +153,8 @@ class LocalEngine:
                 except LOST_CLUSTER as exc:
                     raise lost_cluster_error(self.address, exc) from None
             cube = self._all_years(job, seasons)
-            fields = SiteFields(
-                dem_m=self.layout.dem.data[0],
-                ndvi_mean=_ndvi_mean(job),
-                landcover=self.layout.landcover.data[0] if self.layout.landcover is not None else None,
-            )
+            dem, landcover = _site_rasters(self.inputs)
+            fields = SiteFields(dem_m=dem, ndvi_mean=_ndvi_mean(job), landcover=landcover)
             return EngineOutput(validate_ddt_cube(cube), fields, sorted(done))
 
     def _all_years(self, job, seasons: dict[int, str]):
@@ -190,6 +190,18 @@ class LocalEngine:
                 "frost_number_years": self.params.frost_number_years,
             },
         )
+
+
+def _site_rasters(inputs) -> tuple[np.ndarray, np.ndarray | None]:
+    """The inputs' DEM and land cover (``(y, x)`` float32, NaN nodata; land cover ``None`` without
+    one), read as :class:`InputLayout` reads them (which has checked them)."""
+    from gee_alt.io import read_raster
+
+    lc = runs.landcover_path(inputs)
+    return (
+        read_raster(runs.dem_path(inputs), bands=1).data[0],
+        read_raster(lc, bands=1).data[0] if lc.exists() else None,
+    )
 
 
 def _ndvi_mean(job) -> np.ndarray:

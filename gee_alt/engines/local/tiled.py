@@ -105,7 +105,14 @@ class Job:
 
 @functools.lru_cache(maxsize=2)
 def _layout(inputs: str) -> InputLayout:
-    return InputLayout(inputs)
+    return InputLayout.for_tasks(inputs)
+
+
+def drop_caches() -> None:
+    """Forget this process's cached layouts and loaded forests and residual bases (after a run:
+    the downstream does not need them)."""
+    _load.cache_clear()
+    _layout.cache_clear()
 
 
 @functools.lru_cache(maxsize=8)
@@ -121,14 +128,15 @@ def _dump(path: Path, obj) -> Path:
 
 
 @contextlib.contextmanager
-def _task(coarse: bool = False):
+def _task():
     """Every task: one BLAS thread (bytes do not depend on the worker) and GDAL's block cache of
     its process at :data:`~gee_alt.engines.local.tiles.GDAL_CACHE_MB` (set for the process, not
     put back: a task ending must not give a still-running one the default 5 % of the RAM).
-    ``coarse``: a task that reads the whole grid (GDAL warps of a mosaic: a few hundred MB of
-    short-lived buffers, spread over the malloc arenas of the worker's threads): its freed
-    memory is given back to the OS when it ends (:func:`gee_alt.memory.release_freed_memory`),
-    or every thread's arena would keep its high-water mark for the rest of the run."""
+    Every task's freed memory is given back to the OS when it ends
+    (:func:`gee_alt.memory.release_freed_memory`, no garbage collection), or every thread's
+    malloc arena would keep its high-water mark for the rest of the run: a coarse task's GDAL
+    warp buffers (a few hundred MB), and the float64 temporaries of tile tasks running side by
+    side (so the memory after a tile stage would grow with the number of tiles run at once)."""
     from threadpoolctl import threadpool_limits
 
     from gee_alt.engines.local.tiles import GDAL_CACHE_MB
@@ -139,8 +147,7 @@ def _task(coarse: bool = False):
         with threadpool_limits(1):
             yield
     finally:
-        if coarse:
-            release_freed_memory(collect=False)
+        release_freed_memory(collect=False)
 
 
 def _read(path: Path, tile: Tile) -> np.ndarray:
@@ -186,7 +193,7 @@ def climate_final(job: Job, flags: list[tuple[bool, bool]], _terrain: list[str])
     tiles = job.tiles
     if all(job.path(None, "climf", t).exists() for t in tiles):
         return "climf"
-    with _task(coarse=True):
+    with _task():
         from gee_alt.grid import shape_yx
 
         if any(val for _, val in flags):
@@ -207,7 +214,7 @@ def landsat_anomaly(job: Job, year: int, clim_step: str) -> float:
     out = job.path(year, "anomaly", ext=".json")
     if out.exists():
         return float(json.loads(out.read_text())["anomaly"])
-    with _task(coarse=True):
+    with _task():
         parts = []
         for t in job.tiles:
             raw = _read(job.layout.landsat_ndvi_path(year), t)[0]
@@ -288,7 +295,7 @@ def lst_climatology_of_run(job: Job) -> dict:
     (:func:`gee_alt.engines.local.season.lst_climatology`), computed once for every year's LST forest."""
     from gee_alt.engines.local.season import lst_climatology
 
-    with _task(coarse=True):
+    with _task():
         return lst_climatology(job.layout, list(job.years))
 
 
@@ -301,7 +308,7 @@ def fit_forest(job: Job, year: int, kind: str, _features: list[str], lst_climato
         return str(out)
     from rasterio.enums import Resampling
 
-    with _task(coarse=True):
+    with _task():
         n_feat = len(NDVI_IDX) + 1 if kind == "ndvi" else len(TERRAIN_PREDICTORS) + 1
         vrt = job.path(year, f"{kind}_fit", ext=".vrt")
         write_mosaic(
@@ -368,7 +375,7 @@ def residual(job: Job, year: int, kind: str, model_path: str, _preds: list[str])
         return str(out)
     from rasterio.enums import Resampling
 
-    with _task(coarse=True):
+    with _task():
         info = _load(model_path)
         m = info["model"]
         nb = m.y_coarse_.shape[0]
@@ -455,7 +462,7 @@ def year_bands(job: Job, year: int, tile: Tile, has_winter: bool) -> tuple[list[
 
 def ddt_year(job: Job, year: int, lst_model: str, _ddt: list, method: str, engine: str, synthetic: bool) -> str:
     """C: the year's DDT COG from its tiles (streamed through a VRT; the bytes of the in-memory writer)."""
-    with _task(coarse=True):
+    with _task():
         info = _load(lst_model)
         plan = info["plan"]
         names = None
@@ -585,6 +592,7 @@ def run_tiled(
         raise
     finally:
         del keep
+        drop_caches()
     return done
 
 
