@@ -56,9 +56,10 @@ _FIXED = float(2**24)
 BLOCK_ROWS = 64
 
 
-def _blocks(n: int) -> list[tuple[int, int]]:
-    """``(a, b)`` bounds of the consecutive blocks of :data:`BLOCK_ROWS` rows covering ``0:n``."""
-    return [(a, min(n, a + BLOCK_ROWS)) for a in range(0, n, BLOCK_ROWS)]
+def _blocks(n: int, rows: int | None = None) -> list[tuple[int, int]]:
+    """``(a, b)`` bounds of the consecutive blocks of ``rows`` (default :data:`BLOCK_ROWS`) rows covering ``0:n``."""
+    step = rows or BLOCK_ROWS
+    return [(a, min(n, a + step)) for a in range(0, n, step)]
 
 
 def _fixed_sum(a: np.ndarray) -> int:
@@ -98,11 +99,6 @@ class Applicability:
         """Rows ``r0:r1`` of the variance added per unit DDT outside the AOA (E units, float64):
         max(0, MSE_E - sd_E^2 - tau^2), from the pixel's map-error mean square (not kept as a grid)."""
         return np.clip(self.mse_px[r0:r1] - self.e_sd**2 - self.tau**2, 0.0, None)
-
-    @property
-    def extra(self) -> np.ndarray:
-        """:meth:`extra_rows` of the whole grid."""
-        return self.extra_rows(0, self.mse_px.shape[0])
 
     def inflate(self, r0: int, r1: int, ddt: np.ndarray, alt_sd_m: np.ndarray) -> np.ndarray:
         """ALT sd (m) of rows ``r0:r1`` outside the AOA inflated: var += DDT * max(0, MSE_out - sd_E^2 - tau^2).
@@ -390,8 +386,7 @@ def _dissimilarity(aoa, pred: dict, names: list[str], lc: np.ndarray | None) -> 
     h, w = pred[names[0]].shape
     di = np.empty((h, w), "float32")
     inside = np.empty((h, w), bool)
-    for r0 in range(0, h, AOA_ROWS):
-        r1 = min(h, r0 + AOA_ROWS)
+    for r0, r1 in _blocks(h, AOA_ROWS):
         block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names))
         d, i = aoa.predict(block, None if lc is None else lc[r0:r1].ravel())
         di[r0:r1], inside[r0:r1] = d.reshape(r1 - r0, w), i.reshape(r1 - r0, w)
@@ -402,8 +397,8 @@ def _in_classes(lc: np.ndarray, classes: list[int]) -> np.ndarray:
     """``(y, x)`` bool: the pixel's land-cover class (NaN: -1) is one of ``classes``; by row blocks
     (the int64 classes of a block, not of the whole grid)."""
     out = np.empty(lc.shape, bool)
-    for r0 in range(0, lc.shape[0], AOA_ROWS):
-        r = slice(r0, r0 + AOA_ROWS)
+    for r0, r1 in _blocks(lc.shape[0], AOA_ROWS):
+        r = slice(r0, r1)
         out[r] = np.isin(np.nan_to_num(lc[r], nan=-1).astype(int), classes)
     return out
 
@@ -452,8 +447,7 @@ def _extrapolation(aoa, pred, names, px, sites, pairs, cs, lc, e_sd, tau, shape,
         )
         unsampled = np.isfinite(lc) & ~_in_classes(lc, [int(k) for k in by_class])
     mse = np.empty((h, w))
-    for r0 in range(0, h, AOA_ROWS):  # row blocks: the drift's and the sum's float64 temporaries stay small
-        r1 = min(h, r0 + AOA_ROWS)
+    for r0, r1 in _blocks(h, AOA_ROWS):  # row blocks: the drift's and the sum's float64 temporaries stay small
         d_px = np.zeros((r1 - r0, w))
         if drift.used_:
             block = np.stack([pred[k][r0:r1] for k in names], axis=-1).reshape(-1, len(names)) / aoa.scale_

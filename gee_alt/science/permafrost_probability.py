@@ -218,9 +218,8 @@ class PresenceProbability(BaseEstimator):
     def _z(self, X) -> np.ndarray:
         """Standardised rows, the ``clamp`` predictors first clamped to the training range (NaN kept)."""
         x = np.asarray(X, "float64")
-        lower, upper = getattr(self, "lower_", None), getattr(self, "upper_", None)
-        if lower is not None and np.any(np.isfinite(lower) | np.isfinite(upper)):
-            x = np.clip(x, lower, upper)
+        if np.any(np.isfinite(self.lower_) | np.isfinite(self.upper_)):  # else nothing to clamp: no copy
+            x = np.clip(x, self.lower_, self.upper_)
         return (x - self.mean_) / self.scale_
 
     def predict_proba(self, X) -> np.ndarray:

@@ -153,8 +153,13 @@ class LocalEngine:
                 except LOST_CLUSTER as exc:
                     raise lost_cluster_error(self.address, exc) from None
             cube = self._all_years(job, seasons)
-            dem, landcover = _site_rasters(self.inputs)
-            fields = SiteFields(dem_m=dem, ndvi_mean=_ndvi_mean(job), landcover=landcover)
+            self.layout = InputLayout(self.inputs)  # the checked layout again, with its DEM and land cover
+            lc = self.layout.landcover
+            fields = SiteFields(
+                dem_m=self.layout.dem.data[0],
+                ndvi_mean=_ndvi_mean(job),
+                landcover=lc.data[0] if lc is not None else None,
+            )
             return EngineOutput(validate_ddt_cube(cube), fields, sorted(done))
 
     def _all_years(self, job, seasons: dict[int, str]):
@@ -190,18 +195,6 @@ class LocalEngine:
                 "frost_number_years": self.params.frost_number_years,
             },
         )
-
-
-def _site_rasters(inputs) -> tuple[np.ndarray, np.ndarray | None]:
-    """The inputs' DEM and land cover (``(y, x)`` float32, NaN nodata; land cover ``None`` without
-    one), read as :class:`InputLayout` reads them (which has checked them)."""
-    from gee_alt.io import read_raster
-
-    lc = runs.landcover_path(inputs)
-    return (
-        read_raster(runs.dem_path(inputs), bands=1).data[0],
-        read_raster(lc, bands=1).data[0] if lc.exists() else None,
-    )
 
 
 def _ndvi_mean(job) -> np.ndarray:
