@@ -209,8 +209,8 @@ class SeasonConfig(_Table):
     frost_number_min: float = 0.5
     permafrost_criterion: str = "probability"
     permafrost_shift_weights: bool = False
-    frost_number_method: str = "running_mean"
-    frost_number_years: int = 9
+    frost_number_method: str = "memory"
+    frost_number_years: int = 4
 
     @field_validator("frost_number_method")
     @classmethod
@@ -223,9 +223,13 @@ class SeasonConfig(_Table):
 
     @field_validator("frost_number_years")
     @classmethod
-    def _frost_years(cls, n: int) -> int:
-        if n < 1 or n % 2 == 0:
-            raise ValueError(f"season.frost_number_years must be an odd number of years >= 1, got {n}")
+    def _frost_years(cls, n: int, info: ValidationInfo) -> int:
+        method = info.data.get("frost_number_method", "memory")
+        if method == "memory":
+            if n < 1:
+                raise ValueError(f"season.frost_number_years (the memory's e-folding time) must be >= 1 year, got {n}")
+        elif n < 1 or n % 2 == 0:
+            raise ValueError(f"season.frost_number_years must be an odd number of years >= 1 for {method!r}, got {n}")
         return n
 
     @field_validator("permafrost_criterion")

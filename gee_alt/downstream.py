@@ -753,11 +753,13 @@ FROST_COLS = 512
 class FrostRows:
     """The frost number (float32) of rows ``r0:r1`` of each year of a cube, years asked in order.
 
-    The cube's lazy multi-year frost number reads the DDF and DDT of the whole window (9 years by
-    default) for every year it gives, so a pass over the years read each year 9 times. Here each
-    year's DDF and DDT rows are read once and kept while a later year's window needs them; the
-    values are the cube's (the same function on the same window, pixel by pixel). A cube held in
-    memory (its frost number computed) or without DDF (a frost number given as such) is read as it is."""
+    The cube's lazy centred frost number reads the DDF and DDT of the whole window (e.g. 9 years)
+    for every year it gives, so a pass over the years read each year 9 times. Here each year's DDF
+    and DDT rows are read once and kept while a later year's window needs them; the ``memory``
+    frost number reads the whole record of the rows once and keeps every year's F of them
+    (float32). The values are the cube's (the same function on the same years, pixel by pixel). A
+    cube held in memory (its frost number computed) or without DDF (a frost number given as such)
+    is read as it is."""
 
     def __init__(self, cube: xr.Dataset, r0: int, r1: int):
         from gee_alt.science.frost_climate import window_setting
@@ -768,12 +770,21 @@ class FrostRows:
         lazy = FROST_VAR in cube and hasattr(cube[FROST_VAR].data, "dask")  # in memory: already computed
         self.from_windows = lazy and DDF_VAR in cube and DDT_VAR in cube and "frost_number_method" in cube.attrs
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._memory: np.ndarray | None = None  # ``memory``: every year's F of these rows
 
     def __call__(self, i: int) -> np.ndarray:
         if not self.from_windows:
             return _year_rows(self.cube[FROST_VAR], i, self.r0, self.r1).astype("float32")
-        from gee_alt.science.frost_climate import frost_number_in_year, window_of
+        from gee_alt.science.frost_climate import frost_number_in_year, memory_frost_number, window_of
 
+        if self.method == "memory":  # causal over the whole record: all years of these rows in one pass
+            if self._memory is None:
+                f, t = (np.stack([_year_rows(self.cube[v], k, self.r0, self.r1) for k in range(len(self.years))]) for v in (DDF_VAR, DDT_VAR))
+                self._memory = np.empty(f.shape, "float32")
+                for c0 in range(0, f.shape[2], FROST_COLS):
+                    c = slice(c0, c0 + FROST_COLS)
+                    self._memory[:, :, c] = memory_frost_number(f[:, :, c], t[:, :, c], self.years, self.n)
+            return self._memory[i]
         idx = window_of(self.years, self.years[i], self.n)
         lo, hi = int(idx[0]), int(idx[-1]) + 1
         for k in [k for k in self._rows if k < lo or k >= hi]:

@@ -24,8 +24,27 @@ years (missing years and unknown pixels simply left out):
   step change, e.g. a mine, over the record: use it only where the ground changes smoothly).
 
 A value needs at least half of the window's existing years (rounded up) with both indices, so a
-masked year inside the record is bridged by its neighbours. Everything here is per pixel and
-linear in the indices: a row strip of the cube is processed independently of the others.
+masked year inside the record is bridged by its neighbours.
+
+The third smoother, ``memory`` (the default), is causal: the ground's memory of the surface. A
+centred window lets a year's permafrost know the weather of the years after it, which the ground
+cannot. Heat conducted from the surface reaches the depth of zero annual amplitude (10-15 m) in
+a time of the order of ``z**2 / kappa`` (kappa ≈ 1e-6 m²/s ≈ 31.5 m²/yr: 3-7 years; Lachenbruch
+& Marshall 1986, Science 234:689-696, read the same lag out of borehole profiles), so the
+state of year ``Y`` is an exponential memory of the indices of ``Y`` and the years before it,
+with an e-folding time of ``window_years`` years (``q = exp(-1 / window_years)``)::
+
+    s(Y) = q · s(Y − 1) + (1 − q) · index(Y)
+
+A year missing from the record (or a masked value) leaves the state as it was. The record starts
+in the middle of the ground's memory, so the state before the first year is the one a steady
+climate trend leaves: the pixel's least-squares line over the whole record, evaluated at the year
+before the first, minus the lag of the memory behind a line, ``slope · q / (1 − q)`` (exact for
+this recursion; the mean and no lag where fewer than two years have a value). A value needs at
+least half of the record's years (rounded up) with both indices. Under a steady trend the state
+lags the surface by ``q / (1 − q)`` ≈ ``window_years − 0.5`` years in every year of the record.
+
+Everything here is per pixel: a row strip of the cube is processed independently of the others.
 """
 
 from __future__ import annotations
@@ -35,21 +54,34 @@ import numpy as np
 from gee_alt.science.thaw import frost_number
 
 #: how the per-year frost number is formed (``season.frost_number_method``)
-FROST_NUMBER_METHODS = ("year", "running_mean", "trend")
-DEFAULT_FROST_NUMBER_METHOD = "running_mean"
-#: calendar years of the window (``season.frost_number_years``, odd)
-DEFAULT_FROST_NUMBER_YEARS = 9
+FROST_NUMBER_METHODS = ("year", "running_mean", "trend", "memory")
+DEFAULT_FROST_NUMBER_METHOD = "memory"
+#: ``season.frost_number_years``: the window's calendar years (odd) of ``running_mean`` and
+#: ``trend``; the e-folding time (years) of ``memory``
+DEFAULT_FROST_NUMBER_YEARS = 4
+#: the centred smoothers' default window (years), where a run asks for one without a length
+DEFAULT_WINDOW_YEARS = 9
 
 
 def settings_of(attrs: dict) -> tuple[str, int]:
     """``(method, window_years)`` a cube's attrs (or a DDT COG's tags) state; a cube that states
     none gets the single-year frost number (``("year", 1)``: what runs made before the option had)."""
     method = str(attrs.get("frost_number_method", "year"))
-    _degree(method)
     n = int(attrs.get("frost_number_years", 1))
-    if n < 1 or n % 2 == 0:
-        raise ValueError(f"frost number window must be an odd number of years >= 1, got {n}")
+    check_setting(method, n)
     return method, effective_window(method, n)
+
+
+def check_setting(method: str, window_years: int) -> None:
+    """Raise ``ValueError`` unless ``method`` is known and ``window_years`` fits it: an odd number
+    of years >= 1 for the centred windows, >= 1 year of e-folding time for ``memory``."""
+    _degree(method)
+    n = int(window_years)
+    if method == "memory":
+        if n < 1:
+            raise ValueError(f"the frost number's memory must be >= 1 year, got {n}")
+    elif n < 1 or n % 2 == 0:
+        raise ValueError(f"frost number window must be an odd number of years >= 1, got {n}")
 
 
 def tags_of(method: str, window_years: int) -> dict[str, str]:
@@ -57,12 +89,45 @@ def tags_of(method: str, window_years: int) -> dict[str, str]:
     return {"frost_number_method": method, "frost_number_years": str(effective_window(method, window_years))}
 
 
-def window_of(years, year: int, window_years: int) -> np.ndarray:
-    """Indices into ``years`` of the calendar years ``year − h .. year + h`` (``h = window_years // 2``)
-    that are in the record: the centred window, truncated at the record's ends."""
+def window_of(years, year: int, window_years: int, method: str = "running_mean") -> np.ndarray:
+    """Indices into ``years`` of the years the frost number of ``year`` reads: for the centred
+    smoothers the calendar years ``year − h .. year + h`` (``h = window_years // 2``) that are in
+    the record (truncated at its ends); for ``memory`` the whole record (its state before the
+    first year is fitted on all of it)."""
     y = np.asarray(years, "int64")
+    if method == "memory":
+        return np.arange(y.size)
     h = int(window_years) // 2
     return np.nonzero(np.abs(y - int(year)) <= h)[0]
+
+
+def ground_memory(values: np.ndarray, years, memory_years: float) -> np.ndarray:
+    """The ground's exponential memory (see the module docstring) of ``values`` ``(k, ...)`` over
+    the record's ``years`` ``(k,)`` (ascending), e-folding time ``memory_years``: ``(k, ...)``
+    float64, the state after each year. NaN values leave the state unchanged; a pixel with fewer
+    than ``ceil(k / 2)`` finite values is NaN throughout."""
+    v = np.asarray(values, "float64")
+    yrs = np.asarray(years, "float64")
+    if np.any(np.diff(yrs) <= 0):
+        raise ValueError("ground_memory needs the record's years in ascending order")
+    q = float(np.exp(-1.0 / float(memory_years)))
+    ok = np.isfinite(v)
+    n = ok.sum(axis=0)
+    t = (yrs - yrs[0]).reshape((-1,) + (1,) * (v.ndim - 1))
+    w = ok.astype("float64")
+    x = np.where(ok, v, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (w * x).sum(axis=0) / n
+        tm = (w * t).sum(axis=0) / n
+        stt = (w * (t - tm) ** 2).sum(axis=0)
+        slope = np.where(stt > 0, (w * (t - tm) * (x - mean)).sum(axis=0) / np.where(stt > 0, stt, 1.0), 0.0)
+    # the steady-trend state the year before the first: the line there, lagged by slope * q / (1 - q)
+    state = mean + slope * (-1.0 - tm) - slope * q / (1.0 - q)
+    out = np.empty(v.shape, "float64")
+    for i in range(v.shape[0]):  # a calendar year missing from the record is no update, as a NaN is
+        state = np.where(ok[i], q * state + (1.0 - q) * x[i], state)
+        out[i] = state
+    return np.where(n >= np.ceil(v.shape[0] / 2.0), out, np.nan)
 
 
 def smooth_at_year(values: np.ndarray, years, year: int, degree: int) -> np.ndarray:
@@ -108,11 +173,23 @@ def frost_number_in_year(
     if method == "year":
         i = years.index(int(year))
         return frost_number(ddf_degc_days[i], ddt_degc_days[i])
+    if method == "memory":
+        return memory_frost_number(ddf_degc_days, ddt_degc_days, years, window_years)[years.index(int(year))]
     degree = _degree(method)
     ddf = smooth_at_year(ddf_degc_days, years, year, degree)
     ddt = smooth_at_year(ddt_degc_days, years, year, degree)
     both = np.isfinite(ddf) & np.isfinite(ddt)
     return np.where(both, frost_number(ddf, ddt), np.nan)
+
+
+def memory_frost_number(ddf_degc_days, ddt_degc_days, years, memory_years: float) -> np.ndarray:
+    """``(k, ...)`` float32 frost number of every year of the record from its ``(k, ...)`` DDF and
+    DDT (°C·day): F of the ground's memory of each index (:func:`ground_memory`)."""
+    ddf = ground_memory(ddf_degc_days, years, memory_years)
+    ddt = ground_memory(ddt_degc_days, years, memory_years)
+    both = np.isfinite(ddf) & np.isfinite(ddt)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(both, frost_number(ddf, ddt), np.nan).astype("float32")
 
 
 def effective_window(method: str, window_years: int) -> int:
@@ -122,10 +199,10 @@ def effective_window(method: str, window_years: int) -> int:
 
 def window_setting(method: str, window_years: int) -> tuple[str, int]:
     """``(method, window)`` as computed: a window of one year is the year's own F, whatever the
-    smoother (a line needs two years)."""
+    centred smoother (a line needs two years); ``memory`` stays itself."""
     _degree(method)
     n = effective_window(method, window_years)
-    return ("year" if n == 1 else method), n
+    return ("year" if n == 1 and method != "memory" else method), n
 
 
 def multiyear_frost_number(
@@ -148,6 +225,13 @@ def multiyear_frost_number(
 
         ddf = dsa.asarray(ddf_degc_days)
         ddt = dsa.asarray(ddt_degc_days)
+        if method == "memory":  # one pass over the record per block of pixels
+            f = ddf.rechunk({0: -1})
+
+            def whole(a, b):
+                return memory_frost_number(a, b, years, n)
+
+            return dsa.map_blocks(whole, f, ddt.rechunk(f.chunks), dtype="float32")
         out = []
         for y in years:
             idx = window_of(years, y, n)
@@ -171,6 +255,11 @@ def multiyear_frost_number(
     ddt = np.asarray(ddt_degc_days)
     out = np.empty(ddf.shape, "float32")
     step = max(1, int(rows_per_chunk))
+    if method == "memory":
+        for r0 in range(0, ddf.shape[1], step):
+            r1 = min(ddf.shape[1], r0 + step)
+            out[:, r0:r1] = memory_frost_number(ddf[:, r0:r1], ddt[:, r0:r1], years, n)
+        return out
     for i, y in enumerate(years):
         idx = window_of(years, y, n)
         lo, hi = int(idx[0]), int(idx[-1]) + 1
@@ -229,6 +318,8 @@ def frost_at_pixels(frost, rows, cols, year_index=None) -> np.ndarray:
 def band_label(method: str, window_years: int) -> str:
     """The frost-number band description of the permafrost products: ``frost_number (...)``."""
     n = effective_window(method, window_years)
+    if method == "memory":
+        return f"frost_number (ground memory of DDF, DDT: e-folding {n} years)"
     if method == "year" or n == 1:
         return "frost_number (single year)"
     how = "running mean" if method == "running_mean" else "local linear trend"
@@ -238,6 +329,12 @@ def band_label(method: str, window_years: int) -> str:
 def describe(method: str, window_years: int) -> str:
     """One line for band descriptions, tags and the README: which frost number it is."""
     n = effective_window(method, window_years)
+    if method == "memory":
+        return (
+            "frost number sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)) of the ground's memory of the indices: an "
+            f"exponential memory of the year and the years before it, e-folding {n} years, started from "
+            "the state a steady trend (the record's least-squares line) leaves (Nelson & Outcalt 1987)"
+        )
     if method == "year" or n == 1:
         return "single-year frost number sqrt(DDF)/(sqrt(DDF)+sqrt(DDT)) of the year's own indices"
     how = "centred running mean" if method == "running_mean" else "centred local least-squares line"

@@ -10,7 +10,13 @@ from gee_alt import runs
 from gee_alt.config import SeasonConfig
 from gee_alt.cube import FROST_VAR, make_ddt_cube
 from gee_alt.grid import make_grid
-from gee_alt.science.frost_climate import multiyear_frost_number, settings_of, smooth_at_year, window_of
+from gee_alt.science.frost_climate import (
+    ground_memory,
+    multiyear_frost_number,
+    settings_of,
+    smooth_at_year,
+    window_of,
+)
 
 YEARS = [2000, 2001, 2002, 2003, 2004]
 GRID = make_grid("EPSG:32647", (30.0, 0.0, 600_000.0, 0.0, -30.0, 4_200_000.0), (3, 2))
@@ -158,9 +164,12 @@ def test_config_checks_the_setting():
         min_valid_fraction=0.5,
     )
     s = SeasonConfig(**base)
-    assert (s.frost_number_method, s.frost_number_years) == ("running_mean", 9)
+    assert (s.frost_number_method, s.frost_number_years) == ("memory", 4)
     with pytest.raises(ValueError, match="odd"):
-        SeasonConfig(**base, frost_number_years=4)
+        SeasonConfig(**base, frost_number_method="running_mean", frost_number_years=4)
+    with pytest.raises(ValueError, match="e-folding"):
+        SeasonConfig(**base, frost_number_years=0)
+    assert SeasonConfig(**base, frost_number_method="running_mean", frost_number_years=9).frost_number_years == 9
     with pytest.raises(ValueError, match="frost_number_method"):
         SeasonConfig(**base, frost_number_method="ttop")
 
@@ -184,7 +193,9 @@ def test_ee_cube_and_lazy_cube_use_the_same_setting(tmp_path):
     np.testing.assert_array_equal(lazy[FROST_VAR].isel(year=2, y=slice(1, 2)).values, ee[FROST_VAR].values[2, 1:2])
 
 
-@pytest.mark.parametrize("method, window", [("running_mean", 3), ("running_mean", 9), ("trend", 5), ("year", 1)])
+@pytest.mark.parametrize(
+    "method, window", [("running_mean", 3), ("running_mean", 9), ("trend", 5), ("year", 1), ("memory", 4), ("memory", 1)]
+)
 def test_frost_rows_of_a_lazy_cube_read_each_year_once_and_equal_the_cube(method, window, monkeypatch):
     """The downstream's row-chunk reader gives the lazy cube's frost number bit for bit (NaN years
     and pixels included) while reading each year's DDF and DDT once per chunk, not once per window."""
@@ -205,30 +216,109 @@ def test_frost_rows_of_a_lazy_cube_read_each_year_once_and_equal_the_cube(method
         extra_attrs=attrs,
     )
     eager = make_ddt_cube(ddt, years, GRID_6x4, ddf_degc_days=ddf, extra_attrs=attrs)
+    import gee_alt.downstream as ds
+
     reads = []
+    real_rows = ds._year_rows
 
-    class Counting(FrostRows):
-        def __call__(self, i):
-            before = set(self._rows)
-            out = super().__call__(i)
-            reads.extend(set(self._rows) - before)
-            return out
+    def counting(da, i, r0, r1):
+        if da.name in (ds.DDF_VAR, ds.DDT_VAR):
+            reads.append((da.name, i, r0))
+        return real_rows(da, i, r0, r1)
 
+    monkeypatch.setattr(ds, "_year_rows", counting)
     for r0, r1 in ((0, 4), (4, 6)):
-        fr, fe = Counting(lazy, r0, r1), FrostRows(eager, r0, r1)
+        fr, fe = FrostRows(lazy, r0, r1), FrostRows(eager, r0, r1)
         assert fr.from_windows and not fe.from_windows
         for i in range(len(years)):
             want = eager[FROST_VAR].values[i, r0:r1]
             np.testing.assert_array_equal(fr(i), want)
             np.testing.assert_array_equal(fe(i), want)
-    import gee_alt.downstream as ds
+    # 2 row chunks: each year's DDF and DDT read once per chunk, not once per window
+    assert sorted(reads) == sorted({(v, i, r0) for v in (ds.DDF_VAR, ds.DDT_VAR) for i in range(12) for r0 in (0, 4)})
+    monkeypatch.setattr(ds, "_year_rows", real_rows)
 
     monkeypatch.setattr(ds, "FROST_COLS", 3)  # column blocks of 3 and 1: the same values
     for r0, r1 in ((0, 4), (4, 6)):
         fc = FrostRows(lazy, r0, r1)
         for i in range(len(years)):
             np.testing.assert_array_equal(fc(i), eager[FROST_VAR].values[i, r0:r1])
-    assert len(reads) == 2 * len(years)  # 2 row chunks: each year's DDF and DDT loaded once per chunk
 
 
 GRID_6x4 = make_grid("EPSG:32647", (30.0, 0.0, 600_000.0, 0.0, -30.0, 4_200_000.0), (4, 6))
+
+
+def _memory_by_hand(x, years, tau, start):
+    q = np.exp(-1.0 / tau)
+    out, s = [], start
+    for v in x:
+        s = s if np.isnan(v) else q * s + (1 - q) * v
+        out.append(s)
+    return np.array(out)
+
+
+def test_memory_of_a_steady_trend_lags_it_by_q_over_1_minus_q_in_every_year():
+    """Started from the steady-trend state, the memory of a straight line is the line lagged by
+    slope * q / (1 - q) from the first year on (no spin-up transient); a constant is itself."""
+    years = list(range(2000, 2025))
+    t = np.arange(25.0)
+    for tau in (1.0, 4.0, 8.0):
+        q = np.exp(-1 / tau)
+        got = ground_memory(1000.0 + 12.0 * t, years, tau)
+        np.testing.assert_allclose(got, 1000.0 + 12.0 * t - 12.0 * q / (1 - q), rtol=1e-12)
+        np.testing.assert_allclose(ground_memory(np.full(25, 700.0), years, tau), 700.0)
+
+
+def test_memory_of_a_step_and_of_gaps_by_hand():
+    """A warm step on a flat record: the state approaches it as 1 - q**n (hand recursion from the
+    fitted start); a NaN year leaves the state unchanged; too few values give NaN."""
+    years = list(range(2000, 2012))
+    x = np.r_[np.full(6, 100.0), np.full(6, 200.0)]
+    t = np.arange(12.0)
+    b = np.polyfit(t, x, 1)
+    q = np.exp(-1 / 4.0)
+    start = np.polyval(b, -1.0) - b[0] * q / (1 - q)
+    np.testing.assert_allclose(ground_memory(x, years, 4.0), _memory_by_hand(x, years, 4.0, start), rtol=1e-12)
+    xg = x.copy()
+    xg[[3, 7]] = np.nan
+    tt = np.delete(t, [3, 7])
+    bg = np.polyfit(tt, np.delete(x, [3, 7]), 1)
+    start_g = np.polyval(bg, -1.0) - bg[0] * q / (1 - q)
+    got = ground_memory(xg, years, 4.0)
+    np.testing.assert_allclose(got, _memory_by_hand(xg, years, 4.0, start_g), rtol=1e-12)
+    assert got[3] == got[2] and got[7] == got[6]
+    few = np.full(12, np.nan)
+    few[:5] = 100.0
+    assert np.isnan(ground_memory(few, years, 4.0)).all()  # 5 of 12 < ceil(12 / 2)
+
+
+def test_memory_frost_number_is_causal_but_for_its_start_and_equal_on_numpy_and_dask():
+    """A later year reaches an earlier year's state only through the start (fitted on the whole
+    record): a warm last year changes year k < last by exactly q**(k + 1) times the start's change.
+    numpy = dask = frost_number_in_year, per pixel."""
+    from gee_alt.science.frost_climate import frost_number_in_year
+
+    years = list(range(2000, 2010))
+    rng = np.random.default_rng(1)
+    ddf = rng.uniform(800, 2500, (10, 5, 7))
+    ddt = rng.uniform(300, 1600, (10, 5, 7))
+    ddt[2, 0, 0] = np.nan
+    got = multiyear_frost_number(ddf, ddt, years, "memory", 4)
+    lazy = multiyear_frost_number(
+        dsa.from_array(ddf, chunks=(2, 2, 3)), dsa.from_array(ddt, chunks=(3, 5, 2)), years, "memory", 4
+    )
+    np.testing.assert_array_equal(np.asarray(lazy), got)
+    np.testing.assert_allclose(frost_number_in_year(ddf, ddt, years, 2006, "memory", 4), got[6], rtol=1e-6)
+    x = ddt[:, 1, 1].copy()
+    warm = x.copy()
+    warm[-1] += 600.0
+    q = np.exp(-1 / 4.0)
+    t = np.arange(10.0)
+
+    def start(v):
+        b = np.polyfit(t, v, 1)
+        return np.polyval(b, -1.0) - b[0] * q / (1 - q)
+
+    d = ground_memory(warm, years, 4.0) - ground_memory(x, years, 4.0)
+    np.testing.assert_allclose(d[:-1], q ** (t[:-1] + 1) * (start(warm) - start(x)), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(d[-1], q**10 * (start(warm) - start(x)) + (1 - q) * 600.0, rtol=1e-9)
