@@ -224,12 +224,12 @@ class SeasonConfig(_Table):
     @field_validator("frost_number_years")
     @classmethod
     def _frost_years(cls, n: int, info: ValidationInfo) -> int:
-        method = info.data.get("frost_number_method", "memory")
-        if method == "memory":
-            if n < 1:
-                raise ValueError(f"season.frost_number_years (the memory's e-folding time) must be >= 1 year, got {n}")
-        elif n < 1 or n % 2 == 0:
-            raise ValueError(f"season.frost_number_years must be an odd number of years >= 1 for {method!r}, got {n}")
+        from gee_alt.science.frost_climate import check_setting
+
+        try:
+            check_setting(info.data.get("frost_number_method", "memory"), n)
+        except ValueError as exc:
+            raise ValueError(f"season.frost_number_years: {exc}") from None
         return n
 
     @field_validator("permafrost_criterion")

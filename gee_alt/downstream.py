@@ -779,7 +779,10 @@ class FrostRows:
 
         if self.method == "memory":  # causal over the whole record: all years of these rows in one pass
             if self._memory is None:
-                f, t = (np.stack([_year_rows(self.cube[v], k, self.r0, self.r1) for k in range(len(self.years))]) for v in (DDF_VAR, DDT_VAR))
+                f, t = (
+                    np.stack([_year_rows(self.cube[v], k, self.r0, self.r1) for k in range(len(self.years))])
+                    for v in (DDF_VAR, DDT_VAR)
+                )
                 self._memory = np.empty(f.shape, "float32")
                 for c0 in range(0, f.shape[2], FROST_COLS):
                     c = slice(c0, c0 + FROST_COLS)

@@ -79,9 +79,9 @@ def check_setting(method: str, window_years: int) -> None:
     n = int(window_years)
     if method == "memory":
         if n < 1:
-            raise ValueError(f"the frost number's memory must be >= 1 year, got {n}")
+            raise ValueError(f"the memory's e-folding time must be >= 1 year, got {n}")
     elif n < 1 or n % 2 == 0:
-        raise ValueError(f"frost number window must be an odd number of years >= 1, got {n}")
+        raise ValueError(f"the {method!r} window must be an odd number of years >= 1, got {n}")
 
 
 def tags_of(method: str, window_years: int) -> dict[str, str]:
@@ -89,14 +89,11 @@ def tags_of(method: str, window_years: int) -> dict[str, str]:
     return {"frost_number_method": method, "frost_number_years": str(effective_window(method, window_years))}
 
 
-def window_of(years, year: int, window_years: int, method: str = "running_mean") -> np.ndarray:
-    """Indices into ``years`` of the years the frost number of ``year`` reads: for the centred
-    smoothers the calendar years ``year − h .. year + h`` (``h = window_years // 2``) that are in
-    the record (truncated at its ends); for ``memory`` the whole record (its state before the
-    first year is fitted on all of it)."""
+def window_of(years, year: int, window_years: int) -> np.ndarray:
+    """Indices into ``years`` of the calendar years ``year − h .. year + h`` (``h = window_years // 2``)
+    that are in the record: the centred window, truncated at the record's ends (``memory`` reads
+    the whole record instead: :func:`memory_frost_number`)."""
     y = np.asarray(years, "int64")
-    if method == "memory":
-        return np.arange(y.size)
     h = int(window_years) // 2
     return np.nonzero(np.abs(y - int(year)) <= h)[0]
 

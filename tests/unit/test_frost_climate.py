@@ -194,7 +194,8 @@ def test_ee_cube_and_lazy_cube_use_the_same_setting(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "method, window", [("running_mean", 3), ("running_mean", 9), ("trend", 5), ("year", 1), ("memory", 4), ("memory", 1)]
+    "method, window",
+    [("running_mean", 3), ("running_mean", 9), ("trend", 5), ("year", 1), ("memory", 4), ("memory", 1)],
 )
 def test_frost_rows_of_a_lazy_cube_read_each_year_once_and_equal_the_cube(method, window, monkeypatch):
     """The downstream's row-chunk reader gives the lazy cube's frost number bit for bit (NaN years
