@@ -208,7 +208,7 @@ class SeasonConfig(_Table):
     min_valid_fraction: float
     frost_number_min: float = 0.5
     permafrost_criterion: str = "probability"
-    permafrost_shift_weights: bool = False
+    permafrost_shift_weights: bool = True
     frost_number_method: str = "memory"
     frost_number_years: int = 4
 

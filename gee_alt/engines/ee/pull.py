@@ -352,7 +352,7 @@ def run_years(
     frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD,
     frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS,
     permafrost_criterion: str = "probability",
-    permafrost_shift_weights: bool = False,
+    permafrost_shift_weights: bool = True,
 ):
     """Compute and pull every year not already done into ``RUN/ddt``; return the DDT cube of the
     years that succeeded (``None`` if none did).
@@ -543,7 +543,7 @@ def cube_from_years(
     frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD,
     frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS,
     permafrost_criterion: str = "probability",
-    permafrost_shift_weights: bool = False,
+    permafrost_shift_weights: bool = True,
 ):
     """The shared DDT cube from ``{year: (layer, y, x)}`` arrays in :data:`LAYERS` order
     (``n_obs`` NaN → 0); the cube derives the frost number from DDF and DDT (of the years

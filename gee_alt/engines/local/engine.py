@@ -56,7 +56,7 @@ class LocalEngineParams:
     min_valid_fraction: float = 0.5  # DDT masked below this fraction of valid season composites (EE's rule)
     frost_number_min: float = 0.5  # permafrost threshold, carried by the cube (attr frost_number_min)
     permafrost_criterion: str = "probability"  # or "boreholes", "frost_number" (config season.permafrost_criterion)
-    permafrost_shift_weights: bool = False  # config season.permafrost_shift_weights (cube attr)
+    permafrost_shift_weights: bool = True  # config season.permafrost_shift_weights (cube attr)
     # the frost number of a year from the indices of the years around it (config season.frost_number_*; cube attrs)
     frost_number_method: str = DEFAULT_FROST_NUMBER_METHOD
     frost_number_years: int = DEFAULT_FROST_NUMBER_YEARS
