@@ -770,24 +770,15 @@ class FrostRows:
         lazy = FROST_VAR in cube and hasattr(cube[FROST_VAR].data, "dask")  # in memory: already computed
         self.from_windows = lazy and DDF_VAR in cube and DDT_VAR in cube and "frost_number_method" in cube.attrs
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._memory: np.ndarray | None = None  # ``memory``: every year's F of these rows
+        self._memory = None  # ``memory``: the streamed states of DDF and DDT of these rows
 
     def __call__(self, i: int) -> np.ndarray:
         if not self.from_windows:
             return _year_rows(self.cube[FROST_VAR], i, self.r0, self.r1).astype("float32")
-        from gee_alt.science.frost_climate import frost_number_in_year, memory_frost_number, window_of
+        from gee_alt.science.frost_climate import frost_number_in_year, window_of
 
-        if self.method == "memory":  # causal over the whole record: all years of these rows in one pass
-            if self._memory is None:
-                f, t = (
-                    np.stack([_year_rows(self.cube[v], k, self.r0, self.r1) for k in range(len(self.years))])
-                    for v in (DDF_VAR, DDT_VAR)
-                )
-                self._memory = np.empty(f.shape, "float32")
-                for c0 in range(0, f.shape[2], FROST_COLS):
-                    c = slice(c0, c0 + FROST_COLS)
-                    self._memory[:, :, c] = memory_frost_number(f[:, :, c], t[:, :, c], self.years, self.n)
-            return self._memory[i]
+        if self.method == "memory":
+            return self._memory_year(i)
         idx = window_of(self.years, self.years[i], self.n)
         lo, hi = int(idx[0]), int(idx[-1]) + 1
         for k in [k for k in self._rows if k < lo or k >= hi]:
@@ -805,6 +796,33 @@ class FrostRows:
                 f[:, :, c], t[:, :, c], self.years[lo:hi], self.years[i], self.method, self.n
             )
         return out
+
+    def _memory_year(self, i: int) -> np.ndarray:
+        """``memory``: two passes over the record's rows, each year read once per pass, only the
+        states kept (:class:`~gee_alt.science.frost_climate.GroundMemory`): the first fits each
+        pixel's start line, the second steps the memory to year ``i`` (a year asked out of order
+        restarts the second pass)."""
+        from gee_alt.science.frost_climate import GroundMemory
+        from gee_alt.science.thaw import frost_number
+
+        if self._memory is None or i < self._memory[2]:
+            mems = [GroundMemory(self.years, self.n) for _ in (DDF_VAR, DDT_VAR)]
+            for k in range(len(self.years)):
+                for m, v in zip(mems, (DDF_VAR, DDT_VAR), strict=True):
+                    m.add(_year_rows(self.cube[v], k, self.r0, self.r1))
+            self._memory = [mems, None, 0]
+        mems, states, nxt = self._memory
+        while nxt <= i:
+            states = [
+                m.step(_year_rows(self.cube[v], nxt, self.r0, self.r1))
+                for m, v in zip(mems, (DDF_VAR, DDT_VAR), strict=True)
+            ]
+            nxt += 1
+        self._memory = [mems, states, nxt]
+        ddf, ddt = states
+        both = np.isfinite(ddf) & np.isfinite(ddt)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(both, frost_number(ddf, ddt), np.nan).astype("float32")
 
 
 def mapped_years(

@@ -98,33 +98,79 @@ def window_of(years, year: int, window_years: int) -> np.ndarray:
     return np.nonzero(np.abs(y - int(year)) <= h)[0]
 
 
+class GroundMemory:
+    """The ground's exponential memory (see the module docstring) of one index, streamed year by
+    year, so that a caller never holds the record: :meth:`add` every year of the record once (in
+    ascending order; fits the start line), then :meth:`step` every year again in the same order,
+    each returning that year's state (float64; NaN where the pixel has fewer than ``ceil(k / 2)``
+    finite values). :func:`ground_memory` is the same on a whole ``(k, ...)`` array, bit for bit.
+
+    ``years``: the record's calendar years (ascending); ``memory_years``: the e-folding time."""
+
+    def __init__(self, years, memory_years: float):
+        self.years = np.asarray(years, "float64")
+        if np.any(np.diff(self.years) <= 0):
+            raise ValueError("the ground's memory needs the record's years in ascending order")
+        self.q = float(np.exp(-1.0 / float(memory_years)))
+        self._sums: list | None = None
+        self._state = None
+        self._added = self._stepped = 0
+
+    def add(self, x: np.ndarray) -> None:
+        """Year ``len(added)`` of the record (any shape, the same every year): into the line's sums."""
+        t = float(self.years[self._added] - self.years[0])
+        v = np.asarray(x, "float64")
+        ok = np.isfinite(v)
+        xv = np.where(ok, v, 0.0)
+        if self._sums is None:
+            self._sums = [np.zeros(v.shape, "float64") for _ in range(5)]
+        n, st, stt, sx, stx = self._sums
+        n += ok
+        st += ok * t
+        stt += ok * (t * t)
+        sx += xv
+        stx += xv * t
+        self._added += 1
+
+    def _start(self) -> None:
+        if self._added != self.years.size:
+            raise ValueError(f"add all {self.years.size} years of the record before stepping (have {self._added})")
+        n, st, stt, sx, stx = self._sums
+        q = self.q
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = sx / n
+            tm = st / n
+            var = stt - n * tm * tm  # Σ(t - tm)² over the pixel's finite years
+            cov = stx - n * tm * mean  # Σ(t - tm)(x - mean)
+            slope = np.where(var > 0, cov / np.where(var > 0, var, 1.0), 0.0)
+        # the steady-trend state the year before the first: the line there, lagged by slope * q / (1 - q)
+        self._state = mean + slope * (-1.0 - tm) - slope * q / (1.0 - q)
+        self._valid = n >= np.ceil(self.years.size / 2.0)
+        self._sums = None
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """The state after the next year of the record (``x``: that year's values again)."""
+        if self._state is None:
+            self._start()
+        v = np.asarray(x, "float64")
+        ok = np.isfinite(v)
+        q = self.q
+        # a calendar year missing from the record is no update, as a NaN is
+        self._state = np.where(ok, q * self._state + (1.0 - q) * np.where(ok, v, 0.0), self._state)
+        self._stepped += 1
+        return np.where(self._valid, self._state, np.nan)
+
+
 def ground_memory(values: np.ndarray, years, memory_years: float) -> np.ndarray:
     """The ground's exponential memory (see the module docstring) of ``values`` ``(k, ...)`` over
     the record's ``years`` ``(k,)`` (ascending), e-folding time ``memory_years``: ``(k, ...)``
     float64, the state after each year. NaN values leave the state unchanged; a pixel with fewer
-    than ``ceil(k / 2)`` finite values is NaN throughout."""
-    v = np.asarray(values, "float64")
-    yrs = np.asarray(years, "float64")
-    if np.any(np.diff(yrs) <= 0):
-        raise ValueError("ground_memory needs the record's years in ascending order")
-    q = float(np.exp(-1.0 / float(memory_years)))
-    ok = np.isfinite(v)
-    n = ok.sum(axis=0)
-    t = (yrs - yrs[0]).reshape((-1,) + (1,) * (v.ndim - 1))
-    w = ok.astype("float64")
-    x = np.where(ok, v, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (w * x).sum(axis=0) / n
-        tm = (w * t).sum(axis=0) / n
-        stt = (w * (t - tm) ** 2).sum(axis=0)
-        slope = np.where(stt > 0, (w * (t - tm) * (x - mean)).sum(axis=0) / np.where(stt > 0, stt, 1.0), 0.0)
-    # the steady-trend state the year before the first: the line there, lagged by slope * q / (1 - q)
-    state = mean + slope * (-1.0 - tm) - slope * q / (1.0 - q)
-    out = np.empty(v.shape, "float64")
-    for i in range(v.shape[0]):  # a calendar year missing from the record is no update, as a NaN is
-        state = np.where(ok[i], q * state + (1.0 - q) * x[i], state)
-        out[i] = state
-    return np.where(n >= np.ceil(v.shape[0] / 2.0), out, np.nan)
+    than ``ceil(k / 2)`` finite values is NaN throughout (:class:`GroundMemory` on the whole array)."""
+    v = np.asarray(values)
+    m = GroundMemory(years, memory_years)
+    for i in range(v.shape[0]):
+        m.add(v[i])
+    return np.stack([m.step(v[i]) for i in range(v.shape[0])]) if v.shape[0] else np.empty(v.shape, "float64")
 
 
 def smooth_at_year(values: np.ndarray, years, year: int, degree: int) -> np.ndarray:
