@@ -756,8 +756,8 @@ class FrostRows:
     The cube's lazy centred frost number reads the DDF and DDT of the whole window (e.g. 9 years)
     for every year it gives, so a pass over the years read each year 9 times. Here each year's DDF
     and DDT rows are read once and kept while a later year's window needs them; the ``memory``
-    frost number reads the whole record of the rows once and keeps every year's F of them
-    (float32). The values are the cube's (the same function on the same years, pixel by pixel). A
+    frost number reads each year's rows twice (the start line, then the recursion) and keeps only
+    the states. The values are the cube's (the same function on the same years, pixel by pixel). A
     cube held in memory (its frost number computed) or without DDF (a frost number given as such)
     is read as it is."""
 
@@ -802,8 +802,7 @@ class FrostRows:
         states kept (:class:`~gee_alt.science.frost_climate.GroundMemory`): the first fits each
         pixel's start line, the second steps the memory to year ``i`` (a year asked out of order
         restarts the second pass)."""
-        from gee_alt.science.frost_climate import GroundMemory
-        from gee_alt.science.thaw import frost_number
+        from gee_alt.science.frost_climate import GroundMemory, frost_of_indices
 
         if self._memory is None or i < self._memory[2]:
             mems = [GroundMemory(self.years, self.n) for _ in (DDF_VAR, DDT_VAR)]
@@ -819,10 +818,7 @@ class FrostRows:
             ]
             nxt += 1
         self._memory = [mems, states, nxt]
-        ddf, ddt = states
-        both = np.isfinite(ddf) & np.isfinite(ddt)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(both, frost_number(ddf, ddt), np.nan).astype("float32")
+        return frost_of_indices(*states).astype("float32")
 
 
 def mapped_years(

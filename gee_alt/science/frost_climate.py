@@ -59,8 +59,6 @@ DEFAULT_FROST_NUMBER_METHOD = "memory"
 #: ``season.frost_number_years``: the window's calendar years (odd) of ``running_mean`` and
 #: ``trend``; the e-folding time (years) of ``memory``
 DEFAULT_FROST_NUMBER_YEARS = 4
-#: the centred smoothers' default window (years), where a run asks for one without a length
-DEFAULT_WINDOW_YEARS = 9
 
 
 def settings_of(attrs: dict) -> tuple[str, int]:
@@ -114,7 +112,7 @@ class GroundMemory:
         self.q = float(np.exp(-1.0 / float(memory_years)))
         self._sums: list | None = None
         self._state = None
-        self._added = self._stepped = 0
+        self._added = 0
 
     def add(self, x: np.ndarray) -> None:
         """Year ``len(added)`` of the record (any shape, the same every year): into the line's sums."""
@@ -157,7 +155,6 @@ class GroundMemory:
         q = self.q
         # a calendar year missing from the record is no update, as a NaN is
         self._state = np.where(ok, q * self._state + (1.0 - q) * np.where(ok, v, 0.0), self._state)
-        self._stepped += 1
         return np.where(self._valid, self._state, np.nan)
 
 
@@ -219,10 +216,16 @@ def frost_number_in_year(
     if method == "memory":
         return memory_frost_number(ddf_degc_days, ddt_degc_days, years, window_years)[years.index(int(year))]
     degree = _degree(method)
-    ddf = smooth_at_year(ddf_degc_days, years, year, degree)
-    ddt = smooth_at_year(ddt_degc_days, years, year, degree)
-    both = np.isfinite(ddf) & np.isfinite(ddt)
-    return np.where(both, frost_number(ddf, ddt), np.nan)
+    return frost_of_indices(
+        smooth_at_year(ddf_degc_days, years, year, degree), smooth_at_year(ddt_degc_days, years, year, degree)
+    )
+
+
+def frost_of_indices(ddf_degc_days: np.ndarray, ddt_degc_days: np.ndarray) -> np.ndarray:
+    """F (1) of smoothed (or remembered) DDF and DDT (°C·day), NaN where either is NaN."""
+    both = np.isfinite(ddf_degc_days) & np.isfinite(ddt_degc_days)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(both, frost_number(ddf_degc_days, ddt_degc_days), np.nan)
 
 
 def memory_frost_number(ddf_degc_days, ddt_degc_days, years, memory_years: float) -> np.ndarray:
@@ -230,9 +233,7 @@ def memory_frost_number(ddf_degc_days, ddt_degc_days, years, memory_years: float
     DDT (°C·day): F of the ground's memory of each index (:func:`ground_memory`)."""
     ddf = ground_memory(ddf_degc_days, years, memory_years)
     ddt = ground_memory(ddt_degc_days, years, memory_years)
-    both = np.isfinite(ddf) & np.isfinite(ddt)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(both, frost_number(ddf, ddt), np.nan).astype("float32")
+    return frost_of_indices(ddf, ddt).astype("float32")
 
 
 def effective_window(method: str, window_years: int) -> int:
